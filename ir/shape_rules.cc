@@ -1,0 +1,399 @@
+// Shape rules. Each takes the op (operands typed, attributes checked against
+// the table's schema) and produces its result types or says why it cannot.
+#include "ir/shape_rules.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ir/graph.h"
+#include "ir/status_macros.h"
+
+namespace sinter::ir {
+namespace {
+
+absl::Status Invalid(auto&&... parts) {
+  return absl::InvalidArgumentError(absl::StrCat(parts...));
+}
+
+absl::StatusOr<std::vector<int64_t>> StaticExtents(const Value* v) {
+  if (!v->type().shape.is_static()) {
+    return absl::UnimplementedError("dynamic dimensions are not supported by this op yet");
+  }
+  return v->type().shape.extents();
+}
+
+std::string Dims(const std::vector<int64_t>& d) { return "[" + absl::StrJoin(d, ",") + "]"; }
+
+TensorType Make(DType dtype, const std::vector<int64_t>& extents) {
+  return TensorType{dtype, Shape::Of(extents)};
+}
+
+absl::Status RequireRank(const Value* v, int rank, const char* what) {
+  if (v->type().shape.rank() != rank) {
+    return Invalid(what, " must have rank ", rank, ", got ", ToString(v->type()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequireSameDType(const Operation& op) {
+  for (Value* v : op.operands()) {
+    if (v->type().dtype != op.operand(0)->type().dtype) {
+      return Invalid("operand dtypes differ: ", ToString(op.operand(0)->type()), " vs ",
+                     ToString(v->type()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> NormalizeAxis(int64_t axis, int64_t rank) {
+  int64_t a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= std::max<int64_t>(rank, 1)) {
+    return Invalid("axis ", axis, " out of range for rank ", rank);
+  }
+  return a;
+}
+
+absl::StatusOr<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& a,
+                                                     const std::vector<int64_t>& b) {
+  size_t rank = std::max(a.size(), b.size());
+  std::vector<int64_t> out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      return Invalid("shapes ", Dims(a), " and ", Dims(b), " do not broadcast");
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+int64_t WindowOutput(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
+                     bool ceil_mode) {
+  int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+  if (span < 0) return 0;
+  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  // PyTorch: the last window must start inside the input or left padding.
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+absl::Status InferConst(const Operation& op, std::vector<TensorType>* results) {
+  const TensorDataPtr& data = op.GetTensor("value");
+  if (!data) return Invalid("const without data");
+  std::optional<int64_t> bytes = data->type().ByteSize();
+  if (!bytes || *bytes != static_cast<int64_t>(data->bytes().size())) {
+    return Invalid("const payload of ", data->bytes().size(), " bytes does not match ",
+                   ToString(data->type()));
+  }
+  results->push_back(data->type());
+  return absl::OkStatus();
+}
+
+absl::Status InferSameAsFirst(const Operation& op, std::vector<TensorType>* results) {
+  results->push_back(op.operand(0)->type());
+  if (op.kind() == OpKind::kSoftmax || op.kind() == OpKind::kLogSoftmax ||
+      op.kind() == OpKind::kLayerNorm) {
+    RETURN_IF_ERROR(NormalizeAxis(op.GetInt("axis"), op.operand(0)->type().shape.rank()).status());
+  }
+  if (op.kind() == OpKind::kBatchNorm) {
+    const TensorType& x = op.operand(0)->type();
+    if (x.shape.rank() < 2) return Invalid("batch_norm input must have rank >= 2");
+    for (int i = 1; i < 5; ++i) {
+      const TensorType& p = op.operand(i)->type();
+      if (p.shape.rank() != 1 || !(p.shape[0] == x.shape[1])) {
+        return Invalid("batch_norm parameter ", i, " is ", ToString(p), ", expected [",
+                       x.shape[1].extent(), "]");
+      }
+    }
+  }
+  if (op.kind() == OpKind::kLayerNorm) {
+    const TensorType& x = op.operand(0)->type();
+    ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), x.shape.rank()));
+    std::vector<Dim> tail(x.shape.dims().begin() + axis, x.shape.dims().end());
+    for (int i = 1; i < 3; ++i) {
+      if (op.operand(i)->type().shape.dims() != tail) {
+        return Invalid("layer_norm parameter ", ToString(op.operand(i)->type()),
+                       " does not match normalised shape ", ToString(Shape(tail)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InferCast(const Operation& op, std::vector<TensorType>* results) {
+  std::optional<DType> to = ParseDType(op.GetStr("to"));
+  if (!to) return Invalid("unknown dtype '", op.GetStr("to"), "'");
+  results->push_back(TensorType{*to, op.operand(0)->type().shape});
+  return absl::OkStatus();
+}
+
+absl::Status InferBroadcast(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireSameDType(op));
+  if (op.operand(0)->type().shape == op.operand(1)->type().shape) {
+    results->push_back(op.operand(0)->type());
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auto a, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto b, StaticExtents(op.operand(1)));
+  ASSIGN_OR_RETURN(auto out, BroadcastShapes(a, b));
+  results->push_back(Make(op.operand(0)->type().dtype, out));
+  return absl::OkStatus();
+}
+
+absl::Status InferWhere(const Operation& op, std::vector<TensorType>* results) {
+  if (op.operand(0)->type().dtype != DType::kBool) return Invalid("where condition must be bool");
+  if (op.operand(1)->type().dtype != op.operand(2)->type().dtype) {
+    return Invalid("where branches have different dtypes");
+  }
+  ASSIGN_OR_RETURN(auto c, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto a, StaticExtents(op.operand(1)));
+  ASSIGN_OR_RETURN(auto b, StaticExtents(op.operand(2)));
+  ASSIGN_OR_RETURN(auto ab, BroadcastShapes(a, b));
+  ASSIGN_OR_RETURN(auto out, BroadcastShapes(c, ab));
+  results->push_back(Make(op.operand(1)->type().dtype, out));
+  return absl::OkStatus();
+}
+
+absl::Status InferReduce(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
+  std::vector<bool> reduced(in.size(), false);
+  for (int64_t a : op.GetInts("axes")) {
+    ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(a, in.size()));
+    if (reduced[axis]) return Invalid("axis ", a, " repeated");
+    reduced[axis] = true;
+  }
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!reduced[i]) out.push_back(in[i]);
+    else if (op.GetBool("keepdim")) out.push_back(1);
+  }
+  results->push_back(Make(op.operand(0)->type().dtype, out));
+  return absl::OkStatus();
+}
+
+absl::Status InferConv2d(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireRank(op.operand(0), 4, "conv2d input"));
+  RETURN_IF_ERROR(RequireRank(op.operand(1), 4, "conv2d weight"));
+  RETURN_IF_ERROR(RequireSameDType(op));
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto w, StaticExtents(op.operand(1)));
+  const auto& stride = op.GetInts("stride");
+  const auto& pad = op.GetInts("padding");
+  const auto& dil = op.GetInts("dilation");
+  int64_t groups = op.GetInt("groups");
+  if (stride.size() != 2 || pad.size() != 2 || dil.size() != 2) {
+    return Invalid("stride, padding and dilation need 2 entries each");
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (stride[i] <= 0 || dil[i] <= 0 || pad[i] < 0) return Invalid("bad stride/dilation/padding");
+  }
+  if (groups <= 0 || x[1] % groups != 0 || w[0] % groups != 0 || w[1] * groups != x[1]) {
+    return Invalid("input ", Dims(x), " and weight ", Dims(w), " disagree for groups=", groups);
+  }
+  if (op.num_operands() == 3) {
+    RETURN_IF_ERROR(RequireRank(op.operand(2), 1, "conv2d bias"));
+    if (op.operand(2)->type().shape[0].extent() != w[0]) return Invalid("bias length != out channels");
+  }
+  int64_t oh = WindowOutput(x[2], w[2], stride[0], pad[0], dil[0], false);
+  int64_t ow = WindowOutput(x[3], w[3], stride[1], pad[1], dil[1], false);
+  if (oh <= 0 || ow <= 0) return Invalid("input ", Dims(x), " too small for the kernel");
+  results->push_back(Make(op.operand(0)->type().dtype, {x[0], w[0], oh, ow}));
+  return absl::OkStatus();
+}
+
+absl::Status InferPool2d(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireRank(op.operand(0), 4, "pool input"));
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  const auto& k = op.GetInts("kernel");
+  const auto& s = op.GetInts("stride");
+  const auto& p = op.GetInts("padding");
+  std::vector<int64_t> d = op.HasAttr("dilation") ? op.GetInts("dilation") : std::vector<int64_t>{1, 1};
+  if (k.size() != 2 || s.size() != 2 || p.size() != 2 || d.size() != 2) {
+    return Invalid("kernel, stride, padding and dilation need 2 entries each");
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (k[i] <= 0 || s[i] <= 0 || d[i] <= 0 || p[i] < 0 || 2 * p[i] > k[i]) {
+      return Invalid("bad pooling window");
+    }
+  }
+  bool ceil = op.GetBool("ceil_mode");
+  int64_t oh = WindowOutput(x[2], k[0], s[0], p[0], d[0], ceil);
+  int64_t ow = WindowOutput(x[3], k[1], s[1], p[1], d[1], ceil);
+  if (oh <= 0 || ow <= 0) return Invalid("input ", Dims(x), " too small for the window");
+  results->push_back(Make(op.operand(0)->type().dtype, {x[0], x[1], oh, ow}));
+  return absl::OkStatus();
+}
+
+absl::Status InferAdaptivePool2d(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireRank(op.operand(0), 4, "adaptive pool input"));
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  const auto& o = op.GetInts("output_size");
+  if (o.size() != 2 || o[0] <= 0 || o[1] <= 0) return Invalid("output_size needs 2 positive entries");
+  results->push_back(Make(op.operand(0)->type().dtype, {x[0], x[1], o[0], o[1]}));
+  return absl::OkStatus();
+}
+
+absl::Status InferLinear(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireSameDType(op));
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  RETURN_IF_ERROR(RequireRank(op.operand(1), 2, "linear weight"));
+  ASSIGN_OR_RETURN(auto w, StaticExtents(op.operand(1)));
+  if (x.empty() || x.back() != w[1]) {
+    return Invalid("input ", Dims(x), " does not match weight ", Dims(w));
+  }
+  if (op.num_operands() == 3) {
+    ASSIGN_OR_RETURN(auto b, StaticExtents(op.operand(2)));
+    if (b != std::vector<int64_t>{w[0]}) return Invalid("bias ", Dims(b), " != [", w[0], "]");
+  }
+  x.back() = w[0];
+  results->push_back(Make(op.operand(0)->type().dtype, x));
+  return absl::OkStatus();
+}
+
+absl::Status InferMatmul(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireSameDType(op));
+  ASSIGN_OR_RETURN(auto a, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto b, StaticExtents(op.operand(1)));
+  if (a.empty() || b.empty()) return Invalid("matmul operands must have rank >= 1");
+  bool a_vec = a.size() == 1, b_vec = b.size() == 1;
+  if (a_vec) a.insert(a.begin(), 1);
+  if (b_vec) b.push_back(1);
+  if (a.back() != b[b.size() - 2]) return Invalid("matmul inner dims differ: ", Dims(a), " @ ", Dims(b));
+  std::vector<int64_t> ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  ASSIGN_OR_RETURN(auto out, BroadcastShapes(ab, bb));
+  if (!a_vec) out.push_back(a[a.size() - 2]);
+  if (!b_vec) out.push_back(b.back());
+  results->push_back(Make(op.operand(0)->type().dtype, out));
+  return absl::OkStatus();
+}
+
+absl::Status InferEmbedding(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireRank(op.operand(0), 2, "embedding weight"));
+  DType idx = op.operand(1)->type().dtype;
+  if (idx != DType::kI64 && idx != DType::kI32) return Invalid("embedding indices must be integer");
+  ASSIGN_OR_RETURN(auto w, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto i, StaticExtents(op.operand(1)));
+  i.push_back(w[1]);
+  results->push_back(Make(op.operand(0)->type().dtype, i));
+  return absl::OkStatus();
+}
+
+absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireRank(op.operand(0), 3, "lstm input"));
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  int64_t layers = op.GetInt("num_layers"), hidden = op.GetInt("hidden_size");
+  int64_t dirs = op.GetBool("bidirectional") ? 2 : 1;
+  int64_t per = op.GetBool("has_biases") ? 4 : 2;
+  if (layers <= 0 || hidden <= 0) return Invalid("bad lstm sizes");
+  if (op.num_operands() != 3 + layers * dirs * per) {
+    return Invalid("lstm expects ", 3 + layers * dirs * per, " operands, got ", op.num_operands());
+  }
+  bool bf = op.GetBool("batch_first");
+  int64_t batch = bf ? x[0] : x[1], seq = bf ? x[1] : x[0];
+  std::vector<int64_t> state{layers * dirs, batch, hidden};
+  for (int i = 1; i < 3; ++i) {
+    ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
+    if (s != state) return Invalid("lstm state ", Dims(s), " expected ", Dims(state));
+  }
+  for (int64_t l = 0; l < layers; ++l) {
+    int64_t in = l == 0 ? x[2] : hidden * dirs;
+    for (int64_t d = 0; d < dirs; ++d) {
+      int base = 3 + static_cast<int>((l * dirs + d) * per);
+      std::vector<std::vector<int64_t>> want{{4 * hidden, in}, {4 * hidden, hidden}};
+      if (per == 4) want.insert(want.end(), {{4 * hidden}, {4 * hidden}});
+      for (int64_t j = 0; j < per; ++j) {
+        ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(base + static_cast<int>(j))));
+        if (s != want[j]) return Invalid("lstm weight ", base + j, " is ", Dims(s), ", expected ", Dims(want[j]));
+      }
+    }
+  }
+  DType dt = op.operand(0)->type().dtype;
+  results->push_back(Make(dt, bf ? std::vector<int64_t>{batch, seq, hidden * dirs}
+                                 : std::vector<int64_t>{seq, batch, hidden * dirs}));
+  results->push_back(Make(dt, state));
+  results->push_back(Make(dt, state));
+  return absl::OkStatus();
+}
+
+absl::Status InferReshape(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
+  std::vector<int64_t> out = op.GetInts("shape");
+  int64_t known = 1, infer_at = -1, total = 1;
+  for (int64_t e : in) total *= e;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1 && infer_at < 0) {
+      infer_at = static_cast<int64_t>(i);
+    } else if (out[i] < 0) {
+      return Invalid("bad reshape target ", Dims(out));
+    } else if (__builtin_mul_overflow(known, out[i], &known)) {
+      return Invalid("reshape target overflows");
+    }
+  }
+  if (infer_at >= 0) {
+    if (known == 0 || total % known != 0) return Invalid("cannot infer -1 in ", Dims(out));
+    out[infer_at] = total / known;
+    known = total;
+  }
+  if (known != total) return Invalid("cannot reshape ", Dims(in), " to ", Dims(out));
+  results->push_back(Make(op.operand(0)->type().dtype, out));
+  return absl::OkStatus();
+}
+
+absl::Status InferTranspose(const Operation& op, std::vector<TensorType>* results) {
+  const Shape& in = op.operand(0)->type().shape;
+  const auto& perm = op.GetInts("perm");
+  if (static_cast<int>(perm.size()) != in.rank()) return Invalid("perm rank != input rank");
+  std::vector<bool> seen(perm.size(), false);
+  std::vector<Dim> out;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= in.rank() || seen[p]) return Invalid("perm is not a permutation");
+    seen[p] = true;
+    out.push_back(in[static_cast<int>(p)]);
+  }
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(out)});
+  return absl::OkStatus();
+}
+
+absl::Status InferConcat(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireSameDType(op));
+  ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), out.size()));
+  for (int i = 1; i < op.num_operands(); ++i) {
+    ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
+    if (s.size() != out.size()) return Invalid("concat operands differ in rank");
+    for (size_t d = 0; d < s.size(); ++d) {
+      if (static_cast<int64_t>(d) != axis && s[d] != out[d]) {
+        return Invalid("concat operand ", i, " is ", Dims(s), ", expected ", Dims(out));
+      }
+    }
+    out[axis] += s[axis];
+  }
+  results->push_back(Make(op.operand(0)->type().dtype, out));
+  return absl::OkStatus();
+}
+
+absl::Status InferSlice(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), in.size()));
+  int64_t start = op.GetInt("start"), end = op.GetInt("end"), step = op.GetInt("step");
+  // The frontend normalises Python slice bounds; the IR keeps them explicit.
+  if (step <= 0 || start < 0 || end < start || end > in[axis]) {
+    return Invalid("slice [", start, ":", end, ":", step, "] out of range for extent ", in[axis]);
+  }
+  in[axis] = (end - start + step - 1) / step;
+  results->push_back(Make(op.operand(0)->type().dtype, in));
+  return absl::OkStatus();
+}
+
+absl::Status InferExpand(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
+  const auto& shape = op.GetInts("shape");
+  ASSIGN_OR_RETURN(auto out, BroadcastShapes(in, shape));
+  if (out != shape) return Invalid("cannot expand ", Dims(in), " to ", Dims(shape));
+  results->push_back(Make(op.operand(0)->type().dtype, out));
+  return absl::OkStatus();
+}
+
+}  // namespace sinter::ir

@@ -1,0 +1,47 @@
+// Shape and dtype rules named by the rows of ir/ops.def.
+#ifndef SINTER_IR_SHAPE_RULES_H_
+#define SINTER_IR_SHAPE_RULES_H_
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ir/types.h"
+
+namespace sinter::ir {
+
+class Operation;
+
+#define SINTER_RULE(NAME) absl::Status NAME(const Operation& op, std::vector<TensorType>* results);
+SINTER_RULE(InferConst)
+SINTER_RULE(InferSameAsFirst)
+SINTER_RULE(InferCast)
+SINTER_RULE(InferBroadcast)
+SINTER_RULE(InferReduce)
+SINTER_RULE(InferConv2d)
+SINTER_RULE(InferPool2d)
+SINTER_RULE(InferAdaptivePool2d)
+SINTER_RULE(InferLinear)
+SINTER_RULE(InferMatmul)
+SINTER_RULE(InferEmbedding)
+SINTER_RULE(InferLstm)
+SINTER_RULE(InferReshape)
+SINTER_RULE(InferTranspose)
+SINTER_RULE(InferConcat)
+SINTER_RULE(InferSlice)
+SINTER_RULE(InferExpand)
+SINTER_RULE(InferWhere)
+#undef SINTER_RULE
+
+// NumPy broadcast of two static shapes.
+absl::StatusOr<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& a,
+                                                     const std::vector<int64_t>& b);
+// Output extent of a sliding window (conv, pool), PyTorch's formula.
+int64_t WindowOutput(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
+                     bool ceil_mode);
+// Normalises a possibly negative axis against `rank`; error if out of range.
+absl::StatusOr<int64_t> NormalizeAxis(int64_t axis, int64_t rank);
+
+}  // namespace sinter::ir
+
+#endif  // SINTER_IR_SHAPE_RULES_H_

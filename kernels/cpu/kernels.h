@@ -1,0 +1,142 @@
+// CPU kernels for the sinter runtime: plain functions on raw float buffers
+// with explicit shapes. They know nothing of the IR or the artifact; the
+// runtime's op table (runtime/cpu/) checks shapes and attributes before
+// calling them, so kernels may assume valid, non-overlapping arguments unless
+// a comment says the call may run in place.
+//
+// All tensors are dense, row-major (NCHW for images). `Parallel` lets the
+// runtime's thread pool split work; a null pointer runs serially.
+#ifndef SINTER_KERNELS_CPU_KERNELS_H_
+#define SINTER_KERNELS_CPU_KERNELS_H_
+
+#include <cstdint>
+
+namespace sinter::kernels::cpu {
+
+// Splits [0, n) into chunks and runs fn(begin, end, ctx) on each, possibly
+// concurrently; returns when all chunks are done.
+class Parallel {
+ public:
+  using Fn = void (*)(int64_t begin, int64_t end, void* ctx);
+  virtual ~Parallel() = default;
+  virtual int num_threads() const = 0;
+  virtual void For(int64_t n, Fn fn, void* ctx) = 0;
+};
+
+// Runs `body(begin, end)` over [0, n) through `par` (serially when null).
+template <typename Body>
+void ParallelFor(Parallel* par, int64_t n, Body&& body) {
+  if (par == nullptr || n <= 1 || par->num_threads() <= 1) {
+    if (n > 0) body(int64_t{0}, n);
+    return;
+  }
+  par->For(
+      n, [](int64_t b, int64_t e, void* ctx) { (*static_cast<Body*>(ctx))(b, e); },
+      static_cast<void*>(&body));
+}
+
+// ---- Elementwise ----------------------------------------------------------
+
+enum class Unary : int {
+  kRelu, kSigmoid, kTanh, kExp, kLog, kSqrt, kRsqrt, kNeg, kAbs, kErf, kReciprocal,
+  kSilu, kGeluErf, kGeluTanh, kHardswish, kHardsigmoid, kLeakyRelu /* a = slope */,
+  kElu /* a = alpha */, kClamp /* a = min, b = max (use +-inf when absent) */
+};
+// y[i] = f(x[i]); y may equal x (in place).
+void UnaryF32(Unary op, const float* x, float* y, int64_t n, float a, float b, Parallel* par);
+
+enum class Binary : int { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin };
+// Broadcasting binary op. Shapes are given already aligned to the output rank
+// (`rank` dims each; a broadcast dim has extent 1). y may equal a when a has
+// the output's shape (in place).
+void BinaryF32(Binary op, const float* a, const int64_t* a_dims, const float* b,
+               const int64_t* b_dims, float* y, const int64_t* y_dims, int rank, Parallel* par);
+
+// where(cond, a, b) with broadcasting, shapes aligned to the output rank.
+void WhereF32(const uint8_t* cond, const int64_t* c_dims, const float* a, const int64_t* a_dims,
+              const float* b, const int64_t* b_dims, float* y, const int64_t* y_dims, int rank);
+
+// ---- Reductions and normalisations -----------------------------------------
+
+enum class Reduce : int { kSum, kMean, kMax };
+// Views the input as [outer, axis, inner] (reduced axes made contiguous by the
+// caller) and reduces the middle: y[outer, inner].
+void ReduceF32(Reduce op, const float* x, float* y, int64_t outer, int64_t axis, int64_t inner,
+               Parallel* par);
+// Softmax / log-softmax over the middle of [outer, axis, inner].
+void SoftmaxF32(const float* x, float* y, int64_t outer, int64_t axis, int64_t inner, bool log,
+                Parallel* par);
+// Layer norm over the trailing `inner` elements of each of `outer` rows.
+void LayerNormF32(const float* x, const float* weight, const float* bias, float* y, int64_t outer,
+                  int64_t inner, float eps, Parallel* par);
+// Inference batch norm on [n, c, spatial]; y may equal x.
+void BatchNormF32(const float* x, const float* mean, const float* var, const float* weight,
+                  const float* bias, float* y, int64_t n, int64_t c, int64_t spatial, float eps,
+                  Parallel* par);
+
+// ---- Convolution, pooling, GEMM ----------------------------------------------
+
+struct Conv2dShape {
+  int64_t n, c, h, w;       // input
+  int64_t oc, kh, kw;       // weight [oc, c / groups, kh, kw]
+  int64_t oh, ow;           // output
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+};
+// Bytes of scratch memory Conv2dF32 needs (im2col / packing buffers).
+int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads);
+// y = conv(x, w) + bias (bias may be null). `scratch` holds
+// Conv2dScratchBytes(s, par threads) bytes, 64-byte aligned.
+void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
+               void* scratch, Parallel* par);
+
+struct Pool2dShape {
+  int64_t n, c, h, w, oh, ow;
+  int64_t kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+};
+void MaxPool2dF32(const Pool2dShape& s, const float* x, float* y, Parallel* par);
+// divisor <= 0: PyTorch's default divisor (window size, clipped to the input
+// unless count_include_pad, in which case clipped to the padded input).
+void AvgPool2dF32(const Pool2dShape& s, bool count_include_pad, int64_t divisor, const float* x,
+                  float* y, Parallel* par);
+// PyTorch's adaptive windows: start = floor(i*in/out), end = ceil((i+1)*in/out).
+void AdaptiveAvgPool2dF32(const float* x, float* y, int64_t nc, int64_t h, int64_t w, int64_t oh,
+                          int64_t ow, Parallel* par);
+void AdaptiveMaxPool2dF32(const float* x, float* y, int64_t nc, int64_t h, int64_t w, int64_t oh,
+                          int64_t ow, Parallel* par);
+
+// C[m, n] = A[m, k] * op(B) (+ bias[n]) where op(B) = B[k, n], or B^T when
+// b_transposed (B stored as [n, k], the layout of nn.Linear weights).
+// Row strides lda/ldb/ldc allow views.
+void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+             int64_t ldb, bool b_transposed, const float* bias, float* c, int64_t ldc,
+             Parallel* par);
+
+// ---- Data movement -------------------------------------------------------------
+
+// Generic strided copy: y (dense, dims y_dims) = x read with strides
+// x_strides (in elements; 0 for broadcast). Covers transpose, expand, slice.
+void StridedCopy(const void* x, const int64_t* x_strides, void* y, const int64_t* y_dims, int rank,
+                 int64_t elem_bytes, Parallel* par);
+
+// y[i, :] = weight[indices[i], :]; returns false if an index is out of range.
+bool EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
+                  int64_t count, float* y);
+
+// ---- Recurrent -------------------------------------------------------------------
+
+struct LstmShape {
+  int64_t seq, batch, input, hidden, layers;
+  bool bidirectional, batch_first, has_biases;
+};
+// Bytes of scratch the LSTM needs.
+int64_t LstmScratchBytes(const LstmShape& s);
+// PyTorch nn.LSTM semantics (gates i, f, g, o). weights: per layer and
+// direction, w_ih [4H, in], w_hh [4H, H], then b_ih [4H], b_hh [4H] when
+// has_biases. h0/c0, hn/cn: [layers * dirs, batch, hidden].
+void LstmF32(const LstmShape& s, const float* x, const float* h0, const float* c0,
+             const float* const* weights, float* y, float* hn, float* cn, void* scratch,
+             Parallel* par);
+
+}  // namespace sinter::kernels::cpu
+
+#endif  // SINTER_KERNELS_CPU_KERNELS_H_
