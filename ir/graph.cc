@@ -117,12 +117,13 @@ absl::StatusOr<Operation*> Builder::Create(OpKind kind, const std::vector<Value*
   int n = static_cast<int>(operands.size());
   if (n < info.min_operands || (info.max_operands >= 0 && n > info.max_operands)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(info.name, ": got ", n, " operands, expected ", info.min_operands,
+        absl::StrCat(std::string(info.name), ": got ", n, " operands, expected ", info.min_operands,
                      info.max_operands == info.min_operands ? "" : " or more"));
   }
   absl::Status attr_st = CheckAttributes(info, attrs);
   if (!attr_st.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(info.name, ": ", attr_st.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(info.name), ": ", attr_st.message()));
   }
   // Infer on a detached op first so a failed inference leaves the graph as it was.
   Operation probe(graph_, kind);
@@ -131,8 +132,9 @@ absl::StatusOr<Operation*> Builder::Create(OpKind kind, const std::vector<Value*
   std::vector<TensorType> types;
   absl::Status st = info.infer(probe, &types);
   if (!st.ok()) {
-    return absl::Status(st.code(), absl::StrCat(info.name, loc_.empty() ? "" : " at " + loc_,
-                                                 ": ", st.message()));
+    return absl::Status(
+        st.code(), absl::StrCat(std::string(info.name), loc_.empty() ? "" : " at " + loc_, ": ",
+                                st.message()));
   }
   Operation* op = graph_->CreateOp(pos_, kind, operands, std::move(probe.attrs_), types);
   op->set_loc(loc_);

@@ -23,7 +23,11 @@ AttrKind ParseKind(std::string_view k) {
 
 std::vector<AttrSpec> ParseSchema(std::string_view schema) {
   std::vector<AttrSpec> specs;
-  for (std::string_view item : absl::StrSplit(schema, ' ', absl::SkipEmpty())) {
+  // Through absl::string_view explicitly: abseil may be built with its own
+  // string_view type (Debian's is), which std::string_view does not convert to.
+  for (absl::string_view piece :
+       absl::StrSplit(absl::string_view(schema.data(), schema.size()), ' ', absl::SkipEmpty())) {
+    std::string_view item(piece.data(), piece.size());
     size_t colon = item.find(':');
     std::string_view kind = item.substr(colon + 1);
     bool optional = !kind.empty() && kind.back() == '?';
@@ -67,13 +71,13 @@ absl::Status CheckAttributes(const OpInfo& info, const AttributeMap& attrs) {
     auto it = attrs.find(std::string(spec.name));
     if (it == attrs.end()) {
       if (spec.optional) continue;
-      return absl::InvalidArgumentError(
-          absl::StrCat("missing attribute '", spec.name, "' (", AttrKindName(spec.kind), ")"));
+      return absl::InvalidArgumentError(absl::StrCat("missing attribute '", std::string(spec.name),
+                                                     "' (", AttrKindName(spec.kind), ")"));
     }
     if (KindOf(it->second) != spec.kind) {
-      return absl::InvalidArgumentError(absl::StrCat("attribute '", spec.name, "' must be ",
-                                                     AttrKindName(spec.kind), ", got ",
-                                                     AttrKindName(KindOf(it->second))));
+      return absl::InvalidArgumentError(absl::StrCat("attribute '", std::string(spec.name),
+                                                     "' must be ", AttrKindName(spec.kind),
+                                                     ", got ", AttrKindName(KindOf(it->second))));
     }
   }
   for (const auto& [name, value] : attrs) {

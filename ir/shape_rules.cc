@@ -10,9 +10,7 @@
 namespace sinter::ir {
 namespace {
 
-absl::Status Invalid(auto&&... parts) {
-  return absl::InvalidArgumentError(absl::StrCat(parts...));
-}
+absl::Status Invalid(auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); }
 
 absl::StatusOr<std::vector<int64_t>> StaticExtents(const Value* v) {
   if (!v->type().shape.is_static()) {
@@ -71,12 +69,14 @@ absl::StatusOr<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>&
 
 int64_t WindowOutput(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
                      bool ceil_mode) {
-  int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
-  if (span < 0) return 0;
-  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  // In 128 bits: extents and attributes may be anything a parsed file says.
+  using Wide = __int128;
+  Wide span = Wide(in) + Wide(2) * pad - Wide(dilation) * (Wide(kernel) - 1) - 1;
+  if (span < 0 || stride <= 0 || dilation <= 0 || kernel <= 0 || pad < 0) return 0;
+  Wide out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
   // PyTorch: the last window must start inside the input or left padding.
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-  return out;
+  if (ceil_mode && (out - 1) * stride >= Wide(in) + pad) --out;
+  return out > INT64_MAX ? 0 : static_cast<int64_t>(out);
 }
 
 absl::Status InferConst(const Operation& op, std::vector<TensorType>* results) {
@@ -142,6 +142,12 @@ absl::Status InferBroadcast(const Operation& op, std::vector<TensorType>* result
   return absl::OkStatus();
 }
 
+absl::Status InferCompare(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(InferBroadcast(op, results));
+  results->back().dtype = DType::kBool;
+  return absl::OkStatus();
+}
+
 absl::Status InferWhere(const Operation& op, std::vector<TensorType>* results) {
   if (op.operand(0)->type().dtype != DType::kBool) return Invalid("where condition must be bool");
   if (op.operand(1)->type().dtype != op.operand(2)->type().dtype) {
@@ -161,13 +167,16 @@ absl::Status InferReduce(const Operation& op, std::vector<TensorType>* results) 
   std::vector<bool> reduced(in.size(), false);
   for (int64_t a : op.GetInts("axes")) {
     ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(a, in.size()));
+    if (in.empty()) continue;  // a scalar "reduces" over its one implicit axis
     if (reduced[axis]) return Invalid("axis ", a, " repeated");
     reduced[axis] = true;
   }
   std::vector<int64_t> out;
   for (size_t i = 0; i < in.size(); ++i) {
-    if (!reduced[i]) out.push_back(in[i]);
-    else if (op.GetBool("keepdim")) out.push_back(1);
+    if (!reduced[i])
+      out.push_back(in[i]);
+    else if (op.GetBool("keepdim"))
+      out.push_back(1);
   }
   results->push_back(Make(op.operand(0)->type().dtype, out));
   return absl::OkStatus();
@@ -189,12 +198,13 @@ absl::Status InferConv2d(const Operation& op, std::vector<TensorType>* results) 
   for (int i = 0; i < 2; ++i) {
     if (stride[i] <= 0 || dil[i] <= 0 || pad[i] < 0) return Invalid("bad stride/dilation/padding");
   }
-  if (groups <= 0 || x[1] % groups != 0 || w[0] % groups != 0 || w[1] * groups != x[1]) {
+  if (groups <= 0 || x[1] % groups != 0 || w[0] % groups != 0 || w[1] != x[1] / groups) {
     return Invalid("input ", Dims(x), " and weight ", Dims(w), " disagree for groups=", groups);
   }
   if (op.num_operands() == 3) {
     RETURN_IF_ERROR(RequireRank(op.operand(2), 1, "conv2d bias"));
-    if (op.operand(2)->type().shape[0].extent() != w[0]) return Invalid("bias length != out channels");
+    if (op.operand(2)->type().shape[0].extent() != w[0])
+      return Invalid("bias length != out channels");
   }
   int64_t oh = WindowOutput(x[2], w[2], stride[0], pad[0], dil[0], false);
   int64_t ow = WindowOutput(x[3], w[3], stride[1], pad[1], dil[1], false);
@@ -209,12 +219,13 @@ absl::Status InferPool2d(const Operation& op, std::vector<TensorType>* results) 
   const auto& k = op.GetInts("kernel");
   const auto& s = op.GetInts("stride");
   const auto& p = op.GetInts("padding");
-  std::vector<int64_t> d = op.HasAttr("dilation") ? op.GetInts("dilation") : std::vector<int64_t>{1, 1};
+  std::vector<int64_t> d =
+      op.HasAttr("dilation") ? op.GetInts("dilation") : std::vector<int64_t>{1, 1};
   if (k.size() != 2 || s.size() != 2 || p.size() != 2 || d.size() != 2) {
     return Invalid("kernel, stride, padding and dilation need 2 entries each");
   }
   for (int i = 0; i < 2; ++i) {
-    if (k[i] <= 0 || s[i] <= 0 || d[i] <= 0 || p[i] < 0 || 2 * p[i] > k[i]) {
+    if (k[i] <= 0 || s[i] <= 0 || d[i] <= 0 || p[i] < 0 || p[i] > k[i] / 2) {
       return Invalid("bad pooling window");
     }
   }
@@ -230,7 +241,8 @@ absl::Status InferAdaptivePool2d(const Operation& op, std::vector<TensorType>* r
   RETURN_IF_ERROR(RequireRank(op.operand(0), 4, "adaptive pool input"));
   ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
   const auto& o = op.GetInts("output_size");
-  if (o.size() != 2 || o[0] <= 0 || o[1] <= 0) return Invalid("output_size needs 2 positive entries");
+  if (o.size() != 2 || o[0] <= 0 || o[1] <= 0)
+    return Invalid("output_size needs 2 positive entries");
   results->push_back(Make(op.operand(0)->type().dtype, {x[0], x[1], o[0], o[1]}));
   return absl::OkStatus();
 }
@@ -260,7 +272,8 @@ absl::Status InferMatmul(const Operation& op, std::vector<TensorType>* results) 
   bool a_vec = a.size() == 1, b_vec = b.size() == 1;
   if (a_vec) a.insert(a.begin(), 1);
   if (b_vec) b.push_back(1);
-  if (a.back() != b[b.size() - 2]) return Invalid("matmul inner dims differ: ", Dims(a), " @ ", Dims(b));
+  if (a.back() != b[b.size() - 2])
+    return Invalid("matmul inner dims differ: ", Dims(a), " @ ", Dims(b));
   std::vector<int64_t> ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
   ASSIGN_OR_RETURN(auto out, BroadcastShapes(ab, bb));
   if (!a_vec) out.push_back(a[a.size() - 2]);
@@ -286,7 +299,10 @@ absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
   int64_t layers = op.GetInt("num_layers"), hidden = op.GetInt("hidden_size");
   int64_t dirs = op.GetBool("bidirectional") ? 2 : 1;
   int64_t per = op.GetBool("has_biases") ? 4 : 2;
-  if (layers <= 0 || hidden <= 0) return Invalid("bad lstm sizes");
+  // Bounded before any product so nothing below overflows.
+  if (layers <= 0 || hidden <= 0 || layers > op.num_operands() || hidden > (INT64_MAX >> 3)) {
+    return Invalid("bad lstm sizes");
+  }
   if (op.num_operands() != 3 + layers * dirs * per) {
     return Invalid("lstm expects ", 3 + layers * dirs * per, " operands, got ", op.num_operands());
   }
@@ -305,7 +321,8 @@ absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
       if (per == 4) want.insert(want.end(), {{4 * hidden}, {4 * hidden}});
       for (int64_t j = 0; j < per; ++j) {
         ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(base + static_cast<int>(j))));
-        if (s != want[j]) return Invalid("lstm weight ", base + j, " is ", Dims(s), ", expected ", Dims(want[j]));
+        if (s != want[j])
+          return Invalid("lstm weight ", base + j, " is ", Dims(s), ", expected ", Dims(want[j]));
       }
     }
   }
@@ -321,7 +338,9 @@ absl::Status InferReshape(const Operation& op, std::vector<TensorType>* results)
   ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
   std::vector<int64_t> out = op.GetInts("shape");
   int64_t known = 1, infer_at = -1, total = 1;
-  for (int64_t e : in) total *= e;
+  for (int64_t e : in) {
+    if (__builtin_mul_overflow(total, e, &total)) return Invalid("reshape input overflows");
+  }
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1 && infer_at < 0) {
       infer_at = static_cast<int64_t>(i);
@@ -359,6 +378,7 @@ absl::Status InferTranspose(const Operation& op, std::vector<TensorType>* result
 absl::Status InferConcat(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireSameDType(op));
   ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
+  if (out.empty()) return Invalid("cannot concat scalars");
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), out.size()));
   for (int i = 1; i < op.num_operands(); ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
@@ -368,7 +388,7 @@ absl::Status InferConcat(const Operation& op, std::vector<TensorType>* results) 
         return Invalid("concat operand ", i, " is ", Dims(s), ", expected ", Dims(out));
       }
     }
-    out[axis] += s[axis];
+    if (__builtin_add_overflow(out[axis], s[axis], &out[axis])) return Invalid("concat overflows");
   }
   results->push_back(Make(op.operand(0)->type().dtype, out));
   return absl::OkStatus();
@@ -376,13 +396,14 @@ absl::Status InferConcat(const Operation& op, std::vector<TensorType>* results) 
 
 absl::Status InferSlice(const Operation& op, std::vector<TensorType>* results) {
   ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
+  if (in.empty()) return Invalid("cannot slice a scalar");
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), in.size()));
   int64_t start = op.GetInt("start"), end = op.GetInt("end"), step = op.GetInt("step");
   // The frontend normalises Python slice bounds; the IR keeps them explicit.
   if (step <= 0 || start < 0 || end < start || end > in[axis]) {
     return Invalid("slice [", start, ":", end, ":", step, "] out of range for extent ", in[axis]);
   }
-  in[axis] = (end - start + step - 1) / step;
+  in[axis] = end == start ? 0 : (end - start - 1) / step + 1;
   results->push_back(Make(op.operand(0)->type().dtype, in));
   return absl::OkStatus();
 }
@@ -390,6 +411,9 @@ absl::Status InferSlice(const Operation& op, std::vector<TensorType>* results) {
 absl::Status InferExpand(const Operation& op, std::vector<TensorType>* results) {
   ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
   const auto& shape = op.GetInts("shape");
+  for (int64_t e : shape) {
+    if (e < 0) return Invalid("expand target ", Dims(shape), " has a negative extent");
+  }
   ASSIGN_OR_RETURN(auto out, BroadcastShapes(in, shape));
   if (out != shape) return Invalid("cannot expand ", Dims(in), " to ", Dims(shape));
   results->push_back(Make(op.operand(0)->type().dtype, out));

@@ -28,8 +28,8 @@ uint32_t Crc32(const void* data, size_t size, uint32_t crc) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
   crc = ~crc;
   while (size >= 4) {
-    uint32_t v = crc ^ (uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 |
-                        uint32_t(p[3]) << 24);
+    uint32_t v =
+        crc ^ (uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
     crc = kTables.t[3][v & 0xFF] ^ kTables.t[2][(v >> 8) & 0xFF] ^ kTables.t[1][(v >> 16) & 0xFF] ^
           kTables.t[0][v >> 24];
     p += 4;

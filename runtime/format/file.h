@@ -23,12 +23,12 @@ struct FileHeader {
   uint32_t header_bytes;   // sizeof(FileHeader)
   uint64_t schema_offset;  // FlatBuffer region
   uint64_t schema_bytes;
-  uint64_t data_offset;    // constants region, kSegmentAlignment-aligned
+  uint64_t data_offset;  // constants region, kSegmentAlignment-aligned
   uint64_t data_bytes;
-  uint32_t schema_crc32;   // CRC-32 of the schema region
-  uint32_t data_crc32;     // CRC-32 of the data region (checked on request)
-  uint32_t flags;          // reserved, 0
-  uint32_t header_crc32;   // CRC-32 of the bytes above
+  uint32_t schema_crc32;  // CRC-32 of the schema region
+  uint32_t data_crc32;    // CRC-32 of the data region (checked on request)
+  uint32_t flags;         // reserved, 0
+  uint32_t header_crc32;  // CRC-32 of the bytes above
 };
 static_assert(sizeof(FileHeader) == 64, "FileHeader layout is part of the format");
 

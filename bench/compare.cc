@@ -1,0 +1,185 @@
+// sinter-compare: runs one model on LibTorch and on sinter in the same
+// process, on the same random input, and reports load time, latency, the
+// largest output difference and (optionally) the top-5 classes.
+//
+//   sinter-compare MODEL.pt MODEL.sinter --input-shape 1,3,224,224 [...]
+//                  [--iters N] [--warmup N] [--threads N] [--top5] [--json]
+//
+// The LibTorch side is what a careful LibTorch user deploys: the scripted
+// module frozen and passed through torch.jit.optimize_for_inference.
+#include <torch/script.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <vector>
+
+#include "sinter/sinter.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Ms(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+struct Timing {
+  double load_ms = 0, first_ms = 0, median_ms = 0, p90_ms = 0, min_ms = 0;
+};
+
+template <typename F>
+void Time(F&& run, int warmup, int iters, Timing* t) {
+  auto f0 = Clock::now();
+  run();
+  t->first_ms = Ms(f0, Clock::now());
+  for (int i = 0; i < warmup; ++i) run();
+  std::vector<double> lat;
+  for (int i = 0; i < iters; ++i) {
+    auto s = Clock::now();
+    run();
+    lat.push_back(Ms(s, Clock::now()));
+  }
+  std::sort(lat.begin(), lat.end());
+  t->median_ms = lat[lat.size() / 2];
+  t->p90_ms = lat[std::min(lat.size() - 1, lat.size() * 9 / 10)];
+  t->min_ms = lat.front();
+}
+
+void Check(sinter_status* st, const char* what) {
+  if (st == nullptr) return;
+  std::cerr << "sinter-compare: " << what << ": " << sinter_status_get_message(st) << "\n";
+  std::exit(2);
+}
+
+std::vector<int64_t> Top5(const float* p, int64_t n) {
+  std::vector<int64_t> idx(n);
+  for (int64_t i = 0; i < n; ++i) idx[i] = i;
+  std::partial_sort(idx.begin(), idx.begin() + std::min<int64_t>(5, n), idx.end(),
+                    [p](int64_t a, int64_t b) { return p[a] > p[b]; });
+  idx.resize(std::min<int64_t>(5, n));
+  return idx;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string pt, art;
+  std::vector<std::vector<int64_t>> shapes;
+  int iters = 20, warmup = 3, threads = 0;
+  bool top5 = false, json = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--input-shape" && i + 1 < argc) {
+      std::vector<int64_t> s;
+      std::stringstream ss(argv[++i]);
+      std::string d;
+      while (std::getline(ss, d, ',')) s.push_back(std::stoll(d));
+      shapes.push_back(s);
+    } else if (a == "--iters" && i + 1 < argc) {
+      iters = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--warmup" && i + 1 < argc) {
+      warmup = std::atoi(argv[++i]);
+    } else if (a == "--threads" && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
+    } else if (a == "--top5") {
+      top5 = true;
+    } else if (a == "--json") {
+      json = true;
+    } else if (pt.empty()) {
+      pt = a;
+    } else if (art.empty()) {
+      art = a;
+    } else {
+      std::cerr << "usage: sinter-compare MODEL.pt MODEL.sinter --input-shape D,.. [--iters N] "
+                   "[--warmup N] [--threads N] [--top5] [--json]\n";
+      return 1;
+    }
+  }
+  if (pt.empty() || art.empty() || shapes.empty()) {
+    std::cerr << "usage: sinter-compare MODEL.pt MODEL.sinter --input-shape D,.. [...]\n";
+    return 1;
+  }
+  const int nthreads =
+      threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  at::set_num_threads(nthreads);
+  torch::manual_seed(0);
+  std::vector<at::Tensor> inputs;
+  for (const auto& s : shapes) inputs.push_back(torch::randn(s));
+
+  // LibTorch: load, freeze, optimize_for_inference.
+  Timing lt, st;
+  torch::NoGradGuard no_grad;
+  auto l0 = Clock::now();
+  torch::jit::Module m = torch::jit::load(pt);
+  m.eval();
+  torch::jit::Module frozen = torch::jit::optimize_for_inference(m);
+  lt.load_ms = Ms(l0, Clock::now());
+  std::vector<c10::IValue> args(inputs.begin(), inputs.end());
+  at::Tensor ref;
+  Time(
+      [&] {
+        c10::IValue out = frozen.forward(args);
+        ref = out.isTensor() ? out.toTensor() : out.toTuple()->elements()[0].toTensor();
+      },
+      warmup, iters, &lt);
+  ref = ref.contiguous();
+
+  // sinter.
+  auto s0 = Clock::now();
+  sinter_model* model = nullptr;
+  Check(sinter_model_load_file(art.c_str(), nullptr, &model), "load");
+  sinter_session_options so{nthreads};
+  sinter_session* session = nullptr;
+  Check(sinter_session_create(model, &so, &session), "session");
+  st.load_ms = Ms(s0, Clock::now());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::vector<int64_t> dims = inputs[i].sizes().vec();
+    Check(sinter_session_set_input(session, i, SINTER_F32, dims.data(), dims.size(),
+                                   inputs[i].data_ptr(), inputs[i].nbytes()),
+          "set input");
+  }
+  Time([&] { Check(sinter_session_run(session), "run"); }, warmup, iters, &st);
+  const void* data = nullptr;
+  size_t bytes = 0;
+  Check(sinter_session_get_output(session, 0, &data, &bytes), "output");
+  const float* out = static_cast<const float*>(data);
+  const float* want = ref.data_ptr<float>();
+  double max_diff = 0, max_ref = 0;
+  for (int64_t i = 0; i < ref.numel() && static_cast<size_t>(i) * 4 < bytes; ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(out[i] - want[i])));
+    max_ref = std::max(max_ref, static_cast<double>(std::fabs(want[i])));
+  }
+  if (json) {
+    std::printf(
+        "{\"model\": \"%s\", \"threads\": %d, \"max_abs_diff\": %.3g, \"max_abs_ref\": %.3g, "
+        "\"libtorch\": {\"load_ms\": %.2f, \"first_ms\": %.3f, \"median_ms\": %.3f, \"p90_ms\": "
+        "%.3f}, "
+        "\"sinter\": {\"load_ms\": %.2f, \"first_ms\": %.3f, \"median_ms\": %.3f, \"p90_ms\": "
+        "%.3f}, "
+        "\"latency_ratio\": %.3f}\n",
+        pt.c_str(), nthreads, max_diff, max_ref, lt.load_ms, lt.first_ms, lt.median_ms, lt.p90_ms,
+        st.load_ms, st.first_ms, st.median_ms, st.p90_ms, st.median_ms / lt.median_ms);
+  } else {
+    if (top5) {
+      int64_t classes = ref.numel() / std::max<int64_t>(1, ref.size(0));
+      auto ts = Top5(out, classes), tl = Top5(want, classes);
+      std::printf("top-5 classes (sinter):   ");
+      for (int64_t c : ts) std::printf(" %4lld (%.4f)", static_cast<long long>(c), out[c]);
+      std::printf("\ntop-5 classes (LibTorch): ");
+      for (int64_t c : tl) std::printf(" %4lld (%.4f)", static_cast<long long>(c), want[c]);
+      std::printf("\n");
+    }
+    std::printf("largest |sinter - LibTorch| over %lld outputs: %.3g (largest |output| %.3g)\n",
+                static_cast<long long>(ref.numel()), max_diff, max_ref);
+    std::printf("%-10s %12s %14s %16s\n", "", "load (ms)", "first run (ms)", "median run (ms)");
+    std::printf("%-10s %12.1f %14.2f %16.2f\n", "LibTorch", lt.load_ms, lt.first_ms, lt.median_ms);
+    std::printf("%-10s %12.1f %14.2f %16.2f\n", "sinter", st.load_ms, st.first_ms, st.median_ms);
+    std::printf("sinter latency / LibTorch latency: %.2fx  (%d threads, %d iterations)\n",
+                st.median_ms / lt.median_ms, nthreads, iters);
+  }
+  sinter_session_release(session);
+  sinter_model_release(model);
+  return 0;
+}

@@ -1,0 +1,162 @@
+#include "codegen/artifact_writer.h"
+
+#include <cstring>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/format/file.h"
+#include "runtime/format/sinter_generated.h"
+
+namespace sinter::codegen {
+namespace {
+
+namespace fb = ::flatbuffers;
+namespace fmt = ::sinter::format;
+
+fmt::DType ToFormat(ir::DType d) {
+  // The two enums list dtypes in the same order (checked below).
+  return static_cast<fmt::DType>(static_cast<int>(d));
+}
+static_assert(static_cast<int>(ir::DType::kBool) == static_cast<int>(fmt::DType::BOOL));
+static_assert(static_cast<int>(ir::DType::kI64) == static_cast<int>(fmt::DType::I64));
+
+fb::Offset<fmt::Attr> WriteAttr(fb::FlatBufferBuilder& b, const std::string& name,
+                                const ir::Attribute& a) {
+  auto n = b.CreateString(name);
+  switch (ir::KindOf(a)) {
+    case ir::AttrKind::kInt:
+      return fmt::CreateAttr(b, n, fmt::AttrKind::Int, std::get<int64_t>(a));
+    case ir::AttrKind::kBool:
+      return fmt::CreateAttr(b, n, fmt::AttrKind::Bool, std::get<bool>(a) ? 1 : 0);
+    case ir::AttrKind::kFloat:
+      return fmt::CreateAttr(b, n, fmt::AttrKind::Float, 0, std::get<double>(a));
+    case ir::AttrKind::kStr: {
+      auto s = b.CreateString(std::get<std::string>(a));
+      return fmt::CreateAttr(b, n, fmt::AttrKind::Str, 0, 0, s);
+    }
+    case ir::AttrKind::kInts: {
+      auto v = b.CreateVector(std::get<std::vector<int64_t>>(a));
+      return fmt::CreateAttr(b, n, fmt::AttrKind::Ints, 0, 0, 0, v);
+    }
+    case ir::AttrKind::kFloats: {
+      auto v = b.CreateVector(std::get<std::vector<double>>(a));
+      return fmt::CreateAttr(b, n, fmt::AttrKind::Floats, 0, 0, 0, 0, v);
+    }
+    case ir::AttrKind::kTensor:
+      break;
+  }
+  return {};
+}
+
+int64_t AlignUp(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
+
+}  // namespace
+
+absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::MemoryPlan& plan,
+                                          ArtifactStats* stats) {
+  fb::FlatBufferBuilder b(1 << 16);
+  std::unordered_map<const ir::Value*, int> tensor_of;
+  std::vector<fb::Offset<fmt::Tensor>> tensors;
+  std::vector<fmt::Segment> segments;
+  std::unordered_map<const ir::TensorData*, int> segment_of;
+  std::vector<const ir::TensorData*> payloads;
+  int64_t data_bytes = 0;
+
+  auto add_tensor = [&](const ir::Value* v, fmt::TensorKind kind, int segment,
+                        const std::string& name) -> absl::Status {
+    auto bytes = v->type().ByteSize();
+    if (!bytes) return absl::InvalidArgumentError("tensor with dynamic or overflowing shape");
+    int64_t offset = 0;
+    if (kind != fmt::TensorKind::Constant) {
+      auto it = plan.offsets.find(v);
+      if (it == plan.offsets.end())
+        return absl::InternalError("value missing from the memory plan");
+      offset = it->second;
+    }
+    auto shape = b.CreateVector(v->type().shape.extents());
+    auto n = name.empty() ? 0 : b.CreateString(name);
+    tensor_of[v] = static_cast<int>(tensors.size());
+    tensors.push_back(fmt::CreateTensor(b, n, ToFormat(v->type().dtype), shape, kind, segment,
+                                        static_cast<uint64_t>(offset),
+                                        static_cast<uint64_t>(*bytes)));
+    return absl::OkStatus();
+  };
+
+  std::vector<int> inputs, outputs;
+  for (const auto& in : graph.inputs()) {
+    if (!in->type().shape.is_static()) return absl::UnimplementedError("dynamic input shapes");
+    absl::Status st = add_tensor(in.get(), fmt::TensorKind::Input, -1, in->name());
+    if (!st.ok()) return st;
+    inputs.push_back(tensor_of[in.get()]);
+  }
+  std::vector<fb::Offset<fmt::Kernel>> kernels;
+  for (const auto& op : graph.ops()) {
+    if (op->kind() == ir::OpKind::kConst) {
+      const ir::TensorData* data = op->GetTensor("value").get();
+      auto [it, fresh] = segment_of.emplace(data, static_cast<int>(segments.size()));
+      if (fresh) {
+        data_bytes = AlignUp(data_bytes, format::kSegmentAlignment);
+        segments.emplace_back(static_cast<uint64_t>(data_bytes), data->bytes().size());
+        payloads.push_back(data);
+        data_bytes += static_cast<int64_t>(data->bytes().size());
+      }
+      absl::Status st = add_tensor(op->result(), fmt::TensorKind::Constant, it->second, "");
+      if (!st.ok()) return st;
+      continue;
+    }
+    std::vector<int> ins, outs;
+    for (ir::Value* v : op->operands()) ins.push_back(tensor_of.at(v));
+    for (int r = 0; r < op->num_results(); ++r) {
+      absl::Status st =
+          add_tensor(op->result(r), fmt::TensorKind::Intermediate, -1, op->result(r)->name());
+      if (!st.ok()) return st;
+      outs.push_back(tensor_of[op->result(r)]);
+    }
+    std::vector<fb::Offset<fmt::Attr>> attrs;
+    for (const auto& [name, a] : op->attrs()) {
+      if (ir::KindOf(a) != ir::AttrKind::kTensor) attrs.push_back(WriteAttr(b, name, a));
+    }
+    auto opname = b.CreateString(std::string(op->name()));
+    auto vin = b.CreateVector(ins);
+    auto vout = b.CreateVector(outs);
+    auto vattrs = b.CreateVector(attrs);
+    auto loc = op->loc().empty() ? 0 : b.CreateString(op->loc());
+    kernels.push_back(fmt::CreateKernel(b, opname, vin, vout, vattrs, loc));
+  }
+  for (const ir::Value* v : graph.outputs()) outputs.push_back(tensor_of.at(v));
+
+  auto model = fmt::CreateModel(
+      b, b.CreateString("sinterc 0.1.0"), b.CreateString("cpu"), b.CreateVector(tensors),
+      b.CreateVector(inputs), b.CreateVector(outputs), b.CreateVector(kernels),
+      b.CreateVectorOfStructs(segments), static_cast<uint64_t>(plan.arena_bytes),
+      static_cast<uint64_t>(plan.intermediate_bytes));
+  fmt::FinishModelBuffer(b, model);
+
+  format::FileHeader h{};
+  std::memcpy(h.magic, format::kMagic, sizeof h.magic);
+  h.version = format::kFormatVersion;
+  h.header_bytes = sizeof h;
+  h.schema_offset = sizeof h;
+  h.schema_bytes = b.GetSize();
+  h.data_offset = AlignUp(h.schema_offset + h.schema_bytes, format::kSegmentAlignment);
+  h.data_bytes = data_bytes;
+
+  std::string file(h.data_offset + h.data_bytes, '\0');
+  std::memcpy(file.data() + h.schema_offset, b.GetBufferPointer(), b.GetSize());
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    std::memcpy(file.data() + h.data_offset + segments[i].offset(), payloads[i]->bytes().data(),
+                payloads[i]->bytes().size());
+  }
+  h.schema_crc32 = format::Crc32(file.data() + h.schema_offset, h.schema_bytes);
+  h.data_crc32 = format::Crc32(file.data() + h.data_offset, h.data_bytes);
+  h.header_crc32 = format::Crc32(&h, offsetof(format::FileHeader, header_crc32));
+  std::memcpy(file.data(), &h, sizeof h);
+  if (stats != nullptr) {
+    stats->kernels = static_cast<int64_t>(kernels.size());
+    stats->constant_bytes = data_bytes;
+    stats->file_bytes = static_cast<int64_t>(file.size());
+  }
+  return file;
+}
+
+}  // namespace sinter::codegen

@@ -1,0 +1,40 @@
+// The compile driver: runs a pass pipeline over an imported graph, plans
+// memory and writes the artifact, collecting a report of what it did.
+#ifndef SINTER_CODEGEN_COMPILER_H_
+#define SINTER_CODEGEN_COMPILER_H_
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ir/graph.h"
+#include "passes/pass.h"
+
+namespace sinter::codegen {
+
+struct CompileOptions {
+  std::string pipeline = "default";
+  passes::PassManagerOptions pass_options;
+};
+
+struct CompileReport {
+  int64_t ops_in = 0;         // IR ops after import, constants excluded
+  int64_t kernels = 0;        // kernel launches per inference
+  int64_t library_calls = 0;  // GEMM / convolution kernels
+  int64_t arena_bytes = 0;
+  int64_t intermediate_bytes = 0;
+  int64_t constant_bytes = 0;
+  int64_t artifact_bytes = 0;
+  std::map<std::string, int64_t> kernels_by_op;
+  std::vector<passes::PassRecord> passes;
+
+  std::string ToText() const;
+  std::string ToJson() const;
+};
+
+absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& options,
+                                    CompileReport* report);
+
+}  // namespace sinter::codegen
+
+#endif  // SINTER_CODEGEN_COMPILER_H_

@@ -1,0 +1,428 @@
+// The TorchScript importer: loading, freezing, and the partial evaluator that
+// walks the frozen graph (see importer.h for the approach).
+#include "frontend/importer.h"
+
+#include <torch/csrc/jit/api/module.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "frontend/torchscript.h"
+#include "ir/status_macros.h"
+
+namespace sinter::frontend {
+
+namespace {
+
+constexpr int64_t kMaxLoopTrips = 100000;
+
+absl::StatusOr<ir::DType> FromScalarType(c10::ScalarType t) {
+  switch (t) {
+    case c10::kFloat:
+      return ir::DType::kF32;
+    case c10::kHalf:
+      return ir::DType::kF16;
+    case c10::kBFloat16:
+      return ir::DType::kBF16;
+    case c10::kDouble:
+      return ir::DType::kF64;
+    case c10::kLong:
+      return ir::DType::kI64;
+    case c10::kInt:
+      return ir::DType::kI32;
+    case c10::kChar:
+      return ir::DType::kI8;
+    case c10::kByte:
+      return ir::DType::kU8;
+    case c10::kBool:
+      return ir::DType::kBool;
+    default:
+      return absl::UnimplementedError(absl::StrCat("tensor dtype ", c10::toString(t)));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v) {
+  if (v.isNone()) return Val::None();
+  if (v.isBool()) return Val::Bool(v.toBool());
+  if (v.isInt()) return Val::Int(v.toInt());
+  if (v.isDouble()) return Val::Float(v.toDouble());
+  if (v.isString()) return Val::Str(v.toStringRef());
+  if (v.isDevice()) {
+    Val d = Val::Str(v.toDevice().str());
+    d.kind = Val::Kind::kDevice;
+    return d;
+  }
+  if (v.isTensor()) {
+    at::Tensor t = v.toTensor().detach().contiguous().cpu();
+    ASSIGN_OR_RETURN(ir::DType dtype, FromScalarType(t.scalar_type()));
+    // Models run in float32; a float64 constant (a Python float turned into a
+    // tensor) is narrowed rather than dragging f64 through the graph.
+    if (dtype == ir::DType::kF64) {
+      t = t.to(c10::kFloat);
+      dtype = ir::DType::kF32;
+    }
+    std::vector<uint8_t> bytes(t.nbytes());
+    if (!bytes.empty()) std::memcpy(bytes.data(), t.data_ptr(), bytes.size());
+    ir::TensorType type{dtype, ir::Shape::Of(t.sizes().vec())};
+    return Val::Tensor(im.b().Constant(std::make_shared<ir::TensorData>(type, std::move(bytes))));
+  }
+  if (v.isList() || v.isTuple()) {
+    std::vector<Val> items;
+    if (v.isTuple()) {
+      for (const c10::IValue& e : v.toTupleRef().elements()) {
+        ASSIGN_OR_RETURN(Val x, FromIValue(im, e));
+        items.push_back(std::move(x));
+      }
+    } else {
+      for (const c10::IValue& e : v.toListRef()) {
+        ASSIGN_OR_RETURN(Val x, FromIValue(im, e));
+        items.push_back(std::move(x));
+      }
+    }
+    return Val::Seq(v.isTuple() ? Val::Kind::kTuple : Val::Kind::kList, std::move(items));
+  }
+  return absl::UnimplementedError(absl::StrCat("constant of type ", v.tagKind()));
+}
+
+std::string Importer::Loc(tj::Node* n) {
+  auto flc = n->sourceRange().file_line_col();
+  if (!flc) return "";
+  std::filesystem::path p(std::get<0>(*flc));
+  std::string file = p.parent_path().filename().string();
+  file = file.empty() ? p.filename().string() : file + "/" + p.filename().string();
+  return absl::StrCat(file, ":", std::get<1>(*flc));
+}
+
+absl::Status Importer::Error(tj::Node* n, const std::string& msg) {
+  std::string loc = Loc(n);
+  return absl::InvalidArgumentError(
+      absl::StrCat(n->kind().toQualString(), loc.empty() ? "" : " at " + loc, ": ", msg));
+}
+
+absl::StatusOr<ir::Value*> Importer::Op(ir::OpKind k, const std::vector<ir::Value*>& in,
+                                        ir::AttributeMap attrs) {
+  auto v = b_.Make(k, in, std::move(attrs));
+  if (!v.ok() && current_ != nullptr) return Error(current_, std::string(v.status().message()));
+  return v;
+}
+
+absl::StatusOr<ir::Value*> Importer::Tensor(tj::Node* n, size_t i) {
+  const Val& v = In(n, i);
+  if (!v.is(Val::Kind::kTensor)) return Error(n, absl::StrCat("operand ", i, " is not a tensor"));
+  return v.tensor;
+}
+
+absl::StatusOr<ir::Value*> Importer::OptTensor(tj::Node* n, size_t i) {
+  if (IsNone(n, i)) return nullptr;
+  return Tensor(n, i);
+}
+
+absl::StatusOr<int64_t> Importer::Int(tj::Node* n, size_t i) {
+  const Val& v = In(n, i);
+  if (v.is(Val::Kind::kInt) || v.is(Val::Kind::kBool)) return v.i;
+  return Error(n, absl::StrCat("operand ", i, " is not a compile-time integer"));
+}
+
+absl::StatusOr<double> Importer::Float(tj::Node* n, size_t i) {
+  const Val& v = In(n, i);
+  if (v.is_number()) return v.number();
+  return Error(n, absl::StrCat("operand ", i, " is not a compile-time number"));
+}
+
+absl::StatusOr<bool> Importer::Bool(tj::Node* n, size_t i) {
+  const Val& v = In(n, i);
+  if (v.is(Val::Kind::kBool) || v.is(Val::Kind::kInt)) return v.i != 0;
+  return Error(n, absl::StrCat("operand ", i, " is not a compile-time bool"));
+}
+
+absl::StatusOr<std::vector<int64_t>> Importer::Ints(tj::Node* n, size_t i) {
+  const Val& v = In(n, i);
+  if (v.is(Val::Kind::kInt)) return std::vector<int64_t>{v.i};
+  if (!v.is(Val::Kind::kList) && !v.is(Val::Kind::kTuple)) {
+    return Error(n, absl::StrCat("operand ", i, " is not a compile-time int list"));
+  }
+  std::vector<int64_t> out;
+  for (const Val& e : *v.items) {
+    if (!e.is(Val::Kind::kInt)) return Error(n, absl::StrCat("operand ", i, " has a non-int item"));
+    out.push_back(e.i);
+  }
+  return out;
+}
+
+ir::Value* Importer::Scalar(double v, ir::DType dtype) {
+  std::vector<uint8_t> bytes(ir::DTypeSize(dtype));
+  switch (dtype) {
+    case ir::DType::kI64: {
+      int64_t x = static_cast<int64_t>(v);
+      std::memcpy(bytes.data(), &x, 8);
+      break;
+    }
+    case ir::DType::kI32: {
+      int32_t x = static_cast<int32_t>(v);
+      std::memcpy(bytes.data(), &x, 4);
+      break;
+    }
+    case ir::DType::kBool:
+    case ir::DType::kU8:
+      bytes[0] = static_cast<uint8_t>(v != 0);
+      break;
+    default: {
+      float x = static_cast<float>(v);
+      std::memcpy(bytes.data(), &x, 4);
+      dtype = ir::DType::kF32;
+      break;
+    }
+  }
+  return b_.Constant(
+      std::make_shared<ir::TensorData>(ir::TensorType{dtype, ir::Shape()}, std::move(bytes)));
+}
+
+absl::StatusOr<ir::Value*> Importer::TensorOrScalar(tj::Node* n, size_t i, ir::Value* like) {
+  const Val& v = In(n, i);
+  if (v.is(Val::Kind::kTensor)) {
+    // A 0-dim tensor of another dtype (e.g. an int tensor added to a float
+    // one) follows the tensor operand's dtype, as PyTorch's promotion does.
+    if (v.tensor->type().dtype != like->type().dtype && v.tensor->type().shape.rank() == 0) {
+      return Op(ir::OpKind::kCast, {v.tensor},
+                {{"to", std::string(ir::DTypeName(like->type().dtype))}});
+    }
+    return v.tensor;
+  }
+  if (v.is_number()) return Scalar(v.number(), like->type().dtype);
+  return Error(n, absl::StrCat("operand ", i, " is neither a tensor nor a number"));
+}
+
+void Importer::Unsupported(tj::Node* n, const std::string& kind) {
+  Miss& m = unsupported_[kind];
+  if (m.count++ == 0) {
+    std::string loc = Loc(n);
+    std::string text = n->sourceRange().text().str();
+    text = text.substr(0, text.find('\n'));
+    if (text.size() > 80) text = text.substr(0, 77) + "...";
+    m.first = loc.empty() ? text : loc + (text.empty() ? "" : ": " + text);
+  }
+  for (size_t i = 0; i < n->outputs().size(); ++i) Set(n, i, Val());
+}
+
+absl::Status Importer::EvalConstant(tj::Node* n) {
+  auto iv = tj::toIValue(n->output());
+  if (!iv) {
+    Unsupported(n, "prim::Constant");
+    return absl::OkStatus();
+  }
+  auto v = FromIValue(*this, *iv);
+  if (!v.ok()) {
+    Unsupported(n, absl::StrCat("prim::Constant (", v.status().message(), ")"));
+    return absl::OkStatus();
+  }
+  Set(n, 0, std::move(v).value());
+  return absl::OkStatus();
+}
+
+absl::Status Importer::EvalIf(tj::Node* n) {
+  const Val& c = In(n, 0);
+  if (!c.is(Val::Kind::kBool) && !c.is(Val::Kind::kInt)) {
+    if (!c.is(Val::Kind::kPoison)) Unsupported(n, "prim::If on a value known only at run time");
+    for (size_t i = 0; i < n->outputs().size(); ++i) Set(n, i, Val());
+    return absl::OkStatus();
+  }
+  tj::Block* taken = n->blocks().at(c.i ? 0 : 1);
+  RETURN_IF_ERROR(EvalBlock(taken));
+  for (size_t i = 0; i < n->outputs().size(); ++i) Set(n, i, vals_[taken->outputs().at(i)]);
+  return absl::OkStatus();
+}
+
+// prim::Loop(max_trips, cond, carried...) with body block (iter, carried...)
+// -> (cond, carried...). Unrolled: trip counts are compile-time constants.
+absl::Status Importer::EvalLoop(tj::Node* n) {
+  const Val& trips = In(n, 0);
+  const Val& cond0 = In(n, 1);
+  if (!trips.is(Val::Kind::kInt) || !(cond0.is(Val::Kind::kBool) || cond0.is(Val::Kind::kInt))) {
+    Unsupported(n, "prim::Loop whose trip count is known only at run time");
+    return absl::OkStatus();
+  }
+  tj::Block* body = n->blocks().at(0);
+  std::vector<Val> carried;
+  for (size_t i = 2; i < n->inputs().size(); ++i) carried.push_back(In(n, i));
+  bool cond = cond0.i != 0;
+  for (int64_t it = 0; cond && it < trips.i; ++it) {
+    if (it >= kMaxLoopTrips) return Error(n, "loop runs more than 100000 iterations");
+    vals_[body->inputs().at(0)] = Val::Int(it);
+    for (size_t i = 0; i < carried.size(); ++i) vals_[body->inputs().at(i + 1)] = carried[i];
+    RETURN_IF_ERROR(EvalBlock(body));
+    const Val& c = vals_[body->outputs().at(0)];
+    if (!c.is(Val::Kind::kBool) && !c.is(Val::Kind::kInt)) {
+      Unsupported(n, "prim::Loop whose condition is known only at run time");
+      return absl::OkStatus();
+    }
+    cond = c.i != 0;
+    for (size_t i = 0; i < carried.size(); ++i) carried[i] = vals_[body->outputs().at(i + 1)];
+  }
+  for (size_t i = 0; i < carried.size(); ++i) Set(n, i, carried[i]);
+  return absl::OkStatus();
+}
+
+absl::Status Importer::EvalNode(tj::Node* n) {
+  current_ = n;
+  b_.SetLoc(Loc(n));
+  const std::string kind = n->kind().toQualString();
+  if (kind == "prim::Constant") return EvalConstant(n);
+  if (kind == "prim::If") return EvalIf(n);
+  if (kind == "prim::Loop") return EvalLoop(n);
+  // A value poisoned by an unsupported op upstream poisons what reads it; the
+  // root cause is already reported.
+  for (size_t i = 0; i < n->inputs().size(); ++i) {
+    if (In(n, i).is(Val::Kind::kPoison) && kind != "prim::Uninitialized") {
+      for (size_t o = 0; o < n->outputs().size(); ++o) Set(n, o, Val());
+      std::string base = kind.back() == '_' ? kind.substr(0, kind.size() - 1) : kind;
+      if (!ScalarLowerings().count(kind) && !AtenLowerings().count(kind) &&
+          !AtenLowerings().count(base)) {
+        Unsupported(n, kind);
+      }
+      return absl::OkStatus();
+    }
+  }
+  if (kind == "prim::RaiseException") {
+    std::string msg = NumIn(n) > 0 && In(n, 0).is(Val::Kind::kStr) ? In(n, 0).s : "";
+    return Error(
+        n, "the model raises an exception for these inputs" + (msg.empty() ? "" : ": " + msg));
+  }
+  // aten::add and friends mean tensor math when a tensor is involved and
+  // Python arithmetic otherwise; the operands decide which table lowers them.
+  bool has_tensor = false;
+  for (size_t i = 0; i < n->inputs().size(); ++i) has_tensor |= In(n, i).is(Val::Kind::kTensor);
+  const auto& first = has_tensor ? AtenLowerings() : ScalarLowerings();
+  const auto& second = has_tensor ? ScalarLowerings() : AtenLowerings();
+  // In-place variants (`relu_`, `add_`) lower like their out-of-place op;
+  // then the mutated operand is rebound so later readers see the result.
+  const bool in_place = kind.size() > 2 && kind.back() == '_' && kind[kind.size() - 2] != '_';
+  for (const std::string& k : in_place
+                                  ? std::vector<std::string>{kind, kind.substr(0, kind.size() - 1)}
+                                  : std::vector<std::string>{kind}) {
+    Lowering f = nullptr;
+    if (auto it = first.find(k); it != first.end())
+      f = it->second;
+    else if (auto it2 = second.find(k); it2 != second.end())
+      f = it2->second;
+    if (f == nullptr) continue;
+    RETURN_IF_ERROR(f(*this, n));
+    if (in_place && !n->outputs().empty() && !n->inputs().empty()) {
+      Rebind(n, 0, vals_[n->outputs()[0]]);
+    }
+    return absl::OkStatus();
+  }
+  Unsupported(n, kind);
+  return absl::OkStatus();
+}
+
+absl::Status Importer::EvalBlock(tj::Block* block) {
+  for (tj::Node* n : block->nodes()) {
+    RETURN_IF_ERROR(EvalNode(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& inputs,
+                                   const std::vector<c10::IValue>& defaults) {
+  // inputs()[0] is the module itself. Arguments past the given inputs take
+  // their declared defaults (e.g. `mask=None`).
+  if (g.inputs().size() < inputs.size() + 1 ||
+      g.inputs().size() - 1 > inputs.size() + defaults.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "forward() takes ",
+        g.inputs().size() - 1 - std::min(defaults.size(), g.inputs().size() - 1), " to ",
+        g.inputs().size() - 1, " tensor inputs, ", inputs.size(), " input shapes were given"));
+  }
+  vals_[g.inputs()[0]] = Val::None();
+  for (size_t i = 0; i < inputs.size(); ++i) vals_[g.inputs()[i + 1]] = Val::Tensor(inputs[i]);
+  for (size_t i = inputs.size() + 1; i < g.inputs().size(); ++i) {
+    const c10::IValue& d = defaults[defaults.size() - (g.inputs().size() - i)];
+    ASSIGN_OR_RETURN(vals_[g.inputs()[i]], FromIValue(*this, d));
+  }
+  RETURN_IF_ERROR(EvalBlock(g.block()));
+  current_ = nullptr;
+  if (!unsupported_.empty()) {
+    std::vector<std::string> lines;
+    for (const auto& [k, m] : unsupported_) {
+      lines.push_back(
+          absl::StrCat("  ", k, " x", m.count, m.first.empty() ? "" : ", first at " + m.first));
+    }
+    return absl::UnimplementedError(absl::StrCat("the model uses ", unsupported_.size(),
+                                                 " op kind(s) sinter does not support:\n",
+                                                 absl::StrJoin(lines, "\n")));
+  }
+  // Outputs: tensors, flattened out of tuples and lists.
+  std::vector<Val> pending{vals_[g.outputs().at(0)]};
+  std::vector<ir::Value*> outs;
+  while (!pending.empty()) {
+    Val v = pending.front();
+    pending.erase(pending.begin());
+    if (v.is(Val::Kind::kTensor)) {
+      outs.push_back(v.tensor);
+    } else if (v.is(Val::Kind::kTuple) || v.is(Val::Kind::kList)) {
+      pending.insert(pending.begin(), v.items->begin(), v.items->end());
+    } else if (!v.is(Val::Kind::kNone)) {
+      return absl::UnimplementedError("forward() returns a value that is not a tensor");
+    }
+  }
+  if (outs.empty()) return absl::InvalidArgumentError("forward() returns no tensor");
+  std::vector<std::string> names;
+  for (ir::Value* v : outs) {
+    graph_->AddOutput(v);
+    names.push_back(absl::StrCat("output", names.size()));
+  }
+  graph_->SetOutputNames(std::move(names));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& path,
+                                                             const ImportOptions& options) {
+  if (!std::filesystem::exists(path))
+    return absl::NotFoundError(absl::StrCat("no such file: ", path));
+  tj::Module frozen;
+  try {
+    tj::Module m = torch::jit::load(path);
+    m.eval();
+    // No numerics-changing rewrites (conv-bn folding etc.): sinter's own
+    // passes do those, so the imported graph stays the model as written.
+    frozen = tj::freeze(m, c10::nullopt, /*optimize_numerics=*/false);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return absl::InvalidArgumentError(
+        absl::StrCat("LibTorch cannot load '", path, "': ", what.substr(0, what.find('\n'))));
+  }
+  auto graph = std::make_unique<ir::Graph>();
+  std::vector<ir::Value*> inputs;
+  for (size_t i = 0; i < options.inputs.size(); ++i) {
+    const InputSpec& s = options.inputs[i];
+    for (int64_t d : s.shape) {
+      if (d <= 0)
+        return absl::InvalidArgumentError(
+            absl::StrCat("input ", i, ": dimensions must be positive"));
+    }
+    inputs.push_back(
+        graph->AddInput(ir::TensorType{s.dtype, ir::Shape::Of(s.shape)}, absl::StrCat("input", i)));
+  }
+  Importer im(graph.get());
+  try {
+    tj::Method forward = frozen.get_method("forward");
+    std::shared_ptr<tj::Graph> g = forward.graph()->copy();
+    // Trailing arguments with defaults, in order.
+    std::vector<c10::IValue> defaults;
+    for (const c10::Argument& arg : forward.function().getSchema().arguments()) {
+      if (arg.default_value())
+        defaults.push_back(*arg.default_value());
+      else
+        defaults.clear();
+    }
+    RETURN_IF_ERROR(im.ImportGraph(*g, inputs, defaults));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("LibTorch error while importing: ", e.what()));
+  }
+  return graph;
+}
+
+}  // namespace sinter::frontend

@@ -1,0 +1,146 @@
+// Internals of the TorchScript importer shared by its lowering files.
+//
+// The importer is a partial evaluator. Every TorchScript value becomes a Val:
+// either a tensor (an IR value) or something known at compile time (int,
+// float, bool, string, None, device, list, tuple). Shape queries, Python
+// arithmetic on sizes, `if x.dim() != 4` checks and training flags are all
+// evaluated here, so the taken branch of each prim::If is inlined and the
+// other dropped. Anything that depends on tensor *data* at run time is
+// reported, never guessed.
+#ifndef SINTER_FRONTEND_IMPORTER_H_
+#define SINTER_FRONTEND_IMPORTER_H_
+
+#include <torch/script.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/graph.h"
+
+namespace sinter::frontend {
+
+namespace tj = torch::jit;
+
+struct Val;
+using List = std::shared_ptr<std::vector<Val>>;
+
+struct Val {
+  enum class Kind { kPoison, kNone, kTensor, kInt, kFloat, kBool, kStr, kDevice, kList, kTuple };
+  Kind kind = Kind::kPoison;
+  ir::Value* tensor = nullptr;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;
+  List items;  // kList (shared: aten::append mutates it) and kTuple
+
+  static Val Tensor(ir::Value* v) { return {Kind::kTensor, v}; }
+  static Val Int(int64_t i) {
+    Val v;
+    v.kind = Kind::kInt;
+    v.i = i;
+    return v;
+  }
+  static Val Float(double f) {
+    Val v;
+    v.kind = Kind::kFloat;
+    v.f = f;
+    return v;
+  }
+  static Val Bool(bool b) {
+    Val v;
+    v.kind = Kind::kBool;
+    v.i = b;
+    return v;
+  }
+  static Val Str(std::string s) {
+    Val v;
+    v.kind = Kind::kStr;
+    v.s = std::move(s);
+    return v;
+  }
+  static Val None() {
+    Val v;
+    v.kind = Kind::kNone;
+    return v;
+  }
+  static Val Seq(Kind k, std::vector<Val> items) {
+    Val v;
+    v.kind = k;
+    v.items = std::make_shared<std::vector<Val>>(std::move(items));
+    return v;
+  }
+  bool is(Kind k) const { return kind == k; }
+  bool is_number() const {
+    return kind == Kind::kInt || kind == Kind::kFloat || kind == Kind::kBool;
+  }
+  double number() const { return kind == Kind::kFloat ? f : static_cast<double>(i); }
+};
+
+class Importer;
+// Lowers one node; reads its inputs through the importer and sets its outputs.
+using Lowering = absl::Status (*)(Importer& im, tj::Node* n);
+const std::unordered_map<std::string, Lowering>& AtenLowerings();    // lower_aten.cc
+const std::unordered_map<std::string, Lowering>& ScalarLowerings();  // lower_scalar.cc
+
+class Importer {
+ public:
+  explicit Importer(ir::Graph* graph) : graph_(graph), b_(graph) {}
+
+  absl::Status ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& inputs,
+                           const std::vector<c10::IValue>& defaults);
+
+  // ---- for lowerings ----
+  ir::Builder& b() { return b_; }
+  const Val& In(tj::Node* n, size_t i) { return vals_[n->inputs().at(i)]; }
+  size_t NumIn(tj::Node* n) const { return n->inputs().size(); }
+  void Set(tj::Node* n, size_t i, Val v) { vals_[n->outputs().at(i)] = std::move(v); }
+  // Rebinds an in-place op's target so later readers see the new value.
+  void Rebind(tj::Node* n, size_t input, Val v) { vals_[n->inputs().at(input)] = std::move(v); }
+
+  absl::StatusOr<ir::Value*> Tensor(tj::Node* n, size_t i);
+  // A tensor, or nullptr when the input is None.
+  absl::StatusOr<ir::Value*> OptTensor(tj::Node* n, size_t i);
+  absl::StatusOr<int64_t> Int(tj::Node* n, size_t i);
+  absl::StatusOr<double> Float(tj::Node* n, size_t i);
+  absl::StatusOr<bool> Bool(tj::Node* n, size_t i);
+  absl::StatusOr<std::vector<int64_t>> Ints(tj::Node* n, size_t i);
+  bool IsNone(tj::Node* n, size_t i) { return In(n, i).is(Val::Kind::kNone); }
+  // A tensor or a number (as a rank-0 constant of `like`'s dtype).
+  absl::StatusOr<ir::Value*> TensorOrScalar(tj::Node* n, size_t i, ir::Value* like);
+  ir::Value* Scalar(double v, ir::DType dtype);
+
+  absl::Status Error(tj::Node* n, const std::string& msg);
+  static std::string Loc(tj::Node* n);
+
+  // Op building with the node's location in error messages.
+  absl::StatusOr<ir::Value*> Op(ir::OpKind k, const std::vector<ir::Value*>& in,
+                                ir::AttributeMap attrs = {});
+
+ private:
+  absl::Status EvalBlock(tj::Block* block);
+  absl::Status EvalNode(tj::Node* n);
+  absl::Status EvalIf(tj::Node* n);
+  absl::Status EvalLoop(tj::Node* n);
+  absl::Status EvalConstant(tj::Node* n);
+  void Unsupported(tj::Node* n, const std::string& kind);
+
+  ir::Graph* graph_;
+  ir::Builder b_;
+  std::unordered_map<const tj::Value*, Val> vals_;
+  struct Miss {
+    int count = 0;
+    std::string first;
+  };
+  std::map<std::string, Miss> unsupported_;
+  tj::Node* current_ = nullptr;
+};
+
+absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v);
+
+}  // namespace sinter::frontend
+
+#endif  // SINTER_FRONTEND_IMPORTER_H_

@@ -1,0 +1,714 @@
+// Lowering of aten:: tensor ops into sinter IR: one row per TorchScript op
+// kind. Shape and dtype checks happen in the IR's shape rules (ir/ops.def),
+// so a row only maps arguments. In-place variants (`relu_`) share their
+// out-of-place row; the importer rebinds the mutated operand.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "frontend/importer.h"
+#include "frontend/lowering_helpers.h"
+#include "ir/shape_rules.h"
+#include "ir/status_macros.h"
+
+namespace sinter::frontend {
+namespace {
+
+using ir::OpKind;
+using K = Val::Kind;
+
+absl::Status Out(Importer& im, tj::Node* n, absl::StatusOr<ir::Value*> v) {
+  if (!v.ok()) return v.status();
+  im.Set(n, 0, Val::Tensor(*v));
+  return absl::OkStatus();
+}
+
+template <OpKind Op>
+absl::Status Unary(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  return Out(im, n, im.Op(Op, {x}));
+}
+
+// add/sub(a, b, alpha): a - alpha * b
+template <OpKind Op>
+absl::Status Binary(Importer& im, tj::Node* n) {
+  const Val& a = im.In(n, 0);
+  ir::Value* like = a.is(K::kTensor) ? a.tensor : im.In(n, 1).tensor;
+  if (like == nullptr) return im.Error(n, "no tensor operand");
+  ASSIGN_OR_RETURN(ir::Value * x, im.TensorOrScalar(n, 0, like));
+  ASSIGN_OR_RETURN(ir::Value * y, im.TensorOrScalar(n, 1, like));
+  if ((Op == OpKind::kAdd || Op == OpKind::kSub) && im.NumIn(n) == 3) {
+    ASSIGN_OR_RETURN(double alpha, im.Float(n, 2));
+    if (alpha != 1) {
+      ASSIGN_OR_RETURN(y, im.Op(OpKind::kMul, {y, im.Scalar(alpha, like->type().dtype)}));
+    }
+  }
+  if (Op == OpKind::kDiv && im.NumIn(n) == 3 && !im.IsNone(n, 2)) {
+    return im.Error(n, "division with a rounding mode is not supported");
+  }
+  return Out(im, n, im.Op(Op, {x, y}));
+}
+
+// rsub(a, b, alpha) = b - alpha * a
+absl::Status Rsub(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * a, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * b, im.TensorOrScalar(n, 1, a));
+  ASSIGN_OR_RETURN(double alpha, im.Float(n, 2));
+  if (alpha != 1) {
+    ASSIGN_OR_RETURN(a, im.Op(OpKind::kMul, {a, im.Scalar(alpha, a->type().dtype)}));
+  }
+  return Out(im, n, im.Op(OpKind::kSub, {b, a}));
+}
+
+template <OpKind Op>
+absl::Status Compare(Importer& im, tj::Node* n) {
+  ir::Value* like = im.In(n, 0).is(K::kTensor) ? im.In(n, 0).tensor : im.In(n, 1).tensor;
+  ASSIGN_OR_RETURN(ir::Value * x, im.TensorOrScalar(n, 0, like));
+  ASSIGN_OR_RETURN(ir::Value * y, im.TensorOrScalar(n, 1, like));
+  return Out(im, n, im.Op(Op, {x, y}));
+}
+
+absl::Status Identity(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  im.Set(n, 0, Val::Tensor(x));
+  return absl::OkStatus();
+}
+
+// dropout(x, p, train): identity at inference
+absl::Status Dropout(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(bool train, im.Bool(n, 2));
+  if (train) return im.Error(n, "dropout in training mode");
+  return Identity(im, n);
+}
+
+absl::Status Clamp(Importer& im, tj::Node* n, std::optional<double> lo, std::optional<double> hi) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ir::AttributeMap attrs;
+  if (lo) attrs["min"] = *lo;
+  if (hi) attrs["max"] = *hi;
+  return Out(im, n, im.Op(OpKind::kClamp, {x}, std::move(attrs)));
+}
+
+absl::StatusOr<std::optional<double>> OptFloat(Importer& im, tj::Node* n, size_t i) {
+  if (im.IsNone(n, i)) return std::optional<double>();
+  ASSIGN_OR_RETURN(double v, im.Float(n, i));
+  return std::optional<double>(v);
+}
+
+// Expands a 1- or 2-element int list to 2 (PyTorch's _pair).
+absl::StatusOr<std::vector<int64_t>> Pair(Importer& im, tj::Node* n, size_t i) {
+  ASSIGN_OR_RETURN(auto v, im.Ints(n, i));
+  if (v.size() == 1) v.push_back(v[0]);
+  if (v.size() != 2) return im.Error(n, absl::StrCat("operand ", i, " needs 1 or 2 values"));
+  return v;
+}
+
+absl::Status Conv(Importer& im, tj::Node* n, size_t stride_at, size_t groups_at) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * w, im.Tensor(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * b, im.OptTensor(n, 2));
+  if (x->type().shape.rank() != 4) return im.Error(n, "only 2-D convolution is supported");
+  ASSIGN_OR_RETURN(auto stride, Pair(im, n, stride_at));
+  if (im.In(n, stride_at + 1).is(K::kStr))
+    return im.Error(n, "string padding modes are not supported");
+  ASSIGN_OR_RETURN(auto pad, Pair(im, n, stride_at + 1));
+  ASSIGN_OR_RETURN(auto dil, Pair(im, n, stride_at + 2));
+  ASSIGN_OR_RETURN(int64_t groups, im.Int(n, groups_at));
+  std::vector<ir::Value*> in{x, w};
+  if (b != nullptr) in.push_back(b);
+  return Out(im, n,
+             im.Op(OpKind::kConv2d, in,
+                   {{"stride", stride}, {"padding", pad}, {"dilation", dil}, {"groups", groups}}));
+}
+
+absl::Status Reduce(Importer& im, tj::Node* n, OpKind kind, bool has_dims) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  std::vector<int64_t> axes;
+  bool keepdim = false;
+  if (has_dims && !im.IsNone(n, 1)) {
+    ASSIGN_OR_RETURN(axes, im.Ints(n, 1));
+    ASSIGN_OR_RETURN(keepdim, im.Bool(n, 2));
+  }
+  if (axes.empty()) {
+    for (int i = 0; i < x->type().shape.rank(); ++i) axes.push_back(i);
+  }
+  return Out(im, n, ReduceAxes(im, x, kind, axes, keepdim));
+}
+
+absl::Status Softmax(Importer& im, tj::Node* n, OpKind kind) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  return Out(im, n, im.Op(kind, {x}, {{"axis", dim}}));
+}
+
+absl::Status LayerNorm(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto shape, im.Ints(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * w, im.OptTensor(n, 2));
+  ASSIGN_OR_RETURN(ir::Value * b, im.OptTensor(n, 3));
+  ASSIGN_OR_RETURN(double eps, im.Float(n, 4));
+  return Out(im, n, LayerNormOp(im, x, static_cast<int64_t>(shape.size()), w, b, eps));
+}
+
+absl::Status BatchNorm(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * w, im.OptTensor(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * b, im.OptTensor(n, 2));
+  ASSIGN_OR_RETURN(ir::Value * mean, im.OptTensor(n, 3));
+  ASSIGN_OR_RETURN(ir::Value * var, im.OptTensor(n, 4));
+  ASSIGN_OR_RETURN(bool training, im.Bool(n, 5));
+  ASSIGN_OR_RETURN(double eps, im.Float(n, 7));
+  if (training || mean == nullptr || var == nullptr) {
+    return im.Error(n, "batch norm without running statistics (training mode)");
+  }
+  if (x->type().shape.rank() < 2) return im.Error(n, "batch norm input must have rank >= 2");
+  int64_t c = x->type().shape[1].extent();
+  if (w == nullptr) w = Fill(im, {c}, x->type().dtype, 1.0);
+  if (b == nullptr) b = Fill(im, {c}, x->type().dtype, 0.0);
+  return Out(im, n, im.Op(OpKind::kBatchNorm, {x, mean, var, w, b}, {{"eps", eps}}));
+}
+
+absl::Status MaxPool(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto k, Pair(im, n, 1));
+  ASSIGN_OR_RETURN(auto s, im.Ints(n, 2));
+  if (s.empty()) s = k;
+  if (s.size() == 1) s.push_back(s[0]);
+  ASSIGN_OR_RETURN(auto p, Pair(im, n, 3));
+  ASSIGN_OR_RETURN(auto d, Pair(im, n, 4));
+  ASSIGN_OR_RETURN(bool ceil, im.Bool(n, 5));
+  return Out(
+      im, n,
+      im.Op(OpKind::kMaxPool2d, {x},
+            {{"kernel", k}, {"stride", s}, {"padding", p}, {"dilation", d}, {"ceil_mode", ceil}}));
+}
+
+absl::Status AvgPool(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto k, Pair(im, n, 1));
+  ASSIGN_OR_RETURN(auto s, im.Ints(n, 2));
+  if (s.empty()) s = k;
+  if (s.size() == 1) s.push_back(s[0]);
+  ASSIGN_OR_RETURN(auto p, Pair(im, n, 3));
+  ASSIGN_OR_RETURN(bool ceil, im.Bool(n, 4));
+  ASSIGN_OR_RETURN(bool include_pad, im.Bool(n, 5));
+  ir::AttributeMap attrs{{"kernel", k},
+                         {"stride", s},
+                         {"padding", p},
+                         {"ceil_mode", ceil},
+                         {"count_include_pad", include_pad}};
+  if (im.NumIn(n) > 6 && !im.IsNone(n, 6)) {
+    ASSIGN_OR_RETURN(int64_t div, im.Int(n, 6));
+    attrs["divisor"] = div;
+  }
+  return Out(im, n, im.Op(OpKind::kAvgPool2d, {x}, std::move(attrs)));
+}
+
+template <OpKind Op>
+absl::Status AdaptivePool(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto o, Pair(im, n, 1));
+  ASSIGN_OR_RETURN(ir::Value * y, im.Op(Op, {x}, {{"output_size", o}}));
+  im.Set(n, 0, Val::Tensor(y));
+  if (n->outputs().size() > 1) im.Set(n, 1, Val());  // indices: not produced
+  return absl::OkStatus();
+}
+
+absl::Status Linear(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * w, im.Tensor(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * b, im.OptTensor(n, 2));
+  std::vector<ir::Value*> in{x, w};
+  if (b != nullptr) in.push_back(b);
+  return Out(im, n, im.Op(OpKind::kLinear, in));
+}
+
+absl::Status Matmul(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * a, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * b, im.Tensor(n, 1));
+  return Out(im, n, im.Op(OpKind::kMatmul, {a, b}));
+}
+
+// addmm(c, a, b, beta, alpha) = beta * c + alpha * (a @ b); baddbmm alike
+absl::Status AddMatmul(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * c, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * a, im.Tensor(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * b, im.Tensor(n, 2));
+  ASSIGN_OR_RETURN(double beta, im.Float(n, 3));
+  ASSIGN_OR_RETURN(double alpha, im.Float(n, 4));
+  ASSIGN_OR_RETURN(ir::Value * ab, im.Op(OpKind::kMatmul, {a, b}));
+  ir::DType dt = ab->type().dtype;
+  if (alpha != 1) {
+    ASSIGN_OR_RETURN(ab, im.Op(OpKind::kMul, {ab, im.Scalar(alpha, dt)}));
+  }
+  if (beta == 0) return Out(im, n, ab);
+  if (beta != 1) {
+    ASSIGN_OR_RETURN(c, im.Op(OpKind::kMul, {c, im.Scalar(beta, dt)}));
+  }
+  return Out(im, n, im.Op(OpKind::kAdd, {ab, c}));
+}
+
+absl::Status Reshape(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto shape, im.Ints(n, 1));
+  return Out(im, n, ReshapeOp(im, x, shape));
+}
+
+absl::Status Flatten(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t start, im.Int(n, 1));
+  ASSIGN_OR_RETURN(int64_t end, im.Int(n, 2));
+  auto dims = x->type().shape.extents();
+  int64_t r = static_cast<int64_t>(dims.size());
+  if (r == 0) return Out(im, n, ReshapeOp(im, x, {1}));
+  if (start < 0) start += r;
+  if (end < 0) end += r;
+  if (start < 0 || end >= r || start > end) return im.Error(n, "flatten dims out of range");
+  std::vector<int64_t> out(dims.begin(), dims.begin() + start);
+  int64_t p = 1;
+  for (int64_t i = start; i <= end; ++i) p *= dims[i];
+  out.push_back(p);
+  out.insert(out.end(), dims.begin() + end + 1, dims.end());
+  return Out(im, n, ReshapeOp(im, x, out));
+}
+
+absl::Status Permute(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto perm, im.Ints(n, 1));
+  int64_t r = x->type().shape.rank();
+  for (int64_t& p : perm) p = p < 0 ? p + r : p;
+  return Out(im, n, im.Op(OpKind::kTranspose, {x}, {{"perm", perm}}));
+}
+
+absl::Status Transpose(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  int64_t r = x->type().shape.rank();
+  int64_t a = r - 2, b = r - 1;  // t()
+  if (im.NumIn(n) == 3) {
+    ASSIGN_OR_RETURN(a, im.Int(n, 1));
+    ASSIGN_OR_RETURN(b, im.Int(n, 2));
+  }
+  if (r < 2) return Identity(im, n);
+  return Out(im, n, TransposeOp(im, x, a, b));
+}
+
+absl::Status Unsqueeze(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t d, im.Int(n, 1));
+  auto dims = x->type().shape.extents();
+  int64_t r = static_cast<int64_t>(dims.size());
+  if (d < 0) d += r + 1;
+  if (d < 0 || d > r) return im.Error(n, "unsqueeze dim out of range");
+  dims.insert(dims.begin() + d, 1);
+  return Out(im, n, ReshapeOp(im, x, dims));
+}
+
+absl::Status Squeeze(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  auto dims = x->type().shape.extents();
+  int64_t r = static_cast<int64_t>(dims.size());
+  std::vector<int64_t> out;
+  if (im.NumIn(n) == 1) {
+    for (int64_t e : dims)
+      if (e != 1) out.push_back(e);
+  } else {
+    ASSIGN_OR_RETURN(int64_t d, im.Int(n, 1));
+    if (d < 0) d += r;
+    for (int64_t i = 0; i < r; ++i)
+      if (i != d || dims[i] != 1) out.push_back(dims[i]);
+  }
+  return Out(im, n, ReshapeOp(im, x, out));
+}
+
+absl::StatusOr<std::vector<ir::Value*>> TensorList(Importer& im, tj::Node* n, size_t i) {
+  const Val& l = im.In(n, i);
+  if (!l.is(K::kList) && !l.is(K::kTuple)) return im.Error(n, "expected a list of tensors");
+  std::vector<ir::Value*> out;
+  for (const Val& v : *l.items) {
+    if (!v.is(K::kTensor)) return im.Error(n, "expected a list of tensors");
+    out.push_back(v.tensor);
+  }
+  if (out.empty()) return im.Error(n, "empty tensor list");
+  return out;
+}
+
+absl::Status Cat(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(auto xs, TensorList(im, n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  if (xs.size() == 1) return Out(im, n, xs[0]);
+  return Out(im, n, im.Op(OpKind::kConcat, xs, {{"axis", dim}}));
+}
+
+absl::Status Stack(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(auto xs, TensorList(im, n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  int64_t r = xs[0]->type().shape.rank();
+  if (dim < 0) dim += r + 1;
+  for (ir::Value*& x : xs) {
+    auto dims = x->type().shape.extents();
+    dims.insert(dims.begin() + dim, 1);
+    ASSIGN_OR_RETURN(x, ReshapeOp(im, x, dims));
+  }
+  return Out(im, n, im.Op(OpKind::kConcat, xs, {{"axis", dim}}));
+}
+
+// x[start:end:step] along dim, Python bounds (None, negative, past the end)
+absl::Status Slice(Importer& im, tj::Node* n) {
+  const Val& src = im.In(n, 0);
+  if (src.is(K::kList) || src.is(K::kTuple)) {  // list slicing
+    int64_t size = static_cast<int64_t>(src.items->size());
+    int64_t start = 0, end = size, step = 1;
+    if (!im.IsNone(n, 1)) {
+      ASSIGN_OR_RETURN(start, im.Int(n, 1));
+    }
+    if (!im.IsNone(n, 2)) {
+      ASSIGN_OR_RETURN(end, im.Int(n, 2));
+    }
+    ASSIGN_OR_RETURN(step, im.Int(n, 3));
+    auto [b, e] = ClampSlice(start, end, size);
+    std::vector<Val> items;
+    for (int64_t i = b; i < e; i += std::max<int64_t>(step, 1)) items.push_back((*src.items)[i]);
+    im.Set(n, 0, Val::Seq(K::kList, std::move(items)));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  int64_t start = 0, end = INT64_MAX;
+  if (!im.IsNone(n, 2)) {
+    ASSIGN_OR_RETURN(start, im.Int(n, 2));
+  }
+  if (!im.IsNone(n, 3)) {
+    ASSIGN_OR_RETURN(end, im.Int(n, 3));
+  }
+  ASSIGN_OR_RETURN(int64_t step, im.Int(n, 4));
+  return Out(im, n, SliceOp(im, x, dim, start, end, step));
+}
+
+// x.select(dim, i) = x[..., i, ...] with that dim removed
+absl::Status Select(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  ASSIGN_OR_RETURN(int64_t i, im.Int(n, 2));
+  return Out(im, n, SelectOp(im, x, dim, i));
+}
+
+absl::Status SetList(Importer& im, tj::Node* n, absl::StatusOr<std::vector<ir::Value*>> parts) {
+  if (!parts.ok()) return parts.status();
+  std::vector<Val> items;
+  for (ir::Value* v : *parts) items.push_back(Val::Tensor(v));
+  im.Set(n, 0, Val::Seq(K::kList, std::move(items)));
+  return absl::OkStatus();
+}
+
+absl::Status Chunk(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t chunks, im.Int(n, 1));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 2));
+  ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dim, x->type().shape.rank()));
+  int64_t extent = x->type().shape[static_cast<int>(axis)].extent();
+  if (chunks <= 0) return im.Error(n, "chunk count must be positive");
+  int64_t size = (extent + chunks - 1) / chunks;
+  return SetList(im, n, SplitOp(im, x, axis, size));
+}
+
+absl::Status Split(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 2));
+  ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dim, x->type().shape.rank()));
+  if (im.In(n, 1).is(K::kInt)) return SetList(im, n, SplitOp(im, x, axis, im.In(n, 1).i));
+  ASSIGN_OR_RETURN(auto sizes, im.Ints(n, 1));
+  std::vector<ir::Value*> parts;
+  int64_t at = 0;
+  for (int64_t s : sizes) {
+    ASSIGN_OR_RETURN(ir::Value * p, SliceOp(im, x, axis, at, at + s, 1));
+    parts.push_back(p);
+    at += s;
+  }
+  return SetList(im, n, parts);
+}
+
+absl::Status Unbind(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dim, x->type().shape.rank()));
+  std::vector<ir::Value*> parts;
+  for (int64_t i = 0; i < x->type().shape[static_cast<int>(axis)].extent(); ++i) {
+    ASSIGN_OR_RETURN(ir::Value * p, SelectOp(im, x, axis, i));
+    parts.push_back(p);
+  }
+  return SetList(im, n, parts);
+}
+
+absl::Status Expand(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto shape, im.Ints(n, 1));
+  auto dims = x->type().shape.extents();
+  size_t lead = shape.size() - std::min(shape.size(), dims.size());
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1 && i >= lead) shape[i] = dims[i - lead];
+  }
+  if (shape == dims) return Out(im, n, x);
+  return Out(im, n, im.Op(OpKind::kExpand, {x}, {{"shape", shape}}));
+}
+
+absl::Status ExpandAs(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * y, im.Tensor(n, 1));
+  if (x->type().shape == y->type().shape) return Out(im, n, x);
+  return Out(im, n, im.Op(OpKind::kExpand, {x}, {{"shape", y->type().shape.extents()}}));
+}
+
+absl::Status Where(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * c, im.Tensor(n, 0));
+  ir::Value* like = im.In(n, 1).is(K::kTensor) ? im.In(n, 1).tensor : im.In(n, 2).tensor;
+  if (like == nullptr) return im.Error(n, "where() needs a tensor branch");
+  ASSIGN_OR_RETURN(ir::Value * a, im.TensorOrScalar(n, 1, like));
+  ASSIGN_OR_RETURN(ir::Value * b, im.TensorOrScalar(n, 2, like));
+  return Out(im, n, im.Op(OpKind::kWhere, {c, a, b}));
+}
+
+// masked_fill(x, mask, v) = where(mask, v, x)
+absl::Status MaskedFill(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * m, im.Tensor(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * v, im.TensorOrScalar(n, 2, x));
+  return Out(im, n, im.Op(OpKind::kWhere, {m, v, x}));
+}
+
+// zeros/ones/full(size, [value,] dtype, ...): a constant
+absl::Status Full(Importer& im, tj::Node* n, double value, size_t dtype_at) {
+  ASSIGN_OR_RETURN(auto size, im.Ints(n, 0));
+  ir::DType dt = ir::DType::kF32;
+  if (!im.IsNone(n, dtype_at)) {
+    ASSIGN_OR_RETURN(int64_t code, im.Int(n, dtype_at));
+    ASSIGN_OR_RETURN(dt, DTypeFromCode(code));
+  }
+  return Out(im, n, Fill(im, size, dt, value));
+}
+
+absl::Status FullLike(Importer& im, tj::Node* n, double value, size_t dtype_at) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ir::DType dt = x->type().dtype;
+  if (!im.IsNone(n, dtype_at)) {
+    ASSIGN_OR_RETURN(int64_t code, im.Int(n, dtype_at));
+    ASSIGN_OR_RETURN(dt, DTypeFromCode(code));
+  }
+  return Out(im, n, Fill(im, x->type().shape.extents(), dt, value));
+}
+
+// x.to(dtype) / x.to(device, dtype) / x.to(other): a cast or nothing
+absl::Status To(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  std::optional<ir::DType> dt;
+  const Val& a1 = im.In(n, 1);
+  if (a1.is(K::kTensor)) {
+    dt = a1.tensor->type().dtype;
+  } else if (a1.is(K::kInt)) {
+    ASSIGN_OR_RETURN(dt, DTypeFromCode(a1.i));
+  } else if (im.NumIn(n) > 2 && im.In(n, 2).is(K::kInt) && (a1.is(K::kDevice) || a1.is(K::kNone))) {
+    ASSIGN_OR_RETURN(dt, DTypeFromCode(im.In(n, 2).i));
+  }
+  if (!dt || *dt == x->type().dtype) return Out(im, n, x);
+  return Out(im, n, im.Op(OpKind::kCast, {x}, {{"to", std::string(ir::DTypeName(*dt))}}));
+}
+
+absl::Status Embedding(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * w, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * idx, im.Tensor(n, 1));
+  return Out(im, n, im.Op(OpKind::kEmbedding, {w, idx}));
+}
+
+// lstm(x, [h0, c0], params, has_biases, num_layers, dropout, train,
+//      bidirectional, batch_first) -> (y, h_n, c_n)
+absl::Status Lstm(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto hx, TensorList(im, n, 1));
+  ASSIGN_OR_RETURN(auto params, TensorList(im, n, 2));
+  ASSIGN_OR_RETURN(bool has_biases, im.Bool(n, 3));
+  ASSIGN_OR_RETURN(int64_t layers, im.Int(n, 4));
+  ASSIGN_OR_RETURN(bool train, im.Bool(n, 6));
+  ASSIGN_OR_RETURN(bool bidir, im.Bool(n, 7));
+  ASSIGN_OR_RETURN(bool batch_first, im.Bool(n, 8));
+  if (hx.size() != 2) return im.Error(n, "lstm expects (h0, c0)");
+  if (train) return im.Error(n, "lstm in training mode");
+  if (params.empty() || params[1]->type().shape.rank() != 2)
+    return im.Error(n, "unexpected lstm weights");
+  int64_t hidden = params[1]->type().shape[1].extent();
+  std::vector<ir::Value*> in{x, hx[0], hx[1]};
+  in.insert(in.end(), params.begin(), params.end());
+  ASSIGN_OR_RETURN(ir::Operation * op, im.b().Create(OpKind::kLstm, in,
+                                                     {{"num_layers", layers},
+                                                      {"hidden_size", hidden},
+                                                      {"batch_first", batch_first},
+                                                      {"bidirectional", bidir},
+                                                      {"has_biases", has_biases}}));
+  for (int i = 0; i < 3; ++i) im.Set(n, i, Val::Tensor(op->result(i)));
+  return absl::OkStatus();
+}
+
+const std::unordered_map<std::string, Lowering>& Table() {
+  static const auto* table = new std::unordered_map<std::string, Lowering>{
+      {"aten::relu", &Unary<OpKind::kRelu>},
+      {"aten::sigmoid", &Unary<OpKind::kSigmoid>},
+      {"aten::tanh", &Unary<OpKind::kTanh>},
+      {"aten::exp", &Unary<OpKind::kExp>},
+      {"aten::log", &Unary<OpKind::kLog>},
+      {"aten::sqrt", &Unary<OpKind::kSqrt>},
+      {"aten::rsqrt", &Unary<OpKind::kRsqrt>},
+      {"aten::neg", &Unary<OpKind::kNeg>},
+      {"aten::abs", &Unary<OpKind::kAbs>},
+      {"aten::erf", &Unary<OpKind::kErf>},
+      {"aten::reciprocal", &Unary<OpKind::kReciprocal>},
+      {"aten::silu", &Unary<OpKind::kSilu>},
+      {"aten::hardswish", &Unary<OpKind::kHardswish>},
+      {"aten::hardsigmoid", &Unary<OpKind::kHardsigmoid>},
+      {"aten::gelu",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+         std::string approx = im.NumIn(n) > 1 && im.In(n, 1).is(K::kStr) ? im.In(n, 1).s : "none";
+         return Out(im, n, im.Op(OpKind::kGelu, {x}, {{"approximate", approx}}));
+       }},
+      {"aten::leaky_relu",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+         ASSIGN_OR_RETURN(double slope, im.Float(n, 1));
+         return Out(im, n, im.Op(OpKind::kLeakyRelu, {x}, {{"slope", slope}}));
+       }},
+      {"aten::elu",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+         ASSIGN_OR_RETURN(double alpha, im.Float(n, 1));
+         ASSIGN_OR_RETURN(double scale, im.Float(n, 2));
+         ASSIGN_OR_RETURN(double input_scale, im.Float(n, 3));
+         if (scale != 1 || input_scale != 1) return im.Error(n, "elu with scale is not supported");
+         return Out(im, n, im.Op(OpKind::kElu, {x}, {{"alpha", alpha}}));
+       }},
+      {"aten::hardtanh",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         ASSIGN_OR_RETURN(double lo, im.Float(n, 1));
+         ASSIGN_OR_RETURN(double hi, im.Float(n, 2));
+         return Clamp(im, n, lo, hi);
+       }},
+      {"aten::relu6", [](Importer& im, tj::Node* n) { return Clamp(im, n, 0.0, 6.0); }},
+      {"aten::clamp",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         ASSIGN_OR_RETURN(auto lo, OptFloat(im, n, 1));
+         ASSIGN_OR_RETURN(auto hi, OptFloat(im, n, 2));
+         return Clamp(im, n, lo, hi);
+       }},
+      {"aten::clamp_min",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         ASSIGN_OR_RETURN(double lo, im.Float(n, 1));
+         return Clamp(im, n, lo, std::nullopt);
+       }},
+      {"aten::clamp_max",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         ASSIGN_OR_RETURN(double hi, im.Float(n, 1));
+         return Clamp(im, n, std::nullopt, hi);
+       }},
+      {"aten::add", &Binary<OpKind::kAdd>},
+      {"aten::sub", &Binary<OpKind::kSub>},
+      {"aten::mul", &Binary<OpKind::kMul>},
+      {"aten::div", &Binary<OpKind::kDiv>},
+      {"aten::pow", &Binary<OpKind::kPow>},
+      {"aten::maximum", &Binary<OpKind::kMaximum>},
+      {"aten::minimum", &Binary<OpKind::kMinimum>},
+      {"aten::rsub", &Rsub},
+      {"aten::gt", &Compare<OpKind::kGt>},
+      {"aten::ge", &Compare<OpKind::kGe>},
+      {"aten::lt", &Compare<OpKind::kLt>},
+      {"aten::le", &Compare<OpKind::kLe>},
+      {"aten::eq", &Compare<OpKind::kEq>},
+      {"aten::ne", &Compare<OpKind::kNe>},
+      {"aten::where", &Where},
+      {"aten::masked_fill", &MaskedFill},
+      {"aten::dropout", &Dropout},
+      {"aten::feature_dropout", &Dropout},
+      {"aten::alpha_dropout", &Dropout},
+      {"aten::contiguous", &Identity},
+      {"aten::detach", &Identity},
+      {"aten::clone", &Identity},
+      {"aten::conv2d", [](Importer& im, tj::Node* n) { return Conv(im, n, 3, 6); }},
+      {"aten::_convolution",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         ASSIGN_OR_RETURN(bool transposed, im.Bool(n, 6));
+         if (transposed) return im.Error(n, "transposed convolution is not supported");
+         return Conv(im, n, 3, 8);
+       }},
+      {"aten::batch_norm", &BatchNorm},
+      {"aten::layer_norm", &LayerNorm},
+      {"aten::softmax", [](Importer& im, tj::Node* n) { return Softmax(im, n, OpKind::kSoftmax); }},
+      {"aten::log_softmax",
+       [](Importer& im, tj::Node* n) { return Softmax(im, n, OpKind::kLogSoftmax); }},
+      {"aten::mean",
+       [](Importer& im, tj::Node* n) {
+         return Reduce(im, n, OpKind::kReduceMean, im.NumIn(n) > 2);
+       }},
+      {"aten::sum", [](Importer& im,
+                       tj::Node* n) { return Reduce(im, n, OpKind::kReduceSum, im.NumIn(n) > 2); }},
+      {"aten::amax",
+       [](Importer& im, tj::Node* n) { return Reduce(im, n, OpKind::kReduceMax, true); }},
+      {"aten::max_pool2d", &MaxPool},
+      {"aten::avg_pool2d", &AvgPool},
+      {"aten::adaptive_avg_pool2d", &AdaptivePool<OpKind::kAdaptiveAvgPool2d>},
+      {"aten::adaptive_max_pool2d", &AdaptivePool<OpKind::kAdaptiveMaxPool2d>},
+      {"aten::linear", &Linear},
+      {"aten::matmul", &Matmul},
+      {"aten::mm", &Matmul},
+      {"aten::bmm", &Matmul},
+      {"aten::addmm", &AddMatmul},
+      {"aten::baddbmm", &AddMatmul},
+      {"aten::reshape", &Reshape},
+      {"aten::view", &Reshape},
+      {"aten::flatten", &Flatten},
+      {"aten::permute", &Permute},
+      {"aten::transpose", &Transpose},
+      {"aten::t", &Transpose},
+      {"aten::unsqueeze", &Unsqueeze},
+      {"aten::squeeze", &Squeeze},
+      {"aten::cat", &Cat},
+      {"aten::concat", &Cat},
+      {"aten::stack", &Stack},
+      {"aten::slice", &Slice},
+      {"aten::select", &Select},
+      {"aten::chunk", &Chunk},
+      {"aten::split", &Split},
+      {"aten::split_with_sizes", &Split},
+      {"aten::unbind", &Unbind},
+      {"aten::expand", &Expand},
+      {"aten::expand_as", &ExpandAs},
+      {"aten::zeros", [](Importer& im, tj::Node* n) { return Full(im, n, 0.0, 1); }},
+      {"aten::ones", [](Importer& im, tj::Node* n) { return Full(im, n, 1.0, 1); }},
+      {"aten::full",
+       [](Importer& im, tj::Node* n) -> absl::
+                                         Status {
+                                           ASSIGN_OR_RETURN(double v, im.Float(n, 1));
+                                           return Full(im, n, v, 2);
+                                         }},
+      {"aten::zeros_like", [](Importer& im, tj::Node* n) { return FullLike(im, n, 0.0, 1); }},
+      {"aten::ones_like", [](Importer& im, tj::Node* n) { return FullLike(im, n, 1.0, 1); }},
+      {"aten::to", &To},
+      {"aten::type_as",
+       [](Importer& im,
+          tj::Node* n) -> absl::
+                           Status {
+                             ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+                             ASSIGN_OR_RETURN(ir::Value * y, im.Tensor(n, 1));
+                             if (x->type().dtype == y->type().dtype) return Out(im, n, x);
+                             return Out(
+                                 im, n,
+                                 im.Op(OpKind::kCast, {x},
+                                       {{"to", std::string(ir::DTypeName(y->type().dtype))}}));
+                           }},
+      {"aten::embedding", &Embedding},
+      {"aten::lstm", &Lstm},
+      {"aten::_transformer_encoder_layer_fwd", &LowerTransformerEncoderLayer},
+      {"aten::_native_multi_head_attention", &LowerNativeMultiHeadAttention},
+  };
+  return *table;
+}
+
+}  // namespace
+
+const std::unordered_map<std::string, Lowering>& AtenLowerings() { return Table(); }
+
+}  // namespace sinter::frontend

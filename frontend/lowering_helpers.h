@@ -1,0 +1,41 @@
+// IR-building helpers shared by the lowering rows: small compositions
+// (Python-style slicing, select, split, reductions over any axes) that
+// several aten ops and the transformer decompositions need.
+#ifndef SINTER_FRONTEND_LOWERING_HELPERS_H_
+#define SINTER_FRONTEND_LOWERING_HELPERS_H_
+
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "frontend/importer.h"
+
+namespace sinter::frontend {
+
+// A constant tensor filled with `value`.
+ir::Value* Fill(Importer& im, const std::vector<int64_t>& shape, ir::DType dtype, double value);
+absl::StatusOr<ir::DType> DTypeFromCode(int64_t scalar_type);
+
+absl::StatusOr<ir::Value*> ReshapeOp(Importer& im, ir::Value* x, const std::vector<int64_t>& shape);
+absl::StatusOr<ir::Value*> TransposeOp(Importer& im, ir::Value* x, int64_t a, int64_t b);
+// Python slice bounds clamped to [0, size]: returns [begin, end).
+std::pair<int64_t, int64_t> ClampSlice(int64_t start, int64_t end, int64_t size);
+absl::StatusOr<ir::Value*> SliceOp(Importer& im, ir::Value* x, int64_t dim, int64_t start,
+                                   int64_t end, int64_t step);
+absl::StatusOr<ir::Value*> SelectOp(Importer& im, ir::Value* x, int64_t dim, int64_t index);
+absl::StatusOr<std::vector<ir::Value*>> SplitOp(Importer& im, ir::Value* x, int64_t axis,
+                                                int64_t size);
+// Reduction over any set of axes (the reduce ops take one contiguous run).
+absl::StatusOr<ir::Value*> ReduceAxes(Importer& im, ir::Value* x, ir::OpKind kind,
+                                      std::vector<int64_t> axes, bool keepdim);
+// layer_norm over the trailing `normalized_rank` dims; null weight/bias mean 1/0.
+absl::StatusOr<ir::Value*> LayerNormOp(Importer& im, ir::Value* x, int64_t normalized_rank,
+                                       ir::Value* w, ir::Value* b, double eps);
+
+// Decompositions of PyTorch's fused transformer fast paths (transformer.cc).
+absl::Status LowerTransformerEncoderLayer(Importer& im, tj::Node* n);
+absl::Status LowerNativeMultiHeadAttention(Importer& im, tj::Node* n);
+
+}  // namespace sinter::frontend
+
+#endif  // SINTER_FRONTEND_LOWERING_HELPERS_H_

@@ -1,0 +1,151 @@
+/*
+ * sinter runtime C API.
+ *
+ * Runs a model compiled by `sinterc` (a `.sinter` artifact). The runtime links
+ * only libc, libstdc++, libm, libdl and pthreads.
+ *
+ * Objects:
+ *   sinter_model    immutable once loaded; may be shared by any number of
+ *                   threads, each running its own session.
+ *   sinter_session  per-caller state (activation arena, bound inputs). A
+ *                   session is used by one thread at a time.
+ *   sinter_status   the result of every fallible call: NULL means OK. A
+ *                   non-NULL status carries a code and a message and must be
+ *                   released with sinter_status_free.
+ *
+ * Conventions (as in IREE and ONNX Runtime): opaque handles, functions named
+ * sinter_<object>_<verb>, results through `out_` parameters which are cleared
+ * on entry, no exception or abort crosses this API.
+ */
+#ifndef SINTER_SINTER_H_
+#define SINTER_SINTER_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define SINTER_API __declspec(dllexport)
+#else
+#define SINTER_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Status ---------------------------------------------------------------- */
+
+typedef enum sinter_status_code {
+  SINTER_OK = 0,
+  SINTER_INVALID_ARGUMENT = 1,    /* a bad argument: wrong shape, dtype, index */
+  SINTER_NOT_FOUND = 2,           /* a file that does not exist */
+  SINTER_DATA_LOSS = 3,           /* a damaged or truncated artifact */
+  SINTER_UNIMPLEMENTED = 4,       /* a feature this runtime does not have */
+  SINTER_UNAVAILABLE = 5,         /* a device or library that is not present */
+  SINTER_FAILED_PRECONDITION = 6, /* e.g. reading outputs before a run */
+  SINTER_RESOURCE_EXHAUSTED = 7,  /* out of memory */
+  SINTER_INTERNAL = 8,
+  SINTER_VERSION_MISMATCH = 9 /* an artifact of another format version */
+} sinter_status_code;
+
+typedef struct sinter_status sinter_status;
+
+SINTER_API sinter_status_code sinter_status_get_code(const sinter_status* status);
+/* Valid until the status is freed. "OK" for NULL. */
+SINTER_API const char* sinter_status_get_message(const sinter_status* status);
+SINTER_API void sinter_status_free(sinter_status* status);
+SINTER_API const char* sinter_status_code_name(sinter_status_code code);
+
+/* The runtime's version string, e.g. "0.1.0". */
+SINTER_API const char* sinter_version(void);
+
+/* ---- Tensors ------------------------------------------------------------------ */
+
+typedef enum sinter_dtype {
+  SINTER_F32 = 0,
+  SINTER_F16 = 1,
+  SINTER_BF16 = 2,
+  SINTER_F64 = 3,
+  SINTER_I64 = 4,
+  SINTER_I32 = 5,
+  SINTER_I8 = 6,
+  SINTER_U8 = 7,
+  SINTER_BOOL = 8
+} sinter_dtype;
+
+SINTER_API size_t sinter_dtype_size(sinter_dtype dtype);
+SINTER_API const char* sinter_dtype_name(sinter_dtype dtype);
+
+/* Describes one input or output. Pointers stay valid while the model lives. */
+typedef struct sinter_tensor_info {
+  const char* name;
+  sinter_dtype dtype;
+  size_t rank;
+  const int64_t* dims;
+  size_t byte_size;
+} sinter_tensor_info;
+
+/* ---- Model ----------------------------------------------------------------------- */
+
+typedef struct sinter_model sinter_model;
+
+typedef struct sinter_model_options {
+  /* Also verify the CRC of the constants region (one pass over the weights). */
+  int verify_weights_checksum;
+} sinter_model_options;
+
+/* Loads and fully verifies an artifact. `options` may be NULL. The file is
+ * memory-mapped; constants are used in place. */
+SINTER_API sinter_status* sinter_model_load_file(const char* path,
+                                                 const sinter_model_options* options,
+                                                 sinter_model** out_model);
+/* Loads from memory. The bytes are copied, so `data` may be freed afterwards. */
+SINTER_API sinter_status* sinter_model_load_memory(const void* data, size_t size,
+                                                   const sinter_model_options* options,
+                                                   sinter_model** out_model);
+/* Releases the caller's reference; sessions keep the model alive. */
+SINTER_API void sinter_model_release(sinter_model* model);
+
+SINTER_API size_t sinter_model_input_count(const sinter_model* model);
+SINTER_API size_t sinter_model_output_count(const sinter_model* model);
+SINTER_API sinter_status* sinter_model_input_info(const sinter_model* model, size_t index,
+                                                  sinter_tensor_info* out_info);
+SINTER_API sinter_status* sinter_model_output_info(const sinter_model* model, size_t index,
+                                                   sinter_tensor_info* out_info);
+/* Bytes of activation memory each session allocates. */
+SINTER_API size_t sinter_model_arena_bytes(const sinter_model* model);
+
+/* ---- Session --------------------------------------------------------------------- */
+
+typedef struct sinter_session sinter_session;
+
+typedef struct sinter_session_options {
+  /* Worker threads for this session's kernels; 0 picks the number of cores. */
+  int num_threads;
+} sinter_session_options;
+
+/* `options` may be NULL (defaults). */
+SINTER_API sinter_status* sinter_session_create(sinter_model* model,
+                                                const sinter_session_options* options,
+                                                sinter_session** out_session);
+SINTER_API void sinter_session_release(sinter_session* session);
+
+/* Copies an input. dtype, rank and dims must match the model's input exactly;
+ * a mismatch is SINTER_INVALID_ARGUMENT naming the input. */
+SINTER_API sinter_status* sinter_session_set_input(sinter_session* session, size_t index,
+                                                   sinter_dtype dtype, const int64_t* dims,
+                                                   size_t rank, const void* data, size_t byte_size);
+/* Runs the model on the bound inputs. Every input must have been set. */
+SINTER_API sinter_status* sinter_session_run(sinter_session* session);
+/* Borrows an output of the last run: valid until the next run or release. */
+SINTER_API sinter_status* sinter_session_get_output(sinter_session* session, size_t index,
+                                                    const void** out_data, size_t* out_byte_size);
+/* Copies an output of the last run into caller memory of `byte_size` bytes. */
+SINTER_API sinter_status* sinter_session_copy_output(sinter_session* session, size_t index,
+                                                     void* data, size_t byte_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SINTER_SINTER_H_ */

@@ -1,0 +1,105 @@
+#include "passes/pass.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ir/printer.h"
+#include "ir/verifier.h"
+
+namespace sinter::passes {
+namespace {
+
+std::map<std::string, PassInfo>& Registry() {
+  static auto* r = new std::map<std::string, PassInfo>();
+  return *r;
+}
+
+}  // namespace
+
+bool RegisterPass(PassInfo info) {
+  std::string name = info.name;
+  return Registry().emplace(std::move(name), std::move(info)).second;
+}
+
+const PassInfo* FindPass(const std::string& name) {
+  auto it = Registry().find(name);
+  return it == Registry().end() ? nullptr : &it->second;
+}
+
+std::vector<const PassInfo*> AllPasses() {
+  std::vector<const PassInfo*> out;
+  for (const auto& [name, info] : Registry()) out.push_back(&info);
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
+  // O0 keeps every op as written: only unused values are dropped.
+  if (name == "O0") return std::vector<std::string>{"dce"};
+  if (name == "default") {
+    std::vector<std::string> p;
+    for (const char* pass :
+         {"dce", "fold-constants", "cse", "canonicalize", "fold-batch-norm", "dce"}) {
+      if (FindPass(pass) != nullptr) p.push_back(pass);
+    }
+    return p;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown pipeline '", name, "' (O0, default)"));
+}
+
+absl::Status PassManager::Add(const std::string& name) {
+  const PassInfo* p = FindPass(name);
+  if (p == nullptr) {
+    std::vector<std::string> names;
+    for (const PassInfo* i : AllPasses()) names.push_back(i->name);
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown pass '", name, "'; passes: ", absl::StrJoin(names, ", ")));
+  }
+  passes_.push_back(p);
+  return absl::OkStatus();
+}
+
+absl::Status PassManager::AddPipeline(const std::string& name) {
+  auto p = Pipeline(name);
+  if (!p.ok()) return p.status();
+  for (const std::string& n : *p) {
+    absl::Status st = Add(n);
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PassManager::Run(ir::Graph& graph) {
+  for (const PassInfo* p : passes_) {
+    PassRecord rec{p->name, 0, {}};
+    auto t0 = std::chrono::steady_clock::now();
+    absl::Status st = p->run(graph, rec.stats);
+    rec.millis =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!st.ok())
+      return absl::Status(st.code(), absl::StrCat("pass ", p->name, ": ", st.message()));
+    if (opts_.verify_each) {
+      absl::Status v = ir::Verify(graph);
+      if (!v.ok()) {
+        return absl::InternalError(
+            absl::StrCat("IR invalid after pass ", p->name, ": ", v.message()));
+      }
+    }
+    bool print = opts_.print_after_all ||
+                 std::count(opts_.print_after.begin(), opts_.print_after.end(), p->name);
+    if (print && opts_.dump != nullptr) {
+      *opts_.dump << "// ----- IR after " << p->name << " -----\n"
+                  << ir::Print(graph, {.elide_constants = true});
+    }
+    if (opts_.timing && opts_.dump != nullptr) {
+      *opts_.dump << "pass " << p->name << ": " << rec.millis << " ms";
+      for (const auto& [k, v] : rec.stats) *opts_.dump << ", " << k << "=" << v;
+      *opts_.dump << "\n";
+    }
+    records_.push_back(std::move(rec));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sinter::passes

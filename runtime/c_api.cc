@@ -1,0 +1,268 @@
+// The C API: a thin shell over Model and Session. Every entry point clears its
+// out_ parameters, checks its arguments, and catches everything, so no C++
+// exception (std::bad_alloc included) crosses into C.
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "runtime/model.h"
+#include "runtime/session.h"
+#include "sinter/sinter.h"
+
+struct sinter_status {
+  sinter_status_code code;
+  std::string message;
+};
+
+struct sinter_model {
+  std::shared_ptr<const sinter::rt::Model> model;
+  // Stable storage for sinter_tensor_info pointers.
+  std::vector<const char*> names;
+};
+
+struct sinter_session {
+  std::unique_ptr<sinter::rt::Session> session;
+};
+
+namespace {
+
+using sinter::rt::Status;
+
+// Out of memory while reporting an error: a static status that free ignores.
+sinter_status* OomStatus() {
+  static sinter_status oom{SINTER_RESOURCE_EXHAUSTED, "out of memory"};
+  return &oom;
+}
+
+sinter_status* MakeStatus(sinter_status_code code, std::string message) {
+  auto* s = new (std::nothrow) sinter_status{code, std::move(message)};
+  if (s != nullptr) return s;
+  return OomStatus();
+}
+
+sinter_status* ToC(const Status& s) { return s.ok() ? nullptr : MakeStatus(s.code(), s.message()); }
+
+template <typename F>
+sinter_status* Guard(F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return MakeStatus(SINTER_RESOURCE_EXHAUSTED, "out of memory");
+  } catch (const std::exception& e) {
+    return MakeStatus(SINTER_INTERNAL, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return MakeStatus(SINTER_INTERNAL, "internal error");
+  }
+}
+
+sinter_status* NullArg(const char* name) {
+  return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(name) + " must not be NULL");
+}
+
+sinter_status* WrapModel(sinter::rt::StatusOr<std::unique_ptr<sinter::rt::Storage>> storage,
+                         const sinter_model_options* options, sinter_model** out_model) {
+  if (!storage.ok()) return ToC(storage.status());
+  bool verify = options != nullptr && options->verify_weights_checksum;
+  auto model = sinter::rt::Model::Load(std::move(storage.value()), verify);
+  if (!model.ok()) return ToC(model.status());
+  auto* m = new sinter_model{std::move(model.value()), {}};
+  for (const auto& t : m->model->tensors()) m->names.push_back(t.name.c_str());
+  *out_model = m;
+  return nullptr;
+}
+
+sinter_status* Info(const sinter_model* model, size_t index, bool input,
+                    sinter_tensor_info* out_info) {
+  if (out_info == nullptr) return NullArg("out_info");
+  std::memset(out_info, 0, sizeof *out_info);
+  if (model == nullptr) return NullArg("model");
+  const auto& list = input ? model->model->inputs() : model->model->outputs();
+  if (index >= list.size()) {
+    return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(input ? "input" : "output") + " index " +
+                                                   std::to_string(index) + " out of range (" +
+                                                   std::to_string(list.size()) + ")");
+  }
+  const auto& t = model->model->tensors()[list[index]];
+  out_info->name = t.name.c_str();
+  out_info->dtype = t.dtype;
+  out_info->rank = t.dims.size();
+  out_info->dims = t.dims.data();
+  out_info->byte_size = t.byte_size;
+  return nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+sinter_status_code sinter_status_get_code(const sinter_status* status) {
+  return status == nullptr ? SINTER_OK : status->code;
+}
+
+const char* sinter_status_get_message(const sinter_status* status) {
+  return status == nullptr ? "OK" : status->message.c_str();
+}
+
+void sinter_status_free(sinter_status* status) {
+  if (status != OomStatus()) delete status;
+}
+
+const char* sinter_status_code_name(sinter_status_code code) {
+  switch (code) {
+    case SINTER_OK:
+      return "OK";
+    case SINTER_INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case SINTER_NOT_FOUND:
+      return "NOT_FOUND";
+    case SINTER_DATA_LOSS:
+      return "DATA_LOSS";
+    case SINTER_UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case SINTER_UNAVAILABLE:
+      return "UNAVAILABLE";
+    case SINTER_FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case SINTER_RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case SINTER_INTERNAL:
+      return "INTERNAL";
+    case SINTER_VERSION_MISMATCH:
+      return "VERSION_MISMATCH";
+  }
+  return "UNKNOWN";
+}
+
+const char* sinter_version(void) { return "0.1.0"; }
+
+size_t sinter_dtype_size(sinter_dtype dtype) {
+  switch (dtype) {
+    case SINTER_F32:
+    case SINTER_I32:
+      return 4;
+    case SINTER_F16:
+    case SINTER_BF16:
+      return 2;
+    case SINTER_F64:
+    case SINTER_I64:
+      return 8;
+    case SINTER_I8:
+    case SINTER_U8:
+    case SINTER_BOOL:
+      return 1;
+  }
+  return 0;
+}
+
+const char* sinter_dtype_name(sinter_dtype dtype) {
+  static const char* kNames[] = {"f32", "f16", "bf16", "f64", "i64", "i32", "i8", "u8", "bool"};
+  return static_cast<unsigned>(dtype) < 9 ? kNames[dtype] : "?";
+}
+
+sinter_status* sinter_model_load_file(const char* path, const sinter_model_options* options,
+                                      sinter_model** out_model) {
+  if (out_model == nullptr) return NullArg("out_model");
+  *out_model = nullptr;
+  if (path == nullptr) return NullArg("path");
+  return Guard([&] {
+    sinter_status* s = WrapModel(sinter::rt::Storage::MapFile(path), options, out_model);
+    if (s != nullptr) s->message = std::string("loading '") + path + "': " + s->message;
+    return s;
+  });
+}
+
+sinter_status* sinter_model_load_memory(const void* data, size_t size,
+                                        const sinter_model_options* options,
+                                        sinter_model** out_model) {
+  if (out_model == nullptr) return NullArg("out_model");
+  *out_model = nullptr;
+  if (data == nullptr && size > 0) return NullArg("data");
+  return Guard(
+      [&] { return WrapModel(sinter::rt::Storage::Copy(data, size), options, out_model); });
+}
+
+void sinter_model_release(sinter_model* model) { delete model; }
+
+size_t sinter_model_input_count(const sinter_model* model) {
+  return model == nullptr ? 0 : model->model->inputs().size();
+}
+
+size_t sinter_model_output_count(const sinter_model* model) {
+  return model == nullptr ? 0 : model->model->outputs().size();
+}
+
+sinter_status* sinter_model_input_info(const sinter_model* model, size_t index,
+                                       sinter_tensor_info* out_info) {
+  return Guard([&] { return Info(model, index, true, out_info); });
+}
+
+sinter_status* sinter_model_output_info(const sinter_model* model, size_t index,
+                                        sinter_tensor_info* out_info) {
+  return Guard([&] { return Info(model, index, false, out_info); });
+}
+
+size_t sinter_model_arena_bytes(const sinter_model* model) {
+  return model == nullptr ? 0 : model->model->arena_bytes();
+}
+
+sinter_status* sinter_session_create(sinter_model* model, const sinter_session_options* options,
+                                     sinter_session** out_session) {
+  if (out_session == nullptr) return NullArg("out_session");
+  *out_session = nullptr;
+  if (model == nullptr) return NullArg("model");
+  return Guard([&]() -> sinter_status* {
+    auto s = sinter::rt::Session::Create(model->model, options ? options->num_threads : 0);
+    if (!s.ok()) return ToC(s.status());
+    *out_session = new sinter_session{std::move(s.value())};
+    return nullptr;
+  });
+}
+
+void sinter_session_release(sinter_session* session) { delete session; }
+
+sinter_status* sinter_session_set_input(sinter_session* session, size_t index, sinter_dtype dtype,
+                                        const int64_t* dims, size_t rank, const void* data,
+                                        size_t byte_size) {
+  if (session == nullptr) return NullArg("session");
+  return Guard(
+      [&] { return ToC(session->session->SetInput(index, dtype, dims, rank, data, byte_size)); });
+}
+
+sinter_status* sinter_session_run(sinter_session* session) {
+  if (session == nullptr) return NullArg("session");
+  return Guard([&] { return ToC(session->session->Run()); });
+}
+
+sinter_status* sinter_session_get_output(sinter_session* session, size_t index,
+                                         const void** out_data, size_t* out_byte_size) {
+  if (out_data != nullptr) *out_data = nullptr;
+  if (out_byte_size != nullptr) *out_byte_size = 0;
+  if (session == nullptr) return NullArg("session");
+  if (out_data == nullptr) return NullArg("out_data");
+  return Guard([&]() -> sinter_status* {
+    auto o = session->session->Output(index);
+    if (!o.ok()) return ToC(o.status());
+    *out_data = o.value().first;
+    if (out_byte_size != nullptr) *out_byte_size = o.value().second;
+    return nullptr;
+  });
+}
+
+sinter_status* sinter_session_copy_output(sinter_session* session, size_t index, void* data,
+                                          size_t byte_size) {
+  if (session == nullptr) return NullArg("session");
+  return Guard([&]() -> sinter_status* {
+    auto o = session->session->Output(index);
+    if (!o.ok()) return ToC(o.status());
+    if (byte_size != o.value().second || (byte_size > 0 && data == nullptr)) {
+      return MakeStatus(SINTER_INVALID_ARGUMENT, "output " + std::to_string(index) + " has " +
+                                                     std::to_string(o.value().second) +
+                                                     " bytes, buffer has " +
+                                                     std::to_string(byte_size));
+    }
+    if (byte_size) std::memcpy(data, o.value().first, byte_size);
+    return nullptr;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,994 @@
+// The runtime's op table. Each row pairs a load-time check (attributes and
+// every recorded shape, so a kernel never reads outside a buffer) with a run
+// function that hands raw pointers to kernels/cpu. Rows are grouped by family;
+// a family shares its check and run function and differs only in a constant.
+#include "runtime/cpu/op_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+
+#include "runtime/format/sinter_generated.h"
+
+namespace sinter::rt {
+namespace kc = kernels::cpu;
+namespace {
+
+using Dims = std::vector<int64_t>;
+using ParamsOr = StatusOr<std::unique_ptr<KernelParams>>;
+
+std::string DimsStr(const Dims& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+Status ExpectDims(const TensorDesc& t, const Dims& want, const char* what) {
+  if (t.dims != want) {
+    return InvalidArgument(
+        StrCat(what, " '", t.name, "' has shape ", DimsStr(t.dims), ", expected ", DimsStr(want)));
+  }
+  return Status::Ok();
+}
+
+Status ExpectF32(const PrepareContext& c) {
+  for (const TensorDesc* t : c.inputs) {
+    if (t->dtype != SINTER_F32)
+      return Status(SINTER_UNIMPLEMENTED, StrCat("tensor '", t->name, "': only f32 is supported"));
+  }
+  for (const TensorDesc* t : c.outputs) {
+    if (t->dtype != SINTER_F32)
+      return Status(SINTER_UNIMPLEMENTED, StrCat("tensor '", t->name, "': only f32 is supported"));
+  }
+  return Status::Ok();
+}
+
+StatusOr<int64_t> Axis(int64_t axis, size_t rank) {
+  int64_t r = static_cast<int64_t>(rank);
+  int64_t a = axis < 0 ? axis + r : axis;
+  if (a < 0 || a >= std::max<int64_t>(r, 1))
+    return InvalidArgument(StrCat("axis ", axis, " out of range"));
+  return a;
+}
+
+int64_t Prod(const Dims& d, size_t b, size_t e) {
+  int64_t p = 1;
+  for (size_t i = b; i < e && i < d.size(); ++i) p *= d[i];
+  return p;
+}
+
+// Dims of `d` right-aligned to `rank` with leading 1s.
+Dims Align(const Dims& d, size_t rank) {
+  Dims out(rank - d.size(), 1);
+  out.insert(out.end(), d.begin(), d.end());
+  return out;
+}
+
+StatusOr<Dims> Broadcast(const Dims& a, const Dims& b) {
+  size_t rank = std::max(a.size(), b.size());
+  Dims x = Align(a, rank), y = Align(b, rank), out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    if (x[i] != y[i] && x[i] != 1 && y[i] != 1) {
+      return InvalidArgument(
+          StrCat("shapes ", DimsStr(a), " and ", DimsStr(b), " do not broadcast"));
+    }
+    out[i] = x[i] == 1 ? y[i] : x[i];
+  }
+  return out;
+}
+
+// Dense row-major strides in elements.
+Dims Strides(const Dims& d) {
+  Dims s(d.size(), 1);
+  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * d[i + 1];
+  return s;
+}
+
+int64_t WindowOut(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  int64_t span = in + 2 * p - d * (k - 1) - 1;
+  if (span < 0) return 0;
+  int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+  if (ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+
+int64_t NoScratch(const KernelParams&, int) { return 0; }
+
+// ---- Elementwise unary --------------------------------------------------------
+
+struct UnaryParams : KernelParams {
+  kc::Unary fn;
+  float a = 0, b = 0;
+};
+
+template <kc::Unary Fn>
+ParamsOr PrepareUnary(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], c.inputs[0]->dims, "output"));
+  auto p = std::make_unique<UnaryParams>();
+  p->fn = Fn;
+  if constexpr (Fn == kc::Unary::kLeakyRelu) {
+    RT_ASSIGN_OR_RETURN(double s, c.attrs.Float("slope"));
+    p->a = static_cast<float>(s);
+  } else if constexpr (Fn == kc::Unary::kElu) {
+    RT_ASSIGN_OR_RETURN(double s, c.attrs.Float("alpha"));
+    p->a = static_cast<float>(s);
+  } else if constexpr (Fn == kc::Unary::kClamp) {
+    const double inf = std::numeric_limits<double>::infinity();
+    RT_ASSIGN_OR_RETURN(double lo, c.attrs.FloatOr("min", -inf));
+    RT_ASSIGN_OR_RETURN(double hi, c.attrs.FloatOr("max", inf));
+    p->a = static_cast<float>(lo);
+    p->b = static_cast<float>(hi);
+  } else if constexpr (Fn == kc::Unary::kGeluErf) {
+    RT_ASSIGN_OR_RETURN(std::string approx, c.attrs.Str("approximate"));
+    if (approx == "tanh")
+      p->fn = kc::Unary::kGeluTanh;
+    else if (approx != "none")
+      return InvalidArgument("gelu approximate must be none or tanh");
+  }
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunUnary(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const UnaryParams&>(kp);
+  kc::UnaryF32(p.fn, c.in_ptr(0), c.out_ptr(0), c.output(0).num_elements, p.a, p.b, c.par);
+}
+
+// ---- Cast ----------------------------------------------------------------------
+
+struct CastParams : KernelParams {
+  sinter_dtype from, to;
+};
+
+ParamsOr PrepareCast(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], c.inputs[0]->dims, "output"));
+  RT_ASSIGN_OR_RETURN(std::string to, c.attrs.Str("to"));
+  auto p = std::make_unique<CastParams>();
+  p->from = c.inputs[0]->dtype;
+  p->to = c.outputs[0]->dtype;
+  if (to != sinter_dtype_name(p->to))
+    return InvalidArgument("cast target disagrees with output dtype");
+  for (sinter_dtype d : {p->from, p->to}) {
+    if (d != SINTER_F32 && d != SINTER_I64 && d != SINTER_I32 && d != SINTER_BOOL &&
+        d != SINTER_U8) {
+      return Status(SINTER_UNIMPLEMENTED, StrCat("cast involving ", sinter_dtype_name(d)));
+    }
+  }
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+double LoadAs(const void* p, sinter_dtype d, int64_t i) {
+  switch (d) {
+    case SINTER_F32:
+      return static_cast<const float*>(p)[i];
+    case SINTER_I64:
+      return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case SINTER_I32:
+      return static_cast<const int32_t*>(p)[i];
+    default:
+      return static_cast<const uint8_t*>(p)[i];
+  }
+}
+
+void RunCast(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const CastParams&>(kp);
+  const void* x = c.in[0];
+  void* y = c.out[0];
+  for (int64_t i = 0, n = c.output(0).num_elements; i < n; ++i) {
+    double v = LoadAs(x, p.from, i);
+    switch (p.to) {
+      case SINTER_F32:
+        static_cast<float*>(y)[i] = static_cast<float>(v);
+        break;
+      case SINTER_I64:
+        static_cast<int64_t*>(y)[i] = std::isfinite(v) ? static_cast<int64_t>(v) : 0;
+        break;
+      case SINTER_I32:
+        static_cast<int32_t*>(y)[i] = std::isfinite(v) ? static_cast<int32_t>(v) : 0;
+        break;
+      case SINTER_BOOL:
+        static_cast<uint8_t*>(y)[i] = v != 0;
+        break;
+      default:
+        static_cast<uint8_t*>(y)[i] = static_cast<uint8_t>(static_cast<int64_t>(v));
+        break;
+    }
+  }
+}
+
+// ---- Elementwise binary and where ---------------------------------------------------
+
+struct BroadcastParams : KernelParams {
+  kc::Binary fn;
+  int rank;
+  Dims a, b, c, y;  // aligned to the output rank
+};
+
+template <kc::Binary Fn>
+ParamsOr PrepareBinary(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  RT_ASSIGN_OR_RETURN(Dims y, Broadcast(c.inputs[0]->dims, c.inputs[1]->dims));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  auto p = std::make_unique<BroadcastParams>();
+  p->fn = Fn;
+  p->rank = static_cast<int>(y.size());
+  p->a = Align(c.inputs[0]->dims, y.size());
+  p->b = Align(c.inputs[1]->dims, y.size());
+  p->y = y;
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunBinary(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const BroadcastParams&>(kp);
+  kc::BinaryF32(p.fn, c.in_ptr(0), p.a.data(), c.in_ptr(1), p.b.data(), c.out_ptr(0), p.y.data(),
+                p.rank, c.par);
+}
+
+enum class Cmp { kGt, kGe, kLt, kLe, kEq, kNe };
+
+struct CompareParams : BroadcastParams {
+  Cmp cmp;
+};
+
+template <Cmp C>
+ParamsOr PrepareCompare(const PrepareContext& c) {
+  for (const TensorDesc* t : c.inputs) {
+    if (t->dtype != SINTER_F32) return Status(SINTER_UNIMPLEMENTED, "comparisons of f32 only");
+  }
+  if (c.outputs[0]->dtype != SINTER_BOOL) return InvalidArgument("comparison output must be bool");
+  RT_ASSIGN_OR_RETURN(Dims y, Broadcast(c.inputs[0]->dims, c.inputs[1]->dims));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  auto p = std::make_unique<CompareParams>();
+  p->cmp = C;
+  p->rank = static_cast<int>(y.size());
+  p->a = Align(c.inputs[0]->dims, y.size());
+  p->b = Align(c.inputs[1]->dims, y.size());
+  p->y = y;
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+// Comparisons are rare (masks) and small, so a plain index walk suffices.
+void RunCompare(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const CompareParams&>(kp);
+  const float *a = c.in_ptr(0), *b = c.in_ptr(1);
+  uint8_t* y = c.out_ptr<uint8_t>(0);
+  Dims idx(p.rank, 0), as = Strides(p.a), bs = Strides(p.b);
+  for (int d = 0; d < p.rank; ++d) {
+    if (p.a[d] == 1) as[d] = 0;
+    if (p.b[d] == 1) bs[d] = 0;
+  }
+  for (int64_t i = 0, n = c.output(0).num_elements; i < n; ++i) {
+    int64_t ao = 0, bo = 0;
+    for (int d = 0; d < p.rank; ++d) ao += idx[d] * as[d], bo += idx[d] * bs[d];
+    float x = a[ao], z = b[bo];
+    bool r = false;
+    switch (p.cmp) {
+      case Cmp::kGt:
+        r = x > z;
+        break;
+      case Cmp::kGe:
+        r = x >= z;
+        break;
+      case Cmp::kLt:
+        r = x < z;
+        break;
+      case Cmp::kLe:
+        r = x <= z;
+        break;
+      case Cmp::kEq:
+        r = x == z;
+        break;
+      case Cmp::kNe:
+        r = x != z;
+        break;
+    }
+    y[i] = r;
+    for (int d = p.rank - 1; d >= 0 && ++idx[d] == p.y[d]; --d) idx[d] = 0;
+  }
+}
+
+ParamsOr PrepareWhere(const PrepareContext& c) {
+  if (c.inputs[0]->dtype != SINTER_BOOL) return InvalidArgument("where condition must be bool");
+  for (int i = 1; i < 3; ++i) {
+    if (c.inputs[i]->dtype != SINTER_F32)
+      return Status(SINTER_UNIMPLEMENTED, "where: only f32 values");
+  }
+  RT_ASSIGN_OR_RETURN(Dims ab, Broadcast(c.inputs[1]->dims, c.inputs[2]->dims));
+  RT_ASSIGN_OR_RETURN(Dims y, Broadcast(c.inputs[0]->dims, ab));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  auto p = std::make_unique<BroadcastParams>();
+  p->rank = static_cast<int>(y.size());
+  p->c = Align(c.inputs[0]->dims, y.size());
+  p->a = Align(c.inputs[1]->dims, y.size());
+  p->b = Align(c.inputs[2]->dims, y.size());
+  p->y = y;
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunWhere(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const BroadcastParams&>(kp);
+  kc::WhereF32(c.in_ptr<uint8_t>(0), p.c.data(), c.in_ptr(1), p.a.data(), c.in_ptr(2), p.b.data(),
+               c.out_ptr(0), p.y.data(), p.rank);
+}
+
+// ---- Reductions and normalisations ----------------------------------------------------
+
+struct RowParams : KernelParams {
+  int64_t outer = 1, axis = 1, inner = 1;
+  kc::Reduce fn = kc::Reduce::kSum;
+  bool log = false;
+  float eps = 0;
+};
+
+// Reduced axes must be one contiguous run: [outer, axis, inner].
+template <kc::Reduce Fn>
+ParamsOr PrepareReduce(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims& x = c.inputs[0]->dims;
+  RT_ASSIGN_OR_RETURN(Dims axes, c.attrs.Ints("axes"));
+  RT_ASSIGN_OR_RETURN(bool keepdim, c.attrs.Bool("keepdim"));
+  std::vector<char> red(x.size(), 0);
+  for (int64_t a : axes) {
+    RT_ASSIGN_OR_RETURN(int64_t ax, Axis(a, x.size()));
+    if (red[ax]) return InvalidArgument("repeated reduction axis");
+    red[ax] = 1;
+  }
+  auto p = std::make_unique<RowParams>();
+  p->fn = Fn;
+  Dims y;
+  int first = -1, last = -1;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (red[i]) {
+      if (first < 0) first = static_cast<int>(i);
+      if (last >= 0 && last != static_cast<int>(i) - 1) {
+        return Status(SINTER_UNIMPLEMENTED, "reduction axes must be contiguous");
+      }
+      last = static_cast<int>(i);
+      if (keepdim) y.push_back(1);
+    } else {
+      y.push_back(x[i]);
+    }
+  }
+  if (first < 0) {
+    p->outer = Prod(x, 0, x.size());
+  } else {
+    p->outer = Prod(x, 0, first);
+    p->axis = Prod(x, first, last + 1);
+    p->inner = Prod(x, last + 1, x.size());
+  }
+  if (Fn == kc::Reduce::kMax && p->axis == 0) return InvalidArgument("max over an empty axis");
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunReduce(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const RowParams&>(kp);
+  kc::ReduceF32(p.fn, c.in_ptr(0), c.out_ptr(0), p.outer, p.axis, p.inner, c.par);
+}
+
+template <bool Log>
+ParamsOr PrepareSoftmax(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims& x = c.inputs[0]->dims;
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], x, "output"));
+  RT_ASSIGN_OR_RETURN(int64_t a, c.attrs.Int("axis"));
+  RT_ASSIGN_OR_RETURN(int64_t axis, Axis(a, x.size()));
+  auto p = std::make_unique<RowParams>();
+  p->outer = Prod(x, 0, axis);
+  p->axis = x.empty() ? 1 : x[axis];
+  p->inner = Prod(x, axis + 1, x.size());
+  p->log = Log;
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunSoftmax(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const RowParams&>(kp);
+  kc::SoftmaxF32(c.in_ptr(0), c.out_ptr(0), p.outer, p.axis, p.inner, p.log, c.par);
+}
+
+ParamsOr PrepareLayerNorm(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims& x = c.inputs[0]->dims;
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], x, "output"));
+  RT_ASSIGN_OR_RETURN(int64_t a, c.attrs.Int("axis"));
+  RT_ASSIGN_OR_RETURN(int64_t axis, Axis(a, x.size()));
+  RT_ASSIGN_OR_RETURN(double eps, c.attrs.Float("eps"));
+  Dims tail(x.begin() + axis, x.end());
+  RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[1], tail, "layer_norm weight"));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], tail, "layer_norm bias"));
+  auto p = std::make_unique<RowParams>();
+  p->outer = Prod(x, 0, axis);
+  p->inner = Prod(x, axis, x.size());
+  p->eps = static_cast<float>(eps);
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunLayerNorm(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const RowParams&>(kp);
+  kc::LayerNormF32(c.in_ptr(0), c.in_ptr(1), c.in_ptr(2), c.out_ptr(0), p.outer, p.inner, p.eps,
+                   c.par);
+}
+
+ParamsOr PrepareBatchNorm(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims& x = c.inputs[0]->dims;
+  if (x.size() < 2) return InvalidArgument("batch_norm input must have rank >= 2");
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], x, "output"));
+  for (int i = 1; i < 5; ++i)
+    RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[i], {x[1]}, "batch_norm parameter"));
+  RT_ASSIGN_OR_RETURN(double eps, c.attrs.Float("eps"));
+  auto p = std::make_unique<RowParams>();
+  p->outer = x[0];
+  p->axis = x[1];
+  p->inner = Prod(x, 2, x.size());
+  p->eps = static_cast<float>(eps);
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunBatchNorm(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const RowParams&>(kp);
+  kc::BatchNormF32(c.in_ptr(0), c.in_ptr(1), c.in_ptr(2), c.in_ptr(3), c.in_ptr(4), c.out_ptr(0),
+                   p.outer, p.axis, p.inner, p.eps, c.par);
+}
+
+// ---- Convolution and pooling ---------------------------------------------------------
+
+struct ConvParams : KernelParams {
+  kc::Conv2dShape s;
+};
+
+StatusOr<std::array<int64_t, 2>> Pair(const Attrs& a, std::string_view name, int64_t min) {
+  RT_ASSIGN_OR_RETURN(Dims v, a.Ints(name));
+  if (v.size() != 2 || v[0] < min || v[1] < min || v[0] > (1 << 20) || v[1] > (1 << 20)) {
+    return InvalidArgument(StrCat("attribute '", name, "' must be two values >= ", min));
+  }
+  return std::array<int64_t, 2>{v[0], v[1]};
+}
+
+ParamsOr PrepareConv2d(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims &x = c.inputs[0]->dims, &w = c.inputs[1]->dims;
+  if (x.size() != 4 || w.size() != 4) return InvalidArgument("conv2d input and weight must be 4-D");
+  RT_ASSIGN_OR_RETURN(auto stride, Pair(c.attrs, "stride", 1));
+  RT_ASSIGN_OR_RETURN(auto pad, Pair(c.attrs, "padding", 0));
+  RT_ASSIGN_OR_RETURN(auto dil, Pair(c.attrs, "dilation", 1));
+  RT_ASSIGN_OR_RETURN(int64_t groups, c.attrs.Int("groups"));
+  if (groups <= 0 || x[1] % groups != 0 || w[0] % groups != 0 || w[1] * groups != x[1]) {
+    return InvalidArgument(StrCat("conv2d input ", DimsStr(x), " and weight ", DimsStr(w),
+                                  " disagree for groups=", groups));
+  }
+  if (c.inputs.size() == 3) RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], {w[0]}, "conv2d bias"));
+  auto p = std::make_unique<ConvParams>();
+  p->s = kc::Conv2dShape{x[0],
+                         x[1],
+                         x[2],
+                         x[3],
+                         w[0],
+                         w[2],
+                         w[3],
+                         WindowOut(x[2], w[2], stride[0], pad[0], dil[0], false),
+                         WindowOut(x[3], w[3], stride[1], pad[1], dil[1], false),
+                         stride[0],
+                         stride[1],
+                         pad[0],
+                         pad[1],
+                         dil[0],
+                         dil[1],
+                         groups};
+  if (p->s.oh <= 0 || p->s.ow <= 0) return InvalidArgument("conv2d input smaller than its kernel");
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], w[0], p->s.oh, p->s.ow}, "output"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+int64_t ConvScratch(const KernelParams& kp, int threads) {
+  return kc::Conv2dScratchBytes(static_cast<const ConvParams&>(kp).s, threads);
+}
+
+void RunConv2d(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const ConvParams&>(kp);
+  kc::Conv2dF32(p.s, c.in_ptr(0), c.in_ptr(1), c.step->inputs.size() == 3 ? c.in_ptr(2) : nullptr,
+                c.out_ptr(0), c.scratch, c.par);
+}
+
+struct PoolParams : KernelParams {
+  kc::Pool2dShape s;
+  bool count_include_pad = true;
+  int64_t divisor = 0;
+};
+
+template <bool Max>
+ParamsOr PreparePool(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims& x = c.inputs[0]->dims;
+  if (x.size() != 4) return InvalidArgument("pool input must be 4-D");
+  RT_ASSIGN_OR_RETURN(auto k, Pair(c.attrs, "kernel", 1));
+  RT_ASSIGN_OR_RETURN(auto s, Pair(c.attrs, "stride", 1));
+  RT_ASSIGN_OR_RETURN(auto pad, Pair(c.attrs, "padding", 0));
+  std::array<int64_t, 2> dil{1, 1};
+  RT_ASSIGN_OR_RETURN(bool ceil_mode, c.attrs.Bool("ceil_mode"));
+  auto p = std::make_unique<PoolParams>();
+  if constexpr (Max) {
+    RT_ASSIGN_OR_RETURN(dil, Pair(c.attrs, "dilation", 1));
+  } else {
+    RT_ASSIGN_OR_RETURN(p->count_include_pad, c.attrs.Bool("count_include_pad"));
+    RT_ASSIGN_OR_RETURN(p->divisor, c.attrs.IntOr("divisor", 0));
+  }
+  if (2 * pad[0] > k[0] || 2 * pad[1] > k[1])
+    return InvalidArgument("pool padding above half the window");
+  p->s = kc::Pool2dShape{x[0],
+                         x[1],
+                         x[2],
+                         x[3],
+                         WindowOut(x[2], k[0], s[0], pad[0], dil[0], ceil_mode),
+                         WindowOut(x[3], k[1], s[1], pad[1], dil[1], ceil_mode),
+                         k[0],
+                         k[1],
+                         s[0],
+                         s[1],
+                         pad[0],
+                         pad[1],
+                         dil[0],
+                         dil[1]};
+  if (p->s.oh <= 0 || p->s.ow <= 0) return InvalidArgument("pool input smaller than its window");
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], x[1], p->s.oh, p->s.ow}, "output"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunMaxPool(const KernelParams& kp, const RunContext& c) {
+  kc::MaxPool2dF32(static_cast<const PoolParams&>(kp).s, c.in_ptr(0), c.out_ptr(0), c.par);
+}
+
+void RunAvgPool(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const PoolParams&>(kp);
+  kc::AvgPool2dF32(p.s, p.count_include_pad, p.divisor, c.in_ptr(0), c.out_ptr(0), c.par);
+}
+
+ParamsOr PrepareAdaptivePool(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims& x = c.inputs[0]->dims;
+  if (x.size() != 4) return InvalidArgument("adaptive pool input must be 4-D");
+  RT_ASSIGN_OR_RETURN(auto o, Pair(c.attrs, "output_size", 1));
+  if (x[2] == 0 || x[3] == 0) return InvalidArgument("adaptive pool of an empty input");
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], x[1], o[0], o[1]}, "output"));
+  auto p = std::make_unique<PoolParams>();
+  p->s.n = x[0] * x[1];
+  p->s.h = x[2];
+  p->s.w = x[3];
+  p->s.oh = o[0];
+  p->s.ow = o[1];
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+template <bool Max>
+void RunAdaptivePool(const KernelParams& kp, const RunContext& c) {
+  const auto& s = static_cast<const PoolParams&>(kp).s;
+  (Max ? kc::AdaptiveMaxPool2dF32 : kc::AdaptiveAvgPool2dF32)(c.in_ptr(0), c.out_ptr(0), s.n, s.h,
+                                                              s.w, s.oh, s.ow, c.par);
+}
+
+// ---- GEMM ------------------------------------------------------------------------------
+
+struct LinearParams : KernelParams {
+  int64_t m, n, k;
+};
+
+ParamsOr PrepareLinear(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims &x = c.inputs[0]->dims, &w = c.inputs[1]->dims;
+  if (w.size() != 2 || x.empty() || x.back() != w[1]) {
+    return InvalidArgument(
+        StrCat("linear input ", DimsStr(x), " does not match weight ", DimsStr(w)));
+  }
+  if (c.inputs.size() == 3) RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], {w[0]}, "linear bias"));
+  Dims y = x;
+  y.back() = w[0];
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  auto p = std::make_unique<LinearParams>();
+  p->m = Prod(x, 0, x.size() - 1);
+  p->n = w[0];
+  p->k = w[1];
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunLinear(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const LinearParams&>(kp);
+  kc::GemmF32(p.m, p.n, p.k, c.in_ptr(0), p.k, c.in_ptr(1), p.k, /*b_transposed=*/true,
+              c.step->inputs.size() == 3 ? c.in_ptr(2) : nullptr, c.out_ptr(0), p.n, c.par);
+}
+
+struct MatmulParams : KernelParams {
+  int64_t m, n, k;
+  Dims batch, a_batch, b_batch;  // aligned batch dims
+};
+
+ParamsOr PrepareMatmul(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  Dims a = c.inputs[0]->dims, b = c.inputs[1]->dims;
+  if (a.empty() || b.empty()) return InvalidArgument("matmul operands must have rank >= 1");
+  bool a_vec = a.size() == 1, b_vec = b.size() == 1;
+  if (a_vec) a.insert(a.begin(), 1);
+  if (b_vec) b.push_back(1);
+  if (a.back() != b[b.size() - 2]) return InvalidArgument("matmul inner dimensions differ");
+  Dims ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  RT_ASSIGN_OR_RETURN(Dims batch, Broadcast(ab, bb));
+  auto p = std::make_unique<MatmulParams>();
+  p->m = a[a.size() - 2];
+  p->k = a.back();
+  p->n = b.back();
+  p->batch = batch;
+  p->a_batch = Align(ab, batch.size());
+  p->b_batch = Align(bb, batch.size());
+  Dims y = batch;
+  if (!a_vec) y.push_back(p->m);
+  if (!b_vec) y.push_back(p->n);
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunMatmul(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const MatmulParams&>(kp);
+  const int64_t batches = Prod(p.batch, 0, p.batch.size());
+  const int rank = static_cast<int>(p.batch.size());
+  Dims idx(rank, 0);
+  for (int64_t i = 0; i < batches; ++i) {
+    int64_t ao = 0, bo = 0, as = 1, bs = 1;
+    for (int d = rank - 1; d >= 0; --d) {
+      ao += (p.a_batch[d] == 1 ? 0 : idx[d]) * as;
+      bo += (p.b_batch[d] == 1 ? 0 : idx[d]) * bs;
+      as *= p.a_batch[d];
+      bs *= p.b_batch[d];
+    }
+    kc::GemmF32(p.m, p.n, p.k, c.in_ptr(0) + ao * p.m * p.k, p.k, c.in_ptr(1) + bo * p.k * p.n, p.n,
+                false, nullptr, c.out_ptr(0) + i * p.m * p.n, p.n, c.par);
+    for (int d = rank - 1; d >= 0 && ++idx[d] == p.batch[d]; --d) idx[d] = 0;
+  }
+}
+
+// ---- Embedding and LSTM --------------------------------------------------------------------
+
+ParamsOr PrepareEmbedding(const PrepareContext& c) {
+  const Dims &w = c.inputs[0]->dims, &i = c.inputs[1]->dims;
+  if (c.inputs[0]->dtype != SINTER_F32 || c.inputs[1]->dtype != SINTER_I64 || w.size() != 2) {
+    return InvalidArgument("embedding needs an f32 [V,D] table and i64 indices");
+  }
+  Dims y = i;
+  y.push_back(w[1]);
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  return std::unique_ptr<KernelParams>(std::make_unique<KernelParams>());
+}
+
+void RunEmbedding(const KernelParams&, const RunContext& c) {
+  const Dims& w = c.input(0).dims;
+  // Out-of-range indices were rejected by PyTorch too; here they produce zeros
+  // rather than reading outside the table.
+  if (!kc::EmbeddingF32(c.in_ptr(0), w[0], w[1], c.in_ptr<int64_t>(1), c.input(1).num_elements,
+                        c.out_ptr(0))) {
+    std::memset(c.out[0], 0, c.output(0).byte_size);
+  }
+}
+
+struct LstmParams : KernelParams {
+  kc::LstmShape s;
+};
+
+ParamsOr PrepareLstm(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  auto p = std::make_unique<LstmParams>();
+  RT_ASSIGN_OR_RETURN(int64_t layers, c.attrs.Int("num_layers"));
+  RT_ASSIGN_OR_RETURN(int64_t hidden, c.attrs.Int("hidden_size"));
+  RT_ASSIGN_OR_RETURN(bool bf, c.attrs.Bool("batch_first"));
+  RT_ASSIGN_OR_RETURN(bool bidir, c.attrs.Bool("bidirectional"));
+  RT_ASSIGN_OR_RETURN(bool bias, c.attrs.Bool("has_biases"));
+  const Dims& x = c.inputs[0]->dims;
+  if (x.size() != 3 || layers <= 0 || layers > 64 || hidden <= 0)
+    return InvalidArgument("bad lstm shape");
+  const int64_t dirs = bidir ? 2 : 1, per = bias ? 4 : 2;
+  if (static_cast<int64_t>(c.inputs.size()) != 3 + layers * dirs * per) {
+    return InvalidArgument("lstm weight count disagrees with its attributes");
+  }
+  p->s = kc::LstmShape{bf ? x[1] : x[0], bf ? x[0] : x[1], x[2], hidden, layers, bidir, bf, bias};
+  Dims state{layers * dirs, p->s.batch, hidden};
+  RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[1], state, "lstm h0"));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], state, "lstm c0"));
+  for (int64_t l = 0; l < layers; ++l) {
+    for (int64_t d = 0; d < dirs; ++d) {
+      size_t base = 3 + (l * dirs + d) * per;
+      int64_t in = l == 0 ? x[2] : hidden * dirs;
+      RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base], {4 * hidden, in}, "lstm w_ih"));
+      RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 1], {4 * hidden, hidden}, "lstm w_hh"));
+      if (bias) {
+        RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 2], {4 * hidden}, "lstm b_ih"));
+        RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 3], {4 * hidden}, "lstm b_hh"));
+      }
+    }
+  }
+  Dims y =
+      bf ? Dims{p->s.batch, p->s.seq, hidden * dirs} : Dims{p->s.seq, p->s.batch, hidden * dirs};
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "lstm output"));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[1], state, "lstm h_n"));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[2], state, "lstm c_n"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+int64_t LstmScratch(const KernelParams& kp, int) {
+  return kc::LstmScratchBytes(static_cast<const LstmParams&>(kp).s);
+}
+
+void RunLstm(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const LstmParams&>(kp);
+  std::vector<const float*> w;
+  for (size_t i = 3; i < c.step->inputs.size(); ++i) w.push_back(c.in_ptr(static_cast<int>(i)));
+  kc::LstmF32(p.s, c.in_ptr(0), c.in_ptr(1), c.in_ptr(2), w.data(), c.out_ptr(0), c.out_ptr(1),
+              c.out_ptr(2), c.scratch, c.par);
+}
+
+// ---- Data movement ---------------------------------------------------------------------------
+
+struct CopyParams : KernelParams {
+  Dims strides, dims;  // strided read of the input into the dense output
+  int64_t offset = 0;  // elements
+  int64_t elem = 4;
+  // concat: per-input extent along the axis, and the outer/inner split.
+  Dims extents;
+  int64_t outer = 1, inner = 1;
+};
+
+Status SameDType(const PrepareContext& c) {
+  for (const TensorDesc* t : c.inputs) {
+    if (t->dtype != c.outputs[0]->dtype) return InvalidArgument("input and output dtypes differ");
+  }
+  return Status::Ok();
+}
+
+ParamsOr PrepareReshape(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(SameDType(c));
+  RT_ASSIGN_OR_RETURN(Dims shape, c.attrs.Ints("shape"));
+  if (c.outputs[0]->num_elements != c.inputs[0]->num_elements) {
+    return InvalidArgument("reshape changes the element count");
+  }
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], c.outputs[0]->dims, "output"));
+  return std::unique_ptr<KernelParams>(std::make_unique<CopyParams>());
+}
+
+void RunReshape(const KernelParams&, const RunContext& c) {
+  if (c.out[0] != c.in[0]) std::memmove(c.out[0], c.in[0], c.output(0).byte_size);
+}
+
+ParamsOr PrepareTranspose(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(SameDType(c));
+  RT_ASSIGN_OR_RETURN(Dims perm, c.attrs.Ints("perm"));
+  const Dims& x = c.inputs[0]->dims;
+  if (perm.size() != x.size()) return InvalidArgument("perm rank differs from input rank");
+  std::vector<char> seen(x.size(), 0);
+  auto p = std::make_unique<CopyParams>();
+  Dims in_strides = Strides(x);
+  for (int64_t a : perm) {
+    if (a < 0 || a >= static_cast<int64_t>(x.size()) || seen[a])
+      return InvalidArgument("perm is not a permutation");
+    seen[a] = 1;
+    p->dims.push_back(x[a]);
+    p->strides.push_back(in_strides[a]);
+  }
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], p->dims, "output"));
+  p->elem = static_cast<int64_t>(sinter_dtype_size(c.outputs[0]->dtype));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunStrided(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const CopyParams&>(kp);
+  kc::StridedCopy(static_cast<const uint8_t*>(c.in[0]) + p.offset * p.elem, p.strides.data(),
+                  c.out[0], p.dims.data(), static_cast<int>(p.dims.size()), p.elem, c.par);
+}
+
+ParamsOr PrepareSlice(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(SameDType(c));
+  const Dims& x = c.inputs[0]->dims;
+  RT_ASSIGN_OR_RETURN(int64_t a, c.attrs.Int("axis"));
+  RT_ASSIGN_OR_RETURN(int64_t axis, Axis(a, x.size()));
+  RT_ASSIGN_OR_RETURN(int64_t start, c.attrs.Int("start"));
+  RT_ASSIGN_OR_RETURN(int64_t end, c.attrs.Int("end"));
+  RT_ASSIGN_OR_RETURN(int64_t step, c.attrs.Int("step"));
+  if (x.empty() || step <= 0 || start < 0 || end < start || end > x[axis]) {
+    return InvalidArgument("slice bounds out of range");
+  }
+  auto p = std::make_unique<CopyParams>();
+  p->dims = x;
+  p->dims[axis] = (end - start + step - 1) / step;
+  p->strides = Strides(x);
+  p->offset = start * p->strides[axis];
+  p->strides[axis] *= step;
+  p->elem = static_cast<int64_t>(sinter_dtype_size(c.outputs[0]->dtype));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], p->dims, "output"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+ParamsOr PrepareExpand(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(SameDType(c));
+  RT_ASSIGN_OR_RETURN(Dims shape, c.attrs.Ints("shape"));
+  const Dims& x = c.inputs[0]->dims;
+  RT_ASSIGN_OR_RETURN(Dims y, Broadcast(x, shape));
+  if (y != shape)
+    return InvalidArgument(StrCat("cannot expand ", DimsStr(x), " to ", DimsStr(shape)));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  auto p = std::make_unique<CopyParams>();
+  Dims xa = Align(x, y.size()), s = Strides(xa);
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (xa[i] == 1) s[i] = 0;
+  }
+  p->dims = y;
+  p->strides = s;
+  p->elem = static_cast<int64_t>(sinter_dtype_size(c.outputs[0]->dtype));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+ParamsOr PrepareConcat(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(SameDType(c));
+  const Dims& x0 = c.inputs[0]->dims;
+  RT_ASSIGN_OR_RETURN(int64_t a, c.attrs.Int("axis"));
+  RT_ASSIGN_OR_RETURN(int64_t axis, Axis(a, x0.size()));
+  if (x0.empty()) return InvalidArgument("concat of scalars");
+  auto p = std::make_unique<CopyParams>();
+  Dims y = x0;
+  y[axis] = 0;
+  for (const TensorDesc* t : c.inputs) {
+    if (t->dims.size() != x0.size()) return InvalidArgument("concat inputs differ in rank");
+    for (size_t d = 0; d < x0.size(); ++d) {
+      if (static_cast<int64_t>(d) != axis && t->dims[d] != x0[d])
+        return InvalidArgument("concat inputs differ in shape");
+    }
+    y[axis] += t->dims[axis];
+    p->extents.push_back(t->dims[axis]);
+  }
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
+  p->outer = Prod(x0, 0, axis);
+  p->inner = Prod(x0, axis + 1, x0.size());
+  p->elem = static_cast<int64_t>(sinter_dtype_size(c.outputs[0]->dtype));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunConcat(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const CopyParams&>(kp);
+  int64_t total = 0;
+  for (int64_t e : p.extents) total += e;
+  const int64_t row = total * p.inner * p.elem;
+  int64_t at = 0;
+  for (size_t i = 0; i < p.extents.size(); ++i) {
+    const int64_t chunk = p.extents[i] * p.inner * p.elem;
+    const uint8_t* src = static_cast<const uint8_t*>(c.in[i]);
+    uint8_t* dst = static_cast<uint8_t*>(c.out[0]) + at;
+    for (int64_t o = 0; o < p.outer; ++o) std::memcpy(dst + o * row, src + o * chunk, chunk);
+    at += chunk;
+  }
+}
+
+// ---- The table ---------------------------------------------------------------------------------
+
+#define UNARY(NAME, FN) \
+  { NAME, 1, 1, 1, &PrepareUnary<kc::Unary::FN>, &NoScratch, &RunUnary }
+#define BINARY(NAME, FN) \
+  { NAME, 2, 2, 1, &PrepareBinary<kc::Binary::FN>, &NoScratch, &RunBinary }
+
+const OpDef kOps[] = {
+    UNARY("relu", kRelu),
+    UNARY("sigmoid", kSigmoid),
+    UNARY("tanh", kTanh),
+    UNARY("exp", kExp),
+    UNARY("log", kLog),
+    UNARY("sqrt", kSqrt),
+    UNARY("rsqrt", kRsqrt),
+    UNARY("neg", kNeg),
+    UNARY("abs", kAbs),
+    UNARY("erf", kErf),
+    UNARY("reciprocal", kReciprocal),
+    UNARY("silu", kSilu),
+    UNARY("gelu", kGeluErf),
+    UNARY("hardswish", kHardswish),
+    UNARY("hardsigmoid", kHardsigmoid),
+    UNARY("leaky_relu", kLeakyRelu),
+    UNARY("elu", kElu),
+    UNARY("clamp", kClamp),
+    {"cast", 1, 1, 1, &PrepareCast, &NoScratch, &RunCast},
+    BINARY("add", kAdd),
+    BINARY("sub", kSub),
+    BINARY("mul", kMul),
+    BINARY("div", kDiv),
+    BINARY("pow", kPow),
+    BINARY("maximum", kMax),
+    BINARY("minimum", kMin),
+    {"where", 3, 3, 1, &PrepareWhere, &NoScratch, &RunWhere},
+    {"gt", 2, 2, 1, &PrepareCompare<Cmp::kGt>, &NoScratch, &RunCompare},
+    {"ge", 2, 2, 1, &PrepareCompare<Cmp::kGe>, &NoScratch, &RunCompare},
+    {"lt", 2, 2, 1, &PrepareCompare<Cmp::kLt>, &NoScratch, &RunCompare},
+    {"le", 2, 2, 1, &PrepareCompare<Cmp::kLe>, &NoScratch, &RunCompare},
+    {"eq", 2, 2, 1, &PrepareCompare<Cmp::kEq>, &NoScratch, &RunCompare},
+    {"ne", 2, 2, 1, &PrepareCompare<Cmp::kNe>, &NoScratch, &RunCompare},
+    {"reduce_sum", 1, 1, 1, &PrepareReduce<kc::Reduce::kSum>, &NoScratch, &RunReduce},
+    {"reduce_mean", 1, 1, 1, &PrepareReduce<kc::Reduce::kMean>, &NoScratch, &RunReduce},
+    {"reduce_max", 1, 1, 1, &PrepareReduce<kc::Reduce::kMax>, &NoScratch, &RunReduce},
+    {"softmax", 1, 1, 1, &PrepareSoftmax<false>, &NoScratch, &RunSoftmax},
+    {"log_softmax", 1, 1, 1, &PrepareSoftmax<true>, &NoScratch, &RunSoftmax},
+    {"layer_norm", 3, 3, 1, &PrepareLayerNorm, &NoScratch, &RunLayerNorm},
+    {"batch_norm", 5, 5, 1, &PrepareBatchNorm, &NoScratch, &RunBatchNorm},
+    {"conv2d", 2, 3, 1, &PrepareConv2d, &ConvScratch, &RunConv2d},
+    {"max_pool2d", 1, 1, 1, &PreparePool<true>, &NoScratch, &RunMaxPool},
+    {"avg_pool2d", 1, 1, 1, &PreparePool<false>, &NoScratch, &RunAvgPool},
+    {"adaptive_avg_pool2d", 1, 1, 1, &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<false>},
+    {"adaptive_max_pool2d", 1, 1, 1, &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<true>},
+    {"linear", 2, 3, 1, &PrepareLinear, &NoScratch, &RunLinear},
+    {"matmul", 2, 2, 1, &PrepareMatmul, &NoScratch, &RunMatmul},
+    {"embedding", 2, 2, 1, &PrepareEmbedding, &NoScratch, &RunEmbedding},
+    {"lstm", 7, -1, 3, &PrepareLstm, &LstmScratch, &RunLstm},
+    {"reshape", 1, 1, 1, &PrepareReshape, &NoScratch, &RunReshape},
+    {"transpose", 1, 1, 1, &PrepareTranspose, &NoScratch, &RunStrided},
+    {"slice", 1, 1, 1, &PrepareSlice, &NoScratch, &RunStrided},
+    {"expand", 1, 1, 1, &PrepareExpand, &NoScratch, &RunStrided},
+    {"concat", 1, -1, 1, &PrepareConcat, &NoScratch, &RunConcat},
+};
+
+}  // namespace
+
+const OpDef* FindOp(std::string_view name) {
+  static const auto* index = [] {
+    auto* m = new std::unordered_map<std::string_view, const OpDef*>();
+    for (const OpDef& op : kOps) (*m)[op.name] = &op;
+    return m;
+  }();
+  auto it = index->find(name);
+  return it == index->end() ? nullptr : it->second;
+}
+
+// ---- Attrs
+// -------------------------------------------------------------------------------------------
+
+namespace {
+const format::Attr* Find(const format::Kernel* k, std::string_view name) {
+  if (k->attrs() == nullptr) return nullptr;
+  for (const format::Attr* a : *k->attrs()) {
+    if (a->name()->string_view() == name) return a;
+  }
+  return nullptr;
+}
+Status Missing(std::string_view name, const char* kind) {
+  return InvalidArgument(
+      StrCat("attribute '", std::string(name), "' (", kind, ") missing or of another kind"));
+}
+}  // namespace
+
+StatusOr<int64_t> Attrs::Int(std::string_view name) const {
+  const format::Attr* a = Find(kernel_, name);
+  if (a == nullptr || a->kind() != format::AttrKind::Int) return Missing(name, "int");
+  return a->i();
+}
+StatusOr<int64_t> Attrs::IntOr(std::string_view name, int64_t dflt) const {
+  return Find(kernel_, name) == nullptr ? StatusOr<int64_t>(dflt) : Int(name);
+}
+StatusOr<double> Attrs::Float(std::string_view name) const {
+  const format::Attr* a = Find(kernel_, name);
+  if (a == nullptr || a->kind() != format::AttrKind::Float) return Missing(name, "float");
+  return a->f();
+}
+StatusOr<double> Attrs::FloatOr(std::string_view name, double dflt) const {
+  return Find(kernel_, name) == nullptr ? StatusOr<double>(dflt) : Float(name);
+}
+StatusOr<bool> Attrs::Bool(std::string_view name) const {
+  const format::Attr* a = Find(kernel_, name);
+  if (a == nullptr || a->kind() != format::AttrKind::Bool) return Missing(name, "bool");
+  return a->i() != 0;
+}
+StatusOr<std::string> Attrs::Str(std::string_view name) const {
+  const format::Attr* a = Find(kernel_, name);
+  if (a == nullptr || a->kind() != format::AttrKind::Str || a->s() == nullptr)
+    return Missing(name, "str");
+  return a->s()->str();
+}
+StatusOr<std::vector<int64_t>> Attrs::Ints(std::string_view name) const {
+  const format::Attr* a = Find(kernel_, name);
+  if (a == nullptr || a->kind() != format::AttrKind::Ints) return Missing(name, "ints");
+  std::vector<int64_t> v;
+  if (a->ints() != nullptr) v.assign(a->ints()->begin(), a->ints()->end());
+  return v;
+}
+
+}  // namespace sinter::rt

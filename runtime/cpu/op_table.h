@@ -1,0 +1,85 @@
+// The runtime's op table: every kernel an artifact may name, with the check
+// that runs at load (attributes and recorded shapes) and the function that
+// runs it. Kernel names and attribute names are the IR's (ir/ops.def), but
+// the runtime keeps its own table: it must not depend on the compiler.
+#ifndef SINTER_RUNTIME_CPU_OP_TABLE_H_
+#define SINTER_RUNTIME_CPU_OP_TABLE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/cpu/kernels.h"
+#include "runtime/model.h"
+#include "runtime/status.h"
+
+namespace sinter::format {
+struct Kernel;
+}
+
+namespace sinter::rt {
+
+// Attributes of one kernel, decoded from the artifact, with typed getters that
+// return an error (not a crash) when absent or of the wrong kind.
+class Attrs {
+ public:
+  explicit Attrs(const format::Kernel* kernel) : kernel_(kernel) {}
+  StatusOr<int64_t> Int(std::string_view name) const;
+  StatusOr<int64_t> IntOr(std::string_view name, int64_t dflt) const;
+  StatusOr<double> Float(std::string_view name) const;
+  StatusOr<double> FloatOr(std::string_view name, double dflt) const;
+  StatusOr<bool> Bool(std::string_view name) const;
+  StatusOr<std::string> Str(std::string_view name) const;
+  StatusOr<std::vector<int64_t>> Ints(std::string_view name) const;
+
+ private:
+  const format::Kernel* kernel_;
+};
+
+// What a kernel sees when it runs.
+struct RunContext {
+  const std::vector<TensorDesc>* tensors;
+  const Step* step;
+  void* const* in;   // data pointers of step->inputs
+  void* const* out;  // data pointers of step->outputs
+  void* scratch;     // Step scratch, 64-byte aligned
+  kernels::cpu::Parallel* par;
+
+  const TensorDesc& input(int i) const { return (*tensors)[step->inputs[i]]; }
+  const TensorDesc& output(int i) const { return (*tensors)[step->outputs[i]]; }
+  template <typename T = float>
+  const T* in_ptr(int i) const {
+    return static_cast<const T*>(in[i]);
+  }
+  template <typename T = float>
+  T* out_ptr(int i) const {
+    return static_cast<T*>(out[i]);
+  }
+};
+
+// Load-time view of a step for the kernel's check.
+struct PrepareContext {
+  const Attrs& attrs;
+  std::vector<const TensorDesc*> inputs;
+  std::vector<const TensorDesc*> outputs;
+};
+
+struct OpDef {
+  std::string_view name;
+  int min_inputs, max_inputs;  // max -1: unbounded
+  int num_outputs;
+  // Validates attributes and every recorded shape and dtype; returns the
+  // kernel's parameters.
+  StatusOr<std::unique_ptr<KernelParams>> (*prepare)(const PrepareContext& ctx);
+  // Scratch bytes the kernel needs for a given thread count.
+  int64_t (*scratch_bytes)(const KernelParams& params, int num_threads);
+  void (*run)(const KernelParams& params, const RunContext& ctx);
+};
+
+const OpDef* FindOp(std::string_view name);
+
+}  // namespace sinter::rt
+
+#endif  // SINTER_RUNTIME_CPU_OP_TABLE_H_

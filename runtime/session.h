@@ -1,0 +1,41 @@
+// Per-caller execution state: the activation arena (planned by the compiler,
+// plus scratch for kernels), the thread pool and which inputs are bound.
+#ifndef SINTER_RUNTIME_SESSION_H_
+#define SINTER_RUNTIME_SESSION_H_
+
+#include <memory>
+#include <vector>
+
+#include "runtime/model.h"
+#include "runtime/thread_pool.h"
+
+namespace sinter::rt {
+
+class Session {
+ public:
+  static StatusOr<std::unique_ptr<Session>> Create(std::shared_ptr<const Model> model,
+                                                   int num_threads);
+  ~Session();
+
+  const Model& model() const { return *model_; }
+  Status SetInput(size_t index, sinter_dtype dtype, const int64_t* dims, size_t rank,
+                  const void* data, size_t byte_size);
+  Status Run();
+  // Output of the last run, borrowed.
+  StatusOr<std::pair<const void*, size_t>> Output(size_t index) const;
+
+ private:
+  Session() = default;
+  void* TensorData(int t) const;
+
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<ThreadPool> pool_;
+  uint8_t* arena_ = nullptr;
+  uint64_t scratch_offset_ = 0;
+  std::vector<char> input_set_;
+  bool has_run_ = false;
+};
+
+}  // namespace sinter::rt
+
+#endif  // SINTER_RUNTIME_SESSION_H_

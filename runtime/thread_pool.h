@@ -1,0 +1,43 @@
+// A small fork-join thread pool for one session: the caller thread works too,
+// and workers pick chunks from an atomic counter, so uneven chunks balance.
+#ifndef SINTER_RUNTIME_THREAD_POOL_H_
+#define SINTER_RUNTIME_THREAD_POOL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "kernels/cpu/kernels.h"
+
+namespace sinter::rt {
+
+class ThreadPool : public kernels::cpu::Parallel {
+ public:
+  // num_threads includes the caller; 1 means no worker threads.
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool() override;
+  int num_threads() const override { return static_cast<int>(workers_.size()) + 1; }
+  void For(int64_t n, Fn fn, void* ctx) override;
+
+ private:
+  void WorkerLoop();
+  void RunChunks();
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  int busy_ = 0;
+  // The job in flight.
+  Fn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_ = 0, chunk_ = 1;
+  std::atomic<int64_t> next_{0};
+};
+
+}  // namespace sinter::rt
+
+#endif  // SINTER_RUNTIME_THREAD_POOL_H_

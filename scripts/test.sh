@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: the full build with LibTorch parity
+# tests, then the unit tests again under AddressSanitizer and
+# UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+
+echo "== build (Release)"
+bash scripts/build.sh
+echo "== tests"
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 1200
+
+echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer, no LibTorch)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSINTER_SANITIZE=address,undefined -DSINTER_BUILD_FRONTEND=OFF >/dev/null
+ninja -C build-asan -j"$jobs"
+echo "== tests under sanitizers"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1200

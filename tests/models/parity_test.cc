@@ -1,0 +1,207 @@
+// Parity of sinter against LibTorch on every case of the model manifest
+// (tests/models/make_models.py): real TorchScript files scripted from
+// torchvision and torch.nn, run by LibTorch for the reference and by sinter
+// (import, compile at -O0 and at the default pipeline, load through the C
+// API, run on the CPU kernels).
+//
+// One GoogleTest test per manifest row, registered at start-up from the
+// manifest, so ctest lists and runs them one by one.
+#include <torch/script.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "codegen/compiler.h"
+#include "frontend/torchscript.h"
+#include "gtest/gtest.h"
+#include "sinter/sinter.h"
+
+namespace {
+
+struct Case {
+  std::string name, file, group;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::string> dtypes;
+  int64_t int_high = 0;
+  double rtol = 1e-4, atol = 1e-4;
+  std::string note;
+};
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep)) out.push_back(item);
+  return out;
+}
+
+std::vector<Case> ReadManifest(const std::string& dir) {
+  std::ifstream f(dir + "/manifest.tsv");
+  std::vector<Case> cases;
+  std::string line;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    auto c = Split(line, '\t');
+    if (c.size() < 8) continue;
+    Case k{c[0], dir + "/" + c[1], c[2]};
+    for (const std::string& s : Split(c[3], ';')) {
+      std::vector<int64_t> dims;
+      for (const std::string& d : Split(s, ',')) dims.push_back(std::stoll(d));
+      k.shapes.push_back(dims);
+    }
+    k.dtypes = Split(c[4], ';');
+    k.int_high = std::stoll(c[5]);
+    k.rtol = std::stod(c[6]);
+    k.atol = std::stod(c[7]);
+    k.note = c.size() > 8 ? c[8] : "";
+    cases.push_back(k);
+  }
+  return cases;
+}
+
+void Flatten(const c10::IValue& v, std::vector<at::Tensor>* out) {
+  if (v.isTensor()) {
+    out->push_back(v.toTensor().contiguous());
+  } else if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements()) Flatten(e, out);
+  } else if (v.isList()) {
+    for (const auto& e : v.toListRef()) Flatten(e, out);
+  }
+}
+
+sinter_dtype ToSinter(c10::ScalarType t) {
+  switch (t) {
+    case c10::kLong:
+      return SINTER_I64;
+    case c10::kInt:
+      return SINTER_I32;
+    case c10::kBool:
+      return SINTER_BOOL;
+    default:
+      return SINTER_F32;
+  }
+}
+
+class ParityTest : public testing::Test {
+ public:
+  explicit ParityTest(Case c) : c_(std::move(c)) {}
+
+  void TestBody() override {
+    if (c_.group == "refused") return TestRefused();
+    torch::manual_seed(0);
+    std::vector<c10::IValue> inputs;
+    std::vector<at::Tensor> tensors;
+    for (size_t i = 0; i < c_.shapes.size(); ++i) {
+      at::Tensor t = c_.dtypes[i] == "i64" ? torch::randint(c_.int_high, c_.shapes[i], torch::kLong)
+                                           : torch::randn(c_.shapes[i]);
+      tensors.push_back(t);
+      inputs.push_back(t);
+    }
+    std::vector<at::Tensor> ref;
+    {
+      torch::NoGradGuard no_grad;
+      torch::jit::Module m = torch::jit::load(c_.file);
+      m.eval();
+      // Inputs are cloned: a model with in-place ops may write them.
+      std::vector<c10::IValue> copy;
+      for (const at::Tensor& t : tensors) copy.push_back(t.clone());
+      Flatten(m.forward(copy), &ref);
+    }
+    for (const char* pipeline : {"O0", "default"}) {
+      SCOPED_TRACE(std::string("pipeline ") + pipeline);
+      sinter::frontend::ImportOptions opts;
+      for (size_t i = 0; i < c_.shapes.size(); ++i) {
+        opts.inputs.push_back({c_.shapes[i], c_.dtypes[i] == "i64" ? sinter::ir::DType::kI64
+                                                                   : sinter::ir::DType::kF32});
+      }
+      auto graph = sinter::frontend::ImportTorchScript(c_.file, opts);
+      ASSERT_TRUE(graph.ok()) << graph.status();
+      sinter::codegen::CompileOptions copts;
+      copts.pipeline = pipeline;
+      auto artifact = sinter::codegen::Compile(**graph, copts, nullptr);
+      ASSERT_TRUE(artifact.ok()) << artifact.status();
+
+      sinter_model* model = nullptr;
+      sinter_status* st =
+          sinter_model_load_memory(artifact->data(), artifact->size(), nullptr, &model);
+      ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
+      sinter_session* session = nullptr;
+      sinter_session_options so{2};
+      ASSERT_EQ(sinter_session_create(model, &so, &session), nullptr);
+      for (size_t i = 0; i < tensors.size(); ++i) {
+        const at::Tensor& t = tensors[i];
+        std::vector<int64_t> dims = t.sizes().vec();
+        st = sinter_session_set_input(session, i, ToSinter(t.scalar_type()), dims.data(),
+                                      dims.size(), t.data_ptr(), t.nbytes());
+        ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
+      }
+      st = sinter_session_run(session);
+      ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
+      ASSERT_EQ(sinter_model_output_count(model), ref.size());
+      for (size_t o = 0; o < ref.size(); ++o) {
+        at::Tensor r = ref[o].to(torch::kFloat).contiguous();
+        sinter_tensor_info info;
+        ASSERT_EQ(sinter_model_output_info(model, o, &info), nullptr);
+        ASSERT_EQ(std::vector<int64_t>(info.dims, info.dims + info.rank), ref[o].sizes().vec());
+        const void* data = nullptr;
+        size_t bytes = 0;
+        ASSERT_EQ(sinter_session_get_output(session, o, &data, &bytes), nullptr);
+        ASSERT_EQ(bytes, ref[o].nbytes());
+        if (ref[o].scalar_type() != c10::kFloat) {
+          EXPECT_EQ(std::memcmp(data, ref[o].data_ptr(), bytes), 0) << "output " << o;
+          continue;
+        }
+        const float* got = static_cast<const float*>(data);
+        const float* want = r.data_ptr<float>();
+        double max_abs = 0, max_ref = 0;
+        int64_t bad = 0, first_bad = -1;
+        for (int64_t i = 0; i < r.numel(); ++i) {
+          double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+          max_abs = std::max(max_abs, std::isnan(d) ? INFINITY : d);
+          max_ref = std::max(max_ref, static_cast<double>(std::fabs(want[i])));
+          if (!(d <= c_.atol + c_.rtol * std::fabs(want[i]))) {
+            if (first_bad < 0) first_bad = i;
+            ++bad;
+          }
+        }
+        RecordProperty(std::string(pipeline) + "_max_abs_diff_" + std::to_string(o),
+                       std::to_string(max_abs));
+        EXPECT_EQ(bad, 0) << c_.name << " output " << o << ": " << bad << " of " << r.numel()
+                          << " elements outside atol " << c_.atol << " + rtol " << c_.rtol
+                          << "; max |diff| " << max_abs << ", max |ref| " << max_ref
+                          << "; first at " << first_bad << ": got "
+                          << (first_bad >= 0 ? got[first_bad] : 0) << " want "
+                          << (first_bad >= 0 ? want[first_bad] : 0);
+      }
+      sinter_session_release(session);
+      sinter_model_release(model);
+    }
+  }
+
+  void TestRefused() {
+    sinter::frontend::ImportOptions opts;
+    for (const auto& s : c_.shapes) opts.inputs.push_back({s, sinter::ir::DType::kF32});
+    auto graph = sinter::frontend::ImportTorchScript(c_.file, opts);
+    ASSERT_FALSE(graph.ok());
+    EXPECT_EQ(graph.status().code(), absl::StatusCode::kUnimplemented);
+    EXPECT_NE(std::string(graph.status().message()).find("aten::fft_fft"), std::string::npos)
+        << graph.status();
+  }
+
+ private:
+  Case c_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  const char* dir = std::getenv("SINTER_MODELS_DIR");
+  std::string models = dir ? dir : SINTER_DEFAULT_MODELS_DIR;
+  for (const Case& c : ReadManifest(models)) {
+    testing::RegisterTest(c.group.c_str(), c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                          [c]() -> testing::Test* { return new ParityTest(c); });
+  }
+  return RUN_ALL_TESTS();
+}

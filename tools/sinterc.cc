@@ -1,0 +1,122 @@
+// sinterc: compiles a TorchScript model into a sinter artifact.
+//
+//   sinterc MODEL.pt -o MODEL.sinter --input-shape 1,3,224,224 [--input-shape ...]
+//           [--input-dtype f32,...] [-O0 | --pipeline NAME] [--report]
+//           [--report-json FILE] [--print-ir-after=PASS] [--print-ir-after-all]
+//           [--emit-ir FILE] [--time-passes]
+//
+// Exit status: 0 on success, 1 for bad usage, 2 when the model cannot be
+// compiled (unsupported ops, bad shapes), with the reason on stderr.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "codegen/compiler.h"
+#include "frontend/torchscript.h"
+#include "ir/printer.h"
+
+namespace {
+
+int Usage(const std::string& msg) {
+  std::cerr
+      << "sinterc: " << msg << "\n"
+      << "usage: sinterc MODEL.pt -o OUT.sinter --input-shape D0,D1,... [--input-shape ...]\n"
+         "               [--input-dtype f32[,i64...]] [-O0|--pipeline NAME] [--report]\n"
+         "               [--report-json FILE] [--print-ir-after=PASS] [--print-ir-after-all]\n"
+         "               [--emit-ir FILE] [--time-passes]\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace sinter;
+  std::string model, out, report_json, emit_ir;
+  bool report = false;
+  frontend::ImportOptions import;
+  std::vector<ir::DType> dtypes;
+  codegen::CompileOptions copts;
+  copts.pass_options.dump = &std::cerr;
+  copts.pass_options.verify_each = true;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* flag) -> std::string {
+      std::string prefix = std::string(flag) + "=";
+      if (a.rfind(prefix, 0) == 0) return a.substr(prefix.size());
+      if (i + 1 >= args.size()) return "";
+      return args[++i];
+    };
+    if (a == "-o") {
+      out = value("-o");
+    } else if (a.rfind("--input-shape", 0) == 0) {
+      frontend::InputSpec spec;
+      for (absl::string_view d : absl::StrSplit(value("--input-shape"), ',', absl::SkipEmpty())) {
+        int64_t v;
+        if (!absl::SimpleAtoi(d, &v) || v <= 0)
+          return Usage("bad --input-shape dimension '" + std::string(d) + "'");
+        spec.shape.push_back(v);
+      }
+      import.inputs.push_back(spec);
+    } else if (a.rfind("--input-dtype", 0) == 0) {
+      for (absl::string_view d : absl::StrSplit(value("--input-dtype"), ',', absl::SkipEmpty())) {
+        auto dt = ir::ParseDType(std::string_view(d.data(), d.size()));
+        if (!dt) return Usage("unknown dtype '" + std::string(d) + "'");
+        dtypes.push_back(*dt);
+      }
+    } else if (a == "-O0") {
+      copts.pipeline = "O0";
+    } else if (a.rfind("--pipeline", 0) == 0) {
+      copts.pipeline = value("--pipeline");
+    } else if (a == "--report") {
+      report = true;
+    } else if (a.rfind("--report-json", 0) == 0) {
+      report_json = value("--report-json");
+    } else if (a.rfind("--print-ir-after=", 0) == 0) {
+      copts.pass_options.print_after.push_back(a.substr(17));
+    } else if (a == "--print-ir-after-all") {
+      copts.pass_options.print_after_all = true;
+    } else if (a == "--time-passes") {
+      copts.pass_options.timing = true;
+    } else if (a.rfind("--emit-ir", 0) == 0) {
+      emit_ir = value("--emit-ir");
+    } else if (!a.empty() && a[0] == '-') {
+      return Usage("unknown flag '" + a + "'");
+    } else if (model.empty()) {
+      model = a;
+    } else {
+      return Usage("more than one model given");
+    }
+  }
+  if (model.empty()) return Usage("no model given");
+  if (out.empty()) return Usage("no output given (-o)");
+  if (import.inputs.empty()) return Usage("give one --input-shape per forward() input");
+  for (size_t i = 0; i < dtypes.size() && i < import.inputs.size(); ++i)
+    import.inputs[i].dtype = dtypes[i];
+
+  auto graph = frontend::ImportTorchScript(model, import);
+  if (!graph.ok()) {
+    std::cerr << "sinterc: " << model << ": " << graph.status().message() << "\n";
+    return 2;
+  }
+  if (!emit_ir.empty()) {
+    std::ofstream(emit_ir) << ir::Print(**graph);
+  }
+  codegen::CompileReport rep;
+  auto artifact = codegen::Compile(**graph, copts, &rep);
+  if (!artifact.ok()) {
+    std::cerr << "sinterc: " << model << ": " << artifact.status().message() << "\n";
+    return 2;
+  }
+  std::ofstream f(out, std::ios::binary);
+  f.write(artifact->data(), static_cast<std::streamsize>(artifact->size()));
+  if (!f) {
+    std::cerr << "sinterc: cannot write '" << out << "'\n";
+    return 2;
+  }
+  if (report) std::cout << rep.ToText();
+  if (!report_json.empty()) std::ofstream(report_json) << rep.ToJson() << "\n";
+  return 0;
+}
