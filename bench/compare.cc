@@ -7,6 +7,7 @@
 //
 // The LibTorch side is what a careful LibTorch user deploys: the scripted
 // module frozen and passed through torch.jit.optimize_for_inference.
+#include <ATen/Parallel.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <iostream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "sinter/sinter.h"

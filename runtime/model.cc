@@ -51,6 +51,9 @@ class OwnedBytes : public Storage {
   size_t n_;
 };
 
+// No tensor, and no arena, may be larger than this: 64 TiB.
+constexpr uint64_t kMaxBytes = uint64_t{1} << 46;
+
 bool AddOverflows(uint64_t a, uint64_t b, uint64_t* out) {
   return __builtin_add_overflow(a, b, out);
 }
@@ -181,7 +184,7 @@ Status Model::Verify(bool verify_weights_checksum) {
                   StrCat("artifact targets '", target_, "', this runtime runs 'cpu' artifacts"));
   }
   arena_bytes_ = m->arena_bytes();
-  if (arena_bytes_ > (uint64_t{1} << 46)) return DataLoss("implausible arena size");
+  if (arena_bytes_ > kMaxBytes) return DataLoss("implausible arena size");
 
   // 4. Tensors.
   if (m->tensors() == nullptr) return DataLoss("model has no tensor table");
@@ -212,8 +215,22 @@ Status Model::Verify(bool verify_weights_checksum) {
       return DataLoss(
           StrCat(where(), ": records ", t->byte_size(), " bytes but its shape needs ", bytes));
     }
+    // A tensor with a zero extent holds no bytes, so the size checks below
+    // cannot bound its other extents; hold them to what a tensor with data
+    // could have, so that kernels' shape arithmetic cannot overflow on them.
+    if (d.num_elements == 0) {
+      uint64_t span = sinter_dtype_size(d.dtype);
+      for (int64_t e : d.dims) {
+        if (__builtin_mul_overflow(span, static_cast<uint64_t>(std::max<int64_t>(e, 1)), &span) ||
+            span > kMaxBytes) {
+          return DataLoss(StrCat(where(), ": empty tensor with implausibly large extents"));
+        }
+      }
+    }
     d.byte_size = bytes;
-    if (t->kind() > format::TensorKind::MAX) return DataLoss(StrCat(where(), ": unknown kind"));
+    if (static_cast<int>(t->kind()) < 0 || t->kind() > format::TensorKind::MAX) {
+      return DataLoss(StrCat(where(), ": unknown kind"));
+    }
     d.kind = static_cast<TensorKind>(t->kind());
     if (d.kind == TensorKind::kConstant) {
       int seg = t->segment();

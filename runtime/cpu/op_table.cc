@@ -86,8 +86,12 @@ Dims Strides(const Dims& d) {
   return s;
 }
 
+// Output extent of a sliding window; 0 when the window does not fit (or its
+// dilated extent overflows: a kernel extent can be as large as a tensor).
 int64_t WindowOut(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  int64_t span = in + 2 * p - d * (k - 1) - 1;
+  int64_t reach;
+  if (__builtin_mul_overflow(d, k - 1, &reach)) return 0;
+  int64_t span = in + 2 * p - reach - 1;
   if (span < 0) return 0;
   int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
   if (ceil_mode && (out - 1) * s >= in + p) --out;
@@ -332,6 +336,7 @@ ParamsOr PrepareReduce(const PrepareContext& c) {
   std::vector<char> red(x.size(), 0);
   for (int64_t a : axes) {
     RT_ASSIGN_OR_RETURN(int64_t ax, Axis(a, x.size()));
+    if (x.empty()) continue;  // a scalar reduces over its one implicit axis, as in the IR
     if (red[ax]) return InvalidArgument("repeated reduction axis");
     red[ax] = 1;
   }
@@ -455,7 +460,9 @@ ParamsOr PrepareConv2d(const PrepareContext& c) {
   RT_ASSIGN_OR_RETURN(auto pad, Pair(c.attrs, "padding", 0));
   RT_ASSIGN_OR_RETURN(auto dil, Pair(c.attrs, "dilation", 1));
   RT_ASSIGN_OR_RETURN(int64_t groups, c.attrs.Int("groups"));
-  if (groups <= 0 || x[1] % groups != 0 || w[0] % groups != 0 || w[1] * groups != x[1]) {
+  int64_t channels;
+  if (groups <= 0 || x[1] % groups != 0 || w[0] % groups != 0 ||
+      __builtin_mul_overflow(w[1], groups, &channels) || channels != x[1]) {
     return InvalidArgument(StrCat("conv2d input ", DimsStr(x), " and weight ", DimsStr(w),
                                   " disagree for groups=", groups));
   }
@@ -483,7 +490,14 @@ ParamsOr PrepareConv2d(const PrepareContext& c) {
 }
 
 int64_t ConvScratch(const KernelParams& kp, int threads) {
-  return kc::Conv2dScratchBytes(static_cast<const ConvParams&>(kp).s, threads);
+  // The im2col buffer is weight-rows x output-pixels; both factors are bounded
+  // by tensors, their product is not. Refuse (-1) what int64 cannot hold.
+  const kc::Conv2dShape& s = static_cast<const ConvParams&>(kp).s;
+  int64_t bytes = 4 * 64;  // floats, plus headroom for the kernel's rounding
+  for (int64_t f : {s.c / s.groups, s.kh, s.kw, s.oh, s.ow, int64_t{threads}}) {
+    if (__builtin_mul_overflow(bytes, f, &bytes)) return -1;
+  }
+  return kc::Conv2dScratchBytes(s, threads);
 }
 
 void RunConv2d(const KernelParams& kp, const RunContext& c) {
@@ -795,10 +809,11 @@ ParamsOr PrepareSlice(const PrepareContext& c) {
   }
   auto p = std::make_unique<CopyParams>();
   p->dims = x;
-  p->dims[axis] = (end - start + step - 1) / step;
+  p->dims[axis] = end == start ? 0 : (end - start - 1) / step + 1;  // no overflow for huge steps
   p->strides = Strides(x);
   p->offset = start * p->strides[axis];
-  p->strides[axis] *= step;
+  // A step is only taken between two outputs, and then stays inside the input.
+  if (p->dims[axis] > 1) p->strides[axis] *= step;
   p->elem = static_cast<int64_t>(sinter_dtype_size(c.outputs[0]->dtype));
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], p->dims, "output"));
   return std::unique_ptr<KernelParams>(std::move(p));
@@ -838,7 +853,8 @@ ParamsOr PrepareConcat(const PrepareContext& c) {
       if (static_cast<int64_t>(d) != axis && t->dims[d] != x0[d])
         return InvalidArgument("concat inputs differ in shape");
     }
-    y[axis] += t->dims[axis];
+    if (__builtin_add_overflow(y[axis], t->dims[axis], &y[axis]))
+      return InvalidArgument("concat extent overflows");
     p->extents.push_back(t->dims[axis]);
   }
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));

@@ -1,0 +1,383 @@
+// Blocked single-precision GEMM.
+//
+// C is cut into tasks of (some M blocks of MC rows) x (NC columns), so threads
+// share no packed data and need no barrier. Per task and KC slice of K, the
+// B chunk (KC x NC, 256 KB) is packed into 16-column panels and each A block
+// (MC x KC, ~150 KB) into 6-row micro-panels, both in thread-local buffers
+// that stay in L2; a 6x16 register-blocked micro-kernel (12 accumulators of 8
+// floats) then sweeps each A block with each B panel (16 KB, in L1). The bias
+// and accumulate epilogues are applied when the first K slice is stored.
+// Products with at most 4 rows (nn.Linear at small batch, LSTM steps) are
+// GEMV-like: packing B would cost as much as the product, so they stream B
+// once with dot products (B transposed) or row updates (B plain).
+#include <algorithm>
+#include <cstdlib>
+
+#include "kernels/cpu/internal_gemm.h"
+#include "kernels/cpu/internal_simd.h"
+#include "kernels/cpu/kernels.h"
+
+namespace sinter::kernels::cpu {
+namespace internal {
+namespace {
+
+constexpr int kMr = 6, kNr = 16;
+constexpr int64_t kKc = 256, kMc = 144, kNc = 256;
+
+struct Args {
+  int64_t m, n, k;
+  const float* a;
+  int64_t lda;
+  const float* b;
+  int64_t ldb;
+  bool bt;
+  float* c;
+  int64_t ldc;
+  GemmEpilogue ep;
+};
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
+
+// Stores up to MR x 16 accumulators into C[row.., col..] (mr x nr valid),
+// adding C's old value when add_c and the bias when `first`.
+template <int MR>
+SINTER_INLINE void StoreTile(V8 (&acc)[MR][2], const Args& g, int64_t row, int64_t col, int mr,
+                             int nr, bool first) {
+  const bool add_c = !first || g.ep.accumulate;
+  if (first && g.ep.bias != nullptr) {
+    if (g.ep.bias_per_row) {
+      for (int r = 0; r < mr; ++r) {
+        V8 bv = Splat(g.ep.bias[row + r]);
+        acc[r][0] += bv;
+        acc[r][1] += bv;
+      }
+    } else if (nr == kNr) {
+      V8 b0 = Load(g.ep.bias + col), b1 = Load(g.ep.bias + col + 8);
+      for (int r = 0; r < MR; ++r) acc[r][0] += b0, acc[r][1] += b1;
+    } else {
+      V8 b0 = LoadPart(g.ep.bias + col, std::min(nr, 8));
+      V8 b1 = nr > 8 ? LoadPart(g.ep.bias + col + 8, nr - 8) : V8{};
+      for (int r = 0; r < MR; ++r) acc[r][0] += b0, acc[r][1] += b1;
+    }
+  }
+  float* c = g.c + row * g.ldc + col;
+  if (mr == MR && nr == kNr) {
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      float* cr = c + r * g.ldc;
+      if (add_c) acc[r][0] += Load(cr), acc[r][1] += Load(cr + 8);
+      Store(cr, acc[r][0]);
+      Store(cr + 8, acc[r][1]);
+    }
+    return;
+  }
+  for (int r = 0; r < mr; ++r) {
+    float* cr = c + r * g.ldc;
+    for (int h = 0; h < 2; ++h) {
+      int cols = std::min(8, nr - 8 * h);
+      if (cols <= 0) break;
+      V8 v = acc[r][h];
+      if (add_c) v += LoadPart(cr + 8 * h, cols);
+      StorePart(cr + 8 * h, v, cols);
+    }
+  }
+}
+
+// A[mc, kc] -> micro-panels of 6 rows, k-major, zero-padded to whole panels.
+SINTER_INLINE void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst) {
+  for (int64_t i = 0; i < mc; i += kMr, dst += kMr * kc) {
+    const float* s = a + i * lda;
+    if (mc - i >= kMr) {
+      for (int64_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 6
+        for (int r = 0; r < kMr; ++r) dst[p * kMr + r] = s[r * lda + p];
+      }
+    } else {
+      int64_t mr = mc - i;
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int r = 0; r < kMr; ++r) dst[p * kMr + r] = r < mr ? s[r * lda + p] : 0.f;
+      }
+    }
+  }
+}
+
+// op(B)[p0 .. p0+kc, j0 .. j0+nr] -> kc x 16 panel, zero-padded columns.
+SINTER_INLINE void PackB(const Args& g, int64_t p0, int64_t kc, int64_t j0, int64_t nr,
+                         float* dst) {
+  if (!g.bt) {
+    const float* s = g.b + p0 * g.ldb + j0;
+    if (nr == kNr) {
+      for (int64_t p = 0; p < kc; ++p) {
+        Store(dst + p * kNr, Load(s + p * g.ldb));
+        Store(dst + p * kNr + 8, Load(s + p * g.ldb + 8));
+      }
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t j = 0; j < kNr; ++j) dst[p * kNr + j] = j < nr ? s[p * g.ldb + j] : 0.f;
+      }
+    }
+    return;
+  }
+  // B stored [n, k]: transpose 8x8 blocks in registers.
+  const float* s = g.b + j0 * g.ldb + p0;
+  for (int64_t jb = 0; jb < kNr; jb += 8) {
+    const float* rows[8];
+    for (int q = 0; q < 8; ++q) rows[q] = jb + q < nr ? s + (jb + q) * g.ldb : nullptr;
+    int64_t p = 0;
+    if (jb + 8 <= nr) {
+      for (; p + 8 <= kc; p += 8) {
+        V8 r0 = Load(rows[0] + p), r1 = Load(rows[1] + p), r2 = Load(rows[2] + p),
+           r3 = Load(rows[3] + p), r4 = Load(rows[4] + p), r5 = Load(rows[5] + p),
+           r6 = Load(rows[6] + p), r7 = Load(rows[7] + p);
+        typedef int32_t M __attribute__((vector_size(32)));
+        V8 t0 = __builtin_shuffle(r0, r1, M{0, 8, 1, 9, 4, 12, 5, 13});
+        V8 t1 = __builtin_shuffle(r0, r1, M{2, 10, 3, 11, 6, 14, 7, 15});
+        V8 t2 = __builtin_shuffle(r2, r3, M{0, 8, 1, 9, 4, 12, 5, 13});
+        V8 t3 = __builtin_shuffle(r2, r3, M{2, 10, 3, 11, 6, 14, 7, 15});
+        V8 t4 = __builtin_shuffle(r4, r5, M{0, 8, 1, 9, 4, 12, 5, 13});
+        V8 t5 = __builtin_shuffle(r4, r5, M{2, 10, 3, 11, 6, 14, 7, 15});
+        V8 t6 = __builtin_shuffle(r6, r7, M{0, 8, 1, 9, 4, 12, 5, 13});
+        V8 t7 = __builtin_shuffle(r6, r7, M{2, 10, 3, 11, 6, 14, 7, 15});
+        V8 u0 = __builtin_shuffle(t0, t2, M{0, 1, 8, 9, 4, 5, 12, 13});
+        V8 u1 = __builtin_shuffle(t0, t2, M{2, 3, 10, 11, 6, 7, 14, 15});
+        V8 u2 = __builtin_shuffle(t1, t3, M{0, 1, 8, 9, 4, 5, 12, 13});
+        V8 u3 = __builtin_shuffle(t1, t3, M{2, 3, 10, 11, 6, 7, 14, 15});
+        V8 u4 = __builtin_shuffle(t4, t6, M{0, 1, 8, 9, 4, 5, 12, 13});
+        V8 u5 = __builtin_shuffle(t4, t6, M{2, 3, 10, 11, 6, 7, 14, 15});
+        V8 u6 = __builtin_shuffle(t5, t7, M{0, 1, 8, 9, 4, 5, 12, 13});
+        V8 u7 = __builtin_shuffle(t5, t7, M{2, 3, 10, 11, 6, 7, 14, 15});
+        float* d = dst + p * kNr + jb;
+        Store(d + 0 * kNr, __builtin_shuffle(u0, u4, M{0, 1, 2, 3, 8, 9, 10, 11}));
+        Store(d + 1 * kNr, __builtin_shuffle(u1, u5, M{0, 1, 2, 3, 8, 9, 10, 11}));
+        Store(d + 2 * kNr, __builtin_shuffle(u2, u6, M{0, 1, 2, 3, 8, 9, 10, 11}));
+        Store(d + 3 * kNr, __builtin_shuffle(u3, u7, M{0, 1, 2, 3, 8, 9, 10, 11}));
+        Store(d + 4 * kNr, __builtin_shuffle(u0, u4, M{4, 5, 6, 7, 12, 13, 14, 15}));
+        Store(d + 5 * kNr, __builtin_shuffle(u1, u5, M{4, 5, 6, 7, 12, 13, 14, 15}));
+        Store(d + 6 * kNr, __builtin_shuffle(u2, u6, M{4, 5, 6, 7, 12, 13, 14, 15}));
+        Store(d + 7 * kNr, __builtin_shuffle(u3, u7, M{4, 5, 6, 7, 12, 13, 14, 15}));
+      }
+    }
+    for (; p < kc; ++p) {
+      for (int q = 0; q < 8; ++q) dst[p * kNr + jb + q] = rows[q] ? rows[q][p] : 0.f;
+    }
+  }
+}
+
+// C tile [row.., col..] (mr x nr) from a packed A micro-panel and B panel.
+SINTER_INLINE void Micro(int64_t kc, const float* __restrict a, const float* __restrict b,
+                         const Args& g, int64_t row, int64_t col, int mr, int nr, bool first) {
+  V8 acc[kMr][2] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    V8 b0 = *reinterpret_cast<const V8*>(b), b1 = *reinterpret_cast<const V8*>(b + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < kMr; ++r) {
+      float av = a[r];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+    a += kMr;
+    b += kNr;
+  }
+  StoreTile<kMr>(acc, g, row, col, mr, nr, first);
+}
+
+// One task: C[i0 .. i1, j0 .. j0+nc] over all of K, in M blocks of mc rows.
+// Per K slice the B chunk is packed once and reused by every M block.
+SINTER_MULTIVERSION void Tile(const Args& g, int64_t i0, int64_t i1, int64_t mc, int64_t j0,
+                              int64_t nc, float* apack, float* bpack) {
+  for (int64_t p0 = 0; p0 < g.k; p0 += kKc) {
+    const int64_t kc = std::min(kKc, g.k - p0);
+    for (int64_t j = 0; j < nc; j += kNr) {
+      PackB(g, p0, kc, j0 + j, std::min<int64_t>(kNr, nc - j), bpack + j * kc);
+    }
+    for (int64_t ib = i0; ib < i1; ib += mc) {
+      const int64_t mb = std::min(mc, i1 - ib);
+      PackA(g.a + ib * g.lda + p0, g.lda, mb, kc, apack);
+      for (int64_t j = 0; j < nc; j += kNr) {
+        const int nr = static_cast<int>(std::min<int64_t>(kNr, nc - j));
+        for (int64_t i = 0; i < mb; i += kMr) {
+          const int mr = static_cast<int>(std::min<int64_t>(kMr, mb - i));
+          Micro(kc, apack + i * kc, bpack + j * kc, g, ib + i, j0 + j, mr, nr, p0 == 0);
+        }
+      }
+    }
+  }
+}
+
+// All MR (<= 4) rows of C, columns j0 .. j1, with B stored [k, n]: row
+// updates over 128-column chunks, so B is read in contiguous runs.
+template <int MR>
+SINTER_INLINE void SmallRowsPlain(const Args& g, int64_t j0, int64_t j1) {
+  constexpr int64_t kW = 128;
+  alignas(32) float acc[MR][kW];
+  for (int64_t j = j0; j < j1; j += kW) {
+    const int64_t w = std::min(kW, j1 - j), wv = w / 8 * 8;
+    for (int r = 0; r < MR; ++r) std::fill(acc[r], acc[r] + w, 0.f);
+    for (int64_t p = 0; p < g.k; ++p) {
+      const float* b = g.b + p * g.ldb + j;
+      float av[MR];
+      for (int r = 0; r < MR; ++r) av[r] = g.a[r * g.lda + p];
+      for (int64_t v = 0; v < wv; v += 8) {
+        V8 bv = Load(b + v);
+        for (int r = 0; r < MR; ++r) Store(acc[r] + v, Load(acc[r] + v) + av[r] * bv);
+      }
+      for (int64_t v = wv; v < w; ++v) {
+        for (int r = 0; r < MR; ++r) acc[r][v] += av[r] * b[v];
+      }
+    }
+    for (int r = 0; r < MR; ++r) {
+      float* c = g.c + r * g.ldc + j;
+      for (int64_t v = 0; v < w; ++v) {
+        float x = acc[r][v] + (g.ep.bias ? g.ep.bias[g.ep.bias_per_row ? r : j + v] : 0.f);
+        c[v] = g.ep.accumulate ? c[v] + x : x;
+      }
+    }
+  }
+}
+
+// Rows i0 .. i0+MR of C (MR <= 2), columns j .. j+nj (nj <= 4), B stored
+// [n, k]: dot products.
+template <int MR>
+SINTER_INLINE void SmallDots(const Args& g, int64_t i0, int64_t j, int nj) {
+  const float* a[MR];
+  const float* b[4];
+  for (int r = 0; r < MR; ++r) a[r] = g.a + (i0 + r) * g.lda;
+  for (int q = 0; q < 4; ++q) b[q] = g.b + (j + std::min(q, nj - 1)) * g.ldb;
+  V8 acc[MR][4] = {};
+  int64_t p = 0;
+  for (; p + 8 <= g.k; p += 8) {
+    V8 bv[4] = {Load(b[0] + p), Load(b[1] + p), Load(b[2] + p), Load(b[3] + p)};
+    for (int r = 0; r < MR; ++r) {
+      V8 av = Load(a[r] + p);
+      for (int q = 0; q < 4; ++q) acc[r][q] += av * bv[q];
+    }
+  }
+  if (p < g.k) {
+    int64_t rem = g.k - p;
+    V8 bv[4] = {LoadPart(b[0] + p, rem), LoadPart(b[1] + p, rem), LoadPart(b[2] + p, rem),
+                LoadPart(b[3] + p, rem)};
+    for (int r = 0; r < MR; ++r) {
+      V8 av = LoadPart(a[r] + p, rem);
+      for (int q = 0; q < 4; ++q) acc[r][q] += av * bv[q];
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    float* c = g.c + (i0 + r) * g.ldc + j;
+    for (int q = 0; q < nj; ++q) {
+      float v = HSum(acc[r][q]);
+      if (g.ep.bias) v += g.ep.bias[g.ep.bias_per_row ? i0 + r : j + q];
+      c[q] = g.ep.accumulate ? c[q] + v : v;
+    }
+  }
+}
+
+// All m (<= 4) rows of C, columns j0 .. j1.
+SINTER_MULTIVERSION void SmallM(const Args& g, int64_t j0, int64_t j1) {
+  if (!g.bt) {
+    switch (g.m) {
+      case 1:
+        return SmallRowsPlain<1>(g, j0, j1);
+      case 2:
+        return SmallRowsPlain<2>(g, j0, j1);
+      case 3:
+        return SmallRowsPlain<3>(g, j0, j1);
+      default:
+        return SmallRowsPlain<4>(g, j0, j1);
+    }
+  }
+  for (int64_t j = j0; j < j1; j += 4) {
+    int nj = static_cast<int>(std::min<int64_t>(4, j1 - j));
+    int64_t i = 0;
+    for (; i + 2 <= g.m; i += 2) SmallDots<2>(g, i, j, nj);
+    if (i < g.m) SmallDots<1>(g, i, j, nj);
+  }
+}
+
+// Used only if the packing buffer cannot be allocated.
+void NaiveTile(const Args& g, int64_t i0, int64_t mc, int64_t j0, int64_t nc) {
+  for (int64_t i = i0; i < i0 + mc; ++i) {
+    for (int64_t j = j0; j < j0 + nc; ++j) {
+      float s = 0.f;
+      for (int64_t p = 0; p < g.k; ++p) {
+        s += g.a[i * g.lda + p] * (g.bt ? g.b[j * g.ldb + p] : g.b[p * g.ldb + j]);
+      }
+      if (g.ep.bias) s += g.ep.bias[g.ep.bias_per_row ? i : j];
+      float& c = g.c[i * g.ldc + j];
+      c = g.ep.accumulate ? c + s : s;
+    }
+  }
+}
+
+// The calling thread's packing buffers (A block, then B chunk), allocated
+// once per thread: about 400 KB.
+float* ThreadPackBuffer() {
+  struct Buffer {
+    float* p = static_cast<float*>(std::aligned_alloc(64, (kMc + kNc) * kKc * sizeof(float)));
+    ~Buffer() { std::free(p); }
+  };
+  static thread_local Buffer buffer;
+  return buffer.p;
+}
+
+}  // namespace
+
+void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+          bool b_transposed, float* c, int64_t ldc, const GemmEpilogue& ep, Parallel* par) {
+  if (m <= 0 || n <= 0) return;
+  const Args g{m, n, k, a, lda, b, ldb, b_transposed, c, ldc, ep};
+  if (k <= 0) {
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        float v = ep.bias ? ep.bias[ep.bias_per_row ? i : j] : 0.f;
+        c[i * ldc + j] = ep.accumulate ? c[i * ldc + j] + v : v;
+      }
+    }
+    return;
+  }
+  const int threads =
+      par != nullptr && static_cast<double>(m) * n * k >= (1 << 18) ? par->num_threads() : 1;
+  Parallel* p = threads > 1 ? par : nullptr;
+  if (m <= 4) {
+    int64_t tasks = threads > 1 ? std::min<int64_t>(CeilDiv(n, 64), 4 * threads) : 1;
+    int64_t chunk = RoundUp(CeilDiv(n, tasks), kNr);
+    ParallelFor(p, CeilDiv(n, chunk),
+                [&](int64_t t0, int64_t t1) { SmallM(g, t0 * chunk, std::min(n, t1 * chunk)); });
+    return;
+  }
+  const int64_t mblocks = CeilDiv(m, kMc);
+  const int64_t mc = RoundUp(CeilDiv(m, mblocks), kMr);
+  int64_t nchunks = CeilDiv(n, kNc);
+  if (threads > 1 && mblocks * nchunks < 4 * threads) {
+    nchunks = std::max(nchunks, std::min(CeilDiv(n, 64), CeilDiv(4 * threads, mblocks)));
+  }
+  const int64_t nc = RoundUp(CeilDiv(n, nchunks), kNr);
+  nchunks = CeilDiv(n, nc);
+  // A task is a group of M blocks times one N chunk: all M blocks when
+  // serial (B packed once), fewer when threads need the tasks.
+  const int64_t group =
+      threads > 1 ? std::clamp<int64_t>(mblocks * nchunks / (4 * threads), 1, mblocks) : mblocks;
+  const int64_t mgroups = CeilDiv(mblocks, group);
+  ParallelFor(p, mgroups * nchunks, [&](int64_t t0, int64_t t1) {
+    float* buf = ThreadPackBuffer();
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i0 = t / nchunks * group * mc, j0 = t % nchunks * nc;
+      const int64_t i1 = std::min(m, i0 + group * mc), tn = std::min(nc, n - j0);
+      if (buf != nullptr) {
+        Tile(g, i0, i1, mc, j0, tn, buf, buf + kMc * kKc);
+      } else {
+        NaiveTile(g, i0, i1 - i0, j0, tn);
+      }
+    }
+  });
+}
+
+}  // namespace internal
+
+void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+             int64_t ldb, bool b_transposed, const float* bias, float* c, int64_t ldc,
+             Parallel* par) {
+  internal::Gemm(m, n, k, a, lda, b, ldb, b_transposed, c, ldc, {bias, false, false}, par);
+}
+
+}  // namespace sinter::kernels::cpu

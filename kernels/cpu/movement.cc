@@ -1,0 +1,103 @@
+// Data movement: a generic strided copy (transpose, expand, slice all reduce
+// to it) and embedding lookup. The copy drops extent-1 dims and merges dims
+// the input walks contiguously, so slices and concatenation pieces become a
+// few memcpy rows and transposes one strided gather per output row.
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/internal_simd.h"
+#include "kernels/cpu/kernels.h"
+
+namespace sinter::kernels::cpu {
+namespace {
+
+constexpr int kMaxRank = 64;
+
+// y[i] = x[i * stride] for elements of kSize bytes (memcpy of a constant
+// size compiles to one move).
+template <int kSize>
+void GatherRow(const char* x, int64_t stride, char* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) std::memcpy(y + i * kSize, x + i * stride * kSize, kSize);
+}
+
+// Copies output rows [r0, r1), a row being the innermost merged dim.
+void CopyRows(const char* x, char* y, const int64_t* dims, const int64_t* st, int rank,
+              int64_t elem, int64_t r0, int64_t r1) {
+  int64_t idx[kMaxRank], off = 0, rest = r0;
+  for (int d = 1; d < rank; ++d) {
+    idx[d] = rest % dims[d];
+    rest /= dims[d];
+    off += idx[d] * st[d];
+  }
+  const int64_t n = dims[0], s0 = st[0];
+  for (int64_t r = r0; r < r1; ++r) {
+    const char* src = x + off * elem;
+    char* dst = y + r * n * elem;
+    if (s0 == 1) {
+      std::memcpy(dst, src, static_cast<size_t>(n * elem));
+    } else if (elem == 4) {
+      GatherRow<4>(src, s0, dst, n);
+    } else if (elem == 8) {
+      GatherRow<8>(src, s0, dst, n);
+    } else if (elem == 2) {
+      GatherRow<2>(src, s0, dst, n);
+    } else if (elem == 1) {
+      GatherRow<1>(src, s0, dst, n);
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        std::memcpy(dst + i * elem, src + i * s0 * elem, static_cast<size_t>(elem));
+      }
+    }
+    for (int d = 1; d < rank; ++d) {
+      off += st[d];
+      if (++idx[d] < dims[d]) break;
+      off -= idx[d] * st[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+void StridedCopy(const void* x, const int64_t* x_strides, void* y, const int64_t* y_dims, int rank,
+                 int64_t elem_bytes, Parallel* par) {
+  if (rank < 0 || rank > kMaxRank || elem_bytes <= 0) return;
+  int64_t dims[kMaxRank + 1], st[kMaxRank + 1], total = 1;
+  int r = 0;
+  for (int d = rank - 1; d >= 0; --d) {
+    total *= y_dims[d];
+    if (y_dims[d] == 1) continue;
+    if (r > 0 && x_strides[d] == st[r - 1] * dims[r - 1]) {
+      dims[r - 1] *= y_dims[d];
+      continue;
+    }
+    dims[r] = y_dims[d];
+    st[r] = x_strides[d];
+    ++r;
+  }
+  if (total <= 0) return;
+  if (r == 0) dims[0] = 1, st[0] = 1, r = 1;
+  const char* xs = static_cast<const char*>(x);
+  char* ys = static_cast<char*>(y);
+  const int64_t rows = total / dims[0];
+  const int64_t tasks =
+      internal::NumTasks(par, total * elem_bytes, int64_t{256} << 10, int64_t{256} << 10);
+  if (tasks <= 1 || rows == 1) return CopyRows(xs, ys, dims, st, r, elem_bytes, 0, rows);
+  const int64_t per = (rows + tasks - 1) / tasks;
+  ParallelFor(par, (rows + per - 1) / per, [&](int64_t t0, int64_t t1) {
+    CopyRows(xs, ys, dims, st, r, elem_bytes, t0 * per, std::min(rows, t1 * per));
+  });
+}
+
+bool EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
+                  int64_t count, float* y) {
+  for (int64_t i = 0; i < count; ++i) {
+    if (indices[i] < 0 || indices[i] >= vocab) return false;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    std::memcpy(y + i * dim, weight + indices[i] * dim, static_cast<size_t>(dim) * sizeof(float));
+  }
+  return true;
+}
+
+}  // namespace sinter::kernels::cpu

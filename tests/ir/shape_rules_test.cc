@@ -1,0 +1,219 @@
+// Shape rules through Builder::Create, against PyTorch's shapes.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ir/graph.h"
+#include "ir/shape_rules.h"
+
+namespace sinter::ir {
+namespace {
+
+using ::testing::HasSubstr;
+using Ints = std::vector<int64_t>;
+
+TensorType T(DType dtype, Ints extents) { return TensorType{dtype, Shape::Of(extents)}; }
+TensorType F(Ints extents) { return T(DType::kF32, std::move(extents)); }
+
+// Result types of `kind` on fresh inputs of the given types, or the error.
+absl::StatusOr<std::vector<TensorType>> Infer(OpKind kind, const std::vector<TensorType>& inputs,
+                                              AttributeMap attrs = {}) {
+  Graph g;
+  std::vector<Value*> operands;
+  for (const TensorType& t : inputs) operands.push_back(g.AddInput(t, ""));
+  Builder b(&g);
+  absl::StatusOr<Operation*> op = b.Create(kind, operands, std::move(attrs));
+  if (!op.ok()) return op.status();
+  std::vector<TensorType> out;
+  for (int i = 0; i < (*op)->num_results(); ++i) out.push_back((*op)->result(i)->type());
+  return out;
+}
+
+TensorType InferOne(OpKind kind, const std::vector<TensorType>& inputs, AttributeMap attrs = {}) {
+  absl::StatusOr<std::vector<TensorType>> r = Infer(kind, inputs, std::move(attrs));
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok() || r->size() != 1) return TensorType{};
+  return (*r)[0];
+}
+
+std::string InferError(OpKind kind, const std::vector<TensorType>& inputs,
+                       AttributeMap attrs = {}) {
+  absl::StatusOr<std::vector<TensorType>> r = Infer(kind, inputs, std::move(attrs));
+  EXPECT_FALSE(r.ok());
+  return r.ok() ? "" : std::string(r.status().message());
+}
+
+AttributeMap Conv(Ints stride, Ints pad, Ints dil, int64_t groups) {
+  return {{"stride", stride}, {"padding", pad}, {"dilation", dil}, {"groups", groups}};
+}
+
+AttributeMap MaxPool(Ints k, Ints s, Ints p, bool ceil) {
+  return {
+      {"kernel", k}, {"stride", s}, {"padding", p}, {"dilation", Ints{1, 1}}, {"ceil_mode", ceil}};
+}
+
+TEST(ShapeRulesTest, Conv2d) {
+  EXPECT_EQ(InferOne(OpKind::kConv2d, {F({1, 3, 224, 224}), F({64, 3, 7, 7})},
+                     Conv({2, 2}, {3, 3}, {1, 1}, 1)),
+            F({1, 64, 112, 112}));
+  // groups=2, stride 2, dilation 2 (torch: [1, 8, 4, 4]).
+  EXPECT_EQ(InferOne(OpKind::kConv2d, {F({1, 4, 10, 10}), F({8, 2, 3, 3}), F({8})},
+                     Conv({2, 2}, {1, 1}, {2, 2}, 2)),
+            F({1, 8, 4, 4}));
+  // Depthwise.
+  EXPECT_EQ(InferOne(OpKind::kConv2d, {F({2, 32, 56, 56}), F({32, 1, 3, 3})},
+                     Conv({1, 1}, {1, 1}, {1, 1}, 32)),
+            F({2, 32, 56, 56}));
+  EXPECT_THAT(InferError(OpKind::kConv2d, {F({1, 4, 10, 10}), F({8, 3, 3, 3})},
+                         Conv({1, 1}, {0, 0}, {1, 1}, 2)),
+              HasSubstr("disagree for groups=2"));
+  EXPECT_THAT(InferError(OpKind::kConv2d, {F({1, 4, 2, 2}), F({8, 4, 3, 3})},
+                         Conv({1, 1}, {0, 0}, {1, 1}, 1)),
+              HasSubstr("too small"));
+  EXPECT_THAT(InferError(OpKind::kConv2d, {F({1, 4, 8, 8}), F({8, 4, 3, 3}), F({7})},
+                         Conv({1, 1}, {0, 0}, {1, 1}, 1)),
+              HasSubstr("bias"));
+  // Huge attributes are an error, not an overflow.
+  EXPECT_FALSE(Infer(OpKind::kConv2d, {F({1, 4, 8, 8}), F({8, 4, 3, 3})},
+                     Conv({1, 1}, {INT64_MAX, 0}, {1, 1}, 1))
+                   .ok());
+}
+
+TEST(ShapeRulesTest, PoolCeilMode) {
+  // torch: floor [1,1,2,2], ceil [1,1,3,3].
+  EXPECT_EQ(InferOne(OpKind::kMaxPool2d, {F({1, 1, 5, 5})}, MaxPool({2, 2}, {2, 2}, {0, 0}, false)),
+            F({1, 1, 2, 2}));
+  EXPECT_EQ(InferOne(OpKind::kMaxPool2d, {F({1, 1, 5, 5})}, MaxPool({2, 2}, {2, 2}, {0, 0}, true)),
+            F({1, 1, 3, 3}));
+  // The last window would start in the right padding: dropped (torch: 2).
+  EXPECT_EQ(InferOne(OpKind::kMaxPool2d, {F({1, 1, 6, 6})}, MaxPool({2, 2}, {4, 4}, {1, 1}, true)),
+            F({1, 1, 2, 2}));
+  EXPECT_EQ(InferOne(OpKind::kAvgPool2d, {F({1, 3, 7, 7})},
+                     {{"kernel", Ints{3, 3}},
+                      {"stride", Ints{2, 2}},
+                      {"padding", Ints{1, 1}},
+                      {"ceil_mode", true},
+                      {"count_include_pad", false}}),
+            F({1, 3, 4, 4}));
+  EXPECT_THAT(
+      InferError(OpKind::kMaxPool2d, {F({1, 1, 6, 6})}, MaxPool({2, 2}, {2, 2}, {2, 2}, false)),
+      HasSubstr("bad pooling window"));
+  EXPECT_EQ(
+      InferOne(OpKind::kAdaptiveAvgPool2d, {F({2, 512, 7, 7})}, {{"output_size", Ints{1, 1}}}),
+      F({2, 512, 1, 1}));
+  EXPECT_EQ(WindowOutput(INT64_MAX, 1, 1, INT64_MAX, 1, true), 0);  // would overflow: no result
+}
+
+TEST(ShapeRulesTest, MatmulBroadcasting) {
+  EXPECT_EQ(InferOne(OpKind::kMatmul, {F({2, 1, 3, 4}), F({5, 4, 6})}), F({2, 5, 3, 6}));
+  EXPECT_EQ(InferOne(OpKind::kMatmul, {F({4}), F({3, 4, 5})}), F({3, 5}));
+  EXPECT_EQ(InferOne(OpKind::kMatmul, {F({3, 4}), F({4})}), F({3}));
+  EXPECT_EQ(InferOne(OpKind::kMatmul, {F({4}), F({4})}), F({}));
+  EXPECT_THAT(InferError(OpKind::kMatmul, {F({3, 4}), F({5, 6})}), HasSubstr("inner dims differ"));
+  EXPECT_THAT(InferError(OpKind::kMatmul, {F({2, 3, 4}), F({3, 4, 5})}),
+              HasSubstr("do not broadcast"));
+  EXPECT_THAT(InferError(OpKind::kMatmul, {F({3, 4}), T(DType::kF16, {4, 5})}),
+              HasSubstr("dtypes differ"));
+  EXPECT_EQ(InferOne(OpKind::kLinear, {F({8, 16, 32}), F({10, 32}), F({10})}), F({8, 16, 10}));
+}
+
+TEST(ShapeRulesTest, ReshapeWithMinusOne) {
+  EXPECT_EQ(InferOne(OpKind::kReshape, {F({2, 3, 4})}, {{"shape", Ints{-1, 4}}}), F({6, 4}));
+  EXPECT_EQ(InferOne(OpKind::kReshape, {F({2, 3, 4})}, {{"shape", Ints{24}}}), F({24}));
+  EXPECT_EQ(InferOne(OpKind::kReshape, {F({0, 4})}, {{"shape", Ints{-1, 2}}}), F({0, 2}));
+  // -1 next to a 0 could be anything (torch refuses too).
+  EXPECT_THAT(InferError(OpKind::kReshape, {F({0, 4})}, {{"shape", Ints{2, 0, -1}}}),
+              HasSubstr("cannot infer -1"));
+  EXPECT_THAT(InferError(OpKind::kReshape, {F({2, 3, 4})}, {{"shape", Ints{-1, 5}}}),
+              HasSubstr("cannot infer -1"));
+  EXPECT_THAT(InferError(OpKind::kReshape, {F({2, 3, 4})}, {{"shape", Ints{-1, -1}}}),
+              HasSubstr("bad reshape target"));
+  EXPECT_THAT(InferError(OpKind::kReshape, {F({2, 3, 4})}, {{"shape", Ints{5, 5}}}),
+              HasSubstr("cannot reshape"));
+}
+
+TEST(ShapeRulesTest, Concat) {
+  EXPECT_EQ(InferOne(OpKind::kConcat, {F({2, 3}), F({2, 5}), F({2, 1})}, {{"axis", int64_t{1}}}),
+            F({2, 9}));
+  EXPECT_EQ(InferOne(OpKind::kConcat, {F({2, 3}), F({4, 3})}, {{"axis", int64_t{-2}}}), F({6, 3}));
+  EXPECT_THAT(InferError(OpKind::kConcat, {F({2, 3}), F({4, 3})}, {{"axis", int64_t{1}}}),
+              HasSubstr("concat operand 1 is [4,3], expected [2,3]"));
+  EXPECT_THAT(InferError(OpKind::kConcat, {F({2, 3}), F({2, 3})}, {{"axis", int64_t{2}}}),
+              HasSubstr("axis 2 out of range"));
+  EXPECT_THAT(InferError(OpKind::kConcat, {F({}), F({})}, {{"axis", int64_t{0}}}),
+              HasSubstr("scalars"));
+}
+
+TEST(ShapeRulesTest, Slice) {
+  auto slice = [](int64_t axis, int64_t start, int64_t end, int64_t step) {
+    return AttributeMap{{"axis", axis}, {"start", start}, {"end", end}, {"step", step}};
+  };
+  EXPECT_EQ(InferOne(OpKind::kSlice, {F({4, 10})}, slice(1, 1, 8, 3)), F({4, 3}));
+  EXPECT_EQ(InferOne(OpKind::kSlice, {F({4, 10})}, slice(-1, 0, 10, 1)), F({4, 10}));
+  EXPECT_EQ(InferOne(OpKind::kSlice, {F({4, 10})}, slice(0, 2, 2, 1)), F({0, 10}));
+  EXPECT_EQ(InferOne(OpKind::kSlice, {F({4, 10})}, slice(1, 1, 10, INT64_MAX)), F({4, 1}));
+  EXPECT_THAT(InferError(OpKind::kSlice, {F({4, 10})}, slice(1, 0, 11, 1)),
+              HasSubstr("out of range"));
+  EXPECT_THAT(InferError(OpKind::kSlice, {F({4, 10})}, slice(1, 0, 5, 0)),
+              HasSubstr("out of range"));
+  EXPECT_THAT(InferError(OpKind::kSlice, {F({})}, slice(0, 0, 0, 1)), HasSubstr("scalar"));
+}
+
+TEST(ShapeRulesTest, Broadcast) {
+  EXPECT_EQ(InferOne(OpKind::kAdd, {F({8, 1, 6, 1}), F({7, 1, 5})}), F({8, 7, 6, 5}));
+  EXPECT_EQ(InferOne(OpKind::kMul, {F({}), F({3})}), F({3}));
+  EXPECT_THAT(InferError(OpKind::kAdd, {F({2, 3}), F({4, 3})}),
+              HasSubstr("shapes [2,3] and [4,3] do not broadcast"));
+  EXPECT_THAT(InferError(OpKind::kSub, {F({3}), T(DType::kI64, {3})}), HasSubstr("dtypes differ"));
+  EXPECT_EQ(InferOne(OpKind::kWhere, {T(DType::kBool, {2, 1}), F({3}), F({1})}), F({2, 3}));
+  EXPECT_EQ(InferOne(OpKind::kExpand, {F({3, 1})}, {{"shape", Ints{2, 3, 4}}}), F({2, 3, 4}));
+  EXPECT_THAT(InferError(OpKind::kExpand, {F({1})}, {{"shape", Ints{-5}}}), HasSubstr("negative"));
+}
+
+TEST(ShapeRulesTest, ReductionsAndMisc) {
+  AttributeMap keep{{"axes", Ints{1, -1}}, {"keepdim", true}};
+  EXPECT_EQ(InferOne(OpKind::kReduceSum, {F({2, 3, 4})}, keep), F({2, 1, 1}));
+  EXPECT_EQ(InferOne(OpKind::kReduceMax, {F({2, 3, 4})}, {{"axes", Ints{0}}, {"keepdim", false}}),
+            F({3, 4}));
+  EXPECT_THAT(
+      InferError(OpKind::kReduceSum, {F({2, 3})}, {{"axes", Ints{1, -1}}, {"keepdim", false}}),
+      HasSubstr("repeated"));
+  // A scalar reduces over its implicit axis (this used to write out of bounds).
+  EXPECT_EQ(InferOne(OpKind::kReduceSum, {F({})}, {{"axes", Ints{0}}, {"keepdim", false}}), F({}));
+  EXPECT_EQ(InferOne(OpKind::kTranspose, {F({2, 3, 4})}, {{"perm", Ints{2, 0, 1}}}), F({4, 2, 3}));
+  EXPECT_EQ(InferOne(OpKind::kCast, {F({2})}, {{"to", std::string("i64")}}), T(DType::kI64, {2}));
+  EXPECT_EQ(InferOne(OpKind::kEmbedding, {F({100, 16}), T(DType::kI64, {2, 5})}), F({2, 5, 16}));
+  EXPECT_EQ(InferOne(OpKind::kLayerNorm, {F({2, 5, 8}), F({8}), F({8})},
+                     {{"axis", int64_t{-1}}, {"eps", 1e-5}}),
+            F({2, 5, 8}));
+  EXPECT_EQ(InferOne(OpKind::kBatchNorm, {F({2, 3, 4, 4}), F({3}), F({3}), F({3}), F({3})},
+                     {{"eps", 1e-5}}),
+            F({2, 3, 4, 4}));
+}
+
+TEST(ShapeRulesTest, Lstm) {
+  AttributeMap attrs{{"num_layers", int64_t{2}},
+                     {"hidden_size", int64_t{4}},
+                     {"batch_first", true},
+                     {"bidirectional", true},
+                     {"has_biases", false}};
+  // x [B=2, T=5, I=3]; per layer and direction: w_ih, w_hh.
+  std::vector<TensorType> in{F({2, 5, 3}), F({4, 2, 4}), F({4, 2, 4})};
+  for (int d = 0; d < 2; ++d) in.insert(in.end(), {F({16, 3}), F({16, 4})});
+  for (int d = 0; d < 2; ++d) in.insert(in.end(), {F({16, 8}), F({16, 4})});
+  absl::StatusOr<std::vector<TensorType>> r = Infer(OpKind::kLstm, in, attrs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, (std::vector<TensorType>{F({2, 5, 8}), F({4, 2, 4}), F({4, 2, 4})}));
+  // A num_layers whose operand count wraps around int64 must not pass.
+  attrs["num_layers"] = int64_t{(int64_t{1} << 62) + 1};
+  attrs["bidirectional"] = false;
+  attrs["has_biases"] = true;
+  std::vector<TensorType> seven{F({2, 5, 3}), F({1, 2, 4}), F({1, 2, 4}), F({16, 3}),
+                                F({16, 4}),   F({16}),      F({16})};
+  EXPECT_THAT(InferError(OpKind::kLstm, seven, attrs), HasSubstr("bad lstm sizes"));
+}
+
+}  // namespace
+}  // namespace sinter::ir

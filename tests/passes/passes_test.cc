@@ -1,0 +1,220 @@
+// Pass tests: text IR in, one pipeline of passes, FileCheck-style checks out.
+#include "gtest/gtest.h"
+#include "ir/parser.h"
+#include "ir/printer.h"
+#include "ir/verifier.h"
+#include "passes/memory_plan.h"
+#include "passes/pass.h"
+#include "tests/passes/filecheck.h"
+
+namespace sinter {
+namespace {
+
+std::string RunPasses(const std::string& ir_text, const std::string& passes) {
+  auto g = ir::Parse(ir_text);
+  EXPECT_TRUE(g.ok()) << g.status();
+  if (!g.ok()) return "";
+  passes::PassManager pm;
+  std::stringstream ss(passes);
+  std::string name;
+  while (std::getline(ss, name, ',')) EXPECT_TRUE(pm.Add(name).ok()) << name;
+  absl::Status st = pm.Run(**g);
+  EXPECT_TRUE(st.ok()) << st;
+  return ir::Print(**g, {.elide_constants = true});
+}
+
+#define EXPECT_CHECKS(out, checks) EXPECT_EQ(::sinter::testing::FileCheck(out, checks), "")
+
+TEST(Dce, RemovesUnusedChains) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[4]) {
+  %a = relu(%x) : f32[4]
+  %b = sigmoid(%a) : f32[4]
+  %c = tanh(%x) : f32[4]
+  return %c
+})",
+                              "dce");
+  EXPECT_CHECKS(out, R"(
+CHECK-NOT: relu
+CHECK-NOT: sigmoid
+CHECK: tanh(%x)
+CHECK-NEXT: return %0)");
+}
+
+TEST(Canonicalize, RemovesNoOpsAndFoldsReshapeChains) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[2,6]) {
+  %one = const() {value = #0} : f32[]
+  %a = mul(%x, %one) : f32[2,6]
+  %b = reshape(%a) {shape = [3, 4]} : f32[3,4]
+  %c = reshape(%b) {shape = [12]} : f32[12]
+  %d = transpose(%x) {perm = [0, 1]} : f32[2,6]
+  %e = reshape(%d) {shape = [2, 6]} : f32[2,6]
+  return %c, %e
+}
+blobs {
+  #0 = 0x0000803F
+})",
+                              "canonicalize,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK-NOT: mul
+CHECK-NOT: transpose
+CHECK: reshape(%x) {shape = [12]} : f32[12]
+CHECK-NEXT: return %0, %x)");
+}
+
+TEST(Canonicalize, KeepsRealArithmetic) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[4]) {
+  %two = const() {value = #0} : f32[]
+  %a = mul(%x, %two) : f32[4]
+  return %a
+}
+blobs {
+  #0 = 0x00000040
+})",
+                              "canonicalize");
+  EXPECT_CHECKS(out, "CHECK: mul(%x, %0)");
+}
+
+TEST(Cse, MergesIdenticalOpsOnly) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[4]) {
+  %a = relu(%x) : f32[4]
+  %b = relu(%x) : f32[4]
+  %c = leaky_relu(%x) {slope = 0.1} : f32[4]
+  %d = leaky_relu(%x) {slope = 0.2} : f32[4]
+  %e = add(%a, %b) : f32[4]
+  %f = add(%c, %d) : f32[4]
+  return %e, %f
+})",
+                              "cse");
+  EXPECT_CHECKS(out, R"(
+CHECK: %0 = relu(%x)
+CHECK-NOT: relu
+CHECK: leaky_relu(%x) {slope = 0.10000000000000001}
+CHECK-NEXT: leaky_relu(%x) {slope = 0.20000000000000001}
+CHECK-NEXT: add(%0, %0))");
+}
+
+TEST(FoldConstants, FoldsMovementAndArithmeticOnConstants) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[3,2]) {
+  %w = const() {value = #0} : f32[2,3]
+  %t = transpose(%w) {perm = [1, 0]} : f32[3,2]
+  %s = slice(%t) {axis = 0, end = 3, start = 1, step = 1} : f32[2,2]
+  %y = add(%x, %t) : f32[3,2]
+  return %y, %s
+}
+blobs {
+  #0 = 0x0000803F0000004000004040000080400000A0400000C040
+})",
+                              "fold-constants,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK-NOT: transpose
+CHECK-NOT: slice
+CHECK: const() {value = #elided} : f32[3,2]
+CHECK: add(%x, %0))");
+  // The transpose of [[1,2,3],[4,5,6]] is [[1,4],[2,5],[3,6]].
+  auto g = ir::Parse(R"(
+graph @main() {
+  %w = const() {value = #0} : f32[2,3]
+  %t = transpose(%w) {perm = [1, 0]} : f32[3,2]
+  return %t
+}
+blobs {
+  #0 = 0x0000803F0000004000004040000080400000A0400000C040
+})");
+  ASSERT_TRUE(g.ok());
+  passes::PassManager pm;
+  ASSERT_TRUE(pm.Add("fold-constants").ok());
+  ASSERT_TRUE(pm.Add("dce").ok());
+  ASSERT_TRUE(pm.Run(**g).ok());
+  EXPECT_CHECKS(ir::Print(**g), "CHECK: #0 = 0x0000803F00008040000000400000A040000040400000C040");
+}
+
+TEST(FoldConstants, LeavesOpsWithRuntimeOperands) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[4]) {
+  %a = neg(%x) : f32[4]
+  return %a
+})",
+                              "fold-constants");
+  EXPECT_CHECKS(out, "CHECK: neg(%x)");
+}
+
+constexpr char kConvBn[] = R"(
+graph @main(%x: f32[1,1,3,3]) {
+  %w = const() {value = #0} : f32[2,1,1,1]
+  %m = const() {value = #1} : f32[2]
+  %v = const() {value = #2} : f32[2]
+  %g = const() {value = #3} : f32[2]
+  %b = const() {value = #1} : f32[2]
+  %c = conv2d(%x, %w) {dilation = [1, 1], groups = 1, padding = [0, 0], stride = [1, 1]} : f32[1,2,3,3]
+  %n = batch_norm(%c, %m, %v, %g, %b) {eps = 0.0} : f32[1,2,3,3]
+  return %n EXTRA
+}
+blobs {
+  #0 = 0x0000803F00000040
+  #1 = 0x000000000000803F
+  #2 = 0x0000803F00008040
+  #3 = 0x0000803F0000803F
+})";
+
+TEST(FoldBatchNorm, FoldsIntoConv) {
+  std::string text = kConvBn;
+  text.replace(text.find(" EXTRA"), 6, "");
+  std::string out = RunPasses(text, "fold-batch-norm,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK-NOT: batch_norm
+CHECK: conv2d(%x, %0, %1))");
+}
+
+TEST(FoldBatchNorm, DoesNotFoldWhenConvHasAnotherUser) {
+  std::string text = kConvBn;
+  text.replace(text.find(" EXTRA"), 6, ", %c");
+  std::string out = RunPasses(text, "fold-batch-norm,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK: conv2d
+CHECK: batch_norm)");
+}
+
+TEST(MemoryPlan, ReusesMemoryAndKeepsLiveValuesApart) {
+  auto g = ir::Parse(R"(
+graph @main(%x: f32[1024]) {
+  %a = relu(%x) : f32[1024]
+  %b = sigmoid(%a) : f32[1024]
+  %c = tanh(%b) : f32[1024]
+  %d = neg(%c) : f32[1024]
+  return %d
+})");
+  ASSERT_TRUE(g.ok());
+  auto plan = passes::PlanMemory(**g);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->intermediate_bytes, 5 * 4096);
+  // x (live throughout) + two alternating buffers + d: a chain needs 3-4
+  // buffers, never 5.
+  EXPECT_LE(plan->arena_bytes, 4 * 4096);
+  std::vector<const ir::Value*> vals{(*g)->input(0)};
+  for (const auto& op : (*g)->ops()) vals.push_back(op->result());
+  // Each op's input and output must not overlap; the input x never does.
+  for (size_t i = 1; i < vals.size(); ++i) {
+    int64_t a = plan->offsets.at(vals[i - 1]), b = plan->offsets.at(vals[i]);
+    EXPECT_TRUE(a + 4096 <= b || b + 4096 <= a) << i;
+    int64_t x = plan->offsets.at(vals[0]);
+    EXPECT_TRUE(x + 4096 <= b || b + 4096 <= x) << i;
+  }
+}
+
+TEST(Pipelines, AreKnownAndVerified) {
+  EXPECT_TRUE(passes::Pipeline("O0").ok());
+  EXPECT_TRUE(passes::Pipeline("default").ok());
+  EXPECT_FALSE(passes::Pipeline("O9").ok());
+  passes::PassManager pm;
+  absl::Status st = pm.Add("no-such-pass");
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(std::string(st.message()).find("dce"), std::string::npos) << "lists the known passes";
+}
+
+}  // namespace
+}  // namespace sinter

@@ -1,0 +1,767 @@
+// A damaged artifact is an error code and a message, never a crash. Three
+// sweeps over a small compiled artifact (every truncation; every byte flip of
+// the header and schema; the same flips with the checksums recomputed so the
+// structural verifier and the kernels' load-time checks see them), then
+// hand-made artifacts, each wrong in one way, built with the FlatBuffers API.
+// Run under ASan+UBSan, a bad read anywhere fails the test.
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/format/file.h"
+#include "runtime/format/sinter_generated.h"
+#include "sinter/sinter.h"
+#include "tests/runtime/artifact_fixtures.h"
+
+namespace sinter::testing {
+namespace {
+
+namespace fb = ::flatbuffers;
+namespace fmt = ::sinter::format;
+
+struct Result {
+  sinter_status_code code = SINTER_OK;
+  std::string message;
+  sinter_model* model = nullptr;  // owned by the caller when code is OK
+};
+
+Result Load(const std::string& bytes, bool verify_weights = false) {
+  Result r;
+  sinter_model_options o{verify_weights ? 1 : 0};
+  sinter_status* s = sinter_model_load_memory(bytes.data(), bytes.size(), &o, &r.model);
+  r.code = sinter_status_get_code(s);
+  r.message = sinter_status_get_message(s);
+  sinter_status_free(s);
+  if (r.code != SINTER_OK) {
+    EXPECT_EQ(r.model, nullptr) << "out_model not cleared";
+  }
+  return r;
+}
+
+// Runs a model that loaded: inputs filled with a byte pattern, every output
+// read back in full (so ASan sees any out-of-bounds plan). Errors are fine;
+// crashes are not.
+void RunIfSmall(sinter_model* m) {
+  if (sinter_model_arena_bytes(m) > (64u << 20)) return;
+  for (int threads : {1, 2}) {
+    sinter_session* s = nullptr;
+    sinter_session_options o{threads};
+    sinter_status* st = sinter_session_create(m, &o, &s);
+    if (st != nullptr) {
+      sinter_status_free(st);
+      continue;
+    }
+    bool ok = true;
+    for (size_t i = 0; ok && i < sinter_model_input_count(m); ++i) {
+      sinter_tensor_info info;
+      st = sinter_model_input_info(m, i, &info);
+      if (st != nullptr) {
+        sinter_status_free(st);
+        ok = false;
+        break;
+      }
+      std::vector<uint8_t> data(info.byte_size);
+      for (size_t b = 0; b < data.size(); ++b) data[b] = static_cast<uint8_t>(b * 37 + 11);
+      st = sinter_session_set_input(s, i, info.dtype, info.dims, info.rank, data.data(),
+                                    data.size());
+      ok = st == nullptr;
+      sinter_status_free(st);
+    }
+    if (ok) {
+      st = sinter_session_run(s);
+      ok = st == nullptr;
+      sinter_status_free(st);
+    }
+    for (size_t i = 0; ok && i < sinter_model_output_count(m); ++i) {
+      sinter_tensor_info info;
+      st = sinter_model_output_info(m, i, &info);
+      EXPECT_EQ(st, nullptr);
+      sinter_status_free(st);
+      std::vector<uint8_t> out(info.byte_size);
+      st = sinter_session_copy_output(s, i, out.data(), out.size());
+      EXPECT_EQ(st, nullptr) << sinter_status_get_message(st);
+      sinter_status_free(st);
+    }
+    sinter_session_release(s);
+  }
+}
+
+const std::string& SmallArtifact() {
+  static const std::string bytes = [] {
+    ir::Graph g;
+    BuildSmallConv(&g);
+    return CompileOrDie(g, "O0");
+  }();
+  return bytes;
+}
+
+fmt::FileHeader Header(const std::string& bytes) {
+  fmt::FileHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  return h;
+}
+
+void RecomputeChecksums(std::string* bytes) {
+  fmt::FileHeader h = Header(*bytes);
+  if (h.schema_offset <= bytes->size() && h.schema_bytes <= bytes->size() - h.schema_offset) {
+    h.schema_crc32 = fmt::Crc32(bytes->data() + h.schema_offset, h.schema_bytes);
+  }
+  h.header_crc32 = fmt::Crc32(&h, offsetof(fmt::FileHeader, header_crc32));
+  std::memcpy(bytes->data(), &h, sizeof h);
+}
+
+TEST(DamagedArtifactTest, IntactArtifactLoadsAndRuns) {
+  Result r = Load(SmallArtifact(), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  RunIfSmall(r.model);
+  sinter_model_release(r.model);
+  fmt::FileHeader h = Header(SmallArtifact());
+  EXPECT_EQ(h.data_offset + h.data_bytes, SmallArtifact().size());
+  EXPECT_GT(h.data_bytes, 0u);
+}
+
+// (a) Every truncation fails: the header, the schema region and the data
+// region all end at or before the end of the file.
+TEST(DamagedArtifactTest, EveryTruncationFails) {
+  const std::string& full = SmallArtifact();
+  for (size_t n = 0; n < full.size(); ++n) {
+    Result r = Load(full.substr(0, n));
+    EXPECT_NE(r.code, SINTER_OK) << "truncated to " << n << " of " << full.size();
+    if (r.code == SINTER_OK) {
+      sinter_model_release(r.model);
+    } else if (n >= sizeof(fmt::FileHeader)) {
+      EXPECT_EQ(r.code, SINTER_DATA_LOSS) << n << ": " << r.message;
+      EXPECT_NE(r.message.find("truncated"), std::string::npos) << n << ": " << r.message;
+    }
+  }
+}
+
+// (b) Every single-byte flip of the header or the schema region fails; the
+// checksums see them all.
+TEST(DamagedArtifactTest, EveryHeaderAndSchemaFlipFails) {
+  const std::string& full = SmallArtifact();
+  fmt::FileHeader h = Header(full);
+  const size_t end = h.schema_offset + h.schema_bytes;
+  for (uint8_t mask : {uint8_t{0xFF}, uint8_t{0x01}}) {
+    for (size_t i = 0; i < end; ++i) {
+      std::string bytes = full;
+      bytes[i] = static_cast<char>(bytes[i] ^ mask);
+      Result r = Load(bytes);
+      EXPECT_NE(r.code, SINTER_OK) << "byte " << i << " ^ " << int{mask};
+      if (r.code == SINTER_OK) sinter_model_release(r.model);
+    }
+  }
+}
+
+// Weights are not checksummed on every load, but are on request.
+TEST(DamagedArtifactTest, WeightFlipsFailWithVerifyWeightsChecksum) {
+  const std::string& full = SmallArtifact();
+  fmt::FileHeader h = Header(full);
+  for (size_t i = h.data_offset; i < full.size(); i += 7) {
+    std::string bytes = full;
+    bytes[i] = static_cast<char>(bytes[i] ^ 0x10);
+    Result r = Load(bytes, /*verify_weights=*/true);
+    EXPECT_EQ(r.code, SINTER_DATA_LOSS) << "byte " << i;
+    EXPECT_NE(r.message.find("constants checksum"), std::string::npos) << r.message;
+    if (r.code == SINTER_OK) sinter_model_release(r.model);
+    r = Load(bytes);
+    EXPECT_EQ(r.code, SINTER_OK) << r.message;
+    sinter_model_release(r.model);
+  }
+}
+
+// (c) The same flips with the checksums recomputed: the structural verifier
+// and the kernels' checks must catch whatever matters. A file that still
+// loads must also run without a bad memory access.
+TEST(DamagedArtifactTest, FlipsWithValidChecksumsNeverCrash) {
+  const std::string& full = SmallArtifact();
+  fmt::FileHeader h = Header(full);
+  const size_t end = h.schema_offset + h.schema_bytes;
+  int loaded = 0, rejected = 0;
+  for (uint8_t mask : {uint8_t{0xFF}, uint8_t{0x01}}) {
+    for (size_t i = 0; i < end; ++i) {
+      std::string bytes = full;
+      bytes[i] = static_cast<char>(bytes[i] ^ mask);
+      RecomputeChecksums(&bytes);
+      Result r = Load(bytes);
+      if (r.code == SINTER_OK) {
+        ++loaded;
+        RunIfSmall(r.model);
+        sinter_model_release(r.model);
+      } else {
+        ++rejected;
+        EXPECT_FALSE(r.message.empty()) << "byte " << i;
+        EXPECT_NE(r.code, SINTER_INTERNAL) << "byte " << i << ": " << r.message;
+      }
+    }
+  }
+  EXPECT_GT(rejected, 0);
+  RecordProperty("loaded", loaded);
+  RecordProperty("rejected", rejected);
+}
+
+// ---- Hand-made artifacts ----------------------------------------------------------------
+
+struct AttrSpec {
+  std::string name;
+  fmt::AttrKind kind = fmt::AttrKind::Int;
+  int64_t i = 0;
+  double f = 0;
+  std::vector<int64_t> ints;
+};
+AttrSpec IntAttr(std::string n, int64_t v) { return {std::move(n), fmt::AttrKind::Int, v, 0, {}}; }
+AttrSpec IntsAttr(std::string n, std::vector<int64_t> v) {
+  return {std::move(n), fmt::AttrKind::Ints, 0, 0, std::move(v)};
+}
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  fmt::TensorKind kind = fmt::TensorKind::Intermediate;
+  int segment = -1;
+  uint64_t arena_offset = 0;
+  std::optional<uint64_t> byte_size;  // default: product(shape) * 4
+  fmt::DType dtype = fmt::DType::F32;
+};
+
+TensorSpec T(std::string name, std::vector<int64_t> shape, fmt::TensorKind kind, int segment,
+             uint64_t arena_offset) {
+  TensorSpec t;
+  t.name = std::move(name);
+  t.shape = std::move(shape);
+  t.kind = kind;
+  t.segment = segment;
+  t.arena_offset = arena_offset;
+  return t;
+}
+
+struct KernelSpec {
+  std::string op;
+  std::vector<int> inputs, outputs;
+  std::vector<AttrSpec> attrs;
+};
+
+struct ModelSpec {
+  std::vector<TensorSpec> tensors;
+  std::vector<int> inputs, outputs;
+  std::vector<KernelSpec> kernels;
+  std::vector<fmt::Segment> segments;
+  uint64_t arena_bytes = 0;
+  std::string data;  // the data region
+  std::string target = "cpu";
+  bool no_tensor_table = false;
+};
+
+// FlatBuffer + a correct header with checksums: only the model is wrong.
+std::string Serialize(const ModelSpec& m) {
+  fb::FlatBufferBuilder b;
+  std::vector<fb::Offset<fmt::Tensor>> tensors;
+  for (const TensorSpec& t : m.tensors) {
+    uint64_t bytes = 4;
+    for (int64_t d : t.shape) bytes *= static_cast<uint64_t>(d);  // wraps; cases set byte_size
+    tensors.push_back(fmt::CreateTensor(b, b.CreateString(t.name), t.dtype, b.CreateVector(t.shape),
+                                        t.kind, t.segment, t.arena_offset,
+                                        t.byte_size.value_or(bytes)));
+  }
+  std::vector<fb::Offset<fmt::Kernel>> kernels;
+  for (const KernelSpec& k : m.kernels) {
+    std::vector<fb::Offset<fmt::Attr>> attrs;
+    for (const AttrSpec& a : k.attrs) {
+      attrs.push_back(fmt::CreateAttr(b, b.CreateString(a.name), a.kind, a.i, a.f, 0,
+                                      a.kind == fmt::AttrKind::Ints ? b.CreateVector(a.ints) : 0));
+    }
+    kernels.push_back(fmt::CreateKernel(
+        b, b.CreateString(k.op), b.CreateVector(k.inputs), b.CreateVector(k.outputs),
+        b.CreateVector(attrs), b.CreateString("test.py:" + std::to_string(kernels.size()))));
+  }
+  auto model =
+      fmt::CreateModel(b, b.CreateString("damaged_artifact_test"), b.CreateString(m.target),
+                       m.no_tensor_table ? 0 : b.CreateVector(tensors), b.CreateVector(m.inputs),
+                       b.CreateVector(m.outputs), b.CreateVector(kernels),
+                       b.CreateVectorOfStructs(m.segments), m.arena_bytes, m.arena_bytes);
+  fmt::FinishModelBuffer(b, model);
+
+  fmt::FileHeader h{};
+  std::memcpy(h.magic, fmt::kMagic, sizeof h.magic);
+  h.version = fmt::kFormatVersion;
+  h.header_bytes = sizeof h;
+  h.schema_offset = sizeof h;
+  h.schema_bytes = b.GetSize();
+  h.data_offset = (h.schema_offset + h.schema_bytes + 63) / 64 * 64;
+  h.data_bytes = m.data.size();
+  std::string file(h.data_offset + h.data_bytes, '\0');
+  std::memcpy(file.data() + h.schema_offset, b.GetBufferPointer(), b.GetSize());
+  std::memcpy(file.data() + h.data_offset, m.data.data(), m.data.size());
+  h.schema_crc32 = fmt::Crc32(file.data() + h.schema_offset, h.schema_bytes);
+  h.data_crc32 = fmt::Crc32(file.data() + h.data_offset, h.data_bytes);
+  h.header_crc32 = fmt::Crc32(&h, offsetof(fmt::FileHeader, header_crc32));
+  std::memcpy(file.data(), &h, sizeof h);
+  return file;
+}
+
+std::vector<AttrSpec> ConvAttrs() {
+  return {IntsAttr("stride", {1, 1}), IntsAttr("padding", {0, 0}), IntsAttr("dilation", {1, 1}),
+          IntAttr("groups", 1)};
+}
+
+// x f32[1,2,4,4] (input, arena 0) -> conv2d(w f32[2,2,3,3], constant) ->
+// y f32[1,2,2,2] (arena 128) -> relu -> z f32[1,2,2,2] (arena 192), output.
+ModelSpec BaseSpec() {
+  ModelSpec m;
+  m.tensors = {
+      T("x", {1, 2, 4, 4}, fmt::TensorKind::Input, -1, 0),
+      T("w", {2, 2, 3, 3}, fmt::TensorKind::Constant, 0, 0),
+      T("y", {1, 2, 2, 2}, fmt::TensorKind::Intermediate, -1, 128),
+      T("z", {1, 2, 2, 2}, fmt::TensorKind::Intermediate, -1, 192),
+  };
+  m.inputs = {0};
+  m.outputs = {3};
+  m.kernels = {{"conv2d", {0, 1}, {2}, ConvAttrs()}, {"relu", {2}, {3}, {}}};
+  m.segments = {fmt::Segment(0, 144)};
+  m.arena_bytes = 256;
+  std::vector<float> w = Pattern(36, 5);
+  m.data.assign(reinterpret_cast<const char*>(w.data()), 144);
+  return m;
+}
+
+TEST(HandMadeArtifactTest, BaseSpecLoadsAndRunsCorrectly) {
+  Result r = Load(Serialize(BaseSpec()), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  sinter_session* s = nullptr;
+  ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+  std::vector<float> x = Pattern(32, 6), w = Pattern(36, 5), z(8);
+  const int64_t dims[] = {1, 2, 4, 4};
+  ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 4, x.data(), 128), nullptr);
+  ASSERT_EQ(sinter_session_run(s), nullptr);
+  ASSERT_EQ(sinter_session_copy_output(s, 0, z.data(), 32), nullptr);
+  for (int o = 0; o < 2; ++o) {
+    for (int i = 0; i < 2; ++i) {
+      for (int j = 0; j < 2; ++j) {
+        double acc = 0;
+        for (int c = 0; c < 2; ++c) {
+          for (int ki = 0; ki < 3; ++ki) {
+            for (int kj = 0; kj < 3; ++kj)
+              acc += double{x[(c * 4 + i + ki) * 4 + j + kj]} * w[((o * 2 + c) * 3 + ki) * 3 + kj];
+          }
+        }
+        EXPECT_NEAR(z[(o * 2 + i) * 2 + j], std::max(acc, 0.0), 1e-5);
+      }
+    }
+  }
+  sinter_session_release(s);
+  sinter_model_release(r.model);
+}
+
+struct BadCase {
+  const char* name;
+  std::function<void(ModelSpec*)> damage;
+  sinter_status_code code;
+  const char* message;  // a substring the message must contain
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
+class HandMadeBadArtifactTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(HandMadeBadArtifactTest, IsRejectedWithCodeAndMessage) {
+  const BadCase& c = GetParam();
+  ModelSpec m = BaseSpec();
+  c.damage(&m);
+  Result r = Load(Serialize(m));
+  EXPECT_EQ(r.code, c.code) << sinter_status_code_name(r.code) << ": " << r.message;
+  EXPECT_NE(r.message.find(c.message), std::string::npos)
+      << "message: " << r.message << "\nexpected to contain: " << c.message;
+  if (r.code == SINTER_OK) {
+    RunIfSmall(r.model);
+    sinter_model_release(r.model);
+  }
+}
+
+const int64_t kBig = int64_t{1} << 40;
+
+const BadCase kBadCases[] = {
+    // Structure: DATA_LOSS.
+    {"SegmentOutsideDataRegion", [](ModelSpec* m) { m->segments[0] = fmt::Segment(64, 144); },
+     SINTER_DATA_LOSS, "does not fit the data region"},
+    {"SegmentSizeDisagreesWithTensor", [](ModelSpec* m) { m->segments[0] = fmt::Segment(0, 128); },
+     SINTER_DATA_LOSS, "segment [0, +128)"},
+    {"SegmentOffsetOverflows",
+     [](ModelSpec* m) { m->segments[0] = fmt::Segment(~uint64_t{63}, 144); }, SINTER_DATA_LOSS,
+     "does not fit"},
+    {"SegmentIndexOutOfRange", [](ModelSpec* m) { m->tensors[1].segment = 3; }, SINTER_DATA_LOSS,
+     "segment index 3 out of range"},
+    {"ConstantByteSizeDisagreesWithShape", [](ModelSpec* m) { m->tensors[1].byte_size = 140; },
+     SINTER_DATA_LOSS, "records 140 bytes but its shape needs 144"},
+    {"ShapeProductOverflowsInt64",
+     [](ModelSpec* m) {
+       m->tensors[2].shape = {kBig, kBig, 1, 2};
+       m->tensors[2].byte_size = 0;
+     },
+     SINTER_DATA_LOSS, "overflows"},
+    {"ByteSizeOverflowsUint64",
+     [](ModelSpec* m) {
+       m->tensors[2].shape = {int64_t{1} << 61, 1, 1, 2};
+       m->tensors[2].byte_size = 0;
+     },
+     SINTER_DATA_LOSS, "overflows"},
+    {"NegativeDimension",
+     [](ModelSpec* m) {
+       m->tensors[3].shape = {1, -2, 2, -2};
+       m->tensors[3].byte_size = 32;
+     },
+     SINTER_DATA_LOSS, "negative dimension"},
+    {"RankAboveEight", [](ModelSpec* m) { m->tensors[3].shape = {1, 2, 2, 2, 1, 1, 1, 1, 1}; },
+     SINTER_DATA_LOSS, "rank above 8"},
+    {"UnknownDType", [](ModelSpec* m) { m->tensors[3].dtype = static_cast<fmt::DType>(42); },
+     SINTER_DATA_LOSS, "unknown dtype"},
+    {"NegativeDType", [](ModelSpec* m) { m->tensors[3].dtype = static_cast<fmt::DType>(-3); },
+     SINTER_DATA_LOSS, "unknown dtype"},
+    {"UnknownTensorKind",
+     [](ModelSpec* m) { m->tensors[3].kind = static_cast<fmt::TensorKind>(9); }, SINTER_DATA_LOSS,
+     "unknown kind"},
+    {"NegativeTensorKind",
+     [](ModelSpec* m) {
+       // An unwritten "tensor" a kernel could read: arena garbage.
+       m->tensors[2].kind = static_cast<fmt::TensorKind>(-1);
+       m->kernels.erase(m->kernels.begin());
+     },
+     SINTER_DATA_LOSS, "unknown kind"},
+    {"ArenaRangeBeyondArena", [](ModelSpec* m) { m->tensors[3].arena_offset = 256; },
+     SINTER_DATA_LOSS, "outside the 256-byte arena"},
+    {"ArenaOffsetPlusSizeBeyondArena", [](ModelSpec* m) { m->arena_bytes = 200; }, SINTER_DATA_LOSS,
+     "arena range [192, +32)"},
+    {"ArenaOffsetOverflows", [](ModelSpec* m) { m->tensors[0].arena_offset = ~uint64_t{63}; },
+     SINTER_DATA_LOSS, "outside the"},
+    {"ArenaOffsetMisaligned", [](ModelSpec* m) { m->tensors[3].arena_offset = 196; },
+     SINTER_DATA_LOSS, "misaligned"},
+    {"ImplausibleArena", [](ModelSpec* m) { m->arena_bytes = uint64_t{1} << 60; }, SINTER_DATA_LOSS,
+     "implausible arena size"},
+    {"KernelInputIndexOutOfRange", [](ModelSpec* m) { m->kernels[1].inputs = {99}; },
+     SINTER_DATA_LOSS, "refers to tensor 99 of 4"},
+    {"KernelInputIndexNegative",
+     [](ModelSpec* m) {
+       m->kernels[0].inputs = {0, -1};
+     },
+     SINTER_DATA_LOSS, "refers to tensor -1"},
+    {"KernelOutputIndexOutOfRange", [](ModelSpec* m) { m->kernels[1].outputs = {4}; },
+     SINTER_DATA_LOSS, "refers to tensor 4"},
+    {"KernelWritesConstant", [](ModelSpec* m) { m->kernels[1].outputs = {1}; }, SINTER_DATA_LOSS,
+     "writes constant tensor 1"},
+    {"KernelWritesInput", [](ModelSpec* m) { m->kernels[1].outputs = {0}; }, SINTER_DATA_LOSS,
+     "writes input tensor 0"},
+    {"KernelReadsBeforeWrite", [](ModelSpec* m) { std::swap(m->kernels[0], m->kernels[1]); },
+     SINTER_DATA_LOSS, "reads tensor 2 before it is written"},
+    {"KernelReadsItsOwnOutput", [](ModelSpec* m) { m->kernels[1].inputs = {3}; }, SINTER_DATA_LOSS,
+     "before it is written"},
+    {"TensorWrittenTwice",
+     [](ModelSpec* m) {
+       m->kernels.push_back({"relu", {2}, {3}, {}});
+     },
+     SINTER_DATA_LOSS, "written twice"},
+    {"WrongKernelArity",
+     [](ModelSpec* m) {
+       m->kernels[1].inputs = {2, 2};
+     },
+     SINTER_DATA_LOSS, "wrong number of inputs"},
+    {"OutputNeverWritten", [](ModelSpec* m) { m->kernels.pop_back(); }, SINTER_DATA_LOSS,
+     "never written"},
+    {"NoOutputs", [](ModelSpec* m) { m->outputs.clear(); }, SINTER_DATA_LOSS, "no outputs"},
+    {"OutputIndexOutOfRange",
+     [](ModelSpec* m) {
+       m->outputs = {3, 17};
+     },
+     SINTER_DATA_LOSS, "model output refers to tensor 17"},
+    {"NoTensorTable", [](ModelSpec* m) { m->no_tensor_table = true; }, SINTER_DATA_LOSS,
+     "no tensor table"},
+    {"ModelInputIsConstant",
+     [](ModelSpec* m) {
+       m->inputs = {0, 1};
+     },
+     SINTER_DATA_LOSS, "is a constant tensor"},
+    {"ModelInputListedTwice",
+     [](ModelSpec* m) {
+       m->inputs = {0, 0};
+     },
+     SINTER_DATA_LOSS, "listed twice"},
+    {"InputTensorNotAModelInput", [](ModelSpec* m) { m->inputs.clear(); }, SINTER_DATA_LOSS,
+     "not a model input"},
+    {"OverlappingLiveTensors", [](ModelSpec* m) { m->tensors[3].arena_offset = 128; },
+     SINTER_DATA_LOSS, "are live at once but overlap"},
+    {"IntermediateOverlapsInput", [](ModelSpec* m) { m->tensors[2].arena_offset = 64; },
+     SINTER_DATA_LOSS, "overlap"},
+    // Unknown ops and targets: UNIMPLEMENTED.
+    {"UnknownOp", [](ModelSpec* m) { m->kernels[1].op = "frobnicate"; }, SINTER_UNIMPLEMENTED,
+     "kernel 1 (frobnicate at test.py:1): this runtime has no such kernel"},
+    {"OtherTarget", [](ModelSpec* m) { m->target = "cuda"; }, SINTER_UNIMPLEMENTED,
+     "targets 'cuda'"},
+    // Kernel checks of attributes against recorded shapes: INVALID_ARGUMENT.
+    {"ConvWeightDisagreesWithOutput",
+     [](ModelSpec* m) {
+       m->tensors[1].shape = {3, 2, 3, 3};
+       m->segments[0] = fmt::Segment(0, 216);
+       m->data.resize(256);
+     },
+     SINTER_INVALID_ARGUMENT, "output 'y' has shape [1,2,2,2], expected [1,3,2,2]"},
+    {"ConvWeightChannelsDisagreeWithInput",
+     [](ModelSpec* m) {
+       m->tensors[1].shape = {4, 1, 3, 3};
+     },
+     SINTER_INVALID_ARGUMENT, "disagree for groups=1"},
+    {"ConvMissingAttribute", [](ModelSpec* m) { m->kernels[0].attrs.pop_back(); },
+     SINTER_INVALID_ARGUMENT, "attribute 'groups' (int) missing"},
+    {"ConvAttributeOfWrongKind",
+     [](ModelSpec* m) { m->kernels[0].attrs[0] = IntAttr("stride", 1); }, SINTER_INVALID_ARGUMENT,
+     "attribute 'stride' (ints) missing or of another kind"},
+    {"ConvStrideZero",
+     [](ModelSpec* m) {
+       m->kernels[0].attrs[0] = IntsAttr("stride", {0, 1});
+     },
+     SINTER_INVALID_ARGUMENT, "'stride' must be two values >= 1"},
+    {"ConvHugeGroups",
+     [](ModelSpec* m) { m->kernels[0].attrs[3] = IntAttr("groups", int64_t{1} << 62); },
+     SINTER_INVALID_ARGUMENT, "groups"},
+    {"ReluOutputShapeDisagrees",
+     [](ModelSpec* m) {
+       m->tensors[3].shape = {1, 2, 4};
+       m->arena_bytes = 256;
+     },
+     SINTER_INVALID_ARGUMENT, "output 'z' has shape [1,2,4]"},
+    {"ReluOfIntegers", [](ModelSpec* m) { m->tensors[3].dtype = fmt::DType::I32; },
+     SINTER_UNIMPLEMENTED, "only f32"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, HandMadeBadArtifactTest, ::testing::ValuesIn(kBadCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// Shapes with a zero extent hold no bytes, so the loader's byte checks cannot
+// bound their other extents; kernels' shape arithmetic must not overflow on
+// them either. Each may load or fail, but never crash (UBSan checks the
+// arithmetic).
+TEST(HandMadeArtifactTest, ZeroSizedTensorsWithHugeExtents) {
+  const int64_t huge = (int64_t{1} << 62) + 3;
+  auto only_kernel = [](ModelSpec* m, KernelSpec k) {
+    // The conv and its tensors stay in the table, unused.
+    m->tensors[2].shape = {0};
+    m->kernels = {std::move(k)};
+  };
+  std::vector<std::function<void(ModelSpec*)>> damages = {
+      // conv2d over a zero-batch input with a huge height.
+      [&](ModelSpec* m) {
+        m->tensors[0].shape = {0, 2, huge, 4};
+        m->tensors[2].shape = {0, 2, huge - 2, 2};
+        m->tensors[3].shape = {0, 2, huge - 2, 2};
+      },
+      // conv2d: dilation times a huge empty kernel extent.
+      [&](ModelSpec* m) {
+        m->tensors[0].shape = {1, 0, 4, 4};
+        m->tensors[1].shape = {0, 0, huge, 3};
+        m->segments[0] = fmt::Segment(0, 0);
+        m->kernels[0].attrs[2] = IntsAttr("dilation", {1 << 20, 1});
+        m->tensors[2].shape = {1, 0, 2, 2};
+        m->tensors[3].shape = {1, 0, 2, 2};
+      },
+      // reduce_sum: the outer product of huge extents.
+      [&](ModelSpec* m) {
+        m->tensors[0].shape = {huge, huge, 0, 5};
+        m->tensors[3].shape = {huge, huge, 0};
+        only_kernel(m, {"reduce_sum",
+                        {0},
+                        {3},
+                        {IntsAttr("axes", {3}), {"keepdim", fmt::AttrKind::Bool, 0, 0, {}}}});
+      },
+      // max_pool2d over huge empty planes.
+      [&](ModelSpec* m) {
+        m->tensors[0].shape = {huge, huge, huge, 0};
+        m->tensors[3].shape = {huge, huge, huge, 0};
+        only_kernel(m, {"max_pool2d",
+                        {0},
+                        {3},
+                        {IntsAttr("kernel", {1, 1}),
+                         IntsAttr("stride", {1, 1}),
+                         IntsAttr("padding", {0, 0}),
+                         IntsAttr("dilation", {1, 1}),
+                         {"ceil_mode", fmt::AttrKind::Bool, 0, 0, {}}}});
+      },
+      // linear: a huge empty batch.
+      [&](ModelSpec* m) {
+        m->tensors[0].shape = {huge, huge, 0, 4};
+        m->tensors[1].shape = {36, 4};
+        m->tensors[3].shape = {huge, huge, 0, 36};
+        only_kernel(m, {"linear", {0, 1}, {3}, {}});
+      },
+      // transpose and softmax of huge empty tensors.
+      [&](ModelSpec* m) {
+        m->tensors[0].shape = {huge, 0, huge};
+        m->tensors[3].shape = {huge, huge, 0};
+        only_kernel(m, {"transpose", {0}, {3}, {IntsAttr("perm", {2, 0, 1})}});
+      },
+      [&](ModelSpec* m) {
+        m->tensors[0].shape = {huge, 0, huge};
+        m->tensors[3].shape = {huge, 0, huge};
+        only_kernel(m, {"softmax", {0}, {3}, {IntAttr("axis", 2)}});
+      },
+  };
+  for (size_t i = 0; i < damages.size(); ++i) {
+    ModelSpec m = BaseSpec();
+    damages[i](&m);
+    for (auto& t : m.tensors) {
+      int64_t n = 1;
+      for (int64_t d : t.shape) n = d == 0 ? 0 : n;
+      if (n == 0) t.byte_size = 0;
+    }
+    Result r = Load(Serialize(m));
+    EXPECT_EQ(r.code, SINTER_DATA_LOSS) << i << ": " << r.message;
+    EXPECT_NE(r.message.find("implausibly large extents"), std::string::npos) << r.message;
+    if (r.code == SINTER_OK) {
+      RunIfSmall(r.model);
+      sinter_model_release(r.model);
+    }
+  }
+}
+
+// Arena tensors cost a file nothing but a number, so a tiny file can declare
+// shapes near the 64 TiB arena limit. Load-time and session-time arithmetic
+// on them must not overflow (UBSan checks); nothing here may crash.
+TEST(HandMadeArtifactTest, HugeDeclaredShapesNeverOverflow) {
+  auto conv = [](std::vector<int64_t> x, std::vector<int64_t> w, std::vector<int64_t> y,
+                 std::vector<AttrSpec> attrs) {
+    ModelSpec m;
+    uint64_t at = 0;
+    for (auto* shape : {&x, &w, &y}) {
+      uint64_t bytes = 4;
+      for (int64_t d : *shape) bytes *= static_cast<uint64_t>(d);
+      m.tensors.push_back(
+          T(shape == &x   ? "x"
+            : shape == &w ? "w"
+                          : "y",
+            *shape, shape == &y ? fmt::TensorKind::Intermediate : fmt::TensorKind::Input, -1, at));
+      at += (bytes + 63) / 64 * 64;
+    }
+    m.inputs = {0, 1};
+    m.outputs = {2};
+    m.kernels = {{"conv2d", {0, 1}, {2}, std::move(attrs)}};
+    m.arena_bytes = at;
+    return m;
+  };
+  const int64_t k20 = int64_t{1} << 20;
+  {
+    // Dilation 2^20 times a kernel extent of 2^43.
+    std::vector<AttrSpec> attrs = ConvAttrs();
+    attrs[2] = IntsAttr("dilation", {k20, 1});
+    ModelSpec m =
+        conv({1, 1, int64_t{1} << 40, 1}, {1, 1, (int64_t{1} << 43) + 1, 1}, {1, 1, 1, 1}, attrs);
+    ASSERT_LE(m.arena_bytes, uint64_t{1} << 46);
+    Result r = Load(Serialize(m));
+    EXPECT_EQ(r.code, SINTER_INVALID_ARGUMENT) << r.message;
+    EXPECT_NE(r.message.find("smaller than its kernel"), std::string::npos) << r.message;
+    sinter_model_release(r.model);
+  }
+  {
+    // Valid shapes whose im2col buffer (weight rows x output pixels) is ~2^79
+    // bytes: the model loads; a session must refuse, not overflow.
+    ModelSpec m = conv({1, 2, k20, k20}, {1, 2, k20 / 2, k20 / 2}, {1, 1, k20 / 2 + 1, k20 / 2 + 1},
+                       ConvAttrs());
+    ASSERT_LE(m.arena_bytes, uint64_t{1} << 46);
+    Result r = Load(Serialize(m));
+    ASSERT_EQ(r.code, SINTER_OK) << r.message;
+    sinter_session* s = nullptr;
+    sinter_status* st = sinter_session_create(r.model, nullptr, &s);
+    EXPECT_NE(st, nullptr);
+    if (st != nullptr) {
+      EXPECT_NE(sinter_status_get_code(st), SINTER_OK);
+      EXPECT_EQ(s, nullptr);
+    }
+    sinter_status_free(st);
+    sinter_session_release(s);
+    sinter_model_release(r.model);
+  }
+  {
+    // groups times weight channels overflows.
+    std::vector<AttrSpec> attrs = ConvAttrs();
+    attrs[3] = IntAttr("groups", int64_t{1} << 62);
+    ModelSpec m = conv({1, 0, 4, 4}, {0, 4, 3, 3}, {1, 0, 2, 2}, attrs);
+    Result r = Load(Serialize(m));
+    EXPECT_EQ(r.code, SINTER_INVALID_ARGUMENT) << r.message;
+    EXPECT_NE(r.message.find("groups"), std::string::npos) << r.message;
+    sinter_model_release(r.model);
+  }
+  {
+    // A concat of 2^18 empty [0, 2^45] inputs: the output extent overflows.
+    ModelSpec m;
+    m.tensors = {T("a", {0, int64_t{1} << 45}, fmt::TensorKind::Input, -1, 0),
+                 T("y", {0, 1}, fmt::TensorKind::Intermediate, -1, 0)};
+    m.inputs = {0};
+    m.outputs = {1};
+    m.kernels = {{"concat", std::vector<int>(1 << 18, 0), {1}, {IntAttr("axis", 1)}}};
+    Result r = Load(Serialize(m));
+    EXPECT_EQ(r.code, SINTER_INVALID_ARGUMENT) << r.message;
+    EXPECT_NE(r.message.find("overflows"), std::string::npos) << r.message;
+    sinter_model_release(r.model);
+  }
+}
+
+// A slice with a step far beyond the extent (x[::2**63-1]) takes one element.
+TEST(HandMadeArtifactTest, SliceWithHugeStep) {
+  for (int axis : {2, 3}) {
+    ModelSpec m;
+    std::vector<int64_t> out = {1, 2, 4, 4};
+    out[axis] = 1;
+    m.tensors = {T("x", {1, 2, 4, 4}, fmt::TensorKind::Input, -1, 0),
+                 T("y", out, fmt::TensorKind::Intermediate, -1, 128)};
+    m.inputs = {0};
+    m.outputs = {1};
+    m.kernels = {{"slice",
+                  {0},
+                  {1},
+                  {IntAttr("axis", axis), IntAttr("start", 1), IntAttr("end", 4),
+                   IntAttr("step", std::numeric_limits<int64_t>::max())}}};
+    m.arena_bytes = 192;
+    Result r = Load(Serialize(m));
+    ASSERT_EQ(r.code, SINTER_OK) << r.message;
+    sinter_session* s = nullptr;
+    ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+    std::vector<float> x(32), y(8);
+    for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i);
+    const int64_t dims[] = {1, 2, 4, 4};
+    ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 4, x.data(), 128), nullptr);
+    ASSERT_EQ(sinter_session_run(s), nullptr);
+    ASSERT_EQ(sinter_session_copy_output(s, 0, y.data(), 32), nullptr);
+    for (int i = 0; i < 8; ++i) {
+      // axis 2: x[c, 1, j] for c, j; axis 3: x[c, r, 1] for c, r.
+      float want = axis == 2 ? x[(i / 4) * 16 + 4 + i % 4] : x[(i / 4) * 16 + (i % 4) * 4 + 1];
+      EXPECT_EQ(y[i], want) << "axis " << axis << " element " << i;
+    }
+    sinter_session_release(s);
+    sinter_model_release(r.model);
+  }
+}
+
+// Ops whose load-time checks read attributes the IR accepts on scalars.
+TEST(HandMadeArtifactTest, ReductionOfAScalarLoadsAndRuns) {
+  ModelSpec m;
+  m.tensors = {T("x", {}, fmt::TensorKind::Input, -1, 0),
+               T("y", {}, fmt::TensorKind::Intermediate, -1, 64)};
+  m.inputs = {0};
+  m.outputs = {1};
+  m.kernels = {{"reduce_sum", {0}, {1}, {IntsAttr("axes", {0}), IntAttr("keepdim", 0)}}};
+  m.kernels[0].attrs[1].kind = fmt::AttrKind::Bool;
+  m.arena_bytes = 128;
+  Result r = Load(Serialize(m));
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  sinter_session* s = nullptr;
+  ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+  float x = 2.5f, y = 0;
+  ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, nullptr, 0, &x, 4), nullptr);
+  ASSERT_EQ(sinter_session_run(s), nullptr);
+  ASSERT_EQ(sinter_session_copy_output(s, 0, &y, 4), nullptr);
+  EXPECT_EQ(y, 2.5f);
+  sinter_session_release(s);
+  sinter_model_release(r.model);
+}
+
+}  // namespace
+}  // namespace sinter::testing
