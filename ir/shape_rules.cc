@@ -148,6 +148,18 @@ absl::Status InferCompare(const Operation& op, std::vector<TensorType>* results)
   return absl::OkStatus();
 }
 
+absl::Status InferFused(const Operation& op, std::vector<TensorType>* results) {
+  RETURN_IF_ERROR(RequireSameDType(op));
+  if (op.operand(0)->type().dtype != DType::kF32) return Invalid("fused kernels compute in f32");
+  ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
+  for (int i = 1; i < op.num_operands(); ++i) {
+    ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
+    ASSIGN_OR_RETURN(out, BroadcastShapes(out, s));
+  }
+  results->push_back(Make(DType::kF32, out));
+  return absl::OkStatus();
+}
+
 absl::Status InferWhere(const Operation& op, std::vector<TensorType>* results) {
   if (op.operand(0)->type().dtype != DType::kBool) return Invalid("where condition must be bool");
   if (op.operand(1)->type().dtype != op.operand(2)->type().dtype) {

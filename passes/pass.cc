@@ -37,13 +37,11 @@ std::vector<const PassInfo*> AllPasses() {
 absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
   // O0 keeps every op as written: only unused values are dropped.
   if (name == "O0") return std::vector<std::string>{"dce"};
+  // The default: clean up, fold what is constant, then fuse.
   if (name == "default") {
-    std::vector<std::string> p;
-    for (const char* pass :
-         {"dce", "fold-constants", "cse", "canonicalize", "fold-batch-norm", "dce"}) {
-      if (FindPass(pass) != nullptr) p.push_back(pass);
-    }
-    return p;
+    return std::vector<std::string>{"dce",          "fold-constants",  "cse",
+                                    "canonicalize", "fold-batch-norm", "fuse-elementwise",
+                                    "dce"};
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown pipeline '", name, "' (O0, default)"));
 }

@@ -10,6 +10,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "runtime/cpu/fused.h"
 #include "runtime/format/sinter_generated.h"
 
 namespace sinter::rt {
@@ -949,6 +950,7 @@ const OpDef* FindOp(std::string_view name) {
   static const auto* index = [] {
     auto* m = new std::unordered_map<std::string_view, const OpDef*>();
     for (const OpDef& op : kOps) (*m)[op.name] = &op;
+    (*m)[kFusedElementwiseOp.name] = &kFusedElementwiseOp;
     return m;
   }();
   auto it = index->find(name);

@@ -179,6 +179,74 @@ CHECK: conv2d
 CHECK: batch_norm)");
 }
 
+TEST(FuseElementwise, FusesChainsWithScalarLiterals) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[2,8], %y: f32[2,8], %b: f32[8]) {
+  %three = const() {value = #0} : f32[]
+  %a = add(%x, %y) : f32[2,8]
+  %c = add(%a, %b) : f32[2,8]
+  %d = mul(%c, %three) : f32[2,8]
+  %e = clamp(%d) {max = 6.0, min = 0.0} : f32[2,8]
+  return %e
+}
+blobs {
+  #0 = 0x00004040
+})",
+                              "fuse-elementwise,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK: fused_elementwise(%x, %y, %b) {program = "t0 = add $0 $1; t1 = add t0 $2; t2 = mul t1 3; t3 = clamp t2 0 6"} : f32[2,8]
+CHECK-NOT: add(
+CHECK-NOT: clamp(
+CHECK: return %0)");
+}
+
+TEST(FuseElementwise, StopsAtValuesOthersStillNeed) {
+  // %a feeds both the fused chain and a reduction: it is materialised.
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[4,8]) {
+  %a = exp(%x) : f32[4,8]
+  %b = neg(%a) : f32[4,8]
+  %c = relu(%b) : f32[4,8]
+  %s = reduce_sum(%a) {axes = [1], keepdim = true} : f32[4,1]
+  return %c, %s
+})",
+                              "fuse-elementwise,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK: %0 = exp(%x)
+CHECK: fused_elementwise(%0) {program = "t0 = neg $0; t1 = relu t0"}
+CHECK: reduce_sum(%0))");
+}
+
+TEST(FuseElementwise, DoesNotDuplicateAProducerThroughBroadcast) {
+  // exp(%v) is [8]; the add broadcasts it to [64,8]: fusing would compute
+  // the exp 64 times, so the exp stays a kernel of its own.
+  std::string out = RunPasses(R"(
+graph @main(%v: f32[8], %x: f32[64,8]) {
+  %e = exp(%v) : f32[8]
+  %a = add(%x, %e) : f32[64,8]
+  %r = relu(%a) : f32[64,8]
+  return %r
+})",
+                              "fuse-elementwise,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK: %0 = exp(%v)
+CHECK: fused_elementwise(%x, %0) {program = "t0 = add $0 $1; t1 = relu t0"})");
+}
+
+TEST(FuseElementwise, KeepsGraphOutputsMaterialised) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[4]) {
+  %a = exp(%x) : f32[4]
+  %b = neg(%a) : f32[4]
+  return %a, %b
+})",
+                              "fuse-elementwise,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK: exp(%x)
+CHECK: neg(%0)
+CHECK-NOT: fused_elementwise)");
+}
+
 TEST(MemoryPlan, ReusesMemoryAndKeepsLiveValuesApart) {
   auto g = ir::Parse(R"(
 graph @main(%x: f32[1024]) {

@@ -1,0 +1,224 @@
+// Fused elementwise kernel. The plan, made once at load:
+//  1. Align every input's shape to the output rank and collapse adjacent dims
+//     that all operands walk the same way, so the output becomes a few long
+//     rows and each input is, along a row, either dense (stride 1) or one
+//     repeated value (stride 0).
+//  2. At run time each task takes a chunk of up to kChunk elements of a row,
+//     points dense inputs at their data, fills broadcast ones, and runs the
+//     program one instruction at a time over the chunk with the vectorised
+//     unary/binary kernels. Temporaries live in a stack buffer, so a chain of
+//     N ops reads and writes memory once instead of N times.
+#include "runtime/cpu/fused.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "runtime/format/fused_program.h"
+#include "runtime/format/sinter_generated.h"
+
+namespace sinter::rt {
+namespace kc = kernels::cpu;
+namespace fmt = format;
+namespace {
+
+constexpr int64_t kChunk = 512;
+constexpr int kMaxRegs = 96;  // inputs + temps + constants per program
+
+struct FusedParams : KernelParams {
+  std::vector<fmt::FusedInstr> program;
+  int num_inputs = 0;
+  // Collapsed iteration space: dims[0..rank) with per-input strides.
+  std::vector<int64_t> dims;
+  std::vector<std::vector<int64_t>> strides;  // [input][dim], elements
+  int64_t rows = 1, row_len = 1, chunks_per_row = 1;
+};
+
+kc::Unary ToUnary(fmt::FusedOp op) {
+  switch (op) {
+    case fmt::FusedOp::kRelu:
+      return kc::Unary::kRelu;
+    case fmt::FusedOp::kSigmoid:
+      return kc::Unary::kSigmoid;
+    case fmt::FusedOp::kTanh:
+      return kc::Unary::kTanh;
+    case fmt::FusedOp::kExp:
+      return kc::Unary::kExp;
+    case fmt::FusedOp::kLog:
+      return kc::Unary::kLog;
+    case fmt::FusedOp::kSqrt:
+      return kc::Unary::kSqrt;
+    case fmt::FusedOp::kRsqrt:
+      return kc::Unary::kRsqrt;
+    case fmt::FusedOp::kNeg:
+      return kc::Unary::kNeg;
+    case fmt::FusedOp::kAbs:
+      return kc::Unary::kAbs;
+    case fmt::FusedOp::kErf:
+      return kc::Unary::kErf;
+    case fmt::FusedOp::kReciprocal:
+      return kc::Unary::kReciprocal;
+    case fmt::FusedOp::kSilu:
+      return kc::Unary::kSilu;
+    case fmt::FusedOp::kGelu:
+      return kc::Unary::kGeluErf;
+    case fmt::FusedOp::kGeluTanh:
+      return kc::Unary::kGeluTanh;
+    case fmt::FusedOp::kHardswish:
+      return kc::Unary::kHardswish;
+    case fmt::FusedOp::kHardsigmoid:
+      return kc::Unary::kHardsigmoid;
+    case fmt::FusedOp::kLeakyRelu:
+      return kc::Unary::kLeakyRelu;
+    case fmt::FusedOp::kElu:
+      return kc::Unary::kElu;
+    default:
+      return kc::Unary::kClamp;
+  }
+}
+
+kc::Binary ToBinary(fmt::FusedOp op) {
+  switch (op) {
+    case fmt::FusedOp::kAdd:
+      return kc::Binary::kAdd;
+    case fmt::FusedOp::kSub:
+      return kc::Binary::kSub;
+    case fmt::FusedOp::kMul:
+      return kc::Binary::kMul;
+    case fmt::FusedOp::kDiv:
+      return kc::Binary::kDiv;
+    case fmt::FusedOp::kPow:
+      return kc::Binary::kPow;
+    case fmt::FusedOp::kMaximum:
+      return kc::Binary::kMax;
+    default:
+      return kc::Binary::kMin;
+  }
+}
+
+StatusOr<std::unique_ptr<KernelParams>> PrepareFused(const PrepareContext& c) {
+  for (const TensorDesc* t : c.inputs) {
+    if (t->dtype != SINTER_F32)
+      return Status(SINTER_UNIMPLEMENTED, "fused kernels take f32 inputs");
+  }
+  if (c.outputs[0]->dtype != SINTER_F32) return InvalidArgument("fused kernel output must be f32");
+  RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("program"));
+  auto p = std::make_unique<FusedParams>();
+  std::string error;
+  p->num_inputs = static_cast<int>(c.inputs.size());
+  if (!fmt::ParseFusedProgram(text, p->num_inputs, &p->program, &error))
+    return InvalidArgument(error);
+  if (p->num_inputs + p->program.size() * 3 > kMaxRegs)
+    return InvalidArgument("fused program too large");
+
+  // Broadcast check and aligned strides.
+  const std::vector<int64_t>& y = c.outputs[0]->dims;
+  const size_t rank = y.size();
+  std::vector<std::vector<int64_t>> st(c.inputs.size(), std::vector<int64_t>(rank, 0));
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const std::vector<int64_t>& d = c.inputs[i]->dims;
+    if (d.size() > rank) return InvalidArgument("fused input has a higher rank than the output");
+    int64_t stride = 1;
+    for (size_t k = 0; k < d.size(); ++k) {
+      size_t od = rank - 1 - k;
+      int64_t e = d[d.size() - 1 - k];
+      if (e != y[od] && e != 1)
+        return InvalidArgument("fused input does not broadcast to the output");
+      st[i][od] = e == 1 ? 0 : stride;
+      stride *= e;
+    }
+  }
+  // Collapse: merge dim k into k+1 when every input's strides chain.
+  std::vector<int64_t> dims;
+  std::vector<std::vector<int64_t>> cs(c.inputs.size());
+  for (size_t k = 0; k < rank; ++k) {
+    if (y[k] == 1) continue;
+    bool merge = !dims.empty();
+    for (size_t i = 0; i < c.inputs.size() && merge; ++i) {
+      merge = cs[i].back() == st[i][k] * y[k];
+    }
+    if (merge) {
+      dims.back() *= y[k];
+      for (size_t i = 0; i < c.inputs.size(); ++i) cs[i].back() = st[i][k];
+    } else {
+      dims.push_back(y[k]);
+      for (size_t i = 0; i < c.inputs.size(); ++i) cs[i].push_back(st[i][k]);
+    }
+  }
+  if (dims.empty()) {
+    dims.push_back(1);
+    for (auto& s : cs) s.push_back(0);
+  }
+  p->dims = dims;
+  p->strides = cs;
+  p->row_len = dims.back();
+  p->rows = c.outputs[0]->num_elements / std::max<int64_t>(1, p->row_len);
+  p->chunks_per_row = (p->row_len + kChunk - 1) / kChunk;
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunChunk(const FusedParams& p, const RunContext& c, int64_t task, float* regs) {
+  const int64_t row = task / p.chunks_per_row;
+  const int64_t begin = (task % p.chunks_per_row) * kChunk;
+  const int64_t len = std::min(kChunk, p.row_len - begin);
+  const int rank = static_cast<int>(p.dims.size());
+  // Input pointers for this chunk.
+  std::array<const float*, kMaxRegs> in{};
+  int used = 0;
+  for (int i = 0; i < p.num_inputs; ++i) {
+    int64_t off = 0, r = row;
+    for (int d = rank - 2; d >= 0; --d) {
+      off += (r % p.dims[d]) * p.strides[i][d];
+      r /= p.dims[d];
+    }
+    const float* base = c.in_ptr(i) + off;
+    if (p.strides[i][rank - 1] == 1) {
+      in[i] = base + begin;
+    } else {
+      float* buf = regs + (used++) * kChunk;
+      std::fill(buf, buf + len, base[0]);
+      in[i] = buf;
+    }
+  }
+  std::array<const float*, kMaxRegs> temps{};
+  float* out = c.out_ptr(0) + row * p.row_len + begin;
+  auto ref = [&](const fmt::FusedRef& r) -> const float* {
+    if (r.kind == fmt::FusedRef::kInput) return in[r.index];
+    if (r.kind == fmt::FusedRef::kTemp) return temps[r.index];
+    float* buf = regs + (used++) * kChunk;
+    std::fill(buf, buf + len, r.value);
+    return buf;
+  };
+  const int64_t dims1[1] = {len};
+  for (size_t k = 0; k < p.program.size(); ++k) {
+    const fmt::FusedInstr& ins = p.program[k];
+    // The last instruction writes the output directly.
+    float* dst = k + 1 == p.program.size() ? out : regs + (used++) * kChunk;
+    const float* a = ref(ins.a);
+    if (fmt::IsBinary(ins.op)) {
+      const float* b = ref(ins.b);
+      kc::BinaryF32(ToBinary(ins.op), a, dims1, b, dims1, dst, dims1, 1, nullptr);
+    } else {
+      kc::UnaryF32(ToUnary(ins.op), a, dst, len, ins.p0, ins.p1, nullptr);
+    }
+    temps[k] = dst;
+  }
+}
+
+void RunFused(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const FusedParams&>(kp);
+  kc::ParallelFor(c.par, p.rows * p.chunks_per_row, [&](int64_t b, int64_t e) {
+    // Registers for one chunk: every input fill, constant and temp.
+    std::array<float, kMaxRegs * kChunk> regs;
+    for (int64_t t = b; t < e; ++t) RunChunk(p, c, t, regs.data());
+  });
+}
+
+int64_t NoScratch(const KernelParams&, int) { return 0; }
+
+}  // namespace
+
+const OpDef kFusedElementwiseOp = {"fused_elementwise", 1,          -1,       1,
+                                   &PrepareFused,       &NoScratch, &RunFused};
+
+}  // namespace sinter::rt

@@ -1,0 +1,143 @@
+#include "runtime/format/fused_program.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+namespace sinter::format {
+namespace {
+
+struct OpRow {
+  std::string_view name;
+  FusedOp op;
+  int params;  // numeric parameters after the operand(s)
+};
+
+constexpr OpRow kOps[] = {
+    {"relu", FusedOp::kRelu, 0},
+    {"sigmoid", FusedOp::kSigmoid, 0},
+    {"tanh", FusedOp::kTanh, 0},
+    {"exp", FusedOp::kExp, 0},
+    {"log", FusedOp::kLog, 0},
+    {"sqrt", FusedOp::kSqrt, 0},
+    {"rsqrt", FusedOp::kRsqrt, 0},
+    {"neg", FusedOp::kNeg, 0},
+    {"abs", FusedOp::kAbs, 0},
+    {"erf", FusedOp::kErf, 0},
+    {"reciprocal", FusedOp::kReciprocal, 0},
+    {"silu", FusedOp::kSilu, 0},
+    {"gelu", FusedOp::kGelu, 0},
+    {"gelu_tanh", FusedOp::kGeluTanh, 0},
+    {"hardswish", FusedOp::kHardswish, 0},
+    {"hardsigmoid", FusedOp::kHardsigmoid, 0},
+    {"leaky_relu", FusedOp::kLeakyRelu, 1},
+    {"elu", FusedOp::kElu, 1},
+    {"clamp", FusedOp::kClamp, 2},
+    {"add", FusedOp::kAdd, 0},
+    {"sub", FusedOp::kSub, 0},
+    {"mul", FusedOp::kMul, 0},
+    {"div", FusedOp::kDiv, 0},
+    {"pow", FusedOp::kPow, 0},
+    {"maximum", FusedOp::kMaximum, 0},
+    {"minimum", FusedOp::kMinimum, 0},
+};
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t b = 0;
+  while (b <= s.size()) {
+    size_t e = s.find(sep, b);
+    if (e == std::string_view::npos) e = s.size();
+    std::string_view piece = s.substr(b, e - b);
+    while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+    while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
+    if (!piece.empty()) out.push_back(piece);
+    b = e + 1;
+  }
+  return out;
+}
+
+bool ParseNumber(std::string_view s, float* v) {
+  if (s == "inf") return *v = std::numeric_limits<float>::infinity(), true;
+  if (s == "-inf") return *v = -std::numeric_limits<float>::infinity(), true;
+  std::string tmp(s);
+  char* end = nullptr;
+  double d = std::strtod(tmp.c_str(), &end);
+  if (end != tmp.c_str() + tmp.size() || tmp.empty() || std::isnan(d)) return false;
+  *v = static_cast<float>(d);
+  return true;
+}
+
+bool ParseIndex(std::string_view s, int limit, int* out) {
+  if (s.empty() || s.size() > 6) return false;
+  int v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  if (v >= limit) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+bool IsBinary(FusedOp op) { return op >= FusedOp::kAdd; }
+
+std::string_view FusedOpName(FusedOp op) {
+  for (const OpRow& r : kOps) {
+    if (r.op == op) return r.name;
+  }
+  return "?";
+}
+
+bool ParseFusedProgram(std::string_view text, int num_inputs, std::vector<FusedInstr>* out,
+                       std::string* error) {
+  out->clear();
+  auto fail = [&](const std::string& why) {
+    *error = "fused program: " + why;
+    return false;
+  };
+  std::vector<std::string_view> instrs = Split(text, ';');
+  if (instrs.empty()) return fail("empty");
+  if (instrs.size() > 4096) return fail("too long");
+  for (size_t i = 0; i < instrs.size(); ++i) {
+    std::vector<std::string_view> tok = Split(instrs[i], ' ');
+    const std::string where = "instruction " + std::to_string(i);
+    if (tok.size() < 4 || tok[1] != "=" || tok[0] != "t" + std::to_string(i)) {
+      return fail(where + ": expected 't" + std::to_string(i) + " = op operands'");
+    }
+    const OpRow* row = nullptr;
+    for (const OpRow& r : kOps) {
+      if (r.name == tok[2]) row = &r;
+    }
+    if (row == nullptr) return fail(where + ": unknown op '" + std::string(tok[2]) + "'");
+    const size_t operands = IsBinary(row->op) ? 2 : 1;
+    if (tok.size() != 3 + operands + row->params) return fail(where + ": wrong operand count");
+    FusedInstr in{row->op, {}, {}, 0, 0};
+    for (size_t k = 0; k < operands; ++k) {
+      std::string_view t = tok[3 + k];
+      FusedRef& r = k == 0 ? in.a : in.b;
+      if (t[0] == '$') {
+        r.kind = FusedRef::kInput;
+        if (!ParseIndex(t.substr(1), num_inputs, &r.index))
+          return fail(where + ": bad input " + std::string(t));
+      } else if (t[0] == 't') {
+        r.kind = FusedRef::kTemp;
+        if (!ParseIndex(t.substr(1), static_cast<int>(i), &r.index))
+          return fail(where + ": bad temp " + std::string(t));
+      } else {
+        r.kind = FusedRef::kConst;
+        if (!ParseNumber(t, &r.value)) return fail(where + ": bad constant " + std::string(t));
+      }
+    }
+    if (row->params > 0 && !ParseNumber(tok[3 + operands], &in.p0))
+      return fail(where + ": bad parameter");
+    if (row->params > 1 && !ParseNumber(tok[4 + operands], &in.p1))
+      return fail(where + ": bad parameter");
+    out->push_back(in);
+  }
+  return true;
+}
+
+}  // namespace sinter::format
