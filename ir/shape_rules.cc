@@ -42,6 +42,20 @@ absl::Status RequireSameDType(const Operation& op) {
   return absl::OkStatus();
 }
 
+// Operands past the bias are epilogue inputs: they need an epilogue and must
+// broadcast to the result.
+absl::Status CheckEpilogueOperands(const Operation& op, const std::vector<int64_t>& out) {
+  if (op.num_operands() > 3 && !op.HasAttr("epilogue")) {
+    return Invalid("operands past the bias need an epilogue");
+  }
+  for (int i = 3; i < op.num_operands(); ++i) {
+    ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
+    ASSIGN_OR_RETURN(auto b, BroadcastShapes(out, s));
+    if (b != out) return Invalid("epilogue operand ", i, " does not broadcast to the result");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<int64_t> NormalizeAxis(int64_t axis, int64_t rank) {
@@ -213,7 +227,7 @@ absl::Status InferConv2d(const Operation& op, std::vector<TensorType>* results) 
   if (groups <= 0 || x[1] % groups != 0 || w[0] % groups != 0 || w[1] != x[1] / groups) {
     return Invalid("input ", Dims(x), " and weight ", Dims(w), " disagree for groups=", groups);
   }
-  if (op.num_operands() == 3) {
+  if (op.num_operands() >= 3) {
     RETURN_IF_ERROR(RequireRank(op.operand(2), 1, "conv2d bias"));
     if (op.operand(2)->type().shape[0].extent() != w[0])
       return Invalid("bias length != out channels");
@@ -221,6 +235,7 @@ absl::Status InferConv2d(const Operation& op, std::vector<TensorType>* results) 
   int64_t oh = WindowOutput(x[2], w[2], stride[0], pad[0], dil[0], false);
   int64_t ow = WindowOutput(x[3], w[3], stride[1], pad[1], dil[1], false);
   if (oh <= 0 || ow <= 0) return Invalid("input ", Dims(x), " too small for the kernel");
+  RETURN_IF_ERROR(CheckEpilogueOperands(op, {x[0], w[0], oh, ow}));
   results->push_back(Make(op.operand(0)->type().dtype, {x[0], w[0], oh, ow}));
   return absl::OkStatus();
 }
@@ -267,11 +282,12 @@ absl::Status InferLinear(const Operation& op, std::vector<TensorType>* results) 
   if (x.empty() || x.back() != w[1]) {
     return Invalid("input ", Dims(x), " does not match weight ", Dims(w));
   }
-  if (op.num_operands() == 3) {
+  if (op.num_operands() >= 3) {
     ASSIGN_OR_RETURN(auto b, StaticExtents(op.operand(2)));
     if (b != std::vector<int64_t>{w[0]}) return Invalid("bias ", Dims(b), " != [", w[0], "]");
   }
   x.back() = w[0];
+  RETURN_IF_ERROR(CheckEpilogueOperands(op, x));
   results->push_back(Make(op.operand(0)->type().dtype, x));
   return absl::OkStatus();
 }

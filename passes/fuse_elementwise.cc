@@ -10,11 +10,10 @@
 //    per output element, so it starts a new group instead.
 // Scalar constants become literals in the program; every other operand from
 // outside the group becomes a kernel input, broadcast as the op broadcast it.
-#include <cstdio>
-#include <limits>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "passes/fusion_util.h"
 #include "passes/pass.h"
 #include "passes/rewrite_util.h"
 
@@ -22,55 +21,6 @@ namespace sinter::passes {
 namespace {
 
 using ir::OpKind;
-
-// The program op name for a fusable op, or "" when the op cannot be fused.
-std::string ProgramOp(const ir::Operation& op) {
-  if (op.result()->type().dtype != ir::DType::kF32 || !op.result()->type().shape.is_static())
-    return "";
-  for (ir::Value* v : op.operands()) {
-    if (v->type().dtype != ir::DType::kF32) return "";
-  }
-  switch (op.kind()) {
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kTanh:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRsqrt:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kErf:
-    case OpKind::kReciprocal:
-    case OpKind::kSilu:
-    case OpKind::kHardswish:
-    case OpKind::kHardsigmoid:
-    case OpKind::kLeakyRelu:
-    case OpKind::kElu:
-    case OpKind::kClamp:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-      return std::string(op.name());
-    case OpKind::kGelu:
-      return op.GetStr("approximate") == "tanh" ? "gelu_tanh" : "gelu";
-    case OpKind::kFusedElementwise:
-      return "";  // already fused; not re-fused
-    default:
-      return "";
-  }
-}
-
-std::string Num(double v) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", static_cast<float>(v));  // exact for f32
-  return buf;
-}
 
 struct Group {
   std::vector<ir::Operation*> ops;  // in graph order; back() is the root
@@ -131,34 +81,17 @@ absl::Status RunFuseElementwise(ir::Graph& g, PassStats& stats) {
     std::string program;
     auto operand = [&](ir::Value* v) -> std::string {
       if (auto it = name.find(v); it != name.end()) return it->second;
-      if (std::optional<float> s = SplatF32(v); s && v->type().shape.rank() == 0) return Num(*s);
+      if (std::optional<float> s = SplatF32(v); s && v->type().shape.rank() == 0) {
+        return ProgramNumber(*s);
+      }
       std::string nm = absl::StrCat("$", inputs.size());
       inputs.push_back(v);
       name[v] = nm;
       return nm;
     };
     for (size_t k = 0; k < grp.ops.size(); ++k) {
-      ir::Operation* op = grp.ops[k];
-      std::string line = absl::StrCat("t", k, " = ", ProgramOp(*op));
-      for (ir::Value* v : op->operands()) absl::StrAppend(&line, " ", operand(v));
-      switch (op->kind()) {
-        case OpKind::kLeakyRelu:
-          absl::StrAppend(&line, " ", Num(op->GetFloat("slope")));
-          break;
-        case OpKind::kElu:
-          absl::StrAppend(&line, " ", Num(op->GetFloat("alpha")));
-          break;
-        case OpKind::kClamp: {
-          const double inf = std::numeric_limits<double>::infinity();
-          absl::StrAppend(&line, " ", Num(op->HasAttr("min") ? op->GetFloat("min") : -inf), " ",
-                          Num(op->HasAttr("max") ? op->GetFloat("max") : inf));
-          break;
-        }
-        default:
-          break;
-      }
-      absl::StrAppend(&program, k ? "; " : "", line);
-      name[op->result()] = absl::StrCat("t", k);
+      absl::StrAppend(&program, k ? "; " : "", ProgramLine(*grp.ops[k], k, operand));
+      name[grp.ops[k]->result()] = absl::StrCat("t", k);
     }
     if (inputs.empty()) continue;  // all-constant chains are fold-constants' job
     ir::Builder b(&g, g.Position(root));

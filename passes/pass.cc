@@ -39,8 +39,13 @@ absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
   if (name == "O0") return std::vector<std::string>{"dce"};
   // The default: clean up, fold what is constant, then fuse.
   if (name == "default") {
-    return std::vector<std::string>{"dce",          "fold-constants",  "cse",
-                                    "canonicalize", "fold-batch-norm", "fuse-elementwise",
+    return std::vector<std::string>{"dce",
+                                    "fold-constants",
+                                    "cse",
+                                    "canonicalize",
+                                    "fold-batch-norm",
+                                    "fuse-elementwise",
+                                    "fuse-epilogue",
                                     "dce"};
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown pipeline '", name, "' (O0, default)"));

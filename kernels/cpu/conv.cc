@@ -2,14 +2,16 @@
 //  - 1x1, stride 1, no padding: per image and group one GEMM on the input as
 //    it lies, Y[oc, hw] = W[oc, c] * X[c, hw].
 //  - depthwise (groups == c, each output channel reads one input channel): a
-//    direct kernel; interior outputs take 8 at a time with every tap in
-//    registers, borders a checked scalar loop.
+//    direct kernel; interior outputs 8 at a time (3x3 weights held in
+//    registers), borders a checked scalar loop.
 //  - otherwise im2col of one image and group into the scratch buffer, then a
 //    GEMM with the weights, Y[ocg, hw] = W[ocg, cg*kh*kw] * col[cg*kh*kw, hw].
+//    Serial GEMMs take the output positions in chunks, so the scratch stays
+//    about 1 MB and the chunk is still in cache when the GEMM packs it.
 // The bias is the GEMM's per-row epilogue. With a batch of at least as many
 // images as threads, each thread takes whole images (its own scratch slice,
 // serial GEMMs), which needs no synchronisation; otherwise one image at a
-// time with the GEMM and im2col parallel inside.
+// time with the GEMM and im2col parallel inside (scratch: the whole im2col).
 #include <algorithm>
 
 #include "kernels/cpu/internal_gemm.h"
@@ -21,61 +23,142 @@ namespace {
 
 using namespace internal;
 
-constexpr int64_t kSlotBudget = int64_t{64} << 20;  // bytes of per-thread im2col buffers
-
 bool IsPointwise(const Conv2dShape& s) {
   return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
          s.pad_w == 0;
 }
 bool IsDepthwise(const Conv2dShape& s) { return s.groups == s.c && s.oc % s.c == 0; }
-int64_t ColBytes(const Conv2dShape& s) {
-  return (s.c / s.groups * s.kh * s.kw * s.oh * s.ow * 4 + 63) / 64 * 64;
-}
-// Images processed concurrently, each with its own im2col buffer.
+int64_t ColRows(const Conv2dShape& s) { return s.c / s.groups * s.kh * s.kw; }
+
+// Images processed concurrently, each by one thread with serial GEMMs and its
+// own im2col buffer; 1 means one image at a time with parallel GEMMs.
 int64_t Slots(const Conv2dShape& s, int threads) {
-  if (threads <= 1 || s.n < threads) return 1;
-  if (!IsPointwise(s) && ColBytes(s) * threads > kSlotBudget) return 1;
-  return threads;
+  return threads > 1 && s.n >= threads ? threads : 1;
+}
+// Output columns per im2col chunk: a serial GEMM takes the image in chunks
+// whose im2col (~1 MB) is still in cache when the GEMM packs it; a parallel
+// GEMM needs the whole image to split.
+int64_t ColChunk(const Conv2dShape& s, bool serial) {
+  const int64_t n = s.oh * s.ow;
+  if (!serial) return n;
+  return std::min(n, std::max<int64_t>(64, (int64_t{1} << 18) / ColRows(s) / 16 * 16));
+}
+int64_t SlotFloats(const Conv2dShape& s, bool serial) {
+  return (ColRows(s) * ColChunk(s, serial) + 15) / 16 * 16;
 }
 
-// Input (one image, one group) -> col[cg * kh * kw, oh * ow], rows r0 .. r1.
-void Im2col(const Conv2dShape& s, const float* x, float* col, int64_t r0, int64_t r1) {
-  const int64_t n = s.oh * s.ow;
+// Input (one image, one group) -> col[r, j - j0] for rows r0 .. r1 of
+// cg * kh * kw and output positions j0 .. j1 of oh * ow; row stride j1 - j0.
+void Im2col(const Conv2dShape& s, const float* x, float* col, int64_t j0, int64_t j1, int64_t r0,
+            int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t ci = r / (s.kh * s.kw), ky = r / s.kw % s.kh, kx = r % s.kw;
     const float* xc = x + ci * s.h * s.w;
     const int64_t off = kx * s.dil_w - s.pad_w;
     int64_t lo, hi;
     WindowRange(off, s.stride_w, s.w, s.ow, &lo, &hi);
-    for (int64_t oy = 0; oy < s.oh; ++oy) {
-      float* d = col + r * n + oy * s.ow;
+    for (int64_t j = j0; j < j1;) {
+      // Output row oy, columns a .. e, into d[0 .. e - a].
+      const int64_t oy = j / s.ow, a = j % s.ow, e = std::min(s.ow, a + (j1 - j));
+      float* d = col + r * (j1 - j0) + (j - j0);
       const int64_t iy = oy * s.stride_h - s.pad_h + ky * s.dil_h;
+      j += e - a;
       if (iy < 0 || iy >= s.h) {
-        std::fill(d, d + s.ow, 0.f);
+        std::fill(d, d + (e - a), 0.f);
         continue;
       }
       const float* xr = xc + iy * s.w;
-      std::fill(d, d + lo, 0.f);
+      const int64_t l = std::clamp(lo, a, e), h = std::clamp(hi, l, e);
+      std::fill(d, d + (l - a), 0.f);
       if (s.stride_w == 1) {
-        std::copy(xr + lo + off, xr + hi + off, d + lo);
+        std::copy(xr + l + off, xr + h + off, d + (l - a));
       } else {
-        for (int64_t ox = lo; ox < hi; ++ox) d[ox] = xr[ox * s.stride_w + off];
+        for (int64_t ox = l; ox < h; ++ox) d[ox - a] = xr[ox * s.stride_w + off];
       }
-      std::fill(d + hi, d + s.ow, 0.f);
+      std::fill(d + (h - a), d + (e - a), 0.f);
     }
   }
 }
 
 // 8 floats at src[0], src[stride], ..., without reading past src[7 * stride].
+template <int kStride>
 SINTER_INLINE V8 LoadStrided(const float* src, int64_t stride) {
-  if (stride == 1) return Load(src);
-  if (stride == 2) {
+  if constexpr (kStride == 1) {
+    return Load(src);
+  } else if constexpr (kStride == 2) {
     typedef int32_t M __attribute__((vector_size(32)));
-    return __builtin_shuffle(Load(src), LoadPart(src + 8, 7), M{0, 2, 4, 6, 8, 10, 12, 14});
+    return __builtin_shuffle(Load(src), Load(src + 7), M{0, 2, 4, 6, 9, 11, 13, 15});
+  } else {
+    V8 v;
+    for (int l = 0; l < 8; ++l) v[l] = src[l * stride];
+    return v;
   }
-  V8 v;
-  for (int l = 0; l < 8; ++l) v[l] = src[l * stride];
-  return v;
+}
+
+// One depthwise output plane. kStride / kK: the horizontal stride and the
+// kernel size when known at compile time (0: read from s).
+template <int kStride, int kK>
+SINTER_INLINE void DepthwisePlane(const Conv2dShape& s, const float* xp, const float* wp, float b,
+                                  float* yp, int64_t in_lo, int64_t in_hi) {
+  const int64_t sw = kStride ? kStride : s.stride_w, kw = kK ? kK : s.kw;
+  V8 wv[9];  // 3x3 weights, splatted once per plane
+  if constexpr (kK == 3) {
+    for (int i = 0; i < 9; ++i) wv[i] = Splat(wp[i]);
+  }
+  for (int64_t oy = 0; oy < s.oh; ++oy) {
+    float* yr = yp + oy * s.ow;
+    const int64_t iy0 = oy * s.stride_h - s.pad_h;
+    int64_t ky0, ky1;  // taps inside the input
+    WindowRange(iy0, s.dil_h, s.h, s.kh, &ky0, &ky1);
+    const bool all3 = kK == 3 && ky0 == 0 && ky1 == 3;
+    const float* r0 = xp + iy0 * s.w - s.pad_w;
+    // Outputs ox .. ox+7, all inside the input row.
+    auto vec = [&](int64_t ox) SINTER_LAMBDA {
+      const int64_t o = ox * sw;
+      V8 acc = Splat(b);
+      if (all3) {  // all nine taps, weights in registers
+        const float *r1 = r0 + s.dil_h * s.w, *r2 = r1 + s.dil_h * s.w;
+        const int64_t d = s.dil_w;
+        acc += wv[0] * LoadStrided<kStride>(r0 + o, sw);
+        acc += wv[1] * LoadStrided<kStride>(r0 + o + d, sw);
+        acc += wv[2] * LoadStrided<kStride>(r0 + o + 2 * d, sw);
+        acc += wv[3] * LoadStrided<kStride>(r1 + o, sw);
+        acc += wv[4] * LoadStrided<kStride>(r1 + o + d, sw);
+        acc += wv[5] * LoadStrided<kStride>(r1 + o + 2 * d, sw);
+        acc += wv[6] * LoadStrided<kStride>(r2 + o, sw);
+        acc += wv[7] * LoadStrided<kStride>(r2 + o + d, sw);
+        acc += wv[8] * LoadStrided<kStride>(r2 + o + 2 * d, sw);
+      } else {
+        for (int64_t ky = ky0; ky < ky1; ++ky) {
+          const float* xr = r0 + ky * s.dil_h * s.w + o;
+          const float* wr = wp + ky * kw;
+          for (int64_t kx = 0; kx < kw; ++kx) {
+            acc += wr[kx] * LoadStrided<kStride>(xr + kx * s.dil_w, sw);
+          }
+        }
+      }
+      Store(yr + ox, acc);
+    };
+    int64_t ox = in_lo;
+    if (in_hi - in_lo >= 8) {
+      for (; ox + 8 <= in_hi; ox += 8) vec(ox);
+      if (ox < in_hi) vec(in_hi - 8), ox = in_hi;  // overlaps: same values again
+    }
+    // Borders and the tail, with bounds checks.
+    for (int64_t q = 0; q < s.ow; ++q) {
+      if (q == in_lo) q = ox;
+      if (q >= s.ow) break;
+      float acc = b;
+      for (int64_t ky = ky0; ky < ky1; ++ky) {
+        const float* xr = xp + (iy0 + ky * s.dil_h) * s.w;
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t ix = q * sw - s.pad_w + kx * s.dil_w;
+          if (ix >= 0 && ix < s.w) acc += wp[ky * kw + kx] * xr[ix];
+        }
+      }
+      yr[q] = acc;
+    }
+  }
 }
 
 // Output planes [p0, p1) of a depthwise conv (plane = image * oc + channel).
@@ -91,67 +174,50 @@ SINTER_MULTIVERSION void DepthwisePlanes(const Conv2dShape& s, const float* x, c
     in_hi = std::min(in_hi, hi);
   }
   if (in_hi < in_lo) in_hi = in_lo;
+  const bool k3 = s.kh == 3 && s.kw == 3;
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t img = p / s.oc, o = p % s.oc;
     const float* xp = x + (img * s.c + o / mult) * s.h * s.w;
     const float* wp = w + o * s.kh * s.kw;
     const float b = bias ? bias[o] : 0.f;
-    for (int64_t oy = 0; oy < s.oh; ++oy) {
-      float* yr = y + (p * s.oh + oy) * s.ow;
-      const int64_t iy0 = oy * s.stride_h - s.pad_h;
-      int64_t ox = in_lo;
-      for (; ox + 8 <= in_hi; ox += 8) {
-        V8 acc = Splat(b);
-        for (int64_t ky = 0; ky < s.kh; ++ky) {
-          const int64_t iy = iy0 + ky * s.dil_h;
-          if (iy < 0 || iy >= s.h) continue;
-          const float* xr = xp + iy * s.w + ox * s.stride_w - s.pad_w;
-          const float* wr = wp + ky * s.kw;
-          for (int64_t kx = 0; kx < s.kw; ++kx) {
-            acc += wr[kx] * LoadStrided(xr + kx * s.dil_w, s.stride_w);
-          }
-        }
-        Store(yr + ox, acc);
-      }
-      // Borders and the tail, with bounds checks.
-      for (int64_t q = 0; q < s.ow; ++q) {
-        if (q == in_lo) q = ox;
-        if (q >= s.ow) break;
-        float acc = b;
-        for (int64_t ky = 0; ky < s.kh; ++ky) {
-          const int64_t iy = iy0 + ky * s.dil_h;
-          if (iy < 0 || iy >= s.h) continue;
-          for (int64_t kx = 0; kx < s.kw; ++kx) {
-            const int64_t ix = q * s.stride_w - s.pad_w + kx * s.dil_w;
-            if (ix >= 0 && ix < s.w) acc += wp[ky * s.kw + kx] * xp[iy * s.w + ix];
-          }
-        }
-        yr[q] = acc;
-      }
+    float* yp = y + p * s.oh * s.ow;
+    if (s.stride_w == 1) {
+      k3 ? DepthwisePlane<1, 3>(s, xp, wp, b, yp, in_lo, in_hi)
+         : DepthwisePlane<1, 0>(s, xp, wp, b, yp, in_lo, in_hi);
+    } else if (s.stride_w == 2) {
+      k3 ? DepthwisePlane<2, 3>(s, xp, wp, b, yp, in_lo, in_hi)
+         : DepthwisePlane<2, 0>(s, xp, wp, b, yp, in_lo, in_hi);
+    } else {
+      DepthwisePlane<0, 0>(s, xp, wp, b, yp, in_lo, in_hi);
     }
   }
 }
 
-// One image through im2col (unless pointwise) and a GEMM per group.
+// One image through im2col (unless pointwise) and a GEMM per group, in
+// chunks of output positions when the GEMMs are serial (par == null).
 void ConvImage(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                float* col, Parallel* par) {
-  const int64_t cg = s.c / s.groups, ocg = s.oc / s.groups, k = cg * s.kh * s.kw;
-  const int64_t n = s.oh * s.ow;
-  for (int64_t g = 0; g < s.groups; ++g) {
-    const float* xg = x + g * cg * s.h * s.w;
-    const float* b = xg;
-    if (!IsPointwise(s)) {
-      const int64_t tasks = NumTasks(par, k * n, 16384);
-      const int64_t per = (k + tasks - 1) / tasks;
-      ParallelFor(tasks > 1 ? par : nullptr, (k + per - 1) / per, [&](int64_t t0, int64_t t1) {
-        Im2col(s, xg, col, t0 * per, std::min(k, t1 * per));
-      });
-      b = col;
+  const int64_t cg = s.c / s.groups, ocg = s.oc / s.groups, k = ColRows(s);
+  const int64_t n = s.oh * s.ow, chunk = IsPointwise(s) ? n : ColChunk(s, par == nullptr);
+  for (int64_t j0 = 0; j0 < n; j0 += chunk) {
+    const int64_t jn = std::min(chunk, n - j0);
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const float* xg = x + g * cg * s.h * s.w;
+      const float* b = xg;
+      if (!IsPointwise(s)) {
+        const int64_t tasks = NumTasks(par, k * jn, 16384);
+        const int64_t per = (k + tasks - 1) / tasks;
+        ParallelFor(tasks > 1 ? par : nullptr, (k + per - 1) / per, [&](int64_t t0, int64_t t1) {
+          Im2col(s, xg, col, j0, j0 + jn, t0 * per, std::min(k, t1 * per));
+        });
+        b = col;
+      }
+      GemmEpilogue ep;
+      ep.bias = bias ? bias + g * ocg : nullptr;
+      ep.bias_per_row = true;
+      Gemm(ocg, jn, k, w + g * ocg * k, k, b, b == col ? jn : n, false, y + g * ocg * n + j0, n, ep,
+           par);
     }
-    GemmEpilogue ep;
-    ep.bias = bias ? bias + g * ocg : nullptr;
-    ep.bias_per_row = true;
-    Gemm(ocg, n, k, w + g * ocg * k, k, b, n, false, y + g * ocg * n, n, ep, par);
   }
 }
 
@@ -159,7 +225,8 @@ void ConvImage(const Conv2dShape& s, const float* x, const float* w, const float
 
 int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads) {
   if (IsDepthwise(s) || IsPointwise(s)) return 0;
-  return ColBytes(s) * Slots(s, num_threads);
+  const int64_t slots = Slots(s, num_threads);
+  return slots * SlotFloats(s, num_threads <= 1 || slots > 1) * 4;
 }
 
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
@@ -176,9 +243,9 @@ void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float
     return;
   }
   const int64_t in_size = s.c * s.h * s.w, out_size = s.oc * s.oh * s.ow;
-  const int64_t col_floats = IsPointwise(s) ? 0 : ColBytes(s) / 4;
   float* col = static_cast<float*>(scratch);
   const int64_t slots = Slots(s, threads);
+  const int64_t col_floats = IsPointwise(s) ? 0 : SlotFloats(s, true);
   if (slots > 1) {
     ParallelFor(par, slots, [&](int64_t t0, int64_t t1) {
       for (int64_t slot = t0; slot < t1; ++slot) {

@@ -19,14 +19,15 @@ constexpr int64_t kGrain = 16384;  // elements per parallel task
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-#define SINTER_LAMBDA __attribute__((always_inline))
-
-// y = f(x) 8 floats at a time; the tail goes through a zero-padded vector.
+// y = f(x) 8 floats at a time; the tail goes through a zero-padded vector
+// in the same loop, so f is expanded once.
 template <class F>
 SINTER_INLINE void Map(const float* x, float* y, int64_t n, F f) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) Store(y + i, f(Load(x + i)));
-  if (i < n) StorePart(y + i, f(LoadPart(x + i, n - i)), n - i);
+  for (int64_t i = 0; i < n; i += 8) {
+    const bool full = n - i >= 8;
+    V8 v = f(full ? Load(x + i) : LoadPart(x + i, n - i));
+    full ? Store(y + i, v) : StorePart(y + i, v, n - i);
+  }
 }
 
 SINTER_MULTIVERSION void UnaryRange(Unary op, const float* x, float* y, int64_t n, float a,
@@ -187,21 +188,13 @@ struct PowOp {
 // y[i] = op(a[i * sa], b[i * sb]) for i < n, strides 0 or 1.
 template <class Op>
 SINTER_INLINE void Row(const float* a, bool sa, const float* b, bool sb, float* y, int64_t n) {
-  int64_t i = 0;
-  if (sa && sb) {
-    for (; i + 8 <= n; i += 8) Store(y + i, Op::V(Load(a + i), Load(b + i)));
-    if (i < n) StorePart(y + i, Op::V(LoadPart(a + i, n - i), LoadPart(b + i, n - i)), n - i);
-  } else if (sa) {
-    V8 bv = Splat(*b);
-    for (; i + 8 <= n; i += 8) Store(y + i, Op::V(Load(a + i), bv));
-    if (i < n) StorePart(y + i, Op::V(LoadPart(a + i, n - i), bv), n - i);
-  } else if (sb) {
-    V8 av = Splat(*a);
-    for (; i + 8 <= n; i += 8) Store(y + i, Op::V(av, Load(b + i)));
-    if (i < n) StorePart(y + i, Op::V(av, LoadPart(b + i, n - i)), n - i);
-  } else {
-    float v = Op::V(Splat(*a), Splat(*b))[0];
-    std::fill(y, y + n, v);
+  const V8 as = Splat(*a), bs = Splat(*b);
+  for (int64_t i = 0; i < n; i += 8) {
+    const bool full = n - i >= 8;
+    V8 av = !sa ? as : full ? Load(a + i) : LoadPart(a + i, n - i);
+    V8 bv = !sb ? bs : full ? Load(b + i) : LoadPart(b + i, n - i);
+    V8 v = Op::V(av, bv);
+    full ? Store(y + i, v) : StorePart(y + i, v, n - i);
   }
 }
 

@@ -54,10 +54,12 @@ SINTER_INLINE void StoreTile(V8 (&acc)[MR][2], const Args& g, int64_t row, int64
       }
     } else if (nr == kNr) {
       V8 b0 = Load(g.ep.bias + col), b1 = Load(g.ep.bias + col + 8);
+#pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) acc[r][0] += b0, acc[r][1] += b1;
     } else {
       V8 b0 = LoadPart(g.ep.bias + col, std::min(nr, 8));
       V8 b1 = nr > 8 ? LoadPart(g.ep.bias + col + 8, nr - 8) : V8{};
+#pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) acc[r][0] += b0, acc[r][1] += b1;
     }
   }
@@ -102,24 +104,29 @@ SINTER_INLINE void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, fl
   }
 }
 
-// op(B)[p0 .. p0+kc, j0 .. j0+nr] -> kc x 16 panel, zero-padded columns.
-SINTER_INLINE void PackB(const Args& g, int64_t p0, int64_t kc, int64_t j0, int64_t nr,
-                         float* dst) {
-  if (!g.bt) {
-    const float* s = g.b + p0 * g.ldb + j0;
-    if (nr == kNr) {
-      for (int64_t p = 0; p < kc; ++p) {
-        Store(dst + p * kNr, Load(s + p * g.ldb));
-        Store(dst + p * kNr + 8, Load(s + p * g.ldb + 8));
-      }
-    } else {
-      for (int64_t p = 0; p < kc; ++p) {
-        for (int64_t j = 0; j < kNr; ++j) dst[p * kNr + j] = j < nr ? s[p * g.ldb + j] : 0.f;
-      }
+// B[p0 .. p0+kc, j0 .. j0+nc] (B stored [k, n]) -> kc x 16 panels, one after
+// another, zero-padded columns. Row by row: long contiguous reads, as B rows
+// can be far apart (im2col of a large image).
+SINTER_INLINE void PackBPlain(const Args& g, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                              float* bpack) {
+  const int64_t full = nc / kNr * kNr;
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = g.b + (p0 + p) * g.ldb + j0;
+    float* dst = bpack + p * kNr;
+    for (int64_t j = 0; j < full; j += kNr) {
+      Store(dst + j * kc, Load(src + j));
+      Store(dst + j * kc + 8, Load(src + j + 8));
     }
-    return;
+    if (full < nc) {
+      for (int64_t j = 0; j < kNr; ++j) dst[full * kc + j] = full + j < nc ? src[full + j] : 0.f;
+    }
   }
-  // B stored [n, k]: transpose 8x8 blocks in registers.
+}
+
+// B^T[p0 .. p0+kc, j0 .. j0+nr] (B stored [n, k]) -> kc x 16 panel,
+// zero-padded columns; 8x8 blocks are transposed in registers.
+SINTER_INLINE void PackBTransposed(const Args& g, int64_t p0, int64_t kc, int64_t j0, int64_t nr,
+                                   float* dst) {
   const float* s = g.b + j0 * g.ldb + p0;
   for (int64_t jb = 0; jb < kNr; jb += 8) {
     const float* rows[8];
@@ -188,8 +195,12 @@ SINTER_MULTIVERSION void Tile(const Args& g, int64_t i0, int64_t i1, int64_t mc,
                               int64_t nc, float* apack, float* bpack) {
   for (int64_t p0 = 0; p0 < g.k; p0 += kKc) {
     const int64_t kc = std::min(kKc, g.k - p0);
-    for (int64_t j = 0; j < nc; j += kNr) {
-      PackB(g, p0, kc, j0 + j, std::min<int64_t>(kNr, nc - j), bpack + j * kc);
+    if (g.bt) {
+      for (int64_t j = 0; j < nc; j += kNr) {
+        PackBTransposed(g, p0, kc, j0 + j, std::min<int64_t>(kNr, nc - j), bpack + j * kc);
+      }
+    } else {
+      PackBPlain(g, p0, kc, j0, nc, bpack);
     }
     for (int64_t ib = i0; ib < i1; ib += mc) {
       const int64_t mb = std::min(mc, i1 - ib);
@@ -217,9 +228,11 @@ SINTER_INLINE void SmallRowsPlain(const Args& g, int64_t j0, int64_t j1) {
     for (int64_t p = 0; p < g.k; ++p) {
       const float* b = g.b + p * g.ldb + j;
       float av[MR];
+#pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) av[r] = g.a[r * g.lda + p];
       for (int64_t v = 0; v < wv; v += 8) {
         V8 bv = Load(b + v);
+#pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) Store(acc[r] + v, Load(acc[r] + v) + av[r] * bv);
       }
       for (int64_t v = wv; v < w; ++v) {
@@ -248,8 +261,10 @@ SINTER_INLINE void SmallDots(const Args& g, int64_t i0, int64_t j, int nj) {
   int64_t p = 0;
   for (; p + 8 <= g.k; p += 8) {
     V8 bv[4] = {Load(b[0] + p), Load(b[1] + p), Load(b[2] + p), Load(b[3] + p)};
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       V8 av = Load(a[r] + p);
+#pragma GCC unroll 8
       for (int q = 0; q < 4; ++q) acc[r][q] += av * bv[q];
     }
   }
@@ -257,8 +272,10 @@ SINTER_INLINE void SmallDots(const Args& g, int64_t i0, int64_t j, int nj) {
     int64_t rem = g.k - p;
     V8 bv[4] = {LoadPart(b[0] + p, rem), LoadPart(b[1] + p, rem), LoadPart(b[2] + p, rem),
                 LoadPart(b[3] + p, rem)};
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       V8 av = LoadPart(a[r] + p, rem);
+#pragma GCC unroll 8
       for (int q = 0; q < 4; ++q) acc[r][q] += av * bv[q];
     }
   }

@@ -12,6 +12,8 @@
 #include "kernels/cpu/kernels.h"
 
 #define SINTER_INLINE inline __attribute__((always_inline))
+// After a lambda's parameter list: inlined into (and compiled for) each clone.
+#define SINTER_LAMBDA __attribute__((always_inline))
 // Hot loops are compiled twice: for AVX2+FMA machines and for any x86-64; the
 // loader picks one (ifunc). Callees they use must be SINTER_INLINE so that
 // they are compiled for the clone's target.

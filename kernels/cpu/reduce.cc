@@ -33,12 +33,9 @@ SINTER_INLINE double SqDevRow(const float* x, int64_t n, float m) {
       V8 d = Load(x + i) - m;
       a0 += d * d;
     }
-    if (i < e) {
-      V8 d = LoadPart(x + i, e - i) - m;
-      d = LoadPart(reinterpret_cast<const float*>(&d), e - i);  // zero the padding lanes
-      a1 += d * d;
-    }
-    total += HSum(a0 + a1);
+    float tail = 0.f;
+    for (; i < e; ++i) tail += (x[i] - m) * (x[i] - m);
+    total += HSum(a0 + a1) + tail;
   }
   return total;
 }

@@ -25,13 +25,23 @@ namespace {
 constexpr int64_t kChunk = 512;
 constexpr int kMaxRegs = 96;  // inputs + temps + constants per program
 
-struct FusedParams : KernelParams {
+}  // namespace
+
+struct FusedProgram {
   std::vector<fmt::FusedInstr> program;
   int num_inputs = 0;
   // Collapsed iteration space: dims[0..rank) with per-input strides.
   std::vector<int64_t> dims;
   std::vector<std::vector<int64_t>> strides;  // [input][dim], elements
   int64_t rows = 1, row_len = 1, chunks_per_row = 1;
+};
+
+void FusedProgramDeleter::operator()(FusedProgram* p) const { delete p; }
+
+namespace {
+
+struct FusedParams : KernelParams {
+  FusedProgramPtr program;
 };
 
 kc::Unary ToUnary(fmt::FusedOp op) {
@@ -96,27 +106,30 @@ kc::Binary ToBinary(fmt::FusedOp op) {
   }
 }
 
-StatusOr<std::unique_ptr<KernelParams>> PrepareFused(const PrepareContext& c) {
-  for (const TensorDesc* t : c.inputs) {
+}  // namespace
+
+StatusOr<FusedProgramPtr> PlanFusedProgram(const std::string& text,
+                                           const std::vector<const TensorDesc*>& inputs,
+                                           const TensorDesc& output) {
+  for (const TensorDesc* t : inputs) {
     if (t->dtype != SINTER_F32)
       return Status(SINTER_UNIMPLEMENTED, "fused kernels take f32 inputs");
   }
-  if (c.outputs[0]->dtype != SINTER_F32) return InvalidArgument("fused kernel output must be f32");
-  RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("program"));
-  auto p = std::make_unique<FusedParams>();
+  if (output.dtype != SINTER_F32) return InvalidArgument("fused kernel output must be f32");
+  FusedProgramPtr p(new FusedProgram());
   std::string error;
-  p->num_inputs = static_cast<int>(c.inputs.size());
+  p->num_inputs = static_cast<int>(inputs.size());
   if (!fmt::ParseFusedProgram(text, p->num_inputs, &p->program, &error))
     return InvalidArgument(error);
   if (p->num_inputs + p->program.size() * 3 > kMaxRegs)
     return InvalidArgument("fused program too large");
 
   // Broadcast check and aligned strides.
-  const std::vector<int64_t>& y = c.outputs[0]->dims;
+  const std::vector<int64_t>& y = output.dims;
   const size_t rank = y.size();
-  std::vector<std::vector<int64_t>> st(c.inputs.size(), std::vector<int64_t>(rank, 0));
-  for (size_t i = 0; i < c.inputs.size(); ++i) {
-    const std::vector<int64_t>& d = c.inputs[i]->dims;
+  std::vector<std::vector<int64_t>> st(inputs.size(), std::vector<int64_t>(rank, 0));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::vector<int64_t>& d = inputs[i]->dims;
     if (d.size() > rank) return InvalidArgument("fused input has a higher rank than the output");
     int64_t stride = 1;
     for (size_t k = 0; k < d.size(); ++k) {
@@ -128,36 +141,44 @@ StatusOr<std::unique_ptr<KernelParams>> PrepareFused(const PrepareContext& c) {
       stride *= e;
     }
   }
-  // Collapse: merge dim k into k+1 when every input's strides chain.
+  // Collapse: merge dim k into the previous one when every input's strides chain.
   std::vector<int64_t> dims;
-  std::vector<std::vector<int64_t>> cs(c.inputs.size());
+  std::vector<std::vector<int64_t>> cs(inputs.size());
   for (size_t k = 0; k < rank; ++k) {
     if (y[k] == 1) continue;
     bool merge = !dims.empty();
-    for (size_t i = 0; i < c.inputs.size() && merge; ++i) {
-      merge = cs[i].back() == st[i][k] * y[k];
-    }
+    for (size_t i = 0; i < inputs.size() && merge; ++i) merge = cs[i].back() == st[i][k] * y[k];
     if (merge) {
       dims.back() *= y[k];
-      for (size_t i = 0; i < c.inputs.size(); ++i) cs[i].back() = st[i][k];
+      for (size_t i = 0; i < inputs.size(); ++i) cs[i].back() = st[i][k];
     } else {
       dims.push_back(y[k]);
-      for (size_t i = 0; i < c.inputs.size(); ++i) cs[i].push_back(st[i][k]);
+      for (size_t i = 0; i < inputs.size(); ++i) cs[i].push_back(st[i][k]);
     }
   }
   if (dims.empty()) {
     dims.push_back(1);
-    for (auto& s : cs) s.push_back(0);
+    for (auto& v : cs) v.push_back(0);
   }
   p->dims = dims;
   p->strides = cs;
   p->row_len = dims.back();
-  p->rows = c.outputs[0]->num_elements / std::max<int64_t>(1, p->row_len);
+  p->rows = output.num_elements / std::max<int64_t>(1, p->row_len);
   p->chunks_per_row = (p->row_len + kChunk - 1) / kChunk;
+  return p;
+}
+
+namespace {
+
+StatusOr<std::unique_ptr<KernelParams>> PrepareFused(const PrepareContext& c) {
+  RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("program"));
+  auto p = std::make_unique<FusedParams>();
+  RT_ASSIGN_OR_RETURN(p->program, PlanFusedProgram(text, c.inputs, *c.outputs[0]));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
-void RunChunk(const FusedParams& p, const RunContext& c, int64_t task, float* regs) {
+void RunChunk(const FusedProgram& p, const float* const* inputs, float* output, int64_t task,
+              float* regs) {
   const int64_t row = task / p.chunks_per_row;
   const int64_t begin = (task % p.chunks_per_row) * kChunk;
   const int64_t len = std::min(kChunk, p.row_len - begin);
@@ -171,7 +192,7 @@ void RunChunk(const FusedParams& p, const RunContext& c, int64_t task, float* re
       off += (r % p.dims[d]) * p.strides[i][d];
       r /= p.dims[d];
     }
-    const float* base = c.in_ptr(i) + off;
+    const float* base = inputs[i] + off;
     if (p.strides[i][rank - 1] == 1) {
       in[i] = base + begin;
     } else {
@@ -181,7 +202,7 @@ void RunChunk(const FusedParams& p, const RunContext& c, int64_t task, float* re
     }
   }
   std::array<const float*, kMaxRegs> temps{};
-  float* out = c.out_ptr(0) + row * p.row_len + begin;
+  float* out = output + row * p.row_len + begin;
   auto ref = [&](const fmt::FusedRef& r) -> const float* {
     if (r.kind == fmt::FusedRef::kInput) return in[r.index];
     if (r.kind == fmt::FusedRef::kTemp) return temps[r.index];
@@ -206,17 +227,22 @@ void RunChunk(const FusedParams& p, const RunContext& c, int64_t task, float* re
 }
 
 void RunFused(const KernelParams& kp, const RunContext& c) {
-  const auto& p = static_cast<const FusedParams&>(kp);
-  kc::ParallelFor(c.par, p.rows * p.chunks_per_row, [&](int64_t b, int64_t e) {
-    // Registers for one chunk: every input fill, constant and temp.
-    std::array<float, kMaxRegs * kChunk> regs;
-    for (int64_t t = b; t < e; ++t) RunChunk(p, c, t, regs.data());
-  });
+  RunFusedProgram(*static_cast<const FusedParams&>(kp).program,
+                  reinterpret_cast<const float* const*>(c.in), c.out_ptr(0), c.par);
 }
 
 int64_t NoScratch(const KernelParams&, int) { return 0; }
 
 }  // namespace
+
+void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
+                     kernels::cpu::Parallel* par) {
+  kc::ParallelFor(par, p.rows * p.chunks_per_row, [&](int64_t b, int64_t e) {
+    // Registers for one chunk: every input fill, constant and temp.
+    std::array<float, kMaxRegs * kChunk> regs;
+    for (int64_t t = b; t < e; ++t) RunChunk(p, in, out, t, regs.data());
+  });
+}
 
 const OpDef kFusedElementwiseOp = {"fused_elementwise", 1,          -1,       1,
                                    &PrepareFused,       &NoScratch, &RunFused};

@@ -439,10 +439,43 @@ void RunBatchNorm(const KernelParams& kp, const RunContext& c) {
                    p.outer, p.axis, p.inner, p.eps, c.par);
 }
 
+// ---- Epilogues -------------------------------------------------------------------------
+
+// conv2d and linear may carry a fused elementwise epilogue: operands are then
+// (x, w, bias, extra...) and the program reads the op's result as $0 and the
+// extra operands as $1.... It runs in place on the output.
+struct Epilogue {
+  FusedProgramPtr program;
+  size_t first_extra = 0;
+};
+
+Status PrepareEpilogue(const PrepareContext& c, Epilogue* e) {
+  if (!c.attrs.Has("epilogue")) {
+    if (c.inputs.size() > 3) return InvalidArgument("extra operands without an epilogue");
+    return Status::Ok();
+  }
+  RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("epilogue"));
+  if (c.inputs.size() < 3) return InvalidArgument("an epilogue needs an explicit bias operand");
+  std::vector<const TensorDesc*> in{c.outputs[0]};
+  in.insert(in.end(), c.inputs.begin() + 3, c.inputs.end());
+  e->first_extra = 3;
+  RT_ASSIGN_OR_RETURN(e->program, PlanFusedProgram(text, in, *c.outputs[0]));
+  return Status::Ok();
+}
+
+void RunEpilogue(const Epilogue& e, const RunContext& c) {
+  if (!e.program) return;
+  std::vector<const float*> in{c.out_ptr(0)};
+  for (size_t i = e.first_extra; i < c.step->inputs.size(); ++i)
+    in.push_back(c.in_ptr(static_cast<int>(i)));
+  RunFusedProgram(*e.program, in.data(), c.out_ptr(0), c.par);
+}
+
 // ---- Convolution and pooling ---------------------------------------------------------
 
 struct ConvParams : KernelParams {
   kc::Conv2dShape s;
+  Epilogue epilogue;
 };
 
 StatusOr<std::array<int64_t, 2>> Pair(const Attrs& a, std::string_view name, int64_t min) {
@@ -467,7 +500,7 @@ ParamsOr PrepareConv2d(const PrepareContext& c) {
     return InvalidArgument(StrCat("conv2d input ", DimsStr(x), " and weight ", DimsStr(w),
                                   " disagree for groups=", groups));
   }
-  if (c.inputs.size() == 3) RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], {w[0]}, "conv2d bias"));
+  if (c.inputs.size() >= 3) RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], {w[0]}, "conv2d bias"));
   auto p = std::make_unique<ConvParams>();
   p->s = kc::Conv2dShape{x[0],
                          x[1],
@@ -487,6 +520,7 @@ ParamsOr PrepareConv2d(const PrepareContext& c) {
                          groups};
   if (p->s.oh <= 0 || p->s.ow <= 0) return InvalidArgument("conv2d input smaller than its kernel");
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], w[0], p->s.oh, p->s.ow}, "output"));
+  RT_RETURN_IF_ERROR(PrepareEpilogue(c, &p->epilogue));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
@@ -503,8 +537,9 @@ int64_t ConvScratch(const KernelParams& kp, int threads) {
 
 void RunConv2d(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const ConvParams&>(kp);
-  kc::Conv2dF32(p.s, c.in_ptr(0), c.in_ptr(1), c.step->inputs.size() == 3 ? c.in_ptr(2) : nullptr,
+  kc::Conv2dF32(p.s, c.in_ptr(0), c.in_ptr(1), c.step->inputs.size() >= 3 ? c.in_ptr(2) : nullptr,
                 c.out_ptr(0), c.scratch, c.par);
+  RunEpilogue(p.epilogue, c);
 }
 
 struct PoolParams : KernelParams {
@@ -587,6 +622,7 @@ void RunAdaptivePool(const KernelParams& kp, const RunContext& c) {
 
 struct LinearParams : KernelParams {
   int64_t m, n, k;
+  Epilogue epilogue;
 };
 
 ParamsOr PrepareLinear(const PrepareContext& c) {
@@ -596,7 +632,7 @@ ParamsOr PrepareLinear(const PrepareContext& c) {
     return InvalidArgument(
         StrCat("linear input ", DimsStr(x), " does not match weight ", DimsStr(w)));
   }
-  if (c.inputs.size() == 3) RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], {w[0]}, "linear bias"));
+  if (c.inputs.size() >= 3) RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], {w[0]}, "linear bias"));
   Dims y = x;
   y.back() = w[0];
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
@@ -604,13 +640,15 @@ ParamsOr PrepareLinear(const PrepareContext& c) {
   p->m = Prod(x, 0, x.size() - 1);
   p->n = w[0];
   p->k = w[1];
+  RT_RETURN_IF_ERROR(PrepareEpilogue(c, &p->epilogue));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
 void RunLinear(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const LinearParams&>(kp);
   kc::GemmF32(p.m, p.n, p.k, c.in_ptr(0), p.k, c.in_ptr(1), p.k, /*b_transposed=*/true,
-              c.step->inputs.size() == 3 ? c.in_ptr(2) : nullptr, c.out_ptr(0), p.n, c.par);
+              c.step->inputs.size() >= 3 ? c.in_ptr(2) : nullptr, c.out_ptr(0), p.n, c.par);
+  RunEpilogue(p.epilogue, c);
 }
 
 struct MatmulParams : KernelParams {
@@ -928,12 +966,12 @@ const OpDef kOps[] = {
     {"log_softmax", 1, 1, 1, &PrepareSoftmax<true>, &NoScratch, &RunSoftmax},
     {"layer_norm", 3, 3, 1, &PrepareLayerNorm, &NoScratch, &RunLayerNorm},
     {"batch_norm", 5, 5, 1, &PrepareBatchNorm, &NoScratch, &RunBatchNorm},
-    {"conv2d", 2, 3, 1, &PrepareConv2d, &ConvScratch, &RunConv2d},
+    {"conv2d", 2, -1, 1, &PrepareConv2d, &ConvScratch, &RunConv2d},
     {"max_pool2d", 1, 1, 1, &PreparePool<true>, &NoScratch, &RunMaxPool},
     {"avg_pool2d", 1, 1, 1, &PreparePool<false>, &NoScratch, &RunAvgPool},
     {"adaptive_avg_pool2d", 1, 1, 1, &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<false>},
     {"adaptive_max_pool2d", 1, 1, 1, &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<true>},
-    {"linear", 2, 3, 1, &PrepareLinear, &NoScratch, &RunLinear},
+    {"linear", 2, -1, 1, &PrepareLinear, &NoScratch, &RunLinear},
     {"matmul", 2, 2, 1, &PrepareMatmul, &NoScratch, &RunMatmul},
     {"embedding", 2, 2, 1, &PrepareEmbedding, &NoScratch, &RunEmbedding},
     {"lstm", 7, -1, 3, &PrepareLstm, &LstmScratch, &RunLstm},
@@ -973,6 +1011,8 @@ Status Missing(std::string_view name, const char* kind) {
       StrCat("attribute '", std::string(name), "' (", kind, ") missing or of another kind"));
 }
 }  // namespace
+
+bool Attrs::Has(std::string_view name) const { return Find(kernel_, name) != nullptr; }
 
 StatusOr<int64_t> Attrs::Int(std::string_view name) const {
   const format::Attr* a = Find(kernel_, name);

@@ -26,6 +26,7 @@ namespace sinter::rt {
 class Attrs {
  public:
   explicit Attrs(const format::Kernel* kernel) : kernel_(kernel) {}
+  bool Has(std::string_view name) const;
   StatusOr<int64_t> Int(std::string_view name) const;
   StatusOr<int64_t> IntOr(std::string_view name, int64_t dflt) const;
   StatusOr<double> Float(std::string_view name) const;

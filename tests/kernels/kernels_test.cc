@@ -596,6 +596,10 @@ TEST(Conv2d, MatchesReference) {
   CheckConv(MakeConv(1, 3, 32, 32, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), "7x7 stride 2");
   CheckConv(MakeConv(4, 20, 10, 10, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1), "batch 4 (image slots)");
   CheckConv(MakeConv(1, 1, 9, 9, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1), "single input channel");
+  // Serial GEMMs take im2col in chunks of output positions (here < oh * ow).
+  CheckConv(MakeConv(1, 64, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1), "chunked im2col");
+  CheckConv(MakeConv(3, 128, 30, 30, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1), "chunked im2col stride 2");
+  CheckConv(MakeConv(1, 128, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2), "chunked im2col groups");
   CheckConv(MakeConv(2, 8, 20, 21, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8), "depthwise 3x3");
   CheckConv(MakeConv(1, 8, 21, 30, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8), "depthwise stride 2");
   CheckConv(MakeConv(1, 4, 19, 40, 4, 5, 5, 1, 3, 2, 2, 1, 1, 4), "depthwise 5x5 stride 3");

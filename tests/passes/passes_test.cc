@@ -247,6 +247,39 @@ CHECK: neg(%0)
 CHECK-NOT: fused_elementwise)");
 }
 
+constexpr char kConvAddRelu[] = R"(
+graph @main(%x: f32[1,2,4,4], %r: f32[1,2,4,4]) {
+  %w = const() {value = #0} : f32[2,2,1,1]
+  %c = conv2d(%x, %w) {dilation = [1, 1], groups = 1, padding = [0, 0], stride = [1, 1]} : f32[1,2,4,4]
+  %a = add(%c, %r) : f32[1,2,4,4]
+  %y = relu(%a) : f32[1,2,4,4]
+  return %y EXTRA
+}
+blobs {
+  #0 = 0x0000803F000000000000000000008040
+})";
+
+TEST(FuseEpilogue, ResidualAddAndActivationRunInTheConv) {
+  std::string text = kConvAddRelu;
+  text.replace(text.find(" EXTRA"), 6, "");
+  std::string out = RunPasses(text, "fuse-elementwise,fuse-epilogue,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK: conv2d(%x, %0, %1, %r) {dilation = [1, 1], epilogue = "t0 = add $0 $1; t1 = relu t0"
+CHECK-NOT: fused_elementwise
+CHECK-NOT: relu(
+CHECK: return %2)");
+}
+
+TEST(FuseEpilogue, LeavesConvOutputsOthersNeed) {
+  std::string text = kConvAddRelu;
+  text.replace(text.find(" EXTRA"), 6, ", %c");
+  std::string out = RunPasses(text, "fuse-elementwise,fuse-epilogue,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK: conv2d(%x, %0) {dilation = [1, 1], groups = 1
+CHECK-NOT: epilogue
+CHECK: fused_elementwise(%1, %r))");
+}
+
 TEST(MemoryPlan, ReusesMemoryAndKeepsLiveValuesApart) {
   auto g = ir::Parse(R"(
 graph @main(%x: f32[1024]) {

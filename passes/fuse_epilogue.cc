@@ -1,0 +1,107 @@
+// Epilogue fusion: the elementwise work right after a convolution or GEMM
+// (bias already inside; activation, residual add, scale) runs as that op's
+// epilogue, on its output, instead of as a kernel of its own:
+//   relu(add(conv2d(x, w, b), r))  ->  conv2d(x, w, b, r) {epilogue = "..."}
+// The consumer may be a single elementwise op or a fused_elementwise kernel
+// (run after fuse-elementwise). Legality as for elementwise fusion: the
+// conv/GEMM result has one user, is not a graph output, and the consumer's
+// result has the same shape.
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "passes/fusion_util.h"
+#include "passes/pass.h"
+#include "passes/rewrite_util.h"
+
+namespace sinter::passes {
+namespace {
+
+using ir::OpKind;
+
+// The consumer as a program over (producer result -> $0, others -> $1...),
+// with the extra operands it needs; false when it cannot be an epilogue.
+bool AsEpilogue(ir::Operation* user, ir::Value* produced, std::string* program,
+                std::vector<ir::Value*>* extra) {
+  extra->clear();
+  if (user->kind() == OpKind::kFusedElementwise) {
+    // Renumber the inputs: the produced value becomes $0.
+    std::vector<std::string> names(user->num_operands());
+    for (int i = 0; i < user->num_operands(); ++i) {
+      if (user->operand(i) == produced) {
+        names[i] = "$0";
+      } else {
+        extra->push_back(user->operand(i));
+        names[i] = absl::StrCat("$", extra->size());
+      }
+    }
+    std::istringstream in(user->GetStr("program"));
+    std::string tok, out;
+    while (in >> tok) {
+      std::string suffix = !tok.empty() && tok.back() == ';' ? ";" : "";
+      if (!suffix.empty()) tok.pop_back();
+      if (!tok.empty() && tok[0] == '$') tok = names[std::stoi(tok.substr(1))];
+      absl::StrAppend(&out, out.empty() ? "" : " ", tok, suffix);
+    }
+    *program = out;
+    return true;
+  }
+  if (ProgramOp(*user).empty()) return false;
+  *program = ProgramLine(*user, 0, [&](ir::Value* v) -> std::string {
+    if (v == produced) return "$0";
+    if (std::optional<float> s = SplatF32(v); s && v->type().shape.rank() == 0)
+      return ProgramNumber(*s);
+    extra->push_back(v);
+    return absl::StrCat("$", extra->size());
+  });
+  return true;
+}
+
+absl::Status RunFuseEpilogue(ir::Graph& g, PassStats& stats) {
+  for (auto it = g.ops().begin(); it != g.ops().end();) {
+    ir::Operation* op = (it++)->get();
+    if ((op->kind() != OpKind::kConv2d && op->kind() != OpKind::kLinear) ||
+        op->HasAttr("epilogue")) {
+      continue;
+    }
+    ir::Value* r = op->result();
+    if (r->users().size() != 1 || g.IsOutput(r) || r->type().dtype != ir::DType::kF32) continue;
+    ir::Operation* user = r->users()[0];
+    if (user->result()->type() != r->type()) continue;
+    std::string program;
+    std::vector<ir::Value*> extra;
+    if (!AsEpilogue(user, r, &program, &extra)) continue;
+
+    ir::Builder b(&g, g.Position(user));
+    b.SetLoc(op->loc());
+    std::vector<ir::Value*> operands{op->operand(0), op->operand(1)};
+    if (op->num_operands() >= 3) {
+      operands.push_back(op->operand(2));
+    } else {  // the epilogue form has an explicit bias
+      int64_t n =
+          r->type().shape[op->kind() == OpKind::kConv2d ? 1 : r->type().shape.rank() - 1].extent();
+      ir::TensorType bt{ir::DType::kF32, ir::Shape::Of({n})};
+      operands.push_back(
+          b.Constant(std::make_shared<ir::TensorData>(bt, std::vector<uint8_t>(n * 4, 0))));
+    }
+    operands.insert(operands.end(), extra.begin(), extra.end());
+    ir::AttributeMap attrs = op->attrs();
+    attrs["epilogue"] = program;
+    auto fused = b.Make(op->kind(), operands, std::move(attrs));
+    if (!fused.ok()) return fused.status();
+    user->result()->ReplaceAllUsesWith(*fused);
+    g.Erase(user);
+    g.Erase(op);
+    // `it` may have pointed at `user`: resume after the new op instead.
+    it = std::next(g.Position((*fused)->def()));
+    ++stats["epilogues-fused"];
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+SINTER_REGISTER_PASS(fuse_epilogue, "fuse-epilogue",
+                     "run the elementwise consumer of a conv/GEMM as its epilogue",
+                     RunFuseEpilogue);
+
+}  // namespace sinter::passes
