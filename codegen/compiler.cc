@@ -2,13 +2,87 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "codegen/artifact_writer.h"
 #include "ir/status_macros.h"
 #include "ir/verifier.h"
+#include "passes/fusion_util.h"
 #include "passes/memory_plan.h"
 
 namespace sinter::codegen {
 namespace {
+
+// The op names of a fused program ("t0 = add $0 $1; t1 = relu t0" -> add, relu).
+std::vector<std::string> ProgramOps(const std::string& program) {
+  std::vector<std::string> ops;
+  for (size_t at = program.find(" = "); at != std::string::npos; at = program.find(" = ", at + 3)) {
+    size_t b = at + 3, e = program.find(' ', b);
+    ops.push_back(program.substr(b, e - b));
+  }
+  return ops;
+}
+
+// Why an elementwise op still runs as a kernel of its own.
+std::string WhyNotFused(const ir::Graph& g, const ir::Operation& op) {
+  for (const ir::Value* v : op.operands()) {
+    const ir::Operation* p = v->def();
+    if (p == nullptr || p->kind() == ir::OpKind::kConst) continue;
+    if (g.IsOutput(v))
+      return absl::StrCat("its input from ", std::string(p->name()), " is a graph output");
+    if (v->users().size() > 1) {
+      return absl::StrCat("its input from ", std::string(p->name()), " is also read by ",
+                          v->users().size() - 1, " other op(s)");
+    }
+    if (v->type().shape != op.result()->type().shape) {
+      return absl::StrCat("it broadcasts its input from ", std::string(p->name()),
+                          " to a larger shape");
+    }
+    if (p->kind() != ir::OpKind::kFusedElementwise && passes::ProgramOp(*p).empty() &&
+        p->kind() != ir::OpKind::kConv2d && p->kind() != ir::OpKind::kLinear) {
+      return absl::StrCat("its producer ", std::string(p->name()), " is not elementwise");
+    }
+  }
+  return "no fusable producer";
+}
+
+std::string Dot(const ir::Graph& g) {
+  std::string s = "digraph sinter {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n";
+  std::map<const ir::Value*, std::string> src;
+  for (size_t i = 0; i < g.inputs().size(); ++i) {
+    std::string id = absl::StrCat("in", i);
+    absl::StrAppend(&s, "  ", id, " [shape=ellipse, label=\"", g.input(i)->name(), "\\n",
+                    ir::ToString(g.input(i)->type()), "\"];\n");
+    src[g.input(i)] = id;
+  }
+  int k = 0;
+  for (const auto& op : g.ops()) {
+    if (op->kind() == ir::OpKind::kConst) continue;
+    std::string id = absl::StrCat("k", k++);
+    std::string label(op->name());
+    std::string program = op->HasAttr("program")    ? op->GetStr("program")
+                          : op->HasAttr("epilogue") ? op->GetStr("epilogue")
+                                                    : "";
+    if (!program.empty()) {
+      std::vector<std::string> ops = ProgramOps(program);
+      if (op->kind() == ir::OpKind::kFusedElementwise) label = "fused";
+      absl::StrAppend(&label, " + ", absl::StrJoin(ops, " + "));
+    }
+    bool library = op->info().Has(ir::kLibrary);
+    absl::StrAppend(&s, "  ", id, " [label=\"", label, "\\n", ir::ToString(op->result()->type()),
+                    "\"", library ? ", style=filled, fillcolor=lightblue" : "", "];\n");
+    for (const ir::Value* v : op->operands()) {
+      if (auto it = src.find(v); it != src.end())
+        absl::StrAppend(&s, "  ", it->second, " -> ", id, ";\n");
+    }
+    for (int r = 0; r < op->num_results(); ++r) src[op->result(r)] = id;
+  }
+  for (size_t i = 0; i < g.outputs().size(); ++i) {
+    absl::StrAppend(&s, "  out", i, " [shape=ellipse, label=\"output", i, "\"];\n");
+    if (auto it = src.find(g.outputs()[i]); it != src.end())
+      absl::StrAppend(&s, "  ", it->second, " -> out", i, ";\n");
+  }
+  return s + "}\n";
+}
 
 int64_t CountOps(const ir::Graph& g) {
   int64_t n = 0;
@@ -40,7 +114,19 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
     if (op->kind() == ir::OpKind::kConst) continue;
     ++r.kernels_by_op[std::string(op->name())];
     r.library_calls += op->info().Has(ir::kLibrary);
+    if (op->HasAttr("program") || op->HasAttr("epilogue")) {
+      CompileReport::Fused f{std::string(op->name()), {}};
+      if (op->kind() != ir::OpKind::kFusedElementwise) f.ops.push_back(f.kernel);
+      for (std::string& o :
+           ProgramOps(op->GetStr(op->HasAttr("program") ? "program" : "epilogue"))) {
+        f.ops.push_back(std::move(o));
+      }
+      r.fused.push_back(std::move(f));
+    } else if (!passes::ProgramOp(*op).empty()) {
+      r.not_fused.push_back({std::string(op->name()), op->loc(), WhyNotFused(graph, *op)});
+    }
   }
+  r.dot = Dot(graph);
   return artifact;
 }
 
@@ -55,6 +141,17 @@ std::string CompileReport::ToText() const {
   s += "kernels by op:";
   for (const auto& [op, n] : kernels_by_op) absl::StrAppend(&s, " ", op, "=", n);
   s += "\n";
+  absl::StrAppend(&s, "fused kernels: ", fused.size(), "\n");
+  std::map<std::string, int> patterns;
+  for (const Fused& f : fused) ++patterns[absl::StrJoin(f.ops, " + ")];
+  for (const auto& [p, n] : patterns) absl::StrAppend(&s, "  ", n, " x ", p, "\n");
+  if (!not_fused.empty()) {
+    absl::StrAppend(&s, "elementwise ops not fused: ", not_fused.size(), "\n");
+    for (const NotFused& nf : not_fused) {
+      absl::StrAppend(&s, "  ", nf.op, nf.loc.empty() ? "" : " (" + nf.loc + ")", ": ", nf.reason,
+                      "\n");
+    }
+  }
   return s;
 }
 
@@ -68,12 +165,28 @@ std::string CompileReport::ToJson() const {
     absl::StrAppend(&passes_json, passes_json.empty() ? "" : ", ",
                     absl::StrFormat("{\"name\": \"%s\", \"ms\": %.3f}", p.name, p.millis));
   }
+  auto quote = [](const std::string& x) {
+    std::string q = "\"";
+    for (char c : x) q += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    return q + "\"";
+  };
+  std::string fused_json, not_fused_json;
+  for (const Fused& f : fused) {
+    std::vector<std::string> ops;
+    for (const std::string& o : f.ops) ops.push_back(quote(o));
+    absl::StrAppend(&fused_json, fused_json.empty() ? "" : ", ", "{\"kernel\": ", quote(f.kernel),
+                    ", \"ops\": [", absl::StrJoin(ops, ", "), "]}");
+  }
+  for (const NotFused& nf : not_fused) {
+    absl::StrAppend(&not_fused_json, not_fused_json.empty() ? "" : ", ", "{\"op\": ", quote(nf.op),
+                    ", \"loc\": ", quote(nf.loc), ", \"reason\": ", quote(nf.reason), "}");
+  }
   return absl::StrFormat(
       "{\"ops_in\": %d, \"kernels\": %d, \"library_calls\": %d, \"arena_bytes\": %d, "
       "\"intermediate_bytes\": %d, \"constant_bytes\": %d, \"artifact_bytes\": %d, "
-      "\"kernels_by_op\": {%s}, \"passes\": [%s]}",
+      "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s]}",
       ops_in, kernels, library_calls, arena_bytes, intermediate_bytes, constant_bytes,
-      artifact_bytes, by_op, passes_json);
+      artifact_bytes, by_op, fused_json, not_fused_json, passes_json);
 }
 
 }  // namespace sinter::codegen

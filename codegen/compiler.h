@@ -27,6 +27,16 @@ struct CompileReport {
   int64_t artifact_bytes = 0;
   std::map<std::string, int64_t> kernels_by_op;
   std::vector<passes::PassRecord> passes;
+  struct Fused {
+    std::string kernel;            // "fused_elementwise", "conv2d", "linear"
+    std::vector<std::string> ops;  // the ops it runs, in order
+  };
+  std::vector<Fused> fused;  // kernels that run more than one op
+  struct NotFused {
+    std::string op, loc, reason;
+  };
+  std::vector<NotFused> not_fused;  // elementwise ops left as kernels of their own
+  std::string dot;                  // Graphviz: one node per kernel
 
   std::string ToText() const;
   std::string ToJson() const;

@@ -3,7 +3,7 @@
 //   sinterc MODEL.pt -o MODEL.sinter --input-shape 1,3,224,224 [--input-shape ...]
 //           [--input-dtype f32,...] [-O0 | --pipeline NAME] [--report]
 //           [--report-json FILE] [--print-ir-after=PASS] [--print-ir-after-all]
-//           [--emit-ir FILE] [--time-passes]
+//           [--emit-ir FILE] [--dot FILE] [--time-passes]
 //
 // Exit status: 0 on success, 1 for bad usage, 2 when the model cannot be
 // compiled (unsupported ops, bad shapes), with the reason on stderr.
@@ -33,7 +33,7 @@ int Usage(const std::string& msg) {
 
 int main(int argc, char** argv) {
   using namespace sinter;
-  std::string model, out, report_json, emit_ir;
+  std::string model, out, report_json, emit_ir, dot;
   bool report = false;
   frontend::ImportOptions import;
   std::vector<ir::DType> dtypes;
@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
       copts.pass_options.print_after_all = true;
     } else if (a == "--time-passes") {
       copts.pass_options.timing = true;
+    } else if (a.rfind("--dot", 0) == 0) {
+      dot = value("--dot");
     } else if (a.rfind("--emit-ir", 0) == 0) {
       emit_ir = value("--emit-ir");
     } else if (!a.empty() && a[0] == '-') {
@@ -118,5 +120,6 @@ int main(int argc, char** argv) {
   }
   if (report) std::cout << rep.ToText();
   if (!report_json.empty()) std::ofstream(report_json) << rep.ToJson() << "\n";
+  if (!dot.empty()) std::ofstream(dot) << rep.dot;
   return 0;
 }
