@@ -3,6 +3,18 @@
 #include <algorithm>
 
 namespace sinter::rt {
+namespace {
+
+// About 50-100 microseconds of spinning before a worker sleeps.
+constexpr int kSpinIterations = 4000;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
@@ -11,7 +23,7 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -31,35 +43,49 @@ void ThreadPool::For(int64_t n, Fn fn, void* ctx) {
     fn(0, n, ctx);
     return;
   }
-  {
+  fn_ = fn;
+  ctx_ = ctx;
+  n_ = n;
+  // A few chunks per thread balances load without much dispatch overhead.
+  chunk_ = std::max<int64_t>(1, n / (4 * num_threads()));
+  next_.store(0, std::memory_order_relaxed);
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1);  // seq_cst: publishes the job, pairs with sleepers_
+  if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = fn;
-    ctx_ = ctx;
-    n_ = n;
-    // A few chunks per thread balances load without much dispatch overhead.
-    chunk_ = std::max<int64_t>(1, n / (4 * num_threads()));
-    next_.store(0, std::memory_order_relaxed);
-    busy_ = static_cast<int>(workers_.size());
-    ++generation_;
+    wake_.notify_all();
   }
-  wake_.notify_all();
   RunChunks();
-  std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [this] { return busy_ == 0; });
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kSpinIterations)
+      CpuRelax();
+    else
+      std::this_thread::yield();
+  }
 }
 
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int spins = 0;
+         gen == seen && spins < kSpinIterations && !stop_.load(std::memory_order_relaxed);
+         ++spins) {
+      CpuRelax();
+      gen = generation_.load(std::memory_order_acquire);
     }
+    if (gen == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      sleepers_.fetch_add(1);  // seq_cst: pairs with the generation_ increment
+      wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
+      if (stop_.load()) return;
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    if (stop_.load()) return;
+    seen = gen;
     RunChunks();
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--busy_ == 0) done_.notify_one();
+    pending_.fetch_sub(1, std::memory_order_release);
   }
 }
 

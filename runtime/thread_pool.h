@@ -1,5 +1,11 @@
 // A small fork-join thread pool for one session: the caller thread works too,
 // and workers pick chunks from an atomic counter, so uneven chunks balance.
+//
+// A model run dispatches hundreds of parallel regions a few microseconds
+// apart, so waking sleeping threads through a condition variable each time
+// would cost more than the work. Workers therefore spin on the job counter
+// for a short while after each job and only then sleep; the caller spins
+// for the workers to finish.
 #ifndef SINTER_RUNTIME_THREAD_POOL_H_
 #define SINTER_RUNTIME_THREAD_POOL_H_
 
@@ -27,11 +33,12 @@ class ThreadPool : public kernels::cpu::Parallel {
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
-  std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-  int busy_ = 0;
-  // The job in flight.
+  std::condition_variable wake_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<int> pending_{0};  // workers still on the current job
+  std::atomic<bool> stop_{false};
+  // The job in flight, published by the generation_ increment.
   Fn fn_ = nullptr;
   void* ctx_ = nullptr;
   int64_t n_ = 0, chunk_ = 1;

@@ -257,8 +257,10 @@ void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float
     });
     return;
   }
+  // A one-thread pool is serial: Conv2dScratchBytes sized the chunked path.
+  Parallel* image_par = threads > 1 ? par : nullptr;
   for (int64_t img = 0; img < s.n; ++img) {
-    ConvImage(s, x + img * in_size, w, bias, y + img * out_size, col, par);
+    ConvImage(s, x + img * in_size, w, bias, y + img * out_size, col, image_par);
   }
 }
 

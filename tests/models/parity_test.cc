@@ -127,7 +127,9 @@ class ParityTest : public testing::Test {
           sinter_model_load_memory(artifact->data(), artifact->size(), nullptr, &model);
       ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
       sinter_session* session = nullptr;
-      sinter_session_options so{2};
+      // -O0 runs on one thread and the default pipeline on two, so both the
+      // serial and the threaded kernel paths are checked against LibTorch.
+      sinter_session_options so{std::string(pipeline) == "O0" ? 1 : 2};
       ASSERT_EQ(sinter_session_create(model, &so, &session), nullptr);
       for (size_t i = 0; i < tensors.size(); ++i) {
         const at::Tensor& t = tensors[i];
