@@ -10,10 +10,8 @@
 
 static int report(sinter_status* status, const char* what) {
   sinter_status_code code = sinter_status_get_code(status);
-  fprintf(stderr, "%s failed: %s (%d): %s\n", what, sinter_status_code_name(code), (int)code,
+  fprintf(stderr, "error: %s: %s (%d): %s\n", what, sinter_status_code_name(code), (int)code,
           sinter_status_get_message(status));
-  printf("error: %s (%d): %s\n", sinter_status_code_name(code), (int)code,
-         sinter_status_get_message(status));
   sinter_status_free(status);
   return 1;
 }

@@ -4,7 +4,9 @@
 // structural verifier and the kernels' load-time checks see them), then
 // hand-made artifacts, each wrong in one way, built with the FlatBuffers API.
 // Run under ASan+UBSan, a bad read anywhere fails the test.
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -140,6 +142,28 @@ TEST(DamagedArtifactTest, EveryTruncationFails) {
   }
 }
 
+// The same through a memory-mapped file, for a sample of lengths.
+TEST(DamagedArtifactTest, TruncatedFilesFail) {
+  const std::string& full = SmallArtifact();
+  const std::string path = ::testing::TempDir() + "/sinter_truncated_" +
+                           std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                           ".sinter";
+  for (size_t n :
+       {size_t{1}, size_t{63}, size_t{64}, size_t{65}, full.size() / 2, full.size() - 1}) {
+    {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f.write(full.data(), static_cast<std::streamsize>(n));
+    }
+    sinter_model* m = nullptr;
+    sinter_status* s = sinter_model_load_file(path.c_str(), nullptr, &m);
+    EXPECT_EQ(sinter_status_get_code(s), SINTER_DATA_LOSS) << n;
+    EXPECT_EQ(m, nullptr);
+    sinter_status_free(s);
+    sinter_model_release(m);
+  }
+  std::remove(path.c_str());
+}
+
 // (b) Every single-byte flip of the header or the schema region fails; the
 // checksums see them all.
 TEST(DamagedArtifactTest, EveryHeaderAndSchemaFlipFails) {
@@ -177,8 +201,24 @@ TEST(DamagedArtifactTest, WeightFlipsFailWithVerifyWeightsChecksum) {
 // (c) The same flips with the checksums recomputed: the structural verifier
 // and the kernels' checks must catch whatever matters. A file that still
 // loads must also run without a bad memory access.
-TEST(DamagedArtifactTest, FlipsWithValidChecksumsNeverCrash) {
-  const std::string& full = SmallArtifact();
+// The default pipeline's output: a conv2d with a fused epilogue program
+// (bias, relu, residual add) that the runtime parses at load.
+const std::string& FusedArtifact() {
+  static const std::string bytes = [] {
+    ir::Graph g;
+    BuildConvResidual(&g);
+    return CompileOrDie(g, "default");
+  }();
+  return bytes;
+}
+
+class FlipsWithValidChecksumsTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FlipsWithValidChecksumsTest, NeverCrash) {
+  const std::string& full = GetParam() ? FusedArtifact() : SmallArtifact();
+  if (GetParam() && full.find("epilogue") == std::string::npos) {
+    GTEST_SKIP() << "the default pipeline fused nothing here";
+  }
   fmt::FileHeader h = Header(full);
   const size_t end = h.schema_offset + h.schema_bytes;
   int loaded = 0, rejected = 0;
@@ -203,6 +243,9 @@ TEST(DamagedArtifactTest, FlipsWithValidChecksumsNeverCrash) {
   RecordProperty("loaded", loaded);
   RecordProperty("rejected", rejected);
 }
+
+INSTANTIATE_TEST_SUITE_P(DamagedArtifactTest, FlipsWithValidChecksumsTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Fused" : "Small"; });
 
 // ---- Hand-made artifacts ----------------------------------------------------------------
 
