@@ -167,12 +167,19 @@ absl::Status BatchNorm(Importer& im, tj::Node* n) {
   return Out(im, n, im.Op(OpKind::kBatchNorm, {x, mean, var, w, b}, {{"eps", eps}}));
 }
 
+// A pooling stride: an empty list means the kernel size (PyTorch's default).
+absl::StatusOr<std::vector<int64_t>> PoolStride(Importer& im, tj::Node* n, size_t i,
+                                                const std::vector<int64_t>& kernel) {
+  ASSIGN_OR_RETURN(auto s, im.Ints(n, i));
+  if (s.empty()) return kernel;
+  if (s.size() == 1) s.push_back(s[0]);
+  return s;
+}
+
 absl::Status MaxPool(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
   ASSIGN_OR_RETURN(auto k, Pair(im, n, 1));
-  ASSIGN_OR_RETURN(auto s, im.Ints(n, 2));
-  if (s.empty()) s = k;
-  if (s.size() == 1) s.push_back(s[0]);
+  ASSIGN_OR_RETURN(auto s, PoolStride(im, n, 2, k));
   ASSIGN_OR_RETURN(auto p, Pair(im, n, 3));
   ASSIGN_OR_RETURN(auto d, Pair(im, n, 4));
   ASSIGN_OR_RETURN(bool ceil, im.Bool(n, 5));
@@ -185,9 +192,7 @@ absl::Status MaxPool(Importer& im, tj::Node* n) {
 absl::Status AvgPool(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
   ASSIGN_OR_RETURN(auto k, Pair(im, n, 1));
-  ASSIGN_OR_RETURN(auto s, im.Ints(n, 2));
-  if (s.empty()) s = k;
-  if (s.size() == 1) s.push_back(s[0]);
+  ASSIGN_OR_RETURN(auto s, PoolStride(im, n, 2, k));
   ASSIGN_OR_RETURN(auto p, Pair(im, n, 3));
   ASSIGN_OR_RETURN(bool ceil, im.Bool(n, 4));
   ASSIGN_OR_RETURN(bool include_pad, im.Bool(n, 5));

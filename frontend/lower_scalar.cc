@@ -77,6 +77,26 @@ absl::Status Compare(Importer& im, tj::Node* n, F f) {
   return im.Error(n, "comparison of values that are not compile-time numbers");
 }
 
+// a, b = seq
+absl::Status Unpack(Importer& im, tj::Node* n) {
+  const Val& s = im.In(n, 0);
+  if (!IsSeq(s) || s.items->size() != n->outputs().size()) return im.Error(n, "cannot unpack");
+  for (size_t i = 0; i < s.items->size(); ++i) im.Set(n, i, (*s.items)[i]);
+  return absl::OkStatus();
+}
+
+// seq[i], negative i from the end
+absl::Status Index(Importer& im, tj::Node* n) {
+  const Val& s = im.In(n, 0);
+  ASSIGN_OR_RETURN(int64_t i, im.Int(n, 1));
+  if (!IsSeq(s)) return im.Error(n, "index into a non-sequence");
+  int64_t size = static_cast<int64_t>(s.items->size());
+  if (i < 0) i += size;
+  if (i < 0 || i >= size) return im.Error(n, "index out of range");
+  im.Set(n, 0, (*s.items)[i]);
+  return absl::OkStatus();
+}
+
 absl::Status Identity(Importer& im, tj::Node* n) {
   im.Set(n, 0, im.In(n, 0));
   return absl::OkStatus();
@@ -101,40 +121,10 @@ const std::unordered_map<std::string, Lowering>& Table() {
          im.Set(n, 0, Val::Seq(K::kTuple, std::move(items)));
          return absl::OkStatus();
        }},
-      // a, b = seq
-      {"prim::ListUnpack", [](Importer& im, tj::Node* n) -> absl::Status {
-         const Val& s = im.In(n, 0);
-         if (!IsSeq(s) || s.items->size() != n->outputs().size()) return im.Error(n, "cannot unpack");
-         for (size_t i = 0; i < s.items->size(); ++i) im.Set(n, i, (*s.items)[i]);
-         return absl::OkStatus();
-       }},
-      {"prim::TupleUnpack", [](Importer& im, tj::Node* n) -> absl::Status {
-         const Val& s = im.In(n, 0);
-         if (!IsSeq(s) || s.items->size() != n->outputs().size()) return im.Error(n, "cannot unpack");
-         for (size_t i = 0; i < s.items->size(); ++i) im.Set(n, i, (*s.items)[i]);
-         return absl::OkStatus();
-       }},
-      // seq[i], negative i from the end
-      {"prim::TupleIndex", [](Importer& im, tj::Node* n) -> absl::Status {
-         const Val& s = im.In(n, 0);
-         ASSIGN_OR_RETURN(int64_t i, im.Int(n, 1));
-         if (!IsSeq(s)) return im.Error(n, "index into a non-sequence");
-         int64_t size = static_cast<int64_t>(s.items->size());
-         if (i < 0) i += size;
-         if (i < 0 || i >= size) return im.Error(n, "index out of range");
-         im.Set(n, 0, (*s.items)[i]);
-         return absl::OkStatus();
-       }},
-      {"aten::__getitem__", [](Importer& im, tj::Node* n) -> absl::Status {
-         const Val& s = im.In(n, 0);
-         ASSIGN_OR_RETURN(int64_t i, im.Int(n, 1));
-         if (!IsSeq(s)) return im.Error(n, "index into a non-sequence");
-         int64_t size = static_cast<int64_t>(s.items->size());
-         if (i < 0) i += size;
-         if (i < 0 || i >= size) return im.Error(n, "index out of range");
-         im.Set(n, 0, (*s.items)[i]);
-         return absl::OkStatus();
-       }},
+      {"prim::ListUnpack", &Unpack},
+      {"prim::TupleUnpack", &Unpack},
+      {"prim::TupleIndex", &Index},
+      {"aten::__getitem__", &Index},
       // len(seq)
       {"aten::len", [](Importer& im, tj::Node* n) -> absl::Status {
          const Val& s = im.In(n, 0);

@@ -211,17 +211,24 @@ struct BroadcastParams : KernelParams {
   Dims a, b, c, y;  // aligned to the output rank
 };
 
-template <kc::Binary Fn>
-ParamsOr PrepareBinary(const PrepareContext& c) {
-  RT_RETURN_IF_ERROR(ExpectF32(c));
+// Checks that the two inputs broadcast to the recorded output and fills the
+// aligned shapes of `p`.
+Status PrepareBroadcast2(const PrepareContext& c, BroadcastParams* p) {
   RT_ASSIGN_OR_RETURN(Dims y, Broadcast(c.inputs[0]->dims, c.inputs[1]->dims));
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
-  auto p = std::make_unique<BroadcastParams>();
-  p->fn = Fn;
   p->rank = static_cast<int>(y.size());
   p->a = Align(c.inputs[0]->dims, y.size());
   p->b = Align(c.inputs[1]->dims, y.size());
   p->y = y;
+  return Status::Ok();
+}
+
+template <kc::Binary Fn>
+ParamsOr PrepareBinary(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  auto p = std::make_unique<BroadcastParams>();
+  p->fn = Fn;
+  RT_RETURN_IF_ERROR(PrepareBroadcast2(c, p.get()));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
@@ -243,14 +250,9 @@ ParamsOr PrepareCompare(const PrepareContext& c) {
     if (t->dtype != SINTER_F32) return Status(SINTER_UNIMPLEMENTED, "comparisons of f32 only");
   }
   if (c.outputs[0]->dtype != SINTER_BOOL) return InvalidArgument("comparison output must be bool");
-  RT_ASSIGN_OR_RETURN(Dims y, Broadcast(c.inputs[0]->dims, c.inputs[1]->dims));
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
   auto p = std::make_unique<CompareParams>();
   p->cmp = C;
-  p->rank = static_cast<int>(y.size());
-  p->a = Align(c.inputs[0]->dims, y.size());
-  p->b = Align(c.inputs[1]->dims, y.size());
-  p->y = y;
+  RT_RETURN_IF_ERROR(PrepareBroadcast2(c, p.get()));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
