@@ -30,7 +30,7 @@ for m in "${models[@]}"; do
       --report-json "build/bench/$m.$pipe.report.json"
     for thr in "$(nproc)" 1; do
       line=$(build/bin/sinter-compare "build/models/$m.pt" "build/bench/$m.$pipe.sinter" "${args[@]}" \
-               --threads "$thr" --iters 20 --warmup 3 --json)
+               --threads "$thr" --iters 20 --warmup 3 --json 2>>build/bench/libtorch-warnings.log)
       echo "{\"name\": \"$m\", \"pipeline\": \"$pipe\", \"report\": $(cat build/bench/$m.$pipe.report.json), \"run\": $line}" >> "$out"
       echo "$line" | /usr/bin/python3 -c "
 import json,sys; r=json.load(sys.stdin)
