@@ -1,0 +1,580 @@
+// CUDA C++ emitter for fused elementwise kernels. The stages:
+//  1. Parse the program; align every input to the output rank and collapse
+//     adjacent dims that all operands walk the same way, as the CPU plan in
+//     runtime/cpu/fused.cc does, so the output becomes a few dims and each
+//     input is stride 0 or dense along each of them.
+//  2. Classify inputs: scalar (one value, loaded once per thread), dense
+//     (the output's own layout, indexed by the element index) or broadcast
+//     (offset from the element's coordinates; the collapsed dims and strides
+//     are baked in as constants, so the divisions become multiply-shifts).
+//  3. Pick the path. 128-bit accesses (4 f32 or 8 f16/bf16 per thread and
+//     iteration) when the innermost collapsed dim is a multiple of the
+//     vector width: then a vector never straddles a row, and a broadcast
+//     input is one vector or one repeated value per vector. With a single
+//     collapsed dim (only dense and scalar inputs, the common case) the
+//     vector path always applies and a scalar tail takes the remainder.
+//     Otherwise scalar accesses. A vector kernel checks its pointers' 16-byte
+//     alignment once and falls back to its scalar loop when they are not.
+//  4. Write the translation unit: shared helpers (the ops with the CPU
+//     kernels' NaN/inf semantics; loads/stores per precision), the program
+//     as one inline function of the inputs it uses, and the kernel's
+//     grid-stride loop.
+#include "codegen/cuda/cuda_emitter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/format/fused_program.h"
+
+namespace sinter::codegen::cuda {
+namespace {
+
+namespace fmt = sinter::format;
+
+constexpr int kThreadsPerBlock = 256;
+constexpr int kMaxInputs = 256;  // kernel parameter space, with room to spare
+
+// Helpers shared by every kernel, include-guarded so that several kernels
+// can share one translation unit. Semantics follow kernels/cpu/elementwise.cc:
+// relu, clamp and the hard* ops keep NaN (comparisons, not fmaxf), maximum
+// and minimum propagate NaN from either side, pow(x, 2) is x * x.
+constexpr char kPrelude[] = R"(#ifndef SINTER_CUDA_PRELUDE_
+#define SINTER_CUDA_PRELUDE_
+#define SINTER_DEVICE __device__ __forceinline__
+#define SINTER_INF __int_as_float(0x7f800000)
+SINTER_DEVICE float sinter_relu(float x) { return x < 0.f ? 0.f : x; }
+SINTER_DEVICE float sinter_sigmoid(float x) { return 1.f / (1.f + expf(-x)); }
+SINTER_DEVICE float sinter_silu(float x) { return x / (1.f + expf(-x)); }
+SINTER_DEVICE float sinter_gelu(float x) { return x * 0.5f * (1.f + erff(x * 0.707106781186547524f)); }
+SINTER_DEVICE float sinter_gelu_tanh(float x) {
+  return 0.5f * x * (1.f + tanhf(0.797884560802865355f * (x + 0.044715f * x * x * x)));
+}
+SINTER_DEVICE float sinter_relu6_of(float t) { t = t < 0.f ? 0.f : t; return t > 6.f ? 6.f : t; }
+SINTER_DEVICE float sinter_hardswish(float x) { return x * sinter_relu6_of(x + 3.f) / 6.f; }
+SINTER_DEVICE float sinter_hardsigmoid(float x) { return sinter_relu6_of(x + 3.f) / 6.f; }
+SINTER_DEVICE float sinter_leaky_relu(float x, float slope) { return x > 0.f ? x : x * slope; }
+SINTER_DEVICE float sinter_elu(float x, float alpha) { return x > 0.f ? x : expm1f(x) * alpha; }
+SINTER_DEVICE float sinter_clamp(float x, float lo, float hi) {
+  x = x < lo ? lo : x;
+  return x > hi ? hi : x;
+}
+SINTER_DEVICE float sinter_max(float a, float b) { return a != a || a > b ? a : b; }
+SINTER_DEVICE float sinter_min(float a, float b) { return a != a || a < b ? a : b; }
+SINTER_DEVICE bool sinter_aligned16(const void* p) {
+  return (reinterpret_cast<unsigned long long>(p) & 15ull) == 0ull;
+}
+#endif  // SINTER_CUDA_PRELUDE_
+)";
+
+// Scalar and 128-bit loads/stores, f32 in registers.
+constexpr char kF32Access[] = R"(#ifndef SINTER_CUDA_F32_
+#define SINTER_CUDA_F32_
+SINTER_DEVICE float sinter_ld(const float* p) { return *p; }
+SINTER_DEVICE void sinter_st(float* p, float v) { *p = v; }
+SINTER_DEVICE void sinter_ldv(const float* p, float (&r)[4]) {
+  const float4 t = *reinterpret_cast<const float4*>(p);
+  r[0] = t.x, r[1] = t.y, r[2] = t.z, r[3] = t.w;
+}
+SINTER_DEVICE void sinter_stv(float* p, const float (&v)[4]) {
+  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+#endif  // SINTER_CUDA_F32_
+)";
+
+constexpr char kF16Access[] = R"(#include <cuda_fp16.h>
+#ifndef SINTER_CUDA_F16_
+#define SINTER_CUDA_F16_
+SINTER_DEVICE float sinter_ld(const __half* p) { return __half2float(*p); }
+SINTER_DEVICE void sinter_st(__half* p, float v) { *p = __float2half_rn(v); }
+SINTER_DEVICE float sinter_lo_f16(unsigned w) { return __half2float(__ushort_as_half(static_cast<unsigned short>(w))); }
+SINTER_DEVICE float sinter_hi_f16(unsigned w) { return __half2float(__ushort_as_half(static_cast<unsigned short>(w >> 16))); }
+SINTER_DEVICE unsigned sinter_pack_f16(float lo, float hi) {
+  return static_cast<unsigned>(__half_as_ushort(__float2half_rn(lo))) |
+         (static_cast<unsigned>(__half_as_ushort(__float2half_rn(hi))) << 16);
+}
+SINTER_DEVICE void sinter_ldv(const __half* p, float (&r)[8]) {
+  const uint4 t = *reinterpret_cast<const uint4*>(p);
+  r[0] = sinter_lo_f16(t.x), r[1] = sinter_hi_f16(t.x), r[2] = sinter_lo_f16(t.y), r[3] = sinter_hi_f16(t.y);
+  r[4] = sinter_lo_f16(t.z), r[5] = sinter_hi_f16(t.z), r[6] = sinter_lo_f16(t.w), r[7] = sinter_hi_f16(t.w);
+}
+SINTER_DEVICE void sinter_stv(__half* p, const float (&v)[8]) {
+  *reinterpret_cast<uint4*>(p) = make_uint4(sinter_pack_f16(v[0], v[1]), sinter_pack_f16(v[2], v[3]),
+                                            sinter_pack_f16(v[4], v[5]), sinter_pack_f16(v[6], v[7]));
+}
+#endif  // SINTER_CUDA_F16_
+)";
+
+// bf16 -> f32 is exact as a 16-bit shift; f32 -> bf16 rounds to nearest even.
+constexpr char kBF16Access[] = R"(#include <cuda_bf16.h>
+#ifndef SINTER_CUDA_BF16_
+#define SINTER_CUDA_BF16_
+SINTER_DEVICE float sinter_ld(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+SINTER_DEVICE void sinter_st(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+SINTER_DEVICE float sinter_lo_bf16(unsigned w) { return __uint_as_float(w << 16); }
+SINTER_DEVICE float sinter_hi_bf16(unsigned w) { return __uint_as_float(w & 0xffff0000u); }
+SINTER_DEVICE unsigned sinter_pack_bf16(float lo, float hi) {
+  return static_cast<unsigned>(__bfloat16_as_ushort(__float2bfloat16_rn(lo))) |
+         (static_cast<unsigned>(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
+}
+SINTER_DEVICE void sinter_ldv(const __nv_bfloat16* p, float (&r)[8]) {
+  const uint4 t = *reinterpret_cast<const uint4*>(p);
+  r[0] = sinter_lo_bf16(t.x), r[1] = sinter_hi_bf16(t.x), r[2] = sinter_lo_bf16(t.y), r[3] = sinter_hi_bf16(t.y);
+  r[4] = sinter_lo_bf16(t.z), r[5] = sinter_hi_bf16(t.z), r[6] = sinter_lo_bf16(t.w), r[7] = sinter_hi_bf16(t.w);
+}
+SINTER_DEVICE void sinter_stv(__nv_bfloat16* p, const float (&v)[8]) {
+  *reinterpret_cast<uint4*>(p) = make_uint4(sinter_pack_bf16(v[0], v[1]), sinter_pack_bf16(v[2], v[3]),
+                                            sinter_pack_bf16(v[4], v[5]), sinter_pack_bf16(v[6], v[7]));
+}
+#endif  // SINTER_CUDA_BF16_
+)";
+
+enum class InputKind { kUnused, kScalar, kDense, kBroadcast };
+
+// The iteration space after stage 1 and each input's role in it.
+struct Plan {
+  std::vector<int64_t> dims;                  // collapsed, outermost first
+  std::vector<std::vector<int64_t>> strides;  // [input][dim], elements
+  std::vector<InputKind> kinds;
+  std::vector<int64_t> input_elements;
+  int64_t n = 1;
+};
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || s.size() > 200 || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  });
+}
+
+std::string ShapeText(const std::vector<int64_t>& s) {
+  return absl::StrCat("[", absl::StrJoin(s, ","), "]");
+}
+
+absl::Status MakePlan(const std::vector<std::vector<int64_t>>& inputs,
+                      const std::vector<int64_t>& y, const std::vector<bool>& used, Plan* p) {
+  const size_t rank = y.size();
+  // The product of the non-zero extents bounds every stride and offset.
+  int64_t bound = 1;
+  for (int64_t e : y) {
+    if (e < 0) return absl::InvalidArgumentError("negative output extent " + ShapeText(y));
+    if (e > 0 && __builtin_mul_overflow(bound, e, &bound))
+      return absl::InvalidArgumentError("output " + ShapeText(y) + " is too large");
+  }
+  p->n = std::count(y.begin(), y.end(), 0) > 0 ? 0 : bound;
+  // Aligned strides, broadcast check.
+  std::vector<std::vector<int64_t>> st(inputs.size(), std::vector<int64_t>(rank, 0));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::vector<int64_t>& d = inputs[i];
+    const std::string what = absl::StrCat("input ", i, " ", ShapeText(d));
+    if (d.size() > rank)
+      return absl::InvalidArgumentError(what + " has a higher rank than the output");
+    int64_t stride = 1;
+    for (size_t k = 0; k < d.size(); ++k) {
+      const size_t od = rank - 1 - k;
+      const int64_t e = d[d.size() - 1 - k];
+      if (e != y[od] && e != 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, " does not broadcast to the output ", ShapeText(y)));
+      }
+      st[i][od] = e == 1 ? 0 : stride;
+      stride *= e;
+    }
+    p->input_elements.push_back(stride);
+  }
+  // Collapse: merge dim k into the previous one when every input's strides chain.
+  std::vector<std::vector<int64_t>> cs(inputs.size());
+  for (size_t k = 0; k < rank; ++k) {
+    if (y[k] == 1) continue;
+    bool merge = !p->dims.empty();
+    for (size_t i = 0; i < inputs.size() && merge; ++i) merge = cs[i].back() == st[i][k] * y[k];
+    if (merge) {
+      p->dims.back() *= y[k];
+      for (size_t i = 0; i < inputs.size(); ++i) cs[i].back() = st[i][k];
+    } else {
+      p->dims.push_back(y[k]);
+      for (size_t i = 0; i < inputs.size(); ++i) cs[i].push_back(st[i][k]);
+    }
+  }
+  if (p->dims.empty()) {
+    p->dims.push_back(1);
+    for (auto& v : cs) v.push_back(0);
+  }
+  p->strides = cs;
+  // Classify against the output's own (collapsed) strides.
+  const size_t r = p->dims.size();
+  std::vector<int64_t> dense(r, 1);
+  for (size_t d = r - 1; d > 0; --d) dense[d - 1] = dense[d] * p->dims[d];
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::vector<int64_t>& s = cs[i];
+    if (!used[i]) {
+      p->kinds.push_back(InputKind::kUnused);
+    } else if (std::all_of(s.begin(), s.end(), [](int64_t v) { return v == 0; })) {
+      p->kinds.push_back(InputKind::kScalar);
+    } else if (s == dense) {
+      p->kinds.push_back(InputKind::kDense);
+    } else {
+      p->kinds.push_back(InputKind::kBroadcast);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A float as a CUDA literal that reads back to the same value.
+std::string Float(float v) {
+  if (std::isinf(v)) return v > 0 ? "SINTER_INF" : "(-SINTER_INF)";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  std::string s = buf;
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  s += "f";
+  return std::signbit(v) ? "(" + s + ")" : s;
+}
+
+// One instruction as a CUDA expression of its operands.
+std::string Expr(const fmt::FusedInstr& in, const std::string& a, const std::string& b) {
+  switch (in.op) {
+    case fmt::FusedOp::kRelu:
+      return absl::StrCat("sinter_relu(", a, ")");
+    case fmt::FusedOp::kSigmoid:
+      return absl::StrCat("sinter_sigmoid(", a, ")");
+    case fmt::FusedOp::kTanh:
+      return absl::StrCat("tanhf(", a, ")");
+    case fmt::FusedOp::kExp:
+      return absl::StrCat("expf(", a, ")");
+    case fmt::FusedOp::kLog:
+      return absl::StrCat("logf(", a, ")");
+    case fmt::FusedOp::kSqrt:
+      return absl::StrCat("sqrtf(", a, ")");
+    case fmt::FusedOp::kRsqrt:
+      return absl::StrCat("rsqrtf(", a, ")");
+    case fmt::FusedOp::kNeg:
+      return absl::StrCat("-", a);
+    case fmt::FusedOp::kAbs:
+      return absl::StrCat("fabsf(", a, ")");
+    case fmt::FusedOp::kErf:
+      return absl::StrCat("erff(", a, ")");
+    case fmt::FusedOp::kReciprocal:
+      return absl::StrCat("1.f / ", a);
+    case fmt::FusedOp::kSilu:
+      return absl::StrCat("sinter_silu(", a, ")");
+    case fmt::FusedOp::kGelu:
+      return absl::StrCat("sinter_gelu(", a, ")");
+    case fmt::FusedOp::kGeluTanh:
+      return absl::StrCat("sinter_gelu_tanh(", a, ")");
+    case fmt::FusedOp::kHardswish:
+      return absl::StrCat("sinter_hardswish(", a, ")");
+    case fmt::FusedOp::kHardsigmoid:
+      return absl::StrCat("sinter_hardsigmoid(", a, ")");
+    case fmt::FusedOp::kLeakyRelu:
+      return absl::StrCat("sinter_leaky_relu(", a, ", ", Float(in.p0), ")");
+    case fmt::FusedOp::kElu:
+      return absl::StrCat("sinter_elu(", a, ", ", Float(in.p0), ")");
+    case fmt::FusedOp::kClamp:
+      return absl::StrCat("sinter_clamp(", a, ", ", Float(in.p0), ", ", Float(in.p1), ")");
+    case fmt::FusedOp::kAdd:
+      return absl::StrCat(a, " + ", b);
+    case fmt::FusedOp::kSub:
+      return absl::StrCat(a, " - ", b);
+    case fmt::FusedOp::kMul:
+      return absl::StrCat(a, " * ", b);
+    case fmt::FusedOp::kDiv:
+      return absl::StrCat(a, " / ", b);
+    case fmt::FusedOp::kPow:
+      // x ** 2 (variance, L2 norms) is exact as x * x, as on the CPU.
+      if (in.b.kind == fmt::FusedRef::kConst && in.b.value == 2.f) return absl::StrCat(a, " * ", a);
+      return absl::StrCat("powf(", a, ", ", b, ")");
+    case fmt::FusedOp::kMaximum:
+      return absl::StrCat("sinter_max(", a, ", ", b, ")");
+    case fmt::FusedOp::kMinimum:
+      return absl::StrCat("sinter_min(", a, ", ", b, ")");
+  }
+  return "0.f";
+}
+
+// The program as `static float NAME_body(float x0, ...)` over the used inputs.
+std::string Body(const std::string& name, const std::vector<fmt::FusedInstr>& prog,
+                 const std::vector<InputKind>& kinds) {
+  std::vector<std::string> params;
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    if (kinds[i] != InputKind::kUnused) params.push_back(absl::StrCat("float x", i));
+  }
+  std::string s =
+      absl::StrCat("SINTER_DEVICE float ", name, "_body(", absl::StrJoin(params, ", "), ") {\n");
+  auto ref = [](const fmt::FusedRef& r) -> std::string {
+    switch (r.kind) {
+      case fmt::FusedRef::kInput:
+        return absl::StrCat("x", r.index);
+      case fmt::FusedRef::kTemp:
+        return absl::StrCat("t", r.index);
+      case fmt::FusedRef::kConst:
+        return Float(r.value);
+    }
+    return "0.f";
+  };
+  for (size_t k = 0; k < prog.size(); ++k) {
+    const fmt::FusedInstr& in = prog[k];
+    absl::StrAppend(&s, "  const float t", k, " = ",
+                    Expr(in, ref(in.a), fmt::IsBinary(in.op) ? ref(in.b) : ""), ";\n");
+  }
+  absl::StrAppend(&s, "  return t", prog.size() - 1, ";\n}\n");
+  return s;
+}
+
+// Emits the kernel's statements; `idx` is the index type and `u` its literal suffix.
+class KernelWriter {
+ public:
+  KernelWriter(const std::string& name, const Plan& plan, Precision p, std::string idx,
+               std::string u)
+      : name_(name), plan_(plan), idx_(std::move(idx)), u_(std::move(u)) {
+    vw_ = p == Precision::kF32 ? 4 : 8;
+  }
+
+  int vector_width() const { return vw_; }
+  std::string C(int64_t v) const { return absl::StrCat(v, u_); }
+
+  // `const idx oK = ...` for every broadcast input, from the element index
+  // `i` (coordinates innermost first; only those some input needs).
+  std::string Offsets(const std::string& ind) const {
+    const std::vector<int64_t>& dims = plan_.dims;
+    const int r = static_cast<int>(dims.size());
+    std::vector<bool> need(r, false);
+    bool any = false;
+    for (size_t i = 0; i < plan_.kinds.size(); ++i) {
+      if (plan_.kinds[i] != InputKind::kBroadcast) continue;
+      any = true;
+      for (int d = 0; d < r; ++d) need[d] = need[d] || plan_.strides[i][d] != 0;
+    }
+    if (!any) return "";
+    int outer = 0;
+    while (!need[outer]) ++outer;
+    // Dims no input needs fold into one division by their product.
+    std::string s = absl::StrCat(ind, idx_, " q = i;\n");
+    int64_t pending = 1;
+    for (int d = r - 1; d >= outer; --d) {
+      if (need[d]) {
+        if (pending > 1) absl::StrAppend(&s, ind, "q /= ", C(pending), ";\n");
+        pending = 1;
+        absl::StrAppend(&s, ind, "const ", idx_, " c", d, " = ",
+                        d == 0 ? std::string("q") : absl::StrCat("q % ", C(dims[d])), ";\n");
+      }
+      pending *= dims[d];
+    }
+    for (size_t i = 0; i < plan_.kinds.size(); ++i) {
+      if (plan_.kinds[i] != InputKind::kBroadcast) continue;
+      std::vector<std::string> terms;
+      for (int d = 0; d < r; ++d) {
+        const int64_t st = plan_.strides[i][d];
+        if (st == 1) terms.push_back(absl::StrCat("c", d));
+        if (st > 1) terms.push_back(absl::StrCat("c", d, " * ", C(st)));
+      }
+      absl::StrAppend(&s, ind, "const ", idx_, " o", i, " = ", absl::StrJoin(terms, " + "), ";\n");
+    }
+    return s;
+  }
+
+  // Loads for one scalar-path element and the body call writing out[i].
+  std::string ScalarStep(const std::string& ind) const {
+    std::string s = Offsets(ind);
+    std::vector<std::string> args;
+    for (size_t i = 0; i < plan_.kinds.size(); ++i) {
+      switch (plan_.kinds[i]) {
+        case InputKind::kUnused:
+          break;
+        case InputKind::kScalar:
+          args.push_back(absl::StrCat("s", i));
+          break;
+        case InputKind::kDense:
+          args.push_back(absl::StrCat("sinter_ld(in", i, " + i)"));
+          break;
+        case InputKind::kBroadcast:
+          args.push_back(absl::StrCat("sinter_ld(in", i, " + o", i, ")"));
+          break;
+      }
+    }
+    absl::StrAppend(&s, ind, "sinter_st(out + i, ", name_, "_body(", absl::StrJoin(args, ", "),
+                    "));\n");
+    return s;
+  }
+
+  // Loads for one vector of vw_ elements starting at i, the body per lane,
+  // one vector store.
+  std::string VectorStep(const std::string& ind) const {
+    std::string s = Offsets(ind);
+    std::vector<std::string> args;
+    for (size_t i = 0; i < plan_.kinds.size(); ++i) {
+      const InputKind k = plan_.kinds[i];
+      if (k == InputKind::kUnused) continue;
+      if (k == InputKind::kScalar) {
+        args.push_back(absl::StrCat("s", i));
+      } else if (k == InputKind::kBroadcast && plan_.strides[i].back() == 0) {
+        absl::StrAppend(&s, ind, "const float b", i, " = sinter_ld(in", i, " + o", i, ");\n");
+        args.push_back(absl::StrCat("b", i));
+      } else {
+        absl::StrAppend(&s, ind, "float v", i, "[", vw_, "];\n", ind, "sinter_ldv(in", i, " + ",
+                        k == InputKind::kDense ? "i" : absl::StrCat("o", i), ", v", i, ");\n");
+        args.push_back(absl::StrCat("v", i, "[k]"));
+      }
+    }
+    absl::StrAppend(&s, ind, "float y[", vw_, "];\n", ind, "#pragma unroll\n", ind,
+                    "for (int k = 0; k < ", vw_, "; ++k) y[k] = ", name_, "_body(",
+                    absl::StrJoin(args, ", "), ");\n", ind, "sinter_stv(out + i, y);\n");
+    return s;
+  }
+
+  // Pointers read or written with 128-bit accesses.
+  std::vector<std::string> VectorPointers() const {
+    std::vector<std::string> ptrs;
+    for (size_t i = 0; i < plan_.kinds.size(); ++i) {
+      const InputKind k = plan_.kinds[i];
+      if (k == InputKind::kDense || (k == InputKind::kBroadcast && plan_.strides[i].back() != 0))
+        ptrs.push_back(absl::StrCat("in", i));
+    }
+    ptrs.push_back("out");
+    return ptrs;
+  }
+
+ private:
+  const std::string& name_;
+  const Plan& plan_;
+  std::string idx_, u_;
+  int vw_ = 4;
+};
+
+}  // namespace
+
+const char* PrecisionName(Precision p) {
+  switch (p) {
+    case Precision::kF32:
+      return "f32";
+    case Precision::kF16:
+      return "f16";
+    case Precision::kBF16:
+      return "bf16";
+  }
+  return "?";
+}
+
+int64_t CudaLaunch::GridSize(int sm_count) const {
+  if (work_items <= 0) return 0;
+  const int64_t blocks = (work_items + threads_per_block - 1) / threads_per_block;
+  return std::min<int64_t>(blocks, int64_t{std::max(1, sm_count)} * max_blocks_per_sm);
+}
+
+absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const std::string& program,
+                                           const std::vector<std::vector<int64_t>>& input_shapes,
+                                           const std::vector<int64_t>& output_shape, Precision p) {
+  if (!IsIdentifier(name))
+    return absl::InvalidArgumentError("CUDA kernel name '" + name + "' is not a C identifier");
+  if (input_shapes.size() > kMaxInputs)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fused kernel ", name, " has ", input_shapes.size(), " inputs, more than ", kMaxInputs));
+  std::vector<fmt::FusedInstr> prog;
+  std::string error;
+  if (!fmt::ParseFusedProgram(program, static_cast<int>(input_shapes.size()), &prog, &error))
+    return absl::InvalidArgumentError(absl::StrCat("fused kernel ", name, ": ", error));
+  std::vector<bool> used(input_shapes.size(), false);
+  for (const fmt::FusedInstr& in : prog) {
+    if (in.a.kind == fmt::FusedRef::kInput) used[in.a.index] = true;
+    if (fmt::IsBinary(in.op) && in.b.kind == fmt::FusedRef::kInput) used[in.b.index] = true;
+  }
+  Plan plan;
+  if (absl::Status s = MakePlan(input_shapes, output_shape, used, &plan); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat("fused kernel ", name, ": ", s.message()));
+
+  // 32-bit indices (cheap division by the baked-in dims) unless the tensor
+  // needs more; every offset is below n.
+  const int64_t n = plan.n;
+  const bool wide = n > (int64_t{1} << 31) - 1;
+  KernelWriter w(name, plan, p, wide ? "unsigned long long" : "unsigned", wide ? "ull" : "u");
+  const int vw = w.vector_width();
+  const int64_t row = plan.dims.back();
+  // One collapsed dim: vectors plus a scalar tail. Several: vectors when a
+  // row holds whole vectors (then also n is a multiple of vw).
+  const bool single = plan.dims.size() == 1;
+  const bool vector = n > 0 && (single ? n >= vw : row % vw == 0);
+  const int64_t nv = vector ? n / vw : 0;
+  const bool tail = vector && nv * vw != n;
+
+  CudaKernel k;
+  k.name = name;
+  k.num_inputs = static_cast<int>(input_shapes.size());
+  k.precision = p;
+  k.launch.threads_per_block = kThreadsPerBlock;
+  k.launch.vector_width = vector ? vw : 1;
+  k.launch.elements_per_thread = k.launch.vector_width;
+  k.launch.num_elements = n;
+  k.launch.work_items = vector ? std::max(nv, n - nv * vw) : n;
+  k.plan = absl::StrCat(ShapeText(plan.dims), vector ? absl::StrCat(" vector", vw) : " scalar",
+                        tail ? "+tail" : "");
+
+  const char* type = p == Precision::kF32   ? "float"
+                     : p == Precision::kF16 ? "__half"
+                                            : "__nv_bfloat16";
+  std::string& s = k.source;
+  // Header: what the kernel computes, for anyone reading a dump or an NVRTC log.
+  std::string text = program;
+  for (char& c : text) {
+    if (c < 0x20 || c > 0x7e || c == '\\') c = ' ';
+  }
+  std::vector<std::string> in_text;
+  for (size_t i = 0; i < input_shapes.size(); ++i) {
+    const char* kind[] = {"unused", "scalar", "dense", "broadcast"};
+    in_text.push_back(
+        absl::StrCat(ShapeText(input_shapes[i]), " ", kind[static_cast<int>(plan.kinds[i])]));
+  }
+  absl::StrAppend(&s, "// sinter fused kernel ", name, " (", PrecisionName(p), "): ", text, "\n",
+                  "// inputs: ", absl::StrJoin(in_text, ", "), " -> output ",
+                  ShapeText(output_shape), "\n// plan: ", k.plan, ", ", k.launch.threads_per_block,
+                  " threads per block, grid-stride loop\n");
+  absl::StrAppend(&s, kPrelude,
+                  p == Precision::kF32   ? kF32Access
+                  : p == Precision::kF16 ? kF16Access
+                                         : kBF16Access);
+  absl::StrAppend(&s, Body(name, prog, plan.kinds));
+
+  // Parameters. __restrict__ (read-only cache) only on inputs smaller than
+  // the output: an input of the output's size may be the output itself.
+  std::vector<std::string> params;
+  for (size_t i = 0; i < input_shapes.size(); ++i) {
+    const bool restrict = plan.kinds[i] != InputKind::kUnused && plan.input_elements[i] < n;
+    params.push_back(absl::StrCat("const ", type, "* ", restrict ? "__restrict__ " : "",
+                                  plan.kinds[i] == InputKind::kUnused ? "/*unused*/ " : "", "in",
+                                  i));
+  }
+  params.push_back(absl::StrCat(type, "* out"));
+  absl::StrAppend(&s, "extern \"C\" __global__ void __launch_bounds__(", kThreadsPerBlock, ") ",
+                  name, "(", absl::StrJoin(params, ", "), ") {\n");
+  if (n > 0) {
+    const std::string idx = wide ? "unsigned long long" : "unsigned";
+    absl::StrAppend(&s, "  const ", idx, " tid = static_cast<", idx,
+                    ">(blockIdx.x) * blockDim.x + threadIdx.x;\n", "  const ", idx,
+                    " step = static_cast<", idx, ">(gridDim.x) * blockDim.x;\n");
+    for (size_t i = 0; i < plan.kinds.size(); ++i) {
+      if (plan.kinds[i] == InputKind::kScalar)
+        absl::StrAppend(&s, "  const float s", i, " = sinter_ld(in", i, ");\n");
+    }
+    if (vector) {
+      std::vector<std::string> aligned;
+      for (const std::string& ptr : w.VectorPointers())
+        aligned.push_back(absl::StrCat("sinter_aligned16(", ptr, ")"));
+      absl::StrAppend(&s, "  if (", absl::StrJoin(aligned, " && "), ") {\n", "    for (", idx,
+                      " v = tid; v < ", w.C(nv), "; v += step) {\n", "      const ", idx,
+                      " i = v * ", w.C(vw), ";\n", w.VectorStep("      "), "    }\n");
+      if (tail) {
+        absl::StrAppend(&s, "    for (", idx, " i = ", w.C(nv * vw), " + tid; i < ", w.C(n),
+                        "; i += step) {\n", w.ScalarStep("      "), "    }\n");
+      }
+      absl::StrAppend(&s, "    return;\n  }\n");
+    }
+    absl::StrAppend(&s, "  for (", idx, " i = tid; i < ", w.C(n), "; i += step) {\n",
+                    w.ScalarStep("    "), "  }\n");
+  }
+  absl::StrAppend(&s, "}\n");
+  return k;
+}
+
+}  // namespace sinter::codegen::cuda

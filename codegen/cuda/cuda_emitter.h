@@ -1,0 +1,74 @@
+// CUDA C++ for fused elementwise kernels: from a fused program
+// (runtime/format/fused_program.h) and static shapes to one translation unit
+// with an extern "C" __global__ entry, for NVRTC (codegen/cuda/nvrtc.h).
+//
+// A conv2d/linear epilogue is the same kernel: input 0 is the library call's
+// output and inputs 1... are its operands after the bias; it may run in
+// place (out == input 0).
+#ifndef SINTER_CODEGEN_CUDA_CUDA_EMITTER_H_
+#define SINTER_CODEGEN_CUDA_CUDA_EMITTER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sinter::codegen::cuda {
+
+// Storage type of every input and of the output; the math is f32 throughout.
+enum class Precision { kF32, kF16, kBF16 };
+const char* PrecisionName(Precision p);  // "f32", "f16", "bf16"
+
+// How to launch a kernel. The kernel walks its work with a grid-stride loop,
+// so any grid size is correct; GridSize() picks the fastest, and takes the
+// SM count when the model is loaded on a device.
+struct CudaLaunch {
+  int threads_per_block = 256;
+  // Elements per 128-bit access: 4 (f32) or 8 (f16/bf16) on the vector
+  // path, 1 when the kernel has only the scalar path.
+  int vector_width = 1;
+  // Elements a thread handles per loop iteration (= vector_width).
+  int elements_per_thread = 1;
+  // Blocks per SM at most: four waves of 8 resident 256-thread blocks; more
+  // only adds block scheduling, the loop covers the rest.
+  int max_blocks_per_sm = 32;
+  int64_t num_elements = 0;  // output elements
+  int64_t work_items = 0;    // loop iterations if every thread did one
+
+  // min(ceil(work_items / threads_per_block), sm_count * max_blocks_per_sm);
+  // 0 when there is nothing to do (then do not launch). Launch at most this
+  // many blocks of at most threads_per_block threads: kernels of fewer than
+  // 2^31 elements index in 32 bits, which assumes fewer than 2^31 threads.
+  int64_t GridSize(int sm_count) const;
+};
+
+struct CudaKernel {
+  std::string name;
+  // Complete translation unit. Entry point:
+  //   extern "C" __global__ void NAME(const T* in0, ..., const T* inK, T* out)
+  // T = float, __half or __nv_bfloat16; all tensors dense, row-major, of the
+  // shapes given to EmitFusedKernel. out may equal an input of the output's
+  // shape (in place). Several sources may be concatenated into one
+  // translation unit (shared helpers are include-guarded) as long as their
+  // names differ.
+  std::string source;
+  CudaLaunch launch;
+  int num_inputs = 0;
+  Precision precision = Precision::kF32;
+  // The iteration space after collapsing dims, e.g. "[64,3136] vector8";
+  // for reports and tests.
+  std::string plan;
+};
+
+// Emits the kernel for `program` over inputs of `input_shapes` broadcast
+// (NumPy-style) to `output_shape`. `name` must be a C identifier.
+// InvalidArgument for a program that does not parse, shapes that do not
+// broadcast, or a bad name.
+absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const std::string& program,
+                                           const std::vector<std::vector<int64_t>>& input_shapes,
+                                           const std::vector<int64_t>& output_shape, Precision p);
+
+}  // namespace sinter::codegen::cuda
+
+#endif  // SINTER_CODEGEN_CUDA_CUDA_EMITTER_H_

@@ -1,0 +1,195 @@
+// Every fused kernel of every test model compiles for the GPU: each model of
+// the manifest's "model" and "model_extra" groups (tests/models/make_models.py)
+// is imported and compiled with the default pipeline; each fused_elementwise
+// op and each conv2d/linear epilogue is emitted as CUDA C++ in f16 (and in
+// f32 for one model) and compiled with NVRTC for sm_90. No GPU needed; a
+// kernel that does not emit or compile fails the test with NVRTC's log.
+//
+// One GoogleTest test per model, registered from the manifest at start-up
+// (SINTER_MODELS_DIR overrides the models folder).
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "codegen/compiler.h"
+#include "codegen/cuda/cuda_emitter.h"
+#include "codegen/cuda/nvrtc.h"
+#include "frontend/torchscript.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+namespace cuda = sinter::codegen::cuda;
+using sinter::ir::OpKind;
+
+// The model whose kernels are also compiled in f32.
+constexpr char kF32Model[] = "mobilenet_v3_large";
+constexpr char kArch[] = "sm_90";
+
+struct Case {
+  std::string name, file, group;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::string> dtypes;
+};
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep)) out.push_back(item);
+  return out;
+}
+
+std::vector<Case> ReadManifest(const std::string& dir) {
+  std::ifstream f(dir + "/manifest.tsv");
+  std::vector<Case> cases;
+  std::string line;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    auto c = Split(line, '\t');
+    if (c.size() < 5) continue;
+    Case k{c[0], dir + "/" + c[1], c[2], {}, {}};
+    for (const std::string& s : Split(c[3], ';')) {
+      std::vector<int64_t> dims;
+      for (const std::string& d : Split(s, ',')) dims.push_back(std::stoll(d));
+      k.shapes.push_back(dims);
+    }
+    k.dtypes = Split(c[4], ';');
+    cases.push_back(k);
+  }
+  return cases;
+}
+
+// A fused kernel of the compiled graph: its program and the shapes it reads.
+struct Fused {
+  std::string what;  // "fused_elementwise at loc" / "conv2d epilogue at loc"
+  std::string program;
+  std::vector<std::vector<int64_t>> inputs;
+  std::vector<int64_t> output;
+};
+
+// Fused elementwise ops and conv2d/linear epilogues. An epilogue's input 0
+// is the op's own result, then the operands after the bias.
+std::vector<Fused> FusedKernels(const sinter::ir::Graph& g, std::string* error) {
+  std::vector<Fused> out;
+  for (const auto& op : g.ops()) {
+    Fused f;
+    int first = 0;
+    if (op->kind() == OpKind::kFusedElementwise) {
+      f.what = "fused_elementwise";
+      f.program = op->GetStr("program");
+    } else if ((op->kind() == OpKind::kConv2d || op->kind() == OpKind::kLinear) &&
+               op->HasAttr("epilogue")) {
+      f.what = std::string(op->name()) + " epilogue";
+      f.program = op->GetStr("epilogue");
+      f.inputs.push_back(op->result()->type().shape.extents());
+      first = 3;
+    } else {
+      continue;
+    }
+    f.what += " at " + op->loc();
+    for (int i = first; i < op->num_operands(); ++i) {
+      const sinter::ir::TensorType& t = op->operand(i)->type();
+      if (t.dtype != sinter::ir::DType::kF32) {
+        *error += f.what + ": operand " + std::to_string(i) + " is " + sinter::ir::ToString(t) +
+                  ", not f32\n";
+      }
+      f.inputs.push_back(t.shape.extents());
+    }
+    f.output = op->result()->type().shape.extents();
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+class CudaModelTest : public testing::Test {
+ public:
+  explicit CudaModelTest(Case c) : c_(std::move(c)) {}
+
+  void TestBody() override {
+    const auto start = std::chrono::steady_clock::now();
+    sinter::frontend::ImportOptions opts;
+    for (size_t i = 0; i < c_.shapes.size(); ++i) {
+      opts.inputs.push_back({c_.shapes[i], c_.dtypes[i] == "i64" ? sinter::ir::DType::kI64
+                                                                 : sinter::ir::DType::kF32});
+    }
+    auto graph = sinter::frontend::ImportTorchScript(c_.file, opts);
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    sinter::codegen::CompileOptions copts;  // the default pipeline
+    auto artifact = sinter::codegen::Compile(**graph, copts, nullptr);
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    std::string error;
+    const std::vector<Fused> kernels = FusedKernels(**graph, &error);
+    ASSERT_TRUE(error.empty()) << error;
+    const double import_s = Seconds(start);
+
+    std::vector<cuda::Precision> precisions = {cuda::Precision::kF16};
+    if (c_.name == kF32Model) precisions.push_back(cuda::Precision::kF32);
+    int epilogues = 0;
+    for (const Fused& f : kernels) epilogues += f.what.find("epilogue") != std::string::npos;
+    for (cuda::Precision p : precisions) {
+      SCOPED_TRACE(cuda::PrecisionName(p));
+      const auto t0 = std::chrono::steady_clock::now();
+      // Identical kernels (same program and shapes) compile once: the name
+      // is the same for all, so the source is the cache key.
+      std::map<std::string, const Fused*> distinct;
+      int vector = 0;
+      for (const Fused& f : kernels) {
+        absl::StatusOr<cuda::CudaKernel> k =
+            cuda::EmitFusedKernel("sinter_fused", f.program, f.inputs, f.output, p);
+        ASSERT_TRUE(k.ok()) << f.what << ": " << k.status();
+        vector += k->launch.vector_width > 1;
+        distinct.emplace(k->source, &f);
+      }
+      // Emitting needs no NVRTC; compiling does.
+      absl::StatusOr<std::pair<int, int>> version = cuda::NvrtcVersion();
+      if (!version.ok()) {
+        GTEST_SKIP() << kernels.size() << " kernels emitted; NVRTC not loadable, so not compiled: "
+                     << version.status();
+      }
+      int64_t cubin_bytes = 0;
+      for (const auto& [source, f] : distinct) {
+        absl::StatusOr<cuda::CompiledKernel> bin =
+            cuda::CompileCuda(source, "sinter_fused", kArch, false);
+        ASSERT_TRUE(bin.ok()) << f->what << " (" << f->program << "): " << bin.status() << "\n"
+                              << source;
+        ASSERT_FALSE(bin->cubin.empty()) << f->what;
+        EXPECT_EQ(bin->log, "") << f->what << ": NVRTC warnings";
+        cubin_bytes += static_cast<int64_t>(bin->cubin.size());
+      }
+      const std::string prefix = cuda::PrecisionName(p);
+      RecordProperty(prefix + "_kernels", static_cast<int>(kernels.size()));
+      RecordProperty(prefix + "_distinct_compiled", static_cast<int>(distinct.size()));
+      std::printf(
+          "%s %s: %zu fused kernels (%zu fused_elementwise, %d epilogues; %d on the 128-bit "
+          "vector path), %zu distinct compiled for %s with NVRTC %d.%d: %lld cubin bytes, "
+          "NVRTC %.1f s (import and sinter compile %.1f s)\n",
+          c_.name.c_str(), prefix.c_str(), kernels.size(), kernels.size() - epilogues, epilogues,
+          vector, distinct.size(), kArch, version->first, version->second,
+          static_cast<long long>(cubin_bytes), Seconds(t0), import_s);
+    }
+  }
+
+ private:
+  static double Seconds(std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  }
+
+  Case c_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  const char* dir = std::getenv("SINTER_MODELS_DIR");
+  const std::string models = dir ? dir : SINTER_DEFAULT_MODELS_DIR;
+  for (const Case& c : ReadManifest(models)) {
+    if (c.group != "model" && c.group != "model_extra") continue;
+    testing::RegisterTest("CudaModels", c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                          [c]() -> testing::Test* { return new CudaModelTest(c); });
+  }
+  return RUN_ALL_TESTS();
+}
