@@ -18,6 +18,7 @@
 #include "codegen/cuda/nvrtc.h"
 #include "frontend/torchscript.h"
 #include "gtest/gtest.h"
+#include "tests/models/manifest.h"
 
 namespace {
 
@@ -28,39 +29,8 @@ using sinter::ir::OpKind;
 constexpr char kF32Model[] = "mobilenet_v3_large";
 constexpr char kArch[] = "sm_90";
 
-struct Case {
-  std::string name, file, group;
-  std::vector<std::vector<int64_t>> shapes;
-  std::vector<std::string> dtypes;
-};
-
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep)) out.push_back(item);
-  return out;
-}
-
-std::vector<Case> ReadManifest(const std::string& dir) {
-  std::ifstream f(dir + "/manifest.tsv");
-  std::vector<Case> cases;
-  std::string line;
-  std::getline(f, line);  // header
-  while (std::getline(f, line)) {
-    auto c = Split(line, '\t');
-    if (c.size() < 5) continue;
-    Case k{c[0], dir + "/" + c[1], c[2], {}, {}};
-    for (const std::string& s : Split(c[3], ';')) {
-      std::vector<int64_t> dims;
-      for (const std::string& d : Split(s, ',')) dims.push_back(std::stoll(d));
-      k.shapes.push_back(dims);
-    }
-    k.dtypes = Split(c[4], ';');
-    cases.push_back(k);
-  }
-  return cases;
-}
+using Case = sinter::testing::ModelCase;
+using sinter::testing::ReadManifest;
 
 // A fused kernel of the compiled graph: its program and the shapes it reads.
 struct Fused {
@@ -184,8 +154,7 @@ class CudaModelTest : public testing::Test {
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
-  const char* dir = std::getenv("SINTER_MODELS_DIR");
-  const std::string models = dir ? dir : SINTER_DEFAULT_MODELS_DIR;
+  const std::string models = sinter::testing::ModelsDir(SINTER_DEFAULT_MODELS_DIR);
   for (const Case& c : ReadManifest(models)) {
     if (c.group != "model" && c.group != "model_extra") continue;
     testing::RegisterTest("CudaModels", c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,

@@ -16,49 +16,12 @@
 #include "frontend/torchscript.h"
 #include "gtest/gtest.h"
 #include "sinter/sinter.h"
+#include "tests/models/manifest.h"
 
 namespace {
 
-struct Case {
-  std::string name, file, group;
-  std::vector<std::vector<int64_t>> shapes;
-  std::vector<std::string> dtypes;
-  int64_t int_high = 0;
-  double rtol = 1e-4, atol = 1e-4;
-  std::string note;
-};
-
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep)) out.push_back(item);
-  return out;
-}
-
-std::vector<Case> ReadManifest(const std::string& dir) {
-  std::ifstream f(dir + "/manifest.tsv");
-  std::vector<Case> cases;
-  std::string line;
-  std::getline(f, line);  // header
-  while (std::getline(f, line)) {
-    auto c = Split(line, '\t');
-    if (c.size() < 8) continue;
-    Case k{c[0], dir + "/" + c[1], c[2]};
-    for (const std::string& s : Split(c[3], ';')) {
-      std::vector<int64_t> dims;
-      for (const std::string& d : Split(s, ',')) dims.push_back(std::stoll(d));
-      k.shapes.push_back(dims);
-    }
-    k.dtypes = Split(c[4], ';');
-    k.int_high = std::stoll(c[5]);
-    k.rtol = std::stod(c[6]);
-    k.atol = std::stod(c[7]);
-    k.note = c.size() > 8 ? c[8] : "";
-    cases.push_back(k);
-  }
-  return cases;
-}
+using Case = sinter::testing::ModelCase;
+using sinter::testing::ReadManifest;
 
 void Flatten(const c10::IValue& v, std::vector<at::Tensor>* out) {
   if (v.isTensor()) {
@@ -203,8 +166,7 @@ class ParityTest : public testing::Test {
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
-  const char* dir = std::getenv("SINTER_MODELS_DIR");
-  std::string models = dir ? dir : SINTER_DEFAULT_MODELS_DIR;
+  std::string models = sinter::testing::ModelsDir(SINTER_DEFAULT_MODELS_DIR);
   for (const Case& c : ReadManifest(models)) {
     testing::RegisterTest(c.group.c_str(), c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                           [c]() -> testing::Test* { return new ParityTest(c); });
