@@ -5,6 +5,7 @@
 #include <torch/csrc/jit/api/module.h>
 
 #include <filesystem>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -207,6 +208,48 @@ void Importer::Unsupported(tj::Node* n, const std::string& kind) {
   for (size_t i = 0; i < n->outputs().size(); ++i) Set(n, i, Val());
 }
 
+namespace {
+
+// aten ops whose tensor result may share storage with input 0.
+bool IsViewOp(const std::string& kind) {
+  static const auto* kViews = new std::unordered_set<std::string>{
+      "aten::view",      "aten::reshape",   "aten::flatten",  "aten::select",     "aten::slice",
+      "aten::transpose", "aten::permute",   "aten::t",        "aten::unsqueeze",  "aten::squeeze",
+      "aten::expand",    "aten::expand_as", "aten::narrow",   "aten::contiguous", "aten::detach",
+      "aten::alias",     "aten::view_as",   "aten::unflatten"};
+  return kViews->count(kind) != 0;
+}
+
+}  // namespace
+
+void Importer::RecordViews(tj::Node* n, const std::string& kind) {
+  if (!IsViewOp(kind) || n->inputs().empty() || n->outputs().empty()) return;
+  const tj::Value* base = n->inputs()[0];
+  auto it = root_.find(base);
+  const tj::Value* root = it == root_.end() ? base : it->second;
+  if (aliases_[root].empty()) aliases_[root].push_back(root);
+  root_[n->outputs()[0]] = root;
+  aliases_[root].push_back(n->outputs()[0]);
+}
+
+// An in-place op rebinds only its own operand, so it is exact unless another
+// value sharing storage with that operand (a view of it, or its base) is read
+// after the op: that reader would expect to see the mutation.
+bool Importer::AliasReadLater(tj::Node* n) {
+  const tj::Value* target = n->inputs()[0];
+  auto it = root_.find(target);
+  const tj::Value* root = it == root_.end() ? target : it->second;
+  auto members = aliases_.find(root);
+  if (members == aliases_.end()) return false;
+  for (const tj::Value* v : members->second) {
+    if (v == target) continue;
+    for (const tj::Use& u : v->uses()) {
+      if (n->isBefore(u.user)) return true;
+    }
+  }
+  return false;
+}
+
 absl::Status Importer::EvalConstant(tj::Node* n) {
   auto iv = tj::toIValue(n->output());
   if (!iv) {
@@ -308,7 +351,12 @@ absl::Status Importer::EvalNode(tj::Node* n) {
     else if (auto it2 = second.find(k); it2 != second.end())
       f = it2->second;
     if (f == nullptr) continue;
+    if (in_place && !n->inputs().empty() && AliasReadLater(n)) {
+      Unsupported(n, kind + " (in-place op on a tensor whose view or base is read later)");
+      return absl::OkStatus();
+    }
     RETURN_IF_ERROR(f(*this, n));
+    RecordViews(n, kind);
     if (in_place && !n->outputs().empty() && !n->inputs().empty()) {
       Rebind(n, 0, vals_[n->outputs()[0]]);
     }

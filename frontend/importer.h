@@ -127,6 +127,9 @@ class Importer {
   absl::Status EvalLoop(tj::Node* n);
   absl::Status EvalConstant(tj::Node* n);
   void Unsupported(tj::Node* n, const std::string& kind);
+  // View tracking for in-place ops: views share storage with their base.
+  void RecordViews(tj::Node* n, const std::string& kind);
+  bool AliasReadLater(tj::Node* n);
 
   ir::Graph* graph_;
   ir::Builder b_;
@@ -136,6 +139,9 @@ class Importer {
     std::string first;
   };
   std::map<std::string, Miss> unsupported_;
+  // Storage root of each view value, and the values sharing each root.
+  std::unordered_map<const tj::Value*, const tj::Value*> root_;
+  std::unordered_map<const tj::Value*, std::vector<const tj::Value*>> aliases_;
   tj::Node* current_ = nullptr;
 };
 

@@ -321,6 +321,18 @@ def _lstm_model():
 # group "refused"
 # --------------------------------------------------------------------------
 
+@case("inplace_view_alias_refused", "refused", "2,8",
+      note="expect: in-place (a view is read after its base is mutated in place)")
+def _inplace_view_alias():
+    class InplaceViewAlias(nn.Module):
+        def forward(self, x):
+            y = x * 2.0
+            z = y.view(-1)
+            y.relu_()
+            return z + 1.0
+    return InplaceViewAlias()
+
+
 @case("fft_refused", "refused", "1,16",
       note="expect: aten::fft_fft")
 def _fft():
@@ -395,6 +407,17 @@ def _relu_inplace():
             y.relu_()
             return F.relu(y, inplace=True)
     return ReluInplace()
+
+
+@case("op_inplace_on_view", "op", "2,3,8,8",
+      note="relu_ on a view whose base is not read afterwards: exact by rebinding")
+def _inplace_on_view():
+    class InplaceOnView(nn.Module):
+        def forward(self, x):
+            y = (x * 2.0).view(2, -1)
+            y.relu_()
+            return y + 1.0
+    return InplaceOnView()
 
 
 @case("op_exp", "op", "2,3,8,8")
