@@ -177,11 +177,9 @@ StatusOr<std::unique_ptr<KernelParams>> PrepareFused(const PrepareContext& c) {
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
-void RunChunk(const FusedProgram& p, const float* const* inputs, float* output, int64_t task,
-              float* regs) {
-  const int64_t row = task / p.chunks_per_row;
-  const int64_t begin = (task % p.chunks_per_row) * kChunk;
-  const int64_t len = std::min(kChunk, p.row_len - begin);
+// Runs output elements [begin, begin + len) of collapsed row `row`.
+void RunChunk(const FusedProgram& p, const float* const* inputs, float* output, int64_t row,
+              int64_t begin, int64_t len, float* regs) {
   const int rank = static_cast<int>(p.dims.size());
   // Input pointers for this chunk.
   std::array<const float*, kMaxRegs> in{};
@@ -240,8 +238,22 @@ void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
   kc::ParallelFor(par, p.rows * p.chunks_per_row, [&](int64_t b, int64_t e) {
     // Registers for one chunk: every input fill, constant and temp.
     std::array<float, kMaxRegs * kChunk> regs;
-    for (int64_t t = b; t < e; ++t) RunChunk(p, in, out, t, regs.data());
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t row = t / p.chunks_per_row, begin = (t % p.chunks_per_row) * kChunk;
+      RunChunk(p, in, out, row, begin, std::min(kChunk, p.row_len - begin), regs.data());
+    }
   });
+}
+
+void RunFusedProgramRange(const FusedProgram& p, const float* const* in, float* out, int64_t begin,
+                          int64_t end) {
+  std::array<float, kMaxRegs * kChunk> regs;
+  while (begin < end) {
+    const int64_t row = begin / p.row_len, col = begin % p.row_len;
+    const int64_t len = std::min({kChunk, p.row_len - col, end - begin});
+    RunChunk(p, in, out, row, col, len, regs.data());
+    begin += len;
+  }
 }
 
 const OpDef kFusedElementwiseOp = {"fused_elementwise", 1,          -1,       1,

@@ -23,6 +23,10 @@ StatusOr<FusedProgramPtr> PlanFusedProgram(const std::string& text,
 // Runs it; `out` may equal `in[0]` when input 0 has the output's shape.
 void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
                      kernels::cpu::Parallel* par);
+// Runs it serially on the output elements [begin, end) (row-major flat
+// indices), so a kernel can apply an epilogue to a block while it is in cache.
+void RunFusedProgramRange(const FusedProgram& p, const float* const* in, float* out, int64_t begin,
+                          int64_t end);
 
 }  // namespace sinter::rt
 
