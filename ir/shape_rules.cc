@@ -174,6 +174,52 @@ absl::Status InferFused(const Operation& op, std::vector<TensorType>* results) {
   return absl::OkStatus();
 }
 
+// fused_reduction: see its row in ir/ops.def for the operand layout.
+absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* results) {
+  for (Value* v : op.operands()) {
+    if (v->type().dtype != DType::kF32) return Invalid("fused reductions compute in f32");
+  }
+  const std::string& kind = op.GetStr("kind");
+  const bool norm = kind == "layer_norm";
+  if (!norm && kind != "softmax" && kind != "log_softmax") {
+    return Invalid("unknown reduction kind '", kind, "'");
+  }
+  const int64_t inputs = op.GetInt("inputs");
+  if (inputs < 1 || inputs + (norm ? 2 : 0) > op.num_operands()) {
+    return Invalid("inputs = ", inputs, " does not fit ", op.num_operands(), " operands");
+  }
+  if (inputs > 1 && !op.HasAttr("prologue")) return Invalid("several inputs need a prologue");
+  if (norm != op.HasAttr("eps")) return Invalid("eps is layer_norm's, and it needs one");
+  ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
+  for (int i = 1; i < inputs; ++i) {
+    ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
+    ASSIGN_OR_RETURN(out, BroadcastShapes(out, s));
+  }
+  const int64_t rank = static_cast<int64_t>(out.size());
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), rank));
+  if (rank == 0) return Invalid("fused reductions need rank >= 1");
+  if (!norm && axis != rank - 1) return Invalid("fused softmax runs over the last axis only");
+  int next = static_cast<int>(inputs);
+  if (norm) {
+    std::vector<int64_t> tail(out.begin() + axis, out.end());
+    for (int i = next; i < next + 2; ++i) {
+      ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
+      if (s != tail) return Invalid("layer_norm weight/bias ", Dims(s), " != ", Dims(tail));
+    }
+    next += 2;
+  }
+  if (next < op.num_operands() && !op.HasAttr("epilogue")) {
+    return Invalid("operands past the reduction's need an epilogue");
+  }
+  for (int i = next; i < op.num_operands(); ++i) {
+    ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
+    ASSIGN_OR_RETURN(auto b, BroadcastShapes(out, s));
+    if (b != out) return Invalid("epilogue operand ", i, " does not broadcast to the result");
+  }
+  results->push_back(Make(DType::kF32, out));
+  return absl::OkStatus();
+}
+
 absl::Status InferWhere(const Operation& op, std::vector<TensorType>* results) {
   if (op.operand(0)->type().dtype != DType::kBool) return Invalid("where condition must be bool");
   if (op.operand(1)->type().dtype != op.operand(2)->type().dtype) {

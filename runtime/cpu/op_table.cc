@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "runtime/cpu/fused.h"
+#include "runtime/cpu/fused_reduction.h"
 #include "runtime/format/sinter_generated.h"
 
 namespace sinter::rt {
@@ -991,6 +992,7 @@ const OpDef* FindOp(std::string_view name) {
     auto* m = new std::unordered_map<std::string_view, const OpDef*>();
     for (const OpDef& op : kOps) (*m)[op.name] = &op;
     (*m)[kFusedElementwiseOp.name] = &kFusedElementwiseOp;
+    (*m)[kFusedReductionOp.name] = &kFusedReductionOp;
     return m;
   }();
   auto it = index->find(name);
