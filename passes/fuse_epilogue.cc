@@ -6,8 +6,6 @@
 // (run after fuse-elementwise). Legality as for elementwise fusion: the
 // conv/GEMM result has one user, is not a graph output, and the consumer's
 // result has the same shape.
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "passes/fusion_util.h"
 #include "passes/pass.h"
@@ -17,44 +15,6 @@ namespace sinter::passes {
 namespace {
 
 using ir::OpKind;
-
-// The consumer as a program over (producer result -> $0, others -> $1...),
-// with the extra operands it needs; false when it cannot be an epilogue.
-bool AsEpilogue(ir::Operation* user, ir::Value* produced, std::string* program,
-                std::vector<ir::Value*>* extra) {
-  extra->clear();
-  if (user->kind() == OpKind::kFusedElementwise) {
-    // Renumber the inputs: the produced value becomes $0.
-    std::vector<std::string> names(user->num_operands());
-    for (int i = 0; i < user->num_operands(); ++i) {
-      if (user->operand(i) == produced) {
-        names[i] = "$0";
-      } else {
-        extra->push_back(user->operand(i));
-        names[i] = absl::StrCat("$", extra->size());
-      }
-    }
-    std::istringstream in(user->GetStr("program"));
-    std::string tok, out;
-    while (in >> tok) {
-      std::string suffix = !tok.empty() && tok.back() == ';' ? ";" : "";
-      if (!suffix.empty()) tok.pop_back();
-      if (!tok.empty() && tok[0] == '$') tok = names[std::stoi(tok.substr(1))];
-      absl::StrAppend(&out, out.empty() ? "" : " ", tok, suffix);
-    }
-    *program = out;
-    return true;
-  }
-  if (ProgramOp(*user).empty()) return false;
-  *program = ProgramLine(*user, 0, [&](ir::Value* v) -> std::string {
-    if (v == produced) return "$0";
-    if (std::optional<float> s = SplatF32(v); s && v->type().shape.rank() == 0)
-      return ProgramNumber(*s);
-    extra->push_back(v);
-    return absl::StrCat("$", extra->size());
-  });
-  return true;
-}
 
 absl::Status RunFuseEpilogue(ir::Graph& g, PassStats& stats) {
   for (auto it = g.ops().begin(); it != g.ops().end();) {
@@ -69,7 +29,7 @@ absl::Status RunFuseEpilogue(ir::Graph& g, PassStats& stats) {
     if (user->result()->type() != r->type()) continue;
     std::string program;
     std::vector<ir::Value*> extra;
-    if (!AsEpilogue(user, r, &program, &extra)) continue;
+    if (!ProgramOver(user, r, &program, &extra)) continue;
 
     ir::Builder b(&g, g.Position(user));
     b.SetLoc(op->loc());

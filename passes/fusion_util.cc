@@ -3,8 +3,10 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "passes/rewrite_util.h"
 
 namespace sinter::passes {
 
@@ -78,6 +80,71 @@ std::string ProgramLine(const ir::Operation& op, size_t k,
       break;
   }
   return line;
+}
+
+namespace {
+
+// The program of a fused_elementwise with its inputs renamed: input i becomes
+// names[i].
+std::string RenameInputs(const std::string& program, const std::vector<std::string>& names) {
+  std::istringstream in(program);
+  std::string tok, out;
+  while (in >> tok) {
+    std::string suffix = !tok.empty() && tok.back() == ';' ? ";" : "";
+    if (!suffix.empty()) tok.pop_back();
+    if (!tok.empty() && tok[0] == '$') tok = names[std::stoi(tok.substr(1))];
+    absl::StrAppend(&out, out.empty() ? "" : " ", tok, suffix);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool ProgramOver(ir::Operation* user, ir::Value* produced, std::string* program,
+                 std::vector<ir::Value*>* extra) {
+  if (user->kind() == OpKind::kFusedElementwise) {
+    // Renumber the inputs: the produced value becomes $0.
+    std::vector<std::string> names(user->num_operands());
+    for (int i = 0; i < user->num_operands(); ++i) {
+      if (user->operand(i) == produced) {
+        names[i] = "$0";
+      } else {
+        extra->push_back(user->operand(i));
+        names[i] = absl::StrCat("$", extra->size());
+      }
+    }
+    *program = RenameInputs(user->GetStr("program"), names);
+    return true;
+  }
+  if (ProgramOp(*user).empty()) return false;
+  *program = ProgramLine(*user, 0, [&](ir::Value* v) -> std::string {
+    if (v == produced) return "$0";
+    if (std::optional<float> s = SplatF32(v); s && v->type().shape.rank() == 0)
+      return ProgramNumber(*s);
+    extra->push_back(v);
+    return absl::StrCat("$", extra->size());
+  });
+  return true;
+}
+
+bool ProgramOf(ir::Operation* op, std::string* program, std::vector<ir::Value*>* inputs) {
+  inputs->clear();
+  if (op->kind() == OpKind::kFusedElementwise) {
+    *inputs = op->operands();
+    *program = op->GetStr("program");
+    return true;
+  }
+  if (ProgramOp(*op).empty()) return false;
+  *program = ProgramLine(*op, 0, [&](ir::Value* v) -> std::string {
+    if (std::optional<float> s = SplatF32(v); s && v->type().shape.rank() == 0)
+      return ProgramNumber(*s);
+    for (size_t i = 0; i < inputs->size(); ++i) {
+      if ((*inputs)[i] == v) return absl::StrCat("$", i);
+    }
+    inputs->push_back(v);
+    return absl::StrCat("$", inputs->size() - 1);
+  });
+  return !inputs->empty();
 }
 
 }  // namespace sinter::passes

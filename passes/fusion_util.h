@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -20,6 +21,18 @@ std::string ProgramLine(const ir::Operation& op, size_t k,
 
 // A float literal that reads back as the same f32 ("inf"/"-inf" included).
 std::string ProgramNumber(double v);
+
+// `user` (one elementwise op or a fused_elementwise) as a program over
+// `produced` -> $0 and its other operands -> $1..., which it appends to
+// *extra; scalar constants become literals. False when `user` cannot be a
+// fused program.
+bool ProgramOver(ir::Operation* user, ir::Value* produced, std::string* program,
+                 std::vector<ir::Value*>* extra);
+
+// `op` (one elementwise op or a fused_elementwise) as a program over its own
+// non-literal operands, which it stores in *inputs ($0...). False when `op`
+// cannot be a fused program.
+bool ProgramOf(ir::Operation* op, std::string* program, std::vector<ir::Value*>* inputs);
 
 }  // namespace sinter::passes
 
