@@ -8,10 +8,11 @@
 //    GEMM with the weights, Y[ocg, hw] = W[ocg, cg*kh*kw] * col[cg*kh*kw, hw].
 //    Serial GEMMs take the output positions in chunks, so the scratch stays
 //    about 1 MB and the chunk is still in cache when the GEMM packs it.
-// The bias is the GEMM's per-row epilogue. With a batch of at least as many
-// images as threads, each thread takes whole images (its own scratch slice,
-// serial GEMMs), which needs no synchronisation; otherwise one image at a
-// time with the GEMM and im2col parallel inside (scratch: the whole im2col).
+// The bias is the GEMM's per-row epilogue; the caller's `done` runs on each
+// block of output as the GEMM (or the depthwise plane loop) finishes it. With a batch of at least
+// as many images as threads, each thread takes whole images (its own scratch slice, serial GEMMs),
+// which needs no synchronisation; otherwise one image at a time with the GEMM and im2col parallel
+// inside (scratch: the whole im2col).
 #include <algorithm>
 
 #include "kernels/cpu/internal_gemm.h"
@@ -161,9 +162,11 @@ SINTER_INLINE void DepthwisePlane(const Conv2dShape& s, const float* xp, const f
   }
 }
 
-// Output planes [p0, p1) of a depthwise conv (plane = image * oc + channel).
+// Output planes [p0, p1) of a depthwise conv (plane = image * oc + channel),
+// each handed to `done` as soon as it is written.
 SINTER_MULTIVERSION void DepthwisePlanes(const Conv2dShape& s, const float* x, const float* w,
-                                         const float* bias, float* y, int64_t p0, int64_t p1) {
+                                         const float* bias, float* y, int64_t p0, int64_t p1,
+                                         const RangeDone* done) {
   const int64_t mult = s.oc / s.c;
   // Output columns whose taps all lie inside the input row.
   int64_t in_lo = 0, in_hi = s.ow;
@@ -190,13 +193,15 @@ SINTER_MULTIVERSION void DepthwisePlanes(const Conv2dShape& s, const float* x, c
     } else {
       DepthwisePlane<0, 0>(s, xp, wp, b, yp, in_lo, in_hi);
     }
+    if (done != nullptr) done->fn(done->ctx, p * s.oh * s.ow, (p + 1) * s.oh * s.ow);
   }
 }
 
 // One image through im2col (unless pointwise) and a GEMM per group, in
 // chunks of output positions when the GEMMs are serial (par == null).
+// `y_off`: offset of this image's output in the whole output, for `done`.
 void ConvImage(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-               float* col, Parallel* par) {
+               int64_t y_off, float* col, Parallel* par, const RangeDone* done) {
   const int64_t cg = s.c / s.groups, ocg = s.oc / s.groups, k = ColRows(s);
   const int64_t n = s.oh * s.ow, chunk = IsPointwise(s) ? n : ColChunk(s, par == nullptr);
   for (int64_t j0 = 0; j0 < n; j0 += chunk) {
@@ -215,6 +220,8 @@ void ConvImage(const Conv2dShape& s, const float* x, const float* w, const float
       GemmEpilogue ep;
       ep.bias = bias ? bias + g * ocg : nullptr;
       ep.bias_per_row = true;
+      BlockRanges ranges{done, y_off + g * ocg * n + j0, n};
+      SetBlockRanges(&ep, &ranges);
       Gemm(ocg, jn, k, w + g * ocg * k, k, b, b == col ? jn : n, false, y + g * ocg * n + j0, n, ep,
            par);
     }
@@ -230,7 +237,8 @@ int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads) {
 }
 
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-               void* scratch, Parallel* par) {
+               void* scratch, Parallel* par, const RangeDone* done) {
+  if (done != nullptr && done->fn == nullptr) done = nullptr;
   if (s.n <= 0 || s.oc <= 0 || s.oh <= 0 || s.ow <= 0) return;
   const int threads = par ? par->num_threads() : 1;
   if (IsDepthwise(s)) {
@@ -238,7 +246,7 @@ void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float
     const int64_t tasks = NumTasks(par, planes * s.oh * s.ow * s.kh * s.kw, 16384);
     const int64_t per = (planes + tasks - 1) / tasks;
     ParallelFor(tasks > 1 ? par : nullptr, (planes + per - 1) / per, [&](int64_t t0, int64_t t1) {
-      DepthwisePlanes(s, x, w, bias, y, t0 * per, std::min(planes, t1 * per));
+      DepthwisePlanes(s, x, w, bias, y, t0 * per, std::min(planes, t1 * per), done);
     });
     return;
   }
@@ -250,8 +258,8 @@ void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float
     ParallelFor(par, slots, [&](int64_t t0, int64_t t1) {
       for (int64_t slot = t0; slot < t1; ++slot) {
         for (int64_t img = slot; img < s.n; img += slots) {
-          ConvImage(s, x + img * in_size, w, bias, y + img * out_size, col + slot * col_floats,
-                    nullptr);
+          ConvImage(s, x + img * in_size, w, bias, y + img * out_size, img * out_size,
+                    col + slot * col_floats, nullptr, done);
         }
       }
     });
@@ -260,7 +268,8 @@ void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float
   // A one-thread pool is serial: Conv2dScratchBytes sized the chunked path.
   Parallel* image_par = threads > 1 ? par : nullptr;
   for (int64_t img = 0; img < s.n; ++img) {
-    ConvImage(s, x + img * in_size, w, bias, y + img * out_size, col, image_par);
+    ConvImage(s, x + img * in_size, w, bias, y + img * out_size, img * out_size, col, image_par,
+              done);
   }
 }
 

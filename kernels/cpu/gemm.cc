@@ -2,16 +2,27 @@
 //
 // C is cut into tasks of (some M blocks of MC rows) x (NC columns), so threads
 // share no packed data and need no barrier. Per task and KC slice of K, the
-// B chunk (KC x NC, 256 KB) is packed into 16-column panels and each A block
-// (MC x KC, ~150 KB) into 6-row micro-panels, both in thread-local buffers
-// that stay in L2; a 6x16 register-blocked micro-kernel (12 accumulators of 8
-// floats) then sweeps each A block with each B panel (16 KB, in L1). The bias
-// and accumulate epilogues are applied when the first K slice is stored.
+// B chunk (KC x NC) is packed into NR-column panels and each A block
+// (MC x KC) into MR-row micro-panels, both in thread-local buffers; a
+// register-blocked micro-kernel then computes MR x NR tiles of C. Two tile
+// shapes, one picked per process from the CPU's features:
+//  - AVX-512 (x86-64-v4): 12x32 tiles, 24 zmm accumulators, the A values
+//    broadcast from memory inside the FMAs. Each A micro-panel (12 x 256,
+//    12 KB) stays in L1 while it sweeps every B panel of the chunk
+//    (256 x 512 floats, 512 KB, in L2).
+//  - AVX2 (x86-64-v3; plain x86-64 compiles the same source): 6x16 tiles, 12
+//    ymm accumulators; each B panel (16 KB) stays in L1 while the A block
+//    (~150 KB, L2) sweeps it.
+// The bias and accumulate epilogues are applied when the first K slice is
+// stored; the block callback runs once a block's last K slice is stored, so
+// the caller's epilogue finds the block still in cache.
 // Products with at most 4 rows (nn.Linear at small batch, LSTM steps) are
 // GEMV-like: packing B would cost as much as the product, so they stream B
 // once with dot products (B transposed) or row updates (B plain).
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 
 #include "kernels/cpu/internal_gemm.h"
 #include "kernels/cpu/internal_simd.h"
@@ -21,8 +32,52 @@ namespace sinter::kernels::cpu {
 namespace internal {
 namespace {
 
-constexpr int kMr = 6, kNr = 16;
-constexpr int64_t kKc = 256, kMc = 144, kNc = 256;
+// Tile shapes and cache blocking of the two micro-kernels.
+struct Avx2Shape {
+  using V = V8;
+  static constexpr int kMr = 6, kNr = 16;
+  static constexpr int64_t kKc = 256, kMc = 144, kNc = 256;
+  static constexpr bool kAPanelOuter = false;  // B panel in L1, A block in L2
+};
+#if SINTER_HAVE_AVX512
+typedef float V16 __attribute__((vector_size(64)));
+struct Avx512Shape {
+  using V = V16;
+  static constexpr int kMr = 12, kNr = 32;
+  static constexpr int64_t kKc = 256, kMc = 96, kNc = 512;
+  static constexpr bool kAPanelOuter = true;  // A micro-panel in L1, B chunk in L2
+};
+constexpr int64_t kPackFloats = std::max((Avx2Shape::kMc + Avx2Shape::kNc) * Avx2Shape::kKc,
+                                         (Avx512Shape::kMc + Avx512Shape::kNc) * Avx512Shape::kKc);
+#else
+constexpr int64_t kPackFloats = (Avx2Shape::kMc + Avx2Shape::kNc) * Avx2Shape::kKc;
+#endif
+
+template <class V>
+constexpr int kLanes = static_cast<int>(sizeof(V) / sizeof(float));
+
+SINTER_INLINE V8 LoadV(const float* p, V8*) { return Load(p); }
+SINTER_INLINE void StoreV(float* p, V8 v) { Store(p, v); }
+SINTER_INLINE V8 LoadPartV(const float* p, int n, V8*) { return LoadPart(p, n); }
+SINTER_INLINE void StorePartV(float* p, V8 v, int n) { StorePart(p, v, n); }
+#if SINTER_HAVE_AVX512
+// Plain vector code (no intrinsics): these inline into templates compiled
+// for the default target before they reach the AVX-512 function.
+SINTER_INLINE V16 LoadV(const float* p, V16*) {
+  V16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+SINTER_INLINE void StoreV(float* p, V16 v) { std::memcpy(p, &v, sizeof v); }
+SINTER_INLINE V16 LoadPartV(const float* p, int n, V16*) {
+  V16 v{};
+  std::memcpy(&v, p, static_cast<size_t>(n) * sizeof(float));
+  return v;
+}
+SINTER_INLINE void StorePartV(float* p, V16 v, int n) {
+  std::memcpy(p, &v, static_cast<size_t>(n) * sizeof(float));
+}
+#endif
 
 struct Args {
   int64_t m, n, k;
@@ -39,60 +94,75 @@ struct Args {
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
 
-// Stores up to MR x 16 accumulators into C[row.., col..] (mr x nr valid),
-// adding C's old value when add_c and the bias when `first`.
-template <int MR>
-SINTER_INLINE void StoreTile(V8 (&acc)[MR][2], const Args& g, int64_t row, int64_t col, int mr,
-                             int nr, bool first) {
+void BlockDone(const Args& g, int64_t row0, int64_t rows, int64_t col0, int64_t cols) {
+  if (g.ep.block != nullptr) g.ep.block(g.ep.block_ctx, row0, rows, col0, cols);
+}
+
+// Stores MR x NR accumulators into C[row.., col..] (mr x nr valid), adding
+// C's old value when add_c and the bias when `first`.
+template <class S>
+SINTER_INLINE void StoreTile(typename S::V (&acc)[S::kMr][S::kNr / kLanes<typename S::V>],
+                             const Args& g, int64_t row, int64_t col, int mr, int nr, bool first) {
+  using V = typename S::V;
+  constexpr int kW = kLanes<V>, kNv = S::kNr / kW;
+  V* tag = nullptr;  // selects the LoadV overload
   const bool add_c = !first || g.ep.accumulate;
   if (first && g.ep.bias != nullptr) {
     if (g.ep.bias_per_row) {
       for (int r = 0; r < mr; ++r) {
-        V8 bv = Splat(g.ep.bias[row + r]);
-        acc[r][0] += bv;
-        acc[r][1] += bv;
+        const float bv = g.ep.bias[row + r];
+#pragma GCC unroll 4
+        for (int h = 0; h < kNv; ++h) acc[r][h] += bv;
       }
-    } else if (nr == kNr) {
-      V8 b0 = Load(g.ep.bias + col), b1 = Load(g.ep.bias + col + 8);
-#pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r) acc[r][0] += b0, acc[r][1] += b1;
     } else {
-      V8 b0 = LoadPart(g.ep.bias + col, std::min(nr, 8));
-      V8 b1 = nr > 8 ? LoadPart(g.ep.bias + col + 8, nr - 8) : V8{};
-#pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r) acc[r][0] += b0, acc[r][1] += b1;
+      V bv[kNv];
+#pragma GCC unroll 4
+      for (int h = 0; h < kNv; ++h) {
+        const int cols = std::min(kW, nr - h * kW);
+        bv[h] = cols == kW ? LoadV(g.ep.bias + col + h * kW, tag)
+                : cols > 0 ? LoadPartV(g.ep.bias + col + h * kW, cols, tag)
+                           : V{};
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < S::kMr; ++r) {
+#pragma GCC unroll 4
+        for (int h = 0; h < kNv; ++h) acc[r][h] += bv[h];
+      }
     }
   }
   float* c = g.c + row * g.ldc + col;
-  if (mr == MR && nr == kNr) {
-#pragma GCC unroll 6
-    for (int r = 0; r < MR; ++r) {
+  if (mr == S::kMr && nr == S::kNr) {
+#pragma GCC unroll 16
+    for (int r = 0; r < S::kMr; ++r) {
       float* cr = c + r * g.ldc;
-      if (add_c) acc[r][0] += Load(cr), acc[r][1] += Load(cr + 8);
-      Store(cr, acc[r][0]);
-      Store(cr + 8, acc[r][1]);
+#pragma GCC unroll 4
+      for (int h = 0; h < kNv; ++h) {
+        if (add_c) acc[r][h] += LoadV(cr + h * kW, tag);
+        StoreV(cr + h * kW, acc[r][h]);
+      }
     }
     return;
   }
   for (int r = 0; r < mr; ++r) {
     float* cr = c + r * g.ldc;
-    for (int h = 0; h < 2; ++h) {
-      int cols = std::min(8, nr - 8 * h);
+    for (int h = 0; h < kNv; ++h) {
+      const int cols = std::min(kW, nr - kW * h);
       if (cols <= 0) break;
-      V8 v = acc[r][h];
-      if (add_c) v += LoadPart(cr + 8 * h, cols);
-      StorePart(cr + 8 * h, v, cols);
+      V v = acc[r][h];
+      if (add_c) v += LoadPartV(cr + kW * h, cols, tag);
+      StorePartV(cr + kW * h, v, cols);
     }
   }
 }
 
-// A[mc, kc] -> micro-panels of 6 rows, k-major, zero-padded to whole panels.
+// A[mc, kc] -> micro-panels of MR rows, k-major, zero-padded to whole panels.
+template <int kMr>
 SINTER_INLINE void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst) {
   for (int64_t i = 0; i < mc; i += kMr, dst += kMr * kc) {
     const float* s = a + i * lda;
     if (mc - i >= kMr) {
       for (int64_t p = 0; p < kc; ++p) {
-#pragma GCC unroll 6
+#pragma GCC unroll 16
         for (int r = 0; r < kMr; ++r) dst[p * kMr + r] = s[r * lda + p];
       }
     } else {
@@ -104,9 +174,10 @@ SINTER_INLINE void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, fl
   }
 }
 
-// B[p0 .. p0+kc, j0 .. j0+nc] (B stored [k, n]) -> kc x 16 panels, one after
+// B[p0 .. p0+kc, j0 .. j0+nc] (B stored [k, n]) -> kc x NR panels, one after
 // another, zero-padded columns. Row by row: long contiguous reads, as B rows
 // can be far apart (im2col of a large image).
+template <int kNr>
 SINTER_INLINE void PackBPlain(const Args& g, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                               float* bpack) {
   const int64_t full = nc / kNr * kNr;
@@ -114,8 +185,8 @@ SINTER_INLINE void PackBPlain(const Args& g, int64_t p0, int64_t kc, int64_t j0,
     const float* src = g.b + (p0 + p) * g.ldb + j0;
     float* dst = bpack + p * kNr;
     for (int64_t j = 0; j < full; j += kNr) {
-      Store(dst + j * kc, Load(src + j));
-      Store(dst + j * kc + 8, Load(src + j + 8));
+#pragma GCC unroll 4
+      for (int v = 0; v < kNr; v += 8) Store(dst + j * kc + v, Load(src + j + v));
     }
     if (full < nc) {
       for (int64_t j = 0; j < kNr; ++j) dst[full * kc + j] = full + j < nc ? src[full + j] : 0.f;
@@ -123,8 +194,9 @@ SINTER_INLINE void PackBPlain(const Args& g, int64_t p0, int64_t kc, int64_t j0,
   }
 }
 
-// B^T[p0 .. p0+kc, j0 .. j0+nr] (B stored [n, k]) -> kc x 16 panel,
+// B^T[p0 .. p0+kc, j0 .. j0+nr] (B stored [n, k]) -> kc x NR panel,
 // zero-padded columns; 8x8 blocks are transposed in registers.
+template <int kNr>
 SINTER_INLINE void PackBTransposed(const Args& g, int64_t p0, int64_t kc, int64_t j0, int64_t nr,
                                    float* dst) {
   const float* s = g.b + j0 * g.ldb + p0;
@@ -172,49 +244,83 @@ SINTER_INLINE void PackBTransposed(const Args& g, int64_t p0, int64_t kc, int64_
 }
 
 // C tile [row.., col..] (mr x nr) from a packed A micro-panel and B panel.
+template <class S>
 SINTER_INLINE void Micro(int64_t kc, const float* __restrict a, const float* __restrict b,
                          const Args& g, int64_t row, int64_t col, int mr, int nr, bool first) {
-  V8 acc[kMr][2] = {};
+  using V = typename S::V;
+  constexpr int kW = kLanes<V>, kNv = S::kNr / kW;
+  V* tag = nullptr;
+  V acc[S::kMr][kNv] = {};
   for (int64_t p = 0; p < kc; ++p) {
-    V8 b0 = *reinterpret_cast<const V8*>(b), b1 = *reinterpret_cast<const V8*>(b + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < kMr; ++r) {
-      float av = a[r];
-      acc[r][0] += av * b0;
-      acc[r][1] += av * b1;
+    V bv[kNv];
+#pragma GCC unroll 4
+    for (int h = 0; h < kNv; ++h) bv[h] = LoadV(b + h * kW, tag);
+#pragma GCC unroll 16
+    for (int r = 0; r < S::kMr; ++r) {
+      const float av = a[r];
+#pragma GCC unroll 4
+      for (int h = 0; h < kNv; ++h) acc[r][h] += av * bv[h];
     }
-    a += kMr;
-    b += kNr;
+    a += S::kMr;
+    b += S::kNr;
   }
-  StoreTile<kMr>(acc, g, row, col, mr, nr, first);
+  StoreTile<S>(acc, g, row, col, mr, nr, first);
 }
 
 // One task: C[i0 .. i1, j0 .. j0+nc] over all of K, in M blocks of mc rows.
 // Per K slice the B chunk is packed once and reused by every M block.
-SINTER_MULTIVERSION void Tile(const Args& g, int64_t i0, int64_t i1, int64_t mc, int64_t j0,
-                              int64_t nc, float* apack, float* bpack) {
-  for (int64_t p0 = 0; p0 < g.k; p0 += kKc) {
-    const int64_t kc = std::min(kKc, g.k - p0);
+template <class S>
+SINTER_INLINE void TileImpl(const Args& g, int64_t i0, int64_t i1, int64_t mc, int64_t j0,
+                            int64_t nc, float* apack, float* bpack) {
+  constexpr int kMr = S::kMr, kNr = S::kNr;
+  for (int64_t p0 = 0; p0 < g.k; p0 += S::kKc) {
+    const int64_t kc = std::min(S::kKc, g.k - p0);
+    const bool first = p0 == 0, last = p0 + kc == g.k;
     if (g.bt) {
       for (int64_t j = 0; j < nc; j += kNr) {
-        PackBTransposed(g, p0, kc, j0 + j, std::min<int64_t>(kNr, nc - j), bpack + j * kc);
+        PackBTransposed<kNr>(g, p0, kc, j0 + j, std::min<int64_t>(kNr, nc - j), bpack + j * kc);
       }
     } else {
-      PackBPlain(g, p0, kc, j0, nc, bpack);
+      PackBPlain<kNr>(g, p0, kc, j0, nc, bpack);
     }
     for (int64_t ib = i0; ib < i1; ib += mc) {
       const int64_t mb = std::min(mc, i1 - ib);
-      PackA(g.a + ib * g.lda + p0, g.lda, mb, kc, apack);
-      for (int64_t j = 0; j < nc; j += kNr) {
-        const int nr = static_cast<int>(std::min<int64_t>(kNr, nc - j));
+      PackA<kMr>(g.a + ib * g.lda + p0, g.lda, mb, kc, apack);
+      if constexpr (S::kAPanelOuter) {
         for (int64_t i = 0; i < mb; i += kMr) {
           const int mr = static_cast<int>(std::min<int64_t>(kMr, mb - i));
-          Micro(kc, apack + i * kc, bpack + j * kc, g, ib + i, j0 + j, mr, nr, p0 == 0);
+          for (int64_t j = 0; j < nc; j += kNr) {
+            const int nr = static_cast<int>(std::min<int64_t>(kNr, nc - j));
+            Micro<S>(kc, apack + i * kc, bpack + j * kc, g, ib + i, j0 + j, mr, nr, first);
+          }
+        }
+      } else {
+        for (int64_t j = 0; j < nc; j += kNr) {
+          const int nr = static_cast<int>(std::min<int64_t>(kNr, nc - j));
+          for (int64_t i = 0; i < mb; i += kMr) {
+            const int mr = static_cast<int>(std::min<int64_t>(kMr, mb - i));
+            Micro<S>(kc, apack + i * kc, bpack + j * kc, g, ib + i, j0 + j, mr, nr, first);
+          }
         }
       }
+      if (last) BlockDone(g, ib, mb, j0, nc);
     }
   }
 }
+
+using TileFn = void (*)(const Args& g, int64_t i0, int64_t i1, int64_t mc, int64_t j0, int64_t nc,
+                        float* apack, float* bpack);
+
+SINTER_MULTIVERSION void TileAvx2(const Args& g, int64_t i0, int64_t i1, int64_t mc, int64_t j0,
+                                  int64_t nc, float* apack, float* bpack) {
+  TileImpl<Avx2Shape>(g, i0, i1, mc, j0, nc, apack, bpack);
+}
+#if SINTER_HAVE_AVX512
+SINTER_TARGET_AVX512 void TileAvx512(const Args& g, int64_t i0, int64_t i1, int64_t mc, int64_t j0,
+                                     int64_t nc, float* apack, float* bpack) {
+  TileImpl<Avx512Shape>(g, i0, i1, mc, j0, nc, apack, bpack);
+}
+#endif
 
 // All MR (<= 4) rows of C, columns j0 .. j1, with B stored [k, n]: row
 // updates over 128-column chunks, so B is read in contiguous runs.
@@ -324,51 +430,31 @@ void NaiveTile(const Args& g, int64_t i0, int64_t mc, int64_t j0, int64_t nc) {
       c = g.ep.accumulate ? c + s : s;
     }
   }
+  BlockDone(g, i0, mc, j0, nc);
 }
 
 // The calling thread's packing buffers (A block, then B chunk), allocated
-// once per thread: about 400 KB.
+// once per thread: about 1 MB with the AVX-512 blocking.
 float* ThreadPackBuffer() {
   struct Buffer {
-    float* p = static_cast<float*>(std::aligned_alloc(64, (kMc + kNc) * kKc * sizeof(float)));
+    float* p = static_cast<float*>(std::aligned_alloc(64, kPackFloats * sizeof(float)));
     ~Buffer() { std::free(p); }
   };
   static thread_local Buffer buffer;
   return buffer.p;
 }
 
-}  // namespace
-
-void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-          bool b_transposed, float* c, int64_t ldc, const GemmEpilogue& ep, Parallel* par) {
-  if (m <= 0 || n <= 0) return;
-  const Args g{m, n, k, a, lda, b, ldb, b_transposed, c, ldc, ep};
-  if (k <= 0) {
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) {
-        float v = ep.bias ? ep.bias[ep.bias_per_row ? i : j] : 0.f;
-        c[i * ldc + j] = ep.accumulate ? c[i * ldc + j] + v : v;
-      }
-    }
-    return;
-  }
-  const int threads =
-      par != nullptr && static_cast<double>(m) * n * k >= (1 << 18) ? par->num_threads() : 1;
-  Parallel* p = threads > 1 ? par : nullptr;
-  if (m <= 4) {
-    int64_t tasks = threads > 1 ? std::min<int64_t>(CeilDiv(n, 64), 4 * threads) : 1;
-    int64_t chunk = RoundUp(CeilDiv(n, tasks), kNr);
-    ParallelFor(p, CeilDiv(n, chunk),
-                [&](int64_t t0, int64_t t1) { SmallM(g, t0 * chunk, std::min(n, t1 * chunk)); });
-    return;
-  }
-  const int64_t mblocks = CeilDiv(m, kMc);
-  const int64_t mc = RoundUp(CeilDiv(m, mblocks), kMr);
-  int64_t nchunks = CeilDiv(n, kNc);
+// The product with more than 4 rows, cut into tasks of S's blocking.
+template <class S>
+void Blocked(const Args& g, TileFn tile, int threads, Parallel* p) {
+  const int64_t m = g.m, n = g.n;
+  const int64_t mblocks = CeilDiv(m, S::kMc);
+  const int64_t mc = RoundUp(CeilDiv(m, mblocks), S::kMr);
+  int64_t nchunks = CeilDiv(n, S::kNc);
   if (threads > 1 && mblocks * nchunks < 4 * threads) {
     nchunks = std::max(nchunks, std::min(CeilDiv(n, 64), CeilDiv(4 * threads, mblocks)));
   }
-  const int64_t nc = RoundUp(CeilDiv(n, nchunks), kNr);
+  const int64_t nc = RoundUp(CeilDiv(n, nchunks), S::kNr);
   nchunks = CeilDiv(n, nc);
   // A task is a group of M blocks times one N chunk: all M blocks when
   // serial (B packed once), fewer when threads need the tasks.
@@ -381,7 +467,7 @@ void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const fl
       const int64_t i0 = t / nchunks * group * mc, j0 = t % nchunks * nc;
       const int64_t i1 = std::min(m, i0 + group * mc), tn = std::min(nc, n - j0);
       if (buf != nullptr) {
-        Tile(g, i0, i1, mc, j0, tn, buf, buf + kMc * kKc);
+        tile(g, i0, i1, mc, j0, tn, buf, buf + S::kMc * S::kKc);
       } else {
         NaiveTile(g, i0, i1 - i0, j0, tn);
       }
@@ -389,12 +475,102 @@ void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const fl
   });
 }
 
+// -1: not decided yet; then 0 (AVX2 / plain) or 1 (AVX-512).
+std::atomic<int> g_avx512{-1};
+
+bool CpuHasAvx512() {
+#if SINTER_HAVE_AVX512
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
+
+#if SINTER_HAVE_AVX512
+bool UseAvx512() {
+  int v = g_avx512.load(std::memory_order_relaxed);
+  if (v < 0) {
+    // SINTER_NO_AVX512=1 measures or debugs the AVX2 path on an AVX-512 CPU.
+    const char* off = std::getenv("SINTER_NO_AVX512");
+    v = CpuHasAvx512() && !(off != nullptr && off[0] != '\0' && off[0] != '0') ? 1 : 0;
+    g_avx512.store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+#endif
+
+}  // namespace
+
+void BlockRangesFn(void* ctx, int64_t row0, int64_t rows, int64_t col0, int64_t cols) {
+  const auto* r = static_cast<const BlockRanges*>(ctx);
+  const int64_t first = r->base + row0 * r->ldc + col0;
+  if (cols == r->ldc) return r->done->fn(r->done->ctx, first, first + rows * cols);
+  for (int64_t i = 0; i < rows; ++i) {
+    r->done->fn(r->done->ctx, first + i * r->ldc, first + i * r->ldc + cols);
+  }
+}
+
+bool SetGemmPath(GemmPath path) {
+  switch (path) {
+    case GemmPath::kDefault:
+      g_avx512.store(-1, std::memory_order_relaxed);
+      return true;
+    case GemmPath::kAvx2:
+      g_avx512.store(0, std::memory_order_relaxed);
+      return true;
+    case GemmPath::kAvx512:
+      if (!CpuHasAvx512()) return false;
+      g_avx512.store(1, std::memory_order_relaxed);
+      return true;
+  }
+  return false;
+}
+
+void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+          bool b_transposed, float* c, int64_t ldc, const GemmEpilogue& ep, Parallel* par) {
+  if (m <= 0 || n <= 0) return;
+  const Args g{m, n, k, a, lda, b, ldb, b_transposed, c, ldc, ep};
+  if (k <= 0) {
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        float v = ep.bias ? ep.bias[ep.bias_per_row ? i : j] : 0.f;
+        c[i * ldc + j] = ep.accumulate ? c[i * ldc + j] + v : v;
+      }
+    }
+    BlockDone(g, 0, m, 0, n);
+    return;
+  }
+  const int threads =
+      par != nullptr && static_cast<double>(m) * n * k >= (1 << 18) ? par->num_threads() : 1;
+  Parallel* p = threads > 1 ? par : nullptr;
+  if (m <= 4) {
+    int64_t tasks = threads > 1 ? std::min<int64_t>(CeilDiv(n, 64), 4 * threads) : 1;
+    int64_t chunk = RoundUp(CeilDiv(n, tasks), 16);
+    ParallelFor(p, CeilDiv(n, chunk), [&](int64_t t0, int64_t t1) {
+      const int64_t j0 = t0 * chunk, j1 = std::min(n, t1 * chunk);
+      SmallM(g, j0, j1);
+      BlockDone(g, 0, m, j0, j1 - j0);
+    });
+    return;
+  }
+#if SINTER_HAVE_AVX512
+  if (UseAvx512()) return Blocked<Avx512Shape>(g, &TileAvx512, threads, p);
+#endif
+  Blocked<Avx2Shape>(g, &TileAvx2, threads, p);
+}
+
 }  // namespace internal
 
 void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
              int64_t ldb, bool b_transposed, const float* bias, float* c, int64_t ldc,
-             Parallel* par) {
-  internal::Gemm(m, n, k, a, lda, b, ldb, b_transposed, c, ldc, {bias, false, false}, par);
+             Parallel* par, const RangeDone* done) {
+  internal::GemmEpilogue ep;
+  ep.bias = bias;
+  internal::BlockRanges ranges{done, 0, ldc};
+  internal::SetBlockRanges(&ep, &ranges);
+  internal::Gemm(m, n, k, a, lda, b, ldb, b_transposed, c, ldc, ep, par);
 }
 
 }  // namespace sinter::kernels::cpu

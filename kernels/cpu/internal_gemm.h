@@ -13,12 +13,41 @@ struct GemmEpilogue {
   const float* bias = nullptr;  // bias[n], or bias[m] when bias_per_row
   bool bias_per_row = false;
   bool accumulate = false;  // C += A * op(B) instead of C = A * op(B)
+  // When set, called once per block of C, with every element of C in exactly
+  // one block, as soon as the block holds its final value (all of K, bias and
+  // accumulate applied) and before other blocks' work moves it out of cache;
+  // possibly from pool threads, concurrently on disjoint blocks.
+  void (*block)(void* ctx, int64_t row0, int64_t rows, int64_t col0, int64_t cols) = nullptr;
+  void* block_ctx = nullptr;
 };
 
 // C[m, n] (=|+=) A[m, k] * op(B) + bias. Must not be called from inside a
 // Parallel::For chunk with a non-null `par` (the pool is not reentrant).
 void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
           bool b_transposed, float* c, int64_t ldc, const GemmEpilogue& ep, Parallel* par);
+
+// Turns GemmEpilogue::block calls into RangeDone calls for a C whose element
+// (i, j) lies at offset base + i * ldc + j of the caller's output: one range
+// per row of the block, or one for the block when it spans whole rows.
+struct BlockRanges {
+  const RangeDone* done;
+  int64_t base, ldc;
+};
+void BlockRangesFn(void* ctx, int64_t row0, int64_t rows, int64_t col0, int64_t cols);
+// Sets ep's block callback to `r` when r->done is non-null.
+inline void SetBlockRanges(GemmEpilogue* ep, BlockRanges* r) {
+  if (r->done == nullptr || r->done->fn == nullptr) return;
+  ep->block = &BlockRangesFn;
+  ep->block_ctx = r;
+}
+
+// Which micro-kernel the blocked GEMM uses. kDefault: AVX-512 when the CPU
+// has it and the environment variable SINTER_NO_AVX512 is unset or 0, else
+// AVX2 (or plain x86-64). For tests and measurements; returns whether the
+// path asked for is now in use (false for kAvx512 on a CPU without it, the
+// choice then unchanged). Not to be called while GEMMs run.
+enum class GemmPath { kDefault, kAvx2, kAvx512 };
+bool SetGemmPath(GemmPath path);
 
 }  // namespace sinter::kernels::cpu::internal
 

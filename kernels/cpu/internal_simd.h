@@ -23,6 +23,15 @@
 #else
 #define SINTER_MULTIVERSION
 #endif
+// Kernels with a hand-picked AVX-512 variant (512-bit vectors, masked edges)
+// compile it with this target and choose it at run time by CPU feature.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(SINTER_NO_MULTIVERSION)
+#define SINTER_HAVE_AVX512 1
+#define SINTER_TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
+#else
+#define SINTER_HAVE_AVX512 0
+#define SINTER_TARGET_AVX512
+#endif
 
 namespace sinter::kernels::cpu::internal {
 

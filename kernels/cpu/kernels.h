@@ -37,11 +37,14 @@ void ParallelFor(Parallel* par, int64_t n, Body&& body) {
 
 // ---- Elementwise ----------------------------------------------------------
 
+// One line per group of related ops, not one per op.
+// clang-format off
 enum class Unary : int {
   kRelu, kSigmoid, kTanh, kExp, kLog, kSqrt, kRsqrt, kNeg, kAbs, kErf, kReciprocal,
   kSilu, kGeluErf, kGeluTanh, kHardswish, kHardsigmoid, kLeakyRelu /* a = slope */,
   kElu /* a = alpha */, kClamp /* a = min, b = max (use +-inf when absent) */
 };
+// clang-format on
 // y[i] = f(x[i]); y may equal x (in place).
 void UnaryF32(Unary op, const float* x, float* y, int64_t n, float a, float b, Parallel* par);
 
@@ -76,18 +79,29 @@ void BatchNormF32(const float* x, const float* mean, const float* var, const flo
 
 // ---- Convolution, pooling, GEMM ----------------------------------------------
 
+// Called on output elements [begin, end) (offsets from the output pointer)
+// once they hold their final values: every element exactly once, while the
+// range is still in cache, possibly from pool threads on disjoint ranges. It
+// lets the caller apply an elementwise epilogue without a second pass over
+// the output; it may rewrite the range in place.
+struct RangeDone {
+  void (*fn)(void* ctx, int64_t begin, int64_t end) = nullptr;
+  void* ctx = nullptr;
+};
+
 struct Conv2dShape {
-  int64_t n, c, h, w;       // input
-  int64_t oc, kh, kw;       // weight [oc, c / groups, kh, kw]
-  int64_t oh, ow;           // output
+  int64_t n, c, h, w;  // input
+  int64_t oc, kh, kw;  // weight [oc, c / groups, kh, kw]
+  int64_t oh, ow;      // output
   int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
 };
 // Bytes of scratch memory Conv2dF32 needs (im2col / packing buffers).
 int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads);
 // y = conv(x, w) + bias (bias may be null). `scratch` holds
-// Conv2dScratchBytes(s, par threads) bytes, 64-byte aligned.
+// Conv2dScratchBytes(s, par threads) bytes, 64-byte aligned. `done`, when
+// given, sees the whole output (NCHW flat offsets) range by range.
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-               void* scratch, Parallel* par);
+               void* scratch, Parallel* par, const RangeDone* done = nullptr);
 
 struct Pool2dShape {
   int64_t n, c, h, w, oh, ow;
@@ -106,10 +120,11 @@ void AdaptiveMaxPool2dF32(const float* x, float* y, int64_t nc, int64_t h, int64
 
 // C[m, n] = A[m, k] * op(B) (+ bias[n]) where op(B) = B[k, n], or B^T when
 // b_transposed (B stored as [n, k], the layout of nn.Linear weights).
-// Row strides lda/ldb/ldc allow views.
+// Row strides lda/ldb/ldc allow views. `done`, when given, sees every
+// element of C (offsets i * ldc + j from c) range by range.
 void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
              int64_t ldb, bool b_transposed, const float* bias, float* c, int64_t ldc,
-             Parallel* par);
+             Parallel* par, const RangeDone* done = nullptr);
 
 // ---- Data movement -------------------------------------------------------------
 

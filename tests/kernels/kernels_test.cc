@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cpu/internal_gemm.h"
 #include "kernels/cpu/kernels.h"
 
 namespace sinter::kernels::cpu {
@@ -444,6 +445,52 @@ TEST(BatchNorm, MatchesReferenceInPlace) {
 
 // ---- GEMM ------------------------------------------------------------------------------
 
+// Runs `body` on each GEMM micro-kernel this CPU can run: AVX2 (forced), then
+// AVX-512 when the CPU has it; restores the default choice.
+template <typename Body>
+void ForEachGemmPath(Body&& body) {
+  for (auto path : {internal::GemmPath::kAvx2, internal::GemmPath::kAvx512}) {
+    if (!internal::SetGemmPath(path)) continue;
+    SCOPED_TRACE(path == internal::GemmPath::kAvx2 ? "AVX2 GEMM" : "AVX-512 GEMM");
+    body();
+  }
+  internal::SetGemmPath(internal::GemmPath::kDefault);
+}
+
+// A RangeDone that doubles each element it is handed and counts the visits,
+// so an element seen twice, never, or before its final value was stored
+// shows up against a run without it.
+struct RangeCheck {
+  RangeCheck(float* y, int64_t n) : y(y), seen(static_cast<size_t>(n)) {}
+  static void Fn(void* ctx, int64_t begin, int64_t end) {
+    auto* r = static_cast<RangeCheck*>(ctx);
+    for (int64_t i = begin; i < end; ++i) {
+      r->seen[i].fetch_add(1);
+      r->y[i] *= 2.f;
+    }
+  }
+  // `plain`: the output without a callback; `visited(i)`: whether element i
+  // belongs to the output (false for the padding of a strided C).
+  template <typename Visited>
+  void Expect(const std::vector<float>& plain, Visited&& visited, const std::string& what) {
+    int bad = 0;
+    for (size_t i = 0; i < plain.size(); ++i) {
+      const bool in = visited(static_cast<int64_t>(i));
+      const float want = in ? plain[i] * 2.f : plain[i];
+      if (seen[i].load() != (in ? 1 : 0) || std::memcmp(&y[i], &want, sizeof want) != 0) {
+        if (++bad <= 5) {
+          ADD_FAILURE() << what << " [" << i << "]: seen " << seen[i].load() << " times, got "
+                        << y[i] << " want " << want;
+        }
+      }
+    }
+    EXPECT_EQ(bad, 0) << what;
+  }
+  float* y;
+  std::vector<std::atomic<int>> seen;
+  RangeDone done{&Fn, this};
+};
+
 void CheckGemm(int64_t m, int64_t n, int64_t k, bool bt, bool bias, int64_t pad, Parallel* par) {
   const int64_t lda = k + pad, ldb = (bt ? k : n) + pad, ldc = n + pad;
   std::vector<float> a = Random(m * lda, 1), b = Random((bt ? n : k) * ldb, 2);
@@ -476,16 +523,18 @@ void CheckGemm(int64_t m, int64_t n, int64_t k, bool bt, bool bias, int64_t pad,
 }
 
 TEST(Gemm, MatchesReference) {
-  const int64_t shapes[][3] = {{1, 1, 1},     {5, 7, 3},      {6, 16, 1},      {7, 17, 33},
-                               {13, 50, 300}, {145, 37, 513}, {1, 100, 64},    {3, 33, 17},
-                               {4, 1000, 70}, {2, 9, 1},      {200, 300, 260}, {12, 5, 9},
-                               {1, 1, 1000},  {300, 1, 20},   {6, 1100, 40}};
-  for (const auto& s : shapes) {
-    for (bool bt : {false, true}) {
-      CheckGemm(s[0], s[1], s[2], bt, true, 0, nullptr);
-      CheckGemm(s[0], s[1], s[2], bt, false, 3, nullptr);
+  const int64_t shapes[][3] = {
+      {1, 1, 1},    {5, 7, 3},    {6, 16, 1},    {7, 17, 33},  {13, 50, 300},   {145, 37, 513},
+      {1, 100, 64}, {3, 33, 17},  {4, 1000, 70}, {2, 9, 1},    {200, 300, 260}, {12, 5, 9},
+      {1, 1, 1000}, {300, 1, 20}, {6, 1100, 40}, {25, 33, 31}, {100, 600, 300}, {13, 49, 520}};
+  ForEachGemmPath([&] {
+    for (const auto& s : shapes) {
+      for (bool bt : {false, true}) {
+        CheckGemm(s[0], s[1], s[2], bt, true, 0, nullptr);
+        CheckGemm(s[0], s[1], s[2], bt, false, 3, nullptr);
+      }
     }
-  }
+  });
 }
 
 TEST(Gemm, EmptyK) {
@@ -497,21 +546,52 @@ TEST(Gemm, EmptyK) {
 }
 
 TEST(Gemm, ThreadedEqualsSerial) {
-  const int64_t shapes[][3] = {{300, 500, 270}, {2, 3000, 200}, {64, 3136, 64}, {150, 40, 600}};
-  for (const auto& s : shapes) {
-    const int64_t m = s[0], n = s[1], k = s[2];
-    for (bool bt : {false, true}) {
-      std::vector<float> a = Random(m * k, 1), b = Random(k * n, 2), bias = Random(n, 3);
-      std::vector<float> c1(m * n), c2(m * n);
-      GemmF32(m, n, k, a.data(), k, b.data(), bt ? k : n, bt, bias.data(), c1.data(), n, nullptr);
-      for (int threads : {2, 4}) {
-        ThreadParallel par(threads);
-        GemmF32(m, n, k, a.data(), k, b.data(), bt ? k : n, bt, bias.data(), c2.data(), n, &par);
-        ExpectSame(c1, c2, "threaded gemm");
+  ForEachGemmPath([] {
+    const int64_t shapes[][3] = {{300, 500, 270}, {2, 3000, 200}, {64, 3136, 64}, {150, 40, 600}};
+    for (const auto& s : shapes) {
+      const int64_t m = s[0], n = s[1], k = s[2];
+      for (bool bt : {false, true}) {
+        std::vector<float> a = Random(m * k, 1), b = Random(k * n, 2), bias = Random(n, 3);
+        std::vector<float> c1(m * n), c2(m * n);
+        GemmF32(m, n, k, a.data(), k, b.data(), bt ? k : n, bt, bias.data(), c1.data(), n, nullptr);
+        for (int threads : {2, 4}) {
+          ThreadParallel par(threads);
+          GemmF32(m, n, k, a.data(), k, b.data(), bt ? k : n, bt, bias.data(), c2.data(), n, &par);
+          ExpectSame(c1, c2, "threaded gemm");
+        }
+        CheckGemm(m, n, k, bt, true, 0, nullptr);
       }
-      CheckGemm(m, n, k, bt, true, 0, nullptr);
     }
-  }
+  });
+}
+
+TEST(Gemm, RangeDoneSeesEachFinalElementOnce) {
+  // Small M (row updates, dot products), several K slices, M blocks and N
+  // chunks, with a strided C whose padding must not be seen.
+  const int64_t shapes[][3] = {{3, 100, 50}, {1, 37, 600}, {200, 300, 600}, {40, 1100, 70}};
+  ForEachGemmPath([&] {
+    for (const auto& s : shapes) {
+      const int64_t m = s[0], n = s[1], k = s[2], ldc = n + 5;
+      for (bool bt : {false, true}) {
+        std::vector<float> a = Random(m * k, 1), b = Random(k * n, 2), bias = Random(n, 3);
+        for (int threads : {1, 2, 3}) {
+          ThreadParallel pool(threads);
+          Parallel* par = threads > 1 ? &pool : nullptr;
+          std::vector<float> plain(m * ldc, 5.f), y(m * ldc, 5.f);
+          GemmF32(m, n, k, a.data(), k, b.data(), bt ? k : n, bt, bias.data(), plain.data(), ldc,
+                  par);
+          RangeCheck check(y.data(), m * ldc);
+          GemmF32(m, n, k, a.data(), k, b.data(), bt ? k : n, bt, bias.data(), y.data(), ldc, par,
+                  &check.done);
+          check.Expect(
+              plain, [&](int64_t i) { return i % ldc < n; },
+              "gemm m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                  " k=" + std::to_string(k) + " bt=" + std::to_string(bt) +
+                  " threads=" + std::to_string(threads));
+        }
+      }
+    }
+  });
 }
 
 // ---- Convolution -------------------------------------------------------------------------
@@ -582,29 +662,65 @@ void CheckConv(const Conv2dShape& s, const std::string& what) {
 }
 
 TEST(Conv2d, MatchesReference) {
-  // n, c, h, w, oc, kh, kw, stride h/w, pad h/w, dilation h/w, groups
-  CheckConv(MakeConv(2, 16, 7, 7, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1), "pointwise");
-  CheckConv(MakeConv(4, 8, 5, 6, 10, 1, 1, 1, 1, 0, 0, 1, 1, 2), "pointwise groups");
-  CheckConv(MakeConv(1, 64, 14, 14, 70, 1, 1, 1, 1, 0, 0, 1, 1, 1), "pointwise large");
-  CheckConv(MakeConv(1, 3, 11, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), "3x3 pad");
-  CheckConv(MakeConv(2, 4, 13, 9, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1), "3x3 stride 2");
-  CheckConv(MakeConv(1, 5, 12, 10, 7, 3, 3, 1, 1, 2, 2, 2, 2, 1), "3x3 dilation 2");
-  CheckConv(MakeConv(3, 6, 9, 11, 4, 5, 3, 1, 2, 2, 1, 1, 1, 1), "5x3 mixed");
-  CheckConv(MakeConv(2, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2), "groups 2");
-  CheckConv(MakeConv(1, 32, 6, 6, 64, 3, 3, 1, 1, 1, 1, 1, 1, 8), "groups 8");
-  CheckConv(MakeConv(2, 6, 9, 9, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1), "1x1 stride 2");
-  CheckConv(MakeConv(1, 3, 32, 32, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), "7x7 stride 2");
-  CheckConv(MakeConv(4, 20, 10, 10, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1), "batch 4 (image slots)");
-  CheckConv(MakeConv(1, 1, 9, 9, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1), "single input channel");
-  // Serial GEMMs take im2col in chunks of output positions (here < oh * ow).
-  CheckConv(MakeConv(1, 64, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1), "chunked im2col");
-  CheckConv(MakeConv(3, 128, 30, 30, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1), "chunked im2col stride 2");
-  CheckConv(MakeConv(1, 128, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2), "chunked im2col groups");
-  CheckConv(MakeConv(2, 8, 20, 21, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8), "depthwise 3x3");
-  CheckConv(MakeConv(1, 8, 21, 30, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8), "depthwise stride 2");
-  CheckConv(MakeConv(1, 4, 19, 40, 4, 5, 5, 1, 3, 2, 2, 1, 1, 4), "depthwise 5x5 stride 3");
-  CheckConv(MakeConv(2, 8, 16, 17, 16, 3, 3, 1, 1, 2, 2, 2, 2, 8), "depthwise x2 dilation 2");
-  CheckConv(MakeConv(1, 6, 3, 4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6), "depthwise tiny");
+  ForEachGemmPath([] {
+    // n, c, h, w, oc, kh, kw, stride h/w, pad h/w, dilation h/w, groups
+    CheckConv(MakeConv(2, 16, 7, 7, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1), "pointwise");
+    CheckConv(MakeConv(4, 8, 5, 6, 10, 1, 1, 1, 1, 0, 0, 1, 1, 2), "pointwise groups");
+    CheckConv(MakeConv(1, 64, 14, 14, 70, 1, 1, 1, 1, 0, 0, 1, 1, 1), "pointwise large");
+    CheckConv(MakeConv(1, 3, 11, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), "3x3 pad");
+    CheckConv(MakeConv(2, 4, 13, 9, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1), "3x3 stride 2");
+    CheckConv(MakeConv(1, 5, 12, 10, 7, 3, 3, 1, 1, 2, 2, 2, 2, 1), "3x3 dilation 2");
+    CheckConv(MakeConv(3, 6, 9, 11, 4, 5, 3, 1, 2, 2, 1, 1, 1, 1), "5x3 mixed");
+    CheckConv(MakeConv(2, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2), "groups 2");
+    CheckConv(MakeConv(1, 32, 6, 6, 64, 3, 3, 1, 1, 1, 1, 1, 1, 8), "groups 8");
+    CheckConv(MakeConv(2, 6, 9, 9, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1), "1x1 stride 2");
+    CheckConv(MakeConv(1, 3, 32, 32, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), "7x7 stride 2");
+    CheckConv(MakeConv(4, 20, 10, 10, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1), "batch 4 (image slots)");
+    CheckConv(MakeConv(1, 1, 9, 9, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1), "single input channel");
+    // Serial GEMMs take im2col in chunks of output positions (here < oh * ow).
+    CheckConv(MakeConv(1, 64, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1), "chunked im2col");
+    CheckConv(MakeConv(3, 128, 30, 30, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1), "chunked im2col stride 2");
+    CheckConv(MakeConv(1, 128, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2), "chunked im2col groups");
+    CheckConv(MakeConv(2, 8, 20, 21, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8), "depthwise 3x3");
+    CheckConv(MakeConv(1, 8, 21, 30, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8), "depthwise stride 2");
+    CheckConv(MakeConv(1, 4, 19, 40, 4, 5, 5, 1, 3, 2, 2, 1, 1, 4), "depthwise 5x5 stride 3");
+    CheckConv(MakeConv(2, 8, 16, 17, 16, 3, 3, 1, 1, 2, 2, 2, 2, 8), "depthwise x2 dilation 2");
+    CheckConv(MakeConv(1, 6, 3, 4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6), "depthwise tiny");
+  });
+}
+
+TEST(Conv2d, RangeDoneSeesEachFinalElementOnce) {
+  const std::pair<Conv2dShape, const char*> convs[] = {
+      {MakeConv(2, 16, 7, 7, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1), "pointwise"},
+      {MakeConv(4, 8, 5, 6, 10, 1, 1, 1, 1, 0, 0, 1, 1, 2), "pointwise groups"},
+      {MakeConv(1, 64, 14, 14, 70, 1, 1, 1, 1, 0, 0, 1, 1, 1), "pointwise large"},
+      {MakeConv(1, 300, 9, 9, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1), "pointwise K slices"},
+      {MakeConv(1, 3, 11, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), "3x3 pad"},
+      {MakeConv(4, 20, 10, 10, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1), "batch 4 (image slots)"},
+      {MakeConv(3, 20, 10, 10, 30, 3, 3, 2, 2, 1, 1, 1, 1, 1), "batch 3"},
+      {MakeConv(1, 64, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1), "chunked im2col"},
+      {MakeConv(1, 128, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2), "chunked im2col groups"},
+      {MakeConv(2, 8, 20, 21, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8), "depthwise 3x3"},
+      {MakeConv(2, 8, 16, 17, 16, 3, 3, 1, 1, 2, 2, 2, 2, 8), "depthwise x2 dilation 2"}};
+  ForEachGemmPath([&] {
+    for (const auto& [s, what] : convs) {
+      std::vector<float> x = Random(s.n * s.c * s.h * s.w, 31);
+      std::vector<float> w = Random(s.oc * s.c / s.groups * s.kh * s.kw, 32),
+                         bias = Random(s.oc, 33);
+      for (int threads : {1, 2, 3}) {
+        ThreadParallel pool(threads);
+        Parallel* par = threads > 1 ? &pool : nullptr;
+        const std::vector<float> plain = RunConv(s, x, w, bias.data(), par);
+        std::vector<float> y(plain.size(), 77.f);
+        Scratch scratch(Conv2dScratchBytes(s, threads));
+        RangeCheck check(y.data(), static_cast<int64_t>(y.size()));
+        Conv2dF32(s, x.data(), w.data(), bias.data(), y.data(), scratch.p, par, &check.done);
+        check.Expect(
+            plain, [](int64_t) { return true; },
+            std::string(what) + " threads=" + std::to_string(threads));
+      }
+    }
+  });
 }
 
 // ---- Pooling -------------------------------------------------------------------------------
