@@ -466,12 +466,31 @@ Status PrepareEpilogue(const PrepareContext& c, Epilogue* e) {
   return Status::Ok();
 }
 
-void RunEpilogue(const Epilogue& e, const RunContext& c) {
-  if (!e.program) return;
-  std::vector<const float*> in{c.out_ptr(0)};
+// One run's epilogue operands. The conv / GEMM kernel hands each range of the
+// output to it as soon as the range is final, so the program runs while the
+// range is still in cache instead of in a second pass over the output.
+struct EpilogueRun {
+  const FusedProgram* program = nullptr;
+  std::vector<const float*> in;
+  float* out = nullptr;
+  kc::RangeDone done;
+};
+
+// Binds `r` to this run; the callback for the kernel, or null without an
+// epilogue.
+const kc::RangeDone* BindEpilogue(const Epilogue& e, const RunContext& c, EpilogueRun* r) {
+  if (!e.program) return nullptr;
+  r->program = e.program.get();
+  r->out = c.out_ptr(0);
+  r->in.assign(1, r->out);
   for (size_t i = e.first_extra; i < c.step->inputs.size(); ++i)
-    in.push_back(c.in_ptr(static_cast<int>(i)));
-  RunFusedProgram(*e.program, in.data(), c.out_ptr(0), c.par);
+    r->in.push_back(c.in_ptr(static_cast<int>(i)));
+  r->done.fn = [](void* ctx, int64_t begin, int64_t end) {
+    const auto* r = static_cast<const EpilogueRun*>(ctx);
+    RunFusedProgramRange(*r->program, r->in.data(), r->out, begin, end);
+  };
+  r->done.ctx = r;
+  return &r->done;
 }
 
 // ---- Convolution and pooling ---------------------------------------------------------
@@ -540,9 +559,9 @@ int64_t ConvScratch(const KernelParams& kp, int threads) {
 
 void RunConv2d(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const ConvParams&>(kp);
+  EpilogueRun ep;
   kc::Conv2dF32(p.s, c.in_ptr(0), c.in_ptr(1), c.step->inputs.size() >= 3 ? c.in_ptr(2) : nullptr,
-                c.out_ptr(0), c.scratch, c.par);
-  RunEpilogue(p.epilogue, c);
+                c.out_ptr(0), c.scratch, c.par, BindEpilogue(p.epilogue, c, &ep));
 }
 
 struct PoolParams : KernelParams {
@@ -649,9 +668,10 @@ ParamsOr PrepareLinear(const PrepareContext& c) {
 
 void RunLinear(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const LinearParams&>(kp);
+  EpilogueRun ep;
   kc::GemmF32(p.m, p.n, p.k, c.in_ptr(0), p.k, c.in_ptr(1), p.k, /*b_transposed=*/true,
-              c.step->inputs.size() >= 3 ? c.in_ptr(2) : nullptr, c.out_ptr(0), p.n, c.par);
-  RunEpilogue(p.epilogue, c);
+              c.step->inputs.size() >= 3 ? c.in_ptr(2) : nullptr, c.out_ptr(0), p.n, c.par,
+              BindEpilogue(p.epilogue, c, &ep));
 }
 
 struct MatmulParams : KernelParams {
