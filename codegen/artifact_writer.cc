@@ -53,13 +53,13 @@ int64_t AlignUp(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
 }  // namespace
 
 absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::MemoryPlan& plan,
-                                          ArtifactStats* stats) {
+                                          ArtifactStats* stats, const NativeKernels* native) {
   fb::FlatBufferBuilder b(1 << 16);
   std::unordered_map<const ir::Value*, int> tensor_of;
   std::vector<fb::Offset<fmt::Tensor>> tensors;
   std::vector<fmt::Segment> segments;
   std::unordered_map<const ir::TensorData*, int> segment_of;
-  std::vector<const ir::TensorData*> payloads;
+  std::vector<std::string_view> payloads;  // bytes of each segment
   int64_t data_bytes = 0;
 
   auto add_tensor = [&](const ir::Value* v, fmt::TensorKind kind, int segment,
@@ -97,7 +97,8 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
       if (fresh) {
         data_bytes = AlignUp(data_bytes, format::kSegmentAlignment);
         segments.emplace_back(static_cast<uint64_t>(data_bytes), data->bytes().size());
-        payloads.push_back(data);
+        payloads.emplace_back(reinterpret_cast<const char*>(data->bytes().data()),
+                              data->bytes().size());
         data_bytes += static_cast<int64_t>(data->bytes().size());
       }
       absl::Status st = add_tensor(op->result(), fmt::TensorKind::Constant, it->second, "");
@@ -116,6 +117,13 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     for (const auto& [name, a] : op->attrs()) {
       if (ir::KindOf(a) != ir::AttrKind::kTensor) attrs.push_back(WriteAttr(b, name, a));
     }
+    if (native != nullptr) {
+      if (auto it = native->symbols.find(op.get()); it != native->symbols.end()) {
+        const char* attr =
+            op->kind() == ir::OpKind::kFusedElementwise ? "native" : "epilogue_native";
+        attrs.push_back(WriteAttr(b, attr, ir::Attribute(it->second)));
+      }
+    }
     auto opname = b.CreateString(std::string(op->name()));
     auto vin = b.CreateVector(ins);
     auto vout = b.CreateVector(outs);
@@ -124,12 +132,23 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     kernels.push_back(fmt::CreateKernel(b, opname, vin, vout, vattrs, loc));
   }
   for (const ir::Value* v : graph.outputs()) outputs.push_back(tensor_of.at(v));
+  int native_segment = -1;
+  uint32_t native_crc = 0;
+  if (native != nullptr && !native->shared_object.empty()) {
+    native_segment = static_cast<int>(segments.size());
+    data_bytes = AlignUp(data_bytes, format::kSegmentAlignment);
+    segments.emplace_back(static_cast<uint64_t>(data_bytes), native->shared_object.size());
+    payloads.emplace_back(native->shared_object);
+    data_bytes += static_cast<int64_t>(native->shared_object.size());
+    native_crc = format::Crc32(native->shared_object.data(), native->shared_object.size());
+  }
 
   auto model = fmt::CreateModel(
       b, b.CreateString("sinterc 0.1.0"), b.CreateString("cpu"), b.CreateVector(tensors),
       b.CreateVector(inputs), b.CreateVector(outputs), b.CreateVector(kernels),
       b.CreateVectorOfStructs(segments), static_cast<uint64_t>(plan.arena_bytes),
-      static_cast<uint64_t>(plan.intermediate_bytes));
+      static_cast<uint64_t>(plan.intermediate_bytes), native_segment,
+      native_segment >= 0 ? b.CreateString(native->level) : 0, native_crc);
   fmt::FinishModelBuffer(b, model);
 
   format::FileHeader h{};
@@ -144,8 +163,8 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
   std::string file(h.data_offset + h.data_bytes, '\0');
   std::memcpy(file.data() + h.schema_offset, b.GetBufferPointer(), b.GetSize());
   for (size_t i = 0; i < payloads.size(); ++i) {
-    std::memcpy(file.data() + h.data_offset + segments[i].offset(), payloads[i]->bytes().data(),
-                payloads[i]->bytes().size());
+    std::memcpy(file.data() + h.data_offset + segments[i].offset(), payloads[i].data(),
+                payloads[i].size());
   }
   h.schema_crc32 = format::Crc32(file.data() + h.schema_offset, h.schema_bytes);
   h.data_crc32 = format::Crc32(file.data() + h.data_offset, h.data_bytes);

@@ -2,6 +2,7 @@
 #ifndef SINTER_CODEGEN_ARTIFACT_WRITER_H_
 #define SINTER_CODEGEN_ARTIFACT_WRITER_H_
 
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -16,10 +17,21 @@ struct ArtifactStats {
   int64_t file_bytes = 0;
 };
 
+// Native CPU code for some kernels (codegen/cpu): the shared object and, per
+// op, the function that runs its program (fused_elementwise) or epilogue
+// (conv2d, linear).
+struct NativeKernels {
+  std::string level;
+  std::string shared_object;
+  std::map<const ir::Operation*, std::string> symbols;
+};
+
 // Every non-const op becomes one kernel step, in graph order; constants
-// become aligned segments of the data region (shared payloads stored once).
+// become aligned segments of the data region (shared payloads stored once),
+// and so does the native code when there is any.
 absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::MemoryPlan& plan,
-                                          ArtifactStats* stats = nullptr);
+                                          ArtifactStats* stats = nullptr,
+                                          const NativeKernels* native = nullptr);
 
 }  // namespace sinter::codegen
 

@@ -1,5 +1,7 @@
 #include "codegen/compiler.h"
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -8,6 +10,9 @@
 #include "ir/verifier.h"
 #include "passes/fusion_util.h"
 #include "passes/memory_plan.h"
+#if SINTER_HAVE_LLVM
+#include "codegen/cpu/llvm_emitter.h"
+#endif
 
 namespace sinter::codegen {
 namespace {
@@ -84,6 +89,59 @@ std::string Dot(const ir::Graph& g) {
   return s + "}\n";
 }
 
+// The kernels whose programs become native code: fused elementwise kernels
+// (operands broadcast to the result) and conv2d/linear epilogues (the op's
+// result as input 0, then the operands after the bias).
+absl::Status MakeNativeCode(const ir::Graph& g, const CompileOptions& options, NativeKernels* out,
+                            CompileReport* r) {
+  std::string cpu = options.cpu;
+#if SINTER_HAVE_LLVM
+  if (cpu == "auto") cpu = "x86-64-v3";
+#else
+  if (cpu == "auto") cpu = "none";
+  if (cpu != "none") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--cpu ", cpu, ": this sinterc was built without LLVM; use --cpu none"));
+  }
+#endif
+  if (cpu == "none") return absl::OkStatus();
+#if SINTER_HAVE_LLVM
+  std::vector<cpu::CpuKernelSpec> specs;
+  std::vector<const ir::Operation*> ops;
+  for (const auto& op : g.ops()) {
+    cpu::CpuKernelSpec spec;
+    spec.name = absl::StrCat("sinter_k", specs.size());
+    spec.output_shape = op->result()->type().shape.extents();
+    if (op->kind() == ir::OpKind::kFusedElementwise) {
+      spec.program = op->GetStr("program");
+      for (const ir::Value* v : op->operands())
+        spec.input_shapes.push_back(v->type().shape.extents());
+    } else if (op->HasAttr("epilogue")) {
+      spec.program = op->GetStr("epilogue");
+      spec.input_shapes.push_back(spec.output_shape);
+      for (int i = 3; i < op->num_operands(); ++i)
+        spec.input_shapes.push_back(op->operand(i)->type().shape.extents());
+    } else {
+      continue;
+    }
+    specs.push_back(std::move(spec));
+    ops.push_back(op.get());
+  }
+  if (specs.empty()) return absl::OkStatus();
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(cpu::CpuObject object, cpu::CompileCpuKernels(specs, cpu, options.llvm_ir));
+  r->native_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  out->level = object.level;
+  out->shared_object = std::move(object.shared_object);
+  for (size_t i = 0; i < ops.size(); ++i) out->symbols[ops[i]] = specs[i].name;
+  r->native_level = out->level;
+  r->native_kernels = static_cast<int64_t>(specs.size());
+  r->native_bytes = static_cast<int64_t>(out->shared_object.size());
+#endif
+  return absl::OkStatus();
+}
+
 int64_t CountOps(const ir::Graph& g) {
   int64_t n = 0;
   for (const auto& op : g.ops()) n += op->kind() != ir::OpKind::kConst;
@@ -103,8 +161,10 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   RETURN_IF_ERROR(pm.Run(graph));
   r.passes = pm.records();
   ASSIGN_OR_RETURN(passes::MemoryPlan plan, passes::PlanMemory(graph));
+  NativeKernels native;
+  RETURN_IF_ERROR(MakeNativeCode(graph, options, &native, &r));
   ArtifactStats stats;
-  ASSIGN_OR_RETURN(std::string artifact, WriteArtifact(graph, plan, &stats));
+  ASSIGN_OR_RETURN(std::string artifact, WriteArtifact(graph, plan, &stats, &native));
   r.kernels = stats.kernels;
   r.arena_bytes = plan.arena_bytes;
   r.intermediate_bytes = plan.intermediate_bytes;
@@ -138,6 +198,12 @@ std::string CompileReport::ToText() const {
       ops_in, kernels, library_calls, arena_bytes,
       intermediate_bytes ? 100.0 * arena_bytes / intermediate_bytes : 0.0, intermediate_bytes,
       constant_bytes, artifact_bytes);
+  if (native_level.empty()) {
+    s += "native code: none (fused kernels are interpreted)\n";
+  } else {
+    absl::StrAppend(&s, "native code: ", native_kernels, " kernels for ", native_level, ", ",
+                    native_bytes, " bytes, ", absl::StrFormat("%.0f", native_ms), " ms\n");
+  }
   s += "kernels by op:";
   for (const auto& [op, n] : kernels_by_op) absl::StrAppend(&s, " ", op, "=", n);
   s += "\n";
@@ -184,9 +250,12 @@ std::string CompileReport::ToJson() const {
   return absl::StrFormat(
       "{\"ops_in\": %d, \"kernels\": %d, \"library_calls\": %d, \"arena_bytes\": %d, "
       "\"intermediate_bytes\": %d, \"constant_bytes\": %d, \"artifact_bytes\": %d, "
+      "\"native_level\": \"%s\", \"native_kernels\": %d, \"native_bytes\": %d, "
+      "\"native_ms\": %.1f, "
       "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s]}",
       ops_in, kernels, library_calls, arena_bytes, intermediate_bytes, constant_bytes,
-      artifact_bytes, by_op, fused_json, not_fused_json, passes_json);
+      artifact_bytes, native_level, native_kernels, native_bytes, native_ms, by_op, fused_json,
+      not_fused_json, passes_json);
 }
 
 }  // namespace sinter::codegen

@@ -14,6 +14,12 @@ namespace sinter::codegen {
 
 struct CompileOptions {
   std::string pipeline = "default";
+  // Native CPU code for fused kernels and epilogues (codegen/cpu): "auto"
+  // (x86-64-v3 when sinterc was built with LLVM, none otherwise), "none",
+  // "x86-64", "x86-64-v3", "x86-64-v4" or "native" (the build host's level).
+  std::string cpu = "auto";
+  // If set, receives the optimised LLVM IR of the native kernels.
+  std::string* llvm_ir = nullptr;
   passes::PassManagerOptions pass_options;
 };
 
@@ -37,6 +43,12 @@ struct CompileReport {
   };
   std::vector<NotFused> not_fused;  // elementwise ops left as kernels of their own
   std::string dot;                  // Graphviz: one node per kernel
+  // Native CPU code: its instruction-set level ("" when none), the kernels
+  // it runs, the shared object's size and the time LLVM and the linker took.
+  std::string native_level;
+  int64_t native_kernels = 0;
+  int64_t native_bytes = 0;
+  double native_ms = 0;
 
   std::string ToText() const;
   std::string ToJson() const;

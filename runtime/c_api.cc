@@ -62,8 +62,12 @@ sinter_status* NullArg(const char* name) {
 sinter_status* WrapModel(sinter::rt::StatusOr<std::unique_ptr<sinter::rt::Storage>> storage,
                          const sinter_model_options* options, sinter_model** out_model) {
   if (!storage.ok()) return ToC(storage.status());
-  bool verify = options != nullptr && options->verify_weights_checksum;
-  auto model = sinter::rt::Model::Load(std::move(storage.value()), verify);
+  sinter::rt::LoadOptions load;
+  if (options != nullptr) {
+    load.verify_weights_checksum = options->verify_weights_checksum != 0;
+    load.allow_native_code = options->disable_native_code == 0;
+  }
+  auto model = sinter::rt::Model::Load(std::move(storage.value()), load);
   if (!model.ok()) return ToC(model.status());
   auto* m = new sinter_model{std::move(model.value()), {}};
   for (const auto& t : m->model->tensors()) m->names.push_back(t.name.c_str());
@@ -203,6 +207,10 @@ sinter_status* sinter_model_output_info(const sinter_model* model, size_t index,
 
 size_t sinter_model_arena_bytes(const sinter_model* model) {
   return model == nullptr ? 0 : model->model->arena_bytes();
+}
+
+size_t sinter_model_native_kernel_count(const sinter_model* model) {
+  return model == nullptr ? 0 : static_cast<size_t>(model->model->native_kernels());
 }
 
 sinter_status* sinter_session_create(sinter_model* model, const sinter_session_options* options,

@@ -118,14 +118,16 @@ bool CheckedNumElements(const std::vector<int64_t>& dims, int64_t* out) {
 }
 
 StatusOr<std::shared_ptr<Model>> Model::Load(std::unique_ptr<Storage> storage,
-                                             bool verify_weights_checksum) {
+                                             const LoadOptions& options) {
   std::shared_ptr<Model> model(new Model());
   model->storage_ = std::move(storage);
-  RT_RETURN_IF_ERROR(model->Verify(verify_weights_checksum));
+  RT_RETURN_IF_ERROR(model->Verify(options));
   return model;
 }
 
-Status Model::Verify(bool verify_weights_checksum) {
+Model::~Model() = default;
+
+Status Model::Verify(const LoadOptions& options) {
   const uint8_t* base = storage_->data();
   const uint64_t size = storage_->size();
 
@@ -166,7 +168,7 @@ Status Model::Verify(bool verify_weights_checksum) {
   if (format::Crc32(schema, h.schema_bytes) != h.schema_crc32) {
     return DataLoss("schema checksum mismatch: the file is damaged");
   }
-  if (verify_weights_checksum && format::Crc32(data, h.data_bytes) != h.data_crc32) {
+  if (options.verify_weights_checksum && format::Crc32(data, h.data_bytes) != h.data_crc32) {
     return DataLoss("constants checksum mismatch: the weights are damaged");
   }
 
@@ -285,7 +287,28 @@ Status Model::Verify(bool verify_weights_checksum) {
     outputs_.push_back(idx);
   }
 
-  // 6. Kernels: known ops, valid indices, each tensor defined once before use,
+  // 6. Native code: in range, intact (its own CRC, whether or not the weights
+  // are checked: damaged code must never run), and loaded only on a CPU with
+  // its instruction-set level; otherwise the kernels interpret their programs.
+  if (m->native_code() != -1) {
+    const int seg = m->native_code();
+    if (seg < 0 || static_cast<size_t>(seg) >= num_segments)
+      return DataLoss(StrCat("native code segment ", seg, " out of range"));
+    const format::Segment* s = segments->Get(seg);
+    if (s->offset() % format::kSegmentAlignment != 0 ||
+        !InRange(s->offset(), s->size(), h.data_bytes))
+      return DataLoss("native code segment does not fit the data region");
+    if (format::Crc32(data + s->offset(), s->size()) != m->native_crc32())
+      return DataLoss("native code checksum mismatch: the file is damaged");
+    native_level_ = m->native_level() ? m->native_level()->str() : "";
+    if (options.allow_native_code && CpuSupportsLevel(native_level_)) {
+      auto code = NativeCode::Load(data + s->offset(), s->size());
+      if (!code.ok()) return code.status();
+      native_ = std::move(code.value());
+    }
+  }
+
+  // 7. Kernels: known ops, valid indices, each tensor defined once before use,
   // and the op's own checks of attributes against recorded shapes.
   std::vector<char> defined(tensors_.size(), 0);
   for (size_t i = 0; i < tensors_.size(); ++i)
@@ -313,7 +336,7 @@ Status Model::Verify(bool verify_weights_checksum) {
       return DataLoss(
           StrCat(where(), ": wrong number of inputs (", n_in, ") or outputs (", n_out, ")"));
     }
-    PrepareContext pc{Attrs(kd), {}, {}};
+    PrepareContext pc{Attrs(kd), {}, {}, native_.get()};
     for (size_t j = 0; j < n_in; ++j) {
       int idx = kd->inputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
       RT_RETURN_IF_ERROR(check_index(idx, where().c_str()));
@@ -342,6 +365,7 @@ Status Model::Verify(bool verify_weights_checksum) {
     auto params = step.op->prepare(pc);
     if (!params.ok()) return params.status().WithContext(where());
     step.params = std::move(params.value());
+    native_kernels_ += native_ && (pc.attrs.Has("native") || pc.attrs.Has("epilogue_native"));
   }
   for (int idx : outputs_) {
     if (!defined[idx]) return DataLoss(StrCat("model output ", idx, " is never written"));

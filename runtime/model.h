@@ -54,10 +54,18 @@ struct Step {
   std::string loc;
 };
 
+struct LoadOptions {
+  bool verify_weights_checksum = false;  // CRC of the whole constants region
+  bool allow_native_code = true;         // load the artifact's native CPU kernels
+};
+
+class NativeCode;  // runtime/cpu/native.h
+
 class Model {
  public:
   static StatusOr<std::shared_ptr<Model>> Load(std::unique_ptr<Storage> storage,
-                                               bool verify_weights_checksum);
+                                               const LoadOptions& options);
+  ~Model();
 
   const std::vector<TensorDesc>& tensors() const { return tensors_; }
   const std::vector<int>& inputs() const { return inputs_; }
@@ -65,10 +73,14 @@ class Model {
   const std::vector<Step>& steps() const { return steps_; }
   uint64_t arena_bytes() const { return arena_bytes_; }
   const std::string& target() const { return target_; }
+  // Kernels that run native code (0 when the artifact has none or it was not
+  // loaded), and the instruction-set level the artifact's code needs.
+  int native_kernels() const { return native_kernels_; }
+  const std::string& native_level() const { return native_level_; }
 
  private:
   Model() = default;
-  Status Verify(bool verify_weights_checksum);
+  Status Verify(const LoadOptions& options);
   Status VerifyLiveness() const;
 
   std::unique_ptr<Storage> storage_;
@@ -76,6 +88,11 @@ class Model {
   std::vector<TensorDesc> tensors_;
   std::vector<int> inputs_;
   std::vector<int> outputs_;
+  // Before steps_: their parameters hold pointers into this code, so it must
+  // be unloaded after them.
+  std::unique_ptr<NativeCode> native_;
+  std::string native_level_;
+  int native_kernels_ = 0;
   std::vector<Step> steps_;
   uint64_t arena_bytes_ = 0;
 };

@@ -4,6 +4,7 @@
 //           [--input-dtype f32,...] [-O0 | --pipeline NAME] [--report]
 //           [--report-json FILE] [--print-ir-after=PASS] [--print-ir-after-all]
 //           [--emit-ir FILE] [--dot FILE] [--time-passes]
+//           [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]
 //
 // Exit status: 0 on success, 1 for bad usage, 2 when the model cannot be
 // compiled (unsupported ops, bad shapes), with the reason on stderr.
@@ -25,7 +26,8 @@ int Usage(const std::string& msg) {
       << "usage: sinterc MODEL.pt -o OUT.sinter --input-shape D0,D1,... [--input-shape ...]\n"
          "               [--input-dtype f32[,i64...]] [-O0|--pipeline NAME] [--report]\n"
          "               [--report-json FILE] [--print-ir-after=PASS] [--print-ir-after-all]\n"
-         "               [--emit-ir FILE] [--time-passes]\n";
+         "               [--emit-ir FILE] [--dot FILE] [--time-passes]\n"
+         "               [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]\n";
   return 1;
 }
 
@@ -33,7 +35,7 @@ int Usage(const std::string& msg) {
 
 int main(int argc, char** argv) {
   using namespace sinter;
-  std::string model, out, report_json, emit_ir, dot;
+  std::string model, out, report_json, emit_ir, emit_llvm, dot, llvm_ir;
   bool report = false;
   frontend::ImportOptions import;
   std::vector<ir::DType> dtypes;
@@ -82,6 +84,11 @@ int main(int argc, char** argv) {
       copts.pass_options.timing = true;
     } else if (a.rfind("--dot", 0) == 0) {
       dot = value("--dot");
+    } else if (a.rfind("--cpu", 0) == 0) {
+      copts.cpu = value("--cpu");
+    } else if (a.rfind("--emit-llvm", 0) == 0) {
+      emit_llvm = value("--emit-llvm");
+      copts.llvm_ir = &llvm_ir;
     } else if (a.rfind("--emit-ir", 0) == 0) {
       emit_ir = value("--emit-ir");
     } else if (!a.empty() && a[0] == '-') {
@@ -121,5 +128,6 @@ int main(int argc, char** argv) {
   if (report) std::cout << rep.ToText();
   if (!report_json.empty()) std::ofstream(report_json) << rep.ToJson() << "\n";
   if (!dot.empty()) std::ofstream(dot) << rep.dot;
+  if (!emit_llvm.empty()) std::ofstream(emit_llvm) << llvm_ir;
   return 0;
 }

@@ -92,6 +92,12 @@ typedef struct sinter_model sinter_model;
 typedef struct sinter_model_options {
   /* Also verify the CRC of the constants region (one pass over the weights). */
   int verify_weights_checksum;
+  /* Do not load the artifact's native CPU code (an ELF shared object that
+   * sinterc's LLVM code generator embeds); interpret the fused kernels
+   * instead. Native code is as trusted as a shared library: its checksum is
+   * always verified, but not what it computes. It is also not loaded on a CPU
+   * without the instruction-set level it was compiled for. */
+  int disable_native_code;
 } sinter_model_options;
 
 /* Loads and fully verifies an artifact. `options` may be NULL. The file is
@@ -114,6 +120,8 @@ SINTER_API sinter_status* sinter_model_output_info(const sinter_model* model, si
                                                    sinter_tensor_info* out_info);
 /* Bytes of activation memory each session allocates. */
 SINTER_API size_t sinter_model_arena_bytes(const sinter_model* model);
+/* Kernels of this model that run native code (see disable_native_code). */
+SINTER_API size_t sinter_model_native_kernel_count(const sinter_model* model);
 
 /* ---- Session --------------------------------------------------------------------- */
 

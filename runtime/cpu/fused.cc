@@ -34,6 +34,8 @@ struct FusedProgram {
   std::vector<int64_t> dims;
   std::vector<std::vector<int64_t>> strides;  // [input][dim], elements
   int64_t rows = 1, row_len = 1, chunks_per_row = 1;
+  int64_t num_elements = 0;
+  NativeFusedFn native = nullptr;
 };
 
 void FusedProgramDeleter::operator()(FusedProgram* p) const { delete p; }
@@ -110,7 +112,7 @@ kc::Binary ToBinary(fmt::FusedOp op) {
 
 StatusOr<FusedProgramPtr> PlanFusedProgram(const std::string& text,
                                            const std::vector<const TensorDesc*>& inputs,
-                                           const TensorDesc& output) {
+                                           const TensorDesc& output, NativeFusedFn native) {
   for (const TensorDesc* t : inputs) {
     if (t->dtype != SINTER_F32)
       return Status(SINTER_UNIMPLEMENTED, "fused kernels take f32 inputs");
@@ -124,45 +126,15 @@ StatusOr<FusedProgramPtr> PlanFusedProgram(const std::string& text,
   if (p->num_inputs + p->program.size() * 3 > kMaxRegs)
     return InvalidArgument("fused program too large");
 
-  // Broadcast check and aligned strides.
-  const std::vector<int64_t>& y = output.dims;
-  const size_t rank = y.size();
-  std::vector<std::vector<int64_t>> st(inputs.size(), std::vector<int64_t>(rank, 0));
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const std::vector<int64_t>& d = inputs[i]->dims;
-    if (d.size() > rank) return InvalidArgument("fused input has a higher rank than the output");
-    int64_t stride = 1;
-    for (size_t k = 0; k < d.size(); ++k) {
-      size_t od = rank - 1 - k;
-      int64_t e = d[d.size() - 1 - k];
-      if (e != y[od] && e != 1)
-        return InvalidArgument("fused input does not broadcast to the output");
-      st[i][od] = e == 1 ? 0 : stride;
-      stride *= e;
-    }
-  }
-  // Collapse: merge dim k into the previous one when every input's strides chain.
-  std::vector<int64_t> dims;
-  std::vector<std::vector<int64_t>> cs(inputs.size());
-  for (size_t k = 0; k < rank; ++k) {
-    if (y[k] == 1) continue;
-    bool merge = !dims.empty();
-    for (size_t i = 0; i < inputs.size() && merge; ++i) merge = cs[i].back() == st[i][k] * y[k];
-    if (merge) {
-      dims.back() *= y[k];
-      for (size_t i = 0; i < inputs.size(); ++i) cs[i].back() = st[i][k];
-    } else {
-      dims.push_back(y[k]);
-      for (size_t i = 0; i < inputs.size(); ++i) cs[i].push_back(st[i][k]);
-    }
-  }
-  if (dims.empty()) {
-    dims.push_back(1);
-    for (auto& v : cs) v.push_back(0);
-  }
-  p->dims = dims;
-  p->strides = cs;
-  p->row_len = dims.back();
+  std::vector<std::vector<int64_t>> shapes;
+  for (const TensorDesc* t : inputs) shapes.push_back(t->dims);
+  fmt::FusedSpace space;
+  if (!fmt::PlanFusedSpace(shapes, output.dims, &space, &error)) return InvalidArgument(error);
+  p->dims = std::move(space.dims);
+  p->strides = std::move(space.strides);
+  p->num_elements = space.num_elements;
+  p->native = native;
+  p->row_len = p->dims.back();
   p->rows = output.num_elements / std::max<int64_t>(1, p->row_len);
   p->chunks_per_row = (p->row_len + kChunk - 1) / kChunk;
   return p;
@@ -173,7 +145,8 @@ namespace {
 StatusOr<std::unique_ptr<KernelParams>> PrepareFused(const PrepareContext& c) {
   RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("program"));
   auto p = std::make_unique<FusedParams>();
-  RT_ASSIGN_OR_RETURN(p->program, PlanFusedProgram(text, c.inputs, *c.outputs[0]));
+  RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, "native"));
+  RT_ASSIGN_OR_RETURN(p->program, PlanFusedProgram(text, c.inputs, *c.outputs[0], native));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
@@ -233,8 +206,31 @@ int64_t NoScratch(const KernelParams&, int) { return 0; }
 
 }  // namespace
 
+StatusOr<NativeFusedFn> FindNative(const PrepareContext& c, std::string_view attr) {
+  if (c.native == nullptr || !c.attrs.Has(attr)) return NativeFusedFn{nullptr};
+  RT_ASSIGN_OR_RETURN(std::string symbol, c.attrs.Str(attr));
+  NativeFusedFn fn = c.native->Find(symbol);
+  if (fn == nullptr) {
+    return Status(SINTER_DATA_LOSS, "native code has no function '" + symbol + "' (attribute " +
+                                        std::string(attr) + ")");
+  }
+  return fn;
+}
+
 void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
                      kernels::cpu::Parallel* par) {
+  if (p.native != nullptr) {
+    // Tasks of at least 16K elements (64 KB of output), about four per
+    // thread so a slow thread does not hold the others up.
+    const int64_t n = p.num_elements;
+    const int threads = par ? par->num_threads() : 1;
+    if (threads <= 1 || n < 32768) return p.native(in, out, 0, n);
+    const int64_t chunk = std::max<int64_t>(16384, (n + 4 * threads - 1) / (4 * threads));
+    kc::ParallelFor(par, (n + chunk - 1) / chunk, [&](int64_t b, int64_t e) {
+      p.native(in, out, b * chunk, std::min(n, e * chunk));
+    });
+    return;
+  }
   kc::ParallelFor(par, p.rows * p.chunks_per_row, [&](int64_t b, int64_t e) {
     // Registers for one chunk: every input fill, constant and temp.
     std::array<float, kMaxRegs * kChunk> regs;
@@ -247,6 +243,7 @@ void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
 
 void RunFusedProgramRange(const FusedProgram& p, const float* const* in, float* out, int64_t begin,
                           int64_t end) {
+  if (p.native != nullptr) return p.native(in, out, begin, end);
   std::array<float, kMaxRegs * kChunk> regs;
   while (begin < end) {
     const int64_t row = begin / p.row_len, col = begin % p.row_len;

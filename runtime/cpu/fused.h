@@ -16,10 +16,17 @@ struct FusedProgramDeleter {
 };
 using FusedProgramPtr = std::unique_ptr<FusedProgram, FusedProgramDeleter>;
 
-// Plans `text` over `inputs` (broadcast to `output`'s shape).
+// Plans `text` over `inputs` (broadcast to `output`'s shape). With `native`,
+// the compiled form of the same program (codegen/cpu), runs call it instead
+// of interpreting.
 StatusOr<FusedProgramPtr> PlanFusedProgram(const std::string& text,
                                            const std::vector<const TensorDesc*>& inputs,
-                                           const TensorDesc& output);
+                                           const TensorDesc& output,
+                                           NativeFusedFn native = nullptr);
+// The native function a kernel's string attribute `attr` names, or null when
+// the attribute is absent or the model's native code is not loaded; an error
+// when the code is loaded but lacks the function.
+StatusOr<NativeFusedFn> FindNative(const PrepareContext& c, std::string_view attr);
 // Runs it; `out` may equal `in[0]` when input 0 has the output's shape.
 void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
                      kernels::cpu::Parallel* par);

@@ -462,7 +462,8 @@ Status PrepareEpilogue(const PrepareContext& c, Epilogue* e) {
   std::vector<const TensorDesc*> in{c.outputs[0]};
   in.insert(in.end(), c.inputs.begin() + 3, c.inputs.end());
   e->first_extra = 3;
-  RT_ASSIGN_OR_RETURN(e->program, PlanFusedProgram(text, in, *c.outputs[0]));
+  RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, "epilogue_native"));
+  RT_ASSIGN_OR_RETURN(e->program, PlanFusedProgram(text, in, *c.outputs[0], native));
   return Status::Ok();
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
+#include "runtime/cpu/native.h"
 #include "runtime/model.h"
 #include "runtime/status.h"
 
@@ -65,6 +66,9 @@ struct PrepareContext {
   const Attrs& attrs;
   std::vector<const TensorDesc*> inputs;
   std::vector<const TensorDesc*> outputs;
+  // The artifact's native CPU code; null when it has none, when this CPU
+  // lacks its instruction-set level, or when the caller disabled it.
+  const NativeCode* native = nullptr;
 };
 
 struct OpDef {

@@ -140,4 +140,59 @@ bool ParseFusedProgram(std::string_view text, int num_inputs, std::vector<FusedI
   return true;
 }
 
+bool PlanFusedSpace(const std::vector<std::vector<int64_t>>& inputs,
+                    const std::vector<int64_t>& y, FusedSpace* p, std::string* error) {
+  const size_t rank = y.size();
+  // The product of the extents bounds every stride and offset below.
+  int64_t n = 1;
+  for (int64_t e : y) {
+    if (e < 0 || __builtin_mul_overflow(n, e, &n)) {
+      *error = "fused kernel: the output has a negative or overflowing extent";
+      return false;
+    }
+  }
+  p->num_elements = n;
+  // Aligned strides, broadcast check.
+  std::vector<std::vector<int64_t>> st(inputs.size(), std::vector<int64_t>(rank, 0));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::vector<int64_t>& d = inputs[i];
+    if (d.size() > rank) {
+      *error = "fused kernel: input " + std::to_string(i) + " has a higher rank than the output";
+      return false;
+    }
+    int64_t stride = 1;
+    for (size_t k = 0; k < d.size(); ++k) {
+      const size_t od = rank - 1 - k;
+      const int64_t e = d[d.size() - 1 - k];
+      if (e != y[od] && e != 1) {
+        *error = "fused kernel: input " + std::to_string(i) + " does not broadcast to the output";
+        return false;
+      }
+      st[i][od] = e == 1 ? 0 : stride;
+      stride *= e;
+    }
+  }
+  // Collapse: merge dim k into the previous one when every input's strides chain.
+  p->dims.clear();
+  p->strides.assign(inputs.size(), {});
+  for (size_t k = 0; k < rank; ++k) {
+    if (y[k] == 1) continue;
+    bool merge = !p->dims.empty();
+    for (size_t i = 0; i < inputs.size() && merge; ++i)
+      merge = p->strides[i].back() == st[i][k] * y[k];
+    if (merge) {
+      p->dims.back() *= y[k];
+      for (size_t i = 0; i < inputs.size(); ++i) p->strides[i].back() = st[i][k];
+    } else {
+      p->dims.push_back(y[k]);
+      for (size_t i = 0; i < inputs.size(); ++i) p->strides[i].push_back(st[i][k]);
+    }
+  }
+  if (p->dims.empty()) {
+    p->dims.push_back(1);
+    for (auto& v : p->strides) v.push_back(0);
+  }
+  return true;
+}
+
 }  // namespace sinter::format

@@ -69,6 +69,22 @@ struct FusedInstr {
 bool IsBinary(FusedOp op);
 std::string_view FusedOpName(FusedOp op);
 
+// The iteration space of a fused kernel, shared by every backend: each input
+// aligned to the output's rank (NumPy broadcasting), then adjacent dims merged
+// wherever every input walks them contiguously, so the output becomes a few
+// long rows and each input is, along each dim, dense or one repeated value.
+struct FusedSpace {
+  std::vector<int64_t> dims;                  // collapsed, outermost first; never empty
+  std::vector<std::vector<int64_t>> strides;  // [input][dim] in elements; 0 = broadcast
+  int64_t num_elements = 0;                   // of the output
+};
+
+// Plans the space of `inputs` broadcast to `output`. On error (a negative or
+// overflowing extent, an input that does not broadcast) returns false and says
+// why in *error.
+bool PlanFusedSpace(const std::vector<std::vector<int64_t>>& inputs,
+                    const std::vector<int64_t>& output, FusedSpace* space, std::string* error);
+
 // Parses and checks a program for `num_inputs` inputs. On error returns false
 // and says why in *error.
 bool ParseFusedProgram(std::string_view text, int num_inputs, std::vector<FusedInstr>* out,

@@ -1,0 +1,138 @@
+// Native CPU code in artifacts: the LLVM-compiled kernels and the runtime's
+// interpreter agree; the C API reports which ran; damaged code, or a kernel
+// naming a function the code lacks, is DATA_LOSS and never runs.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/format/file.h"
+#include "runtime/format/sinter_generated.h"
+#include "sinter/sinter.h"
+#include "tests/runtime/artifact_fixtures.h"
+
+namespace sinter::testing {
+namespace {
+
+namespace fmt = ::sinter::format;
+
+const std::string& NativeArtifact() {
+  static const std::string bytes = [] {
+    ir::Graph g;
+    BuildWideNet(&g);
+    return CompileOrDie(g, "default");
+  }();
+  return bytes;
+}
+
+struct Loaded {
+  sinter_status_code code = SINTER_OK;
+  std::string message;
+  sinter_model* model = nullptr;
+};
+
+Loaded Load(const std::string& bytes, bool disable_native) {
+  Loaded r;
+  sinter_model_options o{};
+  o.disable_native_code = disable_native ? 1 : 0;
+  sinter_status* s = sinter_model_load_memory(bytes.data(), bytes.size(), &o, &r.model);
+  r.code = sinter_status_get_code(s);
+  r.message = sinter_status_get_message(s);
+  sinter_status_free(s);
+  return r;
+}
+
+std::vector<float> RunModel(sinter_model* m, int threads) {
+  sinter_session* s = nullptr;
+  sinter_session_options o{threads};
+  EXPECT_EQ(sinter_session_create(m, &o, &s), nullptr);
+  sinter_tensor_info info;
+  EXPECT_EQ(sinter_model_input_info(m, 0, &info), nullptr);
+  std::vector<float> x = Pattern(static_cast<int64_t>(info.byte_size / 4), 99);
+  EXPECT_EQ(
+      sinter_session_set_input(s, 0, SINTER_F32, info.dims, info.rank, x.data(), info.byte_size),
+      nullptr);
+  EXPECT_EQ(sinter_session_run(s), nullptr);
+  EXPECT_EQ(sinter_model_output_info(m, 0, &info), nullptr);
+  std::vector<float> y(info.byte_size / 4);
+  EXPECT_EQ(sinter_session_copy_output(s, 0, y.data(), info.byte_size), nullptr);
+  sinter_session_release(s);
+  return y;
+}
+
+bool HostHasAvx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+TEST(NativeCodeTest, NativeAndInterpretedKernelsAgree) {
+  Loaded native = Load(NativeArtifact(), false);
+  Loaded interp = Load(NativeArtifact(), true);
+  ASSERT_EQ(native.code, SINTER_OK) << native.message;
+  ASSERT_EQ(interp.code, SINTER_OK) << interp.message;
+  EXPECT_EQ(sinter_model_native_kernel_count(interp.model), 0u);
+  if (HostHasAvx2()) {
+    EXPECT_GT(sinter_model_native_kernel_count(native.model), 0u);
+  } else {
+    // Compiled for x86-64-v3: a CPU without AVX2 interprets.
+    EXPECT_EQ(sinter_model_native_kernel_count(native.model), 0u);
+  }
+  for (int threads : {1, 2}) {
+    std::vector<float> a = RunModel(native.model, threads), b = RunModel(interp.model, threads);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6f + 1e-5f * std::fabs(b[i]));
+  }
+  sinter_model_release(native.model);
+  sinter_model_release(interp.model);
+}
+
+// The native code's segment, from the schema.
+const fmt::Segment* NativeSegment(const std::string& bytes, fmt::FileHeader* h) {
+  std::memcpy(h, bytes.data(), sizeof *h);
+  const fmt::Model* m = fmt::GetModel(bytes.data() + h->schema_offset);
+  if (m->native_code() < 0) return nullptr;
+  return m->segments()->Get(m->native_code());
+}
+
+TEST(NativeCodeTest, DamagedCodeIsDataLossEvenWithoutWeightChecks) {
+  fmt::FileHeader h;
+  const fmt::Segment* seg = NativeSegment(NativeArtifact(), &h);
+  ASSERT_NE(seg, nullptr) << "the default pipeline compiled no native code";
+  for (uint64_t at : {uint64_t{0}, seg->size() / 2, seg->size() - 1}) {
+    std::string bytes = NativeArtifact();
+    bytes[h.data_offset + seg->offset() + at] ^= 0x5a;
+    for (bool disable : {false, true}) {
+      Loaded r = Load(bytes, disable);
+      EXPECT_EQ(r.code, SINTER_DATA_LOSS) << r.message;
+      EXPECT_NE(r.message.find("native code checksum mismatch"), std::string::npos) << r.message;
+      EXPECT_EQ(r.model, nullptr);
+    }
+  }
+}
+
+TEST(NativeCodeTest, KernelNamingAMissingFunctionIsDataLoss) {
+  if (!HostHasAvx2()) GTEST_SKIP() << "the code is not loaded on a CPU without AVX2";
+  std::string bytes = NativeArtifact();
+  fmt::FileHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  const size_t at = bytes.find("sinter_k0", h.schema_offset);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_LT(at, h.schema_offset + h.schema_bytes);
+  bytes[at + 7] = 'q';  // sinter_q0
+  h.schema_crc32 = fmt::Crc32(bytes.data() + h.schema_offset, h.schema_bytes);
+  h.header_crc32 = fmt::Crc32(&h, offsetof(fmt::FileHeader, header_crc32));
+  std::memcpy(bytes.data(), &h, sizeof h);
+  Loaded r = Load(bytes, false);
+  EXPECT_EQ(r.code, SINTER_DATA_LOSS) << r.message;
+  EXPECT_NE(r.message.find("native code has no function 'sinter_q0'"), std::string::npos)
+      << r.message;
+  // With native code disabled the programs are interpreted, so it loads.
+  Loaded i = Load(bytes, true);
+  EXPECT_EQ(i.code, SINTER_OK) << i.message;
+  sinter_model_release(i.model);
+}
+
+}  // namespace
+}  // namespace sinter::testing
