@@ -7,12 +7,21 @@
 //
 // The LibTorch side is what a careful LibTorch user deploys: the scripted
 // module frozen and passed through torch.jit.optimize_for_inference.
+//
+// Peak memory: the resident set added by loading and running each model,
+// from the kernel's high-water mark (VmHWM, reset between the two through
+// /proc/self/clear_refs) minus the resident set just before its load. It
+// counts weights, activations and workspaces, whichever way they are held
+// (LibTorch's on the heap, sinter's mapped from the artifact).
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -29,7 +38,20 @@ double Ms(Clock::time_point a, Clock::time_point b) {
 
 struct Timing {
   double load_ms = 0, first_ms = 0, median_ms = 0, p90_ms = 0, min_ms = 0;
+  double peak_mb = 0;
 };
+
+// VmRSS or VmHWM of this process, in MB (0 when /proc is not there).
+double ProcStatusMb(const char* field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field, 0) == 0) return std::atof(line.c_str() + std::strlen(field)) / 1024.0;
+  }
+  return 0;
+}
+
+void ResetPeak() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 template <typename F>
 void Time(F&& run, int warmup, int iters, Timing* t) {
@@ -113,6 +135,8 @@ int main(int argc, char** argv) {
   // LibTorch: load, freeze, optimize_for_inference.
   Timing lt, st;
   torch::NoGradGuard no_grad;
+  ResetPeak();
+  const double lt_base = ProcStatusMb("VmRSS:");
   auto l0 = Clock::now();
   torch::jit::Module m = torch::jit::load(pt);
   m.eval();
@@ -127,8 +151,11 @@ int main(int argc, char** argv) {
       },
       warmup, iters, &lt);
   ref = ref.contiguous();
+  lt.peak_mb = ProcStatusMb("VmHWM:") - lt_base;
 
   // sinter.
+  ResetPeak();
+  const double st_base = ProcStatusMb("VmRSS:");
   auto s0 = Clock::now();
   sinter_model* model = nullptr;
   Check(sinter_model_load_file(art.c_str(), nullptr, &model), "load");
@@ -143,6 +170,7 @@ int main(int argc, char** argv) {
           "set input");
   }
   Time([&] { Check(sinter_session_run(session), "run"); }, warmup, iters, &st);
+  st.peak_mb = ProcStatusMb("VmHWM:") - st_base;
   const void* data = nullptr;
   size_t bytes = 0;
   Check(sinter_session_get_output(session, 0, &data, &bytes), "output");
@@ -157,12 +185,14 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"model\": \"%s\", \"threads\": %d, \"max_abs_diff\": %.3g, \"max_abs_ref\": %.3g, "
         "\"libtorch\": {\"load_ms\": %.2f, \"first_ms\": %.3f, \"median_ms\": %.3f, \"p90_ms\": "
-        "%.3f}, "
+        "%.3f, \"peak_mb\": %.1f}, "
         "\"sinter\": {\"load_ms\": %.2f, \"first_ms\": %.3f, \"median_ms\": %.3f, \"p90_ms\": "
-        "%.3f}, "
-        "\"latency_ratio\": %.3f}\n",
+        "%.3f, \"peak_mb\": %.1f, \"native_kernels\": %zu}, "
+        "\"latency_ratio\": %.3f, \"peak_memory_ratio\": %.3f}\n",
         pt.c_str(), nthreads, max_diff, max_ref, lt.load_ms, lt.first_ms, lt.median_ms, lt.p90_ms,
-        st.load_ms, st.first_ms, st.median_ms, st.p90_ms, st.median_ms / lt.median_ms);
+        lt.peak_mb, st.load_ms, st.first_ms, st.median_ms, st.p90_ms, st.peak_mb,
+        sinter_model_native_kernel_count(model), st.median_ms / lt.median_ms,
+        lt.peak_mb > 0 ? st.peak_mb / lt.peak_mb : 0.0);
   } else {
     if (top5) {
       int64_t classes = ref.numel() / std::max<int64_t>(1, ref.size(0));

@@ -2,6 +2,8 @@
 // of a sinter artifact, in the spirit of trtexec. Inputs are random.
 //
 //   sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +15,13 @@
 #include "sinter/sinter.h"
 
 namespace {
+
+// The process's peak resident set (weights touched, arena, threads), in MB.
+double PeakRssMb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
+}
 
 using Clock = std::chrono::steady_clock;
 double Ms(Clock::time_point a, Clock::time_point b) {
@@ -102,16 +111,18 @@ int main(int argc, char** argv) {
         "{\"model\": \"%s\", \"load_ms\": %.3f, \"first_run_ms\": %.3f, \"latency_ms_median\": "
         "%.3f, "
         "\"latency_ms_p90\": %.3f, \"latency_ms_p99\": %.3f, \"latency_ms_min\": %.3f, "
-        "\"throughput_per_s\": %.2f, \"iters\": %d, \"threads\": %d, \"arena_bytes\": %zu}\n",
+        "\"throughput_per_s\": %.2f, \"iters\": %d, \"threads\": %d, \"arena_bytes\": %zu, "
+        "\"native_kernels\": %zu, \"peak_rss_mb\": %.1f}\n",
         path.c_str(), load, first, median, p90, p99, lat.front(), tput, iters, threads,
-        sinter_model_arena_bytes(model));
+        sinter_model_arena_bytes(model), sinter_model_native_kernel_count(model), PeakRssMb());
   } else {
     std::printf(
         "model:        %s\nload:         %.2f ms\nfirst run:    %.2f ms\n"
         "latency:      median %.3f ms, p90 %.3f ms, p99 %.3f ms, min %.3f ms (%d iters)\n"
-        "throughput:   %.1f inferences/s\narena:        %zu bytes\n",
+        "throughput:   %.1f inferences/s\narena:        %zu bytes\n"
+        "native code:  %zu kernels\npeak RSS:     %.1f MB (the whole process)\n",
         path.c_str(), load, first, median, p90, p99, lat.front(), iters, tput,
-        sinter_model_arena_bytes(model));
+        sinter_model_arena_bytes(model), sinter_model_native_kernel_count(model), PeakRssMb());
   }
   sinter_session_release(session);
   sinter_model_release(model);
