@@ -156,12 +156,44 @@ SINTER_INLINE void StoreTile(typename S::V (&acc)[S::kMr][S::kNr / kLanes<typena
 }
 
 // A[mc, kc] -> micro-panels of MR rows, k-major, zero-padded to whole panels.
+// Whole panels go 4 rows x 8 k at a time through a register transpose: the
+// weights are packed once per N chunk, which costs as much as the product
+// when N is small (7x7 images) unless it runs at vector speed.
 template <int kMr>
 SINTER_INLINE void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst) {
+  typedef int32_t M __attribute__((vector_size(32)));
+  typedef float V4 __attribute__((vector_size(16)));
   for (int64_t i = 0; i < mc; i += kMr, dst += kMr * kc) {
     const float* s = a + i * lda;
     if (mc - i >= kMr) {
-      for (int64_t p = 0; p < kc; ++p) {
+      int64_t p = 0;
+      if constexpr (kMr % 4 == 0) {
+        for (; p + 8 <= kc; p += 8) {
+#pragma GCC unroll 4
+          for (int r = 0; r < kMr; r += 4) {
+            const float* q = s + r * lda + p;
+            V8 r0 = Load(q), r1 = Load(q + lda), r2 = Load(q + 2 * lda), r3 = Load(q + 3 * lda);
+            V8 t0 = __builtin_shuffle(r0, r1, M{0, 8, 1, 9, 4, 12, 5, 13});
+            V8 t1 = __builtin_shuffle(r0, r1, M{2, 10, 3, 11, 6, 14, 7, 15});
+            V8 t2 = __builtin_shuffle(r2, r3, M{0, 8, 1, 9, 4, 12, 5, 13});
+            V8 t3 = __builtin_shuffle(r2, r3, M{2, 10, 3, 11, 6, 14, 7, 15});
+            // u_j holds k = p + j in its low half and k = p + j + 4 in its high half.
+            V8 u[4] = {__builtin_shuffle(t0, t2, M{0, 1, 8, 9, 4, 5, 12, 13}),
+                       __builtin_shuffle(t0, t2, M{2, 3, 10, 11, 6, 7, 14, 15}),
+                       __builtin_shuffle(t1, t3, M{0, 1, 8, 9, 4, 5, 12, 13}),
+                       __builtin_shuffle(t1, t3, M{2, 3, 10, 11, 6, 7, 14, 15})};
+            float* d = dst + p * kMr + r;
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; ++j) {
+              V4 lo = {u[j][0], u[j][1], u[j][2], u[j][3]},
+                 hi = {u[j][4], u[j][5], u[j][6], u[j][7]};
+              std::memcpy(d + j * kMr, &lo, sizeof lo);
+              std::memcpy(d + (j + 4) * kMr, &hi, sizeof hi);
+            }
+          }
+        }
+      }
+      for (; p < kc; ++p) {
 #pragma GCC unroll 16
         for (int r = 0; r < kMr; ++r) dst[p * kMr + r] = s[r * lda + p];
       }
@@ -556,7 +588,12 @@ void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const fl
     return;
   }
 #if SINTER_HAVE_AVX512
-  if (UseAvx512()) return Blocked<Avx512Shape>(g, &TileAvx512, threads, p);
+  // 32-column tiles waste lanes on a narrow C (the 16 or 100 outputs of a
+  // 4x4 or 10x10 image): such products keep the 16-column tiles, which run
+  // as fast per useful lane on CPUs that split 512-bit FMAs in two.
+  if (UseAvx512() && RoundUp(n, Avx512Shape::kNr) * 8 <= RoundUp(n, Avx2Shape::kNr) * 9) {
+    return Blocked<Avx512Shape>(g, &TileAvx512, threads, p);
+  }
 #endif
   Blocked<Avx2Shape>(g, &TileAvx2, threads, p);
 }
