@@ -577,4 +577,262 @@ absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const std::s
   return k;
 }
 
+// ---- Fused reductions -------------------------------------------------------
+//
+// One block per row. Softmax merges (max, sum of exp) pairs online in one
+// sweep; layer_norm takes the mean, then the variance around it, then writes.
+// Each sweep recomputes the prologue from the inputs rather than keeping it
+// in `out`, so f16/bf16 storage never rounds the logits and `out` is written
+// once. Reductions are warp shuffles (xor butterflies) and one shared-memory
+// step across warps, always in the same order: no atomics, same bits every
+// run.
+
+namespace {
+
+constexpr char kReducePrelude[] = R"(#ifndef SINTER_CUDA_REDUCE_
+#define SINTER_CUDA_REDUCE_
+// Online softmax state: s = sum of exp(x - m) over the values seen so far.
+SINTER_DEVICE void sinter_softmax_merge(float& m, float& s, float m2, float s2) {
+  const float mx = sinter_max(m, m2);
+  if (mx == -SINTER_INF) return;  // both still empty
+  s = s * expf(m - mx) + s2 * expf(m2 - mx);
+  m = mx;
+}
+SINTER_DEVICE void sinter_warp_softmax(float& m, float& s) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
+    const float s2 = __shfl_xor_sync(0xffffffffu, s, o);
+    sinter_softmax_merge(m, s, m2, s2);
+  }
+}
+SINTER_DEVICE float sinter_warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+// Block-wide reductions; every thread gets the result. The first barrier
+// keeps a previous reduction's readers ahead of this one's writers.
+SINTER_DEVICE void sinter_block_softmax(float& m, float& s, float* sh_m, float* sh_s) {
+  sinter_warp_softmax(m, s);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  __syncthreads();
+  if (lane == 0) sh_m[warp] = m, sh_s[warp] = s;
+  __syncthreads();
+  if (warp == 0) {
+    m = lane < warps ? sh_m[lane] : -SINTER_INF;
+    s = lane < warps ? sh_s[lane] : 0.f;
+    sinter_warp_softmax(m, s);
+    if (lane == 0) sh_m[0] = m, sh_s[0] = s;
+  }
+  __syncthreads();
+  m = sh_m[0];
+  s = sh_s[0];
+}
+SINTER_DEVICE float sinter_block_sum(float v, float* sh) {
+  v = sinter_warp_sum(v);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  __syncthreads();
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = sinter_warp_sum(lane < warps ? sh[lane] : 0.f);
+    if (lane == 0) sh[0] = v;
+  }
+  __syncthreads();
+  return sh[0];
+}
+#endif  // SINTER_CUDA_REDUCE_
+)";
+
+// The element offset of an operand of shape `d` at the output's flat index
+// `i`, NumPy-broadcast to `y`; error when it does not broadcast.
+absl::StatusOr<std::string> OffsetExpr(const std::vector<int64_t>& d, const std::vector<int64_t>& y,
+                                       const std::string& u) {
+  if (d.size() > y.size())
+    return absl::InvalidArgumentError(ShapeText(d) + " has a higher rank than the output");
+  if (d == y) return std::string("i");
+  std::string expr;
+  int64_t stride = 1, inner = 1;
+  for (size_t k = 0; k < y.size(); ++k) {
+    const size_t od = y.size() - 1 - k;
+    const int64_t e = k < d.size() ? d[d.size() - 1 - k] : 1;
+    if (e != y[od] && e != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ShapeText(d), " does not broadcast to the output ", ShapeText(y)));
+    }
+    if (e != 1) {
+      absl::StrAppend(&expr, expr.empty() ? "" : " + ", "(i / ", inner, u, " % ", e, u, ") * ",
+                      stride, u);
+      stride *= e;
+    }
+    inner *= y[od];
+  }
+  return expr.empty() ? std::string("0") : expr;
+}
+
+}  // namespace
+
+absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
+    const std::string& name, const FusedReductionSpec& spec,
+    const std::vector<std::vector<int64_t>>& input_shapes, const std::vector<int64_t>& output_shape,
+    Precision p) {
+  auto error = [&](auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat("fused reduction ", name, ": ", parts...));
+  };
+  if (!IsIdentifier(name))
+    return absl::InvalidArgumentError("CUDA kernel name '" + name + "' is not a C identifier");
+  const bool norm = spec.kind == "layer_norm", log = spec.kind == "log_softmax";
+  if (!norm && !log && spec.kind != "softmax") return error("unknown kind '", spec.kind, "'");
+  const int num = static_cast<int>(input_shapes.size());
+  if (num > kMaxInputs) return error(num, " operands, more than ", kMaxInputs);
+  const std::vector<int64_t>& y = output_shape;
+  const int64_t rank = static_cast<int64_t>(y.size());
+  int64_t rows = 1, len = 1;
+  for (int64_t e : y) {
+    if (e < 0) return error("negative output extent ", ShapeText(y));
+  }
+  const int64_t axis = spec.axis < 0 ? spec.axis + rank : spec.axis;
+  if (rank == 0 || axis < 0 || axis >= rank) return error("axis out of range for ", ShapeText(y));
+  if (!norm && axis != rank - 1) return error("softmax runs over the last axis only");
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t& acc = d < axis ? rows : len;
+    if (__builtin_mul_overflow(acc, y[d], &acc)) return error("output is too large");
+  }
+  int64_t n = 0;
+  if (__builtin_mul_overflow(rows, len, &n)) return error("output is too large");
+  const int pin = spec.prologue_inputs;
+  if (pin < 1 || pin + (norm ? 2 : 0) > num) return error(pin, " prologue inputs of ", num);
+  const int first_extra = pin + (norm ? 2 : 0);
+  if (spec.prologue.empty() && (pin != 1 || input_shapes[0] != y))
+    return error("without a prologue, one input of the output's shape");
+  if (spec.epilogue.empty() && first_extra != num) return error("operands need an epilogue");
+  if (norm) {
+    const std::vector<int64_t> tail(y.begin() + axis, y.end());
+    for (int i = pin; i < pin + 2; ++i) {
+      if (input_shapes[i] != tail)
+        return error("layer_norm weight/bias ", ShapeText(input_shapes[i]),
+                     " != ", ShapeText(tail));
+    }
+  }
+
+  const bool wide = n > (int64_t{1} << 31) - 1;
+  const std::string idx = wide ? "unsigned long long" : "unsigned", u = wide ? "ull" : "u";
+  const char* type = p == Precision::kF32   ? "float"
+                     : p == Precision::kF16 ? "__half"
+                                            : "__nv_bfloat16";
+  // Fewer threads for short rows: a block of 256 over 64 elements idles.
+  const int threads = len <= 128 ? 64 : len <= 512 ? 128 : 256;
+
+  CudaKernel k;
+  k.name = name;
+  k.num_inputs = num;
+  k.precision = p;
+  k.launch.threads_per_block = threads;
+  k.launch.num_elements = n;
+  k.launch.work_items = n > 0 ? rows * threads : 0;
+  k.plan = absl::StrCat(ShapeText({rows, len}), " ", spec.kind, " block-per-row");
+  std::string& s = k.source;
+  std::string text =
+      absl::StrCat(spec.kind, " prologue: ", spec.prologue, " epilogue: ", spec.epilogue);
+  for (char& c : text) {
+    if (c < 0x20 || c > 0x7e || c == '\\') c = ' ';
+  }
+  absl::StrAppend(&s, "// sinter fused reduction ", name, " (", PrecisionName(p), "): ", text,
+                  "\n// plan: ", k.plan, ", ", threads, " threads per block\n", kPrelude,
+                  p == Precision::kF32   ? kF32Access
+                  : p == Precision::kF16 ? kF16Access
+                                         : kBF16Access,
+                  kReducePrelude);
+
+  // `NAME_x(i, in...)`: the reduced tensor at flat index i.
+  std::vector<std::string> params, args;
+  for (int i = 0; i < num; ++i) {
+    params.push_back(absl::StrCat("const ", type, "* in", i));
+    args.push_back(absl::StrCat("in", i));
+  }
+  const std::string all_params = absl::StrJoin(params, ", "), all_args = absl::StrJoin(args, ", ");
+  // A program's body over operands [from, from + count) ($0 = `first` when
+  // given), and the call that loads them at index i.
+  auto program = [&](const std::string& suffix, const std::string& prog_text, int count, int from,
+                     const std::string& first, std::string* call) -> absl::Status {
+    std::vector<fmt::FusedInstr> prog;
+    std::string why;
+    if (!fmt::ParseFusedProgram(prog_text, count, &prog, &why)) return error(suffix, ": ", why);
+    std::vector<InputKind> kinds(count, InputKind::kUnused);
+    for (const fmt::FusedInstr& in : prog) {
+      if (in.a.kind == fmt::FusedRef::kInput) kinds[in.a.index] = InputKind::kDense;
+      if (fmt::IsBinary(in.op) && in.b.kind == fmt::FusedRef::kInput)
+        kinds[in.b.index] = InputKind::kDense;
+    }
+    absl::StrAppend(&s, Body(absl::StrCat(name, "_", suffix), prog, kinds));
+    std::vector<std::string> loads;
+    for (int j = 0; j < count; ++j) {
+      if (kinds[j] == InputKind::kUnused) continue;
+      if (j == 0 && !first.empty()) {
+        loads.push_back(first);
+        continue;
+      }
+      const int op = from + j - (first.empty() ? 0 : 1);
+      auto off = OffsetExpr(input_shapes[op], y, u);
+      if (!off.ok()) return error("operand ", op, " ", off.status().message());
+      loads.push_back(absl::StrCat("sinter_ld(in", op, " + (", *off, "))"));
+    }
+    *call = absl::StrCat(name, "_", suffix, "_body(", absl::StrJoin(loads, ", "), ")");
+    return absl::OkStatus();
+  };
+  std::string value = "sinter_ld(in0 + i)";
+  if (!spec.prologue.empty()) {
+    if (absl::Status st = program("pro", spec.prologue, pin, 0, "", &value); !st.ok()) return st;
+  }
+  absl::StrAppend(&s, "SINTER_DEVICE float ", name, "_x(", idx, " i, ", all_params, ") { return ",
+                  value, "; }\n");
+  std::string result = "v";
+  if (!spec.epilogue.empty()) {
+    if (absl::Status st =
+            program("epi", spec.epilogue, num - first_extra + 1, first_extra, "v", &result);
+        !st.ok()) {
+      return st;
+    }
+  }
+  absl::StrAppend(&s, "SINTER_DEVICE float ", name, "_y(float v, ", idx, " i, ", all_params,
+                  ") { return ", result, "; }\n");
+
+  absl::StrAppend(&s, "extern \"C\" __global__ void __launch_bounds__(", threads, ") ", name, "(",
+                  all_params, ", ", type, "* out) {\n");
+  if (n > 0) {
+    const std::string x = absl::StrCat(name, "_x(i, ", all_args, ")");
+    const std::string loop =
+        absl::StrCat("    for (", idx, " j = threadIdx.x; j < ", len, u,
+                     "; j += blockDim.x) {\n      const ", idx, " i = base + j;\n");
+    absl::StrAppend(&s, "  __shared__ float sh_a[32]", norm ? "" : ", sh_b[32]", ";\n", "  for (",
+                    idx, " row = blockIdx.x; row < ", rows, u, "; row += gridDim.x) {\n",
+                    "    const ", idx, " base = row * ", len, u, ";\n");
+    std::string normalised;
+    if (norm) {
+      absl::StrAppend(&s, "    float acc = 0.f;\n", loop, "      acc += ", x, ";\n    }\n",
+                      "    const float mean = sinter_block_sum(acc, sh_a) / ",
+                      Float(static_cast<float>(len)), ";\n    acc = 0.f;\n", loop,
+                      "      const float d = ", x, " - mean;\n      acc += d * d;\n    }\n",
+                      "    const float rstd = rsqrtf(sinter_block_sum(acc, sh_a) / ",
+                      Float(static_cast<float>(len)), " + ", Float(spec.eps), ");\n");
+      normalised = absl::StrCat("(", x, " - mean) * rstd * sinter_ld(in", pin,
+                                " + j) + sinter_ld(in", pin + 1, " + j)");
+    } else {
+      absl::StrAppend(&s, "    float m = -SINTER_INF, sum = 0.f;\n", loop,
+                      "      sinter_softmax_merge(m, sum, ", x, ", 1.f);\n    }\n",
+                      "    sinter_block_softmax(m, sum, sh_a, sh_b);\n");
+      if (log) {
+        absl::StrAppend(&s, "    const float lse = logf(sum);\n");
+        normalised = absl::StrCat("(", x, " - m) - lse");
+      } else {
+        absl::StrAppend(&s, "    const float inv = 1.f / sum;\n");
+        normalised = absl::StrCat("expf(", x, " - m) * inv");
+      }
+    }
+    absl::StrAppend(&s, loop, "      const float v = ", normalised, ";\n",
+                    "      sinter_st(out + i, ", name, "_y(v, i, ", all_args, "));\n    }\n  }\n");
+  }
+  absl::StrAppend(&s, "}\n");
+  return k;
+}
+
 }  // namespace sinter::codegen::cuda

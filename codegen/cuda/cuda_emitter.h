@@ -69,6 +69,32 @@ absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const std::s
                                            const std::vector<std::vector<int64_t>>& input_shapes,
                                            const std::vector<int64_t>& output_shape, Precision p);
 
+// A fused reduction (the IR's fused_reduction): softmax or log_softmax over
+// the last axis, or layer_norm over the dims from `axis` on, with an optional
+// elementwise prologue computing the reduced rows and an epilogue applied to
+// the result ($0 = the normalised value).
+struct FusedReductionSpec {
+  std::string kind;  // "softmax", "log_softmax" or "layer_norm"
+  int64_t axis = -1;
+  float eps = 0;            // layer_norm
+  int prologue_inputs = 1;  // operands read by the prologue (or the one input)
+  std::string prologue;     // "" when operand 0 is the reduced tensor
+  std::string epilogue;     // "" when none
+};
+
+// Emits one block per row (a grid-stride loop over rows), fp32 accumulation,
+// warp-shuffle then shared-memory reductions in a fixed order (no atomics, so
+// results are deterministic): softmax in one online max/sum sweep, layer_norm
+// as mean then variance over the row kept by the first sweep in `out`.
+// Entry point as for EmitFusedKernel, over the operands in fused_reduction's
+// order (prologue inputs, layer_norm weight and bias, epilogue operands);
+// `out` must not alias an input. launch.work_items is rows *
+// threads_per_block, so GridSize() gives one block per row up to its cap.
+absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
+    const std::string& name, const FusedReductionSpec& spec,
+    const std::vector<std::vector<int64_t>>& input_shapes, const std::vector<int64_t>& output_shape,
+    Precision p);
+
 }  // namespace sinter::codegen::cuda
 
 #endif  // SINTER_CODEGEN_CUDA_CUDA_EMITTER_H_

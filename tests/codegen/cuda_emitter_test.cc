@@ -292,5 +292,103 @@ TEST(Nvrtc, Errors) {
   }
 }
 
+// ---- Fused reductions
+
+struct ReductionCase {
+  const char* name;
+  FusedReductionSpec spec;
+  Shapes inputs;
+  std::vector<int64_t> output;
+};
+
+std::vector<ReductionCase> ReductionCases() {
+  return {
+      // Attention: scale and a [S,S] mask broadcast over batch and heads.
+      {"softmax_scale_mask",
+       {"softmax", -1, 0, 2, "t0 = mul $0 0.125; t1 = add t0 $1", ""},
+       {{2, 4, 128, 128}, {128, 128}},
+       {2, 4, 128, 128}},
+      {"softmax_plain", {"softmax", 1, 0, 1, "", ""}, {{7, 1000}}, {7, 1000}},
+      {"log_softmax_div", {"log_softmax", -1, 0, 1, "t0 = div $0 2", ""}, {{3, 33}}, {3, 33}},
+      // Residual add, layer_norm over two dims, activation times a row vector.
+      {"layer_norm_residual_epilogue",
+       {"layer_norm", 1, 1e-5f, 2, "t0 = add $0 $1", "t0 = relu $0; t1 = mul t0 $1"},
+       {{50, 3, 33}, {50, 3, 33}, {3, 33}, {3, 33}, {3, 33}},
+       {50, 3, 33}},
+      {"layer_norm_plain",
+       {"layer_norm", -1, 1e-5f, 1, "", ""},
+       {{128, 256}, {256}, {256}},
+       {128, 256}},
+  };
+}
+
+TEST(CudaReductionEmitter, PlanAndLaunch) {
+  auto k = EmitFusedReductionKernel("k", ReductionCases()[0].spec, ReductionCases()[0].inputs,
+                                    ReductionCases()[0].output, Precision::kF32);
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_EQ(k->plan, "[1024,128] softmax block-per-row");
+  EXPECT_EQ(k->launch.threads_per_block, 64);
+  EXPECT_EQ(k->launch.GridSize(132), 1024);  // one block per row
+  EXPECT_EQ(k->launch.GridSize(2), 64);      // capped; the loop over rows does the rest
+  // Deterministic: no atomics, shuffles and shared memory only.
+  EXPECT_EQ(k->source.find("atomic"), std::string::npos);
+  EXPECT_NE(k->source.find("__shfl_xor_sync"), std::string::npos);
+  // The mask is indexed by its broadcast offset, the scores densely.
+  EXPECT_NE(k->source.find("sinter_ld(in1 + ((i / 1u % 128u) * 1u + (i / 128u % 128u) * 128u))"),
+            std::string::npos)
+      << k->source;
+  EXPECT_NE(k->source.find("sinter_ld(in0 + (i))"), std::string::npos);
+}
+
+TEST(CudaReductionEmitter, Errors) {
+  const ReductionCase c = ReductionCases()[3];
+  auto bad = [&](FusedReductionSpec spec, Shapes in, std::vector<int64_t> out) {
+    return !EmitFusedReductionKernel("k", spec, in, out, Precision::kF32).ok();
+  };
+  FusedReductionSpec spec = c.spec;
+  spec.kind = "max";
+  EXPECT_TRUE(bad(spec, c.inputs, c.output));
+  spec = c.spec;
+  spec.prologue = "t0 = add $0 $5";
+  EXPECT_TRUE(bad(spec, c.inputs, c.output));
+  spec = c.spec;
+  spec.epilogue = "";
+  EXPECT_TRUE(bad(spec, c.inputs, c.output));  // operands left over
+  Shapes in = c.inputs;
+  in[2] = {99};
+  EXPECT_TRUE(bad(c.spec, in, c.output));  // weight shape
+  in = c.inputs;
+  in[4] = {2, 33};
+  EXPECT_TRUE(bad(c.spec, in, c.output));  // epilogue operand does not broadcast
+  EXPECT_TRUE(bad({"softmax", 0, 0, 1, "", ""}, {{4, 8}}, {4, 8}));  // leading axis
+  EXPECT_FALSE(
+      EmitFusedReductionKernel("not an identifier", c.spec, c.inputs, c.output, Precision::kF32)
+          .ok());
+}
+
+TEST(Nvrtc, CompilesEveryReductionCase) {
+  SKIP_WITHOUT_NVRTC();
+  for (Precision p : {Precision::kF32, Precision::kF16, Precision::kBF16}) {
+    std::string all;
+    for (const ReductionCase& c : ReductionCases()) {
+      const std::string name = absl::StrCat(c.name, "_", PrecisionName(p));
+      absl::StatusOr<CudaKernel> k = EmitFusedReductionKernel(name, c.spec, c.inputs, c.output, p);
+      ASSERT_TRUE(k.ok()) << k.status();
+      absl::StatusOr<CompiledKernel> bin = CompileCuda(k->source, k->name, "sm_90", false);
+      ASSERT_TRUE(bin.ok()) << bin.status() << "\n" << k->source;
+      EXPECT_FALSE(bin->cubin.empty());
+      EXPECT_EQ(bin->log, "") << "NVRTC warnings for\n" << k->source;
+      all += k->source;
+    }
+    // With the elementwise kernels' helpers in one translation unit too.
+    absl::StatusOr<CudaKernel> ew =
+        EmitFusedKernel(absl::StrCat("ew_", PrecisionName(p)), "t0 = relu $0", {{8}}, {8}, p);
+    ASSERT_TRUE(ew.ok());
+    absl::StatusOr<CompiledKernel> bin = CompileCuda(
+        all + ew->source, absl::StrCat("reductions_", PrecisionName(p)), "sm_80", false);
+    ASSERT_TRUE(bin.ok()) << bin.status();
+  }
+}
+
 }  // namespace
 }  // namespace sinter::codegen::cuda
