@@ -1,7 +1,8 @@
 // Every fused kernel of every test model compiles for the GPU: each model of
 // the manifest's "model" and "model_extra" groups (tests/models/make_models.py)
 // is imported and compiled with the default pipeline; each fused_elementwise
-// op and each conv2d/linear epilogue is emitted as CUDA C++ in f16 (and in
+// op, each fused_reduction and each conv2d/linear epilogue is emitted as
+// CUDA C++ in f16 (and in
 // f32 for one model) and compiled with NVRTC for sm_90. No GPU needed; a
 // kernel that does not emit or compile fails the test with NVRTC's log.
 //
@@ -38,6 +39,8 @@ struct Fused {
   std::string program;
   std::vector<std::vector<int64_t>> inputs;
   std::vector<int64_t> output;
+  bool reduction = false;  // a fused_reduction: `spec` instead of `program`
+  cuda::FusedReductionSpec spec;
 };
 
 // Fused elementwise ops and conv2d/linear epilogues. An epilogue's input 0
@@ -56,6 +59,16 @@ std::vector<Fused> FusedKernels(const sinter::ir::Graph& g, std::string* error) 
       f.program = op->GetStr("epilogue");
       f.inputs.push_back(op->result()->type().shape.extents());
       first = 3;
+    } else if (op->kind() == OpKind::kFusedReduction) {
+      f.what = "fused_reduction " + op->GetStr("kind");
+      f.reduction = true;
+      f.spec.kind = op->GetStr("kind");
+      f.spec.axis = op->GetInt("axis");
+      f.spec.eps = op->HasAttr("eps") ? static_cast<float>(op->GetFloat("eps")) : 0.f;
+      f.spec.prologue_inputs = static_cast<int>(op->GetInt("inputs"));
+      if (op->HasAttr("prologue")) f.spec.prologue = op->GetStr("prologue");
+      if (op->HasAttr("epilogue")) f.spec.epilogue = op->GetStr("epilogue");
+      f.program = f.spec.prologue + " | " + f.spec.epilogue;
     } else {
       continue;
     }
@@ -97,8 +110,11 @@ class CudaModelTest : public testing::Test {
 
     std::vector<cuda::Precision> precisions = {cuda::Precision::kF16};
     if (c_.name == kF32Model) precisions.push_back(cuda::Precision::kF32);
-    int epilogues = 0;
-    for (const Fused& f : kernels) epilogues += f.what.find("epilogue") != std::string::npos;
+    int epilogues = 0, reductions = 0;
+    for (const Fused& f : kernels) {
+      reductions += f.reduction;
+      epilogues += !f.reduction && f.what.find("epilogue") != std::string::npos;
+    }
     for (cuda::Precision p : precisions) {
       SCOPED_TRACE(cuda::PrecisionName(p));
       const auto t0 = std::chrono::steady_clock::now();
@@ -108,7 +124,9 @@ class CudaModelTest : public testing::Test {
       int vector = 0;
       for (const Fused& f : kernels) {
         absl::StatusOr<cuda::CudaKernel> k =
-            cuda::EmitFusedKernel("sinter_fused", f.program, f.inputs, f.output, p);
+            f.reduction
+                ? cuda::EmitFusedReductionKernel("sinter_fused", f.spec, f.inputs, f.output, p)
+                : cuda::EmitFusedKernel("sinter_fused", f.program, f.inputs, f.output, p);
         ASSERT_TRUE(k.ok()) << f.what << ": " << k.status();
         vector += k->launch.vector_width > 1;
         distinct.emplace(k->source, &f);
@@ -133,11 +151,11 @@ class CudaModelTest : public testing::Test {
       RecordProperty(prefix + "_kernels", static_cast<int>(kernels.size()));
       RecordProperty(prefix + "_distinct_compiled", static_cast<int>(distinct.size()));
       std::printf(
-          "%s %s: %zu fused kernels (%zu fused_elementwise, %d epilogues; %d on the 128-bit "
-          "vector path), %zu distinct compiled for %s with NVRTC %d.%d: %lld cubin bytes, "
-          "NVRTC %.1f s (import and sinter compile %.1f s)\n",
-          c_.name.c_str(), prefix.c_str(), kernels.size(), kernels.size() - epilogues, epilogues,
-          vector, distinct.size(), kArch, version->first, version->second,
+          "%s %s: %zu fused kernels (%zu fused_elementwise, %d epilogues, %d fused_reduction; "
+          "%d on the 128-bit vector path), %zu distinct compiled for %s with NVRTC %d.%d: %lld "
+          "cubin bytes, NVRTC %.1f s (import and sinter compile %.1f s)\n",
+          c_.name.c_str(), prefix.c_str(), kernels.size(), kernels.size() - epilogues - reductions,
+          epilogues, reductions, vector, distinct.size(), kArch, version->first, version->second,
           static_cast<long long>(cubin_bytes), Seconds(t0), import_s);
     }
   }
