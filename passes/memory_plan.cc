@@ -6,13 +6,19 @@
 //     (a caller sets them once and may run many times), graph outputs from
 //     their definition to the end (the caller reads them afterwards).
 //     Constants are not planned: they stay in the artifact's data region.
-//  2. Placement, greedy by size (Pisarchyk & Lee, "Efficient Memory
+//  2. In-place reuse. A fused elementwise kernel may write its result over
+//     its first operand (the runtime's kernels read each element before they
+//     write it) when that operand dies at this op, has the result's byte
+//     size, and is not a graph input (the caller may rerun with it) or
+//     output. The two values then become one interval, so chains of such
+//     kernels walk one buffer, which stays in cache.
+//  3. Placement, greedy by size (Pisarchyk & Lee, "Efficient Memory
 //     Management for Deep Neural Net Inference", the TFLite arena planner):
 //     take values largest first and put each at the lowest 64-byte-aligned
 //     offset that does not overlap any already placed value whose lifetime
 //     intersects its own. Large tensors placed first leave small gaps the
 //     small ones fill.
-//  3. The arena is the highest end offset.
+//  4. The arena is the highest end offset.
 // Cost is O(n * p) for n values and p values placed so far; for the models we
 // compile (hundreds of values) that is far below the rest of compilation.
 #include "passes/memory_plan.h"
@@ -30,7 +36,14 @@ struct Interval {
   int64_t size;
   int first, last;
   int64_t offset = -1;
+  int alias_of = -1;  // index of the interval whose bytes this value reuses
 };
+
+// Operand 0 of `op` can be overwritten by its result (see stage 2).
+bool WritesOverOperand0(const ir::Operation& op) {
+  return op.kind() == ir::OpKind::kFusedElementwise && op.num_operands() > 0 &&
+         op.num_results() == 1 && op.operand(0)->type() == op.result()->type();
+}
 
 int64_t Align(int64_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
 
@@ -74,11 +87,32 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ir::Graph& graph) {
     if (it != index.end()) items[it->second].last = end;
   }
 
+  // Stage 2: in-place reuse, in execution order so chains collapse onto
+  // their first buffer.
+  auto root = [&](size_t i) {
+    while (items[i].alias_of >= 0) i = items[i].alias_of;
+    return i;
+  };
+  t = 0;
+  for (const auto& op : graph.ops()) {
+    if (WritesOverOperand0(*op)) {
+      auto in = index.find(op->operand(0));
+      auto out = index.find(op->result());
+      if (in != index.end() && out != index.end() && items[in->second].first >= 0 &&
+          items[in->second].last == t && !graph.IsOutput(op->operand(0))) {
+        const size_t r = root(in->second);
+        items[out->second].alias_of = static_cast<int>(r);
+        items[r].last = std::max(items[r].last, items[out->second].last);
+      }
+    }
+    ++t;
+  }
+
   MemoryPlan plan;
   std::vector<Interval*> order;
   for (Interval& i : items) {
-    order.push_back(&i);
     plan.intermediate_bytes += i.size;
+    if (i.alias_of < 0) order.push_back(&i);
   }
   std::stable_sort(order.begin(), order.end(),
                    [](const Interval* a, const Interval* b) { return a->size > b->size; });
@@ -100,7 +134,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ir::Graph& graph) {
     plan.arena_bytes = std::max(plan.arena_bytes, offset + cur->size);
     placed.push_back(cur);
   }
-  for (const Interval& i : items) plan.offsets[i.value] = i.offset;
+  for (const Interval& i : items) plan.offsets[i.value] = items[root(&i - items.data())].offset;
   return plan;
 }
 

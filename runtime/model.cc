@@ -378,7 +378,10 @@ Status Model::Verify(const LoadOptions& options) {
 // and outputs live for the whole run (inputs are set once and may be reused
 // across runs; outputs are read after it); an intermediate lives from the
 // step that writes it to its last reader. A sweep keeps the live ranges in an
-// ordered map, so the check is O(n log n).
+// ordered map, so the check is O(n log n). One overlap is allowed: a fused
+// elementwise kernel writing its result exactly over its first input when
+// that input dies at this kernel (the compiler's in-place reuse; the kernel
+// reads each element before writing it).
 Status Model::VerifyLiveness() const {
   const int end = static_cast<int>(steps_.size());
   std::vector<int> def(tensors_.size(), -1), last(tensors_.size(), -2);
@@ -401,6 +404,15 @@ Status Model::VerifyLiveness() const {
     for (int t : starts[time]) {
       uint64_t b = tensors_[t].arena_offset, e = b + tensors_[t].byte_size;
       auto it = live.lower_bound(b);
+      if (it != live.end() && it->first == b && it->second.first == e && time > 0) {
+        const Step& s = steps_[time - 1];
+        const int u = it->second.second;
+        if (s.op->name == "fused_elementwise" && !s.inputs.empty() && s.inputs[0] == u &&
+            last[u] == static_cast<int>(time) - 1 && s.outputs.size() == 1 && s.outputs[0] == t) {
+          live.erase(it);  // u dies here; t takes its bytes
+          it = live.lower_bound(b);
+        }
+      }
       if (it != live.end() && it->first < e) {
         return DataLoss(StrCat("arena plan: tensors ", t, " and ", it->second.second,
                                " are live at once but overlap"));
@@ -411,7 +423,11 @@ Status Model::VerifyLiveness() const {
       }
       live[b] = {e, t};
     }
-    for (int t : frees[time]) live.erase(tensors_[t].arena_offset);
+    for (int t : frees[time]) {
+      // Only t's own entry: an in-place successor may hold the same offset.
+      auto it = live.find(tensors_[t].arena_offset);
+      if (it != live.end() && it->second.second == t) live.erase(it);
+    }
   }
   return Status::Ok();
 }

@@ -1,4 +1,6 @@
 // Pass tests: text IR in, one pipeline of passes, FileCheck-style checks out.
+#include <map>
+
 #include "gtest/gtest.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
@@ -305,6 +307,32 @@ graph @main(%x: f32[1024]) {
     int64_t x = plan->offsets.at(vals[0]);
     EXPECT_TRUE(x + 4096 <= b || b + 4096 <= x) << i;
   }
+}
+
+TEST(MemoryPlan, FusedKernelsWriteOverOperandsThatDieThere) {
+  auto g = ir::Parse(R"(
+graph @main(%x: f32[1024], %y: f32[1024]) {
+  %a = fused_elementwise(%x, %y) {program = "t0 = add $0 $1"} : f32[1024]
+  %b = fused_elementwise(%a) {program = "t0 = relu $0"} : f32[1024]
+  %c = fused_elementwise(%b, %y) {program = "t0 = mul $0 $1"} : f32[1024]
+  %d = fused_elementwise(%c) {program = "t0 = tanh $0"} : f32[1024]
+  %e = add(%c, %d) : f32[1024]
+  %f = fused_elementwise(%e) {program = "t0 = neg $0"} : f32[1024]
+  return %f
+})");
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto plan = passes::PlanMemory(**g);
+  ASSERT_TRUE(plan.ok());
+  std::map<std::string, int64_t> at;  // by result, in op order: a b c d e f
+  std::string name = "a";
+  for (const auto& op : (*g)->ops()) at[name] = plan->offsets.at(op->result()), ++name[0];
+  const int64_t x = plan->offsets.at((*g)->input(0));
+  EXPECT_NE(at["a"], x);        // x is a graph input: the caller may run again
+  EXPECT_EQ(at["b"], at["a"]);  // a dies at b
+  EXPECT_EQ(at["c"], at["a"]);  // and b at c: the chain walks one buffer
+  EXPECT_NE(at["d"], at["c"]);  // c is still read by e
+  EXPECT_EQ(at["f"], at["e"]);  // e dies at f; the output may take its bytes
+  EXPECT_EQ(plan->intermediate_bytes, 8 * 4096);
 }
 
 TEST(Pipelines, AreKnownAndVerified) {
