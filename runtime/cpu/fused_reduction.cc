@@ -74,8 +74,10 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
     return InvalidArgument(StrCat("fused_reduction: axis out of range for ", DimsStr(y)));
   if (!norm && axis != rank - 1)
     return InvalidArgument("fused_reduction: softmax runs over the last axis only");
-  p->rows = 1;
-  for (int64_t d = 0; d < axis; ++d) p->rows *= y[d];
+  // An empty output (a zero extent anywhere) has no rows; otherwise the
+  // product of leading dims is bounded by the loader-checked element count.
+  p->rows = out.num_elements == 0 ? 0 : 1;
+  for (int64_t d = 0; d < axis && p->rows > 0; ++d) p->rows *= y[d];
   p->row_len = out.num_elements / std::max<int64_t>(1, p->rows);
   p->rows_per_block = std::max<int64_t>(1, kBlockElems / std::max<int64_t>(1, p->row_len));
 
