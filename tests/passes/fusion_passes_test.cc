@@ -150,6 +150,21 @@ CHECK: %0 = add(%x, %r)
 CHECK-NEXT: relu(%x)
 CHECK-NEXT: layer_norm(%0, %w, %b)
 CHECK-NOT: fused_reduction)");
+  // The same with a fused_elementwise, which the memory planner may run over
+  // its operand 0.
+  out = RunPasses(R"(
+graph @main(%x: f32[3,16], %r: f32[3,16], %w: f32[16], %b: f32[16]) {
+  %h = add(%x, %r) : f32[3,16]
+  %z = fused_elementwise(%x) {program = "t0 = exp $0; t1 = neg t0"} : f32[3,16]
+  %n = layer_norm(%h, %w, %b) {axis = 1, eps = 1e-05} : f32[3,16]
+  return %n, %z
+})",
+                  "fuse-reduction,dce");
+  EXPECT_CHECKS(out, R"(
+CHECK: %0 = add(%x, %r)
+CHECK-NEXT: fused_elementwise(%x)
+CHECK-NEXT: layer_norm(%0, %w, %b)
+CHECK-NOT: fused_reduction)");
 }
 
 TEST(FuseReduction, DoesNotDuplicateAnExpensiveProducer) {
