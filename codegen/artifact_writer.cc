@@ -119,9 +119,8 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     }
     if (native != nullptr) {
       if (auto it = native->symbols.find(op.get()); it != native->symbols.end()) {
-        const char* attr =
-            op->kind() == ir::OpKind::kFusedElementwise ? "native" : "epilogue_native";
-        attrs.push_back(WriteAttr(b, attr, ir::Attribute(it->second)));
+        for (const auto& [attr, symbol] : it->second)
+          attrs.push_back(WriteAttr(b, attr, ir::Attribute(symbol)));
       }
     }
     auto opname = b.CreateString(std::string(op->name()));

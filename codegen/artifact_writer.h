@@ -18,12 +18,13 @@ struct ArtifactStats {
 };
 
 // Native CPU code for some kernels (codegen/cpu): the shared object and, per
-// op, the function that runs its program (fused_elementwise) or epilogue
-// (conv2d, linear).
+// op, the functions that run its programs, as (attribute, symbol) pairs: the
+// attribute names the program it replaces (`native` for fused_elementwise's
+// program, `epilogue_native` and `prologue_native` for the others').
 struct NativeKernels {
   std::string level;
   std::string shared_object;
-  std::map<const ir::Operation*, std::string> symbols;
+  std::map<const ir::Operation*, std::vector<std::pair<std::string, std::string>>> symbols;
 };
 
 // Every non-const op becomes one kernel step, in graph order; constants

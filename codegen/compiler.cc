@@ -107,25 +107,41 @@ absl::Status MakeNativeCode(const ir::Graph& g, const CompileOptions& options, N
   if (cpu == "none") return absl::OkStatus();
 #if SINTER_HAVE_LLVM
   std::vector<cpu::CpuKernelSpec> specs;
-  std::vector<const ir::Operation*> ops;
+  std::vector<std::pair<const ir::Operation*, std::string>> owners;  // (op, attribute) per spec
+  auto shape = [](const ir::Value* v) { return v->type().shape.extents(); };
+  auto add = [&](const ir::Operation* op, const char* attr, const std::string& program,
+                 std::vector<std::vector<int64_t>> inputs) {
+    specs.push_back(
+        {absl::StrCat("sinter_k", specs.size()), program, std::move(inputs), shape(op->result())});
+    owners.emplace_back(op, attr);
+  };
   for (const auto& op : g.ops()) {
-    cpu::CpuKernelSpec spec;
-    spec.name = absl::StrCat("sinter_k", specs.size());
-    spec.output_shape = op->result()->type().shape.extents();
+    const int n = op->num_operands();
     if (op->kind() == ir::OpKind::kFusedElementwise) {
-      spec.program = op->GetStr("program");
-      for (const ir::Value* v : op->operands())
-        spec.input_shapes.push_back(v->type().shape.extents());
+      std::vector<std::vector<int64_t>> in;
+      for (const ir::Value* v : op->operands()) in.push_back(shape(v));
+      add(op.get(), "native", op->GetStr("program"), std::move(in));
+    } else if (op->kind() == ir::OpKind::kFusedReduction) {
+      // Operands: the prologue's `inputs`, layer_norm's weight and bias,
+      // then the epilogue's extras (runtime/cpu/fused_reduction.cc).
+      const int inputs = static_cast<int>(op->GetInt("inputs"));
+      if (op->HasAttr("prologue")) {
+        std::vector<std::vector<int64_t>> in;
+        for (int i = 0; i < inputs && i < n; ++i) in.push_back(shape(op->operand(i)));
+        add(op.get(), "prologue_native", op->GetStr("prologue"), std::move(in));
+      }
+      if (op->HasAttr("epilogue")) {
+        std::vector<std::vector<int64_t>> in{shape(op->result())};
+        const int first = inputs + (op->GetStr("kind") == "layer_norm" ? 2 : 0);
+        for (int i = first; i < n; ++i) in.push_back(shape(op->operand(i)));
+        add(op.get(), "epilogue_native", op->GetStr("epilogue"), std::move(in));
+      }
     } else if (op->HasAttr("epilogue")) {
-      spec.program = op->GetStr("epilogue");
-      spec.input_shapes.push_back(spec.output_shape);
-      for (int i = 3; i < op->num_operands(); ++i)
-        spec.input_shapes.push_back(op->operand(i)->type().shape.extents());
-    } else {
-      continue;
+      // conv2d / linear: the op's result, then the operands after the bias.
+      std::vector<std::vector<int64_t>> in{shape(op->result())};
+      for (int i = 3; i < n; ++i) in.push_back(shape(op->operand(i)));
+      add(op.get(), "epilogue_native", op->GetStr("epilogue"), std::move(in));
     }
-    specs.push_back(std::move(spec));
-    ops.push_back(op.get());
   }
   if (specs.empty()) return absl::OkStatus();
   const auto start = std::chrono::steady_clock::now();
@@ -134,7 +150,8 @@ absl::Status MakeNativeCode(const ir::Graph& g, const CompileOptions& options, N
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   out->level = object.level;
   out->shared_object = std::move(object.shared_object);
-  for (size_t i = 0; i < ops.size(); ++i) out->symbols[ops[i]] = specs[i].name;
+  for (size_t i = 0; i < owners.size(); ++i)
+    out->symbols[owners[i].first].emplace_back(owners[i].second, specs[i].name);
   r->native_level = out->level;
   r->native_kernels = static_cast<int64_t>(specs.size());
   r->native_bytes = static_cast<int64_t>(out->shared_object.size());

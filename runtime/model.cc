@@ -365,7 +365,8 @@ Status Model::Verify(const LoadOptions& options) {
     auto params = step.op->prepare(pc);
     if (!params.ok()) return params.status().WithContext(where());
     step.params = std::move(params.value());
-    native_kernels_ += native_ && (pc.attrs.Has("native") || pc.attrs.Has("epilogue_native"));
+    native_kernels_ += native_ && (pc.attrs.Has("native") || pc.attrs.Has("epilogue_native") ||
+                                   pc.attrs.Has("prologue_native"));
   }
   for (int idx : outputs_) {
     if (!defined[idx]) return DataLoss(StrCat("model output ", idx, " is never written"));
