@@ -27,6 +27,27 @@ std::vector<std::string> ProgramOps(const std::string& program) {
   return ops;
 }
 
+// The ops a fused kernel runs, in order; empty for a kernel that runs one op.
+std::vector<std::string> KernelOps(const ir::Operation& op) {
+  std::vector<std::string> ops;
+  auto append = [&](const char* attr) {
+    if (!op.HasAttr(attr)) return;
+    for (std::string& o : ProgramOps(op.GetStr(attr))) ops.push_back(std::move(o));
+  };
+  if (op.kind() == ir::OpKind::kFusedElementwise) {
+    append("program");
+  } else if (op.kind() == ir::OpKind::kFusedReduction) {
+    append("prologue");
+    ops.push_back(op.GetStr("kind"));
+    append("epilogue");
+  } else if (op.HasAttr("epilogue")) {
+    ops.push_back(std::string(op.name()));
+    append("epilogue");
+  }
+  return ops.size() > 1 || op.kind() == ir::OpKind::kFusedElementwise ? ops
+                                                                      : std::vector<std::string>{};
+}
+
 // Why an elementwise op still runs as a kernel of its own.
 std::string WhyNotFused(const ir::Graph& g, const ir::Operation& op) {
   for (const ir::Value* v : op.operands()) {
@@ -64,13 +85,9 @@ std::string Dot(const ir::Graph& g) {
     if (op->kind() == ir::OpKind::kConst) continue;
     std::string id = absl::StrCat("k", k++);
     std::string label(op->name());
-    std::string program = op->HasAttr("program")    ? op->GetStr("program")
-                          : op->HasAttr("epilogue") ? op->GetStr("epilogue")
-                                                    : "";
-    if (!program.empty()) {
-      std::vector<std::string> ops = ProgramOps(program);
-      if (op->kind() == ir::OpKind::kFusedElementwise) label = "fused";
-      absl::StrAppend(&label, " + ", absl::StrJoin(ops, " + "));
+    if (std::vector<std::string> ops = KernelOps(*op); !ops.empty()) {
+      label = absl::StrCat(op->kind() == ir::OpKind::kFusedElementwise ? "fused + " : "fused ",
+                           absl::StrJoin(ops, " + "));
     }
     bool library = op->info().Has(ir::kLibrary);
     absl::StrAppend(&s, "  ", id, " [label=\"", label, "\\n", ir::ToString(op->result()->type()),
@@ -191,14 +208,8 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
     if (op->kind() == ir::OpKind::kConst) continue;
     ++r.kernels_by_op[std::string(op->name())];
     r.library_calls += op->info().Has(ir::kLibrary);
-    if (op->HasAttr("program") || op->HasAttr("epilogue")) {
-      CompileReport::Fused f{std::string(op->name()), {}};
-      if (op->kind() != ir::OpKind::kFusedElementwise) f.ops.push_back(f.kernel);
-      for (std::string& o :
-           ProgramOps(op->GetStr(op->HasAttr("program") ? "program" : "epilogue"))) {
-        f.ops.push_back(std::move(o));
-      }
-      r.fused.push_back(std::move(f));
+    if (std::vector<std::string> ops = KernelOps(*op); !ops.empty()) {
+      r.fused.push_back({std::string(op->name()), std::move(ops)});
     } else if (!passes::ProgramOp(*op).empty()) {
       r.not_fused.push_back({std::string(op->name()), op->loc(), WhyNotFused(graph, *op)});
     }
