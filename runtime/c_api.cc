@@ -5,6 +5,7 @@
 #include <exception>
 #include <new>
 
+#include "runtime/cpu/op_table.h"
 #include "runtime/model.h"
 #include "runtime/session.h"
 #include "sinter/sinter.h"
@@ -239,6 +240,36 @@ sinter_status* sinter_session_set_input(sinter_session* session, size_t index, s
 sinter_status* sinter_session_run(sinter_session* session) {
   if (session == nullptr) return NullArg("session");
   return Guard([&] { return ToC(session->session->Run()); });
+}
+
+sinter_status* sinter_session_set_profiling(sinter_session* session, int enable) {
+  if (session == nullptr) return NullArg("session");
+  session->session->set_profiling(enable != 0);
+  return nullptr;
+}
+
+size_t sinter_session_profile_count(const sinter_session* session) {
+  return session == nullptr ? 0 : session->session->profile().size();
+}
+
+sinter_status* sinter_session_profile_entry(const sinter_session* session, size_t index,
+                                            sinter_profile_entry* out_entry) {
+  if (session == nullptr) return NullArg("session");
+  if (out_entry == nullptr) return NullArg("out_entry");
+  const auto& profile = session->session->profile();
+  if (index >= profile.size()) {
+    return MakeStatus(SINTER_INVALID_ARGUMENT, "profile entry " + std::to_string(index) +
+                                                   " out of range: the last profiled "
+                                                   "run has " +
+                                                   std::to_string(profile.size()));
+  }
+  const sinter::rt::Step& step = session->session->model().steps()[index];
+  out_entry->kernel = step.op->name.data();
+  out_entry->label = step.label.c_str();
+  out_entry->loc = step.loc.c_str();
+  out_entry->start_us = profile[index].start_us;
+  out_entry->duration_us = profile[index].duration_us;
+  return nullptr;
 }
 
 sinter_status* sinter_session_get_output(sinter_session* session, size_t index,

@@ -23,6 +23,31 @@
 namespace sinter::rt {
 namespace {
 
+// "conv2d + add + relu": the op and the op names of its fused programs
+// ("t0 = add $0 $1; t1 = relu t0" -> add, relu), for profiles.
+std::string KernelLabel(const std::string& op, const Attrs& attrs) {
+  std::string label = op == "fused_elementwise" ? "fused" : op;
+  if (op == "fused_reduction") {
+    auto kind = attrs.Str("kind");
+    label = kind.ok() ? kind.value() : op;
+  }
+  auto append = [&](const char* attr, bool before) {
+    auto text = attrs.Str(attr);
+    if (!text.ok()) return;
+    std::string names;
+    const std::string& p = text.value();
+    for (size_t at = p.find(" = "); at != std::string::npos; at = p.find(" = ", at + 3)) {
+      size_t b = at + 3, e = p.find(' ', b);
+      names += (names.empty() ? "" : " + ") + p.substr(b, e == std::string::npos ? e : e - b);
+    }
+    if (!names.empty()) label = before ? names + " + " + label : label + " + " + names;
+  };
+  append("prologue", true);
+  append("program", false);
+  append("epilogue", false);
+  return label;
+}
+
 class MappedFile : public Storage {
  public:
   MappedFile(void* p, size_t n) : p_(p), n_(n) {}
@@ -362,6 +387,7 @@ Status Model::Verify(const LoadOptions& options) {
         return DataLoss(StrCat(where(), ": repeats an output"));
       }
     }
+    step.label = KernelLabel(op_name, pc.attrs);
     auto params = step.op->prepare(pc);
     if (!params.ok()) return params.status().WithContext(where());
     step.params = std::move(params.value());

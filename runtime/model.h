@@ -52,6 +52,8 @@ struct Step {
   std::vector<int> outputs;
   std::unique_ptr<KernelParams> params;
   std::string loc;
+  // For profiles: the op, or the ops a fused kernel runs ("conv2d + relu").
+  std::string label;
 };
 
 struct LoadOptions {

@@ -1,6 +1,7 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -86,13 +87,26 @@ Status Session::Run() {
   }
   std::vector<void*> in, out;
   const auto& tensors = model_->tensors();
-  for (const Step& step : model_->steps()) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = profiling_ ? Clock::now() : Clock::time_point();
+  auto us = [&](Clock::time_point t) {
+    return std::chrono::duration<double, std::micro>(t - start).count();
+  };
+  if (profiling_) profile_.assign(model_->steps().size(), {});
+  for (size_t k = 0; k < model_->steps().size(); ++k) {
+    const Step& step = model_->steps()[k];
     in.clear();
     out.clear();
     for (int t : step.inputs) in.push_back(TensorData(t));
     for (int t : step.outputs) out.push_back(TensorData(t));
     RunContext ctx{&tensors, &step, in.data(), out.data(), arena_ + scratch_offset_, pool_.get()};
+    if (!profiling_) {
+      step.op->run(*step.params, ctx);
+      continue;
+    }
+    const Clock::time_point t0 = Clock::now();
     step.op->run(*step.params, ctx);
+    profile_[k] = {us(t0), us(Clock::now()) - us(t0)};
   }
   has_run_ = true;
   return Status::Ok();

@@ -24,6 +24,14 @@ class Session {
   // Output of the last run, borrowed.
   StatusOr<std::pair<const void*, size_t>> Output(size_t index) const;
 
+  // With profiling on, each run records when each kernel started and how long
+  // it took (microseconds from the run's start); off, runs read no clock.
+  void set_profiling(bool on) { profiling_ = on; }
+  struct KernelTime {
+    double start_us = 0, duration_us = 0;
+  };
+  const std::vector<KernelTime>& profile() const { return profile_; }
+
  private:
   Session() = default;
   void* TensorData(int t) const;
@@ -34,6 +42,8 @@ class Session {
   uint64_t scratch_offset_ = 0;
   std::vector<char> input_set_;
   bool has_run_ = false;
+  bool profiling_ = false;
+  std::vector<KernelTime> profile_;  // of the last profiled run, one per step
 };
 
 }  // namespace sinter::rt

@@ -2,12 +2,20 @@
 // of a sinter artifact, in the spirit of trtexec. Inputs are random.
 //
 //   sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]
+//                [--profile FILE.json]
+//
+// --profile runs the model `iters` more times with per-kernel timing, writes
+// the last run as a Chrome trace (opens in Perfetto or chrome://tracing),
+// each kernel named after the ops it runs, and prints (to stderr) the kernels
+// that take the most time, averaged over those runs.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -34,12 +42,70 @@ int Fail(sinter_status* st, const char* what) {
   return 2;
 }
 
+std::string JsonQuote(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) q += c;
+  }
+  return q + "\"";
+}
+
+// Profiled runs: a Chrome trace of the last one, and the kernels by average time.
+int Profile(sinter_session* session, int iters, const std::string& file) {
+  if (sinter_status* st = sinter_session_set_profiling(session, 1)) return Fail(st, "profile");
+  std::vector<double> total;
+  for (int i = 0; i < iters; ++i) {
+    if (sinter_status* st = sinter_session_run(session)) return Fail(st, "run");
+    const size_t n = sinter_session_profile_count(session);
+    total.resize(n, 0.0);
+    for (size_t k = 0; k < n; ++k) {
+      sinter_profile_entry e;
+      if (sinter_status* st = sinter_session_profile_entry(session, k, &e))
+        return Fail(st, "profile");
+      total[k] += e.duration_us;
+    }
+  }
+  std::ofstream f(file);
+  f << "{\"traceEvents\": [\n";
+  std::map<std::string, double> by_label;
+  double sum = 0;
+  for (size_t k = 0; k < total.size(); ++k) {
+    sinter_profile_entry e;
+    if (sinter_status* st = sinter_session_profile_entry(session, k, &e))
+      return Fail(st, "profile");
+    f << (k ? ",\n" : "") << "  {\"name\": " << JsonQuote(e.label)
+      << ", \"cat\": " << JsonQuote(e.kernel)
+      << ", \"ph\": \"X\", \"pid\": 1, \"tid\": 1, \"ts\": " << e.start_us
+      << ", \"dur\": " << e.duration_us << ", \"args\": {\"step\": " << k
+      << ", \"loc\": " << JsonQuote(e.loc) << ", \"mean_us\": " << total[k] / iters << "}}";
+    by_label[e.label] += total[k] / iters;
+    sum += total[k] / iters;
+  }
+  f << "\n]}\n";
+  if (!f) {
+    std::cerr << "sinter-bench: cannot write " << file << "\n";
+    return 2;
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [label, us] : by_label) rows.push_back({us, label});
+  std::sort(rows.rbegin(), rows.rend());
+  std::fprintf(stderr, "profile (%d runs, %zu kernels, %.3f ms of kernel time per run) -> %s\n",
+               iters, total.size(), sum / 1000, file.c_str());
+  for (size_t i = 0; i < rows.size() && i < 12; ++i) {
+    std::fprintf(stderr, "  %8.3f ms %5.1f%%  %s\n", rows[i].first / 1000,
+                 sum > 0 ? 100 * rows[i].first / sum : 0.0, rows[i].second.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string path;
   int iters = 50, warmup = 5, threads = 0;
   bool json = false;
+  std::string profile;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--iters" && i + 1 < argc)
@@ -50,17 +116,21 @@ int main(int argc, char** argv) {
       threads = std::atoi(argv[++i]);
     else if (a == "--json")
       json = true;
+    else if (a == "--profile" && i + 1 < argc)
+      profile = argv[++i];
     else if (!a.empty() && a[0] != '-' && path.empty())
       path = a;
     else {
       std::cerr
-          << "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n";
+          << "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n"
+             "                    [--profile FILE.json]\n";
       return 1;
     }
   }
   if (path.empty()) {
     std::cerr
-        << "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n";
+        << "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n"
+           "                    [--profile FILE.json]\n";
     return 1;
   }
   auto t0 = Clock::now();
@@ -123,6 +193,9 @@ int main(int argc, char** argv) {
         "native code:  %zu kernels\npeak RSS:     %.1f MB (the whole process)\n",
         path.c_str(), load, first, median, p90, p99, lat.front(), iters, tput,
         sinter_model_arena_bytes(model), sinter_model_native_kernel_count(model), PeakRssMb());
+  }
+  if (!profile.empty()) {
+    if (int rc = Profile(session, iters, profile)) return rc;
   }
   sinter_session_release(session);
   sinter_model_release(model);

@@ -145,6 +145,24 @@ SINTER_API sinter_status* sinter_session_set_input(sinter_session* session, size
                                                    size_t rank, const void* data, size_t byte_size);
 /* Runs the model on the bound inputs. Every input must have been set. */
 SINTER_API sinter_status* sinter_session_run(sinter_session* session);
+
+/* ---- Profiling ------------------------------------------------------------------- */
+
+/* One kernel of a profiled run. Strings are owned by the model. */
+typedef struct sinter_profile_entry {
+  const char* kernel; /* the runtime kernel: "conv2d", "fused_elementwise", ... */
+  const char* label;  /* the ops it runs: "conv2d + add + relu" */
+  const char* loc;    /* source location of the first op, may be "" */
+  double start_us;    /* from the start of the run */
+  double duration_us;
+} sinter_profile_entry;
+
+/* With profiling on, each run times every kernel (two clock reads per kernel). */
+SINTER_API sinter_status* sinter_session_set_profiling(sinter_session* session, int enable);
+/* Kernels of the last profiled run (0 before one). */
+SINTER_API size_t sinter_session_profile_count(const sinter_session* session);
+SINTER_API sinter_status* sinter_session_profile_entry(const sinter_session* session, size_t index,
+                                                       sinter_profile_entry* out_entry);
 /* Borrows an output of the last run: valid until the next run or release. */
 SINTER_API sinter_status* sinter_session_get_output(sinter_session* session, size_t index,
                                                     const void** out_data, size_t* out_byte_size);

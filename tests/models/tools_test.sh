@@ -2,7 +2,8 @@
 # End-to-end checks of the command-line tools on a real model:
 #   sinterc refuses an unsupported op with exit 2 and names it;
 #   sinterc + sinter-run on .npy files match LibTorch;
-#   sinter-run rejects an input of the wrong shape, naming it.
+#   sinter-run rejects an input of the wrong shape, naming it;
+#   sinter-bench writes its JSON and a Chrome-trace profile.
 # Usage: tools_test.sh BIN_DIR MODELS_DIR WORK_DIR
 set -euo pipefail
 bin=$1 models=$2 work=$3
@@ -45,4 +46,20 @@ set -e
 [ "$rc" -eq 2 ] || { echo "sinter-run exited $rc on a wrong shape, expected 2: $msg"; exit 1; }
 grep -q "input 0 'input0': shape \[1,31,64\], expected \[1,32,64\]" <<< "$msg" ||
   { echo "unexpected message: $msg"; exit 1; }
+# 4. sinter-bench: the JSON fields scripts rely on, and a per-kernel profile
+# that is a Chrome trace naming the fused ops.
+"$bin/sinter-bench" "$work/lstm.sinter" --iters 3 --warmup 1 --json --profile "$work/trace.json" \
+  > "$work/bench.json" 2> "$work/profile.txt"
+/usr/bin/python3 - "$work" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1] + "/bench.json"))
+for k in ("load_ms", "first_run_ms", "latency_ms_median", "latency_ms_p90", "latency_ms_p99",
+          "throughput_per_s", "native_kernels", "peak_rss_mb"):
+    assert k in r, k
+events = json.load(open(sys.argv[1] + "/trace.json"))["traceEvents"]
+assert events and all(e["ph"] == "X" and e["dur"] >= 0 and e["name"] for e in events), events
+assert any(e["cat"] == "lstm" for e in events), [e["cat"] for e in events]
+print("sinter-bench json and profile ok: %d kernels" % len(events))
+PY
+grep -q "ms of kernel time per run" "$work/profile.txt" || { cat "$work/profile.txt"; exit 1; }
 echo "tools test passed"

@@ -687,6 +687,44 @@ TEST(CApiTest, BumpedVersionIsVersionMismatch) {
   std::remove(path.c_str());
 }
 
+TEST(CApiTest, ProfilingTimesEveryKernelAndNamesItsOps) {
+  ModelPtr model = LoadMemory(Compile(BuildConvResidual, "default"));
+  SessionPtr s = NewSession(model.get());
+  std::vector<float> x = Pattern(3 * 8 * 8, 5);
+  const int64_t dims[] = {1, 3, 8, 8};
+  ASSERT_TRUE(
+      IsOk(sinter_session_set_input(s.get(), 0, SINTER_F32, dims, 4, x.data(), x.size() * 4)));
+  ASSERT_TRUE(IsOk(sinter_session_run(s.get())));
+  EXPECT_EQ(sinter_session_profile_count(s.get()), 0u);  // not profiled yet
+  ASSERT_TRUE(IsOk(sinter_session_set_profiling(s.get(), 1)));
+  ASSERT_TRUE(IsOk(sinter_session_run(s.get())));
+  const size_t n = sinter_session_profile_count(s.get());
+  ASSERT_GT(n, 0u);
+  bool conv = false;
+  double end = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sinter_profile_entry e;
+    ASSERT_TRUE(IsOk(sinter_session_profile_entry(s.get(), i, &e)));
+    EXPECT_GE(e.start_us, end - 1e-3) << "kernels run in order";
+    EXPECT_GE(e.duration_us, 0);
+    end = e.start_us + e.duration_us;
+    EXPECT_STRNE(e.label, "");
+    // conv2d -> relu -> add x fuse into one kernel with an epilogue.
+    if (std::string(e.kernel) == "conv2d") {
+      conv = true;
+      EXPECT_STREQ(e.label, "conv2d + relu + add");
+    }
+  }
+  EXPECT_TRUE(conv);
+  sinter_profile_entry e;
+  Error err = Take(sinter_session_profile_entry(s.get(), n, &e));
+  EXPECT_EQ(err.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(err.message.find("out of range"), std::string::npos) << err.message;
+  EXPECT_EQ(Take(sinter_session_profile_entry(s.get(), 0, nullptr)).code, SINTER_INVALID_ARGUMENT);
+  EXPECT_EQ(Take(sinter_session_set_profiling(nullptr, 1)).code, SINTER_INVALID_ARGUMENT);
+  EXPECT_EQ(sinter_session_profile_count(nullptr), 0u);
+}
+
 TEST(CApiTest, LoadMemoryCopiesTheBytes) {
   std::string bytes = TwoOutputsArtifact();
   ModelPtr model = LoadMemory(bytes);
