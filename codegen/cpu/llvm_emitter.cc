@@ -239,8 +239,8 @@ class VecMath {
     y = Sel(b_.CreateAnd(neg_finite, b_.CreateNot(is_int)),
             C(std::numeric_limits<float>::quiet_NaN()), y);
     llvm::Value* one = b_.CreateOr(b_.CreateFCmpOEQ(e, C(0.f)), b_.CreateFCmpOEQ(a, C(1.f)));
-    one = b_.CreateOr(one, b_.CreateAnd(b_.CreateFCmpOEQ(a, C(-1.f)),
-                                        b_.CreateFCmpOEQ(Abs(e), C(inf))));
+    one = b_.CreateOr(one,
+                      b_.CreateAnd(b_.CreateFCmpOEQ(a, C(-1.f)), b_.CreateFCmpOEQ(Abs(e), C(inf))));
     return Sel(one, C(1.f), y);
   }
 
@@ -306,6 +306,12 @@ class KernelEmitter {
     llvm::Value* begin = fn->getArg(2);
     llvm::Value* end = fn->getArg(3);
 
+    if (space.num_elements == 0) {
+      // Nothing to compute (and no row length to divide by).
+      b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn));
+      b_.CreateRetVoid();
+      return absl::OkStatus();
+    }
     const int rank = static_cast<int>(space.dims.size());
     const int64_t row_len = space.dims.back();
     auto* entry = llvm::BasicBlock::Create(ctx_, "entry", fn);

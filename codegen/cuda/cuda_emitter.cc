@@ -156,55 +156,25 @@ std::string ShapeText(const std::vector<int64_t>& s) {
 
 absl::Status MakePlan(const std::vector<std::vector<int64_t>>& inputs,
                       const std::vector<int64_t>& y, const std::vector<bool>& used, Plan* p) {
-  const size_t rank = y.size();
-  // The product of the non-zero extents bounds every stride and offset.
-  int64_t bound = 1;
-  for (int64_t e : y) {
-    if (e < 0) return absl::InvalidArgumentError("negative output extent " + ShapeText(y));
-    if (e > 0 && __builtin_mul_overflow(bound, e, &bound))
-      return absl::InvalidArgumentError("output " + ShapeText(y) + " is too large");
+  // Stage 1 is the kernel description every backend shares.
+  fmt::FusedSpace space;
+  std::string error;
+  if (!fmt::PlanFusedSpace(inputs, y, &space, &error)) {
+    std::vector<std::string> shapes;
+    for (const auto& d : inputs) shapes.push_back(ShapeText(d));
+    return absl::InvalidArgumentError(absl::StrCat(error, " (inputs ", absl::StrJoin(shapes, " "),
+                                                   ", output ", ShapeText(y), ")"));
   }
-  p->n = std::count(y.begin(), y.end(), 0) > 0 ? 0 : bound;
-  // Aligned strides, broadcast check.
-  std::vector<std::vector<int64_t>> st(inputs.size(), std::vector<int64_t>(rank, 0));
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const std::vector<int64_t>& d = inputs[i];
-    const std::string what = absl::StrCat("input ", i, " ", ShapeText(d));
-    if (d.size() > rank)
-      return absl::InvalidArgumentError(what + " has a higher rank than the output");
-    int64_t stride = 1;
-    for (size_t k = 0; k < d.size(); ++k) {
-      const size_t od = rank - 1 - k;
-      const int64_t e = d[d.size() - 1 - k];
-      if (e != y[od] && e != 1) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(what, " does not broadcast to the output ", ShapeText(y)));
-      }
-      st[i][od] = e == 1 ? 0 : stride;
-      stride *= e;
-    }
-    p->input_elements.push_back(stride);
+  p->n = space.num_elements;
+  for (const std::vector<int64_t>& d : inputs) {
+    int64_t e = 1;
+    for (int64_t v : d) e *= v;  // no overflow: each input broadcasts to y
+    p->input_elements.push_back(e);
   }
-  // Collapse: merge dim k into the previous one when every input's strides chain.
-  std::vector<std::vector<int64_t>> cs(inputs.size());
-  for (size_t k = 0; k < rank; ++k) {
-    if (y[k] == 1) continue;
-    bool merge = !p->dims.empty();
-    for (size_t i = 0; i < inputs.size() && merge; ++i) merge = cs[i].back() == st[i][k] * y[k];
-    if (merge) {
-      p->dims.back() *= y[k];
-      for (size_t i = 0; i < inputs.size(); ++i) cs[i].back() = st[i][k];
-    } else {
-      p->dims.push_back(y[k]);
-      for (size_t i = 0; i < inputs.size(); ++i) cs[i].push_back(st[i][k]);
-    }
-  }
-  if (p->dims.empty()) {
-    p->dims.push_back(1);
-    for (auto& v : cs) v.push_back(0);
-  }
-  p->strides = cs;
-  // Classify against the output's own (collapsed) strides.
+  p->dims = std::move(space.dims);
+  p->strides = std::move(space.strides);
+  const std::vector<std::vector<int64_t>>& cs = p->strides;
+  // Stage 2: classify against the output's own (collapsed) strides.
   const size_t r = p->dims.size();
   std::vector<int64_t> dense(r, 1);
   for (size_t d = r - 1; d > 0; --d) dense[d - 1] = dense[d] * p->dims[d];

@@ -140,18 +140,21 @@ bool ParseFusedProgram(std::string_view text, int num_inputs, std::vector<FusedI
   return true;
 }
 
-bool PlanFusedSpace(const std::vector<std::vector<int64_t>>& inputs,
-                    const std::vector<int64_t>& y, FusedSpace* p, std::string* error) {
+bool PlanFusedSpace(const std::vector<std::vector<int64_t>>& inputs, const std::vector<int64_t>& y,
+                    FusedSpace* p, std::string* error) {
   const size_t rank = y.size();
-  // The product of the extents bounds every stride and offset below.
-  int64_t n = 1;
+  // The product of the non-zero extents bounds every stride and offset below
+  // (a zero extent makes the output empty but not the strides of the others).
+  int64_t bound = 1;
+  bool empty = false;
   for (int64_t e : y) {
-    if (e < 0 || __builtin_mul_overflow(n, e, &n)) {
+    if (e < 0 || (e > 0 && __builtin_mul_overflow(bound, e, &bound))) {
       *error = "fused kernel: the output has a negative or overflowing extent";
       return false;
     }
+    empty = empty || e == 0;
   }
-  p->num_elements = n;
+  p->num_elements = empty ? 0 : bound;
   // Aligned strides, broadcast check.
   std::vector<std::vector<int64_t>> st(inputs.size(), std::vector<int64_t>(rank, 0));
   for (size_t i = 0; i < inputs.size(); ++i) {
