@@ -162,22 +162,31 @@ absl::Status InferCompare(const Operation& op, std::vector<TensorType>* results)
   return absl::OkStatus();
 }
 
+static bool IsFloat16OrF32(DType d) {
+  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16;
+}
+
 absl::Status InferFused(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireSameDType(op));
-  if (op.operand(0)->type().dtype != DType::kF32) return Invalid("fused kernels compute in f32");
+  // Fused programs compute in f32; f16/bf16 storage (the CUDA target's
+  // --precision) is converted on load and store.
+  const DType dtype = op.operand(0)->type().dtype;
+  if (!IsFloat16OrF32(dtype)) return Invalid("fused kernels store f32, f16 or bf16");
   ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
   for (int i = 1; i < op.num_operands(); ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
     ASSIGN_OR_RETURN(out, BroadcastShapes(out, s));
   }
-  results->push_back(Make(DType::kF32, out));
+  results->push_back(Make(dtype, out));
   return absl::OkStatus();
 }
 
 // fused_reduction: see its row in ir/ops.def for the operand layout.
 absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* results) {
+  const DType dtype = op.operand(0)->type().dtype;
   for (Value* v : op.operands()) {
-    if (v->type().dtype != DType::kF32) return Invalid("fused reductions compute in f32");
+    if (v->type().dtype != dtype || !IsFloat16OrF32(dtype))
+      return Invalid("fused reductions store f32, f16 or bf16, the same for every operand");
   }
   const std::string& kind = op.GetStr("kind");
   const bool norm = kind == "layer_norm";
@@ -216,7 +225,7 @@ absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* r
     ASSIGN_OR_RETURN(auto b, BroadcastShapes(out, s));
     if (b != out) return Invalid("epilogue operand ", i, " does not broadcast to the result");
   }
-  results->push_back(Make(DType::kF32, out));
+  results->push_back(Make(dtype, out));
   return absl::OkStatus();
 }
 
