@@ -53,7 +53,8 @@ int64_t AlignUp(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
 }  // namespace
 
 absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::MemoryPlan& plan,
-                                          ArtifactStats* stats, const NativeKernels* native) {
+                                          ArtifactStats* stats, const NativeKernels* native,
+                                          const CudaCode* cuda) {
   fb::FlatBufferBuilder b(1 << 16);
   std::unordered_map<const ir::Value*, int> tensor_of;
   std::vector<fb::Offset<fmt::Tensor>> tensors;
@@ -123,6 +124,11 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
           attrs.push_back(WriteAttr(b, attr, ir::Attribute(symbol)));
       }
     }
+    if (cuda != nullptr) {
+      if (auto it = cuda->attrs.find(op.get()); it != cuda->attrs.end()) {
+        for (const auto& [attr, value] : it->second) attrs.push_back(WriteAttr(b, attr, value));
+      }
+    }
     auto opname = b.CreateString(std::string(op->name()));
     auto vin = b.CreateVector(ins);
     auto vout = b.CreateVector(outs);
@@ -142,12 +148,26 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     native_crc = format::Crc32(native->shared_object.data(), native->shared_object.size());
   }
 
+  std::vector<fb::Offset<fmt::CudaImage>> images;
+  if (cuda != nullptr) {
+    for (const CudaCode::Image& im : cuda->images) {
+      const int seg = static_cast<int>(segments.size());
+      data_bytes = AlignUp(data_bytes, format::kSegmentAlignment);
+      segments.emplace_back(static_cast<uint64_t>(data_bytes), im.bytes.size());
+      payloads.emplace_back(im.bytes);
+      data_bytes += static_cast<int64_t>(im.bytes.size());
+      images.push_back(fmt::CreateCudaImage(b, b.CreateString(im.arch), im.ptx, seg,
+                                            format::Crc32(im.bytes.data(), im.bytes.size())));
+    }
+  }
   auto model = fmt::CreateModel(
-      b, b.CreateString("sinterc 0.1.0"), b.CreateString("cpu"), b.CreateVector(tensors),
-      b.CreateVector(inputs), b.CreateVector(outputs), b.CreateVector(kernels),
-      b.CreateVectorOfStructs(segments), static_cast<uint64_t>(plan.arena_bytes),
-      static_cast<uint64_t>(plan.intermediate_bytes), native_segment,
-      native_segment >= 0 ? b.CreateString(native->level) : 0, native_crc);
+      b, b.CreateString("sinterc 0.1.0"), b.CreateString(cuda != nullptr ? "cuda" : "cpu"),
+      b.CreateVector(tensors), b.CreateVector(inputs), b.CreateVector(outputs),
+      b.CreateVector(kernels), b.CreateVectorOfStructs(segments),
+      static_cast<uint64_t>(plan.arena_bytes), static_cast<uint64_t>(plan.intermediate_bytes),
+      native_segment, native_segment >= 0 ? b.CreateString(native->level) : 0, native_crc,
+      cuda != nullptr ? b.CreateVector(images) : 0, cuda != nullptr && cuda->allow_tf32,
+      b.CreateString(cuda != nullptr ? cuda->precision : "f32"));
   fmt::FinishModelBuffer(b, model);
 
   format::FileHeader h{};

@@ -27,12 +27,26 @@ struct NativeKernels {
   std::map<const ir::Operation*, std::vector<std::pair<std::string, std::string>>> symbols;
 };
 
+// The CUDA module (codegen/cuda/cuda_target.h) of a CUDA artifact.
+struct CudaCode {
+  struct Image {
+    std::string arch;
+    bool ptx = false;
+    std::string bytes;
+  };
+  std::vector<Image> images;
+  std::map<const ir::Operation*, std::vector<std::pair<std::string, ir::Attribute>>> attrs;
+  bool allow_tf32 = false;
+  std::string precision = "f32";
+};
+
 // Every non-const op becomes one kernel step, in graph order; constants
 // become aligned segments of the data region (shared payloads stored once),
 // and so does the native code when there is any.
 absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::MemoryPlan& plan,
                                           ArtifactStats* stats = nullptr,
-                                          const NativeKernels* native = nullptr);
+                                          const NativeKernels* native = nullptr,
+                                          const CudaCode* cuda = nullptr);
 
 }  // namespace sinter::codegen
 

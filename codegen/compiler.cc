@@ -6,8 +6,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "codegen/artifact_writer.h"
+#include "codegen/cuda/cuda_target.h"
 #include "ir/status_macros.h"
 #include "ir/verifier.h"
+#include "passes/convert_precision.h"
 #include "passes/fusion_util.h"
 #include "passes/memory_plan.h"
 #if SINTER_HAVE_LLVM
@@ -194,11 +196,51 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   RETURN_IF_ERROR(pm.AddPipeline(options.pipeline));
   RETURN_IF_ERROR(pm.Run(graph));
   r.passes = pm.records();
+  const bool cuda_target = options.target != "cpu";
+  cuda::CudaTargetOptions cuda_options;
+  CudaCode cuda_code;
+  if (cuda_target) {
+    ASSIGN_OR_RETURN(cuda_options, cuda::ParseCudaTarget(options.target));
+    cuda_options.allow_tf32 = options.allow_tf32;
+    ir::DType storage;
+    if (options.precision == "fp32" || options.precision == "f32") {
+      storage = ir::DType::kF32;
+    } else if (options.precision == "fp16" || options.precision == "f16") {
+      storage = ir::DType::kF16;
+    } else if (options.precision == "bf16") {
+      storage = ir::DType::kBF16;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("precision '", options.precision, "': use fp32, fp16 or bf16"));
+    }
+    RETURN_IF_ERROR(cuda::WrapElementwise(graph));
+    RETURN_IF_ERROR(passes::ConvertPrecision(graph, storage));
+    RETURN_IF_ERROR(ir::Verify(graph));
+    RETURN_IF_ERROR(cuda::CheckCudaSupport(graph));
+    cuda_code.precision = std::string(ir::DTypeName(storage));
+    cuda_code.allow_tf32 = options.allow_tf32;
+    r.target = "cuda";
+    r.precision = cuda_code.precision;
+  } else if (options.precision != "fp32" && options.precision != "f32") {
+    return absl::InvalidArgumentError("--precision other than fp32 needs a CUDA target");
+  }
   ASSIGN_OR_RETURN(passes::MemoryPlan plan, passes::PlanMemory(graph));
   NativeKernels native;
-  RETURN_IF_ERROR(MakeNativeCode(graph, options, &native, &r));
+  if (cuda_target) {
+    ASSIGN_OR_RETURN(cuda::CudaModule module, cuda::BuildCudaModule(graph, cuda_options));
+    for (cuda::CudaImage& im : module.images) {
+      r.cuda_images.push_back(im.arch);
+      cuda_code.images.push_back({im.arch, im.ptx, std::move(im.bytes)});
+    }
+    cuda_code.attrs = std::move(module.attrs);
+    r.cuda_generated_kernels = module.generated_kernels;
+    r.nvrtc_ms = module.nvrtc_ms;
+  } else {
+    RETURN_IF_ERROR(MakeNativeCode(graph, options, &native, &r));
+  }
   ArtifactStats stats;
-  ASSIGN_OR_RETURN(std::string artifact, WriteArtifact(graph, plan, &stats, &native));
+  ASSIGN_OR_RETURN(std::string artifact,
+                   WriteArtifact(graph, plan, &stats, &native, cuda_target ? &cuda_code : nullptr));
   r.kernels = stats.kernels;
   r.arena_bytes = plan.arena_bytes;
   r.intermediate_bytes = plan.intermediate_bytes;
@@ -226,7 +268,11 @@ std::string CompileReport::ToText() const {
       ops_in, kernels, library_calls, arena_bytes,
       intermediate_bytes ? 100.0 * arena_bytes / intermediate_bytes : 0.0, intermediate_bytes,
       constant_bytes, artifact_bytes);
-  if (native_level.empty()) {
+  if (target == "cuda") {
+    absl::StrAppend(&s, "target: cuda (", absl::StrJoin(cuda_images, ", "), "), storage ",
+                    precision, ", ", cuda_generated_kernels, " distinct generated kernels, NVRTC ",
+                    absl::StrFormat("%.0f", nvrtc_ms), " ms\n");
+  } else if (native_level.empty()) {
     s += "native code: none (fused kernels are interpreted)\n";
   } else {
     absl::StrAppend(&s, "native code: ", native_kernels, " kernels for ", native_level, ", ",
@@ -279,11 +325,12 @@ std::string CompileReport::ToJson() const {
       "{\"ops_in\": %d, \"kernels\": %d, \"library_calls\": %d, \"arena_bytes\": %d, "
       "\"intermediate_bytes\": %d, \"constant_bytes\": %d, \"artifact_bytes\": %d, "
       "\"native_level\": \"%s\", \"native_kernels\": %d, \"native_bytes\": %d, "
-      "\"native_ms\": %.1f, "
+      "\"native_ms\": %.1f, \"target\": \"%s\", \"precision\": \"%s\", "
+      "\"cuda_generated_kernels\": %d, \"nvrtc_ms\": %.1f, "
       "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s]}",
       ops_in, kernels, library_calls, arena_bytes, intermediate_bytes, constant_bytes,
-      artifact_bytes, native_level, native_kernels, native_bytes, native_ms, by_op, fused_json,
-      not_fused_json, passes_json);
+      artifact_bytes, native_level, native_kernels, native_bytes, native_ms, target, precision,
+      cuda_generated_kernels, nvrtc_ms, by_op, fused_json, not_fused_json, passes_json);
 }
 
 }  // namespace sinter::codegen

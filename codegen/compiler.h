@@ -18,6 +18,11 @@ struct CompileOptions {
   // (x86-64-v3 when sinterc was built with LLVM, none otherwise), "none",
   // "x86-64", "x86-64-v3", "x86-64-v4" or "native" (the build host's level).
   std::string cpu = "auto";
+  // "cpu", or "cuda" / "cuda:sm_80,sm_90" (codegen/cuda/cuda_target.h).
+  std::string target = "cpu";
+  // CUDA storage precision: "fp32", "fp16" or "bf16" (compute stays f32).
+  std::string precision = "fp32";
+  bool allow_tf32 = false;  // CUDA: TF32 tensor cores for f32 GEMM/convolution
   // If set, receives the optimised LLVM IR of the native kernels.
   std::string* llvm_ir = nullptr;
   passes::PassManagerOptions pass_options;
@@ -49,6 +54,13 @@ struct CompileReport {
   int64_t native_kernels = 0;
   int64_t native_bytes = 0;
   double native_ms = 0;
+  // CUDA: target, storage precision, distinct generated kernels in the
+  // module, architectures and the time NVRTC took.
+  std::string target = "cpu";
+  std::string precision = "f32";
+  int64_t cuda_generated_kernels = 0;
+  std::vector<std::string> cuda_images;
+  double nvrtc_ms = 0;
 
   std::string ToText() const;
   std::string ToJson() const;

@@ -5,6 +5,7 @@
 //           [--report-json FILE] [--print-ir-after=PASS] [--print-ir-after-all]
 //           [--emit-ir FILE] [--dot FILE] [--time-passes]
 //           [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]
+//           [--target cpu|cuda|cuda:sm_80,sm_90] [--precision fp32|fp16|bf16] [--tf32]
 //
 // Exit status: 0 on success, 1 for bad usage, 2 when the model cannot be
 // compiled (unsupported ops, bad shapes), with the reason on stderr.
@@ -27,7 +28,9 @@ int Usage(const std::string& msg) {
          "               [--input-dtype f32[,i64...]] [-O0|--pipeline NAME] [--report]\n"
          "               [--report-json FILE] [--print-ir-after=PASS] [--print-ir-after-all]\n"
          "               [--emit-ir FILE] [--dot FILE] [--time-passes]\n"
-         "               [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]\n";
+         "               [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]\n"
+         "               [--target cpu|cuda|cuda:sm_80,sm_90] [--precision fp32|fp16|bf16] "
+         "[--tf32]\n";
   return 1;
 }
 
@@ -84,6 +87,12 @@ int main(int argc, char** argv) {
       copts.pass_options.timing = true;
     } else if (a.rfind("--dot", 0) == 0) {
       dot = value("--dot");
+    } else if (a.rfind("--target", 0) == 0) {
+      copts.target = value("--target");
+    } else if (a.rfind("--precision", 0) == 0) {
+      copts.precision = value("--precision");
+    } else if (a == "--tf32") {
+      copts.allow_tf32 = true;
     } else if (a.rfind("--cpu", 0) == 0) {
       copts.cpu = value("--cpu");
     } else if (a.rfind("--emit-llvm", 0) == 0) {

@@ -1,0 +1,75 @@
+// The CUDA target of the compile driver: from a planned graph to one CUDA
+// module (the generated kernels plus kernels/cuda/kernels.cuh) compiled by
+// NVRTC for every requested architecture, plus PTX of the newest for
+// GPUs that come later, and the per-kernel attributes that tell the
+// runtime's CUDA backend what to launch. Needs NVRTC, never a GPU.
+//
+// Which op runs how (the runtime's CUDA op table reads the same names):
+//   fused_elementwise            generated kernel (`cuda_fn`)
+//   fused_reduction, softmax,    generated kernel, one block per row
+//     log_softmax, layer_norm
+//   conv2d                       cuDNN; bias and epilogue by cuDNN where it
+//                                can, else by the generated `cuda_epilogue_fn`
+//   linear, matmul               cuBLASLt; likewise for linear's epilogue
+//   pooling, reduce_*, copies,   hand-written kernels (kernels/cuda)
+//     batch_norm, embedding, cast
+// Anything else (lstm, comparisons, where) is refused by CheckCudaSupport.
+#ifndef SINTER_CODEGEN_CUDA_CUDA_TARGET_H_
+#define SINTER_CODEGEN_CUDA_CUDA_TARGET_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "codegen/cuda/cuda_emitter.h"
+#include "ir/graph.h"
+
+namespace sinter::codegen::cuda {
+
+struct CudaTargetOptions {
+  std::vector<std::string> archs = {"sm_80", "sm_86", "sm_89", "sm_90"};
+  bool ptx = true;  // also embed PTX of the newest arch, for newer GPUs
+  bool allow_tf32 = false;
+};
+
+// Parses "cuda" or "cuda:sm_80,sm_90" (each sm_XX with XX >= 70).
+absl::StatusOr<CudaTargetOptions> ParseCudaTarget(const std::string& target);
+
+// Every op the CUDA backend cannot run, in one message as the frontend
+// lists unsupported TorchScript ops: "cuda target: lstm x2, first at m.py:3".
+// Call on the graph the artifact will hold (after passes).
+absl::Status CheckCudaSupport(const ir::Graph& g);
+
+// Turns every elementwise op the fusion passes left alone into a
+// fused_elementwise of one op, so that the CUDA backend runs one kind of
+// elementwise kernel. Run before precision conversion (programs are built
+// from f32 ops).
+absl::Status WrapElementwise(ir::Graph& g);
+
+struct CudaImage {
+  std::string arch;  // "sm_90" (cubin) or "compute_90" (PTX)
+  bool ptx = false;
+  std::string bytes;
+};
+
+struct CudaModule {
+  std::vector<CudaImage> images;
+  // Attributes to add to each op's kernel: cuda_fn, cuda_block, cuda_items
+  // (the generated kernel), cuda_epilogue_* (conv2d/linear fallback
+  // epilogue with the bias), cuda_fused_activation ("relu", "gelu_tanh" or
+  // "": what the library call may fuse instead).
+  std::map<const ir::Operation*, std::vector<std::pair<std::string, ir::Attribute>>> attrs;
+  std::string source;         // the whole translation unit
+  int generated_kernels = 0;  // distinct generated kernels in the module
+  double nvrtc_ms = 0;
+};
+
+// Emits and compiles the module for `g` (after CheckCudaSupport, precision
+// conversion and memory planning; storage precision is read from the
+// graph's dtypes).
+absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetOptions& options);
+
+}  // namespace sinter::codegen::cuda
+
+#endif  // SINTER_CODEGEN_CUDA_CUDA_TARGET_H_
