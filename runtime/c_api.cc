@@ -67,6 +67,7 @@ sinter_status* WrapModel(sinter::rt::StatusOr<std::unique_ptr<sinter::rt::Storag
   if (options != nullptr) {
     load.verify_weights_checksum = options->verify_weights_checksum != 0;
     load.allow_native_code = options->disable_native_code == 0;
+    load.cuda_device = options->cuda_device;
   }
   auto model = sinter::rt::Model::Load(std::move(storage.value()), load);
   if (!model.ok()) return ToC(model.status());
@@ -214,13 +215,18 @@ size_t sinter_model_native_kernel_count(const sinter_model* model) {
   return model == nullptr ? 0 : static_cast<size_t>(model->model->native_kernels());
 }
 
+const char* sinter_model_target(const sinter_model* model) {
+  return model == nullptr ? "" : model->model->target().c_str();
+}
+
 sinter_status* sinter_session_create(sinter_model* model, const sinter_session_options* options,
                                      sinter_session** out_session) {
   if (out_session == nullptr) return NullArg("out_session");
   *out_session = nullptr;
   if (model == nullptr) return NullArg("model");
   return Guard([&]() -> sinter_status* {
-    auto s = sinter::rt::Session::Create(model->model, options ? options->num_threads : 0);
+    auto s = sinter::rt::Session::Create(model->model, options ? options->num_threads : 0,
+                                         options == nullptr || options->disable_cuda_graph == 0);
     if (!s.ok()) return ToC(s.status());
     *out_session = new sinter_session{std::move(s.value())};
     return nullptr;
@@ -235,6 +241,20 @@ sinter_status* sinter_session_set_input(sinter_session* session, size_t index, s
   if (session == nullptr) return NullArg("session");
   return Guard(
       [&] { return ToC(session->session->SetInput(index, dtype, dims, rank, data, byte_size)); });
+}
+
+sinter_status* sinter_session_set_input_device(sinter_session* session, size_t index,
+                                               void* device_ptr, size_t byte_size) {
+  if (session == nullptr) return NullArg("session");
+  return Guard(
+      [&] { return ToC(session->session->BindInputDevice(index, device_ptr, byte_size)); });
+}
+
+sinter_status* sinter_session_set_output_device(sinter_session* session, size_t index,
+                                                void* device_ptr, size_t byte_size) {
+  if (session == nullptr) return NullArg("session");
+  return Guard(
+      [&] { return ToC(session->session->BindOutputDevice(index, device_ptr, byte_size)); });
 }
 
 sinter_status* sinter_session_run(sinter_session* session) {

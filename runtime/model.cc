@@ -17,6 +17,7 @@
 #include <map>
 
 #include "runtime/cpu/op_table.h"
+#include "runtime/cuda/backend.h"
 #include "runtime/format/file.h"
 #include "runtime/format/sinter_generated.h"
 
@@ -206,10 +207,12 @@ Status Model::Verify(const LoadOptions& options) {
   }
   const format::Model* m = format::GetModel(schema);
   if (m->target() != nullptr) target_ = m->target()->str();
-  if (!target_.empty() && target_ != "cpu") {
-    return Status(SINTER_UNIMPLEMENTED,
-                  StrCat("artifact targets '", target_, "', this runtime runs 'cpu' artifacts"));
+  if (target_.empty()) target_ = "cpu";
+  if (target_ != "cpu" && target_ != "cuda") {
+    return Status(SINTER_UNIMPLEMENTED, StrCat("artifact targets '", target_,
+                                               "', this runtime runs 'cpu' and 'cuda' artifacts"));
   }
+  const bool cuda = target_ == "cuda";
   arena_bytes_ = m->arena_bytes();
   if (arena_bytes_ > kMaxBytes) return DataLoss("implausible arena size");
 
@@ -388,6 +391,9 @@ Status Model::Verify(const LoadOptions& options) {
       }
     }
     step.label = KernelLabel(op_name, pc.attrs);
+    // A CUDA kernel is prepared by the CUDA backend below; the CPU table
+    // still gives its arity, checked above.
+    if (cuda) continue;
     auto params = step.op->prepare(pc);
     if (!params.ok()) return params.status().WithContext(where());
     step.params = std::move(params.value());
@@ -397,8 +403,19 @@ Status Model::Verify(const LoadOptions& options) {
   for (int idx : outputs_) {
     if (!defined[idx]) return DataLoss(StrCat("model output ", idx, " is never written"));
   }
-  return VerifyLiveness();
+  RT_RETURN_IF_ERROR(VerifyLiveness());
+
+  // 8. CUDA: the device, the module for its architecture, the constants
+  // uploaded once, every kernel's launch checked (runtime/cuda/backend.h).
+  if (cuda) {
+    auto cm = cuda::LoadModel(*this, *m, data, h.data_bytes, options.cuda_device);
+    if (!cm.ok()) return cm.status();
+    cuda_.reset(cm.value());
+  }
+  return Status::Ok();
 }
+
+void Model::CudaDeleter::operator()(cuda::CudaModel* m) const { cuda::DestroyModel(m); }
 
 // Tensors whose lifetimes overlap must not share arena bytes; otherwise a
 // damaged plan would silently produce wrong answers. Lifetimes: model inputs

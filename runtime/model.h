@@ -59,7 +59,12 @@ struct Step {
 struct LoadOptions {
   bool verify_weights_checksum = false;  // CRC of the whole constants region
   bool allow_native_code = true;         // load the artifact's native CPU kernels
+  int cuda_device = 0;                   // CUDA artifacts: the device ordinal
 };
+
+namespace cuda {
+class CudaModel;  // runtime/cuda/backend.h
+}
 
 class NativeCode;  // runtime/cpu/native.h
 
@@ -74,7 +79,9 @@ class Model {
   const std::vector<int>& outputs() const { return outputs_; }
   const std::vector<Step>& steps() const { return steps_; }
   uint64_t arena_bytes() const { return arena_bytes_; }
-  const std::string& target() const { return target_; }
+  const std::string& target() const { return target_; }  // "cpu" or "cuda"
+  // The CUDA half of a "cuda" artifact; null for "cpu".
+  const cuda::CudaModel* cuda() const { return cuda_.get(); }
   // Kernels that run native code (0 when the artifact has none or it was not
   // loaded), and the instruction-set level the artifact's code needs.
   int native_kernels() const { return native_kernels_; }
@@ -97,6 +104,10 @@ class Model {
   int native_kernels_ = 0;
   std::vector<Step> steps_;
   uint64_t arena_bytes_ = 0;
+  struct CudaDeleter {
+    void operator()(cuda::CudaModel* m) const;
+  };
+  std::unique_ptr<cuda::CudaModel, CudaDeleter> cuda_;  // after steps_: it reads them
 };
 
 // Checked arithmetic shared by the loader and kernels' shape checks.

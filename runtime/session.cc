@@ -7,15 +7,25 @@
 #include <thread>
 
 #include "runtime/cpu/op_table.h"
+#include "runtime/cuda/backend.h"
 
 namespace sinter::rt {
 
 StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> model,
-                                                   int num_threads) {
+                                                   int num_threads, bool use_cuda_graph) {
   if (num_threads < 0 || num_threads > 1024) return InvalidArgument("num_threads out of range");
   if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
   std::unique_ptr<Session> s(new Session());
   s->model_ = std::move(model);
+  s->input_set_.assign(s->model_->inputs().size(), 0);
+  if (s->model_->cuda() != nullptr) {
+    cuda::SessionOptions o;
+    o.use_graph = use_cuda_graph;
+    auto cs = cuda::CreateSession(*s->model_, *s->model_->cuda(), o);
+    if (!cs.ok()) return cs.status();
+    s->cuda_.reset(cs.value());
+    return s;
+  }
   // Scratch sits after the planned arena; kernels run one at a time, so one
   // region sized for the hungriest kernel serves them all.
   uint64_t scratch = 0;
@@ -35,11 +45,26 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> 
     }
   }
   s->pool_ = std::make_unique<ThreadPool>(num_threads);
-  s->input_set_.assign(s->model_->inputs().size(), 0);
   return s;
 }
 
 Session::~Session() { std::free(arena_); }
+
+void Session::CudaDeleter::operator()(cuda::CudaSession* s) const { cuda::DestroySession(s); }
+
+Status Session::BindInputDevice(size_t index, void* device_ptr, size_t byte_size) {
+  if (cuda_ == nullptr) return InvalidArgument("device pointers need a CUDA model");
+  if (index >= model_->inputs().size()) return InvalidArgument("input index out of range");
+  RT_RETURN_IF_ERROR(cuda::BindInputDevice(*cuda_, index, device_ptr, byte_size));
+  input_set_[index] = device_ptr != nullptr;
+  return Status::Ok();
+}
+
+Status Session::BindOutputDevice(size_t index, void* device_ptr, size_t byte_size) {
+  if (cuda_ == nullptr) return InvalidArgument("device pointers need a CUDA model");
+  if (index >= model_->outputs().size()) return InvalidArgument("output index out of range");
+  return cuda::BindOutputDevice(*cuda_, index, device_ptr, byte_size);
+}
 
 void* Session::TensorData(int t) const {
   const TensorDesc& d = model_->tensors()[t];
@@ -72,7 +97,11 @@ Status Session::SetInput(size_t index, sinter_dtype dtype, const int64_t* dims, 
   if (byte_size != d.byte_size || (byte_size > 0 && data == nullptr)) {
     return InvalidArgument(StrCat(where, ": ", byte_size, " bytes given, expected ", d.byte_size));
   }
-  if (byte_size) std::memcpy(TensorData(inputs[index]), data, byte_size);
+  if (cuda_ != nullptr) {
+    RT_RETURN_IF_ERROR(cuda::SetInput(*cuda_, index, data, byte_size));
+  } else if (byte_size) {
+    std::memcpy(TensorData(inputs[index]), data, byte_size);
+  }
   input_set_[index] = 1;
   return Status::Ok();
 }
@@ -84,6 +113,16 @@ Status Session::Run() {
           SINTER_FAILED_PRECONDITION,
           StrCat("input ", i, " '", model_->tensors()[model_->inputs()[i]].name, "' is not set"));
     }
+  }
+  if (cuda_ != nullptr) {
+    std::vector<std::pair<double, double>> times;
+    RT_RETURN_IF_ERROR(cuda::Run(*cuda_, profiling_, profiling_ ? &times : nullptr));
+    if (profiling_) {
+      profile_.assign(times.size(), {});
+      for (size_t k = 0; k < times.size(); ++k) profile_[k] = {times[k].first, times[k].second};
+    }
+    has_run_ = true;
+    return Status::Ok();
   }
   std::vector<void*> in, out;
   const auto& tensors = model_->tensors();
@@ -119,6 +158,14 @@ StatusOr<std::pair<const void*, size_t>> Session::Output(size_t index) const {
   }
   if (!has_run_) return Status(SINTER_FAILED_PRECONDITION, "no run has completed yet");
   int t = model_->outputs()[index];
+  if (cuda_ != nullptr) {
+    const void* host = cuda::OutputHost(*cuda_, index);
+    if (host == nullptr) {
+      return Status(SINTER_FAILED_PRECONDITION,
+                    StrCat("output ", index, " is bound to device memory: read it there"));
+    }
+    return std::pair<const void*, size_t>(host, model_->tensors()[t].byte_size);
+  }
   return std::pair<const void*, size_t>(TensorData(t), model_->tensors()[t].byte_size);
 }
 

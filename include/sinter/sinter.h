@@ -98,6 +98,8 @@ typedef struct sinter_model_options {
    * always verified, but not what it computes. It is also not loaded on a CPU
    * without the instruction-set level it was compiled for. */
   int disable_native_code;
+  /* CUDA artifacts: the device ordinal to load onto (0: the first GPU). */
+  int cuda_device;
 } sinter_model_options;
 
 /* Loads and fully verifies an artifact. `options` may be NULL. The file is
@@ -122,6 +124,10 @@ SINTER_API sinter_status* sinter_model_output_info(const sinter_model* model, si
 SINTER_API size_t sinter_model_arena_bytes(const sinter_model* model);
 /* Kernels of this model that run native code (see disable_native_code). */
 SINTER_API size_t sinter_model_native_kernel_count(const sinter_model* model);
+/* "cpu" or "cuda": what the artifact was compiled for. A "cuda" artifact
+ * loads only where an NVIDIA driver and GPU are present (SINTER_UNAVAILABLE
+ * otherwise); its CUDA libraries are loaded with dlopen, never linked. */
+SINTER_API const char* sinter_model_target(const sinter_model* model);
 
 /* ---- Session --------------------------------------------------------------------- */
 
@@ -130,6 +136,9 @@ typedef struct sinter_session sinter_session;
 typedef struct sinter_session_options {
   /* Worker threads for this session's kernels; 0 picks the number of cores. */
   int num_threads;
+  /* CUDA: run kernel by kernel instead of capturing the plan as a CUDA graph
+   * on the first run and replaying it. */
+  int disable_cuda_graph;
 } sinter_session_options;
 
 /* `options` may be NULL (defaults). */
@@ -143,7 +152,19 @@ SINTER_API void sinter_session_release(sinter_session* session);
 SINTER_API sinter_status* sinter_session_set_input(sinter_session* session, size_t index,
                                                    sinter_dtype dtype, const int64_t* dims,
                                                    size_t rank, const void* data, size_t byte_size);
-/* Runs the model on the bound inputs. Every input must have been set. */
+/* CUDA models: hand over device memory (a CUdeviceptr) for an input or an
+ * output. The kernels read and write it in place: no staging copy. It must
+ * hold the tensor's byte_size, stay valid until the run returns, and on the
+ * model's device. NULL unbinds (back to sinter_session_set_input /
+ * sinter_session_get_output). An output bound to device memory cannot be
+ * read with get_output/copy_output (SINTER_FAILED_PRECONDITION).
+ * SINTER_INVALID_ARGUMENT on a CPU model. */
+SINTER_API sinter_status* sinter_session_set_input_device(sinter_session* session, size_t index,
+                                                          void* device_ptr, size_t byte_size);
+SINTER_API sinter_status* sinter_session_set_output_device(sinter_session* session, size_t index,
+                                                           void* device_ptr, size_t byte_size);
+/* Runs the model on the bound inputs. Every input must have been set. A
+ * CUDA run returns when the GPU has finished. */
 SINTER_API sinter_status* sinter_session_run(sinter_session* session);
 
 /* ---- Profiling ------------------------------------------------------------------- */

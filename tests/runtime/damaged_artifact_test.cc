@@ -297,6 +297,11 @@ struct ModelSpec {
   std::string data;  // the data region
   std::string target = "cpu";
   bool no_tensor_table = false;
+  struct Image {
+    int segment;
+    uint32_t crc32;
+  };
+  std::vector<Image> cuda_images;  // "sm_90" cubins
 };
 
 // FlatBuffer + a correct header with checksums: only the model is wrong.
@@ -321,11 +326,14 @@ std::string Serialize(const ModelSpec& m) {
         b, b.CreateString(k.op), b.CreateVector(k.inputs), b.CreateVector(k.outputs),
         b.CreateVector(attrs), b.CreateString("test.py:" + std::to_string(kernels.size()))));
   }
-  auto model =
-      fmt::CreateModel(b, b.CreateString("damaged_artifact_test"), b.CreateString(m.target),
-                       m.no_tensor_table ? 0 : b.CreateVector(tensors), b.CreateVector(m.inputs),
-                       b.CreateVector(m.outputs), b.CreateVector(kernels),
-                       b.CreateVectorOfStructs(m.segments), m.arena_bytes, m.arena_bytes);
+  std::vector<fb::Offset<fmt::CudaImage>> images;
+  for (const ModelSpec::Image& im : m.cuda_images)
+    images.push_back(fmt::CreateCudaImage(b, b.CreateString("sm_90"), false, im.segment, im.crc32));
+  auto model = fmt::CreateModel(
+      b, b.CreateString("damaged_artifact_test"), b.CreateString(m.target),
+      m.no_tensor_table ? 0 : b.CreateVector(tensors), b.CreateVector(m.inputs),
+      b.CreateVector(m.outputs), b.CreateVector(kernels), b.CreateVectorOfStructs(m.segments),
+      m.arena_bytes, m.arena_bytes, -1, 0, 0, images.empty() ? 0 : b.CreateVector(images));
   fmt::FinishModelBuffer(b, model);
 
   fmt::FileHeader h{};
@@ -539,8 +547,24 @@ const BadCase kBadCases[] = {
     // Unknown ops and targets: UNIMPLEMENTED.
     {"UnknownOp", [](ModelSpec* m) { m->kernels[1].op = "frobnicate"; }, SINTER_UNIMPLEMENTED,
      "kernel 1 (frobnicate at test.py:1): this runtime has no such kernel"},
-    {"OtherTarget", [](ModelSpec* m) { m->target = "cuda"; }, SINTER_UNIMPLEMENTED,
-     "targets 'cuda'"},
+    {"OtherTarget", [](ModelSpec* m) { m->target = "tpu"; }, SINTER_UNIMPLEMENTED,
+     "targets 'tpu'"},
+    // CUDA device code is checked before any driver call: DATA_LOSS with or
+    // without a GPU.
+    {"CudaWithoutDeviceCode", [](ModelSpec* m) { m->target = "cuda"; }, SINTER_DATA_LOSS,
+     "no CUDA device code"},
+    {"CudaImageSegmentOutOfRange",
+     [](ModelSpec* m) {
+       m->target = "cuda";
+       m->cuda_images = {{7, 0}};
+     },
+     SINTER_DATA_LOSS, "CUDA image segment 7 out of range"},
+    {"CudaImageChecksum",
+     [](ModelSpec* m) {
+       m->target = "cuda";
+       m->cuda_images = {{0, fmt::Crc32(m->data.data(), m->data.size()) ^ 1u}};
+     },
+     SINTER_DATA_LOSS, "CUDA image checksum mismatch"},
     // Kernel checks of attributes against recorded shapes: INVALID_ARGUMENT.
     {"ConvWeightDisagreesWithOutput",
      [](ModelSpec* m) {
