@@ -12,33 +12,12 @@
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
+#include "runtime/attrs.h"
 #include "runtime/cpu/native.h"
 #include "runtime/model.h"
 #include "runtime/status.h"
 
-namespace sinter::format {
-struct Kernel;
-}
-
 namespace sinter::rt {
-
-// Attributes of one kernel, decoded from the artifact, with typed getters that
-// return an error (not a crash) when absent or of the wrong kind.
-class Attrs {
- public:
-  explicit Attrs(const format::Kernel* kernel) : kernel_(kernel) {}
-  bool Has(std::string_view name) const;
-  StatusOr<int64_t> Int(std::string_view name) const;
-  StatusOr<int64_t> IntOr(std::string_view name, int64_t dflt) const;
-  StatusOr<double> Float(std::string_view name) const;
-  StatusOr<double> FloatOr(std::string_view name, double dflt) const;
-  StatusOr<bool> Bool(std::string_view name) const;
-  StatusOr<std::string> Str(std::string_view name) const;
-  StatusOr<std::vector<int64_t>> Ints(std::string_view name) const;
-
- private:
-  const format::Kernel* kernel_;
-};
 
 // What a kernel sees when it runs.
 struct RunContext {

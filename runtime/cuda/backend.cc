@@ -16,10 +16,11 @@
 #include <string>
 
 #include "kernels/cuda/params.h"
-#include "runtime/cpu/op_table.h"  // Attrs
+#include "runtime/attrs.h"
 #include "runtime/cuda/conv.h"
 #include "runtime/cuda/dynlib.h"
 #include "runtime/cuda/gemm.h"
+#include "runtime/cuda/plan.h"
 #include "runtime/format/file.h"
 #include "runtime/format/sinter_generated.h"
 
@@ -38,17 +39,7 @@ constexpr size_t kMaxWorkspace = size_t{64} << 20;  // per library call
     if (!_s.ok()) return _s;                                      \
   } while (0)
 
-enum class Kind {
-  kGenerated,  // fused_elementwise, fused_reduction, softmax, log_softmax, layer_norm
-  kConv,
-  kLinear,
-  kMatmul,
-  kCopy,    // transpose, slice, expand: one strided copy
-  kConcat,  // one strided copy per input
-  kReshape,
-  kHand,  // pool, reduce, batch_norm, embedding, cast: one launch with a parameter block
-};
-
+// A launch resolved against the loaded module.
 struct Launch {
   CUfunction fn = nullptr;
   int block = 256;
@@ -56,86 +47,17 @@ struct Launch {
   std::vector<uint8_t> params;  // the parameter block passed by value, if any
 };
 
-struct StepPlan {
-  Kind kind = Kind::kGenerated;
-  std::vector<Launch> launches;  // kGenerated/kHand: 1; kCopy: 1; kConcat: one per input
-  Launch epilogue;               // conv/linear: bias + epilogue kernel (fn null if none)
-  std::string fused_activation;  // conv/linear: "", "relu", "gelu_tanh", "-"
-  ConvDesc conv;
-  GemmDesc gemm;
+// A kernel's plan (plan.h) with its functions found in the module.
+struct CudaStep {
+  StepPlan plan;
+  std::vector<Launch> launches;
+  Launch epilogue;  // fn null: none
 };
 
 int64_t GridFor(int64_t items, int block, int max_blocks_per_sm, int sms) {
   if (items <= 0) return 0;
   const int64_t want = (items + block - 1) / block;
   return std::min<int64_t>(want, int64_t{sms} * std::max(1, max_blocks_per_sm));
-}
-
-DataType DataTypeOf(sinter_dtype d) {
-  return d == SINTER_F16 ? DataType::kF16 : d == SINTER_BF16 ? DataType::kBF16 : DataType::kF32;
-}
-
-const char* Suffix(sinter_dtype d) {
-  switch (d) {
-    case SINTER_F32:
-      return "f32";
-    case SINTER_F16:
-      return "f16";
-    case SINTER_BF16:
-      return "bf16";
-    case SINTER_I64:
-      return "i64";
-    case SINTER_I32:
-      return "i32";
-    default:
-      return nullptr;
-  }
-}
-
-Dims Strides(const Dims& d) {
-  Dims s(d.size(), 1);
-  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * d[i + 1];
-  return s;
-}
-
-int64_t Prod(const Dims& d, size_t b, size_t e) {
-  int64_t p = 1;
-  for (size_t i = b; i < e && i < d.size(); ++i) p *= d[i];
-  return p;
-}
-
-template <typename P>
-std::vector<uint8_t> Block(const P& p) {
-  std::vector<uint8_t> b(sizeof(P));
-  std::memcpy(b.data(), &p, sizeof(P));
-  return b;
-}
-
-Status CopyParams(const Dims& dims, const Dims& in_strides, const Dims& out_strides,
-                  int64_t in_offset, int64_t out_offset, sinter_copy_params* p) {
-  if (dims.size() > SINTER_CUDA_MAX_RANK)
-    return Status(SINTER_UNIMPLEMENTED, "CUDA copies of rank above 8");
-  *p = {};
-  p->rank = static_cast<long long>(dims.size());
-  p->n = Prod(dims, 0, dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) {
-    p->dims[i] = dims[i];
-    p->in_strides[i] = in_strides[i];
-    p->out_strides[i] = out_strides[i];
-  }
-  p->in_offset = in_offset;
-  p->out_offset = out_offset;
-  return Status::Ok();
-}
-
-StatusOr<std::array<int64_t, 2>> Pair(const Attrs& a, std::string_view name, int64_t min) {
-  auto v = a.Ints(name);
-  if (!v.ok()) return v.status();
-  const Dims& d = v.value();
-  if (d.size() != 2 || d[0] < min || d[1] < min || d[0] > (1 << 20) || d[1] > (1 << 20))
-    return InvalidArgument(
-        StrCat("attribute '", std::string(name), "' must be two values >= ", min));
-  return std::array<int64_t, 2>{d[0], d[1]};
 }
 
 }  // namespace
@@ -151,7 +73,7 @@ class CudaModel {
   CUmodule module = nullptr;
   CUdeviceptr constants = 0;
   std::vector<CUdeviceptr> constant_ptr;  // per tensor; 0 for non-constants
-  std::vector<StepPlan> steps;
+  std::vector<CudaStep> steps;
   bool allow_tf32 = false;
   bool needs_cudnn = false, needs_cublas = false;
 
@@ -173,39 +95,16 @@ class CudaModel {
     return f;
   }
 
-  // The generated kernel named by attributes `<prefix>_fn`, `_block`, ...
-  StatusOr<Launch> Generated(const Attrs& a, const std::string& prefix) const {
-    auto fn = a.Str(prefix + "_fn");
-    if (!fn.ok()) return fn.status();
-    auto block = a.Int(prefix + "_block");
-    auto items = a.Int(prefix + "_items");
-    auto per_sm = a.IntOr(prefix + "_max_blocks_per_sm", 32);
-    if (!block.ok() || !items.ok() || !per_sm.ok())
-      return DataLoss(StrCat("kernel attributes ", prefix, "_block/_items are missing"));
-    if (block.value() < 32 || block.value() > 1024 || items.value() < 0 || per_sm.value() < 1 ||
-        per_sm.value() > 64)
-      return DataLoss(StrCat(prefix, ": implausible launch"));
-    Launch l;
-    auto f = Function(fn.value());
-    if (!f.ok()) return f.status();
-    l.fn = f.value();
-    l.block = static_cast<int>(block.value());
-    l.grid = GridFor(items.value(), l.block, static_cast<int>(per_sm.value()), sms);
-    return l;
-  }
-
-  StatusOr<Launch> Hand(const std::string& fn_name, int64_t items,
-                        std::vector<uint8_t> params) const {
-    auto f = Function(fn_name);
+  StatusOr<Launch> Resolve(const LaunchPlan& p) const {
+    auto f = Function(p.fn);
     if (!f.ok()) return f.status();
     Launch l;
     l.fn = f.value();
-    l.grid = GridFor(items, l.block, 32, sms);
-    l.params = std::move(params);
+    l.block = p.block;
+    l.grid = GridFor(p.items, p.block, p.max_blocks_per_sm, sms);
+    l.params = p.params;
     return l;
   }
-
-  Status Prepare(const Model& model, const format::Kernel& k, const Step& step, StepPlan* sp);
 };
 
 namespace {
@@ -243,316 +142,6 @@ StatusOr<const format::CudaImage*> PickImage(const format::Model& fm, int major,
 }
 
 }  // namespace
-
-Status CudaModel::Prepare(const Model& model, const format::Kernel& k, const Step& step,
-                          StepPlan* sp) {
-  const auto& T = model.tensors();
-  const std::string op = k.op()->str();
-  Attrs a(&k);
-  auto in = [&](int i) -> const TensorDesc& { return T[step.inputs[i]]; };
-  const TensorDesc& out = T[step.outputs.at(0)];
-  const size_t n_in = step.inputs.size();
-  auto float_storage = [](sinter_dtype d) {
-    return d == SINTER_F32 || d == SINTER_F16 || d == SINTER_BF16;
-  };
-  if (op == "fused_elementwise" || op == "fused_reduction" || op == "softmax" ||
-      op == "log_softmax" || op == "layer_norm") {
-    sp->kind = Kind::kGenerated;
-    auto l = Generated(a, "cuda");
-    if (!l.ok()) return l.status();
-    sp->launches.push_back(std::move(l.value()));
-    return Status::Ok();
-  }
-  if (op == "conv2d" || op == "linear") {
-    if (!float_storage(out.dtype)) return InvalidArgument("float storage expected");
-    for (size_t i = 0; i < std::min<size_t>(n_in, 3); ++i)
-      if (in(i).dtype != out.dtype) return InvalidArgument("operands of one dtype expected");
-    auto act = a.Str("cuda_fused_activation");
-    sp->fused_activation = act.ok() ? act.value() : "-";
-    if (a.Has("cuda_epilogue_fn")) {
-      auto l = Generated(a, "cuda_epilogue");
-      if (!l.ok()) return l.status();
-      sp->epilogue = std::move(l.value());
-    } else if (n_in >= 3 || a.Has("epilogue")) {
-      return DataLoss("a bias or epilogue without its CUDA kernel");
-    }
-    const Activation activation = sp->fused_activation == "relu"        ? Activation::kRelu
-                                  : sp->fused_activation == "gelu_tanh" ? Activation::kGelu
-                                                                        : Activation::kNone;
-    if (op == "conv2d") {
-      needs_cudnn = true;
-      sp->kind = Kind::kConv;
-      const Dims &x = in(0).dims, &w = in(1).dims;
-      if (x.size() != 4 || w.size() != 4 || out.dims.size() != 4)
-        return InvalidArgument("conv2d tensors must be 4-D");
-      auto stride = Pair(a, "stride", 1), pad = Pair(a, "padding", 0), dil = Pair(a, "dilation", 1);
-      auto groups = a.Int("groups");
-      if (!stride.ok() || !pad.ok() || !dil.ok() || !groups.ok())
-        return InvalidArgument("conv2d attributes");
-      const int64_t g = groups.value();
-      if (g <= 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1])
-        return InvalidArgument("conv2d groups disagree with the shapes");
-      ConvDesc& c = sp->conv;
-      c.n = x[0], c.c = x[1], c.h = x[2], c.w = x[3], c.k = w[0], c.r = w[2], c.s = w[3];
-      c.groups = g;
-      c.stride_h = stride.value()[0], c.stride_w = stride.value()[1];
-      c.pad_h = pad.value()[0], c.pad_w = pad.value()[1];
-      c.dilation_h = dil.value()[0], c.dilation_w = dil.value()[1];
-      c.p = (c.h + 2 * c.pad_h - c.dilation_h * (c.r - 1) - 1) / c.stride_h + 1;
-      c.q = (c.w + 2 * c.pad_w - c.dilation_w * (c.s - 1) - 1) / c.stride_w + 1;
-      if (out.dims != Dims{c.n, c.k, c.p, c.q}) return InvalidArgument("conv2d output shape");
-      if (n_in >= 3 && in(2).dims != Dims{c.k}) return InvalidArgument("conv2d bias shape");
-      c.dtype = DataTypeOf(out.dtype);
-      c.allow_tf32 = allow_tf32;
-      c.bias = n_in >= 3;
-      c.activation = activation;
-    } else {
-      needs_cublas = true;
-      sp->kind = Kind::kLinear;
-      const Dims &x = in(0).dims, &w = in(1).dims;
-      if (x.empty() || w.size() != 2 || x.back() != w[1]) return InvalidArgument("linear shapes");
-      GemmDesc& gd = sp->gemm;
-      gd.m = Prod(x, 0, x.size() - 1), gd.k = w[1], gd.n = w[0];
-      gd.b_transposed = true;
-      Dims want(x.begin(), x.end() - 1);
-      want.push_back(w[0]);
-      if (out.dims != want) return InvalidArgument("linear output shape");
-      if (n_in >= 3 && in(2).dims != Dims{w[0]}) return InvalidArgument("linear bias shape");
-      gd.dtype = DataTypeOf(out.dtype);
-      gd.allow_tf32 = allow_tf32;
-      gd.bias = n_in >= 3;
-      gd.activation = activation;
-    }
-    return Status::Ok();
-  }
-  if (op == "matmul") {
-    needs_cublas = true;
-    sp->kind = Kind::kMatmul;
-    const Dims &x = in(0).dims, &y = in(1).dims;
-    if (x.size() < 2 || y.size() < 2 || out.dims.size() < 2 || x.back() != y[y.size() - 2])
-      return InvalidArgument("matmul shapes");
-    GemmDesc& gd = sp->gemm;
-    gd.m = x[x.size() - 2], gd.k = x.back(), gd.n = y.back();
-    const Dims batch(out.dims.begin(), out.dims.end() - 2);
-    gd.batch = Prod(batch, 0, batch.size());
-    auto stride = [&](const Dims& d, int64_t mat) -> StatusOr<int64_t> {
-      Dims b(d.begin(), d.end() - 2);
-      if (b == batch) return mat;
-      if (Prod(b, 0, b.size()) == 1) return int64_t{0};
-      return Status(SINTER_UNIMPLEMENTED, "matmul with partly broadcast batch dims");
-    };
-    auto sa = stride(x, gd.m * gd.k), sb = stride(y, gd.k * gd.n);
-    if (!sa.ok()) return sa.status();
-    if (!sb.ok()) return sb.status();
-    gd.stride_a = sa.value(), gd.stride_b = sb.value(), gd.stride_c = gd.m * gd.n;
-    Dims want = batch;
-    want.push_back(gd.m), want.push_back(gd.n);
-    if (out.dims != want) return InvalidArgument("matmul output shape");
-    gd.dtype = DataTypeOf(out.dtype);
-    gd.allow_tf32 = allow_tf32;
-    return Status::Ok();
-  }
-  const int64_t elem = static_cast<int64_t>(sinter_dtype_size(out.dtype));
-  const std::string copy_fn = StrCat("sinter_copy_", elem);
-  if (op == "reshape") {
-    if (in(0).byte_size != out.byte_size) return InvalidArgument("reshape changes the size");
-    sp->kind = Kind::kReshape;
-    return Status::Ok();
-  }
-  if (op == "transpose" || op == "slice" || op == "expand") {
-    if (in(0).dtype != out.dtype) return InvalidArgument("copy changes the dtype");
-    const Dims& x = in(0).dims;
-    Dims dims, strides;
-    int64_t offset = 0;
-    const Dims xs = Strides(x);
-    if (op == "transpose") {
-      auto perm = a.Ints("perm");
-      if (!perm.ok() || perm.value().size() != x.size()) return InvalidArgument("transpose perm");
-      std::vector<char> seen(x.size(), 0);
-      for (int64_t p : perm.value()) {
-        if (p < 0 || p >= static_cast<int64_t>(x.size()) || seen[p])
-          return InvalidArgument("perm is not a permutation");
-        seen[p] = 1;
-        dims.push_back(x[p]);
-        strides.push_back(xs[p]);
-      }
-    } else if (op == "slice") {
-      auto axis = a.Int("axis"), start = a.Int("start"), end = a.Int("end"), stp = a.Int("step");
-      if (!axis.ok() || !start.ok() || !end.ok() || !stp.ok())
-        return InvalidArgument("slice attributes");
-      int64_t ax = axis.value() < 0 ? axis.value() + static_cast<int64_t>(x.size()) : axis.value();
-      if (ax < 0 || ax >= static_cast<int64_t>(x.size()) || stp.value() <= 0 || start.value() < 0 ||
-          end.value() < start.value() || end.value() > x[ax])
-        return InvalidArgument("slice bounds out of range");
-      dims = x, strides = xs;
-      dims[ax] =
-          end.value() == start.value() ? 0 : (end.value() - start.value() - 1) / stp.value() + 1;
-      offset = start.value() * xs[ax];
-      if (dims[ax] > 1) strides[ax] *= stp.value();
-    } else {
-      dims = out.dims;
-      if (x.size() > dims.size()) return InvalidArgument("expand to a lower rank");
-      Dims xa(dims.size() - x.size(), 1);
-      xa.insert(xa.end(), x.begin(), x.end());
-      strides = Strides(xa);
-      for (size_t i = 0; i < dims.size(); ++i) {
-        if (xa[i] == 1)
-          strides[i] = 0;
-        else if (xa[i] != dims[i])
-          return InvalidArgument("cannot expand");
-      }
-    }
-    if (dims != out.dims) return InvalidArgument(StrCat(op, " output shape"));
-    sinter_copy_params p;
-    RT_RETURN_IF_ERROR(CopyParams(dims, strides, Strides(dims), offset, 0, &p));
-    auto l = Hand(copy_fn, p.n, Block(p));
-    if (!l.ok()) return l.status();
-    sp->kind = Kind::kCopy;
-    sp->launches.push_back(std::move(l.value()));
-    return Status::Ok();
-  }
-  if (op == "concat") {
-    auto axis = a.Int("axis");
-    if (!axis.ok()) return axis.status();
-    const Dims& y = out.dims;
-    int64_t ax = axis.value() < 0 ? axis.value() + static_cast<int64_t>(y.size()) : axis.value();
-    if (ax < 0 || ax >= static_cast<int64_t>(y.size())) return InvalidArgument("concat axis");
-    const Dims ys = Strides(y);
-    int64_t at = 0;
-    for (size_t i = 0; i < n_in; ++i) {
-      const Dims& x = in(static_cast<int>(i)).dims;
-      if (x.size() != y.size() || in(static_cast<int>(i)).dtype != out.dtype)
-        return InvalidArgument("concat inputs differ");
-      for (size_t d = 0; d < y.size(); ++d)
-        if (static_cast<int64_t>(d) != ax && x[d] != y[d]) return InvalidArgument("concat shapes");
-      sinter_copy_params p;
-      RT_RETURN_IF_ERROR(CopyParams(x, Strides(x), ys, 0, at * ys[ax], &p));
-      auto l = Hand(copy_fn, p.n, Block(p));
-      if (!l.ok()) return l.status();
-      sp->launches.push_back(std::move(l.value()));
-      at += x[ax];
-    }
-    if (at != y[ax]) return InvalidArgument("concat extents do not add up");
-    sp->kind = Kind::kConcat;
-    return Status::Ok();
-  }
-  sp->kind = Kind::kHand;
-  const char* sfx = Suffix(out.dtype);
-  if (op == "max_pool2d" || op == "avg_pool2d" || op == "adaptive_avg_pool2d" ||
-      op == "adaptive_max_pool2d") {
-    const Dims& x = in(0).dims;
-    if (!float_storage(out.dtype) || in(0).dtype != out.dtype || x.size() != 4 ||
-        out.dims.size() != 4 || out.dims[0] != x[0] || out.dims[1] != x[1])
-      return InvalidArgument("pool shapes");
-    sinter_pool_params p{};
-    p.n = x[0], p.c = x[1], p.h = x[2], p.w = x[3], p.p = out.dims[2], p.q = out.dims[3];
-    p.kh = p.kw = p.sh = p.sw = p.dh = p.dw = 1;
-    p.mode = op.find("max") != std::string::npos ? 0 : 1;
-    if (op.rfind("adaptive", 0) == 0) {
-      p.adaptive = 1;
-      if (x[2] == 0 || x[3] == 0) return InvalidArgument("adaptive pool of an empty input");
-    } else {
-      auto k2 = Pair(a, "kernel", 1), s2 = Pair(a, "stride", 1), pd = Pair(a, "padding", 0);
-      if (!k2.ok() || !s2.ok() || !pd.ok()) return InvalidArgument("pool attributes");
-      p.kh = k2.value()[0], p.kw = k2.value()[1], p.sh = s2.value()[0], p.sw = s2.value()[1];
-      p.ph = pd.value()[0], p.pw = pd.value()[1];
-      if (p.mode == 0) {
-        auto d2 = Pair(a, "dilation", 1);
-        if (!d2.ok()) return d2.status();
-        p.dh = d2.value()[0], p.dw = d2.value()[1];
-      } else {
-        auto cip = a.Bool("count_include_pad");
-        auto div = a.IntOr("divisor", 0);
-        if (!cip.ok() || !div.ok()) return InvalidArgument("avg_pool2d attributes");
-        p.count_include_pad = cip.value(), p.divisor = div.value();
-      }
-      if (2 * p.ph > p.kh || 2 * p.pw > p.kw)
-        return InvalidArgument("pool padding above half the window");
-    }
-    auto l = Hand(StrCat("sinter_pool_", sfx), out.num_elements, Block(p));
-    if (!l.ok()) return l.status();
-    sp->launches.push_back(std::move(l.value()));
-    return Status::Ok();
-  }
-  if (op == "reduce_sum" || op == "reduce_mean" || op == "reduce_max") {
-    const Dims& x = in(0).dims;
-    if (!float_storage(out.dtype) || in(0).dtype != out.dtype || x.size() > SINTER_CUDA_MAX_RANK)
-      return InvalidArgument("reduce dtype or rank");
-    auto axes = a.Ints("axes");
-    if (!axes.ok()) return axes.status();
-    std::vector<char> red(x.size(), 0);
-    for (int64_t ax : axes.value()) {
-      int64_t v = ax < 0 ? ax + static_cast<int64_t>(x.size()) : ax;
-      if (x.empty()) continue;
-      if (v < 0 || v >= static_cast<int64_t>(x.size()) || red[v])
-        return InvalidArgument("reduce axes");
-      red[v] = 1;
-    }
-    sinter_reduce_params p{};
-    const Dims xs = Strides(x);
-    int r = 0;
-    for (int pass = 0; pass < 2; ++pass) {
-      for (size_t i = 0; i < x.size(); ++i) {
-        if (red[i] != pass) continue;
-        p.dims[r] = x[i], p.strides[r] = xs[i], ++r;
-      }
-      if (pass == 0) p.kept_rank = r;
-    }
-    p.rank = r;
-    p.n_out = out.num_elements;
-    p.reduced = 1;
-    for (int i = static_cast<int>(p.kept_rank); i < r; ++i) p.reduced *= p.dims[i];
-    if (p.n_out * p.reduced != in(0).num_elements) return InvalidArgument("reduce output shape");
-    p.mode = op == "reduce_sum" ? 0 : op == "reduce_mean" ? 1 : 2;
-    auto l = Hand(StrCat("sinter_reduce_", sfx), p.n_out, Block(p));
-    if (!l.ok()) return l.status();
-    sp->launches.push_back(std::move(l.value()));
-    return Status::Ok();
-  }
-  if (op == "batch_norm") {
-    const Dims& x = in(0).dims;
-    if (!float_storage(out.dtype) || x.size() < 2 || out.dims != x)
-      return InvalidArgument("batch_norm shapes");
-    for (int i = 1; i < 5; ++i)
-      if (in(i).dims != Dims{x[1]} || in(i).dtype != out.dtype)
-        return InvalidArgument("batch_norm parameters");
-    auto eps = a.Float("eps");
-    if (!eps.ok()) return eps.status();
-    sinter_batch_norm_params p{x[0], x[1], Prod(x, 2, x.size()), eps.value()};
-    auto l = Hand(StrCat("sinter_batch_norm_", sfx), out.num_elements, Block(p));
-    if (!l.ok()) return l.status();
-    sp->launches.push_back(std::move(l.value()));
-    return Status::Ok();
-  }
-  if (op == "embedding") {
-    const Dims& w = in(0).dims;
-    if (!float_storage(out.dtype) || w.size() != 2 || in(1).dtype != SINTER_I64)
-      return InvalidArgument("embedding shapes or dtypes");
-    Dims want = in(1).dims;
-    want.push_back(w[1]);
-    if (out.dims != want) return InvalidArgument("embedding output shape");
-    sinter_embedding_params p{in(1).num_elements, w[1], w[0]};
-    auto l = Hand(StrCat("sinter_embedding_", sfx), out.num_elements, Block(p));
-    if (!l.ok()) return l.status();
-    sp->launches.push_back(std::move(l.value()));
-    return Status::Ok();
-  }
-  if (op == "cast") {
-    if (in(0).dims != out.dims) return InvalidArgument("cast changes the shape");
-    if (in(0).dtype == out.dtype) {
-      sp->kind = Kind::kReshape;  // a copy
-      return Status::Ok();
-    }
-    const char* from = Suffix(in(0).dtype);
-    if (from == nullptr || sfx == nullptr) return Status(SINTER_UNIMPLEMENTED, "CUDA cast dtypes");
-    sinter_cast_params p{out.num_elements};
-    auto l = Hand(StrCat("sinter_cast_", from, "_", sfx), out.num_elements, Block(p));
-    if (!l.ok()) return l.status();
-    sp->launches.push_back(std::move(l.value()));
-    return Status::Ok();
-  }
-  return Status(SINTER_UNIMPLEMENTED, "the CUDA backend has no such kernel");
-}
 
 StatusOr<CudaModel*> LoadModel(const Model& model, const format::Model& fm, const uint8_t* data,
                                uint64_t data_bytes, int device) {
@@ -646,11 +235,26 @@ StatusOr<CudaModel*> LoadModel(const Model& model, const format::Model& fm, cons
   for (size_t k = 0; k < model.steps().size(); ++k) {
     const Step& step = model.steps()[k];
     const format::Kernel* kd = kernels->Get(static_cast<flatbuffers::uoffset_t>(k));
-    Status st = m->Prepare(model, *kd, step, &m->steps[k]);
-    if (!st.ok()) {
-      return st.WithContext(StrCat("kernel ", k, " (", kd->op()->str(),
-                                   step.loc.empty() ? "" : " at " + step.loc, ") on CUDA"));
+    const std::string op = kd->op()->str();
+    auto where = [&] {
+      return StrCat("kernel ", k, " (", op, step.loc.empty() ? "" : " at " + step.loc, ") on CUDA");
+    };
+    auto plan = PlanStep(model.tensors(), op, Attrs(kd), step, m->allow_tf32);
+    if (!plan.ok()) return plan.status().WithContext(where());
+    CudaStep& cs = m->steps[k];
+    cs.plan = std::move(plan.value());
+    for (const LaunchPlan& lp : cs.plan.launches) {
+      auto l = m->Resolve(lp);
+      if (!l.ok()) return l.status().WithContext(where());
+      cs.launches.push_back(std::move(l.value()));
     }
+    if (!cs.plan.epilogue.fn.empty()) {
+      auto l = m->Resolve(cs.plan.epilogue);
+      if (!l.ok()) return l.status().WithContext(where());
+      cs.epilogue = std::move(l.value());
+    }
+    m->needs_cudnn |= cs.plan.kind == Kind::kConv;
+    m->needs_cublas |= cs.plan.kind == Kind::kLinear || cs.plan.kind == Kind::kMatmul;
   }
   return m.release();
 }
@@ -730,7 +334,8 @@ class CudaSession {
 
   Status Enqueue(size_t k) const {
     const Step& step = model->steps()[k];
-    const StepPlan& sp = cm->steps[k];
+    const CudaStep& cs = cm->steps[k];
+    const StepPlan& sp = cs.plan;
     std::vector<CUdeviceptr> ptrs;
     for (int t : step.inputs) ptrs.push_back(Ptr(t));
     const CUdeviceptr out = Ptr(step.outputs[0]);
@@ -738,15 +343,15 @@ class CudaSession {
       case Kind::kGenerated:
       case Kind::kHand:
         ptrs.push_back(out);
-        return Launch(sp.launches[0], ptrs);
+        return Launch(cs.launches[0], ptrs);
       case Kind::kCopy: {
         std::vector<CUdeviceptr> io{ptrs[0], out};
-        return Launch(sp.launches[0], io);
+        return Launch(cs.launches[0], io);
       }
       case Kind::kConcat:
-        for (size_t i = 0; i < sp.launches.size(); ++i) {
+        for (size_t i = 0; i < cs.launches.size(); ++i) {
           std::vector<CUdeviceptr> io{ptrs[i], out};
-          RT_RETURN_IF_ERROR(Launch(sp.launches[i], io));
+          RT_RETURN_IF_ERROR(Launch(cs.launches[i], io));
         }
         return Status::Ok();
       case Kind::kReshape:
@@ -767,13 +372,13 @@ class CudaSession {
           RT_RETURN_IF_ERROR(
               gemm[k]->Run(stream, dp(ptrs[0]), dp(ptrs[1]), bias, dp(out), dp(workspace)));
         }
-        if (!fused[k] && sp.epilogue.fn != nullptr) {
+        if (!fused[k] && cs.epilogue.fn != nullptr) {
           // The epilogue kernel: the library's output (in place), then the
           // bias and the extra operands, then the output.
           std::vector<CUdeviceptr> io{out};
           for (size_t i = 2; i < ptrs.size(); ++i) io.push_back(ptrs[i]);
           io.push_back(out);
-          return Launch(sp.epilogue, io);
+          return Launch(cs.epilogue, io);
         }
         return Status::Ok();
       }
@@ -823,7 +428,8 @@ StatusOr<CudaSession*> CreateSession(const Model& model, const CudaModel& cm,
   // Library plans: with bias and activation fused where the step allows and
   // the library has an algorithm; otherwise plain, with the epilogue kernel.
   for (size_t k = 0; k < n; ++k) {
-    const StepPlan& sp = cm.steps[k];
+    const CudaStep& cs = cm.steps[k];
+    const StepPlan& sp = cs.plan;
     if (sp.kind != Kind::kConv && sp.kind != Kind::kLinear && sp.kind != Kind::kMatmul) continue;
     const bool try_fused = sp.kind != Kind::kMatmul && sp.fused_activation != "-" &&
                            (sp.conv.bias || sp.gemm.bias || sp.fused_activation != "");
@@ -849,7 +455,7 @@ StatusOr<CudaSession*> CreateSession(const Model& model, const CudaModel& cm,
       }
       if (attempt == 1 || st.code() != SINTER_UNIMPLEMENTED) return st.WithContext(where);
     }
-    if (!s->fused[k] && sp.epilogue.fn == nullptr && (sp.conv.bias || sp.gemm.bias))
+    if (!s->fused[k] && cs.epilogue.fn == nullptr && (sp.conv.bias || sp.gemm.bias))
       return Status(SINTER_INTERNAL, where + ": no way to apply the bias");
     const size_t ws = s->conv[k] ? s->conv[k]->workspace_bytes() : s->gemm[k]->workspace_bytes();
     s->workspace_bytes = std::max(s->workspace_bytes, ws);

@@ -547,8 +547,7 @@ const BadCase kBadCases[] = {
     // Unknown ops and targets: UNIMPLEMENTED.
     {"UnknownOp", [](ModelSpec* m) { m->kernels[1].op = "frobnicate"; }, SINTER_UNIMPLEMENTED,
      "kernel 1 (frobnicate at test.py:1): this runtime has no such kernel"},
-    {"OtherTarget", [](ModelSpec* m) { m->target = "tpu"; }, SINTER_UNIMPLEMENTED,
-     "targets 'tpu'"},
+    {"OtherTarget", [](ModelSpec* m) { m->target = "tpu"; }, SINTER_UNIMPLEMENTED, "targets 'tpu'"},
     // CUDA device code is checked before any driver call: DATA_LOSS with or
     // without a GPU.
     {"CudaWithoutDeviceCode", [](ModelSpec* m) { m->target = "cuda"; }, SINTER_DATA_LOSS,
