@@ -192,11 +192,14 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   CompileReport& r = report ? *report : local;
   RETURN_IF_ERROR(ir::Verify(graph));
   r.ops_in = CountOps(graph);
+  const bool cuda_target = options.target != "cpu";
   passes::PassManager pm(options.pass_options);
+  // The CUDA backend has no LSTM kernel: unroll it first, so that fusion
+  // sees its gate math.
+  if (cuda_target) RETURN_IF_ERROR(pm.Add("lower-lstm"));
   RETURN_IF_ERROR(pm.AddPipeline(options.pipeline));
   RETURN_IF_ERROR(pm.Run(graph));
   r.passes = pm.records();
-  const bool cuda_target = options.target != "cpu";
   cuda::CudaTargetOptions cuda_options;
   CudaCode cuda_code;
   if (cuda_target) {
