@@ -54,6 +54,23 @@ struct CudaStep {
   Launch epilogue;  // fn null: none
 };
 
+// Makes a context current on this thread for a scope: every driver call
+// acts on the current context, and the caller's own stays as it was.
+class ContextScope {
+ public:
+  ContextScope(const DriverApi& api, CUcontext ctx)
+      : api_(api), status_(CuStatus(api, api.cuCtxPushCurrent(ctx), "cuCtxPushCurrent")) {}
+  ~ContextScope() {
+    CUcontext popped;
+    if (status_.ok()) api_.cuCtxPopCurrent(&popped);
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  const DriverApi& api_;
+  Status status_;
+};
+
 int64_t GridFor(int64_t items, int block, int max_blocks_per_sm, int sms) {
   if (items <= 0) return 0;
   const int64_t want = (items + block - 1) / block;
@@ -174,14 +191,8 @@ StatusOr<CudaModel*> LoadModel(const Model& model, const format::Model& fm, cons
   CU_RETURN(api, cuDeviceGet(&m->device, device));
   CU_RETURN(api, cuDevicePrimaryCtxRetain(&m->ctx, m->device));
   m->api = &api;  // from here on the destructor releases the context
-  CU_RETURN(api, cuCtxPushCurrent(m->ctx));
-  struct Pop {
-    const DriverApi& api;
-    ~Pop() {
-      CUcontext c;
-      api.cuCtxPopCurrent(&c);
-    }
-  } pop{api};
+  ContextScope scope(api, m->ctx);
+  RT_RETURN_IF_ERROR(scope.status());
   char name[256] = {};
   CU_RETURN(api, cuDeviceGetName(name, sizeof name - 1, m->device));
   m->name = name;
@@ -393,15 +404,9 @@ StatusOr<CudaSession*> CreateSession(const Model& model, const CudaModel& cm,
   const DriverApi& api = *cm.api;
   s->model = &model;
   s->cm = &cm;
-  CU_RETURN(api, cuCtxPushCurrent(cm.ctx));
-  s->api = &api;  // the destructor pops nothing it did not push
-  struct Pop {
-    const DriverApi& api;
-    ~Pop() {
-      CUcontext c;
-      api.cuCtxPopCurrent(&c);
-    }
-  } pop{api};
+  ContextScope scope(api, cm.ctx);
+  RT_RETURN_IF_ERROR(scope.status());
+  s->api = &api;
   s->use_graph = options.use_graph;
   CU_RETURN(api, cuStreamCreate(&s->stream, CU_STREAM_NON_BLOCKING));
   if (model.arena_bytes() > 0) CU_RETURN(api, cuMemAlloc(&s->arena, model.arena_bytes()));
@@ -518,14 +523,8 @@ Status Run(CudaSession& s, bool profiling, std::vector<std::pair<double, double>
           SINTER_FAILED_PRECONDITION,
           StrCat("input ", i, " '", s.model->tensors()[s.model->inputs()[i]].name, "' is not set"));
   }
-  CU_RETURN(api, cuCtxPushCurrent(s.cm->ctx));
-  struct Pop {
-    const DriverApi& api;
-    ~Pop() {
-      CUcontext c;
-      api.cuCtxPopCurrent(&c);
-    }
-  } pop{api};
+  ContextScope scope(api, s.cm->ctx);
+  RT_RETURN_IF_ERROR(scope.status());
   const auto& T = s.model->tensors();
   for (size_t i = 0; i < s.model->inputs().size(); ++i) {
     const int t = s.model->inputs()[i];
