@@ -128,16 +128,20 @@ std::string Unsupported(const ir::Operation& op) {
                  : absl::StrCat("cast from ",
                                 std::string(ir::DTypeName(op.operand(0)->type().dtype)), " to ",
                                 std::string(ir::DTypeName(out)));
-    default:
-      return passes::ProgramOp(op).empty() ? "no CUDA kernel" : "";
+    default:  // elementwise ops were wrapped into fused_elementwise already
+      return "no CUDA kernel";
   }
 }
 
 // The fused program of a conv2d/linear with its bias as $1:
 //   bias only:        t0 = add $0 $1
-//   bias + epilogue:  t0 = add $0 $1; <epilogue, $k -> $k+1 for k >= 1, tK -> tK+1>
+//   bias + epilogue:  t0 = add $0 $1; <epilogue with $0 -> t0 (the epilogue's
+//                     $0 is the biased result, as on the CPU), $k -> $k+1 for
+//                     k >= 1, tK -> tK+1>
 // so one generated kernel applies what cuDNN/cuBLASLt could not fuse.
-std::string WithBias(const std::string& epilogue) {
+}  // namespace
+
+std::string EpilogueWithBias(const std::string& epilogue) {
   std::string out = "t0 = add $0 $1";
   if (epilogue.empty()) return out;
   for (absl::string_view instr : absl::StrSplit(epilogue, ';', absl::SkipWhitespace())) {
@@ -145,7 +149,8 @@ std::string WithBias(const std::string& epilogue) {
     for (absl::string_view tok : absl::StrSplit(instr, ' ', absl::SkipEmpty())) {
       int64_t k;
       if (tok.size() > 1 && tok[0] == '$' && absl::SimpleAtoi(tok.substr(1), &k)) {
-        tokens.push_back(absl::StrCat("$", k == 0 ? 0 : k + 1));
+        // The epilogue's $0 is the result with its bias: the add's t0.
+        tokens.push_back(k == 0 ? std::string("t0") : absl::StrCat("$", k + 1));
       } else if (tok.size() > 1 && tok[0] == 't' && absl::SimpleAtoi(tok.substr(1), &k)) {
         tokens.push_back(absl::StrCat("t", k + 1));
       } else {
@@ -156,6 +161,8 @@ std::string WithBias(const std::string& epilogue) {
   }
   return out;
 }
+
+namespace {
 
 // What a library call may fuse instead of the generated epilogue: an
 // epilogue of just relu or tanh-GELU (cuDNN and cuBLASLt have both).
@@ -179,7 +186,7 @@ absl::StatusOr<CudaTargetOptions> ParseCudaTarget(const std::string& target) {
   for (absl::string_view a : absl::StrSplit(list, ',', absl::SkipEmpty())) {
     int v = 0;
     absl::string_view digits = a.substr(a.rfind('_') + 1);
-    if (a.substr(0, 3) != "sm_" || !absl::SimpleAtoi(digits, &v) || v < 70 || v > 200) {
+    if (a.substr(0, 3) != "sm_" || !absl::SimpleAtoi(digits, &v) || v < 75 || v > 200) {
       return absl::InvalidArgumentError(
           absl::StrCat("target '", target, "': '", a, "' is not an architecture like sm_90"));
     }
@@ -314,7 +321,7 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
         std::string program;
         std::vector<std::vector<int64_t>> in{out};
         if (has_bias) {
-          program = WithBias(has_epilogue ? op->GetStr("epilogue") : "");
+          program = EpilogueWithBias(has_epilogue ? op->GetStr("epilogue") : "");
           std::vector<int64_t> bias = shapes[2];
           if (op->kind() == OpKind::kConv2d) bias = {1, bias.at(0), 1, 1};  // per channel of NCHW
           in.push_back(bias);

@@ -47,6 +47,11 @@ absl::Status CheckCudaSupport(const ir::Graph& g);
 // from f32 ops).
 absl::Status WrapElementwise(ir::Graph& g);
 
+// A conv2d/linear epilogue program with the bias added first: the bias is
+// $1, the epilogue's operands $2..., and its $0 (the biased result) is t0.
+// "" gives the bias add alone.
+std::string EpilogueWithBias(const std::string& epilogue);
+
 struct CudaImage {
   std::string arch;  // "sm_90" (cubin) or "compute_90" (PTX)
   bool ptx = false;

@@ -154,11 +154,12 @@ SINTER_API sinter_status* sinter_session_set_input(sinter_session* session, size
                                                    size_t rank, const void* data, size_t byte_size);
 /* CUDA models: hand over device memory (a CUdeviceptr) for an input or an
  * output. The kernels read and write it in place: no staging copy. It must
- * hold the tensor's byte_size, stay valid until the run returns, and on the
- * model's device. NULL unbinds (back to sinter_session_set_input /
- * sinter_session_get_output). An output bound to device memory cannot be
- * read with get_output/copy_output (SINTER_FAILED_PRECONDITION).
- * SINTER_INVALID_ARGUMENT on a CPU model. */
+ * hold the tensor's byte_size, be 16-byte aligned, stay valid until the run
+ * returns, and be on the model's device. The session runs on its own stream:
+ * work the caller queued that writes an input must have finished (e.g.
+ * cudaStreamSynchronize) before sinter_session_run. NULL unbinds (back to sinter_session_set_input
+ * / sinter_session_get_output). An output bound to device memory cannot be read with
+ * get_output/copy_output (SINTER_FAILED_PRECONDITION). SINTER_INVALID_ARGUMENT on a CPU model. */
 SINTER_API sinter_status* sinter_session_set_input_device(sinter_session* session, size_t index,
                                                           void* device_ptr, size_t byte_size);
 SINTER_API sinter_status* sinter_session_set_output_device(sinter_session* session, size_t index,

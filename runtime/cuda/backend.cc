@@ -297,6 +297,7 @@ class CudaSession {
   std::vector<CUdeviceptr> bound_in, bound_out;  // caller device pointers, 0: none
   std::vector<char> input_set;
   bool use_graph = true;
+  int64_t runs = 0;  // completed runs; the first is eager, later ones replay a graph
   CUgraph graph = nullptr;
   CUgraphExec exec = nullptr;
   std::vector<CUdeviceptr> graph_in, graph_out;  // pointers the graph was captured with
@@ -323,11 +324,17 @@ class CudaSession {
     api->cuCtxPopCurrent(&c);
   }
 
+  // Where tensor t lives on the device: a constant's upload, the caller's
+  // memory for a bound input, or for an output that a step writes (the
+  // kernels then write the caller's memory directly), else the arena.
   CUdeviceptr Ptr(int t) const {
     const TensorDesc& d = model->tensors()[t];
     if (d.kind == TensorKind::kConstant) return cm->constant_ptr[t];
-    for (size_t i = 0; i < model->inputs().size(); ++i)
-      if (model->inputs()[i] == t && bound_in[i]) return bound_in[i];
+    if (d.kind == TensorKind::kInput) {
+      for (size_t i = 0; i < model->inputs().size(); ++i)
+        if (model->inputs()[i] == t && bound_in[i]) return bound_in[i];
+      return arena + d.arena_offset;
+    }
     for (size_t i = 0; i < model->outputs().size(); ++i)
       if (model->outputs()[i] == t && bound_out[i]) return bound_out[i];
     return arena + d.arena_offset;
@@ -374,6 +381,7 @@ class CudaSession {
       case Kind::kConv:
       case Kind::kLinear:
       case Kind::kMatmul: {
+        if (!conv[k] && !gemm[k]) return Status::Ok();  // an empty output
         const void* bias = ptrs.size() >= 3 ? reinterpret_cast<const void*>(ptrs[2]) : nullptr;
         auto dp = [](CUdeviceptr p) { return reinterpret_cast<void*>(p); };
         if (sp.kind == Kind::kConv) {
@@ -436,6 +444,7 @@ StatusOr<CudaSession*> CreateSession(const Model& model, const CudaModel& cm,
     const CudaStep& cs = cm.steps[k];
     const StepPlan& sp = cs.plan;
     if (sp.kind != Kind::kConv && sp.kind != Kind::kLinear && sp.kind != Kind::kMatmul) continue;
+    if (model.tensors()[model.steps()[k].outputs[0]].num_elements == 0) continue;  // nothing to do
     const bool try_fused = sp.kind != Kind::kMatmul && sp.fused_activation != "-" &&
                            (sp.conv.bias || sp.gemm.bias || sp.fused_activation != "");
     const std::string where = StrCat("kernel ", k, " (", model.steps()[k].label, ")");
@@ -458,7 +467,7 @@ StatusOr<CudaSession*> CreateSession(const Model& model, const CudaModel& cm,
         s->fused[k] = attempt == 0;
         break;
       }
-      if (attempt == 1 || st.code() != SINTER_UNIMPLEMENTED) return st.WithContext(where);
+      if (attempt == 1) return st.WithContext(where);  // any failure of the fused plan falls back
     }
     if (!s->fused[k] && cs.epilogue.fn == nullptr && (sp.conv.bias || sp.gemm.bias))
       return Status(SINTER_INTERNAL, where + ": no way to apply the bias");
@@ -496,24 +505,95 @@ Status SetInput(CudaSession& s, size_t index, const void* data, size_t bytes) {
   return Status::Ok();
 }
 
-Status BindInputDevice(CudaSession& s, size_t index, void* device_ptr, size_t bytes) {
-  const TensorDesc& d = s.model->tensors()[s.model->inputs()[index]];
-  if (bytes != d.byte_size)
+// Library calls were promised 16-byte aligned operands (gemm.cc, conv.cc),
+// and the generated kernels' vector paths want it too.
+Status CheckDevicePointer(const TensorDesc& d, const char* what, void* p, size_t bytes) {
+  if (p == nullptr) return Status::Ok();  // unbinds
+  if (bytes != d.byte_size) {
     return InvalidArgument(
-        StrCat("input '", d.name, "': ", bytes, " bytes, expected ", d.byte_size));
+        StrCat(what, " '", d.name, "': ", bytes, " bytes given, expected ", d.byte_size));
+  }
+  if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
+    return InvalidArgument(StrCat(what, " '", d.name, "': device pointer not 16-byte aligned"));
+  return Status::Ok();
+}
+
+Status BindInputDevice(CudaSession& s, size_t index, void* device_ptr, size_t bytes) {
+  RT_RETURN_IF_ERROR(
+      CheckDevicePointer(s.model->tensors()[s.model->inputs()[index]], "input", device_ptr, bytes));
   s.bound_in[index] = reinterpret_cast<CUdeviceptr>(device_ptr);
   s.input_set[index] = device_ptr != nullptr;
   return Status::Ok();
 }
 
 Status BindOutputDevice(CudaSession& s, size_t index, void* device_ptr, size_t bytes) {
-  const TensorDesc& d = s.model->tensors()[s.model->outputs()[index]];
-  if (device_ptr != nullptr && bytes != d.byte_size)
-    return InvalidArgument(
-        StrCat("output '", d.name, "': ", bytes, " bytes, expected ", d.byte_size));
+  RT_RETURN_IF_ERROR(CheckDevicePointer(s.model->tensors()[s.model->outputs()[index]], "output",
+                                        device_ptr, bytes));
   s.bound_out[index] = reinterpret_cast<CUdeviceptr>(device_ptr);
   return Status::Ok();
 }
+
+namespace {
+
+// Runs every step on the stream, kernel by kernel.
+Status EnqueueAll(const CudaSession& s) {
+  for (size_t k = 0; k < s.model->steps().size(); ++k)
+    RT_RETURN_IF_ERROR(s.Enqueue(k).WithContext(StrCat("kernel ", k)));
+  return Status::Ok();
+}
+
+// Captures every step as a graph and instantiates it. On failure nothing is
+// left behind (no graph, the stream out of capture mode).
+Status Capture(CudaSession& s) {
+  const DriverApi& api = *s.api;
+  CU_RETURN(api, cuStreamBeginCapture(s.stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+  Status st = EnqueueAll(s);
+  CUgraph g = nullptr;
+  const CUresult end = api.cuStreamEndCapture(s.stream, &g);
+  if (st.ok()) st = CuStatus(api, end, "cuStreamEndCapture");
+  if (st.ok())
+    st = CuStatus(api, api.cuGraphInstantiateWithFlags(&s.exec, g, 0), "cuGraphInstantiate");
+  if (!st.ok()) {
+    if (g != nullptr) api.cuGraphDestroy(g);
+    s.exec = nullptr;
+    return st;
+  }
+  s.graph = g;
+  s.graph_in = s.bound_in;
+  s.graph_out = s.bound_out;
+  return Status::Ok();
+}
+
+Status RunSteps(CudaSession& s, bool profiling) {
+  const DriverApi& api = *s.api;
+  const size_t n = s.model->steps().size();
+  if (profiling) {
+    // Events between kernels: no graph, so each kernel's time is its own.
+    CU_RETURN(api, cuEventRecord(s.events[0], s.stream));
+    for (size_t k = 0; k < n; ++k) {
+      RT_RETURN_IF_ERROR(s.Enqueue(k).WithContext(StrCat("kernel ", k)));
+      CU_RETURN(api, cuEventRecord(s.events[k + 1], s.stream));
+    }
+    return Status::Ok();
+  }
+  // The first run is eager: libraries do their lazy first-use work
+  // (allocations, module loads) outside of a capture, where it is legal.
+  if (!s.use_graph || s.runs == 0) return EnqueueAll(s);
+  if (s.exec != nullptr && (s.graph_in != s.bound_in || s.graph_out != s.bound_out)) {
+    api.cuGraphExecDestroy(s.exec), s.exec = nullptr;
+    api.cuGraphDestroy(s.graph), s.graph = nullptr;
+  }
+  if (s.exec == nullptr && !Capture(s).ok()) {
+    // Something in the plan cannot be captured: run eagerly from now on
+    // (slower, still correct) rather than fail every run.
+    s.use_graph = false;
+    return EnqueueAll(s);
+  }
+  CU_RETURN(api, cuGraphLaunch(s.exec, s.stream));
+  return Status::Ok();
+}
+
+}  // namespace
 
 Status Run(CudaSession& s, bool profiling, std::vector<std::pair<double, double>>* times) {
   const DriverApi& api = *s.api;
@@ -526,48 +606,40 @@ Status Run(CudaSession& s, bool profiling, std::vector<std::pair<double, double>
   ContextScope scope(api, s.cm->ctx);
   RT_RETURN_IF_ERROR(scope.status());
   const auto& T = s.model->tensors();
-  for (size_t i = 0; i < s.model->inputs().size(); ++i) {
+  Status st;
+  for (size_t i = 0; i < s.model->inputs().size() && st.ok(); ++i) {
     const int t = s.model->inputs()[i];
-    if (s.bound_in[i] == 0 && T[t].byte_size)
-      CU_RETURN(api, cuMemcpyHtoDAsync(s.arena + T[t].arena_offset, s.pinned + s.in_at[i],
-                                       T[t].byte_size, s.stream));
-  }
-  const size_t n = s.model->steps().size();
-  if (profiling) {
-    // Events between kernels: no graph, so each kernel's time is its own.
-    CU_RETURN(api, cuEventRecord(s.events[0], s.stream));
-    for (size_t k = 0; k < n; ++k) {
-      RT_RETURN_IF_ERROR(s.Enqueue(k).WithContext(StrCat("kernel ", k)));
-      CU_RETURN(api, cuEventRecord(s.events[k + 1], s.stream));
+    if (s.bound_in[i] == 0 && T[t].byte_size) {
+      st = CuStatus(api,
+                    api.cuMemcpyHtoDAsync(s.arena + T[t].arena_offset, s.pinned + s.in_at[i],
+                                          T[t].byte_size, s.stream),
+                    "cuMemcpyHtoDAsync");
     }
-  } else if (s.use_graph) {
-    if (s.exec == nullptr || s.graph_in != s.bound_in || s.graph_out != s.bound_out) {
-      if (s.exec) api.cuGraphExecDestroy(s.exec), s.exec = nullptr;
-      if (s.graph) api.cuGraphDestroy(s.graph), s.graph = nullptr;
-      CU_RETURN(api, cuStreamBeginCapture(s.stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
-      Status st;
-      for (size_t k = 0; k < n && st.ok(); ++k) st = s.Enqueue(k).WithContext(StrCat("kernel ", k));
-      CUgraph g = nullptr;
-      CUresult end = api.cuStreamEndCapture(s.stream, &g);
-      RT_RETURN_IF_ERROR(st);
-      RT_RETURN_IF_ERROR(CuStatus(api, end, "cuStreamEndCapture"));
-      s.graph = g;
-      CU_RETURN(api, cuGraphInstantiateWithFlags(&s.exec, s.graph, 0));
-      s.graph_in = s.bound_in;
-      s.graph_out = s.bound_out;
-    }
-    CU_RETURN(api, cuGraphLaunch(s.exec, s.stream));
-  } else {
-    for (size_t k = 0; k < n; ++k)
-      RT_RETURN_IF_ERROR(s.Enqueue(k).WithContext(StrCat("kernel ", k)));
   }
-  for (size_t i = 0; i < s.model->outputs().size(); ++i) {
+  if (st.ok()) st = RunSteps(s, profiling);
+  // Outputs: to pinned staging, or to the caller's device memory when the
+  // kernels did not write it there already (an output that is an input or
+  // a constant, or one tensor listed as two outputs).
+  for (size_t i = 0; i < s.model->outputs().size() && st.ok(); ++i) {
     const int t = s.model->outputs()[i];
-    if (s.bound_out[i] == 0 && T[t].byte_size)
-      CU_RETURN(api, cuMemcpyDtoHAsync(s.pinned + s.out_at[i], s.Ptr(t), T[t].byte_size, s.stream));
+    if (T[t].byte_size == 0) continue;
+    if (s.bound_out[i] == 0) {
+      st = CuStatus(
+          api, api.cuMemcpyDtoHAsync(s.pinned + s.out_at[i], s.Ptr(t), T[t].byte_size, s.stream),
+          "cuMemcpyDtoHAsync");
+    } else if (s.Ptr(t) != s.bound_out[i]) {
+      st = CuStatus(api, api.cuMemcpyDtoDAsync(s.bound_out[i], s.Ptr(t), T[t].byte_size, s.stream),
+                    "cuMemcpyDtoDAsync");
+    }
   }
-  CU_RETURN(api, cuStreamSynchronize(s.stream));
+  // Always wait, also after an error: nothing may still be reading the
+  // staging buffers when the caller sets the next inputs.
+  const Status sync = CuStatus(api, api.cuStreamSynchronize(s.stream), "cuStreamSynchronize");
+  RT_RETURN_IF_ERROR(st);
+  RT_RETURN_IF_ERROR(sync);
+  ++s.runs;
   if (profiling && times != nullptr) {
+    const size_t n = s.model->steps().size();
     times->assign(n, {0.0, 0.0});
     for (size_t k = 0; k < n; ++k) {
       float start = 0, dur = 0;

@@ -362,6 +362,8 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
     p.reduced = 1;
     for (int i = static_cast<int>(p.kept_rank); i < r; ++i) p.reduced *= p.dims[i];
     if (p.n_out * p.reduced != in(0).num_elements) return InvalidArgument("reduce output shape");
+    if (p.reduced == 0 && op == "reduce_max" && p.n_out > 0)
+      return InvalidArgument("reduce_max over an empty axis");
     p.mode = op == "reduce_sum" ? 0 : op == "reduce_mean" ? 1 : 2;
     auto l = Hand(StrCat("sinter_reduce_", sfx), p.n_out, Block(p));
     if (!l.ok()) return l.status();
@@ -431,6 +433,13 @@ StatusOr<StepPlan> PlanStep(const std::vector<TensorDesc>& tensors, const std::s
     return DataLoss(StrCat(op, " needs ", need, " inputs, has ", step.inputs.size()));
   StepPlan sp;
   RT_RETURN_IF_ERROR(Plan(tensors, op, attrs, step, allow_tf32, &sp));
+  // cuBLASLt and cuDNN take no empty reduction; an empty output needs no call.
+  const bool library =
+      sp.kind == Kind::kConv || sp.kind == Kind::kLinear || sp.kind == Kind::kMatmul;
+  if (library && tensors[step.outputs[0]].num_elements > 0 &&
+      tensors[step.inputs[0]].num_elements == 0) {
+    return Status(SINTER_UNIMPLEMENTED, StrCat(op, " with an empty reduction on CUDA"));
+  }
   return sp;
 }
 

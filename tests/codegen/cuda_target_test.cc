@@ -21,10 +21,10 @@
 #include "codegen/cuda/cuda_target.h"
 #include "codegen/cuda/nvrtc.h"
 #include "frontend/torchscript.h"
+#include "gtest/gtest.h"
 #include "ir/parser.h"
 #include "ir/status_macros.h"
 #include "passes/pass.h"
-#include "gtest/gtest.h"
 #include "sinter/sinter.h"
 #include "tests/models/manifest.h"
 
@@ -206,6 +206,18 @@ class CudaTargetTest : public testing::Test {
 
   Case c_;
 };
+
+// The fallback epilogue of a conv/linear: the bias first, then the epilogue
+// on the biased value, exactly as the CPU applies it.
+TEST(CudaEpilogue, BiasComesFirstAndFeedsTheEpilogue) {
+  namespace cuda = sinter::codegen::cuda;
+  EXPECT_EQ(cuda::EpilogueWithBias(""), "t0 = add $0 $1");
+  EXPECT_EQ(cuda::EpilogueWithBias("t0 = relu $0"), "t0 = add $0 $1; t1 = relu t0");
+  EXPECT_EQ(cuda::EpilogueWithBias("t0 = add $0 $1; t1 = relu t0"),
+            "t0 = add $0 $1; t1 = add t0 $2; t2 = relu t1");
+  EXPECT_EQ(cuda::EpilogueWithBias("t0 = mul $0 0.5; t1 = clamp t0 0 6"),
+            "t0 = add $0 $1; t1 = mul t0 0.5; t2 = clamp t1 0 6");
+}
 
 // Ops the CUDA backend has no kernel for are listed in one message.
 TEST(CudaSupport, ListsEveryOpItCannotRun) {
