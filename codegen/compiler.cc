@@ -217,7 +217,12 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
           absl::StrCat("precision '", options.precision, "': use fp32, fp16 or bf16"));
     }
     RETURN_IF_ERROR(cuda::WrapElementwise(graph));
-    RETURN_IF_ERROR(passes::ConvertPrecision(graph, storage));
+    if (options.io_precision != "model" && options.io_precision != "storage") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("io precision '", options.io_precision, "': use model or storage"));
+    }
+    RETURN_IF_ERROR(
+        passes::ConvertPrecision(graph, storage, nullptr, options.io_precision == "storage"));
     RETURN_IF_ERROR(ir::Verify(graph));
     RETURN_IF_ERROR(cuda::CheckCudaSupport(graph));
     cuda_code.precision = std::string(ir::DTypeName(storage));

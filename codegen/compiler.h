@@ -23,6 +23,9 @@ struct CompileOptions {
   // CUDA storage precision: "fp32", "fp16" or "bf16" (compute stays f32).
   std::string precision = "fp32";
   bool allow_tf32 = false;  // CUDA: TF32 tensor cores for f32 GEMM/convolution
+  // CUDA with fp16/bf16: "model" keeps f32 inputs and outputs (a cast at
+  // each end), "storage" makes them f16/bf16 too.
+  std::string io_precision = "model";
   // If set, receives the optimised LLVM IR of the native kernels.
   std::string* llvm_ir = nullptr;
   passes::PassManagerOptions pass_options;

@@ -45,7 +45,7 @@ uint16_t F32ToBF16Bits(float f) {
   return static_cast<uint16_t>(x >> 16);
 }
 
-absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted) {
+absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted, bool convert_io) {
   if (to == ir::DType::kF32) return absl::OkStatus();
   if (to != ir::DType::kF16 && to != ir::DType::kBF16)
     return absl::InvalidArgumentError("precision must be f32, f16 or bf16");
@@ -72,6 +72,13 @@ absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted) {
     }
   }
   const std::string to_name(ir::DTypeName(to));
+  if (convert_io) {
+    for (const auto& in : g.inputs()) {
+      if (in->type().dtype == ir::DType::kF32) in->set_type({to, in->type().shape}), ++n;
+    }
+    if (converted != nullptr) *converted = n;
+    return absl::OkStatus();
+  }
   for (const auto& in : g.inputs()) {
     if (in->type().dtype != ir::DType::kF32 || !in->has_users()) continue;
     ir::Operation* cast = g.CreateOp(g.ops().begin(), ir::OpKind::kCast, {in.get()},

@@ -16,8 +16,11 @@ namespace sinter::passes {
 
 // `to` is kF16 or kBF16 (kF32 is a no-op). Constants are rounded to
 // nearest even once, at compile time. `converted` (optional) counts the
-// values whose dtype changed.
-absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted = nullptr);
+// values whose dtype changed. With `convert_io`, f32 inputs and outputs
+// take the new dtype too (no casts): callers then hand over and read back
+// f16/bf16 (sinterc --io-precision storage).
+absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted = nullptr,
+                              bool convert_io = false);
 
 // f32 -> f16 / bf16 bits, round to nearest even; NaN stays NaN, overflow
 // goes to infinity (IEEE semantics, as the GPU's __float2half_rn).

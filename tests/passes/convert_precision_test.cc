@@ -62,6 +62,20 @@ CHECK: #0 = 0x803F00404040AB3E)"),
       << out;
 }
 
+// With the inputs and outputs converted too, there are no casts.
+TEST(ConvertPrecision, StorageIoHasNoCasts) {
+  auto g = ir::Parse(kGraph);
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_TRUE(passes::ConvertPrecision(**g, ir::DType::kF16, nullptr, true).ok());
+  const std::string out = ir::Print(**g);
+  EXPECT_EQ(testing::FileCheck(out, R"(
+CHECK: %x: f16[2,4], %ids: i64[2]
+CHECK-NOT: cast
+CHECK: return)"),
+            "")
+      << out;
+}
+
 TEST(ConvertPrecision, RoundsToNearestEven) {
   auto f16 = [](float f) { return passes::F32ToF16Bits(f); };
   EXPECT_EQ(f16(1.0f), 0x3c00);
