@@ -21,6 +21,18 @@ mkdir -p "$deps"
 for f in .gpu-deps/*.deb; do [ -e "$f" ] && dpkg -x "$f" "$deps"; done
 export PATH="$deps/usr/bin:$PATH"
 torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+# That machine's cuDNN, cuBLAS and NVRTC come as Python packages
+# (nvidia-cudnn-cu13, ...): their headers for the build, their libraries for
+# the runtime's dlopen.
+site=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+for d in "$site"/nvidia/*/lib "$site"/nvidia/cu13/lib; do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
+done
+cudnn_inc=""
+for d in "$site"/nvidia/cudnn/include "$site"/nvidia/cu13/include /usr/local/cuda/include; do
+  [ -e "$d/cudnn_graph.h" ] && { cudnn_inc=$d; break; }
+done
+export CUDNN_INCLUDE_DIR=$cudnn_inc
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
 echo "== GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1), sm_$arch"
 
@@ -28,7 +40,7 @@ echo "== build"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$deps/usr;$deps/usr/lib/x86_64-linux-gnu/cmake;$torch_prefix" \
   -DFLATBUFFERS_INCLUDE_DIR="$deps/usr/include" -DFLATC="$deps/usr/bin/flatc" \
-  -DGTEST_ROOT="$deps/usr" >build-gpu.log 2>&1 || { tail -40 build-gpu.log; exit 1; }
+  -DGTEST_ROOT="$deps/usr" -DSINTER_CUDNN_INCLUDE_DIR="$cudnn_inc" >build-gpu.log 2>&1 || { tail -40 build-gpu.log; exit 1; }
 ninja -C build-gpu sinterc sinter-bench sinter_runtime cuda_target_test cuda_dynlib_test \
   >>build-gpu.log 2>&1 || { tail -60 build-gpu.log; exit 1; }
 
