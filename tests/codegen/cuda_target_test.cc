@@ -1,5 +1,5 @@
-// The CUDA target end to end, for every spine model (the manifest's "model"
-// group): sinterc's path (passes, precision conversion, the CUDA module
+// The CUDA target end to end, for every test model (the manifest's "model"
+// and "model_extra" groups): sinterc's path (passes, precision conversion, the CUDA module
 // compiled by NVRTC for sm_90 with PTX) produces an artifact, and the
 // runtime either refuses it with SINTER_UNAVAILABLE naming the missing
 // driver (no GPU: the normal test run) or, on a GPU machine, runs it and
@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   const std::string models = sinter::testing::ModelsDir(SINTER_DEFAULT_MODELS_DIR);
   for (const Case& c : sinter::testing::ReadManifest(models)) {
-    if (c.group != "model") continue;
+    if (c.group != "model" && c.group != "model_extra") continue;
     testing::RegisterTest("CudaTarget", c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                           [c]() -> testing::Test* { return new CudaTargetTest(c); });
   }
