@@ -118,6 +118,15 @@ std::string Unsupported(const ir::Operation& op) {
     }
     case OpKind::kMatmul:
       return MatmulSupported(op, &why) ? "" : why;
+    case OpKind::kGt:
+    case OpKind::kGe:
+    case OpKind::kLt:
+    case OpKind::kLe:
+    case OpKind::kEq:
+    case OpKind::kNe:
+      return IsFloatStorage(op.operand(0)->type().dtype) ? "" : "a comparison of non-floats";
+    case OpKind::kWhere:
+      return IsFloatStorage(out) ? "" : "where of non-float values";
     case OpKind::kEmbedding:
       return op.operand(1)->type().dtype == ir::DType::kI64 && IsFloatStorage(out)
                  ? ""

@@ -12,8 +12,9 @@
 //                                can, else by the generated `cuda_epilogue_fn`
 //   linear, matmul               cuBLASLt; likewise for linear's epilogue
 //   pooling, reduce_*, copies,   hand-written kernels (kernels/cuda)
-//     batch_norm, embedding, cast
-// Anything else (lstm, comparisons, where) is refused by CheckCudaSupport.
+//     batch_norm, embedding, cast,
+//     comparisons, where
+// Anything else (integer arithmetic, for one) is refused by CheckCudaSupport.
 #ifndef SINTER_CODEGEN_CUDA_CUDA_TARGET_H_
 #define SINTER_CODEGEN_CUDA_CUDA_TARGET_H_
 

@@ -164,6 +164,49 @@ __device__ void Embedding(const T* __restrict__ weight, const long long* __restr
   }
 }
 
+// Offsets of output element i in each of `k` broadcast inputs.
+template <int K>
+__device__ __forceinline__ void Offsets(long long i, const sinter_select_params& p,
+                                        long long (&off)[K]) {
+  for (int j = 0; j < K; ++j) off[j] = 0;
+  for (int d = static_cast<int>(p.rank) - 1; d >= 0; --d) {
+    const long long c = i % p.dims[d];
+    i /= p.dims[d];
+    for (int j = 0; j < K; ++j) off[j] += c * p.strides[j][d];
+  }
+}
+
+// NaN compares false except under ne, as in IEEE and PyTorch.
+template <typename T>
+__device__ void Compare(const T* __restrict__ a, const T* __restrict__ b,
+                        unsigned char* __restrict__ y, const sinter_select_params& p) {
+  for (long long i = GridStart(); i < p.n; i += GridStep()) {
+    long long off[2];
+    Offsets<2>(i, p, off);
+    const float x = ToF(a[off[0]]), z = ToF(b[off[1]]);
+    bool r = false;
+    switch (p.op) {
+      case 0: r = x > z; break;
+      case 1: r = x >= z; break;
+      case 2: r = x < z; break;
+      case 3: r = x <= z; break;
+      case 4: r = x == z; break;
+      default: r = x != z; break;
+    }
+    y[i] = r ? 1 : 0;
+  }
+}
+
+template <typename T>
+__device__ void Where(const unsigned char* __restrict__ c, const T* __restrict__ a,
+                      const T* __restrict__ b, T* __restrict__ y, const sinter_select_params& p) {
+  for (long long i = GridStart(); i < p.n; i += GridStep()) {
+    long long off[3];
+    Offsets<3>(i, p, off);
+    y[i] = c[off[0]] ? a[off[1]] : b[off[2]];
+  }
+}
+
 template <typename From, typename To>
 __device__ void Cast(const From* __restrict__ x, To* __restrict__ y, const sinter_cast_params& p) {
   for (long long i = GridStart(); i < p.n; i += GridStep()) y[i] = FromF<To>(ToF(x[i]));
@@ -197,6 +240,14 @@ SINTER_K_COPY(sinter_copy_8, unsigned long long)
   extern "C" __global__ void sinter_embedding_##SUFFIX(const T* w, const long long* idx, T* y, \
                                                        sinter_embedding_params p) {          \
     sinter_k::Embedding(w, idx, y, p);                                                       \
+  }                                                                                          \
+  extern "C" __global__ void sinter_compare_##SUFFIX(const T* a, const T* b, unsigned char* y, \
+                                                     sinter_select_params p) {               \
+    sinter_k::Compare(a, b, y, p);                                                           \
+  }                                                                                          \
+  extern "C" __global__ void sinter_where_##SUFFIX(const unsigned char* c, const T* a,       \
+                                                   const T* b, T* y, sinter_select_params p) { \
+    sinter_k::Where(c, a, b, y, p);                                                          \
   }
 SINTER_K_FLOAT_KERNELS(f32, float)
 SINTER_K_FLOAT_KERNELS(f16, __half)

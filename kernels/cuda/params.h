@@ -50,6 +50,16 @@ struct sinter_embedding_params {
   long long count, dim, vocab;
 };
 
+// Comparisons (op 0 gt, 1 ge, 2 lt, 3 le, 4 eq, 5 ne; bool out as 0/1
+// bytes) and where(cond, a, b), with NumPy broadcasting: each input's
+// element stride per output dim (0 where it broadcasts). Operand slots:
+// compare a = 0, b = 1; where cond = 0, a = 1, b = 2.
+struct sinter_select_params {
+  long long n, rank, op;
+  long long dims[SINTER_CUDA_MAX_RANK];
+  long long strides[3][SINTER_CUDA_MAX_RANK];
+};
+
 // Elementwise casts: n elements.
 struct sinter_cast_params {
   long long n;

@@ -412,6 +412,40 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
     sp->launches.push_back(std::move(l.value()));
     return Status::Ok();
   }
+  const bool compare =
+      op == "gt" || op == "ge" || op == "lt" || op == "le" || op == "eq" || op == "ne";
+  if (compare || op == "where") {
+    const int first = compare ? 0 : 1;  // the value operands
+    const sinter_dtype vt = in(first).dtype;
+    if (!float_storage(vt) || in(first + 1).dtype != vt)
+      return Status(SINTER_UNIMPLEMENTED, StrCat(op, " of ", sinter_dtype_name(vt), " on CUDA"));
+    if (compare ? out.dtype != SINTER_BOOL : (in(0).dtype != SINTER_BOOL || out.dtype != vt))
+      return InvalidArgument(StrCat(op, " dtypes"));
+    const Dims& y = out.dims;
+    if (y.size() > SINTER_CUDA_MAX_RANK) return Status(SINTER_UNIMPLEMENTED, "rank above 8");
+    sinter_select_params p{};
+    p.n = out.num_elements, p.rank = static_cast<long long>(y.size());
+    const char* ops[] = {"gt", "ge", "lt", "le", "eq", "ne"};
+    for (int i = 0; i < 6; ++i)
+      if (op == ops[i]) p.op = i;
+    for (size_t d = 0; d < y.size(); ++d) p.dims[d] = y[d];
+    for (size_t j = 0; j < n_in && j < 3; ++j) {
+      const Dims& x = in(static_cast<int>(j)).dims;
+      if (x.size() > y.size()) return InvalidArgument(StrCat(op, " operand of a higher rank"));
+      Dims xa(y.size() - x.size(), 1);
+      xa.insert(xa.end(), x.begin(), x.end());
+      const Dims xs = Strides(xa);
+      for (size_t d = 0; d < y.size(); ++d) {
+        if (xa[d] != y[d] && xa[d] != 1)
+          return InvalidArgument(StrCat(op, " shapes do not broadcast"));
+        p.strides[j][d] = xa[d] == 1 ? 0 : xs[d];
+      }
+    }
+    auto l = Hand(StrCat(compare ? "sinter_compare_" : "sinter_where_", Suffix(vt)), p.n, Block(p));
+    if (!l.ok()) return l.status();
+    sp->launches.push_back(std::move(l.value()));
+    return Status::Ok();
+  }
   return Status(SINTER_UNIMPLEMENTED, "the CUDA backend has no such kernel");
 }
 
@@ -426,7 +460,10 @@ StatusOr<StepPlan> PlanStep(const std::vector<TensorDesc>& tensors, const std::s
     return DataLoss("bad tensor index");
   // Operand counts the plans below index without checking.
   size_t need = 1;
-  if (op == "conv2d" || op == "linear" || op == "matmul" || op == "embedding") need = 2;
+  if (op == "conv2d" || op == "linear" || op == "matmul" || op == "embedding" || op == "gt" ||
+      op == "ge" || op == "lt" || op == "le" || op == "eq" || op == "ne")
+    need = 2;
+  if (op == "where") need = 3;
   if (op == "layer_norm") need = 3;
   if (op == "batch_norm") need = 5;
   if (step.inputs.size() < need)

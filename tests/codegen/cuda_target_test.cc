@@ -222,17 +222,20 @@ TEST(CudaEpilogue, BiasComesFirstAndFeedsTheEpilogue) {
 // Ops the CUDA backend has no kernel for are listed in one message.
 TEST(CudaSupport, ListsEveryOpItCannotRun) {
   auto g = sinter::ir::Parse(R"(
-graph @main(%x: f32[4], %y: f32[4]) {
-  %a = gt(%x, %y) : bool[4]
-  %b = where(%a, %x, %y) : f32[4]
-  %c = gt(%b, %y) : bool[4]
-  return %c
+graph @main(%x: f32[4], %i: i64[4], %j: i64[4]) {
+  %a = add(%i, %j) : i64[4]
+  %b = gt(%a, %j) : bool[4]
+  %c = where(%b, %x, %x) : f32[4]
+  %d = add(%a, %i) : i64[4]
+  return %c, %d
 })");
   ASSERT_TRUE(g.ok()) << g.status();
   absl::Status st = sinter::codegen::cuda::CheckCudaSupport(**g);
   EXPECT_EQ(st.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(std::string(st.message()).find("gt x2"), std::string::npos) << st;
-  EXPECT_NE(std::string(st.message()).find("where x1"), std::string::npos) << st;
+  EXPECT_NE(std::string(st.message()).find("add x2 (no CUDA kernel)"), std::string::npos) << st;
+  EXPECT_NE(std::string(st.message()).find("gt x1 (a comparison of non-floats)"), std::string::npos)
+      << st;
+  EXPECT_EQ(std::string(st.message()).find("where"), std::string::npos) << st;
 }
 
 }  // namespace

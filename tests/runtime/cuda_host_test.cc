@@ -85,6 +85,15 @@ const std::map<std::string, Entry>& Entries() {
   (*e)["sinter_embedding_" #S] = [](const std::vector<void*>& a, const uint8_t* p) {       \
     sinter_embedding_##S(static_cast<const T*>(a[0]), static_cast<const long long*>(a[1]), \
                          static_cast<T*>(a[2]), Read<sinter_embedding_params>(p));         \
+  };                                                                                       \
+  (*e)["sinter_compare_" #S] = [](const std::vector<void*>& a, const uint8_t* p) {         \
+    sinter_compare_##S(static_cast<const T*>(a[0]), static_cast<const T*>(a[1]),           \
+                       static_cast<unsigned char*>(a[2]), Read<sinter_select_params>(p));  \
+  };                                                                                       \
+  (*e)["sinter_where_" #S] = [](const std::vector<void*>& a, const uint8_t* p) {           \
+    sinter_where_##S(static_cast<const unsigned char*>(a[0]), static_cast<const T*>(a[1]), \
+                     static_cast<const T*>(a[2]), static_cast<T*>(a[3]),                   \
+                     Read<sinter_select_params>(p));                                       \
   };
     FLOATS(f32, float)
     FLOATS(f16, __half)
@@ -387,6 +396,34 @@ TEST(CudaHostKernels, F16StorageRoundTripsAndPoolsInF32) {
   EXPECT_EQ(pooled_f, ref);
 }
 
+// An attention mask the way masked_fill lowers it: where(gt(scores, t), scores, fill),
+// every operand broadcast differently.
+TEST(CudaHostKernels, CompareAndWhereBroadcast) {
+  std::vector<float> scores = Random(2 * 3 * 4, 15), thr = Random(4, 16), fill = {-1e9f};
+  std::vector<uint8_t> mask(24);
+  Case c({Desc({2, 3, 4}), Desc({4})}, Desc({2, 3, 4}, SINTER_BOOL));
+  KernelDef k;
+  c.Plan("gt", k);
+  c.Run({scores.data(), thr.data()}, mask.data());
+  for (int i = 0; i < 24; ++i) ASSERT_EQ(mask[i], scores[i] > thr[i % 4] ? 1 : 0) << i;
+  std::vector<float> out(24);
+  Case w({Desc({2, 3, 4}, SINTER_BOOL), Desc({2, 3, 4}), Desc({})}, Desc({2, 3, 4}));
+  KernelDef wk;
+  w.Plan("where", wk);
+  w.Run({mask.data(), scores.data(), fill.data()}, out.data());
+  for (int i = 0; i < 24; ++i) ASSERT_EQ(out[i], mask[i] ? scores[i] : -1e9f) << i;
+  // NaN compares false but under ne.
+  std::vector<float> nan = {NAN}, one = {1.f};
+  uint8_t r = 7;
+  for (const char* op : {"gt", "eq", "ne"}) {
+    Case n({Desc({1}), Desc({1})}, Desc({1}, SINTER_BOOL));
+    KernelDef nk;
+    n.Plan(op, nk);
+    n.Run({nan.data(), one.data()}, &r);
+    EXPECT_EQ(r, std::string(op) == "ne" ? 1 : 0) << op;
+  }
+}
+
 TEST(CudaHostKernels, PlannerRefusesWhatDoesNotFit) {
   {
     Case c({Desc({2, 3})}, Desc({3, 2}));
@@ -405,6 +442,12 @@ TEST(CudaHostKernels, PlannerRefusesWhatDoesNotFit) {
     KernelDef k;
     c.Plan("concat", k.Int("axis", 1));
     EXPECT_EQ(c.plan.status().code(), SINTER_INVALID_ARGUMENT);
+  }
+  {  // comparisons of integers have no CUDA kernel
+    Case c({Desc({2}, SINTER_I64), Desc({2}, SINTER_I64)}, Desc({2}, SINTER_BOOL));
+    KernelDef k;
+    c.Plan("gt", k);
+    EXPECT_EQ(c.plan.status().code(), SINTER_UNIMPLEMENTED);
   }
   {
     Case c({Desc({2, 3})}, Desc({2, 3}));
