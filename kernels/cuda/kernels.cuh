@@ -112,8 +112,7 @@ __device__ void Pool(const T* __restrict__ x, T* __restrict__ y, const sinter_po
 }
 
 template <typename T>
-__device__ void Reduce(const T* __restrict__ x, T* __restrict__ y,
-                       const sinter_reduce_params& p) {
+__device__ void Reduce(const T* __restrict__ x, T* __restrict__ y, const sinter_reduce_params& p) {
   const int kept = static_cast<int>(p.kept_rank), rank = static_cast<int>(p.rank);
   for (long long i = GridStart(); i < p.n_out; i += GridStep()) {
     long long base = 0, rest = i;
@@ -186,12 +185,24 @@ __device__ void Compare(const T* __restrict__ a, const T* __restrict__ b,
     const float x = ToF(a[off[0]]), z = ToF(b[off[1]]);
     bool r = false;
     switch (p.op) {
-      case 0: r = x > z; break;
-      case 1: r = x >= z; break;
-      case 2: r = x < z; break;
-      case 3: r = x <= z; break;
-      case 4: r = x == z; break;
-      default: r = x != z; break;
+      case 0:
+        r = x > z;
+        break;
+      case 1:
+        r = x >= z;
+        break;
+      case 2:
+        r = x < z;
+        break;
+      case 3:
+        r = x <= z;
+        break;
+      case 4:
+        r = x == z;
+        break;
+      default:
+        r = x != z;
+        break;
     }
     y[i] = r ? 1 : 0;
   }
@@ -215,48 +226,47 @@ __device__ void Cast(const From* __restrict__ x, To* __restrict__ y, const sinte
 }  // namespace sinter_k
 
 // Entry points: one per element size (copies) or storage type.
-#define SINTER_K_COPY(NAME, T)                                                          \
-  extern "C" __global__ void NAME(const T* in, T* out, sinter_copy_params p) {          \
-    sinter_k::Copy(in, out, p);                                                         \
+#define SINTER_K_COPY(NAME, T)                                                 \
+  extern "C" __global__ void NAME(const T* in, T* out, sinter_copy_params p) { \
+    sinter_k::Copy(in, out, p);                                                \
   }
 SINTER_K_COPY(sinter_copy_1, unsigned char)
 SINTER_K_COPY(sinter_copy_2, unsigned short)
 SINTER_K_COPY(sinter_copy_4, unsigned int)
 SINTER_K_COPY(sinter_copy_8, unsigned long long)
 
-#define SINTER_K_FLOAT_KERNELS(SUFFIX, T)                                                    \
-  extern "C" __global__ void sinter_pool_##SUFFIX(const T* x, T* y, sinter_pool_params p) { \
-    sinter_k::Pool(x, y, p);                                                                 \
-  }                                                                                          \
-  extern "C" __global__ void sinter_reduce_##SUFFIX(const T* x, T* y,                        \
-                                                    sinter_reduce_params p) {                \
-    sinter_k::Reduce(x, y, p);                                                               \
-  }                                                                                          \
-  extern "C" __global__ void sinter_batch_norm_##SUFFIX(const T* x, const T* mean,           \
-                                                        const T* var, const T* w, const T* b, \
-                                                        T* y, sinter_batch_norm_params p) {  \
-    sinter_k::BatchNorm(x, mean, var, w, b, y, p);                                           \
-  }                                                                                          \
-  extern "C" __global__ void sinter_embedding_##SUFFIX(const T* w, const long long* idx, T* y, \
-                                                       sinter_embedding_params p) {          \
-    sinter_k::Embedding(w, idx, y, p);                                                       \
-  }                                                                                          \
-  extern "C" __global__ void sinter_compare_##SUFFIX(const T* a, const T* b, unsigned char* y, \
-                                                     sinter_select_params p) {               \
-    sinter_k::Compare(a, b, y, p);                                                           \
-  }                                                                                          \
-  extern "C" __global__ void sinter_where_##SUFFIX(const unsigned char* c, const T* a,       \
-                                                   const T* b, T* y, sinter_select_params p) { \
-    sinter_k::Where(c, a, b, y, p);                                                          \
+#define SINTER_K_FLOAT_KERNELS(SUFFIX, T)                                                          \
+  extern "C" __global__ void sinter_pool_##SUFFIX(const T* x, T* y, sinter_pool_params p) {        \
+    sinter_k::Pool(x, y, p);                                                                       \
+  }                                                                                                \
+  extern "C" __global__ void sinter_reduce_##SUFFIX(const T* x, T* y, sinter_reduce_params p) {    \
+    sinter_k::Reduce(x, y, p);                                                                     \
+  }                                                                                                \
+  extern "C" __global__ void sinter_batch_norm_##SUFFIX(const T* x, const T* mean, const T* var,   \
+                                                        const T* w, const T* b, T* y,              \
+                                                        sinter_batch_norm_params p) {              \
+    sinter_k::BatchNorm(x, mean, var, w, b, y, p);                                                 \
+  }                                                                                                \
+  extern "C" __global__ void sinter_embedding_##SUFFIX(const T* w, const long long* idx, T* y,     \
+                                                       sinter_embedding_params p) {                \
+    sinter_k::Embedding(w, idx, y, p);                                                             \
+  }                                                                                                \
+  extern "C" __global__ void sinter_compare_##SUFFIX(const T* a, const T* b, unsigned char* y,     \
+                                                     sinter_select_params p) {                     \
+    sinter_k::Compare(a, b, y, p);                                                                 \
+  }                                                                                                \
+  extern "C" __global__ void sinter_where_##SUFFIX(const unsigned char* c, const T* a, const T* b, \
+                                                   T* y, sinter_select_params p) {                 \
+    sinter_k::Where(c, a, b, y, p);                                                                \
   }
 SINTER_K_FLOAT_KERNELS(f32, float)
 SINTER_K_FLOAT_KERNELS(f16, __half)
 SINTER_K_FLOAT_KERNELS(bf16, __nv_bfloat16)
 
-#define SINTER_K_CAST(FROM_NAME, FROM, TO_NAME, TO)                                          \
-  extern "C" __global__ void sinter_cast_##FROM_NAME##_##TO_NAME(const FROM* x, TO* y,       \
-                                                                 sinter_cast_params p) {     \
-    sinter_k::Cast<FROM, TO>(x, y, p);                                                       \
+#define SINTER_K_CAST(FROM_NAME, FROM, TO_NAME, TO)                                      \
+  extern "C" __global__ void sinter_cast_##FROM_NAME##_##TO_NAME(const FROM* x, TO* y,   \
+                                                                 sinter_cast_params p) { \
+    sinter_k::Cast<FROM, TO>(x, y, p);                                                   \
   }
 SINTER_K_CAST(f32, float, f16, __half)
 SINTER_K_CAST(f16, __half, f32, float)
