@@ -3,9 +3,11 @@
 // compiled by NVRTC for sm_90 with PTX) produces an artifact, and the
 // runtime either refuses it with SINTER_UNAVAILABLE naming the missing
 // driver (no GPU: the normal test run) or, on a GPU machine, runs it and
-// matches the CPU build of the same model (GPU parity):
-//   f32 (TF32 off) within 1e-3 relative to the output's scale, as the issue
-//     asks; cuDNN/cuBLASLt reassociate sums, so bit equality is not expected;
+// matches the CPU build of the same model and PyTorch (LibTorch on the CPU)
+// (GPU parity):
+//   f32 (TF32 off) within 1e-3 relative to the output's scale, of both, as
+//     the issue asks; cuDNN/cuBLASLt reassociate sums, so bit equality is not
+//     expected;
 //   f16 / bf16 within 3e-2 / 6e-2 of the output's scale: weights and
 //     activations are rounded to 11 / 8 significant bits at every layer
 //     (2^-11 and 2^-8 relative per rounding), accumulated over ~50 layers of
@@ -27,6 +29,7 @@
 #include "passes/pass.h"
 #include "sinter/sinter.h"
 #include "tests/models/manifest.h"
+#include "tests/models/torch_reference.h"
 
 namespace {
 
@@ -137,6 +140,21 @@ class CudaTargetTest : public testing::Test {
     Outputs ref;
     ASSERT_EQ(RunArtifact(*cpu, in, in_i64, c_, &ref, &message), SINTER_OK) << message;
     Check("f16", gpu, ref, 3e-2);
+    // And against PyTorch itself (LibTorch on the CPU, same inputs).
+    Outputs torch_ref;
+    {
+      std::vector<at::Tensor> inputs;
+      for (size_t i = 0; i < c_.shapes.size(); ++i) {
+        inputs.push_back(
+            c_.dtypes[i] == "i64"
+                ? torch::from_blob(in_i64[i].data(), c_.shapes[i], torch::kLong).clone()
+                : torch::from_blob(in[i].data(), c_.shapes[i], torch::kFloat).clone());
+      }
+      for (const at::Tensor& t : sinter::testing::TorchForward(c_.file, inputs)) {
+        const at::Tensor f = t.to(torch::kFloat).contiguous();
+        torch_ref.values.emplace_back(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+      }
+    }
     for (const auto& [precision, tol] :
          {std::pair<const char*, double>{"fp32", 1e-3}, {"bf16", 6e-2}}) {
       auto art = CompileFor("cuda:sm_90", precision, nullptr);
@@ -144,6 +162,8 @@ class CudaTargetTest : public testing::Test {
       Outputs o;
       ASSERT_EQ(RunArtifact(*art, in, in_i64, c_, &o, &message), SINTER_OK) << message;
       Check(precision, o, ref, tol);
+      // The issue's bar: f32 (TF32 off) within 1e-3 of PyTorch.
+      if (std::string(precision) == "fp32") Check("fp32 vs PyTorch", o, torch_ref, 1e-3);
     }
   }
 

@@ -17,21 +17,12 @@
 #include "gtest/gtest.h"
 #include "sinter/sinter.h"
 #include "tests/models/manifest.h"
+#include "tests/models/torch_reference.h"
 
 namespace {
 
 using Case = sinter::testing::ModelCase;
 using sinter::testing::ReadManifest;
-
-void Flatten(const c10::IValue& v, std::vector<at::Tensor>* out) {
-  if (v.isTensor()) {
-    out->push_back(v.toTensor().contiguous());
-  } else if (v.isTuple()) {
-    for (const auto& e : v.toTupleRef().elements()) Flatten(e, out);
-  } else if (v.isList()) {
-    for (const auto& e : v.toListRef()) Flatten(e, out);
-  }
-}
 
 sinter_dtype ToSinter(c10::ScalarType t) {
   switch (t) {
@@ -61,16 +52,7 @@ class ParityTest : public testing::Test {
       tensors.push_back(t);
       inputs.push_back(t);
     }
-    std::vector<at::Tensor> ref;
-    {
-      torch::NoGradGuard no_grad;
-      torch::jit::Module m = torch::jit::load(c_.file);
-      m.eval();
-      // Inputs are cloned: a model with in-place ops may write them.
-      std::vector<c10::IValue> copy;
-      for (const at::Tensor& t : tensors) copy.push_back(t.clone());
-      Flatten(m.forward(copy), &ref);
-    }
+    const std::vector<at::Tensor> ref = sinter::testing::TorchForward(c_.file, tensors);
     for (const char* pipeline : {"O0", "default"}) {
       SCOPED_TRACE(std::string("pipeline ") + pipeline);
       sinter::frontend::ImportOptions opts;
