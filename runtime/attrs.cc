@@ -56,4 +56,13 @@ StatusOr<std::vector<int64_t>> Attrs::Ints(std::string_view name) const {
   return v;
 }
 
+StatusOr<std::array<int64_t, 2>> IntPair(const Attrs& a, std::string_view name, int64_t min) {
+  RT_ASSIGN_OR_RETURN(std::vector<int64_t> v, a.Ints(name));
+  if (v.size() != 2 || v[0] < min || v[1] < min || v[0] > (1 << 20) || v[1] > (1 << 20)) {
+    return InvalidArgument(
+        StrCat("attribute '", std::string(name), "' must be two values >= ", min));
+  }
+  return std::array<int64_t, 2>{v[0], v[1]};
+}
+
 }  // namespace sinter::rt

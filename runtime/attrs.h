@@ -3,6 +3,7 @@
 #ifndef SINTER_RUNTIME_ATTRS_H_
 #define SINTER_RUNTIME_ATTRS_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -33,6 +34,10 @@ class Attrs {
  private:
   const format::Kernel* kernel_;
 };
+
+// The two values of an ints attribute such as stride or padding, each in
+// [min, 2^20]; InvalidArgument naming the attribute otherwise.
+StatusOr<std::array<int64_t, 2>> IntPair(const Attrs& a, std::string_view name, int64_t min);
 
 }  // namespace sinter::rt
 

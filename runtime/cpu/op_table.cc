@@ -12,13 +12,13 @@
 
 #include "runtime/cpu/fused.h"
 #include "runtime/cpu/fused_reduction.h"
+#include "runtime/dims.h"
 #include "runtime/format/sinter_generated.h"
 
 namespace sinter::rt {
 namespace kc = kernels::cpu;
 namespace {
 
-using Dims = std::vector<int64_t>;
 using ParamsOr = StatusOr<std::unique_ptr<KernelParams>>;
 
 std::string DimsStr(const Dims& d) {
@@ -55,19 +55,6 @@ StatusOr<int64_t> Axis(int64_t axis, size_t rank) {
   return a;
 }
 
-int64_t Prod(const Dims& d, size_t b, size_t e) {
-  int64_t p = 1;
-  for (size_t i = b; i < e && i < d.size(); ++i) p *= d[i];
-  return p;
-}
-
-// Dims of `d` right-aligned to `rank` with leading 1s.
-Dims Align(const Dims& d, size_t rank) {
-  Dims out(rank - d.size(), 1);
-  out.insert(out.end(), d.begin(), d.end());
-  return out;
-}
-
 StatusOr<Dims> Broadcast(const Dims& a, const Dims& b) {
   size_t rank = std::max(a.size(), b.size());
   Dims x = Align(a, rank), y = Align(b, rank), out(rank);
@@ -82,12 +69,6 @@ StatusOr<Dims> Broadcast(const Dims& a, const Dims& b) {
 }
 
 // Dense row-major strides in elements.
-Dims Strides(const Dims& d) {
-  Dims s(d.size(), 1);
-  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * d[i + 1];
-  return s;
-}
-
 // Output extent of a sliding window; 0 when the window does not fit (or its
 // dilated extent overflows: a kernel extent can be as large as a tensor).
 int64_t WindowOut(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
@@ -501,21 +482,13 @@ struct ConvParams : KernelParams {
   Epilogue epilogue;
 };
 
-StatusOr<std::array<int64_t, 2>> Pair(const Attrs& a, std::string_view name, int64_t min) {
-  RT_ASSIGN_OR_RETURN(Dims v, a.Ints(name));
-  if (v.size() != 2 || v[0] < min || v[1] < min || v[0] > (1 << 20) || v[1] > (1 << 20)) {
-    return InvalidArgument(StrCat("attribute '", name, "' must be two values >= ", min));
-  }
-  return std::array<int64_t, 2>{v[0], v[1]};
-}
-
 ParamsOr PrepareConv2d(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(ExpectF32(c));
   const Dims &x = c.inputs[0]->dims, &w = c.inputs[1]->dims;
   if (x.size() != 4 || w.size() != 4) return InvalidArgument("conv2d input and weight must be 4-D");
-  RT_ASSIGN_OR_RETURN(auto stride, Pair(c.attrs, "stride", 1));
-  RT_ASSIGN_OR_RETURN(auto pad, Pair(c.attrs, "padding", 0));
-  RT_ASSIGN_OR_RETURN(auto dil, Pair(c.attrs, "dilation", 1));
+  RT_ASSIGN_OR_RETURN(auto stride, IntPair(c.attrs, "stride", 1));
+  RT_ASSIGN_OR_RETURN(auto pad, IntPair(c.attrs, "padding", 0));
+  RT_ASSIGN_OR_RETURN(auto dil, IntPair(c.attrs, "dilation", 1));
   RT_ASSIGN_OR_RETURN(int64_t groups, c.attrs.Int("groups"));
   int64_t channels;
   if (groups <= 0 || x[1] % groups != 0 || w[0] % groups != 0 ||
@@ -576,14 +549,14 @@ ParamsOr PreparePool(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(ExpectF32(c));
   const Dims& x = c.inputs[0]->dims;
   if (x.size() != 4) return InvalidArgument("pool input must be 4-D");
-  RT_ASSIGN_OR_RETURN(auto k, Pair(c.attrs, "kernel", 1));
-  RT_ASSIGN_OR_RETURN(auto s, Pair(c.attrs, "stride", 1));
-  RT_ASSIGN_OR_RETURN(auto pad, Pair(c.attrs, "padding", 0));
+  RT_ASSIGN_OR_RETURN(auto k, IntPair(c.attrs, "kernel", 1));
+  RT_ASSIGN_OR_RETURN(auto s, IntPair(c.attrs, "stride", 1));
+  RT_ASSIGN_OR_RETURN(auto pad, IntPair(c.attrs, "padding", 0));
   std::array<int64_t, 2> dil{1, 1};
   RT_ASSIGN_OR_RETURN(bool ceil_mode, c.attrs.Bool("ceil_mode"));
   auto p = std::make_unique<PoolParams>();
   if constexpr (Max) {
-    RT_ASSIGN_OR_RETURN(dil, Pair(c.attrs, "dilation", 1));
+    RT_ASSIGN_OR_RETURN(dil, IntPair(c.attrs, "dilation", 1));
   } else {
     RT_ASSIGN_OR_RETURN(p->count_include_pad, c.attrs.Bool("count_include_pad"));
     RT_ASSIGN_OR_RETURN(p->divisor, c.attrs.IntOr("divisor", 0));
@@ -622,7 +595,7 @@ ParamsOr PrepareAdaptivePool(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(ExpectF32(c));
   const Dims& x = c.inputs[0]->dims;
   if (x.size() != 4) return InvalidArgument("adaptive pool input must be 4-D");
-  RT_ASSIGN_OR_RETURN(auto o, Pair(c.attrs, "output_size", 1));
+  RT_ASSIGN_OR_RETURN(auto o, IntPair(c.attrs, "output_size", 1));
   if (x[2] == 0 || x[3] == 0) return InvalidArgument("adaptive pool of an empty input");
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], x[1], o[0], o[1]}, "output"));
   auto p = std::make_unique<PoolParams>();

@@ -8,11 +8,10 @@
 #include <cstring>
 
 #include "kernels/cuda/params.h"
+#include "runtime/dims.h"
 
 namespace sinter::rt::cuda {
 namespace {
-
-using Dims = std::vector<int64_t>;
 
 DataType DataTypeOf(sinter_dtype d) {
   return d == SINTER_F16 ? DataType::kF16 : d == SINTER_BF16 ? DataType::kBF16 : DataType::kF32;
@@ -33,18 +32,6 @@ const char* Suffix(sinter_dtype d) {
     default:
       return nullptr;
   }
-}
-
-Dims Strides(const Dims& d) {
-  Dims s(d.size(), 1);
-  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * d[i + 1];
-  return s;
-}
-
-int64_t Prod(const Dims& d, size_t b, size_t e) {
-  int64_t p = 1;
-  for (size_t i = b; i < e && i < d.size(); ++i) p *= d[i];
-  return p;
 }
 
 template <typename P>
@@ -69,16 +56,6 @@ Status CopyParams(const Dims& dims, const Dims& in_strides, const Dims& out_stri
   p->in_offset = in_offset;
   p->out_offset = out_offset;
   return Status::Ok();
-}
-
-StatusOr<std::array<int64_t, 2>> Pair(const Attrs& a, std::string_view name, int64_t min) {
-  auto v = a.Ints(name);
-  if (!v.ok()) return v.status();
-  const Dims& d = v.value();
-  if (d.size() != 2 || d[0] < min || d[1] < min || d[0] > (1 << 20) || d[1] > (1 << 20))
-    return InvalidArgument(
-        StrCat("attribute '", std::string(name), "' must be two values >= ", min));
-  return std::array<int64_t, 2>{d[0], d[1]};
 }
 
 // The generated kernel named by attributes `<prefix>_fn`, `_block`, ...
@@ -146,7 +123,8 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
       const Dims &x = in(0).dims, &w = in(1).dims;
       if (x.size() != 4 || w.size() != 4 || out.dims.size() != 4)
         return InvalidArgument("conv2d tensors must be 4-D");
-      auto stride = Pair(a, "stride", 1), pad = Pair(a, "padding", 0), dil = Pair(a, "dilation", 1);
+      auto stride = IntPair(a, "stride", 1), pad = IntPair(a, "padding", 0),
+           dil = IntPair(a, "dilation", 1);
       auto groups = a.Int("groups");
       if (!stride.ok() || !pad.ok() || !dil.ok() || !groups.ok())
         return InvalidArgument("conv2d attributes");
@@ -311,12 +289,13 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
       p.adaptive = 1;
       if (x[2] == 0 || x[3] == 0) return InvalidArgument("adaptive pool of an empty input");
     } else {
-      auto k2 = Pair(a, "kernel", 1), s2 = Pair(a, "stride", 1), pd = Pair(a, "padding", 0);
+      auto k2 = IntPair(a, "kernel", 1), s2 = IntPair(a, "stride", 1),
+           pd = IntPair(a, "padding", 0);
       if (!k2.ok() || !s2.ok() || !pd.ok()) return InvalidArgument("pool attributes");
       p.kh = k2.value()[0], p.kw = k2.value()[1], p.sh = s2.value()[0], p.sw = s2.value()[1];
       p.ph = pd.value()[0], p.pw = pd.value()[1];
       if (p.mode == 0) {
-        auto d2 = Pair(a, "dilation", 1);
+        auto d2 = IntPair(a, "dilation", 1);
         if (!d2.ok()) return d2.status();
         p.dh = d2.value()[0], p.dw = d2.value()[1];
       } else {

@@ -1,0 +1,37 @@
+// Shape arithmetic shared by the backends' load-time checks (the CPU op
+// table and the CUDA plans): dense strides, products, broadcast alignment.
+// Callers have bounded the extents (Model::Verify), so products fit int64.
+#ifndef SINTER_RUNTIME_DIMS_H_
+#define SINTER_RUNTIME_DIMS_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace sinter::rt {
+
+using Dims = std::vector<int64_t>;
+
+// Product of d[b, e).
+inline int64_t Prod(const Dims& d, size_t b, size_t e) {
+  int64_t p = 1;
+  for (size_t i = b; i < e && i < d.size(); ++i) p *= d[i];
+  return p;
+}
+
+// Row-major element strides of a dense tensor of dims `d`.
+inline Dims Strides(const Dims& d) {
+  Dims s(d.size(), 1);
+  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * d[i + 1];
+  return s;
+}
+
+// Dims of `d` right-aligned to `rank` with leading 1s (NumPy broadcasting).
+inline Dims Align(const Dims& d, size_t rank) {
+  Dims out(rank - d.size(), 1);
+  out.insert(out.end(), d.begin(), d.end());
+  return out;
+}
+
+}  // namespace sinter::rt
+
+#endif  // SINTER_RUNTIME_DIMS_H_
