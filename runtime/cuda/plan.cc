@@ -229,8 +229,7 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
     } else {
       dims = out.dims;
       if (x.size() > dims.size()) return InvalidArgument("expand to a lower rank");
-      Dims xa(dims.size() - x.size(), 1);
-      xa.insert(xa.end(), x.begin(), x.end());
+      const Dims xa = Align(x, dims.size());
       strides = Strides(xa);
       for (size_t i = 0; i < dims.size(); ++i) {
         if (xa[i] == 1)
@@ -411,8 +410,7 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
     for (size_t j = 0; j < n_in && j < 3; ++j) {
       const Dims& x = in(static_cast<int>(j)).dims;
       if (x.size() > y.size()) return InvalidArgument(StrCat(op, " operand of a higher rank"));
-      Dims xa(y.size() - x.size(), 1);
-      xa.insert(xa.end(), x.begin(), x.end());
+      const Dims xa = Align(x, y.size());
       const Dims xs = Strides(xa);
       for (size_t d = 0; d < y.size(); ++d) {
         if (xa[d] != y[d] && xa[d] != 1)
