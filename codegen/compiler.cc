@@ -197,6 +197,12 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   // The CUDA backend has no LSTM kernel: unroll it first, so that fusion
   // sees its gate math.
   if (cuda_target) RETURN_IF_ERROR(pm.Add("lower-lstm"));
+  // Tensor cores run fp16 / bf16 storage, and f32 with TF32 allowed.
+  const bool tensor_cores = options.precision != "fp32" && options.precision != "f32";
+  pm.SetDefaultOptions("plan-layout",
+                       {{"target", cuda_target ? "cuda" : "cpu"},
+                        {"layout", options.layout},
+                        {"tensor_cores", tensor_cores || options.allow_tf32 ? "1" : "0"}});
   RETURN_IF_ERROR(pm.AddPipeline(options.pipeline));
   RETURN_IF_ERROR(pm.Run(graph));
   r.passes = pm.records();

@@ -26,6 +26,11 @@ struct CompileOptions {
   // CUDA with fp16/bf16: "model" keeps f32 inputs and outputs (a cast at
   // each end), "storage" makes them f16/bf16 too.
   std::string io_precision = "model";
+  // Activation layout of convolution chains (passes/plan_layout.cc): "auto"
+  // (the target's cost model: NHWC where the transposes it needs cost less
+  // than the convolutions gain, on the CPU and on CUDA with tensor cores),
+  // "nhwc" or "nchw".
+  std::string layout = "auto";
   // If set, receives the optimised LLVM IR of the native kernels.
   std::string* llvm_ir = nullptr;
   passes::PassManagerOptions pass_options;

@@ -56,7 +56,19 @@ absl::Status CheckEpilogueOperands(const Operation& op, const std::vector<int64_
   return absl::OkStatus();
 }
 
+// A 4-D tensor's dims reordered by `perm` (kToNhwc / kToNchw).
+std::vector<int64_t> Permute4(const std::vector<int64_t>& d, const int64_t (&perm)[4]) {
+  return {d[perm[0]], d[perm[1]], d[perm[2]], d[perm[3]]};
+}
+
 }  // namespace
+
+absl::StatusOr<bool> ChannelsLast(const Operation& op) {
+  if (!op.HasAttr("layout")) return false;
+  const std::string& l = op.GetStr("layout");
+  if (l != "NCHW" && l != "NHWC") return Invalid("layout '", l, "': use NCHW or NHWC");
+  return l == "NHWC";
+}
 
 absl::StatusOr<int64_t> NormalizeAxis(int64_t axis, int64_t rank) {
   int64_t a = axis < 0 ? axis + rank : axis;
@@ -269,6 +281,8 @@ absl::Status InferConv2d(const Operation& op, std::vector<TensorType>* results) 
   RETURN_IF_ERROR(RequireSameDType(op));
   ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
   ASSIGN_OR_RETURN(auto w, StaticExtents(op.operand(1)));
+  ASSIGN_OR_RETURN(bool nhwc, ChannelsLast(op));
+  if (nhwc) x = Permute4(x, kToNchw), w = Permute4(w, kToNchw);  // logical NCHW / OIHW
   const auto& stride = op.GetInts("stride");
   const auto& pad = op.GetInts("padding");
   const auto& dil = op.GetInts("dilation");
@@ -290,14 +304,18 @@ absl::Status InferConv2d(const Operation& op, std::vector<TensorType>* results) 
   int64_t oh = WindowOutput(x[2], w[2], stride[0], pad[0], dil[0], false);
   int64_t ow = WindowOutput(x[3], w[3], stride[1], pad[1], dil[1], false);
   if (oh <= 0 || ow <= 0) return Invalid("input ", Dims(x), " too small for the kernel");
-  RETURN_IF_ERROR(CheckEpilogueOperands(op, {x[0], w[0], oh, ow}));
-  results->push_back(Make(op.operand(0)->type().dtype, {x[0], w[0], oh, ow}));
+  std::vector<int64_t> y{x[0], w[0], oh, ow};
+  if (nhwc) y = Permute4(y, kToNhwc);
+  RETURN_IF_ERROR(CheckEpilogueOperands(op, y));
+  results->push_back(Make(op.operand(0)->type().dtype, y));
   return absl::OkStatus();
 }
 
 absl::Status InferPool2d(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireRank(op.operand(0), 4, "pool input"));
   ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(bool nhwc, ChannelsLast(op));
+  if (nhwc) x = Permute4(x, kToNchw);
   const auto& k = op.GetInts("kernel");
   const auto& s = op.GetInts("stride");
   const auto& p = op.GetInts("padding");
@@ -315,17 +333,21 @@ absl::Status InferPool2d(const Operation& op, std::vector<TensorType>* results) 
   int64_t oh = WindowOutput(x[2], k[0], s[0], p[0], d[0], ceil);
   int64_t ow = WindowOutput(x[3], k[1], s[1], p[1], d[1], ceil);
   if (oh <= 0 || ow <= 0) return Invalid("input ", Dims(x), " too small for the window");
-  results->push_back(Make(op.operand(0)->type().dtype, {x[0], x[1], oh, ow}));
+  std::vector<int64_t> y{x[0], x[1], oh, ow};
+  results->push_back(Make(op.operand(0)->type().dtype, nhwc ? Permute4(y, kToNhwc) : y));
   return absl::OkStatus();
 }
 
 absl::Status InferAdaptivePool2d(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireRank(op.operand(0), 4, "adaptive pool input"));
   ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(bool nhwc, ChannelsLast(op));
+  if (nhwc) x = Permute4(x, kToNchw);
   const auto& o = op.GetInts("output_size");
   if (o.size() != 2 || o[0] <= 0 || o[1] <= 0)
     return Invalid("output_size needs 2 positive entries");
-  results->push_back(Make(op.operand(0)->type().dtype, {x[0], x[1], o[0], o[1]}));
+  std::vector<int64_t> y{x[0], x[1], o[0], o[1]};
+  results->push_back(Make(op.operand(0)->type().dtype, nhwc ? Permute4(y, kToNhwc) : y));
   return absl::OkStatus();
 }
 

@@ -42,6 +42,14 @@ absl::StatusOr<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>&
 // Output extent of a sliding window (conv, pool), PyTorch's formula.
 int64_t WindowOutput(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
                      bool ceil_mode);
+// Is a conv2d / pool op stored channels-last (`layout` "NHWC")? Error for a
+// layout other than "NCHW" and "NHWC".
+absl::StatusOr<bool> ChannelsLast(const Operation& op);
+// The permutations between PyTorch's NCHW order and channels-last NHWC, for
+// dims and for OIHW -> OHWI weights alike.
+inline constexpr int64_t kToNhwc[4] = {0, 2, 3, 1};
+inline constexpr int64_t kToNchw[4] = {0, 3, 1, 2};
+
 // Normalises a possibly negative axis against `rank`; error if out of range.
 absl::StatusOr<int64_t> NormalizeAxis(int64_t axis, int64_t rank);
 

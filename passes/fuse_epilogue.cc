@@ -37,8 +37,10 @@ absl::Status RunFuseEpilogue(ir::Graph& g, PassStats& stats) {
     if (op->num_operands() >= 3) {
       operands.push_back(op->operand(2));
     } else {  // the epilogue form has an explicit bias
-      int64_t n =
-          r->type().shape[op->kind() == OpKind::kConv2d ? 1 : r->type().shape.rank() - 1].extent();
+      // Out channels: NCHW's dim 1; the last dim of NHWC and of linear.
+      const bool channel_first = op->kind() == OpKind::kConv2d &&
+                                 !(op->HasAttr("layout") && op->GetStr("layout") == "NHWC");
+      int64_t n = r->type().shape[channel_first ? 1 : r->type().shape.rank() - 1].extent();
       ir::TensorType bt{ir::DType::kF32, ir::Shape::Of({n})};
       operands.push_back(
           b.Constant(std::make_shared<ir::TensorData>(bt, std::vector<uint8_t>(n * 4, 0))));

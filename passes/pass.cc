@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
 
@@ -37,8 +38,9 @@ std::vector<const PassInfo*> AllPasses() {
 absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
   // O0 keeps every op as written: only unused values are dropped.
   if (name == "O0") return std::vector<std::string>{"dce"};
-  // The default: clean up, fold what is constant, turn GEMMs into their
-  // library form, then fuse. Reductions fuse last: by then their elementwise
+  // The default: clean up, fold what is constant, pick each convolution
+  // chain's layout (folding the weight transposes that makes), turn GEMMs
+  // into their library form, then fuse. Reductions fuse last: by then their elementwise
   // neighbours are single fused_elementwise ops, and a residual add that a
   // GEMM epilogue can take has been taken there.
   if (name == "default") {
@@ -47,6 +49,10 @@ absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
                                     "cse",
                                     "canonicalize",
                                     "fold-batch-norm",
+                                    "plan-layout",
+                                    "fold-constants",
+                                    "canonicalize",
+                                    "cse",
                                     "matmul-to-linear",
                                     "fuse-elementwise",
                                     "fuse-epilogue",
@@ -56,7 +62,26 @@ absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
   return absl::InvalidArgumentError(absl::StrCat("unknown pipeline '", name, "' (O0, default)"));
 }
 
-absl::Status PassManager::Add(const std::string& name) {
+absl::Status PassManager::Add(const std::string& spec) {
+  std::string name = spec;
+  PassOptions options;
+  bool explicit_options = false;
+  if (size_t brace = spec.find('{'); brace != std::string::npos) {
+    if (spec.back() != '}') {
+      return absl::InvalidArgumentError(absl::StrCat("pass '", spec, "': options end with '}'"));
+    }
+    name = spec.substr(0, brace);
+    explicit_options = true;
+    const std::string body = spec.substr(brace + 1, spec.size() - brace - 2);
+    for (absl::string_view kv : absl::StrSplit(body, ' ', absl::SkipEmpty())) {
+      size_t eq = kv.find('=');
+      if (eq == absl::string_view::npos || eq == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("pass '", name, "': option '", kv, "' is not key=value"));
+      }
+      options[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+    }
+  }
   const PassInfo* p = FindPass(name);
   if (p == nullptr) {
     std::vector<std::string> names;
@@ -64,8 +89,18 @@ absl::Status PassManager::Add(const std::string& name) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown pass '", name, "'; passes: ", absl::StrJoin(names, ", ")));
   }
-  passes_.push_back(p);
+  if (!explicit_options) {
+    if (auto it = default_options_.find(name); it != default_options_.end()) options = it->second;
+  }
+  if (!options.empty() && !p->run_with_options) {
+    return absl::InvalidArgumentError(absl::StrCat("pass '", name, "' takes no options"));
+  }
+  passes_.emplace_back(p, std::move(options));
   return absl::OkStatus();
+}
+
+void PassManager::SetDefaultOptions(const std::string& pass, PassOptions options) {
+  default_options_[pass] = std::move(options);
 }
 
 absl::Status PassManager::AddPipeline(const std::string& name) {
@@ -79,10 +114,11 @@ absl::Status PassManager::AddPipeline(const std::string& name) {
 }
 
 absl::Status PassManager::Run(ir::Graph& graph) {
-  for (const PassInfo* p : passes_) {
+  for (const auto& [p, options] : passes_) {
     PassRecord rec{p->name, 0, {}};
     auto t0 = std::chrono::steady_clock::now();
-    absl::Status st = p->run(graph, rec.stats);
+    absl::Status st = p->run_with_options ? p->run_with_options(graph, rec.stats, options)
+                                          : p->run(graph, rec.stats);
     rec.millis =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!st.ok())

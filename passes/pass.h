@@ -19,10 +19,18 @@ namespace sinter::passes {
 // What a pass reports: counters such as "ops-removed".
 using PassStats = std::map<std::string, int64_t>;
 
+// Options of one pass run, written after its name in a pass list as
+// "name{key=value key=value}" (as MLIR writes them).
+using PassOptions = std::map<std::string, std::string>;
+
 struct PassInfo {
   std::string name;
   std::string description;
   std::function<absl::Status(ir::Graph&, PassStats&)> run;
+  // A pass that takes options runs through this one instead of `run`, and
+  // lists them in `options` ("key=a|b ...", for --list-passes).
+  std::function<absl::Status(ir::Graph&, PassStats&, const PassOptions&)> run_with_options;
+  std::string options;
 };
 
 // Registers a pass at static-initialisation time.
@@ -32,7 +40,11 @@ std::vector<const PassInfo*> AllPasses();
 
 #define SINTER_REGISTER_PASS(ID, NAME, DESCRIPTION, FN)           \
   [[maybe_unused]] static const bool kSinterPassRegistered_##ID = \
-      ::sinter::passes::RegisterPass(::sinter::passes::PassInfo{NAME, DESCRIPTION, FN})
+      ::sinter::passes::RegisterPass(::sinter::passes::PassInfo{NAME, DESCRIPTION, FN, {}, {}})
+
+#define SINTER_REGISTER_PASS_WITH_OPTIONS(ID, NAME, DESCRIPTION, OPTIONS, FN)                     \
+  [[maybe_unused]] static const bool kSinterPassRegistered_##ID = ::sinter::passes::RegisterPass( \
+      ::sinter::passes::PassInfo{NAME, DESCRIPTION, {}, FN, OPTIONS})
 
 // Named pipelines: "O0" (no rewriting beyond cleanup) and "default".
 absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name);
@@ -54,14 +66,19 @@ struct PassRecord {
 class PassManager {
  public:
   explicit PassManager(PassManagerOptions opts = {}) : opts_(std::move(opts)) {}
-  absl::Status Add(const std::string& name);
+  // `spec`: a pass name, optionally with options, "name{key=value ...}".
+  absl::Status Add(const std::string& spec);
+  // Options for every later Add of `pass` that gives none of its own (how the
+  // compiler tells target-dependent passes the target).
+  void SetDefaultOptions(const std::string& pass, PassOptions options);
   absl::Status AddPipeline(const std::string& name);
   absl::Status Run(ir::Graph& graph);
   const std::vector<PassRecord>& records() const { return records_; }
 
  private:
   PassManagerOptions opts_;
-  std::vector<const PassInfo*> passes_;
+  std::vector<std::pair<const PassInfo*, PassOptions>> passes_;
+  std::map<std::string, PassOptions> default_options_;
   std::vector<PassRecord> records_;
 };
 

@@ -65,4 +65,11 @@ StatusOr<std::array<int64_t, 2>> IntPair(const Attrs& a, std::string_view name, 
   return std::array<int64_t, 2>{v[0], v[1]};
 }
 
+StatusOr<bool> ChannelsLast(const Attrs& a) {
+  if (!a.Has("layout")) return false;
+  RT_ASSIGN_OR_RETURN(std::string l, a.Str("layout"));
+  if (l != "NCHW" && l != "NHWC") return InvalidArgument(StrCat("layout '", l, "' (NCHW, NHWC)"));
+  return l == "NHWC";
+}
+
 }  // namespace sinter::rt

@@ -39,6 +39,10 @@ class Attrs {
 // [min, 2^20]; InvalidArgument naming the attribute otherwise.
 StatusOr<std::array<int64_t, 2>> IntPair(const Attrs& a, std::string_view name, int64_t min);
 
+// Does a conv2d / pool kernel store its tensors channels-last (`layout`
+// "NHWC")? Absent or "NCHW": no; any other value: InvalidArgument.
+StatusOr<bool> ChannelsLast(const Attrs& a);
+
 }  // namespace sinter::rt
 
 #endif  // SINTER_RUNTIME_ATTRS_H_

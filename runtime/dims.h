@@ -32,6 +32,16 @@ inline Dims Align(const Dims& d, size_t rank) {
   return out;
 }
 
+// A 4-D conv / pool tensor's logical NCHW (OIHW) dims from its stored dims:
+// those themselves, or reordered from channels-last NHWC (OHWI).
+inline Dims LogicalNchw(const Dims& d, bool nhwc) {
+  return nhwc && d.size() == 4 ? Dims{d[0], d[3], d[1], d[2]} : d;
+}
+// The inverse: stored dims of logical NCHW dims.
+inline Dims StoredDims(const Dims& d, bool nhwc) {
+  return nhwc && d.size() == 4 ? Dims{d[0], d[2], d[3], d[1]} : d;
+}
+
 }  // namespace sinter::rt
 
 #endif  // SINTER_RUNTIME_DIMS_H_

@@ -1,5 +1,6 @@
 // sinter-opt: reads text IR, runs passes, prints IR. Reproduces any pass run
 // from a file:  sinter-opt in.sir --passes=dce,cse [--print-ir-after-all]
+// Options follow a pass's name: --passes='plan-layout{target=cuda tensor_cores=1}'.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -31,7 +32,8 @@ int main(int argc, char** argv) {
       opts.timing = true;
     } else if (a == "--list-passes") {
       for (const passes::PassInfo* p : passes::AllPasses())
-        std::cout << p->name << "\t" << p->description << "\n";
+        std::cout << p->name << "\t" << p->description
+                  << (p->options.empty() ? "" : " {" + p->options + "}") << "\n";
       return 0;
     } else if (a[0] != '-' && in_path.empty()) {
       in_path = a;

@@ -6,7 +6,7 @@
 //           [--emit-ir FILE] [--dot FILE] [--time-passes]
 //           [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]
 //           [--target cpu|cuda|cuda:sm_80,sm_90] [--precision fp32|fp16|bf16] [--tf32]
-//           [--io-precision model|storage]
+//           [--io-precision model|storage] [--layout auto|nhwc|nchw]
 //
 // Exit status: 0 on success, 1 for bad usage, 2 when the model cannot be
 // compiled (unsupported ops, bad shapes), with the reason on stderr.
@@ -31,7 +31,7 @@ int Usage(const std::string& msg) {
          "               [--emit-ir FILE] [--dot FILE] [--time-passes]\n"
          "               [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]\n"
          "               [--target cpu|cuda|cuda:sm_80,sm_90] [--precision fp32|fp16|bf16] "
-         "[--tf32]\n               [--io-precision model|storage]\n";
+         "[--tf32]\n               [--io-precision model|storage] [--layout auto|nhwc|nchw]\n";
   return 1;
 }
 
@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
       copts.precision = value("--precision");
     } else if (a.rfind("--io-precision", 0) == 0) {
       copts.io_precision = value("--io-precision");
+    } else if (a.rfind("--layout", 0) == 0) {
+      copts.layout = value("--layout");
     } else if (a == "--tf32") {
       copts.allow_tf32 = true;
     } else if (a.rfind("--cpu", 0) == 0) {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "codegen/cuda/embedded_kernels.h"
 #include "codegen/cuda/nvrtc.h"
+#include "ir/shape_rules.h"
 #include "ir/status_macros.h"
 #include "passes/fusion_util.h"
 
@@ -332,7 +333,10 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
         if (has_bias) {
           program = EpilogueWithBias(has_epilogue ? op->GetStr("epilogue") : "");
           std::vector<int64_t> bias = shapes[2];
-          if (op->kind() == OpKind::kConv2d) bias = {1, bias.at(0), 1, 1};  // per channel of NCHW
+          // Per channel: NCHW's dim 1; channels-last (and linear) the last
+          // dim, where the [K] bias broadcasts as it is.
+          ASSIGN_OR_RETURN(bool nhwc, ir::ChannelsLast(*op));
+          if (op->kind() == OpKind::kConv2d && !nhwc) bias = {1, bias.at(0), 1, 1};
           in.push_back(bias);
         } else {
           program = op->GetStr("epilogue");

@@ -15,6 +15,7 @@
 // inside (scratch: the whole im2col).
 #include <algorithm>
 
+#include "kernels/cpu/internal_conv.h"
 #include "kernels/cpu/internal_gemm.h"
 #include "kernels/cpu/internal_simd.h"
 #include "kernels/cpu/kernels.h"
@@ -24,18 +25,6 @@ namespace {
 
 using namespace internal;
 
-bool IsPointwise(const Conv2dShape& s) {
-  return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
-         s.pad_w == 0;
-}
-bool IsDepthwise(const Conv2dShape& s) { return s.groups == s.c && s.oc % s.c == 0; }
-int64_t ColRows(const Conv2dShape& s) { return s.c / s.groups * s.kh * s.kw; }
-
-// Images processed concurrently, each by one thread with serial GEMMs and its
-// own im2col buffer; 1 means one image at a time with parallel GEMMs.
-int64_t Slots(const Conv2dShape& s, int threads) {
-  return threads > 1 && s.n >= threads ? threads : 1;
-}
 // Output columns per im2col chunk: a serial GEMM takes the image in chunks
 // whose im2col (~1 MB) is still in cache when the GEMM packs it; a parallel
 // GEMM needs the whole image to split.
@@ -231,6 +220,7 @@ void ConvImage(const Conv2dShape& s, const float* x, const float* w, const float
 }  // namespace
 
 int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads) {
+  if (s.nhwc) return internal::Conv2dNhwcScratchBytes(s, num_threads);
   if (IsDepthwise(s) || IsPointwise(s)) return 0;
   const int64_t slots = Slots(s, num_threads);
   return slots * SlotFloats(s, num_threads <= 1 || slots > 1) * 4;
@@ -238,6 +228,7 @@ int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads) {
 
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                void* scratch, Parallel* par, const RangeDone* done) {
+  if (s.nhwc) return internal::Conv2dNhwcF32(s, x, w, bias, y, scratch, par, done);
   if (done != nullptr && done->fn == nullptr) done = nullptr;
   if (s.n <= 0 || s.oc <= 0 || s.oh <= 0 || s.ow <= 0) return;
   const int threads = par ? par->num_threads() : 1;

@@ -89,23 +89,28 @@ struct RangeDone {
   void* ctx = nullptr;
 };
 
+// Extents are logical (PyTorch's NCHW); `nhwc` says the tensors are stored
+// channels-last: x [n, h, w, c], weight [oc, kh, kw, c / groups], y [n, oh, ow, oc].
 struct Conv2dShape {
   int64_t n, c, h, w;  // input
   int64_t oc, kh, kw;  // weight [oc, c / groups, kh, kw]
   int64_t oh, ow;      // output
   int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+  bool nhwc = false;
 };
 // Bytes of scratch memory Conv2dF32 needs (im2col / packing buffers).
 int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads);
 // y = conv(x, w) + bias (bias may be null). `scratch` holds
 // Conv2dScratchBytes(s, par threads) bytes, 64-byte aligned. `done`, when
-// given, sees the whole output (NCHW flat offsets) range by range.
+// given, sees the whole output (flat offsets in its layout) range by range.
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                void* scratch, Parallel* par, const RangeDone* done = nullptr);
 
+// Logical extents, as Conv2dShape; `nhwc`: x [n, h, w, c], y [n, oh, ow, c].
 struct Pool2dShape {
   int64_t n, c, h, w, oh, ow;
   int64_t kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  bool nhwc = false;
 };
 void MaxPool2dF32(const Pool2dShape& s, const float* x, float* y, Parallel* par);
 // divisor <= 0: PyTorch's default divisor (window size, clipped to the input
@@ -117,6 +122,8 @@ void AdaptiveAvgPool2dF32(const float* x, float* y, int64_t nc, int64_t h, int64
                           int64_t ow, Parallel* par);
 void AdaptiveMaxPool2dF32(const float* x, float* y, int64_t nc, int64_t h, int64_t w, int64_t oh,
                           int64_t ow, Parallel* par);
+// Adaptive pooling of channels-last tensors (s.kh .. s.dil_w unused).
+void AdaptivePool2dNhwcF32(bool max, const Pool2dShape& s, const float* x, float* y, Parallel* par);
 
 // C[m, n] = A[m, k] * op(B) (+ bias[n]) where op(B) = B[k, n], or B^T when
 // b_transposed (B stored as [n, k], the layout of nn.Linear weights).

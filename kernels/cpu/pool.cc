@@ -4,6 +4,7 @@
 // vectorise for stride 1.
 #include <algorithm>
 
+#include "kernels/cpu/internal_conv.h"
 #include "kernels/cpu/internal_simd.h"
 #include "kernels/cpu/kernels.h"
 
@@ -132,12 +133,14 @@ SINTER_MULTIVERSION void AdaptivePlanes(bool max, const float* x, float* y, int6
 }  // namespace
 
 void MaxPool2dF32(const Pool2dShape& s, const float* x, float* y, Parallel* par) {
+  if (s.nhwc) return MaxPool2dNhwcF32(s, x, y, par);
   ForPlanes(par, s.n * s.c, s.oh * s.ow * s.kh * s.kw,
             [&](int64_t p0, int64_t p1) { MaxPoolPlanes(s, x, y, p0, p1); });
 }
 
 void AvgPool2dF32(const Pool2dShape& s, bool count_include_pad, int64_t divisor, const float* x,
                   float* y, Parallel* par) {
+  if (s.nhwc) return AvgPool2dNhwcF32(s, count_include_pad, divisor, x, y, par);
   ForPlanes(par, s.n * s.c, s.oh * s.ow * s.kh * s.kw, [&](int64_t p0, int64_t p1) {
     AvgPoolPlanes(s, count_include_pad, divisor, x, y, p0, p1);
   });

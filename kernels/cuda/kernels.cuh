@@ -68,7 +68,18 @@ template <typename T>
 __device__ void Pool(const T* __restrict__ x, T* __restrict__ y, const sinter_pool_params& p) {
   const long long total = p.n * p.c * p.p * p.q;
   for (long long i = GridStart(); i < total; i += GridStep()) {
-    const long long oq = i % p.q, op = (i / p.q) % p.p, nc = i / (p.p * p.q);
+    // Output i at (image, channel, op, oq); the input's plane base and the
+    // step between neighbouring pixels follow the layout. Channels-last
+    // threads of a warp take neighbouring channels: coalesced.
+    long long oq, op, base, pix;
+    if (p.nhwc) {
+      const long long ch = i % p.c, j = i / p.c;
+      oq = j % p.q, op = (j / p.q) % p.p;
+      base = j / (p.p * p.q) * p.h * p.w * p.c + ch, pix = p.c;
+    } else {
+      oq = i % p.q, op = (i / p.q) % p.p;
+      base = i / (p.p * p.q) * p.h * p.w, pix = 1;
+    }
     long long h0, h1, w0, w1;
     if (p.adaptive) {  // PyTorch: start = floor(o * in / out), end = ceil((o + 1) * in / out)
       h0 = op * p.h / p.p, h1 = ((op + 1) * p.h + p.p - 1) / p.p;
@@ -77,14 +88,14 @@ __device__ void Pool(const T* __restrict__ x, T* __restrict__ y, const sinter_po
       h0 = op * p.sh - p.ph, w0 = oq * p.sw - p.pw;
       h1 = h0 + (p.kh - 1) * p.dh + 1, w1 = w0 + (p.kw - 1) * p.dw + 1;
     }
-    const T* plane = x + nc * p.h * p.w;
+    const T* plane = x + base;
     float acc = p.mode == 0 ? -__int_as_float(0x7f800000) : 0.f;
     long long count = 0;
     const long long step_h = p.adaptive ? 1 : p.dh, step_w = p.adaptive ? 1 : p.dw;
     for (long long ih = h0; ih < h1; ih += step_h) {
       for (long long iw = w0; iw < w1; iw += step_w) {
         if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-        const float v = ToF(plane[ih * p.w + iw]);
+        const float v = ToF(plane[(ih * p.w + iw) * pix]);
         if (p.mode == 0) {
           acc = (v > acc || v != v) ? v : acc;  // NaN propagates, as in PyTorch
         } else {

@@ -19,12 +19,14 @@ struct sinter_copy_params {
   long long in_offset, out_offset;
 };
 
-// Pooling over NCHW: max (mode 0) or average (mode 1); `adaptive` derives
-// each window from the output index as PyTorch's adaptive pooling does.
+// Pooling: max (mode 0) or average (mode 1); `adaptive` derives each window
+// from the output index as PyTorch's adaptive pooling does. Extents are
+// logical NCHW; `nhwc` says both tensors are stored channels-last.
 struct sinter_pool_params {
   long long n, c, h, w, p, q;
   long long kh, kw, sh, sw, ph, pw, dh, dw;
   long long mode, adaptive, count_include_pad, divisor;  // divisor 0: none
+  long long nhwc;
 };
 
 // One output element per thread: the input is viewed as [outer..., inner...]

@@ -484,8 +484,10 @@ struct ConvParams : KernelParams {
 
 ParamsOr PrepareConv2d(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(ExpectF32(c));
-  const Dims &x = c.inputs[0]->dims, &w = c.inputs[1]->dims;
-  if (x.size() != 4 || w.size() != 4) return InvalidArgument("conv2d input and weight must be 4-D");
+  if (c.inputs[0]->dims.size() != 4 || c.inputs[1]->dims.size() != 4)
+    return InvalidArgument("conv2d input and weight must be 4-D");
+  RT_ASSIGN_OR_RETURN(bool nhwc, ChannelsLast(c.attrs));
+  const Dims x = LogicalNchw(c.inputs[0]->dims, nhwc), w = LogicalNchw(c.inputs[1]->dims, nhwc);
   RT_ASSIGN_OR_RETURN(auto stride, IntPair(c.attrs, "stride", 1));
   RT_ASSIGN_OR_RETURN(auto pad, IntPair(c.attrs, "padding", 0));
   RT_ASSIGN_OR_RETURN(auto dil, IntPair(c.attrs, "dilation", 1));
@@ -513,9 +515,11 @@ ParamsOr PrepareConv2d(const PrepareContext& c) {
                          pad[1],
                          dil[0],
                          dil[1],
-                         groups};
+                         groups,
+                         nhwc};
   if (p->s.oh <= 0 || p->s.ow <= 0) return InvalidArgument("conv2d input smaller than its kernel");
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], w[0], p->s.oh, p->s.ow}, "output"));
+  RT_RETURN_IF_ERROR(
+      ExpectDims(*c.outputs[0], StoredDims({x[0], w[0], p->s.oh, p->s.ow}, nhwc), "output"));
   RT_RETURN_IF_ERROR(PrepareEpilogue(c, &p->epilogue));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
@@ -547,8 +551,9 @@ struct PoolParams : KernelParams {
 template <bool Max>
 ParamsOr PreparePool(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(ExpectF32(c));
-  const Dims& x = c.inputs[0]->dims;
-  if (x.size() != 4) return InvalidArgument("pool input must be 4-D");
+  if (c.inputs[0]->dims.size() != 4) return InvalidArgument("pool input must be 4-D");
+  RT_ASSIGN_OR_RETURN(bool nhwc, ChannelsLast(c.attrs));
+  const Dims x = LogicalNchw(c.inputs[0]->dims, nhwc);
   RT_ASSIGN_OR_RETURN(auto k, IntPair(c.attrs, "kernel", 1));
   RT_ASSIGN_OR_RETURN(auto s, IntPair(c.attrs, "stride", 1));
   RT_ASSIGN_OR_RETURN(auto pad, IntPair(c.attrs, "padding", 0));
@@ -576,9 +581,11 @@ ParamsOr PreparePool(const PrepareContext& c) {
                          pad[0],
                          pad[1],
                          dil[0],
-                         dil[1]};
+                         dil[1],
+                         nhwc};
   if (p->s.oh <= 0 || p->s.ow <= 0) return InvalidArgument("pool input smaller than its window");
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], x[1], p->s.oh, p->s.ow}, "output"));
+  RT_RETURN_IF_ERROR(
+      ExpectDims(*c.outputs[0], StoredDims({x[0], x[1], p->s.oh, p->s.ow}, nhwc), "output"));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
@@ -593,23 +600,28 @@ void RunAvgPool(const KernelParams& kp, const RunContext& c) {
 
 ParamsOr PrepareAdaptivePool(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(ExpectF32(c));
-  const Dims& x = c.inputs[0]->dims;
-  if (x.size() != 4) return InvalidArgument("adaptive pool input must be 4-D");
+  if (c.inputs[0]->dims.size() != 4) return InvalidArgument("adaptive pool input must be 4-D");
+  RT_ASSIGN_OR_RETURN(bool nhwc, ChannelsLast(c.attrs));
+  const Dims x = LogicalNchw(c.inputs[0]->dims, nhwc);
   RT_ASSIGN_OR_RETURN(auto o, IntPair(c.attrs, "output_size", 1));
   if (x[2] == 0 || x[3] == 0) return InvalidArgument("adaptive pool of an empty input");
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], x[1], o[0], o[1]}, "output"));
+  RT_RETURN_IF_ERROR(
+      ExpectDims(*c.outputs[0], StoredDims({x[0], x[1], o[0], o[1]}, nhwc), "output"));
   auto p = std::make_unique<PoolParams>();
-  p->s.n = x[0] * x[1];
+  p->s.n = nhwc ? x[0] : x[0] * x[1];  // NCHW: planes
+  p->s.c = x[1];
   p->s.h = x[2];
   p->s.w = x[3];
   p->s.oh = o[0];
   p->s.ow = o[1];
+  p->s.nhwc = nhwc;
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
 template <bool Max>
 void RunAdaptivePool(const KernelParams& kp, const RunContext& c) {
   const auto& s = static_cast<const PoolParams&>(kp).s;
+  if (s.nhwc) return kc::AdaptivePool2dNhwcF32(Max, s, c.in_ptr(0), c.out_ptr(0), c.par);
   (Max ? kc::AdaptiveMaxPool2dF32 : kc::AdaptiveAvgPool2dF32)(c.in_ptr(0), c.out_ptr(0), s.n, s.h,
                                                               s.w, s.oh, s.ow, c.par);
 }

@@ -120,9 +120,13 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
                                                                         : Activation::kNone;
     if (op == "conv2d") {
       sp->kind = Kind::kConv;
-      const Dims &x = in(0).dims, &w = in(1).dims;
-      if (x.size() != 4 || w.size() != 4 || out.dims.size() != 4)
+      if (in(0).dims.size() != 4 || in(1).dims.size() != 4 || out.dims.size() != 4)
         return InvalidArgument("conv2d tensors must be 4-D");
+      auto nhwc = ChannelsLast(a);
+      if (!nhwc.ok()) return nhwc.status();
+      // cuDNN takes logical NCHW / KCRS dims with the layout as strides.
+      const Dims x = LogicalNchw(in(0).dims, nhwc.value()),
+                 w = LogicalNchw(in(1).dims, nhwc.value());
       auto stride = IntPair(a, "stride", 1), pad = IntPair(a, "padding", 0),
            dil = IntPair(a, "dilation", 1);
       auto groups = a.Int("groups");
@@ -139,7 +143,9 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
       c.dilation_h = dil.value()[0], c.dilation_w = dil.value()[1];
       c.p = (c.h + 2 * c.pad_h - c.dilation_h * (c.r - 1) - 1) / c.stride_h + 1;
       c.q = (c.w + 2 * c.pad_w - c.dilation_w * (c.s - 1) - 1) / c.stride_w + 1;
-      if (out.dims != Dims{c.n, c.k, c.p, c.q}) return InvalidArgument("conv2d output shape");
+      if (out.dims != StoredDims({c.n, c.k, c.p, c.q}, nhwc.value()))
+        return InvalidArgument("conv2d output shape");
+      c.layout = nhwc.value() ? Layout::kNHWC : Layout::kNCHW;
       if (n_in >= 3 && in(2).dims != Dims{c.k}) return InvalidArgument("conv2d bias shape");
       c.dtype = DataTypeOf(out.dtype);
       c.allow_tf32 = allow_tf32;
@@ -276,12 +282,15 @@ Status Plan(const std::vector<TensorDesc>& T, const std::string& op, const Attrs
   const char* sfx = Suffix(out.dtype);
   if (op == "max_pool2d" || op == "avg_pool2d" || op == "adaptive_avg_pool2d" ||
       op == "adaptive_max_pool2d") {
-    const Dims& x = in(0).dims;
-    if (!float_storage(out.dtype) || in(0).dtype != out.dtype || x.size() != 4 ||
-        out.dims.size() != 4 || out.dims[0] != x[0] || out.dims[1] != x[1])
+    auto nhwc = ChannelsLast(a);
+    if (!nhwc.ok()) return nhwc.status();
+    const Dims x = LogicalNchw(in(0).dims, nhwc.value()), y = LogicalNchw(out.dims, nhwc.value());
+    if (!float_storage(out.dtype) || in(0).dtype != out.dtype || x.size() != 4 || y.size() != 4 ||
+        y[0] != x[0] || y[1] != x[1])
       return InvalidArgument("pool shapes");
     sinter_pool_params p{};
-    p.n = x[0], p.c = x[1], p.h = x[2], p.w = x[3], p.p = out.dims[2], p.q = out.dims[3];
+    p.n = x[0], p.c = x[1], p.h = x[2], p.w = x[3], p.p = y[2], p.q = y[3];
+    p.nhwc = nhwc.value();
     p.kh = p.kw = p.sh = p.sw = p.dh = p.dw = 1;
     p.mode = op.find("max") != std::string::npos ? 0 : 1;
     if (op.rfind("adaptive", 0) == 0) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -619,6 +620,38 @@ std::vector<float> RunConv(const Conv2dShape& s, const std::vector<float>& x,
   return y;
 }
 
+// A dense 4-D tensor of dims d, with its dims reordered by perm (as
+// transpose does): {0, 2, 3, 1} takes NCHW to NHWC and OIHW to OHWI.
+std::vector<float> Permute4(const std::vector<float>& x, const std::array<int64_t, 4>& d,
+                            const std::array<int, 4>& perm) {
+  const std::array<int64_t, 4> st{d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
+  const std::array<int64_t, 4> od{d[perm[0]], d[perm[1]], d[perm[2]], d[perm[3]]};
+  std::vector<float> y;
+  y.reserve(x.size());
+  for (int64_t a = 0; a < od[0]; ++a)
+    for (int64_t b = 0; b < od[1]; ++b)
+      for (int64_t c = 0; c < od[2]; ++c)
+        for (int64_t e = 0; e < od[3]; ++e)
+          y.push_back(x[a * st[perm[0]] + b * st[perm[1]] + c * st[perm[2]] + e * st[perm[3]]]);
+  return y;
+}
+constexpr std::array<int, 4> kToNhwc{0, 2, 3, 1}, kToNchw{0, 3, 1, 2};
+
+// The same convolution with every tensor stored channels-last.
+struct NhwcConv {
+  explicit NhwcConv(const Conv2dShape& nchw) : s(nchw) { s.nhwc = true; }
+  std::vector<float> Input(const std::vector<float>& x) const {
+    return Permute4(x, {s.n, s.c, s.h, s.w}, kToNhwc);
+  }
+  std::vector<float> Weight(const std::vector<float>& w) const {
+    return Permute4(w, {s.oc, s.c / s.groups, s.kh, s.kw}, kToNhwc);
+  }
+  std::vector<float> OutputToNchw(const std::vector<float>& y) const {
+    return Permute4(y, {s.n, s.oh, s.ow, s.oc}, kToNchw);
+  }
+  Conv2dShape s;
+};
+
 void CheckConv(const Conv2dShape& s, const std::string& what) {
   const int64_t cg = s.c / s.groups, ocg = s.oc / s.groups;
   std::vector<float> x = Random(s.n * s.c * s.h * s.w, 31), w = Random(s.oc * cg * s.kh * s.kw, 32);
@@ -657,6 +690,15 @@ void CheckConv(const Conv2dShape& s, const std::string& what) {
     for (int threads : {2, 3}) {
       ThreadParallel par(threads);
       ExpectSame(y, RunConv(s, x, w, b, &par), what + " threaded");
+    }
+    // Channels-last: the same values, laid out NHWC.
+    const NhwcConv nhwc(s);
+    const std::vector<float> xn = nhwc.Input(x), wn = nhwc.Weight(w);
+    std::vector<float> yn = RunConv(nhwc.s, xn, wn, b, nullptr);
+    ExpectClose(nhwc.OutputToNchw(yn), want, 1e-5, 1e-6, what + " NHWC", &mag);
+    for (int threads : {2, 3}) {
+      ThreadParallel par(threads);
+      ExpectSame(yn, RunConv(nhwc.s, xn, wn, b, &par), what + " NHWC threaded");
     }
   }
 }
@@ -707,17 +749,24 @@ TEST(Conv2d, RangeDoneSeesEachFinalElementOnce) {
       std::vector<float> x = Random(s.n * s.c * s.h * s.w, 31);
       std::vector<float> w = Random(s.oc * s.c / s.groups * s.kh * s.kw, 32),
                          bias = Random(s.oc, 33);
-      for (int threads : {1, 2, 3}) {
-        ThreadParallel pool(threads);
-        Parallel* par = threads > 1 ? &pool : nullptr;
-        const std::vector<float> plain = RunConv(s, x, w, bias.data(), par);
-        std::vector<float> y(plain.size(), 77.f);
-        Scratch scratch(Conv2dScratchBytes(s, threads));
-        RangeCheck check(y.data(), static_cast<int64_t>(y.size()));
-        Conv2dF32(s, x.data(), w.data(), bias.data(), y.data(), scratch.p, par, &check.done);
-        check.Expect(
-            plain, [](int64_t) { return true; },
-            std::string(what) + " threads=" + std::to_string(threads));
+      const NhwcConv nhwc(s);
+      for (bool channels_last : {false, true}) {
+        const Conv2dShape& cs = channels_last ? nhwc.s : s;
+        const std::vector<float> xs = channels_last ? nhwc.Input(x) : x;
+        const std::vector<float> ws = channels_last ? nhwc.Weight(w) : w;
+        for (int threads : {1, 2, 3}) {
+          ThreadParallel pool(threads);
+          Parallel* par = threads > 1 ? &pool : nullptr;
+          const std::vector<float> plain = RunConv(cs, xs, ws, bias.data(), par);
+          std::vector<float> y(plain.size(), 77.f);
+          Scratch scratch(Conv2dScratchBytes(cs, threads));
+          RangeCheck check(y.data(), static_cast<int64_t>(y.size()));
+          Conv2dF32(cs, xs.data(), ws.data(), bias.data(), y.data(), scratch.p, par, &check.done);
+          check.Expect(
+              plain, [](int64_t) { return true; },
+              std::string(what) + (channels_last ? " NHWC" : "") +
+                  " threads=" + std::to_string(threads));
+        }
       }
     }
   });

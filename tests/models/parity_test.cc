@@ -53,8 +53,19 @@ class ParityTest : public testing::Test {
       inputs.push_back(t);
     }
     const std::vector<at::Tensor> ref = sinter::testing::TorchForward(c_.file, tensors);
-    for (const char* pipeline : {"O0", "default"}) {
-      SCOPED_TRACE(std::string("pipeline ") + pipeline);
+    // The default pipeline with plan-layout's own choice (channels-last for
+    // most convolution chains on the CPU), and forced to NCHW, so that both
+    // layouts' kernels with their fused epilogues are checked against
+    // LibTorch.
+    struct Config {
+      const char* pipeline;
+      const char* layout;
+    };
+    for (auto [pipeline, layout] :
+         {Config{"O0", "auto"}, Config{"default", "auto"}, Config{"default", "nchw"}}) {
+      SCOPED_TRACE(std::string("pipeline ") + pipeline + ", layout " + layout);
+      const std::string config =
+          std::string(pipeline) + (std::string(layout) == "auto" ? "" : std::string("_") + layout);
       sinter::frontend::ImportOptions opts;
       for (size_t i = 0; i < c_.shapes.size(); ++i) {
         opts.inputs.push_back({c_.shapes[i], c_.dtypes[i] == "i64" ? sinter::ir::DType::kI64
@@ -64,6 +75,7 @@ class ParityTest : public testing::Test {
       ASSERT_TRUE(graph.ok()) << graph.status();
       sinter::codegen::CompileOptions copts;
       copts.pipeline = pipeline;
+      copts.layout = layout;
       auto artifact = sinter::codegen::Compile(**graph, copts, nullptr);
       ASSERT_TRUE(artifact.ok()) << artifact.status();
 
@@ -112,8 +124,7 @@ class ParityTest : public testing::Test {
             ++bad;
           }
         }
-        RecordProperty(std::string(pipeline) + "_max_abs_diff_" + std::to_string(o),
-                       std::to_string(max_abs));
+        RecordProperty(config + "_max_abs_diff_" + std::to_string(o), std::to_string(max_abs));
         EXPECT_EQ(bad, 0) << c_.name << " output " << o << ": " << bad << " of " << r.numel()
                           << " elements outside atol " << c_.atol << " + rtol " << c_.rtol
                           << "; max |diff| " << max_abs << ", max |ref| " << max_ref

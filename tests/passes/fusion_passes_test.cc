@@ -1,29 +1,12 @@
 // Pass tests for fuse-reduction and matmul-to-linear: text IR in, passes,
 // FileCheck-style checks out, the cases that must not fuse included.
 #include "gtest/gtest.h"
-#include "ir/parser.h"
-#include "ir/printer.h"
-#include "passes/pass.h"
-#include "tests/passes/filecheck.h"
+#include "tests/passes/run_passes.h"
 
 namespace sinter {
 namespace {
 
-std::string RunPasses(const std::string& ir_text, const std::string& passes,
-                      bool elide_constants = true) {
-  auto g = ir::Parse(ir_text);
-  EXPECT_TRUE(g.ok()) << g.status();
-  if (!g.ok()) return "";
-  passes::PassManager pm;  // verifies after every pass
-  std::stringstream ss(passes);
-  std::string name;
-  while (std::getline(ss, name, ',')) EXPECT_TRUE(pm.Add(name).ok()) << name;
-  absl::Status st = pm.Run(**g);
-  EXPECT_TRUE(st.ok()) << st;
-  return ir::Print(**g, {.elide_constants = elide_constants});
-}
-
-#define EXPECT_CHECKS(out, checks) EXPECT_EQ(::sinter::testing::FileCheck(out, checks), "") << out
+using ::sinter::testing::RunPasses;
 
 constexpr char kFuse[] = "fuse-elementwise,fuse-epilogue,fuse-reduction,dce";
 

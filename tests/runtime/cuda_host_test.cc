@@ -137,6 +137,11 @@ class KernelDef {
   KernelDef& Bool(const char* n, bool v) { return Add(n, fmt::AttrKind::Bool, v, 0, {}); }
   KernelDef& Float(const char* n, double v) { return Add(n, fmt::AttrKind::Float, 0, v, {}); }
   KernelDef& Ints(const char* n, Dims v) { return Add(n, fmt::AttrKind::Ints, 0, 0, v); }
+  KernelDef& Str(const char* n, const char* v) {
+    attrs_.push_back(
+        fmt::CreateAttr(b_, b_.CreateString(n), fmt::AttrKind::Str, 0, 0, b_.CreateString(v), 0));
+    return *this;
+  }
   const fmt::Kernel* Finish(const std::string& op) {
     auto k = fmt::CreateKernel(b_, b_.CreateString(op), 0, 0, b_.CreateVector(attrs_));
     b_.Finish(k);
@@ -302,6 +307,71 @@ TEST(CudaHostKernels, AdaptivePoolsOfUnevenWindows) {
          ? kc::AdaptiveMaxPool2dF32
          : kc::AdaptiveAvgPool2dF32)(in.data(), ref.data(), 8, 7, 5, 3, 2, nullptr);
     ExpectNear(out, ref, 1e-6f);
+  }
+}
+
+// [n, c, h, w] stored NCHW -> the same tensor stored NHWC.
+std::vector<float> ToNhwc(const std::vector<float>& x, const Dims& d) {
+  std::vector<float> y(x.size());
+  for (int64_t n = 0; n < d[0]; ++n)
+    for (int64_t c = 0; c < d[1]; ++c)
+      for (int64_t i = 0; i < d[2] * d[3]; ++i)
+        y[(n * d[2] * d[3] + i) * d[1] + c] = x[(n * d[1] + c) * d[2] * d[3] + i];
+  return y;
+}
+
+// Every pool channels-last (layout "NHWC", as plan-layout makes them for
+// CUDA) equals the NCHW pool, transposed; so does the CPU's NHWC kernel.
+TEST(CudaHostKernels, ChannelsLastPoolsEqualTheNchwPools) {
+  const Dims x{2, 5, 9, 7};
+  const std::vector<float> in = Random(2 * 5 * 9 * 7, 11), in_nhwc = ToNhwc(in, x);
+  struct PoolCase {
+    const char* op;
+    Dims out;
+    kc::Pool2dShape s;
+  };
+  const PoolCase cases[] = {
+      {"max_pool2d", {2, 5, 4, 4}, {2, 5, 9, 7, 4, 4, 3, 3, 2, 2, 1, 1, 2, 1}},
+      {"avg_pool2d", {2, 5, 5, 4}, {2, 5, 9, 7, 5, 4, 3, 3, 2, 2, 1, 1, 1, 1}},
+      {"adaptive_avg_pool2d", {2, 5, 4, 3}, {2, 5, 9, 7, 4, 3}},
+      {"adaptive_max_pool2d", {2, 5, 1, 1}, {2, 5, 9, 7, 1, 1}},
+  };
+  for (const PoolCase& pc : cases) {
+    SCOPED_TRACE(pc.op);
+    const std::string op = pc.op;
+    const int64_t n_out = pc.out[0] * pc.out[1] * pc.out[2] * pc.out[3];
+    std::vector<float> ref(n_out), cpu(n_out), out(n_out);
+    KernelDef k;
+    if (op == "max_pool2d") {
+      k.Ints("kernel", {3, 3}).Ints("stride", {2, 2}).Ints("padding", {1, 1});
+      k.Ints("dilation", {2, 1}).Bool("ceil_mode", false);
+      kc::MaxPool2dF32(pc.s, in.data(), ref.data(), nullptr);
+    } else if (op == "avg_pool2d") {
+      k.Ints("kernel", {3, 3}).Ints("stride", {2, 2}).Ints("padding", {1, 1});
+      k.Bool("ceil_mode", true).Bool("count_include_pad", true);
+      kc::AvgPool2dF32(pc.s, true, 0, in.data(), ref.data(), nullptr);
+    } else {
+      k.Ints("output_size", {pc.out[2], pc.out[3]});
+      (op == "adaptive_max_pool2d" ? kc::AdaptiveMaxPool2dF32 : kc::AdaptiveAvgPool2dF32)(
+          in.data(), ref.data(), x[0] * x[1], x[2], x[3], pc.out[2], pc.out[3], nullptr);
+    }
+    k.Str("layout", "NHWC");
+    Case c({Desc({x[0], x[2], x[3], x[1]})}, Desc({pc.out[0], pc.out[2], pc.out[3], pc.out[1]}));
+    c.Plan(pc.op, k);
+    c.Run({const_cast<float*>(in_nhwc.data())}, out.data());
+    kc::Pool2dShape s = pc.s;
+    s.nhwc = true;
+    if (op == "max_pool2d") {
+      kc::MaxPool2dF32(s, in_nhwc.data(), cpu.data(), nullptr);
+    } else if (op == "avg_pool2d") {
+      kc::AvgPool2dF32(s, true, 0, in_nhwc.data(), cpu.data(), nullptr);
+    } else {
+      kc::AdaptivePool2dNhwcF32(op == "adaptive_max_pool2d", s, in_nhwc.data(), cpu.data(),
+                                nullptr);
+    }
+    const std::vector<float> want = ToNhwc(ref, pc.out);
+    ExpectNear(out, want, 1e-6f);
+    ExpectNear(cpu, want, 1e-6f);
   }
 }
 

@@ -1,0 +1,39 @@
+// Private to kernels/cpu: what the NCHW kernels (conv.cc, pool.cc) and the
+// channels-last ones (nhwc.cc) share: the convolution strategy tests and
+// work split, and the NHWC entry points behind the public functions.
+#ifndef SINTER_KERNELS_CPU_INTERNAL_CONV_H_
+#define SINTER_KERNELS_CPU_INTERNAL_CONV_H_
+
+#include <cstdint>
+
+#include "kernels/cpu/kernels.h"
+
+namespace sinter::kernels::cpu::internal {
+
+// 1x1, stride 1, no padding: a GEMM on the input as it lies.
+inline bool IsPointwise(const Conv2dShape& s) {
+  return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
+         s.pad_w == 0;
+}
+// Each output channel reads one input channel.
+inline bool IsDepthwise(const Conv2dShape& s) { return s.groups == s.c && s.oc % s.c == 0; }
+// The GEMM's inner dimension: taps of one output value.
+inline int64_t ColRows(const Conv2dShape& s) { return s.c / s.groups * s.kh * s.kw; }
+// Images processed concurrently, each by one thread with serial GEMMs and its
+// own im2col buffer; 1 means one image at a time with parallel GEMMs.
+inline int64_t Slots(const Conv2dShape& s, int threads) {
+  return threads > 1 && s.n >= threads ? threads : 1;
+}
+
+// The channels-last kernels behind Conv2dF32 / Conv2dScratchBytes (nhwc.cc).
+int64_t Conv2dNhwcScratchBytes(const Conv2dShape& s, int num_threads);
+void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                   float* y, void* scratch, Parallel* par, const RangeDone* done);
+// ... and behind MaxPool2dF32 / AvgPool2dF32 (pool.cc).
+void MaxPool2dNhwcF32(const Pool2dShape& s, const float* x, float* y, Parallel* par);
+void AvgPool2dNhwcF32(const Pool2dShape& s, bool count_include_pad, int64_t divisor, const float* x,
+                      float* y, Parallel* par);
+
+}  // namespace sinter::kernels::cpu::internal
+
+#endif  // SINTER_KERNELS_CPU_INTERNAL_CONV_H_

@@ -1,0 +1,269 @@
+// Channels-last (NHWC) convolution and pooling, for graphs that plan-layout
+// moved to NHWC. Channels are the contiguous dimension, so every inner loop
+// runs over channels and vectorises whatever the window:
+//  - 1x1, stride 1, no padding: one GEMM per group over all images at once,
+//    Y[n*h*w, oc] = X[n*h*w, c] * W[oc, c]^T (B transposed: the weight rows).
+//  - depthwise: a direct loop; the weights, transposed once per call into the
+//    scratch buffer as [kh*kw, oc], line up with the channels of each tap.
+//  - otherwise im2col, where each row is one output pixel's taps (ky, kx, ci)
+//    made of whole channel runs, then Y[pixels, ocg] = col * W[ocg, taps]^T.
+//    Chunking and the per-image thread split are those of the NCHW kernel.
+// The bias is the GEMM's per-column epilogue.
+#include <algorithm>
+
+#include "kernels/cpu/internal_conv.h"
+#include "kernels/cpu/internal_gemm.h"
+#include "kernels/cpu/internal_simd.h"
+#include "kernels/cpu/kernels.h"
+
+namespace sinter::kernels::cpu {
+namespace internal {
+namespace {
+
+constexpr int64_t kGrain = 16384;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Output pixels per im2col chunk: serial GEMMs take ~1 MB of im2col at a
+// time, a parallel GEMM needs the whole image to split.
+int64_t PixelChunk(const Conv2dShape& s, bool serial) {
+  const int64_t n = s.oh * s.ow;
+  return serial ? std::min(n, std::max<int64_t>(16, (int64_t{1} << 18) / ColRows(s))) : n;
+}
+int64_t SlotFloats(const Conv2dShape& s, bool serial) {
+  return (ColRows(s) * PixelChunk(s, serial) + 15) / 16 * 16;
+}
+
+// Pixels [j0, j1) of one image (x: its first element) and group g into
+// col[(j - base) * taps ...]: the taps (ky, kx, ci) of pixel j, zero where
+// the tap falls on padding.
+void Im2colNhwc(const Conv2dShape& s, const float* x, int64_t g, float* col, int64_t j0, int64_t j1,
+                int64_t base) {
+  const int64_t cg = s.c / s.groups, taps = ColRows(s);
+  for (int64_t j = j0; j < j1; ++j) {
+    const int64_t oy = j / s.ow, ox = j % s.ow;
+    float* d = col + (j - base) * taps;
+    const int64_t ix0 = ox * s.stride_w - s.pad_w;
+    // One ungrouped row of undilated taps inside the input is one run of
+    // kw * c floats (the stem's 7 x 3 channels: one copy, not seven).
+    const bool row_run = s.groups == 1 && s.dil_w == 1 && ix0 >= 0 && ix0 + s.kw <= s.w;
+    for (int64_t ky = 0; ky < s.kh; ++ky) {
+      const int64_t iy = oy * s.stride_h - s.pad_h + ky * s.dil_h;
+      if (row_run && iy >= 0 && iy < s.h) {
+        std::copy_n(x + (iy * s.w + ix0) * s.c, s.kw * s.c, d);
+        d += s.kw * s.c;
+        continue;
+      }
+      for (int64_t kx = 0; kx < s.kw; ++kx, d += cg) {
+        const int64_t ix = ox * s.stride_w - s.pad_w + kx * s.dil_w;
+        if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) {
+          std::fill(d, d + cg, 0.f);
+        } else {
+          std::copy_n(x + (iy * s.w + ix) * s.c + g * cg, cg, d);
+        }
+      }
+    }
+  }
+}
+
+// One image: im2col chunk by chunk, a GEMM per chunk and group. `y_off`: the
+// image's offset in the whole output, for `done`.
+void ConvImageNhwc(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                   float* y, int64_t y_off, float* col, Parallel* par, const RangeDone* done) {
+  const int64_t ocg = s.oc / s.groups, taps = ColRows(s), n = s.oh * s.ow;
+  const int64_t chunk = PixelChunk(s, par == nullptr);
+  for (int64_t j0 = 0; j0 < n; j0 += chunk) {
+    const int64_t jn = std::min(chunk, n - j0);
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const int64_t tasks = NumTasks(par, taps * jn, kGrain);
+      const int64_t per = CeilDiv(jn, tasks);
+      ParallelFor(tasks > 1 ? par : nullptr, CeilDiv(jn, per), [&](int64_t t0, int64_t t1) {
+        Im2colNhwc(s, x, g, col, j0 + t0 * per, j0 + std::min(jn, t1 * per), j0);
+      });
+      GemmEpilogue ep;
+      ep.bias = bias ? bias + g * ocg : nullptr;
+      BlockRanges ranges{done, y_off + j0 * s.oc + g * ocg, s.oc};
+      SetBlockRanges(&ep, &ranges);
+      Gemm(jn, ocg, taps, col, taps, w + g * ocg * taps, taps, true, y + j0 * s.oc + g * ocg, s.oc,
+           ep, par);
+    }
+  }
+}
+
+// Output rows [r0, r1) (row = image * oh + oy) of a depthwise convolution
+// with weights wt[tap * oc + o].
+SINTER_MULTIVERSION void DepthwiseRowsNhwc(const Conv2dShape& s, const float* x, const float* wt,
+                                           const float* bias, float* y, int64_t r0, int64_t r1,
+                                           const RangeDone* done) {
+  const int64_t mult = s.oc / s.c;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t img = r / s.oh, oy = r % s.oh;
+    for (int64_t ox = 0; ox < s.ow; ++ox) {
+      float* __restrict yp = y + (r * s.ow + ox) * s.oc;
+      if (bias != nullptr) {
+        std::copy_n(bias, s.oc, yp);
+      } else {
+        std::fill(yp, yp + s.oc, 0.f);
+      }
+      for (int64_t ky = 0; ky < s.kh; ++ky) {
+        const int64_t iy = oy * s.stride_h - s.pad_h + ky * s.dil_h;
+        if (iy < 0 || iy >= s.h) continue;
+        for (int64_t kx = 0; kx < s.kw; ++kx) {
+          const int64_t ix = ox * s.stride_w - s.pad_w + kx * s.dil_w;
+          if (ix < 0 || ix >= s.w) continue;
+          const float* __restrict xp = x + ((img * s.h + iy) * s.w + ix) * s.c;
+          const float* __restrict wp = wt + (ky * s.kw + kx) * s.oc;
+          if (mult == 1) {
+            for (int64_t o = 0; o < s.oc; ++o) yp[o] += xp[o] * wp[o];
+          } else {
+            for (int64_t o = 0; o < s.oc; ++o) yp[o] += xp[o / mult] * wp[o];
+          }
+        }
+      }
+    }
+    if (done != nullptr) done->fn(done->ctx, r * s.ow * s.oc, (r + 1) * s.ow * s.oc);
+  }
+}
+
+// Pooling rows [r0, r1) (row = image * oh + oy): the window of each output
+// pixel accumulated across its channels. mode 0 max, 1 average, 2 adaptive
+// max, 3 adaptive average.
+SINTER_MULTIVERSION void PoolRowsNhwc(const Pool2dShape& s, int mode, bool count_include_pad,
+                                      int64_t divisor, const float* x, float* y, int64_t r0,
+                                      int64_t r1) {
+  const bool max = mode == 0 || mode == 2, adaptive = mode >= 2;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t img = r / s.oh, oy = r % s.oh;
+    for (int64_t ox = 0; ox < s.ow; ++ox) {
+      float* __restrict yp = y + (r * s.ow + ox) * s.c;
+      std::fill(yp, yp + s.c, max ? -kInf : 0.f);
+      // Taps iy = h0 + i * dh for iy in [hs, he) (likewise x); the divisor
+      // as PyTorch counts it.
+      int64_t h0, h1, w0, w1, dh = 1, dw = 1, count;
+      if (adaptive) {  // start = floor(o * in / out), end = ceil((o + 1) * in / out)
+        h0 = oy * s.h / s.oh, h1 = ((oy + 1) * s.h + s.oh - 1) / s.oh;
+        w0 = ox * s.w / s.ow, w1 = ((ox + 1) * s.w + s.ow - 1) / s.ow;
+        count = (h1 - h0) * (w1 - w0);
+      } else if (max) {
+        h0 = oy * s.stride_h - s.pad_h, h1 = h0 + (s.kh - 1) * s.dil_h + 1, dh = s.dil_h;
+        w0 = ox * s.stride_w - s.pad_w, w1 = w0 + (s.kw - 1) * s.dil_w + 1, dw = s.dil_w;
+        count = 1;
+      } else {  // clipped to the padded input for the divisor, to the input for the sum
+        h0 = oy * s.stride_h - s.pad_h, h1 = std::min(h0 + s.kh, s.h + s.pad_h);
+        w0 = ox * s.stride_w - s.pad_w, w1 = std::min(w0 + s.kw, s.w + s.pad_w);
+        const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h1, s.h);
+        const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, s.w);
+        count = he <= hs || we <= ws ? 0
+                : divisor > 0        ? divisor
+                : count_include_pad  ? (h1 - h0) * (w1 - w0)
+                                     : (he - hs) * (we - ws);
+      }
+      for (int64_t iy = h0; iy < h1; iy += dh) {
+        if (iy < 0 || iy >= s.h) continue;
+        for (int64_t ix = w0; ix < w1; ix += dw) {
+          if (ix < 0 || ix >= s.w) continue;
+          const float* __restrict xp = x + ((img * s.h + iy) * s.w + ix) * s.c;
+          if (max) {
+            for (int64_t c = 0; c < s.c; ++c) yp[c] = MaxNan(xp[c], yp[c]);
+          } else {
+            for (int64_t c = 0; c < s.c; ++c) yp[c] += xp[c];
+          }
+        }
+      }
+      if (!max) {
+        const float inv = count > 0 ? 1.f / static_cast<float>(count) : 0.f;
+        for (int64_t c = 0; c < s.c; ++c) yp[c] = count > 0 ? yp[c] * inv : 0.f;
+      }
+    }
+  }
+}
+
+void PoolNhwc(const Pool2dShape& s, int mode, bool count_include_pad, int64_t divisor,
+              const float* x, float* y, Parallel* par) {
+  const int64_t rows = s.n * s.oh;
+  const int64_t window = mode >= 2 ? CeilDiv(s.h, s.oh) * CeilDiv(s.w, s.ow) : s.kh * s.kw;
+  const int64_t tasks = NumTasks(par, rows * s.ow * s.c * window, kGrain);
+  const int64_t per = CeilDiv(rows, tasks);
+  ParallelFor(tasks > 1 ? par : nullptr, CeilDiv(rows, per), [&](int64_t t0, int64_t t1) {
+    PoolRowsNhwc(s, mode, count_include_pad, divisor, x, y, t0 * per, std::min(rows, t1 * per));
+  });
+}
+
+}  // namespace
+
+int64_t Conv2dNhwcScratchBytes(const Conv2dShape& s, int num_threads) {
+  if (IsDepthwise(s)) return (s.kh * s.kw * s.oc + 16) * 4;
+  if (IsPointwise(s)) return 0;
+  const int64_t slots = Slots(s, num_threads);
+  return slots * SlotFloats(s, num_threads <= 1 || slots > 1) * 4;
+}
+
+void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                   float* y, void* scratch, Parallel* par, const RangeDone* done) {
+  if (done != nullptr && done->fn == nullptr) done = nullptr;
+  if (s.n <= 0 || s.oc <= 0 || s.oh <= 0 || s.ow <= 0) return;
+  const int threads = par ? par->num_threads() : 1;
+  const int64_t ocg = s.oc / s.groups, cg = s.c / s.groups;
+  if (IsDepthwise(s)) {
+    const int64_t taps = s.kh * s.kw, rows = s.n * s.oh;
+    float* wt = static_cast<float*>(scratch);
+    for (int64_t o = 0; o < s.oc; ++o) {
+      for (int64_t t = 0; t < taps; ++t) wt[t * s.oc + o] = w[o * taps + t];
+    }
+    const int64_t tasks = NumTasks(par, rows * s.ow * s.oc * taps, kGrain);
+    const int64_t per = CeilDiv(rows, tasks);
+    ParallelFor(tasks > 1 ? par : nullptr, CeilDiv(rows, per), [&](int64_t t0, int64_t t1) {
+      DepthwiseRowsNhwc(s, x, wt, bias, y, t0 * per, std::min(rows, t1 * per), done);
+    });
+    return;
+  }
+  if (IsPointwise(s)) {
+    for (int64_t g = 0; g < s.groups; ++g) {
+      GemmEpilogue ep;
+      ep.bias = bias ? bias + g * ocg : nullptr;
+      BlockRanges ranges{done, g * ocg, s.oc};
+      SetBlockRanges(&ep, &ranges);
+      Gemm(s.n * s.h * s.w, ocg, cg, x + g * cg, s.c, w + g * ocg * cg, cg, true, y + g * ocg, s.oc,
+           ep, par);
+    }
+    return;
+  }
+  const int64_t in_size = s.h * s.w * s.c, out_size = s.oh * s.ow * s.oc;
+  float* col = static_cast<float*>(scratch);
+  const int64_t slots = Slots(s, threads);
+  if (slots > 1) {
+    const int64_t col_floats = SlotFloats(s, true);
+    ParallelFor(par, slots, [&](int64_t t0, int64_t t1) {
+      for (int64_t slot = t0; slot < t1; ++slot) {
+        for (int64_t img = slot; img < s.n; img += slots) {
+          ConvImageNhwc(s, x + img * in_size, w, bias, y + img * out_size, img * out_size,
+                        col + slot * col_floats, nullptr, done);
+        }
+      }
+    });
+    return;
+  }
+  Parallel* image_par = threads > 1 ? par : nullptr;
+  for (int64_t img = 0; img < s.n; ++img) {
+    ConvImageNhwc(s, x + img * in_size, w, bias, y + img * out_size, img * out_size, col, image_par,
+                  done);
+  }
+}
+
+void MaxPool2dNhwcF32(const Pool2dShape& s, const float* x, float* y, Parallel* par) {
+  PoolNhwc(s, 0, false, 0, x, y, par);
+}
+
+void AvgPool2dNhwcF32(const Pool2dShape& s, bool count_include_pad, int64_t divisor, const float* x,
+                      float* y, Parallel* par) {
+  PoolNhwc(s, 1, count_include_pad, divisor, x, y, par);
+}
+
+}  // namespace internal
+
+void AdaptivePool2dNhwcF32(bool max, const Pool2dShape& s, const float* x, float* y,
+                           Parallel* par) {
+  internal::PoolNhwc(s, max ? 2 : 3, false, 0, x, y, par);
+}
+
+}  // namespace sinter::kernels::cpu
