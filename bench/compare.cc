@@ -1,6 +1,7 @@
 // sinter-compare: runs one model on LibTorch and on sinter in the same
-// process, on the same random input, and reports load time, latency, the
-// largest output difference and (optionally) the top-5 classes.
+// process, on the same random input, and reports load time, latency (the two
+// runtimes timed in alternating rounds), the largest output difference and (optionally) the top-5
+// classes.
 //
 //   sinter-compare MODEL.pt MODEL.sinter --input-shape 1,3,224,224 [...]
 //                  [--iters N] [--warmup N] [--threads N] [--top5] [--json]
@@ -53,22 +54,48 @@ double ProcStatusMb(const char* field) {
 
 void ResetPeak() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
+// The first run and the warm-up runs of one runtime.
 template <typename F>
-void Time(F&& run, int warmup, int iters, Timing* t) {
+void Warm(F&& run, int warmup, Timing* t) {
   auto f0 = Clock::now();
   run();
   t->first_ms = Ms(f0, Clock::now());
   for (int i = 0; i < warmup; ++i) run();
-  std::vector<double> lat;
-  for (int i = 0; i < iters; ++i) {
-    auto s = Clock::now();
-    run();
-    lat.push_back(Ms(s, Clock::now()));
-  }
+}
+
+void Summarize(std::vector<double> lat, Timing* t) {
   std::sort(lat.begin(), lat.end());
   t->median_ms = lat[lat.size() / 2];
   t->p90_ms = lat[std::min(lat.size() - 1, lat.size() * 9 / 10)];
   t->min_ms = lat.front();
+}
+
+// Timed runs of both runtimes in alternating rounds, so that a slow spell of
+// a shared machine (this project's VMs move by 10-50% over seconds) falls on
+// both alike instead of on whichever ran then. Not run by run: LibTorch's
+// OpenMP workers spin for a while after each parallel region and would steal
+// the cores from the run after them; each round starts with one untimed run
+// so that the other runtime's threads have gone quiet.
+template <typename A, typename B>
+void TimeInRounds(A&& run_a, B&& run_b, int iters, Timing* a, Timing* b) {
+  constexpr int kRounds = 3;
+  std::vector<double> la, lb;
+  auto timed = [](auto& run, int n, std::vector<double>* lat) {
+    run();
+    for (int i = 0; i < n; ++i) {
+      auto s = Clock::now();
+      run();
+      lat->push_back(Ms(s, Clock::now()));
+    }
+  };
+  for (int r = 0; r < kRounds; ++r) {
+    const int n = iters / kRounds + (r < iters % kRounds ? 1 : 0);
+    if (n == 0) continue;
+    timed(run_a, n, &la);
+    timed(run_b, n, &lb);
+  }
+  Summarize(la, a);
+  Summarize(lb, b);
 }
 
 void Check(sinter_status* st, const char* what) {
@@ -144,13 +171,11 @@ int main(int argc, char** argv) {
   lt.load_ms = Ms(l0, Clock::now());
   std::vector<c10::IValue> args(inputs.begin(), inputs.end());
   at::Tensor ref;
-  Time(
-      [&] {
-        c10::IValue out = frozen.forward(args);
-        ref = out.isTensor() ? out.toTensor() : out.toTuple()->elements()[0].toTensor();
-      },
-      warmup, iters, &lt);
-  ref = ref.contiguous();
+  auto run_torch = [&] {
+    c10::IValue out = frozen.forward(args);
+    ref = out.isTensor() ? out.toTensor() : out.toTuple()->elements()[0].toTensor();
+  };
+  Warm(run_torch, warmup, &lt);
   lt.peak_mb = ProcStatusMb("VmHWM:") - lt_base;
 
   // sinter.
@@ -169,8 +194,11 @@ int main(int argc, char** argv) {
                                    inputs[i].data_ptr(), inputs[i].nbytes()),
           "set input");
   }
-  Time([&] { Check(sinter_session_run(session), "run"); }, warmup, iters, &st);
+  auto run_sinter = [&] { Check(sinter_session_run(session), "run"); };
+  Warm(run_sinter, warmup, &st);
   st.peak_mb = ProcStatusMb("VmHWM:") - st_base;
+  TimeInRounds(run_torch, run_sinter, iters, &lt, &st);
+  ref = ref.contiguous();
   const void* data = nullptr;
   size_t bytes = 0;
   Check(sinter_session_get_output(session, 0, &data, &bytes), "output");

@@ -155,6 +155,29 @@ SINTER_INLINE void StoreTile(typename S::V (&acc)[S::kMr][S::kNr / kLanes<typena
   }
 }
 
+// r[i][j] -> r[j][i]: an 8x8 block transposed in registers.
+SINTER_INLINE void Transpose8(V8 (&r)[8]) {
+  typedef int32_t M __attribute__((vector_size(32)));
+  V8 t[8], u[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shuffle(r[i], r[i + 1], M{0, 8, 1, 9, 4, 12, 5, 13});
+    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], M{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = __builtin_shuffle(t[i], t[i + 2], M{0, 1, 8, 9, 4, 5, 12, 13});
+    u[i + 1] = __builtin_shuffle(t[i], t[i + 2], M{2, 3, 10, 11, 6, 7, 14, 15});
+    u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], M{0, 1, 8, 9, 4, 5, 12, 13});
+    u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], M{2, 3, 10, 11, 6, 7, 14, 15});
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    r[j] = __builtin_shuffle(u[j], u[j + 4], M{0, 1, 2, 3, 8, 9, 10, 11});
+    r[j + 4] = __builtin_shuffle(u[j], u[j + 4], M{4, 5, 6, 7, 12, 13, 14, 15});
+  }
+}
+
 // A[mc, kc] -> micro-panels of MR rows, k-major, zero-padded to whole panels.
 // Whole panels go 4 rows x 8 k at a time through a register transpose: the
 // weights are packed once per N chunk, which costs as much as the product
@@ -191,6 +214,18 @@ SINTER_INLINE void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, fl
               std::memcpy(d + (j + 4) * kMr, &hi, sizeof hi);
             }
           }
+        }
+      } else if constexpr (kMr < 8) {
+        // The AVX2 tile's 6 rows: an 8x8 transpose with two zero rows, the
+        // first kMr lanes of each column stored (scalar copies ran at a tenth
+        // of this, and NHWC convolutions pack their activations here).
+        for (; p + 8 <= kc; p += 8) {
+          V8 r[8];
+#pragma GCC unroll 8
+          for (int q = 0; q < 8; ++q) r[q] = q < kMr ? Load(s + q * lda + p) : V8{};
+          Transpose8(r);
+#pragma GCC unroll 8
+          for (int j = 0; j < 8; ++j) std::memcpy(dst + (p + j) * kMr, &r[j], kMr * sizeof(float));
         }
       }
       for (; p < kc; ++p) {
@@ -238,35 +273,13 @@ SINTER_INLINE void PackBTransposed(const Args& g, int64_t p0, int64_t kc, int64_
     int64_t p = 0;
     if (jb + 8 <= nr) {
       for (; p + 8 <= kc; p += 8) {
-        V8 r0 = Load(rows[0] + p), r1 = Load(rows[1] + p), r2 = Load(rows[2] + p),
-           r3 = Load(rows[3] + p), r4 = Load(rows[4] + p), r5 = Load(rows[5] + p),
-           r6 = Load(rows[6] + p), r7 = Load(rows[7] + p);
-        typedef int32_t M __attribute__((vector_size(32)));
-        V8 t0 = __builtin_shuffle(r0, r1, M{0, 8, 1, 9, 4, 12, 5, 13});
-        V8 t1 = __builtin_shuffle(r0, r1, M{2, 10, 3, 11, 6, 14, 7, 15});
-        V8 t2 = __builtin_shuffle(r2, r3, M{0, 8, 1, 9, 4, 12, 5, 13});
-        V8 t3 = __builtin_shuffle(r2, r3, M{2, 10, 3, 11, 6, 14, 7, 15});
-        V8 t4 = __builtin_shuffle(r4, r5, M{0, 8, 1, 9, 4, 12, 5, 13});
-        V8 t5 = __builtin_shuffle(r4, r5, M{2, 10, 3, 11, 6, 14, 7, 15});
-        V8 t6 = __builtin_shuffle(r6, r7, M{0, 8, 1, 9, 4, 12, 5, 13});
-        V8 t7 = __builtin_shuffle(r6, r7, M{2, 10, 3, 11, 6, 14, 7, 15});
-        V8 u0 = __builtin_shuffle(t0, t2, M{0, 1, 8, 9, 4, 5, 12, 13});
-        V8 u1 = __builtin_shuffle(t0, t2, M{2, 3, 10, 11, 6, 7, 14, 15});
-        V8 u2 = __builtin_shuffle(t1, t3, M{0, 1, 8, 9, 4, 5, 12, 13});
-        V8 u3 = __builtin_shuffle(t1, t3, M{2, 3, 10, 11, 6, 7, 14, 15});
-        V8 u4 = __builtin_shuffle(t4, t6, M{0, 1, 8, 9, 4, 5, 12, 13});
-        V8 u5 = __builtin_shuffle(t4, t6, M{2, 3, 10, 11, 6, 7, 14, 15});
-        V8 u6 = __builtin_shuffle(t5, t7, M{0, 1, 8, 9, 4, 5, 12, 13});
-        V8 u7 = __builtin_shuffle(t5, t7, M{2, 3, 10, 11, 6, 7, 14, 15});
+        V8 r[8];
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; ++q) r[q] = Load(rows[q] + p);
+        Transpose8(r);
         float* d = dst + p * kNr + jb;
-        Store(d + 0 * kNr, __builtin_shuffle(u0, u4, M{0, 1, 2, 3, 8, 9, 10, 11}));
-        Store(d + 1 * kNr, __builtin_shuffle(u1, u5, M{0, 1, 2, 3, 8, 9, 10, 11}));
-        Store(d + 2 * kNr, __builtin_shuffle(u2, u6, M{0, 1, 2, 3, 8, 9, 10, 11}));
-        Store(d + 3 * kNr, __builtin_shuffle(u3, u7, M{0, 1, 2, 3, 8, 9, 10, 11}));
-        Store(d + 4 * kNr, __builtin_shuffle(u0, u4, M{4, 5, 6, 7, 12, 13, 14, 15}));
-        Store(d + 5 * kNr, __builtin_shuffle(u1, u5, M{4, 5, 6, 7, 12, 13, 14, 15}));
-        Store(d + 6 * kNr, __builtin_shuffle(u2, u6, M{4, 5, 6, 7, 12, 13, 14, 15}));
-        Store(d + 7 * kNr, __builtin_shuffle(u3, u7, M{4, 5, 6, 7, 12, 13, 14, 15}));
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; ++q) Store(d + q * kNr, r[q]);
       }
     }
     for (; p < kc; ++p) {
@@ -282,8 +295,32 @@ SINTER_INLINE void Micro(int64_t kc, const float* __restrict a, const float* __r
   using V = typename S::V;
   constexpr int kW = kLanes<V>, kNv = S::kNr / kW;
   V* tag = nullptr;
-  V acc[S::kMr][kNv] = {};
-  for (int64_t p = 0; p < kc; ++p) {
+  // kc >= 1: the first step initialises the accumulators. (Zero-filling
+  // them instead compiled to a rep stos of the stack copy that the partial
+  // tile path indexes: 6% of a large GEMM.)
+  V acc[S::kMr][kNv];
+  {
+    V bv[kNv];
+#pragma GCC unroll 4
+    for (int h = 0; h < kNv; ++h) bv[h] = LoadV(b + h * kW, tag);
+#pragma GCC unroll 16
+    for (int r = 0; r < S::kMr; ++r) {
+#pragma GCC unroll 4
+      for (int h = 0; h < kNv; ++h) acc[r][h] = a[r] * bv[h];
+    }
+    a += S::kMr;
+    b += S::kNr;
+  }
+  // The C tile is read back after the K loop (bias, accumulate): fetching it
+  // now hides the miss behind kc iterations of FMAs.
+  if (!first || g.ep.accumulate) {
+    float* c = g.c + row * g.ldc + col;
+    for (int r = 0; r < mr; ++r) {
+      __builtin_prefetch(c + r * g.ldc, 1);
+      __builtin_prefetch(c + r * g.ldc + S::kNr - 1, 1);
+    }
+  }
+  for (int64_t p = 1; p < kc; ++p) {
     V bv[kNv];
 #pragma GCC unroll 4
     for (int h = 0; h < kNv; ++h) bv[h] = LoadV(b + h * kW, tag);
