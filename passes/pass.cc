@@ -38,26 +38,18 @@ std::vector<const PassInfo*> AllPasses() {
 absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
   // O0 keeps every op as written: only unused values are dropped.
   if (name == "O0") return std::vector<std::string>{"dce"};
-  // The default: clean up, fold what is constant, pick each convolution
+  // The default: clean up, fold what is constant, fold batch norms into
+  // convolutions (the others become mul and add), pick each convolution
   // chain's layout (folding the weight transposes that makes), turn GEMMs
   // into their library form, then fuse. Reductions fuse last: by then their elementwise
   // neighbours are single fused_elementwise ops, and a residual add that a
   // GEMM epilogue can take has been taken there.
   if (name == "default") {
-    return std::vector<std::string>{"dce",
-                                    "fold-constants",
-                                    "cse",
-                                    "canonicalize",
-                                    "fold-batch-norm",
-                                    "plan-layout",
-                                    "fold-constants",
-                                    "canonicalize",
-                                    "cse",
-                                    "matmul-to-linear",
-                                    "fuse-elementwise",
-                                    "fuse-epilogue",
-                                    "fuse-reduction",
-                                    "dce"};
+    return std::vector<std::string>{"dce",           "fold-constants",   "cse",
+                                    "canonicalize",  "fold-batch-norm",  "lower-batch-norm",
+                                    "plan-layout",   "fold-constants",   "canonicalize",
+                                    "cse",           "matmul-to-linear", "fuse-elementwise",
+                                    "fuse-epilogue", "fuse-reduction",   "dce"};
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown pipeline '", name, "' (O0, default)"));
 }

@@ -7,25 +7,12 @@
 #include "ir/verifier.h"
 #include "passes/memory_plan.h"
 #include "passes/pass.h"
-#include "tests/passes/filecheck.h"
+#include "tests/passes/run_passes.h"
 
 namespace sinter {
 namespace {
 
-std::string RunPasses(const std::string& ir_text, const std::string& passes) {
-  auto g = ir::Parse(ir_text);
-  EXPECT_TRUE(g.ok()) << g.status();
-  if (!g.ok()) return "";
-  passes::PassManager pm;
-  std::stringstream ss(passes);
-  std::string name;
-  while (std::getline(ss, name, ',')) EXPECT_TRUE(pm.Add(name).ok()) << name;
-  absl::Status st = pm.Run(**g);
-  EXPECT_TRUE(st.ok()) << st;
-  return ir::Print(**g, {.elide_constants = true});
-}
-
-#define EXPECT_CHECKS(out, checks) EXPECT_EQ(::sinter::testing::FileCheck(out, checks), "")
+using ::sinter::testing::RunPasses;
 
 TEST(Dce, RemovesUnusedChains) {
   std::string out = RunPasses(R"(
@@ -179,6 +166,25 @@ TEST(FoldBatchNorm, DoesNotFoldWhenConvHasAnotherUser) {
   EXPECT_CHECKS(out, R"(
 CHECK: conv2d
 CHECK: batch_norm)");
+}
+
+TEST(LowerBatchNorm, TheUnfoldableOneBecomesMulAndAdd) {
+  // The conv has a second user, so the batch norm stays; with eps 0, mean
+  // [0, 1], var [1, 4], gamma [1, 1], beta [0, 1]: scale [1, 0.5], shift
+  // [0, 0.5], shaped [2, 1, 1] for axis 1.
+  std::string text = kConvBn;
+  text.replace(text.find(" EXTRA"), 6, ", %c");
+  std::string out = RunPasses(text, "fold-batch-norm,lower-batch-norm,dce", false);
+  EXPECT_CHECKS(out, R"(
+CHECK: %1 = conv2d(%x, %0)
+CHECK: %2 = const() {value = #1} : f32[2,1,1]
+CHECK: %3 = const() {value = #2} : f32[2,1,1]
+CHECK: %4 = mul(%1, %2) : f32[1,2,3,3]
+CHECK: %5 = add(%4, %3) : f32[1,2,3,3]
+CHECK-NOT: batch_norm
+CHECK: return %5, %1
+CHECK: #1 = 0x0000803F0000003F
+CHECK: #2 = 0x000000000000003F)");
 }
 
 TEST(FuseElementwise, FusesChainsWithScalarLiterals) {
