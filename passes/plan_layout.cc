@@ -97,6 +97,9 @@ std::vector<int> JoiningOperands(const ir::Operation* op) {
     case OpKind::kConv2d:
       // Already planned, or fused (the pass runs before fusion): left alone.
       if (op->HasAttr("layout") || op->HasAttr("epilogue")) return {};
+      // A weight computed by the graph might come from a region itself;
+      // only constant and input weights are transposed to OHWI.
+      if (!IsConst(op->operand(1)) && op->operand(1)->def() != nullptr) return {};
       return {0};
     case OpKind::kMaxPool2d:
     case OpKind::kAvgPool2d:

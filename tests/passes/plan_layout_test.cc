@@ -148,6 +148,25 @@ CHECK: 0x0000803F000040400000000000000040000080400000803F
 CHECK: 0x0000803F0000004000004040)");
 }
 
+TEST(PlanLayout, AComputedWeightKeepsItsConvolutionNchw) {
+  // The second conv's weight is the first conv's (NHWC) result: that conv
+  // stays NCHW, the first still moves, and the weight gets it back in NCHW.
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[4,4,3,3], %w: f32[4,4,1,1], %y: f32[1,4,8,8]) {
+  %a = conv2d(%x, %w) {dilation = [1, 1], groups = 1, padding = [0, 0], stride = [1, 1]} : f32[4,4,3,3]
+  %b = relu(%a) : f32[4,4,3,3]
+  %c = conv2d(%y, %b) {dilation = [1, 1], groups = 1, padding = [1, 1], stride = [1, 1]} : f32[1,4,8,8]
+  return %c
+})",
+                              "plan-layout{layout=nhwc}");
+  EXPECT_CHECKS(out, R"(
+CHECK: layout = "NHWC"
+CHECK: relu(
+CHECK-NEXT: transpose(
+CHECK: {perm = [0, 3, 1, 2]} : f32[4,4,3,3]
+CHECK-NEXT: conv2d(%y, %4) {dilation = [1, 1], groups = 1, padding = [1, 1], stride = [1, 1]} : f32[1,4,8,8])");
+}
+
 TEST(PlanLayout, OptionsAreChecked) {
   passes::PassManager pm;
   EXPECT_EQ(pm.Add("plan-layout{target=gpu}").code(), absl::StatusCode::kOk);  // checked at run
