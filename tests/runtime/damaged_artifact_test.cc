@@ -255,10 +255,14 @@ struct AttrSpec {
   int64_t i = 0;
   double f = 0;
   std::vector<int64_t> ints;
+  std::string s;
 };
 AttrSpec IntAttr(std::string n, int64_t v) { return {std::move(n), fmt::AttrKind::Int, v, 0, {}}; }
 AttrSpec IntsAttr(std::string n, std::vector<int64_t> v) {
   return {std::move(n), fmt::AttrKind::Ints, 0, 0, std::move(v)};
+}
+AttrSpec StrAttr(std::string n, std::string v) {
+  return {std::move(n), fmt::AttrKind::Str, 0, 0, {}, std::move(v)};
 }
 
 struct TensorSpec {
@@ -319,7 +323,8 @@ std::string Serialize(const ModelSpec& m) {
   for (const KernelSpec& k : m.kernels) {
     std::vector<fb::Offset<fmt::Attr>> attrs;
     for (const AttrSpec& a : k.attrs) {
-      attrs.push_back(fmt::CreateAttr(b, b.CreateString(a.name), a.kind, a.i, a.f, 0,
+      attrs.push_back(fmt::CreateAttr(b, b.CreateString(a.name), a.kind, a.i, a.f,
+                                      a.kind == fmt::AttrKind::Str ? b.CreateString(a.s) : 0,
                                       a.kind == fmt::AttrKind::Ints ? b.CreateVector(a.ints) : 0));
     }
     kernels.push_back(fmt::CreateKernel(
@@ -590,6 +595,14 @@ const BadCase kBadCases[] = {
     {"ConvHugeGroups",
      [](ModelSpec* m) { m->kernels[0].attrs[3] = IntAttr("groups", int64_t{1} << 62); },
      SINTER_INVALID_ARGUMENT, "groups"},
+    {"ConvUnknownLayout",
+     [](ModelSpec* m) { m->kernels[0].attrs.push_back(StrAttr("layout", "NCWH")); },
+     SINTER_INVALID_ARGUMENT, "layout 'NCWH' (NCHW, NHWC)"},
+    // The NCHW tensors read channels-last: x [1,2,4,4] is 4 channels of 2x4,
+    // the OHWI weight [2,2,3,3] wants 3.
+    {"ConvNhwcLayoutOnNchwTensors",
+     [](ModelSpec* m) { m->kernels[0].attrs.push_back(StrAttr("layout", "NHWC")); },
+     SINTER_INVALID_ARGUMENT, "conv2d input [1,4,2,4] and weight [2,3,2,3] disagree for groups=1"},
     {"ReluOutputShapeDisagrees",
      [](ModelSpec* m) {
        m->tensors[3].shape = {1, 2, 4};
