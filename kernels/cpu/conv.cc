@@ -231,7 +231,6 @@ void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float
   if (s.nhwc) return internal::Conv2dNhwcF32(s, x, w, bias, y, scratch, par, done);
   if (done != nullptr && done->fn == nullptr) done = nullptr;
   if (s.n <= 0 || s.oc <= 0 || s.oh <= 0 || s.ow <= 0) return;
-  const int threads = par ? par->num_threads() : 1;
   if (IsDepthwise(s)) {
     const int64_t planes = s.n * s.oc;
     const int64_t tasks = NumTasks(par, planes * s.oh * s.ow * s.kh * s.kw, 16384);
@@ -242,26 +241,11 @@ void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float
     return;
   }
   const int64_t in_size = s.c * s.h * s.w, out_size = s.oc * s.oh * s.ow;
-  float* col = static_cast<float*>(scratch);
-  const int64_t slots = Slots(s, threads);
-  const int64_t col_floats = IsPointwise(s) ? 0 : SlotFloats(s, true);
-  if (slots > 1) {
-    ParallelFor(par, slots, [&](int64_t t0, int64_t t1) {
-      for (int64_t slot = t0; slot < t1; ++slot) {
-        for (int64_t img = slot; img < s.n; img += slots) {
-          ConvImage(s, x + img * in_size, w, bias, y + img * out_size, img * out_size,
-                    col + slot * col_floats, nullptr, done);
-        }
-      }
-    });
-    return;
-  }
-  // A one-thread pool is serial: Conv2dScratchBytes sized the chunked path.
-  Parallel* image_par = threads > 1 ? par : nullptr;
-  for (int64_t img = 0; img < s.n; ++img) {
-    ConvImage(s, x + img * in_size, w, bias, y + img * out_size, img * out_size, col, image_par,
-              done);
-  }
+  ForEachImage(s, par, static_cast<float*>(scratch), IsPointwise(s) ? 0 : SlotFloats(s, true),
+               [&](int64_t img, float* col, Parallel* image_par) {
+                 ConvImage(s, x + img * in_size, w, bias, y + img * out_size, img * out_size, col,
+                           image_par, done);
+               });
 }
 
 }  // namespace sinter::kernels::cpu

@@ -25,6 +25,28 @@ inline int64_t Slots(const Conv2dShape& s, int threads) {
   return threads > 1 && s.n >= threads ? threads : 1;
 }
 
+// Runs image(img, col, image_par) for every image of a convolution. With at
+// least as many images as threads, each thread takes whole images with its
+// own `slot_floats` of the scratch `col` and serial GEMMs (image_par null);
+// otherwise one image at a time on the whole scratch, with the pool inside
+// (a one-thread pool counts as serial: the scratch was sized for that).
+template <class ImageFn>
+void ForEachImage(const Conv2dShape& s, Parallel* par, float* col, int64_t slot_floats,
+                  ImageFn&& image) {
+  const int threads = par ? par->num_threads() : 1;
+  const int64_t slots = Slots(s, threads);
+  if (slots > 1) {
+    ParallelFor(par, slots, [&](int64_t t0, int64_t t1) {
+      for (int64_t slot = t0; slot < t1; ++slot) {
+        for (int64_t img = slot; img < s.n; img += slots)
+          image(img, col + slot * slot_floats, static_cast<Parallel*>(nullptr));
+      }
+    });
+    return;
+  }
+  for (int64_t img = 0; img < s.n; ++img) image(img, col, threads > 1 ? par : nullptr);
+}
+
 // The channels-last kernels behind Conv2dF32 / Conv2dScratchBytes (nhwc.cc).
 int64_t Conv2dNhwcScratchBytes(const Conv2dShape& s, int num_threads);
 void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const float* bias,

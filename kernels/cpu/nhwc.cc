@@ -248,7 +248,6 @@ void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const f
                    float* y, void* scratch, Parallel* par, const RangeDone* done) {
   if (done != nullptr && done->fn == nullptr) done = nullptr;
   if (s.n <= 0 || s.oc <= 0 || s.oh <= 0 || s.ow <= 0) return;
-  const int threads = par ? par->num_threads() : 1;
   const int64_t ocg = s.oc / s.groups, cg = s.c / s.groups;
   if (IsDepthwise(s)) {
     const int64_t taps = s.kh * s.kw, rows = s.n * s.oh;
@@ -275,25 +274,11 @@ void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const f
     return;
   }
   const int64_t in_size = s.h * s.w * s.c, out_size = s.oh * s.ow * s.oc;
-  float* col = static_cast<float*>(scratch);
-  const int64_t slots = Slots(s, threads);
-  if (slots > 1) {
-    const int64_t col_floats = SlotFloats(s, true);
-    ParallelFor(par, slots, [&](int64_t t0, int64_t t1) {
-      for (int64_t slot = t0; slot < t1; ++slot) {
-        for (int64_t img = slot; img < s.n; img += slots) {
-          ConvImageNhwc(s, x + img * in_size, w, bias, y + img * out_size, img * out_size,
-                        col + slot * col_floats, nullptr, done);
-        }
-      }
-    });
-    return;
-  }
-  Parallel* image_par = threads > 1 ? par : nullptr;
-  for (int64_t img = 0; img < s.n; ++img) {
-    ConvImageNhwc(s, x + img * in_size, w, bias, y + img * out_size, img * out_size, col, image_par,
-                  done);
-  }
+  ForEachImage(s, par, static_cast<float*>(scratch), SlotFloats(s, true),
+               [&](int64_t img, float* col, Parallel* image_par) {
+                 ConvImageNhwc(s, x + img * in_size, w, bias, y + img * out_size, img * out_size,
+                               col, image_par, done);
+               });
 }
 
 void MaxPool2dNhwcF32(const Pool2dShape& s, const float* x, float* y, Parallel* par) {
