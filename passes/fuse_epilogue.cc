@@ -7,6 +7,8 @@
 // conv/GEMM result has one user, is not a graph output, and the consumer's
 // result has the same shape.
 #include "absl/strings/str_cat.h"
+#include "ir/shape_rules.h"
+#include "ir/status_macros.h"
 #include "passes/fusion_util.h"
 #include "passes/pass.h"
 #include "passes/rewrite_util.h"
@@ -38,8 +40,11 @@ absl::Status RunFuseEpilogue(ir::Graph& g, PassStats& stats) {
       operands.push_back(op->operand(2));
     } else {  // the epilogue form has an explicit bias
       // Out channels: NCHW's dim 1; the last dim of NHWC and of linear.
-      const bool channel_first = op->kind() == OpKind::kConv2d &&
-                                 !(op->HasAttr("layout") && op->GetStr("layout") == "NHWC");
+      bool channel_first = false;
+      if (op->kind() == OpKind::kConv2d) {
+        ASSIGN_OR_RETURN(bool nhwc, ir::ChannelsLast(*op));
+        channel_first = !nhwc;
+      }
       int64_t n = r->type().shape[channel_first ? 1 : r->type().shape.rank() - 1].extent();
       ir::TensorType bt{ir::DType::kF32, ir::Shape::Of({n})};
       operands.push_back(
