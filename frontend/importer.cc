@@ -426,10 +426,25 @@ absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& 
   return absl::OkStatus();
 }
 
+// A LibTorch message made one readable block: surrounding blank lines and
+// any "Exception raised from ..." backtrace dropped; never empty.
+std::string LibTorchMessage(std::string what) {
+  if (size_t at = what.find("Exception raised from"); at != std::string::npos) what.resize(at);
+  size_t b = what.find_first_not_of(" \n\t"), e = what.find_last_not_of(" \n\t");
+  return b == std::string::npos ? "(LibTorch gave no message)" : what.substr(b, e - b + 1);
+}
+
 absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& path,
                                                              const ImportOptions& options) {
-  if (!std::filesystem::exists(path))
+  // stat only: opening a FIFO would wait for a writer (and a device may
+  // never end), so anything but a regular file is refused before LibTorch
+  // opens it.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status))
     return absl::NotFoundError(absl::StrCat("no such file: ", path));
+  if (!std::filesystem::is_regular_file(status))
+    return absl::InvalidArgumentError(absl::StrCat("'", path, "' is not a regular file"));
   tj::Module frozen;
   try {
     tj::Module m = torch::jit::load(path);
@@ -437,10 +452,13 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
     // No numerics-changing rewrites (conv-bn folding etc.): sinter's own
     // passes do those, so the imported graph stays the model as written.
     frozen = tj::freeze(m, c10::nullopt, /*optimize_numerics=*/false);
+  } catch (const c10::Error& e) {
+    // LibTorch's own message, without its C++ backtrace.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "LibTorch cannot load '", path, "': ", LibTorchMessage(e.what_without_backtrace())));
   } catch (const std::exception& e) {
-    std::string what = e.what();
     return absl::InvalidArgumentError(
-        absl::StrCat("LibTorch cannot load '", path, "': ", what.substr(0, what.find('\n'))));
+        absl::StrCat("LibTorch cannot load '", path, "': ", LibTorchMessage(e.what())));
   }
   auto graph = std::make_unique<ir::Graph>();
   std::vector<ir::Value*> inputs;

@@ -60,6 +60,16 @@ sinter_status* NullArg(const char* name) {
   return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(name) + " must not be NULL");
 }
 
+// A sinter_dtype from C may hold any int. Its object representation is read
+// as an int first, so no out-of-range value is ever used as the enum (which
+// C++ leaves undefined); -1 when it names no dtype.
+int DTypeValue(const sinter_dtype& dtype) {
+  static_assert(sizeof(sinter_dtype) == sizeof(int));
+  int raw;
+  std::memcpy(&raw, &dtype, sizeof raw);
+  return raw >= SINTER_F32 && raw <= SINTER_BOOL ? raw : -1;
+}
+
 sinter_status* WrapModel(sinter::rt::StatusOr<std::unique_ptr<sinter::rt::Storage>> storage,
                          const sinter_model_options* options, sinter_model** out_model) {
   if (!storage.ok()) return ToC(storage.status());
@@ -142,6 +152,7 @@ const char* sinter_status_code_name(sinter_status_code code) {
 const char* sinter_version(void) { return "0.1.0"; }
 
 size_t sinter_dtype_size(sinter_dtype dtype) {
+  if (DTypeValue(dtype) < 0) return 0;
   switch (dtype) {
     case SINTER_F32:
     case SINTER_I32:
@@ -162,7 +173,9 @@ size_t sinter_dtype_size(sinter_dtype dtype) {
 
 const char* sinter_dtype_name(sinter_dtype dtype) {
   static const char* kNames[] = {"f32", "f16", "bf16", "f64", "i64", "i32", "i8", "u8", "bool"};
-  return static_cast<unsigned>(dtype) < 9 ? kNames[dtype] : "?";
+  static_assert(sizeof kNames / sizeof kNames[0] == SINTER_BOOL + 1);
+  const int d = DTypeValue(dtype);
+  return d < 0 ? "?" : kNames[d];
 }
 
 sinter_status* sinter_model_load_file(const char* path, const sinter_model_options* options,
@@ -239,6 +252,15 @@ sinter_status* sinter_session_set_input(sinter_session* session, size_t index, s
                                         const int64_t* dims, size_t rank, const void* data,
                                         size_t byte_size) {
   if (session == nullptr) return NullArg("session");
+  if (DTypeValue(dtype) < 0) {
+    int raw;
+    std::memcpy(&raw, &dtype, sizeof raw);
+    return MakeStatus(SINTER_INVALID_ARGUMENT, "input " + std::to_string(index) + ": " +
+                                                   std::to_string(raw) +
+                                                   " is not a sinter_dtype value");
+  }
+  if (data == nullptr && byte_size > 0) return NullArg("data");
+  if (dims == nullptr && rank > 0) return NullArg("dims");
   return Guard(
       [&] { return ToC(session->session->SetInput(index, dtype, dims, rank, data, byte_size)); });
 }
@@ -310,10 +332,11 @@ sinter_status* sinter_session_get_output(sinter_session* session, size_t index,
 sinter_status* sinter_session_copy_output(sinter_session* session, size_t index, void* data,
                                           size_t byte_size) {
   if (session == nullptr) return NullArg("session");
+  if (data == nullptr && byte_size > 0) return NullArg("data");
   return Guard([&]() -> sinter_status* {
     auto o = session->session->Output(index);
     if (!o.ok()) return ToC(o.status());
-    if (byte_size != o.value().second || (byte_size > 0 && data == nullptr)) {
+    if (byte_size != o.value().second) {
       return MakeStatus(SINTER_INVALID_ARGUMENT, "output " + std::to_string(index) + " has " +
                                                      std::to_string(o.value().second) +
                                                      " bytes, buffer has " +

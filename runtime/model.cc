@@ -104,7 +104,9 @@ const char* KindName(TensorKind k) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Storage>> Storage::MapFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+  // forever; the type check below then refuses it (and devices, directories).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     return Status(errno == ENOENT ? SINTER_NOT_FOUND : SINTER_INVALID_ARGUMENT,
                   StrCat("cannot open '", path, "': ", std::strerror(errno)));

@@ -44,7 +44,9 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> 
       return Status(SINTER_RESOURCE_EXHAUSTED, StrCat("cannot allocate a ", total, "-byte arena"));
     }
   }
-  s->pool_ = std::make_unique<ThreadPool>(num_threads);
+  auto pool = ThreadPool::Create(num_threads);
+  if (!pool.ok()) return pool.status();
+  s->pool_ = std::move(pool.value());
   return s;
 }
 

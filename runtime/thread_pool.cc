@@ -1,6 +1,7 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <system_error>
 
 namespace sinter::rt {
 namespace {
@@ -16,8 +17,18 @@ inline void CpuRelax() {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+StatusOr<std::unique_ptr<ThreadPool>> ThreadPool::Create(int num_threads) {
+  std::unique_ptr<ThreadPool> pool(new ThreadPool());
+  for (int i = 1; i < num_threads; ++i) {
+    try {
+      pool->workers_.emplace_back([p = pool.get()] { p->WorkerLoop(); });
+    } catch (const std::system_error& e) {
+      // The destructor stops and joins the workers already started.
+      return Status(SINTER_RESOURCE_EXHAUSTED, StrCat("cannot start worker thread ", i, " of ",
+                                                      num_threads - 1, ": ", e.what()));
+    }
+  }
+  return pool;
 }
 
 ThreadPool::~ThreadPool() {

@@ -11,23 +11,27 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
+#include "runtime/status.h"
 
 namespace sinter::rt {
 
 class ThreadPool : public kernels::cpu::Parallel {
  public:
-  // num_threads includes the caller; 1 means no worker threads.
-  explicit ThreadPool(int num_threads);
+  // num_threads includes the caller; 1 means no worker threads. When the
+  // system cannot start a thread: RESOURCE_EXHAUSTED, with none left running.
+  static StatusOr<std::unique_ptr<ThreadPool>> Create(int num_threads);
   ~ThreadPool() override;
   int num_threads() const override { return static_cast<int>(workers_.size()) + 1; }
   void For(int64_t n, Fn fn, void* ctx) override;
 
  private:
+  ThreadPool() = default;
   void WorkerLoop();
   void RunChunks();
 

@@ -58,12 +58,20 @@ int main(int argc, char** argv) {
     if (a == "-o") {
       out = value("-o");
     } else if (a.rfind("--input-shape", 0) == 0) {
+      // D0,D1,... with every dimension a positive number; `scalar` for a
+      // 0-d tensor. An empty field ("1,,3") is an error, not a dropped dim.
       frontend::InputSpec spec;
-      for (absl::string_view d : absl::StrSplit(value("--input-shape"), ',', absl::SkipEmpty())) {
-        int64_t v;
-        if (!absl::SimpleAtoi(d, &v) || v <= 0)
-          return Usage("bad --input-shape dimension '" + std::string(d) + "'");
-        spec.shape.push_back(v);
+      const std::string text = value("--input-shape");
+      if (text.empty()) return Usage("empty --input-shape (use 'scalar' for a 0-d input)");
+      if (text != "scalar") {
+        for (absl::string_view d : absl::StrSplit(text, ',')) {
+          int64_t v;
+          if (!absl::SimpleAtoi(d, &v) || v <= 0) {
+            return Usage("bad --input-shape '" + text + "': dimension '" + std::string(d) +
+                         "' is not a positive number");
+          }
+          spec.shape.push_back(v);
+        }
       }
       import.inputs.push_back(spec);
     } else if (a.rfind("--input-dtype", 0) == 0) {
@@ -115,7 +123,6 @@ int main(int argc, char** argv) {
   }
   if (model.empty()) return Usage("no model given");
   if (out.empty()) return Usage("no output given (-o)");
-  if (import.inputs.empty()) return Usage("give one --input-shape per forward() input");
   for (size_t i = 0; i < dtypes.size() && i < import.inputs.size(); ++i)
     import.inputs[i].dtype = dtypes[i];
 

@@ -1,6 +1,7 @@
 // Native CPU kernels: the shared object that sinterc's LLVM code generator
 // (codegen/cpu) embeds in an artifact, loaded without LLVM through an
-// anonymous memory file (memfd) and dlopen. Its functions compute fused
+// anonymous memory file (memfd) and dlopen; each model's object is its own,
+// however many models are loaded (see native.cc). Its functions compute fused
 // elementwise programs; see codegen/cpu/llvm_emitter.h for the contract.
 //
 // Native code is as trusted as any shared library: the loader checks its
@@ -41,8 +42,9 @@ class NativeCode {
   NativeFusedFn Find(const std::string& symbol) const;
 
  private:
-  explicit NativeCode(void* handle) : handle_(handle) {}
+  NativeCode(void* handle, int fd) : handle_(handle), fd_(fd) {}
   void* handle_;
+  int fd_;  // the memory file, open while the object is loaded: its path names it alone
 };
 
 }  // namespace sinter::rt

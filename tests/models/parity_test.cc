@@ -10,6 +10,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <sstream>
 
 #include "codegen/compiler.h"
@@ -37,21 +39,106 @@ sinter_dtype ToSinter(c10::ScalarType t) {
   }
 }
 
+// The case's inputs: torch.randn for floats, torch.randint for integers.
+std::vector<at::Tensor> CaseInputs(const Case& c) {
+  torch::manual_seed(0);
+  std::vector<at::Tensor> tensors;
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    tensors.push_back(c.dtypes[i] == "i64" ? torch::randint(c.int_high, c.shapes[i], torch::kLong)
+                                           : torch::randn(c.shapes[i]));
+  }
+  return tensors;
+}
+
+// Imports and compiles a case; the artifact's bytes.
+std::string CompileCase(const Case& c, const char* pipeline, const char* layout) {
+  sinter::frontend::ImportOptions opts;
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    opts.inputs.push_back(
+        {c.shapes[i], c.dtypes[i] == "i64" ? sinter::ir::DType::kI64 : sinter::ir::DType::kF32});
+  }
+  auto graph = sinter::frontend::ImportTorchScript(c.file, opts);
+  EXPECT_TRUE(graph.ok()) << graph.status();
+  if (!graph.ok()) return "";
+  sinter::codegen::CompileOptions copts;
+  copts.pipeline = pipeline;
+  copts.layout = layout;
+  auto artifact = sinter::codegen::Compile(**graph, copts, nullptr);
+  EXPECT_TRUE(artifact.ok()) << artifact.status();
+  return artifact.ok() ? *std::move(artifact) : "";
+}
+
+// Runs `model` on `tensors` with a new session of `threads` threads and
+// compares every output with LibTorch's `ref` within the case's tolerances.
+// Each output's max |diff| goes to `record` (a test property) when given.
+void RunAndCompare(sinter_model* model, int threads, const Case& c,
+                   const std::vector<at::Tensor>& tensors, const std::vector<at::Tensor>& ref,
+                   const std::function<void(size_t, double)>& record = nullptr) {
+  sinter_session* session = nullptr;
+  sinter_session_options so{};
+  so.num_threads = threads;
+  ASSERT_EQ(sinter_session_create(model, &so, &session), nullptr);
+  std::unique_ptr<sinter_session, void (*)(sinter_session*)> hold(session, sinter_session_release);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const at::Tensor& t = tensors[i];
+    std::vector<int64_t> dims = t.sizes().vec();
+    sinter_status* st = sinter_session_set_input(session, i, ToSinter(t.scalar_type()), dims.data(),
+                                                 dims.size(), t.data_ptr(), t.nbytes());
+    ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
+  }
+  sinter_status* st = sinter_session_run(session);
+  ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
+  ASSERT_EQ(sinter_model_output_count(model), ref.size());
+  for (size_t o = 0; o < ref.size(); ++o) {
+    at::Tensor r = ref[o].to(torch::kFloat).contiguous();
+    sinter_tensor_info info;
+    ASSERT_EQ(sinter_model_output_info(model, o, &info), nullptr);
+    ASSERT_EQ(std::vector<int64_t>(info.dims, info.dims + info.rank), ref[o].sizes().vec());
+    const void* data = nullptr;
+    size_t bytes = 0;
+    ASSERT_EQ(sinter_session_get_output(session, o, &data, &bytes), nullptr);
+    ASSERT_EQ(bytes, ref[o].nbytes());
+    if (ref[o].scalar_type() != c10::kFloat) {
+      EXPECT_EQ(std::memcmp(data, ref[o].data_ptr(), bytes), 0) << "output " << o;
+      continue;
+    }
+    const float* got = static_cast<const float*>(data);
+    const float* want = r.data_ptr<float>();
+    double max_abs = 0, max_ref = 0;
+    int64_t bad = 0, first_bad = -1;
+    for (int64_t i = 0; i < r.numel(); ++i) {
+      double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+      max_abs = std::max(max_abs, std::isnan(d) ? INFINITY : d);
+      max_ref = std::max(max_ref, static_cast<double>(std::fabs(want[i])));
+      if (!(d <= c.atol + c.rtol * std::fabs(want[i]))) {
+        if (first_bad < 0) first_bad = i;
+        ++bad;
+      }
+    }
+    if (record) record(o, max_abs);
+    EXPECT_EQ(bad, 0) << c.name << " output " << o << ": " << bad << " of " << r.numel()
+                      << " elements outside atol " << c.atol << " + rtol " << c.rtol
+                      << "; max |diff| " << max_abs << ", max |ref| " << max_ref << "; first at "
+                      << first_bad << ": got " << (first_bad >= 0 ? got[first_bad] : 0) << " want "
+                      << (first_bad >= 0 ? want[first_bad] : 0);
+  }
+}
+
+sinter_model* LoadOrNull(const std::string& artifact) {
+  sinter_model* model = nullptr;
+  sinter_status* st = sinter_model_load_memory(artifact.data(), artifact.size(), nullptr, &model);
+  EXPECT_EQ(st, nullptr) << sinter_status_get_message(st);
+  sinter_status_free(st);
+  return model;
+}
+
 class ParityTest : public testing::Test {
  public:
   explicit ParityTest(Case c) : c_(std::move(c)) {}
 
   void TestBody() override {
     if (c_.group == "refused") return TestRefused();
-    torch::manual_seed(0);
-    std::vector<c10::IValue> inputs;
-    std::vector<at::Tensor> tensors;
-    for (size_t i = 0; i < c_.shapes.size(); ++i) {
-      at::Tensor t = c_.dtypes[i] == "i64" ? torch::randint(c_.int_high, c_.shapes[i], torch::kLong)
-                                           : torch::randn(c_.shapes[i]);
-      tensors.push_back(t);
-      inputs.push_back(t);
-    }
+    const std::vector<at::Tensor> tensors = CaseInputs(c_);
     const std::vector<at::Tensor> ref = sinter::testing::TorchForward(c_.file, tensors);
     // The default pipeline with plan-layout's own choice (channels-last for
     // most convolution chains on the CPU), and forced to NCHW, so that both
@@ -66,73 +153,17 @@ class ParityTest : public testing::Test {
       SCOPED_TRACE(std::string("pipeline ") + pipeline + ", layout " + layout);
       const std::string config =
           std::string(pipeline) + (std::string(layout) == "auto" ? "" : std::string("_") + layout);
-      sinter::frontend::ImportOptions opts;
-      for (size_t i = 0; i < c_.shapes.size(); ++i) {
-        opts.inputs.push_back({c_.shapes[i], c_.dtypes[i] == "i64" ? sinter::ir::DType::kI64
-                                                                   : sinter::ir::DType::kF32});
-      }
-      auto graph = sinter::frontend::ImportTorchScript(c_.file, opts);
-      ASSERT_TRUE(graph.ok()) << graph.status();
-      sinter::codegen::CompileOptions copts;
-      copts.pipeline = pipeline;
-      copts.layout = layout;
-      auto artifact = sinter::codegen::Compile(**graph, copts, nullptr);
-      ASSERT_TRUE(artifact.ok()) << artifact.status();
-
-      sinter_model* model = nullptr;
-      sinter_status* st =
-          sinter_model_load_memory(artifact->data(), artifact->size(), nullptr, &model);
-      ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
-      sinter_session* session = nullptr;
+      const std::string artifact = CompileCase(c_, pipeline, layout);
+      ASSERT_FALSE(artifact.empty());
+      sinter_model* model = LoadOrNull(artifact);
+      ASSERT_NE(model, nullptr);
       // -O0 runs on one thread and the default pipeline on two, so both the
       // serial and the threaded kernel paths are checked against LibTorch.
-      sinter_session_options so{std::string(pipeline) == "O0" ? 1 : 2};
-      ASSERT_EQ(sinter_session_create(model, &so, &session), nullptr);
-      for (size_t i = 0; i < tensors.size(); ++i) {
-        const at::Tensor& t = tensors[i];
-        std::vector<int64_t> dims = t.sizes().vec();
-        st = sinter_session_set_input(session, i, ToSinter(t.scalar_type()), dims.data(),
-                                      dims.size(), t.data_ptr(), t.nbytes());
-        ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
-      }
-      st = sinter_session_run(session);
-      ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
-      ASSERT_EQ(sinter_model_output_count(model), ref.size());
-      for (size_t o = 0; o < ref.size(); ++o) {
-        at::Tensor r = ref[o].to(torch::kFloat).contiguous();
-        sinter_tensor_info info;
-        ASSERT_EQ(sinter_model_output_info(model, o, &info), nullptr);
-        ASSERT_EQ(std::vector<int64_t>(info.dims, info.dims + info.rank), ref[o].sizes().vec());
-        const void* data = nullptr;
-        size_t bytes = 0;
-        ASSERT_EQ(sinter_session_get_output(session, o, &data, &bytes), nullptr);
-        ASSERT_EQ(bytes, ref[o].nbytes());
-        if (ref[o].scalar_type() != c10::kFloat) {
-          EXPECT_EQ(std::memcmp(data, ref[o].data_ptr(), bytes), 0) << "output " << o;
-          continue;
-        }
-        const float* got = static_cast<const float*>(data);
-        const float* want = r.data_ptr<float>();
-        double max_abs = 0, max_ref = 0;
-        int64_t bad = 0, first_bad = -1;
-        for (int64_t i = 0; i < r.numel(); ++i) {
-          double d = std::fabs(static_cast<double>(got[i]) - want[i]);
-          max_abs = std::max(max_abs, std::isnan(d) ? INFINITY : d);
-          max_ref = std::max(max_ref, static_cast<double>(std::fabs(want[i])));
-          if (!(d <= c_.atol + c_.rtol * std::fabs(want[i]))) {
-            if (first_bad < 0) first_bad = i;
-            ++bad;
-          }
-        }
-        RecordProperty(config + "_max_abs_diff_" + std::to_string(o), std::to_string(max_abs));
-        EXPECT_EQ(bad, 0) << c_.name << " output " << o << ": " << bad << " of " << r.numel()
-                          << " elements outside atol " << c_.atol << " + rtol " << c_.rtol
-                          << "; max |diff| " << max_abs << ", max |ref| " << max_ref
-                          << "; first at " << first_bad << ": got "
-                          << (first_bad >= 0 ? got[first_bad] : 0) << " want "
-                          << (first_bad >= 0 ? want[first_bad] : 0);
-      }
-      sinter_session_release(session);
+      RunAndCompare(model, std::string(pipeline) == "O0" ? 1 : 2, c_, tensors, ref,
+                    [&](size_t o, double max_abs) {
+                      RecordProperty(config + "_max_abs_diff_" + std::to_string(o),
+                                     std::to_string(max_abs));
+                    });
       sinter_model_release(model);
     }
   }
@@ -155,12 +186,93 @@ class ParityTest : public testing::Test {
   Case c_;
 };
 
+// Several real models with native code loaded at once, run interleaved and
+// released in an order that frees a middle one first, then loaded again:
+// each must run its own native kernels and match LibTorch (issue: the
+// second model once ran the first one's code).
+class SeveralModelsTest : public testing::Test {
+ public:
+  explicit SeveralModelsTest(std::vector<Case> cases) : cases_(std::move(cases)) {}
+
+  void TestBody() override {
+    std::vector<std::string> artifacts;
+    std::vector<std::vector<at::Tensor>> inputs, refs;
+    for (const Case& c : cases_) {
+      artifacts.push_back(CompileCase(c, "default", "auto"));
+      ASSERT_FALSE(artifacts.back().empty()) << c.name;
+      inputs.push_back(CaseInputs(c));
+      refs.push_back(sinter::testing::TorchForward(c.file, inputs.back()));
+    }
+    std::vector<sinter_model*> live;
+    for (const std::string& a : artifacts) {
+      live.push_back(LoadOrNull(a));
+      ASSERT_NE(live.back(), nullptr);
+      EXPECT_GT(sinter_model_native_kernel_count(live.back()), 0u)
+          << cases_[live.size() - 1].name << " runs no native code: this test checks nothing";
+    }
+    auto check_all = [&] {
+      for (size_t k = 0; k < live.size(); ++k) {
+        if (live[k] == nullptr) continue;
+        SCOPED_TRACE(cases_[k].name);
+        RunAndCompare(live[k], 1, cases_[k], inputs[k], refs[k]);
+      }
+    };
+    check_all();
+    for (size_t k : {size_t{1}, size_t{0}, size_t{2}}) {
+      sinter_model_release(live[k]);
+      live[k] = nullptr;
+      check_all();
+    }
+    for (size_t k : {size_t{2}, size_t{0}, size_t{1}}) {
+      live[k] = LoadOrNull(artifacts[k]);
+      ASSERT_NE(live[k], nullptr);
+      check_all();
+    }
+    for (sinter_model* m : live) sinter_model_release(m);
+  }
+
+ private:
+  std::vector<Case> cases_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   std::string models = sinter::testing::ModelsDir(SINTER_DEFAULT_MODELS_DIR);
-  for (const Case& c : ReadManifest(models)) {
+  const std::vector<Case> cases = ReadManifest(models);
+  // A missing or truncated manifest must fail, not pass with no tests: the
+  // script writes 4 model groups; hold the suite to a floor of real models
+  // and single-op cases.
+  size_t n_models = 0, n_ops = 0;
+  for (const Case& c : cases) {
+    n_models += c.group == "model" || c.group == "model_extra";
+    n_ops += c.group == "op";
+  }
+  testing::RegisterTest("Manifest", "HasEveryGroup", nullptr, nullptr, __FILE__, __LINE__,
+                        [=]() -> testing::Test* {
+                          struct T : testing::Test {
+                            size_t models, ops;
+                            std::string dir;
+                            T(size_t m, size_t o, std::string d) : models(m), ops(o), dir(d) {}
+                            void TestBody() override {
+                              EXPECT_GE(models, 18u) << "manifest in " << dir;
+                              EXPECT_GE(ops, 100u) << "manifest in " << dir;
+                            }
+                          };
+                          return new T(n_models, n_ops, models);
+                        });
+  std::vector<Case> several;
+  for (const char* name : {"mobilenet_v2", "transformer", "squeezenet1_1"}) {
+    for (const Case& c : cases)
+      if (c.name == name) several.push_back(c);
+  }
+  if (several.size() == 3) {
+    testing::RegisterTest("SeveralModels", "EachRunsItsOwnNativeCode", nullptr, nullptr, __FILE__,
+                          __LINE__,
+                          [several]() -> testing::Test* { return new SeveralModelsTest(several); });
+  }
+  for (const Case& c : cases) {
     testing::RegisterTest(c.group.c_str(), c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                           [c]() -> testing::Test* { return new ParityTest(c); });
   }

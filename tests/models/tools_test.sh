@@ -6,11 +6,26 @@
 #   sinter-bench writes its JSON and a Chrome-trace profile;
 #   sinterc --target cuda writes an f16 artifact for squeezenet that
 #   sinter-run, without a GPU, refuses with exit 2 naming the missing CUDA
-#   driver.
+#   driver;
+#   bad input to the tools (FIFOs, devices, directories, damaged .npy files,
+#   an output folder that cannot be made, "1,,3" shapes) is a message and
+#   exit 1 or 2, never a signal or a hang; a model without inputs compiles.
 # Usage: tools_test.sh BIN_DIR MODELS_DIR WORK_DIR
 set -euo pipefail
 bin=$1 models=$2 work=$3
 mkdir -p "$work"
+
+# expect RC PATTERN CMD...: CMD exits RC (within 60 s) and prints PATTERN.
+expect() {
+  local want=$1 pattern=$2 msg rc
+  shift 2
+  set +e
+  msg=$(timeout 60 "$@" 2>&1)
+  rc=$?
+  set -e
+  [ "$rc" -eq "$want" ] || { echo "exit $rc (expected $want) from: $*"; echo "$msg"; exit 1; }
+  grep -q -- "$pattern" <<< "$msg" || { echo "no '$pattern' from: $*"; echo "$msg"; exit 1; }
+}
 
 # 1. An unsupported op: exit status 2 and a message naming it.
 set +e
@@ -85,4 +100,65 @@ elif grep -q "NVRTC" "$work/cuda_report.txt"; then
 else
   cat "$work/cuda_report.txt"; exit 1
 fi
+# 6. Bad input to the tools: a message and exit 1 or 2, never a signal or a hang.
+rm -f "$work/fifo"; mkfifo "$work/fifo"
+/usr/bin/python3 - "$work" <<'PY'
+import sys
+def npy(name, shape, data=b""):
+    h = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % shape
+    h = h.encode() + b" " * ((64 - (10 + len(h) + 1) % 64) % 64) + b"\n"
+    open(sys.argv[1] + "/" + name, "wb").write(b"\x93NUMPY\x01\x00" + bytes([len(h) & 255, len(h) >> 8]) + h + data)
+npy("badshape.npy", "(1, x, 64)")
+npy("huge.npy", "(99999999999, 99999999999)")
+npy("short.npy", "(1, 32, 64)", b"\0" * 100)
+PY
+: > "$work/empty.npy"
+: > "$work/not_a_dir"
+expect 2 "not a regular file" "$bin/sinter-run" "$work/fifo" --input "$work/in0.npy" --output-dir "$work/o"
+expect 2 "not a regular file" "$bin/sinter-run" /dev/zero --input "$work/in0.npy" --output-dir "$work/o"
+expect 2 "is empty" "$bin/sinter-run" "$work/empty.npy" --input "$work/in0.npy" --output-dir "$work/o"
+run_lstm=("$bin/sinter-run" "$work/lstm.sinter")
+expect 2 "input 0: '$work' is not a regular file" "${run_lstm[@]}" --input "$work" --output-dir "$work/o"
+expect 2 "input 0: '$work/fifo' is not a regular file" "${run_lstm[@]}" --input "$work/fifo" --output-dir "$work/o"
+expect 2 "not a regular file" "${run_lstm[@]}" --input /dev/zero --output-dir "$work/o"
+expect 2 "bad dimension 'x'" "${run_lstm[@]}" --input "$work/badshape.npy" --output-dir "$work/o"
+expect 2 "shape overflows\|does not match" "${run_lstm[@]}" --input "$work/huge.npy" --output-dir "$work/o"
+expect 2 "data size (100 bytes) does not match" "${run_lstm[@]}" --input "$work/short.npy" --output-dir "$work/o"
+expect 2 "not a .npy file" "${run_lstm[@]}" --input "$work/empty.npy" --output-dir "$work/o"
+expect 2 "cannot create the output folder" "${run_lstm[@]}" --input "$work/in0.npy" --output-dir "$work/not_a_dir/out"
+expect 1 "bad --threads" "${run_lstm[@]}" --input "$work/in0.npy" --output-dir "$work/o" --threads two
+expect 1 "dimension '' is not a positive number" \
+  "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape 1,,64
+expect 1 "dimension '-3' is not a positive number" \
+  "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape 1,-3,64
+expect 2 "not a regular file" "$bin/sinterc" "$work/fifo" -o "$work/x.sinter" --input-shape 1
+printf 'PK\x03\x04 not really a zip' > "$work/fake.pt"
+expect 2 "LibTorch cannot load '$work/fake.pt': .*zip" \
+  "$bin/sinterc" "$work/fake.pt" -o "$work/x.sinter" --input-shape 1
+rm -f "$work/fifo"
+
+# 7. A model without inputs compiles and runs (its output is a constant).
+# (TorchScript reads a module's source, so the script is a file.)
+cat > "$work/noin.py" <<'PY'
+import sys, numpy as np, torch
+class NoInputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(3, 4))
+    def forward(self):
+        return torch.tanh(self.w) * 2
+m = torch.jit.script(NoInputs())
+m.save(sys.argv[1] + "/noin.pt")
+with torch.no_grad():
+    np.save(sys.argv[1] + "/noin_ref.npy", m().numpy())
+PY
+/usr/bin/python3 "$work/noin.py" "$work"
+"$bin/sinterc" "$work/noin.pt" -o "$work/noin.sinter"
+"$bin/sinter-run" "$work/noin.sinter" --output-dir "$work/noin_out"
+/usr/bin/python3 - "$work" <<'PY'
+import sys, numpy as np
+got, ref = np.load(sys.argv[1] + "/noin_out/output0.npy"), np.load(sys.argv[1] + "/noin_ref.npy")
+assert got.shape == ref.shape and np.allclose(got, ref, rtol=1e-5, atol=1e-6), (got, ref)
+print("a model without inputs compiles and runs")
+PY
 echo "tools test passed"

@@ -137,6 +137,13 @@ void BuildWideNet(ir::Graph* g) {
   Output(g, sm, "p");
 }
 
+void BuildScaledTanh(ir::Graph* g, float scale) {
+  Builder b(g);
+  Value* x = Input(g, {64, 64}, "x");
+  Value* th = Make(b, OpKind::kTanh, {Make(b, OpKind::kMul, {x, b.ScalarF32(scale)})});
+  Output(g, Make(b, OpKind::kAdd, {th, x}), "y");
+}
+
 void BuildSmallConv(ir::Graph* g) {
   Builder b(g);
   Value* x = Input(g, {1, 2, 5, 5}, "x");

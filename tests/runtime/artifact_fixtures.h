@@ -46,6 +46,10 @@ void BuildTwoOutputs(ir::Graph* g);
 // -> softmax(axis 1) -> "p" f32[2,32].
 void BuildWideNet(ir::Graph* g);
 
+// x f32[64,64] -> mul(x, scale) -> tanh -> add x -> "y": one fused
+// elementwise kernel whose program differs between models only in `scale`.
+void BuildScaledTanh(ir::Graph* g, float scale);
+
 // The small artifact the damage tests start from: x f32[1,2,5,5] ->
 // conv2d(w f32[2,2,3,3] = Pattern(36, 31), no bias) -> relu ->
 // reduce_sum(axes {1}, keepdim) -> "y" f32[1,1,3,3]. One constant.

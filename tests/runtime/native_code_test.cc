@@ -1,6 +1,10 @@
 // Native CPU code in artifacts: the LLVM-compiled kernels and the runtime's
 // interpreter agree; the C API reports which ran; damaged code, or a kernel
 // naming a function the code lacks, is DATA_LOSS and never runs.
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -132,6 +136,129 @@ TEST(NativeCodeTest, KernelNamingAMissingFunctionIsDataLoss) {
   Loaded i = Load(bytes, true);
   EXPECT_EQ(i.code, SINTER_OK) << i.message;
   sinter_model_release(i.model);
+}
+
+// Runs every input of `m` on a seeded pattern and returns every output.
+std::vector<std::vector<float>> RunAll(sinter_model* m, uint32_t seed) {
+  sinter_session* s = nullptr;
+  sinter_session_options o{};
+  o.num_threads = 1;
+  EXPECT_EQ(sinter_session_create(m, &o, &s), nullptr);
+  for (size_t i = 0; i < sinter_model_input_count(m); ++i) {
+    sinter_tensor_info info;
+    EXPECT_EQ(sinter_model_input_info(m, i, &info), nullptr);
+    std::vector<float> x = Pattern(static_cast<int64_t>(info.byte_size / 4), seed + i);
+    EXPECT_EQ(
+        sinter_session_set_input(s, i, SINTER_F32, info.dims, info.rank, x.data(), info.byte_size),
+        nullptr);
+  }
+  EXPECT_EQ(sinter_session_run(s), nullptr);
+  std::vector<std::vector<float>> outs;
+  for (size_t i = 0; i < sinter_model_output_count(m); ++i) {
+    sinter_tensor_info info;
+    EXPECT_EQ(sinter_model_output_info(m, i, &info), nullptr);
+    outs.emplace_back(info.byte_size / 4);
+    EXPECT_EQ(sinter_session_copy_output(s, i, outs.back().data(), info.byte_size), nullptr);
+  }
+  sinter_session_release(s);
+  return outs;
+}
+
+// Several models with native code alive at once, released in any order and
+// loaded again: each must run its own code. (The loader once dlopened
+// /proc/self/fd/N and closed N, so the next model's memory file got the same
+// path and dlopen handed back the first model's library: wrong answers or a
+// crash inside a foreign kernel.)
+TEST(NativeCodeTest, SeveralModelsEachRunTheirOwnCode) {
+  if (!HostHasAvx2()) GTEST_SKIP() << "the code is not loaded on a CPU without AVX2";
+  // Two models whose code differs only in a constant, and two others.
+  std::vector<std::string> artifacts;
+  for (int k = 0; k < 4; ++k) {
+    ir::Graph g;
+    if (k < 2) BuildScaledTanh(&g, k == 0 ? 0.5f : 2.0f);
+    if (k == 2) BuildWideNet(&g);
+    if (k == 3) BuildConvResidual(&g);
+    artifacts.push_back(CompileOrDie(g, "default"));
+  }
+  // The reference: each model interpreted (no native code at all).
+  std::vector<std::vector<std::vector<float>>> want;
+  for (const std::string& a : artifacts) {
+    Loaded r = Load(a, true);
+    ASSERT_EQ(r.code, SINTER_OK) << r.message;
+    want.push_back(RunAll(r.model, 7));
+    sinter_model_release(r.model);
+  }
+  auto check = [&](size_t k, sinter_model* m) {
+    SCOPED_TRACE("model " + std::to_string(k));
+    EXPECT_GT(sinter_model_native_kernel_count(m), 0u);
+    std::vector<std::vector<float>> got = RunAll(m, 7);
+    ASSERT_EQ(got.size(), want[k].size());
+    for (size_t o = 0; o < got.size(); ++o) {
+      ASSERT_EQ(got[o].size(), want[k][o].size());
+      for (size_t i = 0; i < got[o].size(); ++i)
+        ASSERT_NEAR(got[o][i], want[k][o][i], 1e-6f + 1e-5f * std::fabs(want[k][o][i]))
+            << "output " << o << " element " << i;
+    }
+  };
+  // Release orders: first to last, last to first, the middle ones first.
+  for (std::vector<size_t> order :
+       {std::vector<size_t>{0, 1, 2, 3}, std::vector<size_t>{3, 2, 1, 0},
+        std::vector<size_t>{1, 2, 0, 3}}) {
+    std::vector<sinter_model*> live(artifacts.size(), nullptr);
+    for (size_t k = 0; k < artifacts.size(); ++k) {
+      Loaded r = Load(artifacts[k], false);
+      ASSERT_EQ(r.code, SINTER_OK) << r.message;
+      live[k] = r.model;
+    }
+    for (size_t k = 0; k < live.size(); ++k) check(k, live[k]);
+    // Release one, load its neighbour's artifact again into the freed slot,
+    // and check every live model once more.
+    for (size_t k : order) {
+      sinter_model_release(live[k]);
+      Loaded r = Load(artifacts[(k + 1) % artifacts.size()], false);
+      ASSERT_EQ(r.code, SINTER_OK) << r.message;
+      check((k + 1) % artifacts.size(), r.model);
+      for (size_t j = 0; j < live.size(); ++j)
+        if (j != k && live[j] != nullptr) check(j, live[j]);
+      sinter_model_release(r.model);
+      live[k] = nullptr;
+    }
+  }
+}
+
+// Another library in the process left an object loaded under a
+// /proc/self/fd path and closed that descriptor (as this loader once did):
+// the next model's memory file gets the same number, and dlopen would hand
+// back the foreign object. The model must still run its own code.
+TEST(NativeCodeTest, ForeignObjectUnderTheSamePathIsNotRun) {
+  if (!HostHasAvx2()) GTEST_SKIP() << "the code is not loaded on a CPU without AVX2";
+  ir::Graph ga, gb;
+  BuildScaledTanh(&ga, 0.5f);
+  BuildScaledTanh(&gb, 3.0f);
+  const std::string a = CompileOrDie(ga, "default"), b = CompileOrDie(gb, "default");
+  fmt::FileHeader h;
+  const fmt::Segment* seg = NativeSegment(a, &h);
+  ASSERT_NE(seg, nullptr);
+  int fd = static_cast<int>(memfd_create("foreign", MFD_CLOEXEC));
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, a.data() + h.data_offset + seg->offset(), seg->size()),
+            static_cast<ssize_t>(seg->size()));
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  void* foreign = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(foreign, nullptr) << dlerror();
+  close(fd);  // the next descriptor opened gets this number again
+
+  Loaded interp = Load(b, true), native = Load(b, false);
+  ASSERT_EQ(interp.code, SINTER_OK) << interp.message;
+  ASSERT_EQ(native.code, SINTER_OK) << native.message;
+  EXPECT_GT(sinter_model_native_kernel_count(native.model), 0u);
+  std::vector<std::vector<float>> want = RunAll(interp.model, 3), got = RunAll(native.model, 3);
+  ASSERT_EQ(got.size(), 1u);
+  for (size_t i = 0; i < got[0].size(); ++i)
+    ASSERT_NEAR(got[0][i], want[0][i], 1e-6f + 1e-5f * std::fabs(want[0][i])) << i;
+  sinter_model_release(native.model);
+  sinter_model_release(interp.model);
+  dlclose(foreign);
 }
 
 }  // namespace

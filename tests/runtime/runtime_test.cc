@@ -5,11 +5,16 @@
 // and version errors), re-runs, threads, and the runtime library's NEEDED
 // list.
 #include <elf.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -655,6 +660,92 @@ TEST(CApiTest, DirectoryAndEmptyFileAreRejected) {
   e = Take(sinter_model_load_memory(nullptr, 0, nullptr, &m));
   EXPECT_EQ(e.code, SINTER_DATA_LOSS);
   EXPECT_EQ(m, nullptr);
+}
+
+// Special files: a FIFO would block open() forever waiting for a writer;
+// /dev/zero is endless. Each must be refused at once, naming the path.
+TEST(CApiTest, FifoAndDevicesAreRefusedWithoutBlocking) {
+  std::string fifo = TempPath("fifo");
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  for (const std::string& path : {fifo, std::string("/dev/zero"), std::string("/dev/null")}) {
+    SCOPED_TRACE(path);
+    std::atomic<bool> done{false};
+    Error e{};
+    sinter_model* m = Garbage<sinter_model>();
+    std::thread t([&] {
+      e = Take(sinter_model_load_file(path.c_str(), nullptr, &m));
+      done = true;
+    });
+    for (int i = 0; i < 500 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!done) {
+      ADD_FAILURE() << "loading blocked for 5 s";
+      // Unblock the reader so the test can end.
+      int w = open(path.c_str(), O_WRONLY | O_NONBLOCK);
+      if (w >= 0) close(w);
+    }
+    t.join();
+    EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT) << e.message;
+    EXPECT_NE(e.message.find("not a regular file"), std::string::npos) << e.message;
+    EXPECT_EQ(m, nullptr);
+  }
+  std::remove(fifo.c_str());
+}
+
+// A sinter_dtype from C can hold any int: out-of-range values are refused
+// before they are used as the enum, and NULL buffers are named.
+TEST(CApiTest, InvalidDtypeValuesAndNullBuffersAreNamed) {
+  ModelPtr model = LoadMemory(TwoOutputsArtifact());
+  ASSERT_NE(model, nullptr);
+  SessionPtr session = NewSession(model.get());
+  ASSERT_NE(session, nullptr);
+  float x[15] = {};
+  const int64_t dims[] = {3, 5};
+  for (int raw : {9, 100, -1, 0x7fffffff}) {
+    sinter_dtype bad;
+    std::memcpy(&bad, &raw, sizeof raw);  // as a C caller's int arrives
+    Error e = Take(sinter_session_set_input(session.get(), 0, bad, dims, 2, x, sizeof x));
+    EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT) << raw;
+    EXPECT_NE(e.message.find(std::to_string(raw) + " is not a sinter_dtype"), std::string::npos)
+        << e.message;
+    EXPECT_EQ(sinter_dtype_size(bad), 0u);
+    EXPECT_STREQ(sinter_dtype_name(bad), "?");
+  }
+  Error e =
+      Take(sinter_session_set_input(session.get(), 0, SINTER_F32, dims, 2, nullptr, sizeof x));
+  EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(e.message.find("data must not be NULL"), std::string::npos) << e.message;
+  e = Take(sinter_session_set_input(session.get(), 0, SINTER_F32, nullptr, 2, x, sizeof x));
+  EXPECT_NE(e.message.find("dims must not be NULL"), std::string::npos) << e.message;
+  e = Take(sinter_session_copy_output(session.get(), 0, nullptr, 60));
+  EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(e.message.find("data must not be NULL"), std::string::npos) << e.message;
+}
+
+// When the system cannot start a worker thread (here: a default stack size
+// no address space can hold), creating a session is RESOURCE_EXHAUSTED, and
+// the process is left as it was: a later session works.
+TEST(SessionTest, ThreadCreationFailureIsResourceExhausted) {
+  ModelPtr model = LoadMemory(TwoOutputsArtifact());
+  ASSERT_NE(model, nullptr);
+  pthread_attr_t saved, huge;
+  ASSERT_EQ(pthread_getattr_default_np(&saved), 0);
+  ASSERT_EQ(pthread_attr_init(&huge), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&huge, size_t{1} << 46), 0);
+  ASSERT_EQ(pthread_setattr_default_np(&huge), 0);
+  sinter_session* s = Garbage<sinter_session>();
+  sinter_session_options o{};
+  o.num_threads = 4;
+  Error e = Take(sinter_session_create(model.get(), &o, &s));
+  ASSERT_EQ(pthread_setattr_default_np(&saved), 0);
+  pthread_attr_destroy(&huge);
+  pthread_attr_destroy(&saved);
+  EXPECT_EQ(e.code, SINTER_RESOURCE_EXHAUSTED) << e.message;
+  EXPECT_NE(e.message.find("cannot start worker thread 1 of 3"), std::string::npos) << e.message;
+  EXPECT_EQ(s, nullptr);
+  SessionPtr ok = NewSession(model.get(), 4);
+  EXPECT_NE(ok, nullptr);
 }
 
 TEST(CApiTest, BumpedVersionIsVersionMismatch) {
