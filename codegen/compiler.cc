@@ -7,9 +7,9 @@
 #include "absl/strings/str_join.h"
 #include "codegen/artifact_writer.h"
 #include "codegen/cuda/cuda_target.h"
+#include "codegen/target_support.h"
 #include "ir/status_macros.h"
 #include "ir/verifier.h"
-#include "passes/convert_precision.h"
 #include "passes/fusion_util.h"
 #include "passes/memory_plan.h"
 #if SINTER_HAVE_LLVM
@@ -193,50 +193,52 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   RETURN_IF_ERROR(ir::Verify(graph));
   r.ops_in = CountOps(graph);
   const bool cuda_target = options.target != "cpu";
-  passes::PassManager pm(options.pass_options);
-  // The CUDA backend has no LSTM kernel: unroll it first, so that fusion
-  // sees its gate math.
-  if (cuda_target) RETURN_IF_ERROR(pm.Add("lower-lstm"));
-  // Tensor cores run fp16 / bf16 storage, and f32 with TF32 allowed.
-  const bool tensor_cores = options.precision != "fp32" && options.precision != "f32";
-  pm.SetDefaultOptions("plan-layout",
-                       {{"target", cuda_target ? "cuda" : "cpu"},
-                        {"layout", options.layout},
-                        {"tensor_cores", tensor_cores || options.allow_tf32 ? "1" : "0"}});
-  RETURN_IF_ERROR(pm.AddPipeline(options.pipeline));
-  RETURN_IF_ERROR(pm.Run(graph));
-  r.passes = pm.records();
+  const ir::Target target = cuda_target ? ir::Target::kCuda : ir::Target::kCpu;
   cuda::CudaTargetOptions cuda_options;
   CudaCode cuda_code;
+  std::string convert;  // the storage precision pass, "" for f32
   if (cuda_target) {
     ASSIGN_OR_RETURN(cuda_options, cuda::ParseCudaTarget(options.target));
     cuda_options.allow_tf32 = options.allow_tf32;
-    ir::DType storage;
-    if (options.precision == "fp32" || options.precision == "f32") {
-      storage = ir::DType::kF32;
-    } else if (options.precision == "fp16" || options.precision == "f16") {
-      storage = ir::DType::kF16;
+    if (options.precision == "fp16" || options.precision == "f16") {
+      convert = "convert-f16";
     } else if (options.precision == "bf16") {
-      storage = ir::DType::kBF16;
-    } else {
+      convert = "convert-bf16";
+    } else if (options.precision != "fp32" && options.precision != "f32") {
       return absl::InvalidArgumentError(
           absl::StrCat("precision '", options.precision, "': use fp32, fp16 or bf16"));
     }
-    RETURN_IF_ERROR(cuda::WrapElementwise(graph));
     if (options.io_precision != "model" && options.io_precision != "storage") {
       return absl::InvalidArgumentError(
           absl::StrCat("io precision '", options.io_precision, "': use model or storage"));
     }
-    RETURN_IF_ERROR(
-        passes::ConvertPrecision(graph, storage, nullptr, options.io_precision == "storage"));
-    RETURN_IF_ERROR(ir::Verify(graph));
-    RETURN_IF_ERROR(cuda::CheckCudaSupport(graph));
-    cuda_code.precision = std::string(ir::DTypeName(storage));
+  } else if (options.precision != "fp32" && options.precision != "f32") {
+    return absl::InvalidArgumentError("--precision other than fp32 needs a CUDA target");
+  }
+  // The target's pipeline: the CUDA one adds the lowerings its backend needs
+  // (passes/pass.cc), then the storage precision.
+  std::string pipeline = options.pipeline;
+  if (cuda_target && (pipeline == "default" || pipeline == "O0"))
+    pipeline = pipeline == "O0" ? "cuda-O0" : "cuda";
+  passes::PassManager pm(options.pass_options);
+  // Tensor cores run fp16 / bf16 storage, and f32 with TF32 allowed.
+  const bool tensor_cores = !convert.empty();
+  pm.SetDefaultOptions("plan-layout",
+                       {{"target", cuda_target ? "cuda" : "cpu"},
+                        {"layout", options.layout},
+                        {"tensor_cores", tensor_cores || options.allow_tf32 ? "1" : "0"}});
+  RETURN_IF_ERROR(pm.AddPipeline(pipeline));
+  if (!convert.empty())
+    RETURN_IF_ERROR(pm.Add(absl::StrCat(convert, "{io=", options.io_precision, "}")));
+  r.pipeline = pm.Spec();
+  RETURN_IF_ERROR(pm.Run(graph));
+  r.passes = pm.records();
+  RETURN_IF_ERROR(CheckTargetSupport(graph, target));
+  if (cuda_target) {
+    cuda_code.precision = convert.empty() ? "f32" : convert == "convert-f16" ? "f16" : "bf16";
     cuda_code.allow_tf32 = options.allow_tf32;
     r.target = "cuda";
     r.precision = cuda_code.precision;
-  } else if (options.precision != "fp32" && options.precision != "f32") {
-    return absl::InvalidArgumentError("--precision other than fp32 needs a CUDA target");
   }
   ASSIGN_OR_RETURN(passes::MemoryPlan plan, passes::PlanMemory(graph));
   NativeKernels native;
@@ -292,6 +294,7 @@ std::string CompileReport::ToText() const {
     absl::StrAppend(&s, "native code: ", native_kernels, " kernels for ", native_level, ", ",
                     native_bytes, " bytes, ", absl::StrFormat("%.0f", native_ms), " ms\n");
   }
+  absl::StrAppend(&s, "passes: ", pipeline, "\n");
   s += "kernels by op:";
   for (const auto& [op, n] : kernels_by_op) absl::StrAppend(&s, " ", op, "=", n);
   s += "\n";
@@ -341,10 +344,12 @@ std::string CompileReport::ToJson() const {
       "\"native_level\": \"%s\", \"native_kernels\": %d, \"native_bytes\": %d, "
       "\"native_ms\": %.1f, \"target\": \"%s\", \"precision\": \"%s\", "
       "\"cuda_generated_kernels\": %d, \"nvrtc_ms\": %.1f, "
-      "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s]}",
+      "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s], "
+      "\"pipeline\": %s}",
       ops_in, kernels, library_calls, arena_bytes, intermediate_bytes, constant_bytes,
       artifact_bytes, native_level, native_kernels, native_bytes, native_ms, target, precision,
-      cuda_generated_kernels, nvrtc_ms, by_op, fused_json, not_fused_json, passes_json);
+      cuda_generated_kernels, nvrtc_ms, by_op, fused_json, not_fused_json, passes_json,
+      quote(pipeline));
 }
 
 }  // namespace sinter::codegen

@@ -45,6 +45,9 @@ struct CompileReport {
   int64_t constant_bytes = 0;
   int64_t artifact_bytes = 0;
   std::map<std::string, int64_t> kernels_by_op;
+  // The passes run, with their options, as `sinter-opt --passes=` takes them
+  // (so that `sinterc --emit-ir` and sinter-opt reproduce the compile).
+  std::string pipeline;
   std::vector<passes::PassRecord> passes;
   struct Fused {
     std::string kernel;            // "fused_elementwise", "conv2d", "linear"

@@ -1,5 +1,5 @@
 // Lowering of aten:: tensor ops into sinter IR: one row per TorchScript op
-// kind. Shape and dtype checks happen in the IR's shape rules (ir/ops.def),
+// kind. Shape and dtype checks happen in the IR's shape rules (runtime/format/ops.def),
 // so a row only maps arguments. In-place variants (`relu_`) share their
 // out-of-place row; the importer rebinds the mutated operand.
 #include <cmath>

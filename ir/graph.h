@@ -1,7 +1,7 @@
 // The SSA graph: values, operations and the graph that owns them.
 //
 // One generic Operation type (kind, operands, results, attributes, source
-// location); what an op *is* lives in its ir/ops.def row, not in a subclass.
+// location); what an op *is* lives in its runtime/format/ops.def row, not in a subclass.
 // Operations sit in one list in a valid topological order; every value knows
 // its users so rewrites are O(uses), not O(graph).
 #ifndef SINTER_IR_GRAPH_H_

@@ -1,50 +1,41 @@
-// Builds the OpInfo rows from ir/ops.def once, parsing each row's attribute
-// schema string.
+// Builds the OpInfo rows once: the schema's rows (runtime/format/op_schema.h)
+// with the shape rule each names.
 #include "ir/op_table.h"
 
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "ir/shape_rules.h"
 
 namespace sinter::ir {
 namespace {
 
-AttrKind ParseKind(std::string_view k) {
-  if (k == "int") return AttrKind::kInt;
-  if (k == "float") return AttrKind::kFloat;
-  if (k == "bool") return AttrKind::kBool;
-  if (k == "str") return AttrKind::kStr;
-  if (k == "ints") return AttrKind::kInts;
-  if (k == "floats") return AttrKind::kFloats;
-  return AttrKind::kTensor;
-}
-
-std::vector<AttrSpec> ParseSchema(std::string_view schema) {
-  std::vector<AttrSpec> specs;
-  // Through absl::string_view explicitly: abseil may be built with its own
-  // string_view type (Debian's is), which std::string_view does not convert to.
-  for (absl::string_view piece :
-       absl::StrSplit(absl::string_view(schema.data(), schema.size()), ' ', absl::SkipEmpty())) {
-    std::string_view item(piece.data(), piece.size());
-    size_t colon = item.find(':');
-    std::string_view kind = item.substr(colon + 1);
-    bool optional = !kind.empty() && kind.back() == '?';
-    if (optional) kind.remove_suffix(1);
-    specs.push_back({item.substr(0, colon), ParseKind(kind), optional});
-  }
-  return specs;
+ShapeRule RuleOf(int index) {
+  static constexpr ShapeRule kRules[] = {
+#define OP(ENUM, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ATTRS, RULE, CPU, CUDA) &RULE,
+#include "runtime/format/ops.def"
+#undef OP
+  };
+  return kRules[index];
 }
 
 std::vector<OpInfo> BuildTable() {
-  return {
-#define OP(ENUM, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ATTRS, RULE) \
-  OpInfo{OpKind::ENUM, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ParseSchema(ATTRS), &RULE},
-#include "ir/ops.def"
-#undef OP
-  };
+  std::vector<OpInfo> table;
+  for (const format::OpSchema& s : format::AllOpSchemas()) {
+    std::vector<AttrSpec> attrs;
+    // The schema lists attribute kinds in ir::AttrKind's order.
+    for (const format::SchemaAttr& a : s.attrs)
+      attrs.push_back({a.name, static_cast<AttrKind>(a.kind), a.optional});
+    table.push_back(OpInfo{static_cast<OpKind>(s.index), s.name, s.min_operands, s.max_operands,
+                           s.num_results, s.traits, std::move(attrs), RuleOf(s.index), &s});
+  }
+  return table;
 }
+
+static_assert(static_cast<int>(AttrKind::kTensor) ==
+              static_cast<int>(format::SchemaAttrKind::kTensor));
+static_assert(static_cast<int>(AttrKind::kFloats) ==
+              static_cast<int>(format::SchemaAttrKind::kFloats));
 
 }  // namespace
 

@@ -1,4 +1,5 @@
-// The op kinds and their table rows, generated from ir/ops.def.
+// The op kinds and their table rows, generated from runtime/format/ops.def
+// (the op schema both halves read): each row's schema plus its shape rule.
 #ifndef SINTER_IR_OP_TABLE_H_
 #define SINTER_IR_OP_TABLE_H_
 
@@ -10,27 +11,27 @@
 #include "absl/status/status.h"
 #include "ir/attribute.h"
 #include "ir/types.h"
+#include "runtime/format/op_schema.h"
 
 namespace sinter::ir {
 
 class Operation;
 
 enum class OpKind : uint16_t {
-#define OP(ENUM, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ATTRS, RULE) ENUM,
-#include "ir/ops.def"
+#define OP(ENUM, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ATTRS, RULE, CPU, CUDA) ENUM,
+#include "runtime/format/ops.def"
 #undef OP
 };
 
-enum TraitBits : uint32_t {
-  kNoTraits = 0,
-  kElementwise = 1u << 0,  // result[i] depends on operand[i] only (after broadcast)
-  kBroadcast = 1u << 1,    // operands broadcast NumPy style
-  kCommutative = 1u << 2,  // operands 0 and 1 may be swapped
-  kInPlace = 1u << 3,      // result may share operand 0's buffer
-  kReduction = 1u << 4,    // reduces along one or more axes
-  kMovement = 1u << 5,     // only moves data
-  kLibrary = 1u << 6,      // GEMM/convolution: a library call with fusable epilogues
-};
+// The traits and strategies are the schema's (runtime/format/op_schema.h).
+using format::FusionKind;
+using format::Strategy;
+using format::Target;
+using format::TraitBits;
+inline constexpr TraitBits kNoTraits = format::kNoTraits, kElementwise = format::kElementwise,
+                           kBroadcast = format::kBroadcast, kCommutative = format::kCommutative,
+                           kInPlace = format::kInPlace, kReduction = format::kReduction,
+                           kMovement = format::kMovement, kLibrary = format::kLibrary;
 
 // Computes result types from the operands' types and the op's attributes.
 using ShapeRule = absl::Status (*)(const Operation& op, std::vector<TensorType>* results);
@@ -50,8 +51,11 @@ struct OpInfo {
   uint32_t traits;
   std::vector<AttrSpec> attrs;
   ShapeRule infer;
+  const format::OpSchema* schema;  // the same row, as the runtime reads it
 
   bool Has(TraitBits t) const { return (traits & t) != 0; }
+  FusionKind fusion() const { return schema->fusion(); }
+  const format::TargetStrategy& strategy(Target t) const { return schema->strategy(t); }
 };
 
 const OpInfo& GetOpInfo(OpKind kind);

@@ -193,7 +193,7 @@ absl::Status InferFused(const Operation& op, std::vector<TensorType>* results) {
   return absl::OkStatus();
 }
 
-// fused_reduction: see its row in ir/ops.def for the operand layout.
+// fused_reduction: see its row in runtime/format/ops.def for the operand layout.
 absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* results) {
   const DType dtype = op.operand(0)->type().dtype;
   for (Value* v : op.operands()) {

@@ -1,4 +1,4 @@
-// Shape and dtype rules named by the rows of ir/ops.def.
+// Shape and dtype rules named by the rows of runtime/format/ops.def.
 #ifndef SINTER_IR_SHAPE_RULES_H_
 #define SINTER_IR_SHAPE_RULES_H_
 

@@ -105,17 +105,31 @@ absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted, bo
 }
 
 namespace {
-absl::Status RunF16(ir::Graph& g, PassStats& stats) {
-  return ConvertPrecision(g, ir::DType::kF16, &stats["values-converted"]);
+
+// io=model (the default) keeps f32 inputs and outputs with casts at the
+// edges; io=storage converts them too (sinterc --io-precision storage).
+absl::Status Run(ir::DType to, ir::Graph& g, PassStats& stats, const PassOptions& options) {
+  bool io = false;
+  for (const auto& [key, value] : options) {
+    if (key != "io" || (value != "model" && value != "storage")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("option '", key, "=", value, "': expected io=model|storage"));
+    }
+    io = value == "storage";
+  }
+  return ConvertPrecision(g, to, &stats["values-converted"], io);
 }
-absl::Status RunBF16(ir::Graph& g, PassStats& stats) {
-  return ConvertPrecision(g, ir::DType::kBF16, &stats["values-converted"]);
-}
+
 }  // namespace
 
-SINTER_REGISTER_PASS(convert_f16, "convert-f16", "store f32 tensors as f16 (casts at the edges)",
-                     RunF16);
-SINTER_REGISTER_PASS(convert_bf16, "convert-bf16", "store f32 tensors as bf16 (casts at the edges)",
-                     RunBF16);
+SINTER_REGISTER_PASS_WITH_OPTIONS(
+    convert_f16, "convert-f16", "store f32 tensors as f16 (casts at the edges)", "io=model|storage",
+    [](ir::Graph& g, PassStats& s, const PassOptions& o) { return Run(ir::DType::kF16, g, s, o); });
+SINTER_REGISTER_PASS_WITH_OPTIONS(convert_bf16, "convert-bf16",
+                                  "store f32 tensors as bf16 (casts at the edges)",
+                                  "io=model|storage",
+                                  [](ir::Graph& g, PassStats& s, const PassOptions& o) {
+                                    return Run(ir::DType::kBF16, g, s, o);
+                                  });
 
 }  // namespace sinter::passes

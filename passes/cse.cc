@@ -1,6 +1,7 @@
 // Common-subexpression elimination: two ops of the same kind, operands and
-// attributes compute the same value (every sinter op is pure), so the later
-// one is replaced by the earlier. Constants with the same payload object are
+// attributes compute the same value (every sinter op is pure; the operands
+// of a commutative op in either order), so the later one is replaced by the
+// earlier. Constants with the same payload object are
 // merged too. One forward sweep with a hash table: O(ops).
 #include <unordered_map>
 
@@ -16,7 +17,11 @@ namespace {
 // their printed form, which is exact (floats print round-trippably).
 std::string Key(const ir::Operation& op) {
   std::string k(op.name());
-  for (const ir::Value* v : op.operands()) {
+  std::vector<const ir::Value*> operands(op.operands().begin(), op.operands().end());
+  // add(x, y) and add(y, x) compute the same value (the kCommutative trait).
+  if (op.info().Has(ir::kCommutative) && operands.size() == 2 && operands[0] > operands[1])
+    std::swap(operands[0], operands[1]);
+  for (const ir::Value* v : operands) {
     k += '|';
     k += std::to_string(reinterpret_cast<uintptr_t>(v));
   }

@@ -17,9 +17,8 @@
 //    the reduction's shape (an epilogue that broadcasts would recompute rows);
 //  - the fused op runs where the epilogue (or the reduction) ran, so the
 //    prologue's operands are read later than before: if an op in between may
-//    write one of them in place (a kInPlace op or a fused_elementwise reading
-//    it), the fusion is refused rather than trusting every later planner to
-//    see the longer lifetime.
+//    write one of them in place (a kInPlace op reading it), the fusion is refused rather than
+//    trusting every later planner to see the longer lifetime.
 // Softmax fuses only over the last axis: the kernel walks contiguous rows.
 #include <optional>
 #include <unordered_set>
@@ -42,9 +41,9 @@ bool InPlaceBetween(ir::Graph& g, ir::Operation* from, ir::Operation* to,
   if (from == to) return false;
   std::unordered_set<const ir::Value*> watched(values.begin(), values.end());
   for (auto it = std::next(g.Position(from)); it != g.Position(to); ++it) {
-    // kInPlace ops, and fused_elementwise, which the memory planner runs
-    // over its operand 0 (passes/memory_plan.cc).
-    if (!(*it)->info().Has(ir::kInPlace) && (*it)->kind() != OpKind::kFusedElementwise) continue;
+    // kInPlace ops, which the memory planner may run over their operand 0
+    // (passes/memory_plan.cc).
+    if (!(*it)->info().Has(ir::kInPlace)) continue;
     for (ir::Value* v : (*it)->operands()) {
       if (watched.count(v)) return true;
     }

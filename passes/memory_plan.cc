@@ -6,11 +6,11 @@
 //     (a caller sets them once and may run many times), graph outputs from
 //     their definition to the end (the caller reads them afterwards).
 //     Constants are not planned: they stay in the artifact's data region.
-//  2. In-place reuse. A fused elementwise kernel may write its result over
-//     its first operand (the runtime's kernels read each element before they
-//     write it) when that operand dies at this op, has the result's byte
-//     size, and is not a graph input (the caller may rerun with it) or
-//     output. The two values then become one interval, so chains of such
+//  2. In-place reuse. An op with the kInPlace trait (ops.def: the
+//     elementwise ops whose kernels read each element before they write it)
+//     may write its result over its first operand when that operand dies at
+//     this op, has the result's type, and is not a graph input (the caller
+//     may rerun with it) or output. The two values then become one interval, so chains of such
 //     kernels walk one buffer, which stays in cache.
 //  3. Placement, greedy by size (Pisarchyk & Lee, "Efficient Memory
 //     Management for Deep Neural Net Inference", the TFLite arena planner):
@@ -41,8 +41,8 @@ struct Interval {
 
 // Operand 0 of `op` can be overwritten by its result (see stage 2).
 bool WritesOverOperand0(const ir::Operation& op) {
-  return op.kind() == ir::OpKind::kFusedElementwise && op.num_operands() > 0 &&
-         op.num_results() == 1 && op.operand(0)->type() == op.result()->type();
+  return op.info().Has(ir::kInPlace) && op.num_operands() > 0 && op.num_results() == 1 &&
+         op.operand(0)->type() == op.result()->type();
 }
 
 int64_t Align(int64_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "ir/printer.h"
+#include "ir/status_macros.h"
 #include "ir/verifier.h"
 
 namespace sinter::passes {
@@ -51,7 +52,21 @@ absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
                                     "cse",           "matmul-to-linear", "fuse-elementwise",
                                     "fuse-epilogue", "fuse-reduction",   "dce"};
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown pipeline '", name, "' (O0, default)"));
+  // The CUDA target's: the LSTM unrolled first (the backend has no LSTM
+  // kernel, and fusion then sees its gate math), and every elementwise op
+  // left alone wrapped at the end (the backend runs generated elementwise
+  // kernels only): ops.def's LOWERED("lower-lstm") and
+  // LOWERED("wrap-elementwise"). The compiler appends the storage precision
+  // pass (convert-f16 / convert-bf16).
+  if (name == "cuda" || name == "cuda-O0") {
+    ASSIGN_OR_RETURN(std::vector<std::string> inner, Pipeline(name == "cuda" ? "default" : "O0"));
+    std::vector<std::string> p{"lower-lstm"};
+    p.insert(p.end(), inner.begin(), inner.end());
+    p.push_back("wrap-elementwise");
+    return p;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown pipeline '", name, "' (O0, default, cuda, cuda-O0)"));
 }
 
 absl::Status PassManager::Add(const std::string& spec) {
@@ -89,6 +104,20 @@ absl::Status PassManager::Add(const std::string& spec) {
   }
   passes_.emplace_back(p, std::move(options));
   return absl::OkStatus();
+}
+
+std::string PassManager::Spec() const {
+  std::vector<std::string> specs;
+  for (const auto& [p, options] : passes_) {
+    std::string s = p->name;
+    if (!options.empty()) {
+      std::vector<std::string> kv;
+      for (const auto& [k, v] : options) kv.push_back(absl::StrCat(k, "=", v));
+      absl::StrAppend(&s, "{", absl::StrJoin(kv, " "), "}");
+    }
+    specs.push_back(std::move(s));
+  }
+  return absl::StrJoin(specs, ",");
 }
 
 void PassManager::SetDefaultOptions(const std::string& pass, PassOptions options) {

@@ -46,7 +46,8 @@ std::vector<const PassInfo*> AllPasses();
   [[maybe_unused]] static const bool kSinterPassRegistered_##ID = ::sinter::passes::RegisterPass( \
       ::sinter::passes::PassInfo{NAME, DESCRIPTION, {}, FN, OPTIONS})
 
-// Named pipelines: "O0" (no rewriting beyond cleanup) and "default".
+// Named pipelines: "O0" (no rewriting beyond cleanup), "default", and the
+// CUDA target's "cuda" and "cuda-O0" (the same with the lowerings CUDA needs).
 absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name);
 
 struct PassManagerOptions {
@@ -74,6 +75,9 @@ class PassManager {
   absl::Status AddPipeline(const std::string& name);
   absl::Status Run(ir::Graph& graph);
   const std::vector<PassRecord>& records() const { return records_; }
+  // The passes added, with their options, as a --passes list for sinter-opt:
+  // "dce,plan-layout{layout=auto target=cpu tensor_cores=0},...".
+  std::string Spec() const;
 
  private:
   PassManagerOptions opts_;

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "runtime/cpu/op_table.h"
+#include "runtime/format/op_schema.h"
 #include "runtime/model.h"
 #include "runtime/session.h"
 #include "sinter/sinter.h"
@@ -306,7 +307,7 @@ sinter_status* sinter_session_profile_entry(const sinter_session* session, size_
                                                    std::to_string(profile.size()));
   }
   const sinter::rt::Step& step = session->session->model().steps()[index];
-  out_entry->kernel = step.op->name.data();
+  out_entry->kernel = step.schema->name.data();
   out_entry->label = step.label.c_str();
   out_entry->loc = step.loc.c_str();
   out_entry->start_us = profile[index].start_us;

@@ -19,6 +19,7 @@
 #include "runtime/cpu/op_table.h"
 #include "runtime/cuda/backend.h"
 #include "runtime/format/file.h"
+#include "runtime/format/op_schema.h"
 #include "runtime/format/sinter_generated.h"
 
 namespace sinter::rt {
@@ -354,17 +355,33 @@ Status Model::Verify(const LoadOptions& options) {
     auto where = [&] {
       return StrCat("kernel ", k, " (", op_name, step.loc.empty() ? "" : " at " + step.loc, ")");
     };
-    step.op = FindOp(op_name);
-    if (step.op == nullptr) {
-      return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": this runtime has no such kernel"));
+    // The op's schema row (ops.def) first: what the kernel may look like,
+    // the same for every backend.
+    step.schema = format::FindOpSchema(op_name);
+    if (step.schema == nullptr) {
+      return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": this runtime has no such op"));
+    }
+    const format::TargetStrategy& strategy =
+        step.schema->strategy(cuda ? format::Target::kCuda : format::Target::kCpu);
+    if (!strategy.RunsAsKernel()) {
+      return Status(SINTER_UNIMPLEMENTED,
+                    StrCat(where(), ": the ", target_, " backend runs no ", op_name, " kernel (",
+                           format::StrategyName(strategy.kind), ")"));
     }
     size_t n_in = kd->inputs() ? kd->inputs()->size() : 0;
     size_t n_out = kd->outputs() ? kd->outputs()->size() : 0;
-    if (static_cast<int>(n_in) < step.op->min_inputs ||
-        (step.op->max_inputs >= 0 && static_cast<int>(n_in) > step.op->max_inputs) ||
-        static_cast<int>(n_out) != step.op->num_outputs) {
+    if (static_cast<int>(n_in) < step.schema->min_operands ||
+        (step.schema->max_operands >= 0 && static_cast<int>(n_in) > step.schema->max_operands)) {
       return DataLoss(
-          StrCat(where(), ": wrong number of inputs (", n_in, ") or outputs (", n_out, ")"));
+          StrCat(where(), ": has ", n_in, " inputs; ", op_name, " ", step.schema->ArityText()));
+    }
+    if (static_cast<int>(n_out) != step.schema->num_results) {
+      return DataLoss(StrCat(where(), ": has ", n_out, " outputs; ", op_name, " has ",
+                             step.schema->num_results));
+    }
+    step.op = FindOp(op_name);
+    if (step.op == nullptr && !cuda) {
+      return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": this runtime has no such kernel"));
     }
     PrepareContext pc{Attrs(kd), {}, {}, native_.get()};
     for (size_t j = 0; j < n_in; ++j) {
@@ -424,10 +441,10 @@ void Model::CudaDeleter::operator()(cuda::CudaModel* m) const { cuda::DestroyMod
 // and outputs live for the whole run (inputs are set once and may be reused
 // across runs; outputs are read after it); an intermediate lives from the
 // step that writes it to its last reader. A sweep keeps the live ranges in an
-// ordered map, so the check is O(n log n). One overlap is allowed: a fused
-// elementwise kernel writing its result exactly over its first input when
-// that input dies at this kernel (the compiler's in-place reuse; the kernel
-// reads each element before writing it).
+// ordered map, so the check is O(n log n). One overlap is allowed: a kernel
+// of a kInPlace op (ops.def) writing its result exactly over its first input
+// when that input dies at this kernel (the compiler's in-place reuse; such
+// kernels read each element before writing it).
 Status Model::VerifyLiveness() const {
   const int end = static_cast<int>(steps_.size());
   std::vector<int> def(tensors_.size(), -1), last(tensors_.size(), -2);
@@ -453,7 +470,7 @@ Status Model::VerifyLiveness() const {
       if (it != live.end() && it->first == b && it->second.first == e && time > 0) {
         const Step& s = steps_[time - 1];
         const int u = it->second.second;
-        if (s.op->name == "fused_elementwise" && !s.inputs.empty() && s.inputs[0] == u &&
+        if (s.schema->Has(format::kInPlace) && !s.inputs.empty() && s.inputs[0] == u &&
             last[u] == static_cast<int>(time) - 1 && s.outputs.size() == 1 && s.outputs[0] == t) {
           live.erase(it);  // u dies here; t takes its bytes
           it = live.lower_bound(b);

@@ -11,6 +11,10 @@
 #include "runtime/status.h"
 #include "sinter/sinter.h"
 
+namespace sinter::format {
+struct OpSchema;
+}
+
 namespace sinter::rt {
 
 inline constexpr int kMaxRank = 8;
@@ -47,6 +51,7 @@ struct KernelParams {
 };
 
 struct Step {
+  const format::OpSchema* schema = nullptr;  // the op's row (runtime/format/op_schema.h)
   const OpDef* op = nullptr;
   std::vector<int> inputs;
   std::vector<int> outputs;

@@ -1,4 +1,4 @@
-// The CUDA target: support check, elementwise wrapping and the module build
+// The CUDA target: what its backend requires of each op, and the module build
 // (see cuda_target.h). The module build's stages:
 //  1. per op, the generated kernel it needs (fused programs, reductions, the
 //     bias + epilogue of conv2d/linear), deduplicated by source so that
@@ -10,6 +10,7 @@
 #include "codegen/cuda/cuda_target.h"
 
 #include <chrono>
+#include <map>
 #include <set>
 
 #include "absl/status/status.h"
@@ -21,7 +22,6 @@
 #include "codegen/cuda/nvrtc.h"
 #include "ir/shape_rules.h"
 #include "ir/status_macros.h"
-#include "passes/fusion_util.h"
 
 namespace sinter::codegen::cuda {
 namespace {
@@ -81,67 +81,77 @@ bool MatmulSupported(const ir::Operation& op, std::string* why) {
   return true;
 }
 
-// Why the CUDA backend cannot run `op`, or "" when it can.
-std::string Unsupported(const ir::Operation& op) {
-  std::string why;
-  for (int i = 0; i < op.num_operands(); ++i) {
-    if (!op.operand(i)->type().shape.is_static()) return "dynamic shapes";
-  }
-  const ir::DType out = op.num_results() ? op.result()->type().dtype : ir::DType::kF32;
-  switch (op.kind()) {
-    case OpKind::kConst:
-    case OpKind::kReshape:
-    case OpKind::kTranspose:
-    case OpKind::kConcat:
-    case OpKind::kSlice:
-    case OpKind::kExpand:
-      return "";
-    case OpKind::kFusedElementwise:
-    case OpKind::kFusedReduction:
-    case OpKind::kLayerNorm:
-    case OpKind::kConv2d:
-    case OpKind::kLinear:
-    case OpKind::kMaxPool2d:
-    case OpKind::kAvgPool2d:
-    case OpKind::kAdaptiveAvgPool2d:
-    case OpKind::kAdaptiveMaxPool2d:
-    case OpKind::kReduceSum:
-    case OpKind::kReduceMean:
-    case OpKind::kReduceMax:
-    case OpKind::kBatchNorm:
-      return IsFloatStorage(out) ? "" : "a non-float result";
-    case OpKind::kSoftmax:
-    case OpKind::kLogSoftmax: {
-      const int64_t rank = op.operand(0)->type().shape.rank();
-      const int64_t axis = op.GetInt("axis");
-      if (axis != rank - 1 && axis != -1) return "softmax over an axis other than the last";
-      return IsFloatStorage(out) ? "" : "a non-float result";
-    }
-    case OpKind::kMatmul:
-      return MatmulSupported(op, &why) ? "" : why;
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-      return IsFloatStorage(op.operand(0)->type().dtype) ? "" : "a comparison of non-floats";
-    case OpKind::kWhere:
-      return IsFloatStorage(out) ? "" : "where of non-float values";
-    case OpKind::kEmbedding:
-      return op.operand(1)->type().dtype == ir::DType::kI64 && IsFloatStorage(out)
-                 ? ""
-                 : "embedding other than float weights and i64 indices";
-    case OpKind::kCast:
-      return HasCast(op.operand(0)->type().dtype, out)
-                 ? ""
-                 : absl::StrCat("cast from ",
-                                std::string(ir::DTypeName(op.operand(0)->type().dtype)), " to ",
-                                std::string(ir::DTypeName(out)));
-    default:  // elementwise ops were wrapped into fused_elementwise already
-      return "no CUDA kernel";
-  }
+std::string SoftmaxRule(const ir::Operation& op) {
+  const int64_t rank = op.operand(0)->type().shape.rank();
+  const int64_t axis = op.GetInt("axis");
+  if (axis != rank - 1 && axis != -1) return "softmax over an axis other than the last";
+  return IsFloatStorage(op.result()->type().dtype) ? "" : "a non-float result";
 }
+
+std::string CompareRule(const ir::Operation& op) {
+  return IsFloatStorage(op.operand(0)->type().dtype) ? "" : "a comparison of non-floats";
+}
+
+std::string FloatResult(const ir::Operation& op) {
+  return IsFloatStorage(op.result()->type().dtype) ? "" : "a non-float result";
+}
+
+}  // namespace
+
+// What the backend's row of each op requires (ops.def says which ops the
+// CUDA target runs at all); ops not listed require nothing more.
+std::string CudaConstraint(const ir::Operation& op) {
+  using Rule = std::string (*)(const ir::Operation&);
+  static const auto* rules = new std::map<OpKind, Rule>{
+      {OpKind::kFusedElementwise, FloatResult},
+      {OpKind::kFusedReduction, FloatResult},
+      {OpKind::kLayerNorm, FloatResult},
+      {OpKind::kConv2d, FloatResult},
+      {OpKind::kLinear, FloatResult},
+      {OpKind::kMaxPool2d, FloatResult},
+      {OpKind::kAvgPool2d, FloatResult},
+      {OpKind::kAdaptiveAvgPool2d, FloatResult},
+      {OpKind::kAdaptiveMaxPool2d, FloatResult},
+      {OpKind::kReduceSum, FloatResult},
+      {OpKind::kReduceMean, FloatResult},
+      {OpKind::kReduceMax, FloatResult},
+      {OpKind::kBatchNorm, FloatResult},
+      {OpKind::kWhere,
+       [](const ir::Operation& op) -> std::string {
+         return FloatResult(op).empty() ? "" : "where of non-float values";
+       }},
+      {OpKind::kSoftmax, SoftmaxRule},
+      {OpKind::kLogSoftmax, SoftmaxRule},
+      {OpKind::kMatmul,
+       [](const ir::Operation& op) {
+         std::string why;
+         return MatmulSupported(op, &why) ? std::string() : why;
+       }},
+      {OpKind::kGt, CompareRule},
+      {OpKind::kGe, CompareRule},
+      {OpKind::kLt, CompareRule},
+      {OpKind::kLe, CompareRule},
+      {OpKind::kEq, CompareRule},
+      {OpKind::kNe, CompareRule},
+      {OpKind::kEmbedding,
+       [](const ir::Operation& op) -> std::string {
+         return op.operand(1)->type().dtype == ir::DType::kI64 && FloatResult(op).empty()
+                    ? ""
+                    : "embedding other than float weights and i64 indices";
+       }},
+      {OpKind::kCast,
+       [](const ir::Operation& op) -> std::string {
+         const ir::DType from = op.operand(0)->type().dtype, to = op.result()->type().dtype;
+         return HasCast(from, to) ? ""
+                                  : absl::StrCat("cast from ", std::string(ir::DTypeName(from)),
+                                                 " to ", std::string(ir::DTypeName(to)));
+       }},
+  };
+  auto it = rules->find(op.kind());
+  return it == rules->end() ? "" : it->second(op);
+}
+
+namespace {
 
 // The fused program of a conv2d/linear with its bias as $1:
 //   bias only:        t0 = add $0 $1
@@ -204,52 +214,6 @@ absl::StatusOr<CudaTargetOptions> ParseCudaTarget(const std::string& target) {
   }
   if (o.archs.empty()) return absl::InvalidArgumentError("target 'cuda:' names no architecture");
   return o;
-}
-
-absl::Status CheckCudaSupport(const ir::Graph& g) {
-  struct Seen {
-    int count = 0;
-    std::string first_loc, why;
-  };
-  std::map<std::string, Seen> bad;
-  for (const auto& op : g.ops()) {
-    std::string why = Unsupported(*op);
-    if (why.empty()) continue;
-    Seen& s = bad[std::string(op->name())];
-    if (s.count++ == 0) s.first_loc = op->loc(), s.why = why;
-  }
-  if (bad.empty()) return absl::OkStatus();
-  std::vector<std::string> parts;
-  for (const auto& [name, s] : bad) {
-    parts.push_back(absl::StrCat(name, " x", s.count, " (", s.why, ")",
-                                 s.first_loc.empty() ? "" : ", first at " + s.first_loc));
-  }
-  return absl::UnimplementedError(
-      absl::StrCat("the CUDA target cannot run: ", absl::StrJoin(parts, "; ")));
-}
-
-absl::Status WrapElementwise(ir::Graph& g) {
-  for (auto it = g.ops().begin(); it != g.ops().end();) {
-    ir::Operation* op = (it++)->get();
-    if (op->kind() == OpKind::kFusedElementwise || passes::ProgramOp(*op).empty()) continue;
-    std::string program;
-    std::vector<ir::Value*> inputs;
-    if (!passes::ProgramOf(op, &program, &inputs)) continue;
-    ir::Builder b(&g, g.Position(op));
-    b.SetLoc(op->loc());
-    ASSIGN_OR_RETURN(ir::Value * v,
-                     b.Make(OpKind::kFusedElementwise, inputs, {{"program", program}}));
-    // The fused op's broadcast must give the same type (scalars became literals).
-    if (v->type() != op->result()->type()) {
-      g.Erase(v->def());
-      continue;
-    }
-    op->result()->ReplaceAllUsesWith(v);
-    for (size_t o = 0; o < g.outputs().size(); ++o)
-      if (g.outputs()[o] == op->result()) g.SetOutput(static_cast<int>(o), v);
-    g.Erase(op);
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetOptions& options) {

@@ -14,7 +14,8 @@
 //   pooling, reduce_*, copies,   hand-written kernels (kernels/cuda)
 //     batch_norm, embedding, cast,
 //     comparisons, where
-// Anything else (integer arithmetic, for one) is refused by CheckCudaSupport.
+// ops.def's cuda column says which; anything else (integer arithmetic, for
+// one) is refused by the target support check (codegen/target_support.h).
 #ifndef SINTER_CODEGEN_CUDA_CUDA_TARGET_H_
 #define SINTER_CODEGEN_CUDA_CUDA_TARGET_H_
 
@@ -37,16 +38,10 @@ struct CudaTargetOptions {
 // Parses "cuda" or "cuda:sm_80,sm_90" (each sm_XX with XX >= 70).
 absl::StatusOr<CudaTargetOptions> ParseCudaTarget(const std::string& target);
 
-// Every op the CUDA backend cannot run, in one message as the frontend
-// lists unsupported TorchScript ops: "cuda target: lstm x2, first at m.py:3".
-// Call on the graph the artifact will hold (after passes).
-absl::Status CheckCudaSupport(const ir::Graph& g);
-
-// Turns every elementwise op the fusion passes left alone into a
-// fused_elementwise of one op, so that the CUDA backend runs one kind of
-// elementwise kernel. Run before precision conversion (programs are built
-// from f32 ops).
-absl::Status WrapElementwise(ir::Graph& g);
+// What the CUDA backend requires of `op` beyond ops.def's cuda column (a
+// float result, a softmax over the last axis, casts kernels/cuda has, ...):
+// why it cannot run, or "" (codegen/target_support.h lists every op).
+std::string CudaConstraint(const ir::Operation& op);
 
 // A conv2d/linear epilogue program with the bias added first: the bias is
 // $1, the epilogue's operands $2..., and its $0 (the biased result) is t0.
@@ -71,7 +66,7 @@ struct CudaModule {
   double nvrtc_ms = 0;
 };
 
-// Emits and compiles the module for `g` (after CheckCudaSupport, precision
+// Emits and compiles the module for `g` (after the support check, precision
 // conversion and memory planning; storage precision is read from the
 // graph's dtypes).
 absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetOptions& options);

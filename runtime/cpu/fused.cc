@@ -253,7 +253,6 @@ void RunFusedProgramRange(const FusedProgram& p, const float* const* in, float* 
   }
 }
 
-const OpDef kFusedElementwiseOp = {"fused_elementwise", 1,          -1,       1,
-                                   &PrepareFused,       &NoScratch, &RunFused};
+const OpDef kFusedElementwiseOp = {"fused_elementwise", &PrepareFused, &NoScratch, &RunFused};
 
 }  // namespace sinter::rt

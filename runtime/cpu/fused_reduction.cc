@@ -156,6 +156,6 @@ void Run(const KernelParams& kp, const RunContext& c) {
 
 }  // namespace
 
-const OpDef kFusedReductionOp = {"fused_reduction", 1, -1, 1, &Prepare, &NoScratch, &Run};
+const OpDef kFusedReductionOp = {"fused_reduction", &Prepare, &NoScratch, &Run};
 
 }  // namespace sinter::rt

@@ -810,7 +810,23 @@ ParamsOr PrepareReshape(const PrepareContext& c) {
   if (c.outputs[0]->num_elements != c.inputs[0]->num_elements) {
     return InvalidArgument("reshape changes the element count");
   }
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], c.outputs[0]->dims, "output"));
+  // The output is the `shape` attribute with its one -1 resolved, as the IR's
+  // shape rule made it.
+  int64_t known = 1;
+  int infer_at = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1 && infer_at < 0) {
+      infer_at = static_cast<int>(i);
+    } else if (shape[i] < 0 || __builtin_mul_overflow(known, shape[i], &known)) {
+      return InvalidArgument(StrCat("bad reshape target ", DimsStr(shape)));
+    }
+  }
+  if (infer_at >= 0) {
+    if (known == 0 || c.inputs[0]->num_elements % known != 0)
+      return InvalidArgument(StrCat("cannot infer -1 in reshape target ", DimsStr(shape)));
+    shape[infer_at] = c.inputs[0]->num_elements / known;
+  }
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], shape, "output"));
   return std::unique_ptr<KernelParams>(std::make_unique<CopyParams>());
 }
 
@@ -930,9 +946,9 @@ void RunConcat(const KernelParams& kp, const RunContext& c) {
 // ---- The table ---------------------------------------------------------------------------------
 
 #define UNARY(NAME, FN) \
-  { NAME, 1, 1, 1, &PrepareUnary<kc::Unary::FN>, &NoScratch, &RunUnary }
+  { NAME, &PrepareUnary<kc::Unary::FN>, &NoScratch, &RunUnary }
 #define BINARY(NAME, FN) \
-  { NAME, 2, 2, 1, &PrepareBinary<kc::Binary::FN>, &NoScratch, &RunBinary }
+  { NAME, &PrepareBinary<kc::Binary::FN>, &NoScratch, &RunBinary }
 
 const OpDef kOps[] = {
     UNARY("relu", kRelu),
@@ -953,7 +969,7 @@ const OpDef kOps[] = {
     UNARY("leaky_relu", kLeakyRelu),
     UNARY("elu", kElu),
     UNARY("clamp", kClamp),
-    {"cast", 1, 1, 1, &PrepareCast, &NoScratch, &RunCast},
+    {"cast", &PrepareCast, &NoScratch, &RunCast},
     BINARY("add", kAdd),
     BINARY("sub", kSub),
     BINARY("mul", kMul),
@@ -961,34 +977,34 @@ const OpDef kOps[] = {
     BINARY("pow", kPow),
     BINARY("maximum", kMax),
     BINARY("minimum", kMin),
-    {"where", 3, 3, 1, &PrepareWhere, &NoScratch, &RunWhere},
-    {"gt", 2, 2, 1, &PrepareCompare<Cmp::kGt>, &NoScratch, &RunCompare},
-    {"ge", 2, 2, 1, &PrepareCompare<Cmp::kGe>, &NoScratch, &RunCompare},
-    {"lt", 2, 2, 1, &PrepareCompare<Cmp::kLt>, &NoScratch, &RunCompare},
-    {"le", 2, 2, 1, &PrepareCompare<Cmp::kLe>, &NoScratch, &RunCompare},
-    {"eq", 2, 2, 1, &PrepareCompare<Cmp::kEq>, &NoScratch, &RunCompare},
-    {"ne", 2, 2, 1, &PrepareCompare<Cmp::kNe>, &NoScratch, &RunCompare},
-    {"reduce_sum", 1, 1, 1, &PrepareReduce<kc::Reduce::kSum>, &NoScratch, &RunReduce},
-    {"reduce_mean", 1, 1, 1, &PrepareReduce<kc::Reduce::kMean>, &NoScratch, &RunReduce},
-    {"reduce_max", 1, 1, 1, &PrepareReduce<kc::Reduce::kMax>, &NoScratch, &RunReduce},
-    {"softmax", 1, 1, 1, &PrepareSoftmax<false>, &NoScratch, &RunSoftmax},
-    {"log_softmax", 1, 1, 1, &PrepareSoftmax<true>, &NoScratch, &RunSoftmax},
-    {"layer_norm", 3, 3, 1, &PrepareLayerNorm, &NoScratch, &RunLayerNorm},
-    {"batch_norm", 5, 5, 1, &PrepareBatchNorm, &NoScratch, &RunBatchNorm},
-    {"conv2d", 2, -1, 1, &PrepareConv2d, &ConvScratch, &RunConv2d},
-    {"max_pool2d", 1, 1, 1, &PreparePool<true>, &NoScratch, &RunMaxPool},
-    {"avg_pool2d", 1, 1, 1, &PreparePool<false>, &NoScratch, &RunAvgPool},
-    {"adaptive_avg_pool2d", 1, 1, 1, &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<false>},
-    {"adaptive_max_pool2d", 1, 1, 1, &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<true>},
-    {"linear", 2, -1, 1, &PrepareLinear, &NoScratch, &RunLinear},
-    {"matmul", 2, 2, 1, &PrepareMatmul, &NoScratch, &RunMatmul},
-    {"embedding", 2, 2, 1, &PrepareEmbedding, &NoScratch, &RunEmbedding},
-    {"lstm", 7, -1, 3, &PrepareLstm, &LstmScratch, &RunLstm},
-    {"reshape", 1, 1, 1, &PrepareReshape, &NoScratch, &RunReshape},
-    {"transpose", 1, 1, 1, &PrepareTranspose, &NoScratch, &RunStrided},
-    {"slice", 1, 1, 1, &PrepareSlice, &NoScratch, &RunStrided},
-    {"expand", 1, 1, 1, &PrepareExpand, &NoScratch, &RunStrided},
-    {"concat", 1, -1, 1, &PrepareConcat, &NoScratch, &RunConcat},
+    {"where", &PrepareWhere, &NoScratch, &RunWhere},
+    {"gt", &PrepareCompare<Cmp::kGt>, &NoScratch, &RunCompare},
+    {"ge", &PrepareCompare<Cmp::kGe>, &NoScratch, &RunCompare},
+    {"lt", &PrepareCompare<Cmp::kLt>, &NoScratch, &RunCompare},
+    {"le", &PrepareCompare<Cmp::kLe>, &NoScratch, &RunCompare},
+    {"eq", &PrepareCompare<Cmp::kEq>, &NoScratch, &RunCompare},
+    {"ne", &PrepareCompare<Cmp::kNe>, &NoScratch, &RunCompare},
+    {"reduce_sum", &PrepareReduce<kc::Reduce::kSum>, &NoScratch, &RunReduce},
+    {"reduce_mean", &PrepareReduce<kc::Reduce::kMean>, &NoScratch, &RunReduce},
+    {"reduce_max", &PrepareReduce<kc::Reduce::kMax>, &NoScratch, &RunReduce},
+    {"softmax", &PrepareSoftmax<false>, &NoScratch, &RunSoftmax},
+    {"log_softmax", &PrepareSoftmax<true>, &NoScratch, &RunSoftmax},
+    {"layer_norm", &PrepareLayerNorm, &NoScratch, &RunLayerNorm},
+    {"batch_norm", &PrepareBatchNorm, &NoScratch, &RunBatchNorm},
+    {"conv2d", &PrepareConv2d, &ConvScratch, &RunConv2d},
+    {"max_pool2d", &PreparePool<true>, &NoScratch, &RunMaxPool},
+    {"avg_pool2d", &PreparePool<false>, &NoScratch, &RunAvgPool},
+    {"adaptive_avg_pool2d", &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<false>},
+    {"adaptive_max_pool2d", &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<true>},
+    {"linear", &PrepareLinear, &NoScratch, &RunLinear},
+    {"matmul", &PrepareMatmul, &NoScratch, &RunMatmul},
+    {"embedding", &PrepareEmbedding, &NoScratch, &RunEmbedding},
+    {"lstm", &PrepareLstm, &LstmScratch, &RunLstm},
+    {"reshape", &PrepareReshape, &NoScratch, &RunReshape},
+    {"transpose", &PrepareTranspose, &NoScratch, &RunStrided},
+    {"slice", &PrepareSlice, &NoScratch, &RunStrided},
+    {"expand", &PrepareExpand, &NoScratch, &RunStrided},
+    {"concat", &PrepareConcat, &NoScratch, &RunConcat},
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The runtime's op table: every kernel an artifact may name, with the check
 // that runs at load (attributes and recorded shapes) and the function that
-// runs it. Kernel names and attribute names are the IR's (ir/ops.def), but
+// runs it. Kernel names and attribute names are the IR's (runtime/format/ops.def), but
 // the runtime keeps its own table: it must not depend on the compiler.
 #ifndef SINTER_RUNTIME_CPU_OP_TABLE_H_
 #define SINTER_RUNTIME_CPU_OP_TABLE_H_
@@ -50,10 +50,10 @@ struct PrepareContext {
   const NativeCode* native = nullptr;
 };
 
+// One row per op the CPU runs (ops.def's cpu column KERNEL); its operand and
+// result counts are the op schema's, checked before `prepare` runs.
 struct OpDef {
   std::string_view name;
-  int min_inputs, max_inputs;  // max -1: unbounded
-  int num_outputs;
   // Validates attributes and every recorded shape and dtype; returns the
   // kernel's parameters.
   StatusOr<std::unique_ptr<KernelParams>> (*prepare)(const PrepareContext& ctx);

@@ -469,8 +469,8 @@ TEST(OpTableTest, EveryRowIsWellFormed) {
     const char* schema;
   };
   static const RawRow kRaw[] = {
-#define OP(ENUM, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ATTRS, RULE) {NAME, ATTRS},
-#include "ir/ops.def"
+#define OP(ENUM, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ATTRS, RULE, CPU, CUDA) {NAME, ATTRS},
+#include "runtime/format/ops.def"
 #undef OP
   };
   const std::vector<OpInfo>& ops = AllOps();

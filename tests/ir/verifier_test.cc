@@ -75,7 +75,7 @@ TEST(VerifierTest, OperandCount) {
   Graph l;
   Value* y = l.AddInput(T(DType::kF32, {1, 1, 4}), "y");
   l.CreateOp(l.ops().end(), OpKind::kLstm, {y, y}, {}, {y->type(), y->type(), y->type()});
-  EXPECT_EQ(VerifyError(l), "op %0, %1, %2 = lstm: expected at least 4 operands, got 2");
+  EXPECT_EQ(VerifyError(l), "op %0, %1, %2 = lstm: expected at least 5 operands, got 2");
 }
 
 TEST(VerifierTest, MissingUnknownAndWrongKindAttributes) {

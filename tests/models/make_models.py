@@ -922,17 +922,19 @@ def _embedding():
       note="seq-first; returns (output, h_n, c_n) flattened")
 @case("op_lstm_2layer_bidir", "op", "7,2,16", layers=2, bidir=True,
       note="seq-first; returns (output, h_n, c_n) flattened")
-def _lstm(layers, bidir):
+@case("op_lstm_nobias", "op", "7,2,16", layers=1, bidir=False, bias=False,
+      note="bias=False: five operands, which the op schema and every backend accept")
+def _lstm(layers, bidir, bias=True):
     class LstmOp(nn.Module):
-        def __init__(self, layers: int, bidir: bool):
+        def __init__(self, layers: int, bidir: bool, bias: bool):
             super().__init__()
             self.lstm = nn.LSTM(16, 32, num_layers=layers,
-                                bidirectional=bidir)
+                                bidirectional=bidir, bias=bias)
 
         def forward(self, x):
             y, (h, c) = self.lstm(x)
             return y, h, c
-    return LstmOp(layers, bidir)
+    return LstmOp(layers, bidir, bias)
 
 
 @case("op_multihead_attention", "op", "2,10,32",

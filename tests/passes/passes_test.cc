@@ -289,12 +289,14 @@ CHECK: fused_elementwise(%1, %r))");
 }
 
 TEST(MemoryPlan, ReusesMemoryAndKeepsLiveValuesApart) {
+  // softmax has no kInPlace trait (its kernel reads a row after writing it):
+  // each op's input and output stay apart.
   auto g = ir::Parse(R"(
 graph @main(%x: f32[1024]) {
-  %a = relu(%x) : f32[1024]
-  %b = sigmoid(%a) : f32[1024]
-  %c = tanh(%b) : f32[1024]
-  %d = neg(%c) : f32[1024]
+  %a = softmax(%x) {axis = 0} : f32[1024]
+  %b = log_softmax(%a) {axis = 0} : f32[1024]
+  %c = softmax(%b) {axis = 0} : f32[1024]
+  %d = log_softmax(%c) {axis = 0} : f32[1024]
   return %d
 })");
   ASSERT_TRUE(g.ok());
@@ -341,9 +343,32 @@ graph @main(%x: f32[1024], %y: f32[1024]) {
   EXPECT_EQ(plan->intermediate_bytes, 8 * 4096);
 }
 
+// Unfused elementwise ops with the kInPlace trait (ops.def) walk one buffer
+// too, as fused kernels do; cast, which has no such trait, does not.
+TEST(MemoryPlan, InPlaceOpsByTrait) {
+  auto g = ir::Parse(R"(
+graph @main(%x: f32[1024]) {
+  %a = softmax(%x) {axis = 0} : f32[1024]
+  %b = relu(%a) : f32[1024]
+  %c = tanh(%b) : f32[1024]
+  %d = cast(%c) {to = "i32"} : i32[1024]
+  return %d
+})");
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto plan = passes::PlanMemory(**g);
+  ASSERT_TRUE(plan.ok());
+  std::vector<int64_t> at;
+  for (const auto& op : (*g)->ops()) at.push_back(plan->offsets.at(op->result()));
+  EXPECT_EQ(at[1], at[0]);  // relu over the softmax
+  EXPECT_EQ(at[2], at[1]);  // tanh over the relu
+  EXPECT_NE(at[3], at[2]);  // cast: not in place
+}
+
 TEST(Pipelines, AreKnownAndVerified) {
   EXPECT_TRUE(passes::Pipeline("O0").ok());
   EXPECT_TRUE(passes::Pipeline("default").ok());
+  EXPECT_TRUE(passes::Pipeline("cuda").ok());
+  EXPECT_TRUE(passes::Pipeline("cuda-O0").ok());
   EXPECT_FALSE(passes::Pipeline("O9").ok());
   passes::PassManager pm;
   absl::Status st = pm.Add("no-such-pass");

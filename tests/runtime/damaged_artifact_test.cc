@@ -216,8 +216,10 @@ class FlipsWithValidChecksumsTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(FlipsWithValidChecksumsTest, NeverCrash) {
   const std::string& full = GetParam() ? FusedArtifact() : SmallArtifact();
-  if (GetParam() && full.find("epilogue") == std::string::npos) {
-    GTEST_SKIP() << "the default pipeline fused nothing here";
+  // The fused case exists to damage an epilogue program: without one it
+  // would test nothing, so that is a failure, not a skip.
+  if (GetParam()) {
+    ASSERT_NE(full.find("epilogue"), std::string::npos) << "the default pipeline fused nothing";
   }
   fmt::FileHeader h = Header(full);
   const size_t end = h.schema_offset + h.schema_bytes;
@@ -412,6 +414,36 @@ TEST(HandMadeArtifactTest, BaseSpecLoadsAndRunsCorrectly) {
   sinter_model_release(r.model);
 }
 
+// The CUDA cases: the convolution alone (a kernel the CUDA target runs).
+void CudaConvOnly(ModelSpec* m) {
+  m->kernels.resize(1);
+  m->outputs = {2};
+}
+
+// relu writing over its dying input y (the kInPlace trait of ops.def): the
+// plan the compiler makes, which loads and computes the right result.
+TEST(HandMadeArtifactTest, InPlaceReluLoadsAndRuns) {
+  ModelSpec m = BaseSpec();
+  m.tensors[3].arena_offset = 128;
+  m.arena_bytes = 192;
+  Result r = Load(Serialize(m), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  Result base = Load(Serialize(BaseSpec()), true);
+  ASSERT_EQ(base.code, SINTER_OK) << base.message;
+  std::vector<float> x = Pattern(32, 6), z(8), want(8);
+  const int64_t dims[] = {1, 2, 4, 4};
+  for (auto [model, out] : {std::pair{r.model, &z}, std::pair{base.model, &want}}) {
+    sinter_session* s = nullptr;
+    ASSERT_EQ(sinter_session_create(model, nullptr, &s), nullptr);
+    ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 4, x.data(), 128), nullptr);
+    ASSERT_EQ(sinter_session_run(s), nullptr);
+    ASSERT_EQ(sinter_session_copy_output(s, 0, out->data(), 32), nullptr);
+    sinter_session_release(s);
+    sinter_model_release(model);
+  }
+  EXPECT_EQ(z, want);
+}
+
 struct BadCase {
   const char* name;
   std::function<void(ModelSpec*)> damage;
@@ -522,7 +554,7 @@ const BadCase kBadCases[] = {
      [](ModelSpec* m) {
        m->kernels[1].inputs = {2, 2};
      },
-     SINTER_DATA_LOSS, "wrong number of inputs"},
+     SINTER_DATA_LOSS, "has 2 inputs; relu takes 1 operand"},
     {"OutputNeverWritten", [](ModelSpec* m) { m->kernels.pop_back(); }, SINTER_DATA_LOSS,
      "never written"},
     {"NoOutputs", [](ModelSpec* m) { m->outputs.clear(); }, SINTER_DATA_LOSS, "no outputs"},
@@ -545,27 +577,43 @@ const BadCase kBadCases[] = {
      SINTER_DATA_LOSS, "listed twice"},
     {"InputTensorNotAModelInput", [](ModelSpec* m) { m->inputs.clear(); }, SINTER_DATA_LOSS,
      "not a model input"},
-    {"OverlappingLiveTensors", [](ModelSpec* m) { m->tensors[3].arena_offset = 128; },
+    // y is an output too, so it lives to the end: z over it is an overlap
+    // (without that, relu may write over y in place: see InPlaceRelu below).
+    {"OverlappingLiveTensors",
+     [](ModelSpec* m) {
+       m->outputs = {2, 3};
+       m->tensors[3].arena_offset = 128;
+     },
      SINTER_DATA_LOSS, "are live at once but overlap"},
     {"IntermediateOverlapsInput", [](ModelSpec* m) { m->tensors[2].arena_offset = 64; },
      SINTER_DATA_LOSS, "overlap"},
     // Unknown ops and targets: UNIMPLEMENTED.
     {"UnknownOp", [](ModelSpec* m) { m->kernels[1].op = "frobnicate"; }, SINTER_UNIMPLEMENTED,
-     "kernel 1 (frobnicate at test.py:1): this runtime has no such kernel"},
+     "kernel 1 (frobnicate at test.py:1): this runtime has no such op"},
+    // An op the target does not run as a kernel (ops.def: the CUDA target
+    // lowers relu into a generated kernel).
+    {"OpTheTargetDoesNotRun", [](ModelSpec* m) { m->target = "cuda"; }, SINTER_UNIMPLEMENTED,
+     "kernel 1 (relu at test.py:1): the cuda backend runs no relu kernel (lowered)"},
     {"OtherTarget", [](ModelSpec* m) { m->target = "tpu"; }, SINTER_UNIMPLEMENTED, "targets 'tpu'"},
     // CUDA device code is checked before any driver call: DATA_LOSS with or
     // without a GPU.
-    {"CudaWithoutDeviceCode", [](ModelSpec* m) { m->target = "cuda"; }, SINTER_DATA_LOSS,
-     "no CUDA device code"},
+    {"CudaWithoutDeviceCode",
+     [](ModelSpec* m) {
+       m->target = "cuda";
+       CudaConvOnly(m);
+     },
+     SINTER_DATA_LOSS, "no CUDA device code"},
     {"CudaImageSegmentOutOfRange",
      [](ModelSpec* m) {
        m->target = "cuda";
+       CudaConvOnly(m);
        m->cuda_images = {{7, 0}};
      },
      SINTER_DATA_LOSS, "CUDA image segment 7 out of range"},
     {"CudaImageChecksum",
      [](ModelSpec* m) {
        m->target = "cuda";
+       CudaConvOnly(m);
        m->cuda_images = {{0, fmt::Crc32(m->data.data(), m->data.size()) ^ 1u}};
      },
      SINTER_DATA_LOSS, "CUDA image checksum mismatch"},
