@@ -184,7 +184,9 @@ int main(int argc, char** argv) {
   auto s0 = Clock::now();
   sinter_model* model = nullptr;
   Check(sinter_model_load_file(art.c_str(), nullptr, &model), "load");
-  sinter_session_options so{nthreads};
+  sinter_session_options so;
+  sinter_session_options_init(&so);
+  so.num_threads = nthreads;
   sinter_session* session = nullptr;
   Check(sinter_session_create(model, &so, &session), "session");
   st.load_ms = Ms(s0, Clock::now());

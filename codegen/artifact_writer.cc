@@ -118,15 +118,15 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     for (const auto& [name, a] : op->attrs()) {
       if (ir::KindOf(a) != ir::AttrKind::kTensor) attrs.push_back(WriteAttr(b, name, a));
     }
-    if (native != nullptr) {
-      if (auto it = native->symbols.find(op.get()); it != native->symbols.end()) {
-        for (const auto& [attr, symbol] : it->second)
-          attrs.push_back(WriteAttr(b, attr, ir::Attribute(symbol)));
-      }
-    }
-    if (cuda != nullptr) {
-      if (auto it = cuda->attrs.find(op.get()); it != cuda->attrs.end()) {
-        for (const auto& [attr, value] : it->second) attrs.push_back(WriteAttr(b, attr, value));
+    std::vector<fb::Offset<fmt::CodeRef>> code;
+    for (const KernelCodeMap* m :
+         {native ? &native->code : nullptr, cuda ? &cuda->code : nullptr}) {
+      if (m == nullptr) continue;
+      if (auto it = m->find(op.get()); it != m->end()) {
+        for (const KernelCode& k : it->second) {
+          code.push_back(fmt::CreateCodeRef(b, k.role, 0, b.CreateString(k.symbol), k.block,
+                                            k.items, k.max_blocks_per_sm));
+        }
       }
     }
     auto opname = b.CreateString(std::string(op->name()));
@@ -134,39 +134,36 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     auto vout = b.CreateVector(outs);
     auto vattrs = b.CreateVector(attrs);
     auto loc = op->loc().empty() ? 0 : b.CreateString(op->loc());
-    kernels.push_back(fmt::CreateKernel(b, opname, vin, vout, vattrs, loc));
+    kernels.push_back(fmt::CreateKernel(b, opname, vin, vout, vattrs, loc,
+                                        code.empty() ? 0 : b.CreateVector(code)));
   }
   for (const ir::Value* v : graph.outputs()) outputs.push_back(tensor_of.at(v));
-  int native_segment = -1;
-  uint32_t native_crc = 0;
-  if (native != nullptr && !native->shared_object.empty()) {
-    native_segment = static_cast<int>(segments.size());
+  // Code objects, each a segment of the data region with its CRC.
+  std::vector<fb::Offset<fmt::CodeObject>> objects;
+  auto add_object = [&](const std::string& format, const std::string& bytes) {
+    const int seg = static_cast<int>(segments.size());
     data_bytes = AlignUp(data_bytes, format::kSegmentAlignment);
-    segments.emplace_back(static_cast<uint64_t>(data_bytes), native->shared_object.size());
-    payloads.emplace_back(native->shared_object);
-    data_bytes += static_cast<int64_t>(native->shared_object.size());
-    native_crc = format::Crc32(native->shared_object.data(), native->shared_object.size());
+    segments.emplace_back(static_cast<uint64_t>(data_bytes), bytes.size());
+    payloads.emplace_back(bytes);
+    data_bytes += static_cast<int64_t>(bytes.size());
+    objects.push_back(fmt::CreateCodeObject(b, b.CreateString(format), 0, seg,
+                                            format::Crc32(bytes.data(), bytes.size())));
+  };
+  if (native != nullptr && !native->shared_object.empty()) {
+    // "x86-64-v3" -> "elf-x86_64-v3"
+    std::string level = native->level;
+    add_object("elf-x86_64" + (level.size() > 6 ? level.substr(6) : std::string()),
+               native->shared_object);
   }
-
-  std::vector<fb::Offset<fmt::CudaImage>> images;
   if (cuda != nullptr) {
-    for (const CudaCode::Image& im : cuda->images) {
-      const int seg = static_cast<int>(segments.size());
-      data_bytes = AlignUp(data_bytes, format::kSegmentAlignment);
-      segments.emplace_back(static_cast<uint64_t>(data_bytes), im.bytes.size());
-      payloads.emplace_back(im.bytes);
-      data_bytes += static_cast<int64_t>(im.bytes.size());
-      images.push_back(fmt::CreateCudaImage(b, b.CreateString(im.arch), im.ptx, seg,
-                                            format::Crc32(im.bytes.data(), im.bytes.size())));
-    }
+    for (const CudaCode::Image& im : cuda->images) add_object(im.format, im.bytes);
   }
   auto model = fmt::CreateModel(
       b, b.CreateString("sinterc 0.1.0"), b.CreateString(cuda != nullptr ? "cuda" : "cpu"),
       b.CreateVector(tensors), b.CreateVector(inputs), b.CreateVector(outputs),
       b.CreateVector(kernels), b.CreateVectorOfStructs(segments),
       static_cast<uint64_t>(plan.arena_bytes), static_cast<uint64_t>(plan.intermediate_bytes),
-      native_segment, native_segment >= 0 ? b.CreateString(native->level) : 0, native_crc,
-      cuda != nullptr ? b.CreateVector(images) : 0, cuda != nullptr && cuda->allow_tf32,
+      b.CreateVector(objects), cuda != nullptr && cuda->allow_tf32,
       b.CreateString(cuda != nullptr ? cuda->precision : "f32"));
   fmt::FinishModelBuffer(b, model);
 

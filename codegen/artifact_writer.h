@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "ir/graph.h"
 #include "passes/memory_plan.h"
+#include "runtime/format/sinter_generated.h"
 
 namespace sinter::codegen {
 
@@ -17,25 +18,36 @@ struct ArtifactStats {
   int64_t file_bytes = 0;
 };
 
-// Native CPU code for some kernels (codegen/cpu): the shared object and, per
-// op, the functions that run its programs, as (attribute, symbol) pairs: the
-// attribute names the program it replaces (`native` for fused_elementwise's
-// program, `epilogue_native` and `prologue_native` for the others').
+// A function of the artifact's code that a kernel calls (format::CodeRef).
+struct KernelCode {
+  format::CodeRole role = format::CodeRole::Main;
+  std::string symbol;
+  int block = 0;  // CUDA launches
+  int64_t items = 0;
+  int max_blocks_per_sm = 0;
+};
+using KernelCodeMap = std::map<const ir::Operation*, std::vector<KernelCode>>;
+
+// Native CPU code for some kernels (codegen/cpu): the shared object, written
+// as the code object "elf-x86_64[-vN]" of module 0, and per op the functions
+// that run its programs (Main for fused_elementwise's program, Prologue and
+// Epilogue for the others').
 struct NativeKernels {
-  std::string level;
+  std::string level;  // "x86-64", "x86-64-v3", "x86-64-v4"
   std::string shared_object;
-  std::map<const ir::Operation*, std::vector<std::pair<std::string, std::string>>> symbols;
+  KernelCodeMap code;
 };
 
-// The CUDA module (codegen/cuda/cuda_target.h) of a CUDA artifact.
+// The CUDA module (codegen/cuda/cuda_target.h) of a CUDA artifact: its
+// images as code objects of module 0 ("cubin-sm_90", "ptx-compute_90") and
+// per op the generated kernels it launches.
 struct CudaCode {
   struct Image {
-    std::string arch;
-    bool ptx = false;
+    std::string format;
     std::string bytes;
   };
   std::vector<Image> images;
-  std::map<const ir::Operation*, std::vector<std::pair<std::string, ir::Attribute>>> attrs;
+  KernelCodeMap code;
   bool allow_tf32 = false;
   std::string precision = "f32";
 };

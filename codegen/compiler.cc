@@ -12,6 +12,7 @@
 #include "ir/verifier.h"
 #include "passes/fusion_util.h"
 #include "passes/memory_plan.h"
+#include "sinter/sinter.h"
 #if SINTER_HAVE_LLVM
 #include "codegen/cpu/llvm_emitter.h"
 #endif
@@ -126,20 +127,20 @@ absl::Status MakeNativeCode(const ir::Graph& g, const CompileOptions& options, N
   if (cpu == "none") return absl::OkStatus();
 #if SINTER_HAVE_LLVM
   std::vector<cpu::CpuKernelSpec> specs;
-  std::vector<std::pair<const ir::Operation*, std::string>> owners;  // (op, attribute) per spec
+  std::vector<std::pair<const ir::Operation*, format::CodeRole>> owners;  // per spec
   auto shape = [](const ir::Value* v) { return v->type().shape.extents(); };
-  auto add = [&](const ir::Operation* op, const char* attr, const std::string& program,
+  auto add = [&](const ir::Operation* op, format::CodeRole role, const std::string& program,
                  std::vector<std::vector<int64_t>> inputs) {
     specs.push_back(
         {absl::StrCat("sinter_k", specs.size()), program, std::move(inputs), shape(op->result())});
-    owners.emplace_back(op, attr);
+    owners.emplace_back(op, role);
   };
   for (const auto& op : g.ops()) {
     const int n = op->num_operands();
     if (op->kind() == ir::OpKind::kFusedElementwise) {
       std::vector<std::vector<int64_t>> in;
       for (const ir::Value* v : op->operands()) in.push_back(shape(v));
-      add(op.get(), "native", op->GetStr("program"), std::move(in));
+      add(op.get(), format::CodeRole::Main, op->GetStr("program"), std::move(in));
     } else if (op->kind() == ir::OpKind::kFusedReduction) {
       // Operands: the prologue's `inputs`, layer_norm's weight and bias,
       // then the epilogue's extras (runtime/cpu/fused_reduction.cc).
@@ -147,19 +148,19 @@ absl::Status MakeNativeCode(const ir::Graph& g, const CompileOptions& options, N
       if (op->HasAttr("prologue")) {
         std::vector<std::vector<int64_t>> in;
         for (int i = 0; i < inputs && i < n; ++i) in.push_back(shape(op->operand(i)));
-        add(op.get(), "prologue_native", op->GetStr("prologue"), std::move(in));
+        add(op.get(), format::CodeRole::Prologue, op->GetStr("prologue"), std::move(in));
       }
       if (op->HasAttr("epilogue")) {
         std::vector<std::vector<int64_t>> in{shape(op->result())};
         const int first = inputs + (op->GetStr("kind") == "layer_norm" ? 2 : 0);
         for (int i = first; i < n; ++i) in.push_back(shape(op->operand(i)));
-        add(op.get(), "epilogue_native", op->GetStr("epilogue"), std::move(in));
+        add(op.get(), format::CodeRole::Epilogue, op->GetStr("epilogue"), std::move(in));
       }
     } else if (op->HasAttr("epilogue")) {
       // conv2d / linear: the op's result, then the operands after the bias.
       std::vector<std::vector<int64_t>> in{shape(op->result())};
       for (int i = 3; i < n; ++i) in.push_back(shape(op->operand(i)));
-      add(op.get(), "epilogue_native", op->GetStr("epilogue"), std::move(in));
+      add(op.get(), format::CodeRole::Epilogue, op->GetStr("epilogue"), std::move(in));
     }
   }
   if (specs.empty()) return absl::OkStatus();
@@ -170,7 +171,7 @@ absl::Status MakeNativeCode(const ir::Graph& g, const CompileOptions& options, N
   out->level = object.level;
   out->shared_object = std::move(object.shared_object);
   for (size_t i = 0; i < owners.size(); ++i)
-    out->symbols[owners[i].first].emplace_back(owners[i].second, specs[i].name);
+    out->code[owners[i].first].push_back({owners[i].second, specs[i].name});
   r->native_level = out->level;
   r->native_kernels = static_cast<int64_t>(specs.size());
   r->native_bytes = static_cast<int64_t>(out->shared_object.size());
@@ -246,9 +247,9 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
     ASSIGN_OR_RETURN(cuda::CudaModule module, cuda::BuildCudaModule(graph, cuda_options));
     for (cuda::CudaImage& im : module.images) {
       r.cuda_images.push_back(im.arch);
-      cuda_code.images.push_back({im.arch, im.ptx, std::move(im.bytes)});
+      cuda_code.images.push_back({(im.ptx ? "ptx-" : "cubin-") + im.arch, std::move(im.bytes)});
     }
-    cuda_code.attrs = std::move(module.attrs);
+    cuda_code.code = std::move(module.code);
     r.cuda_generated_kernels = module.generated_kernels;
     r.nvrtc_ms = module.nvrtc_ms;
   } else {
@@ -257,6 +258,19 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   ArtifactStats stats;
   ASSIGN_OR_RETURN(std::string artifact,
                    WriteArtifact(graph, plan, &stats, &native, cuda_target ? &cuda_code : nullptr));
+  // The runtime's own verification of what was written (every kernel
+  // through its backend's checks, no device needed): nothing compiles that
+  // the runtime would refuse.
+  if (sinter_status* st = sinter_model_verify_memory(artifact.data(), artifact.size(), nullptr)) {
+    const std::string message = sinter_status_get_message(st);
+    const sinter_status_code code = sinter_status_get_code(st);
+    sinter_status_free(st);
+    const std::string what = absl::StrCat("the ", options.target, " runtime cannot run: ", message);
+    return code == SINTER_UNIMPLEMENTED || code == SINTER_INVALID_ARGUMENT
+               ? absl::UnimplementedError(what)
+               : absl::InternalError(
+                     absl::StrCat("the artifact written fails verification: ", message));
+  }
   r.kernels = stats.kernels;
   r.arena_bytes = plan.arena_bytes;
   r.intermediate_bytes = plan.intermediate_bytes;

@@ -12,39 +12,28 @@ using ir::OpKind;
 ir::Value* Simplify(ir::Operation* op) {
   ir::Value* x = op->num_operands() > 0 ? op->operand(0) : nullptr;
   const ir::TensorType& out = op->result()->type();
-  switch (op->kind()) {
-    // reshape(x) -> x when x already has the shape
-    // transpose(x) -> x with the identity permutation
-    // expand(x) -> x when nothing is broadcast
-    // slice(x) -> x when it keeps everything
-    case OpKind::kReshape:
-    case OpKind::kTranspose:
-    case OpKind::kExpand:
-    case OpKind::kSlice:
-      if (op->kind() == OpKind::kTranspose) {
-        const auto& perm = op->GetInts("perm");
-        for (size_t i = 0; i < perm.size(); ++i) {
-          if (perm[i] != static_cast<int64_t>(i)) return nullptr;
-        }
+  const OpKind k = op->kind();
+  // A movement op of one operand that keeps its operand's type moves nothing
+  // (reshape to the same shape, expand without broadcast, a slice keeping
+  // everything, concat of one tensor), except a transpose that permutes.
+  if ((op->info().traits & ir::kMovement) && op->num_operands() == 1) {
+    if (k == OpKind::kTranspose) {
+      const auto& perm = op->GetInts("perm");
+      for (size_t i = 0; i < perm.size(); ++i) {
+        if (perm[i] != static_cast<int64_t>(i)) return nullptr;
       }
-      return x->type() == out ? x : nullptr;
-    // add(x, 0) -> x, sub(x, 0) -> x
-    case OpKind::kAdd:
-    case OpKind::kSub:
-      return SplatF32(op->operand(1)) == 0.0f && op->operand(0)->type() == out ? x : nullptr;
-    // mul(x, 1) -> x, div(x, 1) -> x
-    case OpKind::kMul:
-    case OpKind::kDiv:
-      return SplatF32(op->operand(1)) == 1.0f && op->operand(0)->type() == out ? x : nullptr;
-    // clamp(x) without bounds -> x
-    case OpKind::kClamp:
-      return !op->HasAttr("min") && !op->HasAttr("max") ? x : nullptr;
-    // concat(x) -> x
-    case OpKind::kConcat:
-      return op->num_operands() == 1 ? x : nullptr;
-    default:
-      return nullptr;
+    }
+    return x->type() == out ? x : nullptr;
   }
+  // add(x, 0) -> x, sub(x, 0) -> x
+  if (k == OpKind::kAdd || k == OpKind::kSub)
+    return SplatF32(op->operand(1)) == 0.0f && op->operand(0)->type() == out ? x : nullptr;
+  // mul(x, 1) -> x, div(x, 1) -> x
+  if (k == OpKind::kMul || k == OpKind::kDiv)
+    return SplatF32(op->operand(1)) == 1.0f && op->operand(0)->type() == out ? x : nullptr;
+  // clamp(x) without bounds -> x
+  if (k == OpKind::kClamp) return !op->HasAttr("min") && !op->HasAttr("max") ? x : nullptr;
+  return nullptr;
 }
 
 // reshape(reshape(x)) -> reshape(x): the inner reshape is left for DCE.

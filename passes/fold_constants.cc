@@ -5,8 +5,10 @@
 // never changes results beyond what the runtime kernel would compute.
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "ir/shape_rules.h"
+#include "passes/fusion_util.h"
 #include "passes/pass.h"
 #include "passes/rewrite_util.h"
 
@@ -39,36 +41,6 @@ void Next(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
   for (int d = static_cast<int>(dims.size()) - 1; d >= 0 && ++idx[d] == dims[d]; --d) idx[d] = 0;
 }
 
-std::optional<double> BinaryF(OpKind k, double a, double b) {
-  switch (k) {
-    case OpKind::kAdd:
-      return a + b;
-    case OpKind::kSub:
-      return a - b;
-    case OpKind::kMul:
-      return a * b;
-    case OpKind::kDiv:
-      return a / b;
-    default:
-      return std::nullopt;
-  }
-}
-
-std::optional<double> UnaryF(OpKind k, double a) {
-  switch (k) {
-    case OpKind::kNeg:
-      return -a;
-    case OpKind::kSqrt:
-      return std::sqrt(a);
-    case OpKind::kRsqrt:
-      return 1.0 / std::sqrt(a);
-    case OpKind::kReciprocal:
-      return 1.0 / a;
-    default:
-      return std::nullopt;
-  }
-}
-
 // Computes the folded payload of `op`, or null when it is not foldable.
 std::shared_ptr<ir::TensorData> Fold(const ir::Operation& op) {
   const ir::TensorType& out = op.result()->type();
@@ -86,77 +58,63 @@ std::shared_ptr<ir::TensorData> Fold(const ir::Operation& op) {
   const int64_t n = out.shape.NumElements().value_or(0);
   const int64_t esize = ir::DTypeSize(out.dtype);
   std::vector<uint8_t> result(static_cast<size_t>(*bytes));
-  switch (op.kind()) {
+  const OpKind k = op.kind();
+  if (k == OpKind::kReshape) {
     // reshape(const) -> const with the new shape
-    case OpKind::kReshape:
-      result = in[0]->bytes();
-      break;
+    result = in[0]->bytes();
+  } else if (k == OpKind::kTranspose || k == OpKind::kSlice || k == OpKind::kExpand) {
     // transpose / slice / expand (const) -> const, by a strided gather
-    case OpKind::kTranspose:
-    case OpKind::kSlice:
-    case OpKind::kExpand: {
-      std::vector<int64_t> src = in[0]->type().shape.extents();
-      std::vector<int64_t> ss = Strides(src), strides(dims.size(), 0);
-      int64_t base = 0;
-      if (op.kind() == OpKind::kTranspose) {
-        const auto& perm = op.GetInts("perm");
-        for (size_t i = 0; i < perm.size(); ++i) strides[i] = ss[perm[i]];
-      } else if (op.kind() == OpKind::kSlice) {
-        int64_t axis = op.GetInt("axis");
-        if (axis < 0) axis += static_cast<int64_t>(src.size());
-        strides = ss;
-        base = op.GetInt("start") * ss[axis];
-        strides[axis] *= op.GetInt("step");
-      } else {
-        size_t lead = dims.size() - src.size();
-        for (size_t i = 0; i < src.size(); ++i) strides[i + lead] = src[i] == 1 ? 0 : ss[i];
-      }
-      std::vector<int64_t> idx(dims.size(), 0);
-      for (int64_t i = 0; i < n; ++i, Next(idx, dims)) {
-        int64_t off = base;
-        for (size_t d = 0; d < dims.size(); ++d) off += idx[d] * strides[d];
-        std::memcpy(&result[i * esize], &in[0]->bytes()[off * esize], esize);
-      }
-      break;
-    }
-    // concat(consts) -> const
-    case OpKind::kConcat: {
+    std::vector<int64_t> src = in[0]->type().shape.extents();
+    std::vector<int64_t> ss = Strides(src), strides(dims.size(), 0);
+    int64_t base = 0;
+    if (k == OpKind::kTranspose) {
+      const auto& perm = op.GetInts("perm");
+      for (size_t i = 0; i < perm.size(); ++i) strides[i] = ss[perm[i]];
+    } else if (k == OpKind::kSlice) {
       int64_t axis = op.GetInt("axis");
-      if (axis < 0) axis += static_cast<int64_t>(dims.size());
-      int64_t outer = 1, inner = esize;
-      for (int64_t i = 0; i < axis; ++i) outer *= dims[i];
-      for (size_t i = axis + 1; i < dims.size(); ++i) inner *= dims[i];
-      int64_t row = dims[axis] * inner, at = 0;
-      for (const ir::TensorData* d : in) {
-        int64_t chunk = d->type().shape[static_cast<int>(axis)].extent() * inner;
-        for (int64_t o = 0; o < outer; ++o)
-          std::memcpy(&result[o * row + at], &d->bytes()[o * chunk], chunk);
-        at += chunk;
-      }
-      break;
+      if (axis < 0) axis += static_cast<int64_t>(src.size());
+      strides = ss;
+      base = op.GetInt("start") * ss[axis];
+      strides[axis] *= op.GetInt("step");
+    } else {
+      size_t lead = dims.size() - src.size();
+      for (size_t i = 0; i < src.size(); ++i) strides[i + lead] = src[i] == 1 ? 0 : ss[i];
     }
-    // f32 arithmetic on consts -> const
-    default: {
-      if (out.dtype != ir::DType::kF32) return nullptr;
-      for (const ir::TensorData* d : in) {
-        if (d->type().dtype != ir::DType::kF32) return nullptr;
-      }
-      float* y = reinterpret_cast<float*>(result.data());
-      if (in.size() == 1 && UnaryF(op.kind(), 0).has_value()) {
-        for (int64_t i = 0; i < n; ++i)
-          y[i] = static_cast<float>(*UnaryF(op.kind(), in[0]->data<float>()[i]));
-      } else if (in.size() == 2 && BinaryF(op.kind(), 0, 1).has_value()) {
-        auto a = in[0]->type().shape.extents(), b = in[1]->type().shape.extents();
-        std::vector<int64_t> idx(dims.size(), 0);
-        for (int64_t i = 0; i < n; ++i, Next(idx, dims)) {
-          y[i] =
-              static_cast<float>(*BinaryF(op.kind(), in[0]->data<float>()[BroadcastOffset(idx, a)],
-                                          in[1]->data<float>()[BroadcastOffset(idx, b)]));
-        }
-      } else {
-        return nullptr;
-      }
+    std::vector<int64_t> idx(dims.size(), 0);
+    for (int64_t i = 0; i < n; ++i, Next(idx, dims)) {
+      int64_t off = base;
+      for (size_t d = 0; d < dims.size(); ++d) off += idx[d] * strides[d];
+      std::memcpy(&result[i * esize], &in[0]->bytes()[off * esize], esize);
     }
+  } else if (k == OpKind::kConcat) {
+    // concat(consts) -> const
+    int64_t axis = op.GetInt("axis");
+    if (axis < 0) axis += static_cast<int64_t>(dims.size());
+    int64_t outer = 1, inner = esize;
+    for (int64_t i = 0; i < axis; ++i) outer *= dims[i];
+    for (size_t i = axis + 1; i < dims.size(); ++i) inner *= dims[i];
+    int64_t row = dims[axis] * inner, at = 0;
+    for (const ir::TensorData* d : in) {
+      int64_t chunk = d->type().shape[static_cast<int>(axis)].extent() * inner;
+      for (int64_t o = 0; o < outer; ++o)
+        std::memcpy(&result[o * row + at], &d->bytes()[o * chunk], chunk);
+      at += chunk;
+    }
+  } else if (std::optional<ProgramInstr> ins = ProgramInstrOf(op)) {
+    // f32 elementwise maths on consts -> const, by the vocabulary's reference
+    // (ProgramInstrOf accepts only f32 operands and results).
+    float* y = reinterpret_cast<float*>(result.data());
+    const bool binary = format::IsBinary(ins->op);
+    auto a = in[0]->type().shape.extents();
+    auto b = binary ? in[1]->type().shape.extents() : a;
+    std::vector<int64_t> idx(dims.size(), 0);
+    for (int64_t i = 0; i < n; ++i, Next(idx, dims)) {
+      const double x = in[0]->data<float>()[BroadcastOffset(idx, a)];
+      const double z = binary ? in[1]->data<float>()[BroadcastOffset(idx, b)] : 0;
+      y[i] = static_cast<float>(EvalProgramInstr(*ins, x, z));
+    }
+  } else {
+    return nullptr;
   }
   return std::make_shared<ir::TensorData>(out, std::move(result));
 }

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "passes/rewrite_util.h"
+#include "runtime/format/fused_program.h"
 
 namespace sinter::passes {
 
@@ -20,37 +21,37 @@ std::string ProgramOp(const ir::Operation& op) {
   for (ir::Value* v : op.operands()) {
     if (v->type().dtype != ir::DType::kF32) return "";
   }
-  switch (op.kind()) {
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kTanh:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRsqrt:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kErf:
-    case OpKind::kReciprocal:
-    case OpKind::kSilu:
-    case OpKind::kHardswish:
-    case OpKind::kHardsigmoid:
-    case OpKind::kLeakyRelu:
-    case OpKind::kElu:
-    case OpKind::kClamp:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-      return std::string(op.name());
-    case OpKind::kGelu:
-      return op.GetStr("approximate") == "tanh" ? "gelu_tanh" : "gelu";
-    default:
-      return "";
+  // gelu is two rows of the vocabulary, chosen by its attribute; every
+  // other row is the IR op of its own name.
+  if (op.kind() == OpKind::kGelu) return op.GetStr("approximate") == "tanh" ? "gelu_tanh" : "gelu";
+  format::FusedOp f;
+  if (!format::FusedOpByName(op.name(), &f)) return "";
+  return std::string(op.name());
+}
+
+std::optional<ProgramInstr> ProgramInstrOf(const ir::Operation& op) {
+  const std::string name = ProgramOp(op);
+  ProgramInstr in;
+  if (name.empty() || !format::FusedOpByName(name, &in.op)) return std::nullopt;
+  // The parameters, as elementwise.def names them: `attr` or `attr=default`.
+  std::istringstream spec{std::string(format::InfoOf(in.op).params)};
+  std::string word;
+  while (spec >> word) {
+    const size_t eq = word.find('=');
+    const std::string attr = word.substr(0, eq);
+    double v = 0;
+    if (op.HasAttr(attr)) {
+      v = op.GetFloat(attr);
+    } else if (eq != std::string::npos) {
+      const std::string d = word.substr(eq + 1);
+      const double inf = std::numeric_limits<double>::infinity();
+      v = d == "inf" ? inf : d == "-inf" ? -inf : std::stod(d);
+    } else {
+      return std::nullopt;  // the verifier requires it: not reached
+    }
+    in.params.push_back(v);
   }
+  return in;
 }
 
 std::string ProgramNumber(double v) {
@@ -64,20 +65,8 @@ std::string ProgramLine(const ir::Operation& op, size_t k,
                         const std::function<std::string(ir::Value*)>& operand) {
   std::string line = absl::StrCat("t", k, " = ", ProgramOp(op));
   for (ir::Value* v : op.operands()) absl::StrAppend(&line, " ", operand(v));
-  const double inf = std::numeric_limits<double>::infinity();
-  switch (op.kind()) {
-    case OpKind::kLeakyRelu:
-      absl::StrAppend(&line, " ", ProgramNumber(op.GetFloat("slope")));
-      break;
-    case OpKind::kElu:
-      absl::StrAppend(&line, " ", ProgramNumber(op.GetFloat("alpha")));
-      break;
-    case OpKind::kClamp:
-      absl::StrAppend(&line, " ", ProgramNumber(op.HasAttr("min") ? op.GetFloat("min") : -inf), " ",
-                      ProgramNumber(op.HasAttr("max") ? op.GetFloat("max") : inf));
-      break;
-    default:
-      break;
+  if (std::optional<ProgramInstr> in = ProgramInstrOf(op)) {
+    for (double p : in->params) absl::StrAppend(&line, " ", ProgramNumber(p));
   }
   return line;
 }

@@ -4,16 +4,31 @@
 #define SINTER_PASSES_FUSION_UTIL_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "runtime/format/fused_program.h"
 
 namespace sinter::passes {
 
 // The program op name for a fusable f32 elementwise op, or "" when `op`
 // cannot be part of a fused program.
 std::string ProgramOp(const ir::Operation& op);
+
+// An elementwise op as a row of the vocabulary (runtime/format/
+// elementwise.def) with its numeric parameters; nullopt when ProgramOp is "".
+struct ProgramInstr {
+  format::FusedOp op;
+  std::vector<double> params;
+};
+std::optional<ProgramInstr> ProgramInstrOf(const ir::Operation& op);
+
+// The reference value of one instruction at one element (binary ops read
+// b), in double: what constant folding computes. Its switch over the
+// vocabulary has no default, so a new row needs its maths here.
+double EvalProgramInstr(const ProgramInstr& in, double a, double b);
 
 // One instruction `tK = op a [b] [params]`; `operand` names each operand.
 std::string ProgramLine(const ir::Operation& op, size_t k,

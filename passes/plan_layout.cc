@@ -77,6 +77,15 @@ int64_t Bytes(const ir::Value* v) {
   return v->type().shape.NumElements().value_or(0) * ir::DTypeSize(v->type().dtype);
 }
 
+// The pools and reductions that run channels-last with an attribute change.
+bool IsPool(OpKind k) {
+  return k == OpKind::kMaxPool2d || k == OpKind::kAvgPool2d || k == OpKind::kAdaptiveAvgPool2d ||
+         k == OpKind::kAdaptiveMaxPool2d;
+}
+bool IsReduce(OpKind k) {
+  return k == OpKind::kReduceSum || k == OpKind::kReduceMean || k == OpKind::kReduceMax;
+}
+
 // Does transposing `dims` by `perm` keep the elements in order (only size-1
 // dims move), so that a reshape does it?
 bool OrderPreserving(const std::vector<int64_t>& dims, const int64_t (&perm)[4]) {
@@ -93,31 +102,21 @@ bool OrderPreserving(const std::vector<int64_t>& dims, const int64_t (&perm)[4])
 // run channels-last.
 std::vector<int> JoiningOperands(const ir::Operation* op) {
   if (op->num_results() != 1 || !Rank4(op->result())) return {};
-  switch (op->kind()) {
-    case OpKind::kConv2d:
-      // Already planned, or fused (the pass runs before fusion): left alone.
-      if (op->HasAttr("layout") || op->HasAttr("epilogue")) return {};
-      // A weight computed by the graph might come from a region itself;
-      // only constant and input weights are transposed to OHWI.
-      if (!IsConst(op->operand(1)) && op->operand(1)->def() != nullptr) return {};
-      return {0};
-    case OpKind::kMaxPool2d:
-    case OpKind::kAvgPool2d:
-    case OpKind::kAdaptiveAvgPool2d:
-    case OpKind::kAdaptiveMaxPool2d:
-      if (op->HasAttr("layout")) return {};
-      return {0};
-    case OpKind::kConcat:
-    case OpKind::kReduceSum:
-    case OpKind::kReduceMean:
-    case OpKind::kReduceMax: {
-      if (op->kind() != OpKind::kConcat && !op->GetBool("keepdim")) return {};
-      std::vector<int> all(op->num_operands());
-      std::iota(all.begin(), all.end(), 0);
-      return all;
-    }
-    default:
-      break;
+  const OpKind k = op->kind();
+  if (k == OpKind::kConv2d) {
+    // Already planned, or fused (the pass runs before fusion): left alone.
+    if (op->HasAttr("layout") || op->HasAttr("epilogue")) return {};
+    // A weight computed by the graph might come from a region itself;
+    // only constant and input weights are transposed to OHWI.
+    if (!IsConst(op->operand(1)) && op->operand(1)->def() != nullptr) return {};
+    return {0};
+  }
+  if (IsPool(k)) return op->HasAttr("layout") ? std::vector<int>{} : std::vector<int>{0};
+  if (k == OpKind::kConcat || IsReduce(k)) {
+    if (k != OpKind::kConcat && !op->GetBool("keepdim")) return {};
+    std::vector<int> all(op->num_operands());
+    std::iota(all.begin(), all.end(), 0);
+    return all;
   }
   if (!(op->info().traits & ir::kElementwise)) return {};
   std::vector<int> join;
@@ -282,50 +281,37 @@ class Planner {
         op->SetOperand(i, it->second);
       }
       ir::AttributeMap& attrs = op->mutable_attrs();
-      switch (op->kind()) {
-        case OpKind::kConv2d: {
-          ASSIGN_OR_RETURN(ir::Value * w, Permute(op->operand(1), ir::kToNhwc, g_.Position(op)));
-          op->SetOperand(1, w);
-          attrs["layout"] = std::string("NHWC");
-          break;
+      const OpKind k = op->kind();
+      if (k == OpKind::kConv2d) {
+        ASSIGN_OR_RETURN(ir::Value * w, Permute(op->operand(1), ir::kToNhwc, g_.Position(op)));
+        op->SetOperand(1, w);
+        attrs["layout"] = std::string("NHWC");
+      } else if (IsPool(k)) {
+        attrs["layout"] = std::string("NHWC");
+      } else if (k == OpKind::kConcat) {
+        ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(op->GetInt("axis"), 4));
+        attrs["axis"] = NhwcAxis(axis);
+      } else if (IsReduce(k)) {
+        std::vector<int64_t> axes;
+        for (int64_t a : op->GetInts("axes")) {
+          ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(a, 4));
+          axes.push_back(NhwcAxis(axis));
         }
-        case OpKind::kMaxPool2d:
-        case OpKind::kAvgPool2d:
-        case OpKind::kAdaptiveAvgPool2d:
-        case OpKind::kAdaptiveMaxPool2d:
-          attrs["layout"] = std::string("NHWC");
-          break;
-        case OpKind::kConcat: {
-          ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(op->GetInt("axis"), 4));
-          attrs["axis"] = NhwcAxis(axis);
-          break;
-        }
-        case OpKind::kReduceSum:
-        case OpKind::kReduceMean:
-        case OpKind::kReduceMax: {
-          std::vector<int64_t> axes;
-          for (int64_t a : op->GetInts("axes")) {
-            ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(a, 4));
-            axes.push_back(NhwcAxis(axis));
+        std::sort(axes.begin(), axes.end());
+        attrs["axes"] = axes;
+      } else {  // elementwise: constant operands become 4-D NHWC constants
+        for (int i = 0; i < op->num_operands(); ++i) {
+          ir::Value* c = op->operand(i);
+          if (!IsConst(c) || Single(c)) continue;
+          ir::Builder b(&g_, g_.Position(op));
+          std::vector<int64_t> d = c->type().shape.extents();
+          if (d.size() < 4) {
+            d.insert(d.begin(), 4 - d.size(), 1);
+            ASSIGN_OR_RETURN(c, b.Make(OpKind::kReshape, {c}, {{"shape", d}}));
           }
-          std::sort(axes.begin(), axes.end());
-          attrs["axes"] = axes;
-          break;
+          ASSIGN_OR_RETURN(c, Permute(c, ir::kToNhwc, g_.Position(op)));
+          op->SetOperand(i, c);
         }
-        default:  // elementwise: constant operands become 4-D NHWC constants
-          for (int i = 0; i < op->num_operands(); ++i) {
-            ir::Value* c = op->operand(i);
-            if (!IsConst(c) || Single(c)) continue;
-            ir::Builder b(&g_, g_.Position(op));
-            std::vector<int64_t> d = c->type().shape.extents();
-            if (d.size() < 4) {
-              d.insert(d.begin(), 4 - d.size(), 1);
-              ASSIGN_OR_RETURN(c, b.Make(OpKind::kReshape, {c}, {{"shape", d}}));
-            }
-            ASSIGN_OR_RETURN(c, Permute(c, ir::kToNhwc, g_.Position(op)));
-            op->SetOperand(i, c);
-          }
-          break;
       }
       std::vector<ir::TensorType> types;
       if (absl::Status st = op->info().infer(*op, &types); !st.ok()) {

@@ -1,11 +1,12 @@
 // The C API: a thin shell over Model and Session. Every entry point clears its
 // out_ parameters, checks its arguments, and catches everything, so no C++
 // exception (std::bad_alloc included) crosses into C.
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <new>
+#include <type_traits>
 
-#include "runtime/cpu/op_table.h"
 #include "runtime/format/op_schema.h"
 #include "runtime/model.h"
 #include "runtime/session.h"
@@ -71,16 +72,34 @@ int DTypeValue(const sinter_dtype& dtype) {
   return raw >= SINTER_F32 && raw <= SINTER_BOOL ? raw : -1;
 }
 
+// Whether the caller's options struct (of `struct_size` bytes) has `field`.
+#define SINTER_HAS_FIELD(options, field)                                                   \
+  (offsetof(std::remove_pointer_t<decltype(options)>, field) + sizeof((options)->field) <= \
+   (options)->struct_size)
+
+// The runtime's load options from the caller's (NULL: defaults).
+sinter::rt::StatusOr<sinter::rt::LoadOptions> ToLoadOptions(const sinter_model_options* options) {
+  sinter::rt::LoadOptions load;
+  if (options == nullptr) return load;
+  if (options->struct_size < sizeof(size_t)) {
+    return sinter::rt::InvalidArgument(
+        "sinter_model_options.struct_size is 0: set the options up with "
+        "sinter_model_options_init");
+  }
+  if (SINTER_HAS_FIELD(options, verify_weights_checksum))
+    load.verify_weights_checksum = options->verify_weights_checksum != 0;
+  if (SINTER_HAS_FIELD(options, disable_native_code))
+    load.allow_native_code = options->disable_native_code == 0;
+  if (SINTER_HAS_FIELD(options, cuda_device)) load.cuda_device = options->cuda_device;
+  return load;
+}
+
 sinter_status* WrapModel(sinter::rt::StatusOr<std::unique_ptr<sinter::rt::Storage>> storage,
                          const sinter_model_options* options, sinter_model** out_model) {
   if (!storage.ok()) return ToC(storage.status());
-  sinter::rt::LoadOptions load;
-  if (options != nullptr) {
-    load.verify_weights_checksum = options->verify_weights_checksum != 0;
-    load.allow_native_code = options->disable_native_code == 0;
-    load.cuda_device = options->cuda_device;
-  }
-  auto model = sinter::rt::Model::Load(std::move(storage.value()), load);
+  auto load = ToLoadOptions(options);
+  if (!load.ok()) return ToC(load.status());
+  auto model = sinter::rt::Model::Load(std::move(storage.value()), load.value());
   if (!model.ok()) return ToC(model.status());
   auto* m = new sinter_model{std::move(model.value()), {}};
   for (const auto& t : m->model->tensors()) m->names.push_back(t.name.c_str());
@@ -201,6 +220,40 @@ sinter_status* sinter_model_load_memory(const void* data, size_t size,
       [&] { return WrapModel(sinter::rt::Storage::Copy(data, size), options, out_model); });
 }
 
+sinter_status* sinter_model_verify_memory(const void* data, size_t size,
+                                          const sinter_model_options* options) {
+  if (data == nullptr && size > 0) return NullArg("data");
+  return Guard([&]() -> sinter_status* {
+    auto load = ToLoadOptions(options);
+    if (!load.ok()) return ToC(load.status());
+    load.value().verify_only = true;
+    // In place when aligned as the loader's own copies are; a copy otherwise
+    // (the format's 8-byte fields must be read aligned).
+    std::unique_ptr<sinter::rt::Storage> storage;
+    if (reinterpret_cast<uintptr_t>(data) % 64 == 0) {
+      storage = sinter::rt::Storage::View(data, size);
+    } else {
+      auto copy = sinter::rt::Storage::Copy(data, size);
+      if (!copy.ok()) return ToC(copy.status());
+      storage = std::move(copy.value());
+    }
+    auto model = sinter::rt::Model::Load(std::move(storage), load.value());
+    return ToC(model.status());
+  });
+}
+
+void sinter_model_options_init(sinter_model_options* options) {
+  if (options == nullptr) return;
+  std::memset(options, 0, sizeof *options);
+  options->struct_size = sizeof *options;
+}
+
+void sinter_session_options_init(sinter_session_options* options) {
+  if (options == nullptr) return;
+  std::memset(options, 0, sizeof *options);
+  options->struct_size = sizeof *options;
+}
+
 void sinter_model_release(sinter_model* model) { delete model; }
 
 size_t sinter_model_input_count(const sinter_model* model) {
@@ -239,8 +292,19 @@ sinter_status* sinter_session_create(sinter_model* model, const sinter_session_o
   *out_session = nullptr;
   if (model == nullptr) return NullArg("model");
   return Guard([&]() -> sinter_status* {
-    auto s = sinter::rt::Session::Create(model->model, options ? options->num_threads : 0,
-                                         options == nullptr || options->disable_cuda_graph == 0);
+    sinter::rt::SessionConfig config;
+    config.num_threads = 0;  // the number of cores
+    if (options != nullptr) {
+      if (options->struct_size < sizeof(size_t)) {
+        return MakeStatus(SINTER_INVALID_ARGUMENT,
+                          "sinter_session_options.struct_size is 0: set the options up with "
+                          "sinter_session_options_init");
+      }
+      if (SINTER_HAS_FIELD(options, num_threads)) config.num_threads = options->num_threads;
+      if (SINTER_HAS_FIELD(options, disable_cuda_graph))
+        config.use_cuda_graph = options->disable_cuda_graph == 0;
+    }
+    auto s = sinter::rt::Session::Create(model->model, config);
     if (!s.ok()) return ToC(s.status());
     *out_session = new sinter_session{std::move(s.value())};
     return nullptr;

@@ -1,8 +1,11 @@
 // Loading an artifact: map or copy it, then verify everything before any of
 // it is used. Order matters: the header and its checksum first, then region
 // bounds, then the schema checksum and the FlatBuffers verifier, then every
-// tensor, every kernel (through the op table's checks) and the arena plan.
-// A damaged file must end here with a status, never reach a kernel.
+// tensor, every code object (range and CRC), every kernel against the op
+// schema (op, counts, attributes, code references) and the arena plan; only
+// then does the target's backend load its half (runtime/backend.h), checking
+// each kernel through its own op table. A damaged file must end here with a
+// status, never reach a kernel.
 #include "runtime/model.h"
 
 #include <fcntl.h>
@@ -16,8 +19,6 @@
 #include <cstring>
 #include <map>
 
-#include "runtime/cpu/op_table.h"
-#include "runtime/cuda/backend.h"
 #include "runtime/format/file.h"
 #include "runtime/format/op_schema.h"
 #include "runtime/format/sinter_generated.h"
@@ -28,10 +29,14 @@ namespace {
 // "conv2d + add + relu": the op and the op names of its fused programs
 // ("t0 = add $0 $1; t1 = relu t0" -> add, relu), for profiles.
 std::string KernelLabel(const std::string& op, const Attrs& attrs) {
-  std::string label = op == "fused_elementwise" ? "fused" : op;
-  if (op == "fused_reduction") {
-    auto kind = attrs.Str("kind");
-    label = kind.ok() ? kind.value() : op;
+  // A fused kernel is named by what it computes: a fused reduction by its
+  // `kind` (softmax, layer_norm, ...), a fused elementwise chain (the only op
+  // whose body is a `program`) as "fused"; the program's ops follow.
+  std::string label = op;
+  if (auto kind = attrs.Str("kind"); kind.ok()) {
+    label = kind.value();
+  } else if (attrs.Str("program").ok()) {
+    label = "fused";
   }
   auto append = [&](const char* attr, bool before) {
     auto text = attrs.Str(attr);
@@ -78,6 +83,17 @@ class OwnedBytes : public Storage {
   size_t n_;
 };
 
+class BorrowedBytes : public Storage {
+ public:
+  BorrowedBytes(const void* p, size_t n) : p_(static_cast<const uint8_t*>(p)), n_(n) {}
+  const uint8_t* data() const override { return p_; }
+  size_t size() const override { return n_; }
+
+ private:
+  const uint8_t* p_;
+  size_t n_;
+};
+
 // No tensor, and no arena, may be larger than this: 64 TiB.
 constexpr uint64_t kMaxBytes = uint64_t{1} << 46;
 
@@ -88,6 +104,68 @@ bool AddOverflows(uint64_t a, uint64_t b, uint64_t* out) {
 bool InRange(uint64_t offset, uint64_t size, uint64_t limit) {
   uint64_t end;
   return !AddOverflows(offset, size, &end) && end <= limit;
+}
+
+// A kernel's attributes are exactly its op's schema attributes: each known,
+// of its schema kind, given once, and every required one present (codegen
+// writes nothing else; what a backend needs besides is a CodeRef).
+Status CheckAttributes(const format::OpSchema& op, const format::Kernel* kd) {
+  std::vector<char> seen(op.attrs.size(), 0);
+  if (kd->attrs() != nullptr) {
+    for (const format::Attr* a : *kd->attrs()) {
+      const std::string_view name = a->name()->string_view();
+      const format::SchemaAttr* spec = op.FindAttr(name);
+      if (spec == nullptr) {
+        return DataLoss(StrCat("unknown attribute '", std::string(name), "' (", op.name,
+                               " has no such attribute)"));
+      }
+      const size_t i = static_cast<size_t>(spec - op.attrs.data());
+      if (seen[i]++) return DataLoss(StrCat("attribute '", std::string(name), "' given twice"));
+      // format::AttrKind lists Int Float Bool Str Ints Floats, the schema's
+      // order; a tensor attribute never reaches an artifact.
+      const int kind = static_cast<int>(a->kind());
+      if (kind < 0 || kind > static_cast<int>(format::AttrKind::MAX) ||
+          kind != static_cast<int>(spec->kind)) {
+        return DataLoss(StrCat("attribute '", std::string(name), "' must be ",
+                               format::SchemaAttrKindName(spec->kind)));
+      }
+    }
+  }
+  for (size_t i = 0; i < op.attrs.size(); ++i) {
+    if (!seen[i] && !op.attrs[i].optional) {
+      return DataLoss(StrCat("missing attribute '", op.attrs[i].name, "' (",
+                             format::SchemaAttrKindName(op.attrs[i].kind), ")"));
+    }
+  }
+  return Status::Ok();
+}
+static_assert(static_cast<int>(format::AttrKind::Floats) ==
+              static_cast<int>(format::SchemaAttrKind::kFloats));
+
+// The FlatBuffers verifier checks a vector's length field (4 bytes) but not
+// that the elements of a vector of 8-byte scalars or structs are 8-byte
+// aligned; reading a misaligned one is undefined behaviour. The builder
+// always aligns them, so a misaligned one is damage. (The schema region
+// itself starts 8-byte aligned in memory: Storage keeps it so.)
+Status CheckVectorAlignment(const format::Model& m, const uint8_t* base) {
+  auto aligned = [base](const auto* vec) {
+    // (An empty vector has no element to misread, and builders leave its
+    // data pointer where its length ends.)
+    return vec == nullptr || vec->size() == 0 ||
+           (reinterpret_cast<const uint8_t*>(vec->Data()) - base) % 8 == 0;
+  };
+  bool ok = aligned(m.segments());
+  if (m.tensors() != nullptr) {
+    for (const format::Tensor* t : *m.tensors()) ok = ok && aligned(t->shape());
+  }
+  if (m.kernels() != nullptr) {
+    for (const format::Kernel* k : *m.kernels()) {
+      if (k->attrs() == nullptr) continue;
+      for (const format::Attr* a : *k->attrs())
+        ok = ok && aligned(a->ints()) && aligned(a->floats());
+    }
+  }
+  return ok ? Status::Ok() : DataLoss("schema region has a misaligned vector: the file is damaged");
 }
 
 const char* KindName(TensorKind k) {
@@ -135,6 +213,10 @@ StatusOr<std::unique_ptr<Storage>> Storage::Copy(const void* data, size_t size) 
   }
   if (size) std::memcpy(s->mutable_data(), data, size);
   return std::unique_ptr<Storage>(std::move(s));
+}
+
+std::unique_ptr<Storage> Storage::View(const void* data, size_t size) {
+  return std::make_unique<BorrowedBytes>(data, size);
 }
 
 bool CheckedNumElements(const std::vector<int64_t>& dims, int64_t* out) {
@@ -209,13 +291,17 @@ Status Model::Verify(const LoadOptions& options) {
     return DataLoss("schema region fails FlatBuffers verification");
   }
   const format::Model* m = format::GetModel(schema);
+  RT_RETURN_IF_ERROR(CheckVectorAlignment(*m, schema));
   if (m->target() != nullptr) target_ = m->target()->str();
   if (target_.empty()) target_ = "cpu";
-  if (target_ != "cpu" && target_ != "cuda") {
+  const Backend* backend = FindBackend(target_);
+  if (backend == nullptr) {
+    std::string have;
+    for (const Backend& b : Backends()) have += StrCat(have.empty() ? "'" : ", '", b.target, "'");
     return Status(SINTER_UNIMPLEMENTED, StrCat("artifact targets '", target_,
-                                               "', this runtime runs 'cpu' and 'cuda' artifacts"));
+                                               "', this runtime runs ", have, " artifacts"));
   }
-  const bool cuda = target_ == "cuda";
+  const format::Target target = target_ == "cuda" ? format::Target::kCuda : format::Target::kCpu;
   arena_bytes_ = m->arena_bytes();
   if (arena_bytes_ > kMaxBytes) return DataLoss("implausible arena size");
 
@@ -318,29 +404,31 @@ Status Model::Verify(const LoadOptions& options) {
     outputs_.push_back(idx);
   }
 
-  // 6. Native code: in range, intact (its own CRC, whether or not the weights
-  // are checked: damaged code must never run), and loaded only on a CPU with
-  // its instruction-set level; otherwise the kernels interpret their programs.
-  if (m->native_code() != -1) {
-    const int seg = m->native_code();
-    if (seg < 0 || static_cast<size_t>(seg) >= num_segments)
-      return DataLoss(StrCat("native code segment ", seg, " out of range"));
-    const format::Segment* s = segments->Get(seg);
-    if (s->offset() % format::kSegmentAlignment != 0 ||
-        !InRange(s->offset(), s->size(), h.data_bytes))
-      return DataLoss("native code segment does not fit the data region");
-    if (format::Crc32(data + s->offset(), s->size()) != m->native_crc32())
-      return DataLoss("native code checksum mismatch: the file is damaged");
-    native_level_ = m->native_level() ? m->native_level()->str() : "";
-    if (options.allow_native_code && CpuSupportsLevel(native_level_)) {
-      auto code = NativeCode::Load(data + s->offset(), s->size());
-      if (!code.ok()) return code.status();
-      native_ = std::move(code.value());
+  // 6. Code objects: in range and intact (each its own CRC, whether or not
+  // the weights are checked: damaged code must never run). Which of them a
+  // backend loads is its choice.
+  if (m->code_objects() != nullptr) {
+    for (const format::CodeObject* co : *m->code_objects()) {
+      const std::string fmt = co->format()->str();
+      const int seg = co->segment();
+      auto where = [&] { return StrCat("code object ", code_objects_.size(), " (", fmt, ")"); };
+      if (fmt.empty() || co->module_() < 0 || co->module_() > 1024)
+        return DataLoss(StrCat(where(), ": no format or a bad module index"));
+      if (seg < 0 || static_cast<size_t>(seg) >= num_segments)
+        return DataLoss(StrCat(where(), ": segment ", seg, " out of range"));
+      const format::Segment* sg = segments->Get(seg);
+      if (sg->offset() % format::kSegmentAlignment != 0 ||
+          !InRange(sg->offset(), sg->size(), h.data_bytes))
+        return DataLoss(StrCat(where(), ": segment does not fit the data region"));
+      if (format::Crc32(data + sg->offset(), sg->size()) != co->crc32())
+        return DataLoss(StrCat(where(), ": checksum mismatch: the file is damaged"));
+      code_objects_.push_back({fmt, co->module_(), data + sg->offset(), sg->size()});
     }
   }
 
-  // 7. Kernels: known ops, valid indices, each tensor defined once before use,
-  // and the op's own checks of attributes against recorded shapes.
+  // 7. Kernels: ops of the schema that the target runs, valid indices, each
+  // tensor defined once before use, attributes and code references as the
+  // schema and the code objects allow.
   std::vector<char> defined(tensors_.size(), 0);
   for (size_t i = 0; i < tensors_.size(); ++i)
     defined[i] = tensors_[i].kind != TensorKind::kIntermediate;
@@ -348,93 +436,101 @@ Status Model::Verify(const LoadOptions& options) {
   const size_t num_kernels = kernels ? kernels->size() : 0;
   steps_.resize(num_kernels);
   for (size_t k = 0; k < num_kernels; ++k) {
-    const format::Kernel* kd = kernels->Get(static_cast<flatbuffers::uoffset_t>(k));
-    Step& step = steps_[k];
-    std::string op_name = kd->op()->str();
-    step.loc = kd->loc() ? kd->loc()->str() : "";
-    auto where = [&] {
-      return StrCat("kernel ", k, " (", op_name, step.loc.empty() ? "" : " at " + step.loc, ")");
-    };
-    // The op's schema row (ops.def) first: what the kernel may look like,
-    // the same for every backend.
-    step.schema = format::FindOpSchema(op_name);
-    if (step.schema == nullptr) {
-      return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": this runtime has no such op"));
-    }
-    const format::TargetStrategy& strategy =
-        step.schema->strategy(cuda ? format::Target::kCuda : format::Target::kCpu);
-    if (!strategy.RunsAsKernel()) {
-      return Status(SINTER_UNIMPLEMENTED,
-                    StrCat(where(), ": the ", target_, " backend runs no ", op_name, " kernel (",
-                           format::StrategyName(strategy.kind), ")"));
-    }
-    size_t n_in = kd->inputs() ? kd->inputs()->size() : 0;
-    size_t n_out = kd->outputs() ? kd->outputs()->size() : 0;
-    if (static_cast<int>(n_in) < step.schema->min_operands ||
-        (step.schema->max_operands >= 0 && static_cast<int>(n_in) > step.schema->max_operands)) {
-      return DataLoss(
-          StrCat(where(), ": has ", n_in, " inputs; ", op_name, " ", step.schema->ArityText()));
-    }
-    if (static_cast<int>(n_out) != step.schema->num_results) {
-      return DataLoss(StrCat(where(), ": has ", n_out, " outputs; ", op_name, " has ",
-                             step.schema->num_results));
-    }
-    step.op = FindOp(op_name);
-    if (step.op == nullptr && !cuda) {
-      return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": this runtime has no such kernel"));
-    }
-    PrepareContext pc{Attrs(kd), {}, {}, native_.get()};
-    for (size_t j = 0; j < n_in; ++j) {
-      int idx = kd->inputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
-      RT_RETURN_IF_ERROR(check_index(idx, where().c_str()));
-      if (!defined[idx])
-        return DataLoss(StrCat(where(), ": reads tensor ", idx, " before it is written"));
-      step.inputs.push_back(idx);
-      pc.inputs.push_back(&tensors_[idx]);
-    }
-    for (size_t j = 0; j < n_out; ++j) {
-      int idx = kd->outputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
-      RT_RETURN_IF_ERROR(check_index(idx, where().c_str()));
-      if (tensors_[idx].kind != TensorKind::kIntermediate) {
-        return DataLoss(
-            StrCat(where(), ": writes ", KindName(tensors_[idx].kind), " tensor ", idx));
-      }
-      if (defined[idx]) return DataLoss(StrCat(where(), ": tensor ", idx, " is written twice"));
-      defined[idx] = 1;
-      step.outputs.push_back(idx);
-      pc.outputs.push_back(&tensors_[idx]);
-    }
-    for (int o : step.outputs) {
-      if (std::count(step.outputs.begin(), step.outputs.end(), o) > 1) {
-        return DataLoss(StrCat(where(), ": repeats an output"));
-      }
-    }
-    step.label = KernelLabel(op_name, pc.attrs);
-    // A CUDA kernel is prepared by the CUDA backend below; the CPU table
-    // still gives its arity, checked above.
-    if (cuda) continue;
-    auto params = step.op->prepare(pc);
-    if (!params.ok()) return params.status().WithContext(where());
-    step.params = std::move(params.value());
-    native_kernels_ += native_ && (pc.attrs.Has("native") || pc.attrs.Has("epilogue_native") ||
-                                   pc.attrs.Has("prologue_native"));
+    RT_RETURN_IF_ERROR(
+        VerifyKernel(k, kernels->Get(static_cast<flatbuffers::uoffset_t>(k)), target, defined));
   }
   for (int idx : outputs_) {
     if (!defined[idx]) return DataLoss(StrCat("model output ", idx, " is never written"));
   }
   RT_RETURN_IF_ERROR(VerifyLiveness());
 
-  // 8. CUDA: the device, the module for its architecture, the constants
-  // uploaded once, every kernel's launch checked (runtime/cuda/backend.h).
-  if (cuda) {
-    auto cm = cuda::LoadModel(*this, *m, data, h.data_bytes, options.cuda_device);
-    if (!cm.ok()) return cm.status();
-    cuda_.reset(cm.value());
-  }
+  // 8. The backend: its half of the model, every kernel through its op table.
+  LoadContext ctx{m, &options};
+  auto half = backend->load(*this, ctx);
+  if (!half.ok()) return half.status();
+  backend_ = std::move(half.value());
   return Status::Ok();
 }
 
-void Model::CudaDeleter::operator()(cuda::CudaModel* m) const { cuda::DestroyModel(m); }
+Status Model::VerifyKernel(size_t k, const format::Kernel* kd, format::Target target,
+                           std::vector<char>& defined) {
+  Step& step = steps_[k];
+  step.kernel = kd;
+  const std::string op_name = kd->op()->str();
+  step.loc = kd->loc() ? kd->loc()->str() : "";
+  auto where = [&] {
+    return StrCat("kernel ", k, " (", op_name, step.loc.empty() ? "" : " at " + step.loc, ")");
+  };
+  auto check_index = [&](int idx) -> Status {
+    if (idx < 0 || static_cast<size_t>(idx) >= tensors_.size())
+      return DataLoss(StrCat(where(), " refers to tensor ", idx, " of ", tensors_.size()));
+    return Status::Ok();
+  };
+  // The op's schema row (ops.def): what the kernel may look like, the same
+  // for every backend.
+  step.schema = format::FindOpSchema(op_name);
+  if (step.schema == nullptr) {
+    return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": this runtime has no such op"));
+  }
+  const format::TargetStrategy& strategy = step.schema->strategy(target);
+  if (!strategy.RunsAsKernel()) {
+    return Status(SINTER_UNIMPLEMENTED,
+                  StrCat(where(), ": the ", target_, " backend runs no ", op_name, " kernel (",
+                         format::StrategyName(strategy.kind), ")"));
+  }
+  const size_t n_in = kd->inputs() ? kd->inputs()->size() : 0;
+  const size_t n_out = kd->outputs() ? kd->outputs()->size() : 0;
+  if (static_cast<int>(n_in) < step.schema->min_operands ||
+      (step.schema->max_operands >= 0 && static_cast<int>(n_in) > step.schema->max_operands)) {
+    return DataLoss(
+        StrCat(where(), ": has ", n_in, " inputs; ", op_name, " ", step.schema->ArityText()));
+  }
+  if (static_cast<int>(n_out) != step.schema->num_results) {
+    return DataLoss(
+        StrCat(where(), ": has ", n_out, " outputs; ", op_name, " has ", step.schema->num_results));
+  }
+  RT_RETURN_IF_ERROR(CheckAttributes(*step.schema, kd).WithContext(where()));
+  for (size_t j = 0; j < n_in; ++j) {
+    int idx = kd->inputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
+    RT_RETURN_IF_ERROR(check_index(idx));
+    if (!defined[idx])
+      return DataLoss(StrCat(where(), ": reads tensor ", idx, " before it is written"));
+    step.inputs.push_back(idx);
+  }
+  for (size_t j = 0; j < n_out; ++j) {
+    int idx = kd->outputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
+    RT_RETURN_IF_ERROR(check_index(idx));
+    if (tensors_[idx].kind != TensorKind::kIntermediate) {
+      return DataLoss(StrCat(where(), ": writes ", KindName(tensors_[idx].kind), " tensor ", idx));
+    }
+    if (defined[idx]) return DataLoss(StrCat(where(), ": tensor ", idx, " is written twice"));
+    defined[idx] = 1;
+    step.outputs.push_back(idx);
+  }
+  // Code references: known roles, each once, naming a module the artifact has.
+  if (kd->code() != nullptr) {
+    for (const format::CodeRef* c : *kd->code()) {
+      if (static_cast<int>(c->role()) < 0 || c->role() > format::CodeRole::MAX)
+        return DataLoss(StrCat(where(), ": code reference of an unknown role"));
+      CodeUse u;
+      u.role = static_cast<CodeRole>(c->role());
+      if (step.Code(u.role) != nullptr)
+        return DataLoss(StrCat(where(), ": two functions for one role"));
+      u.module = c->module_();
+      bool known = false;
+      for (const CodeObject& o : code_objects_) known = known || o.module == u.module;
+      if (!known) return DataLoss(StrCat(where(), ": code module ", u.module, " does not exist"));
+      u.symbol = c->symbol()->str();
+      if (u.symbol.empty()) return DataLoss(StrCat(where(), ": a code reference without a name"));
+      u.block = c->block();
+      u.items = c->items();
+      u.max_blocks_per_sm = c->max_blocks_per_sm();
+      step.code.push_back(std::move(u));
+    }
+  }
+  step.label = KernelLabel(op_name, step.attrs());
+  return Status::Ok();
+}
 
 // Tensors whose lifetimes overlap must not share arena bytes; otherwise a
 // damaged plan would silently produce wrong answers. Lifetimes: model inputs

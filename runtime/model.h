@@ -1,5 +1,7 @@
-// A loaded, verified model: tensors, the execution plan and the storage that
-// backs the constants. Immutable after Load, so threads may share it.
+// A loaded, verified model: tensors, the execution plan, the code objects
+// and the storage that backs the constants, with the backend that runs them
+// (runtime/backend.h). Immutable after Load, so threads may share it. It
+// knows no target: everything target-specific is the backend's.
 #ifndef SINTER_RUNTIME_MODEL_H_
 #define SINTER_RUNTIME_MODEL_H_
 
@@ -8,11 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "runtime/attrs.h"
+#include "runtime/backend.h"
+#include "runtime/format/op_schema.h"
 #include "runtime/status.h"
 #include "sinter/sinter.h"
 
 namespace sinter::format {
-struct OpSchema;
+struct Kernel;
 }
 
 namespace sinter::rt {
@@ -20,7 +25,8 @@ namespace sinter::rt {
 inline constexpr int kMaxRank = 8;
 inline constexpr uint64_t kArenaAlignment = 64;
 
-// The bytes of an artifact: a read-only mapping of a file or an owned copy.
+// The bytes of an artifact: a read-only mapping of a file, an owned copy, or
+// (for verification only) a view of the caller's memory.
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -28,6 +34,7 @@ class Storage {
   virtual size_t size() const = 0;
   static StatusOr<std::unique_ptr<Storage>> MapFile(const std::string& path);
   static StatusOr<std::unique_ptr<Storage>> Copy(const void* data, size_t size);
+  static std::unique_ptr<Storage> View(const void* data, size_t size);
 };
 
 enum class TensorKind : uint8_t { kInput, kConstant, kIntermediate };
@@ -43,35 +50,55 @@ struct TensorDesc {
   uint64_t arena_offset = 0;          // kInput / kIntermediate
 };
 
-struct OpDef;  // runtime/cpu/op_table.h
+// What a kernel's function is for (format::CodeRole).
+enum class CodeRole : uint8_t { kMain, kPrologue, kEpilogue };
 
-// Parameters a kernel derived from its attributes and shapes at load.
-struct KernelParams {
-  virtual ~KernelParams() = default;
+// A function of a code module a step calls (format::CodeRef, checked).
+struct CodeUse {
+  CodeRole role = CodeRole::kMain;
+  int module = 0;
+  std::string symbol;
+  int block = 0;  // CUDA launches
+  int64_t items = 0;
+  int max_blocks_per_sm = 0;
+};
+
+// A machine-code object of the artifact (format::CodeObject), its CRC checked.
+struct CodeObject {
+  std::string format;  // "elf-x86_64-v3", "cubin-sm_90", "ptx-compute_90", ...
+  int module = 0;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
 };
 
 struct Step {
   const format::OpSchema* schema = nullptr;  // the op's row (runtime/format/op_schema.h)
-  const OpDef* op = nullptr;
+  const format::Kernel* kernel = nullptr;    // in the artifact: its attributes
   std::vector<int> inputs;
   std::vector<int> outputs;
-  std::unique_ptr<KernelParams> params;
+  std::vector<CodeUse> code;
   std::string loc;
   // For profiles: the op, or the ops a fused kernel runs ("conv2d + relu").
   std::string label;
+
+  Attrs attrs() const { return Attrs(kernel); }
+  // The function for `role`, or null when the kernel has none.
+  const CodeUse* Code(CodeRole role) const {
+    for (const CodeUse& c : code)
+      if (c.role == role) return &c;
+    return nullptr;
+  }
 };
 
 struct LoadOptions {
   bool verify_weights_checksum = false;  // CRC of the whole constants region
   bool allow_native_code = true;         // load the artifact's native CPU kernels
   int cuda_device = 0;                   // CUDA artifacts: the device ordinal
+  // Verify only: everything a load checks, each kernel planned by its
+  // backend, but no code loaded and no device touched; such a model cannot
+  // run (sinter_model_verify_memory).
+  bool verify_only = false;
 };
-
-namespace cuda {
-class CudaModel;  // runtime/cuda/backend.h
-}
-
-class NativeCode;  // runtime/cpu/native.h
 
 class Model {
  public:
@@ -83,18 +110,18 @@ class Model {
   const std::vector<int>& inputs() const { return inputs_; }
   const std::vector<int>& outputs() const { return outputs_; }
   const std::vector<Step>& steps() const { return steps_; }
+  const std::vector<CodeObject>& code_objects() const { return code_objects_; }
   uint64_t arena_bytes() const { return arena_bytes_; }
   const std::string& target() const { return target_; }  // "cpu" or "cuda"
-  // The CUDA half of a "cuda" artifact; null for "cpu".
-  const cuda::CudaModel* cuda() const { return cuda_.get(); }
-  // Kernels that run native code (0 when the artifact has none or it was not
-  // loaded), and the instruction-set level the artifact's code needs.
-  int native_kernels() const { return native_kernels_; }
-  const std::string& native_level() const { return native_level_; }
+  // The backend half; null for a verify-only model.
+  const BackendModel* backend() const { return backend_.get(); }
+  int native_kernels() const { return backend_ ? backend_->native_kernels() : 0; }
 
  private:
   Model() = default;
   Status Verify(const LoadOptions& options);
+  Status VerifyKernel(size_t k, const format::Kernel* kd, format::Target target,
+                      std::vector<char>& defined);
   Status VerifyLiveness() const;
 
   std::unique_ptr<Storage> storage_;
@@ -102,17 +129,10 @@ class Model {
   std::vector<TensorDesc> tensors_;
   std::vector<int> inputs_;
   std::vector<int> outputs_;
-  // Before steps_: their parameters hold pointers into this code, so it must
-  // be unloaded after them.
-  std::unique_ptr<NativeCode> native_;
-  std::string native_level_;
-  int native_kernels_ = 0;
   std::vector<Step> steps_;
+  std::vector<CodeObject> code_objects_;
   uint64_t arena_bytes_ = 0;
-  struct CudaDeleter {
-    void operator()(cuda::CudaModel* m) const;
-  };
-  std::unique_ptr<cuda::CudaModel, CudaDeleter> cuda_;  // after steps_: it reads them
+  std::unique_ptr<BackendModel> backend_;  // last: it refers to everything above
 };
 
 // Checked arithmetic shared by the loader and kernels' shape checks.

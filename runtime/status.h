@@ -5,6 +5,8 @@
 #define SINTER_RUNTIME_STATUS_H_
 
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -48,17 +50,36 @@ class [[nodiscard]] StatusOr {
   std::variant<T, Status> v_;
 };
 
+// Out of line: messages are built on error paths only, and an inlined
+// append per piece at each of the runtime's hundreds of call sites would cost
+// more bytes than the message text.
+namespace strcat_internal {
+[[gnu::noinline]] inline void Append(std::string& s, std::string_view v) { s.append(v); }
+[[gnu::noinline]] inline void Append(std::string& s, long long v) { s += std::to_string(v); }
+[[gnu::noinline]] inline void Append(std::string& s, unsigned long long v) {
+  s += std::to_string(v);
+}
+[[gnu::noinline]] inline void Append(std::string& s, double v) { s += std::to_string(v); }
+
+template <typename T>
+void Piece(std::string& s, const T& p) {
+  using D = std::decay_t<T>;
+  if constexpr (std::is_floating_point_v<D>) {
+    Append(s, static_cast<double>(p));
+  } else if constexpr (std::is_integral_v<D> && std::is_signed_v<D>) {
+    Append(s, static_cast<long long>(p));
+  } else if constexpr (std::is_integral_v<D>) {
+    Append(s, static_cast<unsigned long long>(p));
+  } else {
+    Append(s, std::string_view(p));
+  }
+}
+}  // namespace strcat_internal
+
 template <typename... Parts>
 std::string StrCat(const Parts&... parts) {
   std::string s;
-  auto add = [&s](const auto& p) {
-    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(p)>>) {
-      s += std::to_string(p);
-    } else {
-      s += p;
-    }
-  };
-  (add(parts), ...);
+  (strcat_internal::Piece(s, parts), ...);
   return s;
 }
 

@@ -137,7 +137,9 @@ int main(int argc, char** argv) {
   sinter_model* model = nullptr;
   if (sinter_status* st = sinter_model_load_file(path.c_str(), nullptr, &model))
     return Fail(st, "load");
-  sinter_session_options opts{threads};
+  sinter_session_options opts;
+  sinter_session_options_init(&opts);
+  opts.num_threads = threads;
   sinter_session* session = nullptr;
   if (sinter_status* st = sinter_session_create(model, &opts, &session)) return Fail(st, "session");
   auto t1 = Clock::now();

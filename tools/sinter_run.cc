@@ -74,7 +74,8 @@ int Run(int argc, char** argv) {
     return Error("the model takes " + std::to_string(n_in) + " inputs, " +
                  std::to_string(inputs.size()) + " given");
   }
-  sinter_session_options opts{};
+  sinter_session_options opts;
+  sinter_session_options_init(&opts);
   opts.num_threads = threads;
   sinter_session* raw_session = nullptr;
   if (sinter_status* st = sinter_session_create(model.get(), &opts, &raw_session))

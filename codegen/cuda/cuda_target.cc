@@ -182,20 +182,6 @@ std::string EpilogueWithBias(const std::string& epilogue) {
   return out;
 }
 
-namespace {
-
-// What a library call may fuse instead of the generated epilogue: an
-// epilogue of just relu or tanh-GELU (cuDNN and cuBLASLt have both).
-std::string FusableActivation(const ir::Operation& op) {
-  if (!op.HasAttr("epilogue")) return "";
-  const std::string& e = op.GetStr("epilogue");
-  if (e == "t0 = relu $0") return "relu";
-  if (e == "t0 = gelu_tanh $0") return "gelu_tanh";
-  return "-";  // something else: no library fusion of the epilogue
-}
-
-}  // namespace
-
 absl::StatusOr<CudaTargetOptions> ParseCudaTarget(const std::string& target) {
   CudaTargetOptions o;
   if (target == "cuda") return o;
@@ -235,14 +221,9 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
     probe->name = it->second;
     return probe;
   };
-  auto record = [&](const ir::Operation* op, const std::string& prefix, const CudaKernel& k) {
-    auto& a = m.attrs[op];
-    a.emplace_back(prefix + "_fn", ir::Attribute(k.name));
-    a.emplace_back(prefix + "_block",
-                   ir::Attribute(static_cast<int64_t>(k.launch.threads_per_block)));
-    a.emplace_back(prefix + "_items", ir::Attribute(k.launch.work_items));
-    a.emplace_back(prefix + "_max_blocks_per_sm",
-                   ir::Attribute(static_cast<int64_t>(k.launch.max_blocks_per_sm)));
+  auto record = [&](const ir::Operation* op, format::CodeRole role, const CudaKernel& k) {
+    m.code[op].push_back({role, k.name, k.launch.threads_per_block, k.launch.work_items,
+                          k.launch.max_blocks_per_sm});
   };
 
   for (const auto& op : g.ops()) {
@@ -253,67 +234,57 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
     for (const ir::Value* v : op->operands()) shapes.push_back(Extents(v));
     const std::vector<int64_t> out =
         op->num_results() ? Extents(op->result()) : std::vector<int64_t>{};
-    switch (op->kind()) {
-      case OpKind::kFusedElementwise: {
-        ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
-        ASSIGN_OR_RETURN(CudaKernel k, add(what, [&](const std::string& name) {
-                           return EmitFusedKernel(name, op->GetStr("program"), shapes, out, p);
-                         }));
-        record(op.get(), "cuda", k);
-        break;
+    // What the compiler generates for an op: its body (the op table's
+    // GENERATED strategy), or the epilogue of a library call. Hand-written
+    // kernels and plain library calls need nothing here.
+    const OpKind kind = op->kind();
+    if (kind == OpKind::kFusedElementwise) {
+      ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
+      ASSIGN_OR_RETURN(CudaKernel k, add(what, [&](const std::string& name) {
+                         return EmitFusedKernel(name, op->GetStr("program"), shapes, out, p);
+                       }));
+      record(op.get(), format::CodeRole::Main, k);
+    } else if (kind == OpKind::kFusedReduction || kind == OpKind::kSoftmax ||
+               kind == OpKind::kLogSoftmax || kind == OpKind::kLayerNorm) {
+      ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
+      FusedReductionSpec spec;
+      if (op->kind() == OpKind::kFusedReduction) {
+        spec.kind = op->GetStr("kind");
+        spec.prologue_inputs = static_cast<int>(op->GetInt("inputs"));
+        if (op->HasAttr("prologue")) spec.prologue = op->GetStr("prologue");
+        if (op->HasAttr("epilogue")) spec.epilogue = op->GetStr("epilogue");
+      } else {
+        spec.kind = std::string(op->name());
       }
-      case OpKind::kFusedReduction:
-      case OpKind::kSoftmax:
-      case OpKind::kLogSoftmax:
-      case OpKind::kLayerNorm: {
-        ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
-        FusedReductionSpec spec;
-        if (op->kind() == OpKind::kFusedReduction) {
-          spec.kind = op->GetStr("kind");
-          spec.prologue_inputs = static_cast<int>(op->GetInt("inputs"));
-          if (op->HasAttr("prologue")) spec.prologue = op->GetStr("prologue");
-          if (op->HasAttr("epilogue")) spec.epilogue = op->GetStr("epilogue");
-        } else {
-          spec.kind = std::string(op->name());
-        }
-        spec.axis = op->GetInt("axis");
-        if (op->HasAttr("eps")) spec.eps = static_cast<float>(op->GetFloat("eps"));
-        ASSIGN_OR_RETURN(CudaKernel k, add(what, [&](const std::string& name) {
-                           return EmitFusedReductionKernel(name, spec, shapes, out, p);
-                         }));
-        record(op.get(), "cuda", k);
-        break;
+      spec.axis = op->GetInt("axis");
+      if (op->HasAttr("eps")) spec.eps = static_cast<float>(op->GetFloat("eps"));
+      ASSIGN_OR_RETURN(CudaKernel k, add(what, [&](const std::string& name) {
+                         return EmitFusedReductionKernel(name, spec, shapes, out, p);
+                       }));
+      record(op.get(), format::CodeRole::Main, k);
+    } else if (kind == OpKind::kConv2d || kind == OpKind::kLinear) {
+      const bool has_epilogue = op->HasAttr("epilogue");
+      const bool has_bias = n >= 3;
+      if (!has_bias && !has_epilogue) continue;
+      ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
+      std::string program;
+      std::vector<std::vector<int64_t>> in{out};
+      if (has_bias) {
+        program = EpilogueWithBias(has_epilogue ? op->GetStr("epilogue") : "");
+        std::vector<int64_t> bias = shapes[2];
+        // Per channel: NCHW's dim 1; channels-last (and linear) the last
+        // dim, where the [K] bias broadcasts as it is.
+        ASSIGN_OR_RETURN(bool nhwc, ir::ChannelsLast(*op));
+        if (op->kind() == OpKind::kConv2d && !nhwc) bias = {1, bias.at(0), 1, 1};
+        in.push_back(bias);
+      } else {
+        program = op->GetStr("epilogue");
       }
-      case OpKind::kConv2d:
-      case OpKind::kLinear: {
-        const bool has_epilogue = op->HasAttr("epilogue");
-        const bool has_bias = n >= 3;
-        m.attrs[op.get()].emplace_back("cuda_fused_activation",
-                                       ir::Attribute(has_epilogue ? FusableActivation(*op) : ""));
-        if (!has_bias && !has_epilogue) break;
-        ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
-        std::string program;
-        std::vector<std::vector<int64_t>> in{out};
-        if (has_bias) {
-          program = EpilogueWithBias(has_epilogue ? op->GetStr("epilogue") : "");
-          std::vector<int64_t> bias = shapes[2];
-          // Per channel: NCHW's dim 1; channels-last (and linear) the last
-          // dim, where the [K] bias broadcasts as it is.
-          ASSIGN_OR_RETURN(bool nhwc, ir::ChannelsLast(*op));
-          if (op->kind() == OpKind::kConv2d && !nhwc) bias = {1, bias.at(0), 1, 1};
-          in.push_back(bias);
-        } else {
-          program = op->GetStr("epilogue");
-        }
-        for (int i = 3; i < n; ++i) in.push_back(shapes[i]);
-        ASSIGN_OR_RETURN(CudaKernel k, add(what + " epilogue", [&](const std::string& name) {
-                           return EmitFusedKernel(name, program, in, out, p);
-                         }));
-        record(op.get(), "cuda_epilogue", k);
-        break;
-      }
-      default:
-        break;  // hand-written kernels or library calls: nothing generated
+      for (int i = 3; i < n; ++i) in.push_back(shapes[i]);
+      ASSIGN_OR_RETURN(CudaKernel k, add(what + " epilogue", [&](const std::string& name) {
+                         return EmitFusedKernel(name, program, in, out, p);
+                       }));
+      record(op.get(), format::CodeRole::Epilogue, k);
     }
   }
 

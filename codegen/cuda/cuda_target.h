@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/artifact_writer.h"
 #include "codegen/cuda/cuda_emitter.h"
 #include "ir/graph.h"
 
@@ -56,11 +57,10 @@ struct CudaImage {
 
 struct CudaModule {
   std::vector<CudaImage> images;
-  // Attributes to add to each op's kernel: cuda_fn, cuda_block, cuda_items
-  // (the generated kernel), cuda_epilogue_* (conv2d/linear fallback
-  // epilogue with the bias), cuda_fused_activation ("relu", "gelu_tanh" or
-  // "": what the library call may fuse instead).
-  std::map<const ir::Operation*, std::vector<std::pair<std::string, ir::Attribute>>> attrs;
+  // Per op, the generated kernels it launches: Main (a fused kernel or row
+  // reduction) or Epilogue (conv2d/linear's bias + epilogue, run when the
+  // library call cannot fuse them; the runtime decides from the epilogue).
+  KernelCodeMap code;
   std::string source;         // the whole translation unit
   int generated_kernels = 0;  // distinct generated kernels in the module
   double nvrtc_ms = 0;

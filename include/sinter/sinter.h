@@ -89,7 +89,13 @@ typedef struct sinter_tensor_info {
 
 typedef struct sinter_model sinter_model;
 
+/* Options structs grow at their end as the runtime gains options: set them
+ * up with the _init function, which fills in `struct_size` (the caller's
+ * sizeof) and every default, then change what you need. A runtime reads only
+ * the fields the caller's struct_size covers, so programs built against an
+ * older header keep working; a struct_size of 0 is refused. */
 typedef struct sinter_model_options {
+  size_t struct_size;
   /* Also verify the CRC of the constants region (one pass over the weights). */
   int verify_weights_checksum;
   /* Do not load the artifact's native CPU code (an ELF shared object that
@@ -102,6 +108,8 @@ typedef struct sinter_model_options {
   int cuda_device;
 } sinter_model_options;
 
+SINTER_API void sinter_model_options_init(sinter_model_options* options);
+
 /* Loads and fully verifies an artifact. `options` may be NULL. The file is
  * memory-mapped; constants are used in place. */
 SINTER_API sinter_status* sinter_model_load_file(const char* path,
@@ -111,6 +119,12 @@ SINTER_API sinter_status* sinter_model_load_file(const char* path,
 SINTER_API sinter_status* sinter_model_load_memory(const void* data, size_t size,
                                                    const sinter_model_options* options,
                                                    sinter_model** out_model);
+/* Checks an artifact as loading it would (structure, checksums, every
+ * kernel against the op schema and its backend's own checks) without a GPU,
+ * without loading its code and without copying it: NULL when it would load
+ * on a machine that has what its target needs. `options` may be NULL. */
+SINTER_API sinter_status* sinter_model_verify_memory(const void* data, size_t size,
+                                                     const sinter_model_options* options);
 /* Releases the caller's reference; sessions keep the model alive. */
 SINTER_API void sinter_model_release(sinter_model* model);
 
@@ -134,12 +148,15 @@ SINTER_API const char* sinter_model_target(const sinter_model* model);
 typedef struct sinter_session sinter_session;
 
 typedef struct sinter_session_options {
+  size_t struct_size; /* see sinter_model_options */
   /* Worker threads for this session's kernels; 0 picks the number of cores. */
   int num_threads;
   /* CUDA: run kernel by kernel instead of capturing the plan as a CUDA graph
    * on the first run and replaying it. */
   int disable_cuda_graph;
 } sinter_session_options;
+
+SINTER_API void sinter_session_options_init(sinter_session_options* options);
 
 /* `options` may be NULL (defaults). */
 SINTER_API sinter_status* sinter_session_create(sinter_model* model,

@@ -140,8 +140,11 @@ void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const
 void StridedCopy(const void* x, const int64_t* x_strides, void* y, const int64_t* y_dims, int rank,
                  int64_t elem_bytes, Parallel* par);
 
-// y[i, :] = weight[indices[i], :]; returns false if an index is out of range.
-bool EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
+// y[i, :] = weight[indices[i], :]. An index outside [0, vocab) gives a row of
+// NaN: never a read outside the table, never a plausible value. PyTorch
+// raises there; every sinter backend gives this same NaN row (the CUDA
+// kernel too), which the README documents.
+void EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
                   int64_t count, float* y);
 
 // ---- Recurrent -------------------------------------------------------------------

@@ -4,6 +4,7 @@
 // few memcpy rows and transposes one strided gather per output row.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "kernels/cpu/internal_simd.h"
 #include "kernels/cpu/kernels.h"
@@ -89,15 +90,16 @@ void StridedCopy(const void* x, const int64_t* x_strides, void* y, const int64_t
   });
 }
 
-bool EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
+void EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
                   int64_t count, float* y) {
   for (int64_t i = 0; i < count; ++i) {
-    if (indices[i] < 0 || indices[i] >= vocab) return false;
+    float* row = y + i * dim;
+    if (indices[i] < 0 || indices[i] >= vocab) {
+      std::fill(row, row + dim, std::numeric_limits<float>::quiet_NaN());
+    } else {
+      std::memcpy(row, weight + indices[i] * dim, static_cast<size_t>(dim) * sizeof(float));
+    }
   }
-  for (int64_t i = 0; i < count; ++i) {
-    std::memcpy(y + i * dim, weight + indices[i] * dim, static_cast<size_t>(dim) * sizeof(float));
-  }
-  return true;
 }
 
 }  // namespace sinter::kernels::cpu

@@ -23,9 +23,13 @@ namespace fmt = format;
 namespace {
 
 constexpr int64_t kChunk = 512;
-constexpr int kMaxRegs = 96;  // inputs + temps + constants per program
 
 }  // namespace
+
+struct InstrSlots {
+  int a = -1, b = -1;  // filled constants
+  int dst = -1;        // the temp (the last instruction writes the output)
+};
 
 struct FusedProgram {
   std::vector<fmt::FusedInstr> program;
@@ -36,6 +40,10 @@ struct FusedProgram {
   int64_t rows = 1, row_len = 1, chunks_per_row = 1;
   int64_t num_elements = 0;
   NativeFusedFn native = nullptr;
+  // Interpreter buffers (AssignSlots): -1 where none is needed.
+  std::vector<int> input_slot;  // [input]: filled when broadcast along the row
+  std::vector<InstrSlots> slots;
+  int num_slots = 0;
 };
 
 void FusedProgramDeleter::operator()(FusedProgram* p) const { delete p; }
@@ -46,66 +54,66 @@ struct FusedParams : KernelParams {
   FusedProgramPtr program;
 };
 
-kc::Unary ToUnary(fmt::FusedOp op) {
-  switch (op) {
-    case fmt::FusedOp::kRelu:
-      return kc::Unary::kRelu;
-    case fmt::FusedOp::kSigmoid:
-      return kc::Unary::kSigmoid;
-    case fmt::FusedOp::kTanh:
-      return kc::Unary::kTanh;
-    case fmt::FusedOp::kExp:
-      return kc::Unary::kExp;
-    case fmt::FusedOp::kLog:
-      return kc::Unary::kLog;
-    case fmt::FusedOp::kSqrt:
-      return kc::Unary::kSqrt;
-    case fmt::FusedOp::kRsqrt:
-      return kc::Unary::kRsqrt;
-    case fmt::FusedOp::kNeg:
-      return kc::Unary::kNeg;
-    case fmt::FusedOp::kAbs:
-      return kc::Unary::kAbs;
-    case fmt::FusedOp::kErf:
-      return kc::Unary::kErf;
-    case fmt::FusedOp::kReciprocal:
-      return kc::Unary::kReciprocal;
-    case fmt::FusedOp::kSilu:
-      return kc::Unary::kSilu;
-    case fmt::FusedOp::kGelu:
-      return kc::Unary::kGeluErf;
-    case fmt::FusedOp::kGeluTanh:
-      return kc::Unary::kGeluTanh;
-    case fmt::FusedOp::kHardswish:
-      return kc::Unary::kHardswish;
-    case fmt::FusedOp::kHardsigmoid:
-      return kc::Unary::kHardsigmoid;
-    case fmt::FusedOp::kLeakyRelu:
-      return kc::Unary::kLeakyRelu;
-    case fmt::FusedOp::kElu:
-      return kc::Unary::kElu;
-    default:
-      return kc::Unary::kClamp;
+// One instruction over a chunk of `len` elements. The kernel of each op is
+// elementwise.def's CpuKernel column, so this switch is generated and
+// complete.
+void RunInstr(const fmt::FusedInstr& ins, const float* a, const float* b, float* dst, int64_t len) {
+  const int64_t dims1[1] = {len};
+  switch (ins.op) {
+#define SINTER_EW_UNARY(Id, name, params, CpuKernel) \
+  case fmt::FusedOp::k##Id:                          \
+    return kc::UnaryF32(kc::Unary::k##CpuKernel, a, dst, len, ins.p0, ins.p1, nullptr);
+#define SINTER_EW_BINARY(Id, name, CpuKernel) \
+  case fmt::FusedOp::k##Id:                   \
+    return kc::BinaryF32(kc::Binary::k##CpuKernel, a, dims1, b, dims1, dst, dims1, 1, nullptr);
+#include "runtime/format/elementwise.def"
   }
 }
 
-kc::Binary ToBinary(fmt::FusedOp op) {
-  switch (op) {
-    case fmt::FusedOp::kAdd:
-      return kc::Binary::kAdd;
-    case fmt::FusedOp::kSub:
-      return kc::Binary::kSub;
-    case fmt::FusedOp::kMul:
-      return kc::Binary::kMul;
-    case fmt::FusedOp::kDiv:
-      return kc::Binary::kDiv;
-    case fmt::FusedOp::kPow:
-      return kc::Binary::kPow;
-    case fmt::FusedOp::kMaximum:
-      return kc::Binary::kMax;
-    default:
-      return kc::Binary::kMin;
+// Assigns every buffer a chunk needs (broadcast inputs filled, constants
+// filled, temps) a slot of kChunk floats, reusing a temp's slot after its
+// last use, so any program the format accepts runs in a bounded number of
+// slots: the interpreter has no program limit of its own.
+void AssignSlots(FusedProgram* p) {
+  const size_t n = p->program.size();
+  std::vector<size_t> last_use(n, 0);
+  for (size_t k = 0; k < n; ++k) {
+    for (const fmt::FusedRef* r : {&p->program[k].a, &p->program[k].b}) {
+      if (r->kind == fmt::FusedRef::kTemp) last_use[r->index] = k;
+    }
   }
+  std::vector<int> free_slots;
+  int next = 0;
+  auto take = [&] {
+    if (free_slots.empty()) return next++;
+    const int s = free_slots.back();
+    free_slots.pop_back();
+    return s;
+  };
+  p->input_slot.assign(p->num_inputs, -1);
+  for (int i = 0; i < p->num_inputs; ++i) {
+    if (p->strides[i].back() != 1) p->input_slot[i] = take();
+  }
+  p->slots.assign(n, {});
+  for (size_t k = 0; k < n; ++k) {
+    const fmt::FusedInstr& in = p->program[k];
+    InstrSlots& s = p->slots[k];
+    const bool binary = fmt::IsBinary(in.op);
+    if (in.a.kind == fmt::FusedRef::kConst) s.a = take();
+    if (binary && in.b.kind == fmt::FusedRef::kConst) s.b = take();
+    // The destination never aliases this instruction's operands.
+    if (k + 1 < n) s.dst = take();
+    if (s.a >= 0) free_slots.push_back(s.a);
+    if (s.b >= 0) free_slots.push_back(s.b);
+    // Temps dying here (once, though `mul t1 t1` names t1 twice).
+    const bool b_temp = binary && in.b.kind == fmt::FusedRef::kTemp;
+    if (in.a.kind == fmt::FusedRef::kTemp && last_use[in.a.index] == k)
+      free_slots.push_back(p->slots[in.a.index].dst);
+    if (b_temp && last_use[in.b.index] == k &&
+        !(in.a.kind == fmt::FusedRef::kTemp && in.a.index == in.b.index))
+      free_slots.push_back(p->slots[in.b.index].dst);
+  }
+  p->num_slots = next;
 }
 
 }  // namespace
@@ -123,8 +131,6 @@ StatusOr<FusedProgramPtr> PlanFusedProgram(const std::string& text,
   p->num_inputs = static_cast<int>(inputs.size());
   if (!fmt::ParseFusedProgram(text, p->num_inputs, &p->program, &error))
     return InvalidArgument(error);
-  if (p->num_inputs + p->program.size() * 3 > kMaxRegs)
-    return InvalidArgument("fused program too large");
 
   std::vector<std::vector<int64_t>> shapes;
   for (const TensorDesc* t : inputs) shapes.push_back(t->dims);
@@ -137,6 +143,7 @@ StatusOr<FusedProgramPtr> PlanFusedProgram(const std::string& text,
   p->row_len = p->dims.back();
   p->rows = output.num_elements / std::max<int64_t>(1, p->row_len);
   p->chunks_per_row = (p->row_len + kChunk - 1) / kChunk;
+  AssignSlots(p.get());
   return p;
 }
 
@@ -145,18 +152,33 @@ namespace {
 StatusOr<std::unique_ptr<KernelParams>> PrepareFused(const PrepareContext& c) {
   RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("program"));
   auto p = std::make_unique<FusedParams>();
-  RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, "native"));
+  RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, CodeRole::kMain));
   RT_ASSIGN_OR_RETURN(p->program, PlanFusedProgram(text, c.inputs, *c.outputs[0], native));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
+// The interpreter's scratch: the slots and the input pointers. Per thread and
+// kept, because epilogues call the interpreter once per tile; it grows to the
+// largest program the thread has run (a few slots for real models).
+struct ChunkScratch {
+  explicit ChunkScratch(const FusedProgram& p) {
+    thread_local std::vector<float> t_regs;
+    thread_local std::vector<const float*> t_in;
+    const size_t need = static_cast<size_t>(p.num_slots) * kChunk;
+    if (t_regs.size() < need) t_regs.resize(need);
+    if (t_in.size() < static_cast<size_t>(p.num_inputs)) t_in.resize(p.num_inputs);
+    regs = t_regs.data();
+    in = t_in.data();
+  }
+  float* regs;
+  const float** in;
+};
+
 // Runs output elements [begin, begin + len) of collapsed row `row`.
 void RunChunk(const FusedProgram& p, const float* const* inputs, float* output, int64_t row,
-              int64_t begin, int64_t len, float* regs) {
+              int64_t begin, int64_t len, ChunkScratch& s) {
   const int rank = static_cast<int>(p.dims.size());
-  // Input pointers for this chunk.
-  std::array<const float*, kMaxRegs> in{};
-  int used = 0;
+  auto slot = [&](int k) { return s.regs + static_cast<int64_t>(k) * kChunk; };
   for (int i = 0; i < p.num_inputs; ++i) {
     int64_t off = 0, r = row;
     for (int d = rank - 2; d >= 0; --d) {
@@ -164,36 +186,37 @@ void RunChunk(const FusedProgram& p, const float* const* inputs, float* output, 
       r /= p.dims[d];
     }
     const float* base = inputs[i] + off;
-    if (p.strides[i][rank - 1] == 1) {
-      in[i] = base + begin;
+    if (p.input_slot[i] < 0) {
+      s.in[i] = base + begin;
     } else {
-      float* buf = regs + (used++) * kChunk;
+      float* buf = slot(p.input_slot[i]);
       std::fill(buf, buf + len, base[0]);
-      in[i] = buf;
+      s.in[i] = buf;
     }
   }
-  std::array<const float*, kMaxRegs> temps{};
   float* out = output + row * p.row_len + begin;
-  auto ref = [&](const fmt::FusedRef& r) -> const float* {
-    if (r.kind == fmt::FusedRef::kInput) return in[r.index];
-    if (r.kind == fmt::FusedRef::kTemp) return temps[r.index];
-    float* buf = regs + (used++) * kChunk;
-    std::fill(buf, buf + len, r.value);
-    return buf;
+  auto ref = [&](const fmt::FusedRef& r, int const_slot) -> const float* {
+    switch (r.kind) {
+      case fmt::FusedRef::kInput:
+        return s.in[r.index];
+      case fmt::FusedRef::kTemp:
+        return slot(p.slots[r.index].dst);
+      case fmt::FusedRef::kConst: {
+        float* buf = slot(const_slot);
+        std::fill(buf, buf + len, r.value);
+        return buf;
+      }
+    }
+    return nullptr;
   };
-  const int64_t dims1[1] = {len};
   for (size_t k = 0; k < p.program.size(); ++k) {
     const fmt::FusedInstr& ins = p.program[k];
+    const InstrSlots& sl = p.slots[k];
     // The last instruction writes the output directly.
-    float* dst = k + 1 == p.program.size() ? out : regs + (used++) * kChunk;
-    const float* a = ref(ins.a);
-    if (fmt::IsBinary(ins.op)) {
-      const float* b = ref(ins.b);
-      kc::BinaryF32(ToBinary(ins.op), a, dims1, b, dims1, dst, dims1, 1, nullptr);
-    } else {
-      kc::UnaryF32(ToUnary(ins.op), a, dst, len, ins.p0, ins.p1, nullptr);
-    }
-    temps[k] = dst;
+    float* dst = k + 1 == p.program.size() ? out : slot(sl.dst);
+    const float* a = ref(ins.a, sl.a);
+    const float* b = fmt::IsBinary(ins.op) ? ref(ins.b, sl.b) : nullptr;
+    RunInstr(ins, a, b, dst, len);
   }
 }
 
@@ -206,14 +229,20 @@ int64_t NoScratch(const KernelParams&, int) { return 0; }
 
 }  // namespace
 
-StatusOr<NativeFusedFn> FindNative(const PrepareContext& c, std::string_view attr) {
-  if (c.native == nullptr || !c.attrs.Has(attr)) return NativeFusedFn{nullptr};
-  RT_ASSIGN_OR_RETURN(std::string symbol, c.attrs.Str(attr));
-  NativeFusedFn fn = c.native->Find(symbol);
+StatusOr<NativeFusedFn> FindNative(const PrepareContext& c, CodeRole role) {
+  if (c.native == nullptr) return NativeFusedFn{nullptr};
+  const NativeFunctions& n = *c.native;
+  n.roles_asked |= 1u << static_cast<unsigned>(role);
+  const CodeUse* use = n.step->Code(role);
+  if (use == nullptr) return NativeFusedFn{nullptr};
+  const NativeCode* code =
+      static_cast<size_t>(use->module) < n.modules->size() ? (*n.modules)[use->module] : nullptr;
+  if (code == nullptr) return NativeFusedFn{nullptr};  // not loaded: interpret
+  NativeFusedFn fn = code->Find(use->symbol);
   if (fn == nullptr) {
-    return Status(SINTER_DATA_LOSS, "native code has no function '" + symbol + "' (attribute " +
-                                        std::string(attr) + ")");
+    return Status(SINTER_DATA_LOSS, "native code has no function '" + use->symbol + "'");
   }
+  ++n.found;
   return fn;
 }
 
@@ -232,11 +261,10 @@ void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
     return;
   }
   kc::ParallelFor(par, p.rows * p.chunks_per_row, [&](int64_t b, int64_t e) {
-    // Registers for one chunk: every input fill, constant and temp.
-    std::array<float, kMaxRegs * kChunk> regs;
+    ChunkScratch scratch(p);
     for (int64_t t = b; t < e; ++t) {
       const int64_t row = t / p.chunks_per_row, begin = (t % p.chunks_per_row) * kChunk;
-      RunChunk(p, in, out, row, begin, std::min(kChunk, p.row_len - begin), regs.data());
+      RunChunk(p, in, out, row, begin, std::min(kChunk, p.row_len - begin), scratch);
     }
   });
 }
@@ -244,11 +272,11 @@ void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
 void RunFusedProgramRange(const FusedProgram& p, const float* const* in, float* out, int64_t begin,
                           int64_t end) {
   if (p.native != nullptr) return p.native(in, out, begin, end);
-  std::array<float, kMaxRegs * kChunk> regs;
+  ChunkScratch scratch(p);
   while (begin < end) {
     const int64_t row = begin / p.row_len, col = begin % p.row_len;
     const int64_t len = std::min({kChunk, p.row_len - col, end - begin});
-    RunChunk(p, in, out, row, col, len, regs.data());
+    RunChunk(p, in, out, row, col, len, scratch);
     begin += len;
   }
 }

@@ -23,10 +23,10 @@ StatusOr<FusedProgramPtr> PlanFusedProgram(const std::string& text,
                                            const std::vector<const TensorDesc*>& inputs,
                                            const TensorDesc& output,
                                            NativeFusedFn native = nullptr);
-// The native function a kernel's string attribute `attr` names, or null when
-// the attribute is absent or the model's native code is not loaded; an error
+// The native function of the kernel's program for `role`, or null when the
+// kernel has none or its module is not loaded (then it interprets); an error
 // when the code is loaded but lacks the function.
-StatusOr<NativeFusedFn> FindNative(const PrepareContext& c, std::string_view attr);
+StatusOr<NativeFusedFn> FindNative(const PrepareContext& c, CodeRole role);
 // Runs it; `out` may equal `in[0]` when input 0 has the output's shape.
 void RunFusedProgram(const FusedProgram& p, const float* const* in, float* out,
                      kernels::cpu::Parallel* par);

@@ -89,7 +89,7 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
   std::vector<const TensorDesc*> pro_in(c.inputs.begin(), c.inputs.begin() + inputs);
   if (c.attrs.Has("prologue")) {
     RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("prologue"));
-    RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, "prologue_native"));
+    RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, CodeRole::kPrologue));
     RT_ASSIGN_OR_RETURN(p->prologue, PlanFusedProgram(text, pro_in, out, native));
   } else if (inputs != 1 || c.inputs[0]->dims != y) {
     return InvalidArgument(StrCat("fused_reduction: input ", DimsStr(c.inputs[0]->dims),
@@ -115,7 +115,7 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
     RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("epilogue"));
     std::vector<const TensorDesc*> epi_in{&out};
     epi_in.insert(epi_in.end(), c.inputs.begin() + next, c.inputs.end());
-    RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, "epilogue_native"));
+    RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, CodeRole::kEpilogue));
     RT_ASSIGN_OR_RETURN(p->epilogue, PlanFusedProgram(text, epi_in, out, native));
   } else if (next != p->num_operands) {
     return InvalidArgument("fused_reduction: operands past the reduction need an epilogue");

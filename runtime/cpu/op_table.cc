@@ -443,7 +443,7 @@ Status PrepareEpilogue(const PrepareContext& c, Epilogue* e) {
   std::vector<const TensorDesc*> in{c.outputs[0]};
   in.insert(in.end(), c.inputs.begin() + 3, c.inputs.end());
   e->first_extra = 3;
-  RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, "epilogue_native"));
+  RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, CodeRole::kEpilogue));
   RT_ASSIGN_OR_RETURN(e->program, PlanFusedProgram(text, in, *c.outputs[0], native));
   return Status::Ok();
 }
@@ -723,12 +723,9 @@ ParamsOr PrepareEmbedding(const PrepareContext& c) {
 
 void RunEmbedding(const KernelParams&, const RunContext& c) {
   const Dims& w = c.input(0).dims;
-  // Out-of-range indices were rejected by PyTorch too; here they produce zeros
-  // rather than reading outside the table.
-  if (!kc::EmbeddingF32(c.in_ptr(0), w[0], w[1], c.in_ptr<int64_t>(1), c.input(1).num_elements,
-                        c.out_ptr(0))) {
-    std::memset(c.out[0], 0, c.output(0).byte_size);
-  }
+  // Out-of-range indices give NaN rows, as on CUDA (kernels/cpu/kernels.h).
+  kc::EmbeddingF32(c.in_ptr(0), w[0], w[1], c.in_ptr<int64_t>(1), c.input(1).num_elements,
+                   c.out_ptr(0));
 }
 
 struct LstmParams : KernelParams {
@@ -1019,6 +1016,14 @@ const OpDef* FindOp(std::string_view name) {
   }();
   auto it = index->find(name);
   return it == index->end() ? nullptr : it->second;
+}
+
+std::vector<std::string_view> CpuOpNames() {
+  std::vector<std::string_view> names;
+  for (const OpDef& op : kOps) names.push_back(op.name);
+  names.push_back(kFusedElementwiseOp.name);
+  names.push_back(kFusedReductionOp.name);
+  return names;
 }
 
 }  // namespace sinter::rt

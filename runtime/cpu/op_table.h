@@ -1,7 +1,7 @@
-// The runtime's op table: every kernel an artifact may name, with the check
-// that runs at load (attributes and recorded shapes) and the function that
-// runs it. Kernel names and attribute names are the IR's (runtime/format/ops.def), but
-// the runtime keeps its own table: it must not depend on the compiler.
+// The CPU backend's op table: every op it runs, with the check that runs at
+// load (attributes against recorded shapes) and the function that runs it.
+// Op names, counts and attribute schemas are ops.def's (the loader checked
+// them); this table adds what only the CPU knows.
 #ifndef SINTER_RUNTIME_CPU_OP_TABLE_H_
 #define SINTER_RUNTIME_CPU_OP_TABLE_H_
 
@@ -40,14 +40,27 @@ struct RunContext {
   }
 };
 
+// The step's native functions, as the CPU backend loaded them: per code
+// module, the artifact's object for this CPU (null when not loaded: native
+// code disabled, or the CPU lacks its level).
+struct NativeFunctions {
+  const Step* step = nullptr;
+  const std::vector<const NativeCode*>* modules = nullptr;
+  mutable unsigned roles_asked = 0;  // bit per CodeRole a kernel asked for
+  mutable int found = 0;             // functions found (the kernel runs native code)
+};
+
 // Load-time view of a step for the kernel's check.
 struct PrepareContext {
   const Attrs& attrs;
   std::vector<const TensorDesc*> inputs;
   std::vector<const TensorDesc*> outputs;
-  // The artifact's native CPU code; null when it has none, when this CPU
-  // lacks its instruction-set level, or when the caller disabled it.
-  const NativeCode* native = nullptr;
+  const NativeFunctions* native = nullptr;
+};
+
+// Parameters a kernel derived from its attributes and shapes at load.
+struct KernelParams {
+  virtual ~KernelParams() = default;
 };
 
 // One row per op the CPU runs (ops.def's cpu column KERNEL); its operand and
@@ -63,6 +76,8 @@ struct OpDef {
 };
 
 const OpDef* FindOp(std::string_view name);
+// Every op of the table, for the completeness test against ops.def.
+std::vector<std::string_view> CpuOpNames();
 
 }  // namespace sinter::rt
 

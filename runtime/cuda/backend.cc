@@ -79,8 +79,12 @@ int64_t GridFor(int64_t items, int block, int max_blocks_per_sm, int sms) {
 
 }  // namespace
 
-class CudaModel {
+class CudaModel final : public BackendModel {
  public:
+  StatusOr<std::unique_ptr<BackendSession>> CreateSession(
+      const SessionConfig& config) const override;
+
+  const Model* model = nullptr;
   const DriverApi* api = nullptr;
   CUdevice device = 0;
   CUcontext ctx = nullptr;
@@ -94,7 +98,7 @@ class CudaModel {
   bool allow_tf32 = false;
   bool needs_cudnn = false, needs_cublas = false;
 
-  ~CudaModel() {
+  ~CudaModel() override {
     if (api == nullptr) return;
     api->cuCtxPushCurrent(ctx);
     if (constants) api->cuMemFree(constants);
@@ -126,57 +130,81 @@ class CudaModel {
 
 namespace {
 
+// The architecture number of a CUDA image format ("cubin-sm_90" -> 90,
+// "ptx-compute_90" -> 90, with *ptx set), or -1 for another format.
+int ImageArch(const std::string& format, bool* ptx) {
+  int v = -1;
+  if (format.rfind("cubin-sm_", 0) == 0) {
+    *ptx = false;
+    v = std::atoi(format.c_str() + 9);
+  } else if (format.rfind("ptx-compute_", 0) == 0) {
+    *ptx = true;
+    v = std::atoi(format.c_str() + 12);
+  }
+  return v > 0 ? v : -1;
+}
+
 // Picks the image for a device of compute capability major.minor: the exact
 // cubin, else the newest cubin of the same major not above it (SASS runs on
 // later minors of its major), else the newest PTX not above the device.
-StatusOr<const format::CudaImage*> PickImage(const format::Model& fm, int major, int minor) {
-  const format::CudaImage *best = nullptr, *ptx = nullptr;
+StatusOr<const CodeObject*> PickImage(const Model& model, int major, int minor) {
+  const CodeObject *best = nullptr, *ptx = nullptr;
   int best_v = -1, ptx_v = -1;
   std::string have;
   const int dev = major * 10 + minor;
-  if (fm.cuda_images() != nullptr) {
-    for (const format::CudaImage* im : *fm.cuda_images()) {
-      if (im->arch() == nullptr) continue;
-      const std::string arch = im->arch()->str();
-      have += (have.empty() ? "" : ", ") + arch;
-      const size_t us = arch.find('_');
-      if (us == std::string::npos) continue;
-      int v = std::atoi(arch.c_str() + us + 1);
-      if (im->ptx()) {
-        if (v <= dev && v > ptx_v) ptx = im, ptx_v = v;
-      } else if (v / 10 == major && v <= dev && v > best_v) {
-        best = im, best_v = v;
-      }
+  for (const CodeObject& o : model.code_objects()) {
+    have += (have.empty() ? "" : ", ") + o.format;
+    bool is_ptx = false;
+    const int v = ImageArch(o.format, &is_ptx);
+    if (is_ptx) {
+      if (v <= dev && v > ptx_v) ptx = &o, ptx_v = v;
+    } else if (v / 10 == major && v <= dev && v > best_v) {
+      best = &o, best_v = v;
     }
   }
   if (best != nullptr) return best;
   if (ptx != nullptr) return ptx;
-  return Status(SINTER_UNIMPLEMENTED,
-                StrCat("the artifact has CUDA code for [", have,
-                       "], none of which runs on this "
-                       "GPU (sm_",
-                       dev, "); compile it with sinterc --target cuda:sm_", dev));
+  return Status(SINTER_UNIMPLEMENTED, StrCat("the artifact has CUDA code for [", have,
+                                             "], none of which runs on this GPU (sm_", dev,
+                                             "); compile it with sinterc --target cuda:sm_", dev));
+}
+
+// Plans every step (plan.h): the checks that need no device.
+StatusOr<std::vector<StepPlan>> PlanSteps(const Model& model, bool allow_tf32) {
+  std::vector<StepPlan> plans;
+  for (size_t k = 0; k < model.steps().size(); ++k) {
+    const Step& step = model.steps()[k];
+    auto plan =
+        PlanStep(model.tensors(), std::string(step.schema->name), step.attrs(), step, allow_tf32);
+    if (!plan.ok()) {
+      return plan.status().WithContext(StrCat("kernel ", k, " (", step.schema->name,
+                                              step.loc.empty() ? "" : " at " + step.loc,
+                                              ") on CUDA"));
+    }
+    plans.push_back(std::move(plan.value()));
+  }
+  return plans;
 }
 
 }  // namespace
 
-StatusOr<CudaModel*> LoadModel(const Model& model, const format::Model& fm, const uint8_t* data,
-                               uint64_t data_bytes, int device) {
-  // 0. Device code: present, in range and intact, before any driver call, so
-  // a damaged artifact is DATA_LOSS on every machine, GPU or not.
-  const auto* segments = fm.segments();
-  if (fm.cuda_images() == nullptr || fm.cuda_images()->size() == 0)
-    return DataLoss("a CUDA artifact with no CUDA device code");
-  for (const format::CudaImage* im : *fm.cuda_images()) {
-    const int seg = im->segment();
-    if (segments == nullptr || seg < 0 || static_cast<size_t>(seg) >= segments->size())
-      return DataLoss(StrCat("CUDA image segment ", seg, " out of range"));
-    const format::Segment* sg = segments->Get(seg);
-    if (sg->offset() > data_bytes || sg->size() > data_bytes - sg->offset())
-      return DataLoss("CUDA image does not fit the data region");
-    if (format::Crc32(data + sg->offset(), sg->size()) != im->crc32())
-      return DataLoss("CUDA image checksum mismatch: the file is damaged");
+StatusOr<std::unique_ptr<BackendModel>> LoadCuda(const Model& model, const LoadContext& ctx) {
+  // 0. Device code: one module of CUDA images (their ranges and CRCs were
+  // checked by the loader before any driver call, so a damaged artifact is
+  // DATA_LOSS on every machine, GPU or not), and every step planned.
+  if (model.code_objects().empty()) return DataLoss("a CUDA artifact with no CUDA device code");
+  for (const CodeObject& o : model.code_objects()) {
+    bool ptx = false;
+    if (ImageArch(o.format, &ptx) < 0)
+      return Status(SINTER_UNIMPLEMENTED,
+                    StrCat("code object format '", o.format, "' is not one the CUDA backend runs"));
+    if (o.module != 0) return Status(SINTER_UNIMPLEMENTED, "CUDA artifacts have one code module");
   }
+  const bool allow_tf32 = ctx.schema->cuda_tf32();
+  auto plans = PlanSteps(model, allow_tf32);
+  if (!plans.ok()) return plans.status();
+  if (ctx.options->verify_only) return std::unique_ptr<BackendModel>();
+  const int device = ctx.options->cuda_device;
   // 1. Driver and device.
   auto driver = Driver();
   if (!driver.ok()) return driver.status();  // names the library and says why it is needed
@@ -202,22 +230,23 @@ StatusOr<CudaModel*> LoadModel(const Model& model, const format::Model& fm, cons
                                       m->device));
   CU_RETURN(api,
             cuDeviceGetAttribute(&m->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, m->device));
-  m->allow_tf32 = fm.cuda_tf32();
+  m->allow_tf32 = allow_tf32;
+  m->model = &model;
 
-  // 2. The module (every image was checked against its CRC above).
-  auto image = PickImage(fm, m->cc_major, m->cc_minor);
+  // 2. The module (every image was checked against its CRC by the loader).
+  auto image = PickImage(model, m->cc_major, m->cc_minor);
   if (!image.ok()) return image.status();
-  const format::Segment* s = fm.segments()->Get(image.value()->segment());
-  std::string bytes(reinterpret_cast<const char*>(data + s->offset()), s->size());
-  if (image.value()->ptx()) bytes.push_back('\0');  // the driver reads PTX as a C string
+  std::string bytes(reinterpret_cast<const char*>(image.value()->data), image.value()->size);
+  bool is_ptx = false;
+  ImageArch(image.value()->format, &is_ptx);
+  if (is_ptx) bytes.push_back('\0');  // the driver reads PTX as a C string
   char log[4096] = {};
   CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
   void* vals[] = {log, reinterpret_cast<void*>(static_cast<uintptr_t>(sizeof log - 1))};
   CUresult r = api.cuModuleLoadDataEx(&m->module, bytes.data(), 2, opts, vals);
   if (r != CUDA_SUCCESS) {
     return CuStatus(api, r, "cuModuleLoadDataEx")
-        .WithContext(
-            StrCat("loading the CUDA module for ", image.value()->arch()->str(), " (", log, ")"));
+        .WithContext(StrCat("loading the CUDA module ", image.value()->format, " (", log, ")"));
   }
 
   // 3. Constants: one allocation, each tensor at an aligned offset.
@@ -240,20 +269,16 @@ StatusOr<CudaModel*> LoadModel(const Model& model, const format::Model& fm, cons
     }
   }
 
-  // 4. Steps.
-  const auto* kernels = fm.kernels();
+  // 4. Steps: the plans made above, their functions found in the module.
   m->steps.resize(model.steps().size());
   for (size_t k = 0; k < model.steps().size(); ++k) {
     const Step& step = model.steps()[k];
-    const format::Kernel* kd = kernels->Get(static_cast<flatbuffers::uoffset_t>(k));
-    const std::string op = kd->op()->str();
     auto where = [&] {
-      return StrCat("kernel ", k, " (", op, step.loc.empty() ? "" : " at " + step.loc, ") on CUDA");
+      return StrCat("kernel ", k, " (", step.schema->name,
+                    step.loc.empty() ? "" : " at " + step.loc, ") on CUDA");
     };
-    auto plan = PlanStep(model.tensors(), op, Attrs(kd), step, m->allow_tf32);
-    if (!plan.ok()) return plan.status().WithContext(where());
     CudaStep& cs = m->steps[k];
-    cs.plan = std::move(plan.value());
+    cs.plan = std::move(plans.value()[k]);
     for (const LaunchPlan& lp : cs.plan.launches) {
       auto l = m->Resolve(lp);
       if (!l.ok()) return l.status().WithContext(where());
@@ -267,16 +292,22 @@ StatusOr<CudaModel*> LoadModel(const Model& model, const format::Model& fm, cons
     m->needs_cudnn |= cs.plan.kind == Kind::kConv;
     m->needs_cublas |= cs.plan.kind == Kind::kLinear || cs.plan.kind == Kind::kMatmul;
   }
-  return m.release();
+  return std::unique_ptr<BackendModel>(std::move(m));
 }
 
-void DestroyModel(CudaModel* m) { delete m; }
-std::string DeviceName(const CudaModel& m) {
-  return StrCat(m.name, " (sm_", m.cc_major * 10 + m.cc_minor, ", ", m.sms, " SMs)");
-}
-
-class CudaSession {
+class CudaSession final : public BackendSession {
  public:
+  Status SetInput(size_t index, const void* data, size_t bytes) override;
+  Status BindInputDevice(size_t index, void* device_ptr, size_t bytes) override;
+  Status BindOutputDevice(size_t index, void* device_ptr, size_t bytes) override;
+  Status Run(std::vector<KernelTime>* profile) override;
+  StatusOr<const void*> Output(size_t index) const override {
+    if (bound_out[index])
+      return Status(SINTER_FAILED_PRECONDITION,
+                    StrCat("output ", index, " is bound to device memory: read it there"));
+    return static_cast<const void*>(pinned + out_at[index]);
+  }
+
   const Model* model = nullptr;
   const CudaModel* cm = nullptr;
   const DriverApi* api = nullptr;
@@ -295,7 +326,6 @@ class CudaSession {
   uint8_t* pinned = nullptr;
   std::vector<uint64_t> in_at, out_at;
   std::vector<CUdeviceptr> bound_in, bound_out;  // caller device pointers, 0: none
-  std::vector<char> input_set;
   bool use_graph = true;
   int64_t runs = 0;  // completed runs; the first is eager, later ones replay a graph
   CUgraph graph = nullptr;
@@ -304,7 +334,7 @@ class CudaSession {
   CUevent* events = nullptr;
   size_t num_events = 0;
 
-  ~CudaSession() {
+  ~CudaSession() override {
     if (api == nullptr) return;
     api->cuCtxPushCurrent(cm->ctx);
     if (stream) api->cuStreamSynchronize(stream);
@@ -406,16 +436,18 @@ class CudaSession {
   }
 };
 
-StatusOr<CudaSession*> CreateSession(const Model& model, const CudaModel& cm,
-                                     const SessionOptions& options) {
+StatusOr<std::unique_ptr<BackendSession>> CudaModel::CreateSession(
+    const SessionConfig& config) const {
   auto s = std::make_unique<CudaSession>();
+  const CudaModel& cm = *this;
+  const Model& model = *this->model;
   const DriverApi& api = *cm.api;
   s->model = &model;
   s->cm = &cm;
   ContextScope scope(api, cm.ctx);
   RT_RETURN_IF_ERROR(scope.status());
   s->api = &api;
-  s->use_graph = options.use_graph;
+  s->use_graph = config.use_cuda_graph;
   CU_RETURN(api, cuStreamCreate(&s->stream, CU_STREAM_NON_BLOCKING));
   if (model.arena_bytes() > 0) CU_RETURN(api, cuMemAlloc(&s->arena, model.arena_bytes()));
   const size_t n = model.steps().size();
@@ -488,20 +520,16 @@ StatusOr<CudaSession*> CreateSession(const Model& model, const CudaModel& cm,
   }
   s->bound_in.assign(model.inputs().size(), 0);
   s->bound_out.assign(model.outputs().size(), 0);
-  s->input_set.assign(model.inputs().size(), 0);
   s->num_events = n + 1;
   s->events = new CUevent[s->num_events]();
   for (size_t i = 0; i < s->num_events; ++i)
     CU_RETURN(api, cuEventCreate(&s->events[i], CU_EVENT_DEFAULT));
-  return s.release();
+  return std::unique_ptr<BackendSession>(std::move(s));
 }
 
-void DestroySession(CudaSession* s) { delete s; }
-
-Status SetInput(CudaSession& s, size_t index, const void* data, size_t bytes) {
-  if (bytes) std::memcpy(s.pinned + s.in_at[index], data, bytes);
-  s.bound_in[index] = 0;
-  s.input_set[index] = 1;
+Status CudaSession::SetInput(size_t index, const void* data, size_t bytes) {
+  if (bytes) std::memcpy(pinned + in_at[index], data, bytes);
+  bound_in[index] = 0;
   return Status::Ok();
 }
 
@@ -518,18 +546,17 @@ Status CheckDevicePointer(const TensorDesc& d, const char* what, void* p, size_t
   return Status::Ok();
 }
 
-Status BindInputDevice(CudaSession& s, size_t index, void* device_ptr, size_t bytes) {
+Status CudaSession::BindInputDevice(size_t index, void* device_ptr, size_t bytes) {
   RT_RETURN_IF_ERROR(
-      CheckDevicePointer(s.model->tensors()[s.model->inputs()[index]], "input", device_ptr, bytes));
-  s.bound_in[index] = reinterpret_cast<CUdeviceptr>(device_ptr);
-  s.input_set[index] = device_ptr != nullptr;
+      CheckDevicePointer(model->tensors()[model->inputs()[index]], "input", device_ptr, bytes));
+  bound_in[index] = reinterpret_cast<CUdeviceptr>(device_ptr);
   return Status::Ok();
 }
 
-Status BindOutputDevice(CudaSession& s, size_t index, void* device_ptr, size_t bytes) {
-  RT_RETURN_IF_ERROR(CheckDevicePointer(s.model->tensors()[s.model->outputs()[index]], "output",
-                                        device_ptr, bytes));
-  s.bound_out[index] = reinterpret_cast<CUdeviceptr>(device_ptr);
+Status CudaSession::BindOutputDevice(size_t index, void* device_ptr, size_t bytes) {
+  RT_RETURN_IF_ERROR(
+      CheckDevicePointer(model->tensors()[model->outputs()[index]], "output", device_ptr, bytes));
+  bound_out[index] = reinterpret_cast<CUdeviceptr>(device_ptr);
   return Status::Ok();
 }
 
@@ -595,14 +622,10 @@ Status RunSteps(CudaSession& s, bool profiling) {
 
 }  // namespace
 
-Status Run(CudaSession& s, bool profiling, std::vector<std::pair<double, double>>* times) {
+Status CudaSession::Run(std::vector<KernelTime>* times) {
+  CudaSession& s = *this;
+  const bool profiling = times != nullptr;
   const DriverApi& api = *s.api;
-  for (size_t i = 0; i < s.input_set.size(); ++i) {
-    if (!s.input_set[i])
-      return Status(
-          SINTER_FAILED_PRECONDITION,
-          StrCat("input ", i, " '", s.model->tensors()[s.model->inputs()[i]].name, "' is not set"));
-  }
   ContextScope scope(api, s.cm->ctx);
   RT_RETURN_IF_ERROR(scope.status());
   const auto& T = s.model->tensors();
@@ -638,9 +661,9 @@ Status Run(CudaSession& s, bool profiling, std::vector<std::pair<double, double>
   RT_RETURN_IF_ERROR(st);
   RT_RETURN_IF_ERROR(sync);
   ++s.runs;
-  if (profiling && times != nullptr) {
+  if (profiling) {
     const size_t n = s.model->steps().size();
-    times->assign(n, {0.0, 0.0});
+    times->assign(n, {});
     for (size_t k = 0; k < n; ++k) {
       float start = 0, dur = 0;
       CU_RETURN(api, cuEventElapsedTime(&start, s.events[0], s.events[k]));
@@ -651,8 +674,15 @@ Status Run(CudaSession& s, bool profiling, std::vector<std::pair<double, double>
   return Status::Ok();
 }
 
-const void* OutputHost(const CudaSession& s, size_t index) {
-  return s.bound_out[index] ? nullptr : s.pinned + s.out_at[index];
-}
+std::vector<std::string_view> CudaOps() { return PlannedOps(); }
 
 }  // namespace sinter::rt::cuda
+
+namespace sinter::rt {
+
+const Backend& CudaBackend() {
+  static const Backend b{"cuda", &cuda::LoadCuda, &cuda::CudaOps};
+  return b;
+}
+
+}  // namespace sinter::rt

@@ -2,36 +2,28 @@
 // artifact is refused with a message that says so.
 #include "runtime/cuda/backend.h"
 
-namespace sinter::rt::cuda {
-
-class CudaModel {};
-class CudaSession {};
+namespace sinter::rt {
+namespace cuda {
 
 bool BackendBuilt() { return false; }
 
-StatusOr<CudaModel*> LoadModel(const Model&, const format::Model&, const uint8_t*, uint64_t, int) {
+}  // namespace cuda
+
+namespace {
+
+StatusOr<std::unique_ptr<BackendModel>> Refuse(const Model&, const LoadContext&) {
   return Status(SINTER_UNIMPLEMENTED,
                 "this artifact targets CUDA, and this runtime was built without its CUDA backend "
                 "(no CUDA headers at build time)");
 }
-void DestroyModel(CudaModel* m) { delete m; }
-StatusOr<CudaSession*> CreateSession(const Model&, const CudaModel&, const SessionOptions&) {
-  return Status(SINTER_UNIMPLEMENTED, "no CUDA backend");
-}
-void DestroySession(CudaSession* s) { delete s; }
-Status SetInput(CudaSession&, size_t, const void*, size_t) {
-  return Status(SINTER_UNIMPLEMENTED, "no CUDA backend");
-}
-Status BindInputDevice(CudaSession&, size_t, void*, size_t) {
-  return Status(SINTER_UNIMPLEMENTED, "no CUDA backend");
-}
-Status BindOutputDevice(CudaSession&, size_t, void*, size_t) {
-  return Status(SINTER_UNIMPLEMENTED, "no CUDA backend");
-}
-Status Run(CudaSession&, bool, std::vector<std::pair<double, double>>*) {
-  return Status(SINTER_UNIMPLEMENTED, "no CUDA backend");
-}
-const void* OutputHost(const CudaSession&, size_t) { return nullptr; }
-std::string DeviceName(const CudaModel&) { return ""; }
 
-}  // namespace sinter::rt::cuda
+std::vector<std::string_view> NoOps() { return {}; }
+
+}  // namespace
+
+const Backend& CudaBackend() {
+  static const Backend b{"cuda", &Refuse, &NoOps};
+  return b;
+}
+
+}  // namespace sinter::rt

@@ -45,12 +45,19 @@ struct StepPlan {
   Kind kind = Kind::kGenerated;
   std::vector<LaunchPlan> launches;  // kGenerated, kHand, kCopy: 1; kConcat: one per input
   LaunchPlan epilogue;               // conv2d/linear: bias + epilogue kernel ("" if none)
-  std::string fused_activation;      // conv2d/linear: "", "relu", "gelu_tanh", "-" (none)
+  // conv2d/linear: what the library call may fuse instead of the epilogue
+  // kernel: "" (no epilogue), "relu", "gelu_tanh", "-" (nothing).
+  std::string fused_activation;
   ConvDesc conv;
   GemmDesc gemm;
 };
 
-// Plans kernel `op` of `step` over `tensors` with its attributes.
+// The ops the CUDA plan table runs (the completeness test holds it to
+// ops.def's cuda column).
+std::vector<std::string_view> PlannedOps();
+
+// Plans kernel `op` of `step` over `tensors` with its attributes and code
+// (step.code: the generated functions and their launches).
 // InvalidArgument / DataLoss for attributes or shapes that disagree,
 // Unimplemented for what the backend cannot run.
 StatusOr<StepPlan> PlanStep(const std::vector<TensorDesc>& tensors, const std::string& op,

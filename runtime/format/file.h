@@ -11,7 +11,9 @@ namespace sinter::format {
 
 inline constexpr char kMagic[8] = {'\x89', 'S', 'N', 'T', 'R', '\r', '\n', '\x1a'};
 // Major version: readers refuse any other. Bump on incompatible schema changes.
-inline constexpr uint32_t kFormatVersion = 1;
+// 2: kernels reference code objects (Kernel.code, Model.code_objects)
+// instead of string attributes; attributes are the op schema's only.
+inline constexpr uint32_t kFormatVersion = 2;
 // Constant segments are aligned so kernels can use them in place from a
 // memory-mapped file (and with aligned vector loads).
 inline constexpr uint64_t kSegmentAlignment = 64;

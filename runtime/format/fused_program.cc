@@ -2,44 +2,26 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
 
 namespace sinter::format {
 namespace {
 
-struct OpRow {
-  std::string_view name;
-  FusedOp op;
-  int params;  // numeric parameters after the operand(s)
-};
+constexpr int CountParams(std::string_view spec) {
+  int n = 0;
+  bool in_word = false;
+  for (char c : spec) {
+    if (c != ' ' && !in_word) ++n;
+    in_word = c != ' ';
+  }
+  return n;
+}
 
-constexpr OpRow kOps[] = {
-    {"relu", FusedOp::kRelu, 0},
-    {"sigmoid", FusedOp::kSigmoid, 0},
-    {"tanh", FusedOp::kTanh, 0},
-    {"exp", FusedOp::kExp, 0},
-    {"log", FusedOp::kLog, 0},
-    {"sqrt", FusedOp::kSqrt, 0},
-    {"rsqrt", FusedOp::kRsqrt, 0},
-    {"neg", FusedOp::kNeg, 0},
-    {"abs", FusedOp::kAbs, 0},
-    {"erf", FusedOp::kErf, 0},
-    {"reciprocal", FusedOp::kReciprocal, 0},
-    {"silu", FusedOp::kSilu, 0},
-    {"gelu", FusedOp::kGelu, 0},
-    {"gelu_tanh", FusedOp::kGeluTanh, 0},
-    {"hardswish", FusedOp::kHardswish, 0},
-    {"hardsigmoid", FusedOp::kHardsigmoid, 0},
-    {"leaky_relu", FusedOp::kLeakyRelu, 1},
-    {"elu", FusedOp::kElu, 1},
-    {"clamp", FusedOp::kClamp, 2},
-    {"add", FusedOp::kAdd, 0},
-    {"sub", FusedOp::kSub, 0},
-    {"mul", FusedOp::kMul, 0},
-    {"div", FusedOp::kDiv, 0},
-    {"pow", FusedOp::kPow, 0},
-    {"maximum", FusedOp::kMaximum, 0},
-    {"minimum", FusedOp::kMinimum, 0},
+constexpr FusedOpInfo kOps[] = {
+#define SINTER_EW_UNARY(Id, name, params, CpuKernel) {name, false, params, CountParams(params)},
+#define SINTER_EW_BINARY(Id, name, CpuKernel) {name, true, "", 0},
+#include "runtime/format/elementwise.def"
 };
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
@@ -82,13 +64,13 @@ bool ParseIndex(std::string_view s, int limit, int* out) {
 
 }  // namespace
 
-bool IsBinary(FusedOp op) { return op >= FusedOp::kAdd; }
+const FusedOpInfo& InfoOf(FusedOp op) { return kOps[static_cast<size_t>(op)]; }
 
-std::string_view FusedOpName(FusedOp op) {
-  for (const OpRow& r : kOps) {
-    if (r.op == op) return r.name;
+bool FusedOpByName(std::string_view name, FusedOp* op) {
+  for (size_t i = 0; i < std::size(kOps); ++i) {
+    if (kOps[i].name == name) return *op = static_cast<FusedOp>(i), true;
   }
-  return "?";
+  return false;
 }
 
 bool ParseFusedProgram(std::string_view text, int num_inputs, std::vector<FusedInstr>* out,
@@ -100,21 +82,23 @@ bool ParseFusedProgram(std::string_view text, int num_inputs, std::vector<FusedI
   };
   std::vector<std::string_view> instrs = Split(text, ';');
   if (instrs.empty()) return fail("empty");
-  if (instrs.size() > 4096) return fail("too long");
+  if (instrs.size() > kMaxFusedInstructions) {
+    return fail("too long (" + std::to_string(instrs.size()) + " instructions; at most " +
+                std::to_string(kMaxFusedInstructions) + ")");
+  }
   for (size_t i = 0; i < instrs.size(); ++i) {
     std::vector<std::string_view> tok = Split(instrs[i], ' ');
     const std::string where = "instruction " + std::to_string(i);
     if (tok.size() < 4 || tok[1] != "=" || tok[0] != "t" + std::to_string(i)) {
       return fail(where + ": expected 't" + std::to_string(i) + " = op operands'");
     }
-    const OpRow* row = nullptr;
-    for (const OpRow& r : kOps) {
-      if (r.name == tok[2]) row = &r;
-    }
-    if (row == nullptr) return fail(where + ": unknown op '" + std::string(tok[2]) + "'");
-    const size_t operands = IsBinary(row->op) ? 2 : 1;
-    if (tok.size() != 3 + operands + row->params) return fail(where + ": wrong operand count");
-    FusedInstr in{row->op, {}, {}, 0, 0};
+    FusedOp op;
+    if (!FusedOpByName(tok[2], &op))
+      return fail(where + ": unknown op '" + std::string(tok[2]) + "'");
+    const FusedOpInfo& row = InfoOf(op);
+    const size_t operands = row.binary ? 2 : 1;
+    if (tok.size() != 3 + operands + row.num_params) return fail(where + ": wrong operand count");
+    FusedInstr in{op, {}, {}, 0, 0};
     for (size_t k = 0; k < operands; ++k) {
       std::string_view t = tok[3 + k];
       FusedRef& r = k == 0 ? in.a : in.b;
@@ -131,9 +115,9 @@ bool ParseFusedProgram(std::string_view text, int num_inputs, std::vector<FusedI
         if (!ParseNumber(t, &r.value)) return fail(where + ": bad constant " + std::string(t));
       }
     }
-    if (row->params > 0 && !ParseNumber(tok[3 + operands], &in.p0))
+    if (row.num_params > 0 && !ParseNumber(tok[3 + operands], &in.p0))
       return fail(where + ": bad parameter");
-    if (row->params > 1 && !ParseNumber(tok[4 + operands], &in.p1))
+    if (row.num_params > 1 && !ParseNumber(tok[4 + operands], &in.p1))
       return fail(where + ": bad parameter");
     out->push_back(in);
   }

@@ -8,10 +8,7 @@
 //   t0 = mul $0 $1; t1 = add t0 $2; t2 = clamp t1 0 6
 // `$i` is input i (broadcast to the output shape), `tk` an earlier temp, and a
 // bare number a constant. The last temp is the kernel's output.
-// Ops: unary relu sigmoid tanh exp log sqrt rsqrt neg abs erf reciprocal silu
-// gelu gelu_tanh hardswish hardsigmoid; with parameters leaky_relu X SLOPE,
-// elu X ALPHA, clamp X MIN MAX (inf/-inf allowed); binary add sub mul div pow
-// maximum minimum.
+// The ops are the rows of runtime/format/elementwise.def.
 #ifndef SINTER_RUNTIME_FORMAT_FUSED_PROGRAM_H_
 #define SINTER_RUNTIME_FORMAT_FUSED_PROGRAM_H_
 
@@ -23,35 +20,15 @@
 namespace sinter::format {
 
 enum class FusedOp : uint8_t {
-  // Unary.
-  kRelu,
-  kSigmoid,
-  kTanh,
-  kExp,
-  kLog,
-  kSqrt,
-  kRsqrt,
-  kNeg,
-  kAbs,
-  kErf,
-  kReciprocal,
-  kSilu,
-  kGelu,
-  kGeluTanh,
-  kHardswish,
-  kHardsigmoid,
-  kLeakyRelu,
-  kElu,
-  kClamp,
-  // Binary.
-  kAdd,
-  kSub,
-  kMul,
-  kDiv,
-  kPow,
-  kMaximum,
-  kMinimum,
+#define SINTER_EW_UNARY(Id, name, params, CpuKernel) k##Id,
+#define SINTER_EW_BINARY(Id, name, CpuKernel) k##Id,
+#include "runtime/format/elementwise.def"
 };
+
+// The longest program the format accepts. The one limit of the description:
+// the parser enforces it for every reader (the runtime at load, the compiler
+// when it verifies what it wrote), and no backend has another one.
+inline constexpr size_t kMaxFusedInstructions = 4096;
 
 // An operand: an input, an earlier temp, or a constant.
 struct FusedRef {
@@ -66,8 +43,18 @@ struct FusedInstr {
   float p0 = 0, p1 = 0;  // slope / alpha / clamp bounds
 };
 
-bool IsBinary(FusedOp op);
-std::string_view FusedOpName(FusedOp op);
+// A row of the vocabulary.
+struct FusedOpInfo {
+  std::string_view name;    // in program text
+  bool binary;              // two operands, else one
+  std::string_view params;  // "attr[=default] ..." (elementwise.def)
+  int num_params;
+};
+const FusedOpInfo& InfoOf(FusedOp op);
+// The op called `name` in program text; false when there is none.
+bool FusedOpByName(std::string_view name, FusedOp* op);
+inline bool IsBinary(FusedOp op) { return InfoOf(op).binary; }
+inline std::string_view FusedOpName(FusedOp op) { return InfoOf(op).name; }
 
 // The iteration space of a fused kernel, shared by every backend: each input
 // aligned to the output's rank (NumPy broadcasting), then adjacent dims merged

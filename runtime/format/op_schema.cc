@@ -1,6 +1,7 @@
 // Builds the schema rows from ops.def once (see op_schema.h).
 #include "runtime/format/op_schema.h"
 
+#include <iterator>
 #include <unordered_map>
 
 namespace sinter::format {
@@ -47,14 +48,30 @@ std::vector<SchemaAttr> ParseAttrs(std::string_view schema) {
 #define IR_ONLY \
   TargetStrategy { Strategy::kIrOnly, "" }
 
-std::vector<OpSchema> Build() {
-  std::vector<OpSchema> rows;
-  int index = 0;
+// The rows as constant data (a loop below parses them), so the table costs
+// the runtime its bytes, not a constructor per row.
+struct RawRow {
+  std::string_view name;
+  int min_operands, max_operands, num_results;
+  uint32_t traits;
+  std::string_view attrs;
+  TargetStrategy cpu, cuda;
+};
+
+constexpr RawRow kRaw[] = {
 #define OP(ENUM, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ATTRS, RULE, CPU, CUDA) \
-  rows.push_back(                                                               \
-      OpSchema{index++, NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ParseAttrs(ATTRS), CPU, CUDA});
+  {NAME, MIN_IN, MAX_IN, RESULTS, TRAITS, ATTRS, CPU, CUDA},
 #include "runtime/format/ops.def"
 #undef OP
+};
+
+std::vector<OpSchema> Build() {
+  std::vector<OpSchema> rows;
+  rows.reserve(std::size(kRaw));
+  for (const RawRow& r : kRaw) {
+    rows.push_back(OpSchema{static_cast<int>(rows.size()), r.name, r.min_operands, r.max_operands,
+                            r.num_results, r.traits, ParseAttrs(r.attrs), r.cpu, r.cuda});
+  }
   return rows;
 }
 

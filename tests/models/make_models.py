@@ -905,6 +905,54 @@ def _where():
     return WhereGt0()
 
 
+# Every comparison selects through where: a bool output would test only the
+# mask, the select tests the mask's use too.
+@case("op_compare_ge", "op", "2,5,16;2,5,16", cmp="ge")
+@case("op_compare_lt", "op", "2,5,16;2,5,16", cmp="lt")
+@case("op_compare_le", "op", "2,5,16;2,5,16", cmp="le")
+@case("op_compare_eq", "op", "2,5,16;2,5,16", cmp="eq")
+@case("op_compare_ne", "op", "2,5,16;2,5,16", cmp="ne")
+def _compare(cmp):
+    # eq and ne compare x with a tensor that equals it where x > 0, so that
+    # both outcomes occur.
+    class Compare(nn.Module):
+        def __init__(self, cmp: str):
+            super().__init__()
+            self.cmp = cmp
+
+        def forward(self, x, y):
+            z = torch.where(x > 0, x, y)
+            if self.cmp == "ge":
+                m = x >= y
+            elif self.cmp == "lt":
+                m = x < y
+            elif self.cmp == "le":
+                m = x <= y
+            elif self.cmp == "eq":
+                m = x == z
+            else:
+                m = x != z
+            return torch.where(m, x, y * 3.0)
+    return Compare(cmp)
+
+
+@case("op_reciprocal", "op", "2,3,8,8")
+def _reciprocal():
+    class Reciprocal(nn.Module):
+        def forward(self, x):
+            return torch.reciprocal(x.abs() + 0.5)
+    return Reciprocal()
+
+
+@case("op_cast_roundtrip", "op", "2,3,8,8",
+      note="f32 -> i64 truncates toward zero, then back to f32")
+def _cast_roundtrip():
+    class CastRoundTrip(nn.Module):
+        def forward(self, x):
+            return (x * 4.0).to(torch.int64).to(torch.float32)
+    return CastRoundTrip()
+
+
 # Embedding / recurrent / attention.
 @case("op_embedding", "op", "2,7", dtypes="i64", int_high=50)
 def _embedding():

@@ -2,7 +2,8 @@
 // (tests/models/make_models.py): real TorchScript files scripted from
 // torchvision and torch.nn, run by LibTorch for the reference and by sinter
 // (import, compile at -O0 and at the default pipeline, load through the C
-// API, run on the CPU kernels).
+// API, run on the CPU kernels), each artifact on both CPU execution paths:
+// native code for the fused kernels, and their interpreter.
 //
 // One GoogleTest test per manifest row, registered at start-up from the
 // manifest, so ctest lists and runs them one by one.
@@ -75,7 +76,8 @@ void RunAndCompare(sinter_model* model, int threads, const Case& c,
                    const std::vector<at::Tensor>& tensors, const std::vector<at::Tensor>& ref,
                    const std::function<void(size_t, double)>& record = nullptr) {
   sinter_session* session = nullptr;
-  sinter_session_options so{};
+  sinter_session_options so;
+  sinter_session_options_init(&so);
   so.num_threads = threads;
   ASSERT_EQ(sinter_session_create(model, &so, &session), nullptr);
   std::unique_ptr<sinter_session, void (*)(sinter_session*)> hold(session, sinter_session_release);
@@ -124,9 +126,17 @@ void RunAndCompare(sinter_model* model, int threads, const Case& c,
   }
 }
 
-sinter_model* LoadOrNull(const std::string& artifact) {
+// The CPU execution paths every case runs on: the fused kernels' native code
+// (LLVM, what an AVX2 CPU runs) and the interpreter of their descriptions
+// (what every other CPU runs, and any load with disable_native_code).
+enum class Path { kNative, kInterpreter };
+
+sinter_model* LoadOrNull(const std::string& artifact, Path path = Path::kNative) {
   sinter_model* model = nullptr;
-  sinter_status* st = sinter_model_load_memory(artifact.data(), artifact.size(), nullptr, &model);
+  sinter_model_options mo;
+  sinter_model_options_init(&mo);
+  mo.disable_native_code = path == Path::kInterpreter;
+  sinter_status* st = sinter_model_load_memory(artifact.data(), artifact.size(), &mo, &model);
   EXPECT_EQ(st, nullptr) << sinter_status_get_message(st);
   sinter_status_free(st);
   return model;
@@ -155,16 +165,30 @@ class ParityTest : public testing::Test {
           std::string(pipeline) + (std::string(layout) == "auto" ? "" : std::string("_") + layout);
       const std::string artifact = CompileCase(c_, pipeline, layout);
       ASSERT_FALSE(artifact.empty());
-      sinter_model* model = LoadOrNull(artifact);
-      ASSERT_NE(model, nullptr);
-      // -O0 runs on one thread and the default pipeline on two, so both the
-      // serial and the threaded kernel paths are checked against LibTorch.
-      RunAndCompare(model, std::string(pipeline) == "O0" ? 1 : 2, c_, tensors, ref,
-                    [&](size_t o, double max_abs) {
-                      RecordProperty(config + "_max_abs_diff_" + std::to_string(o),
-                                     std::to_string(max_abs));
-                    });
-      sinter_model_release(model);
+      // Every artifact on both CPU paths: the same kernel descriptions run
+      // as native code and interpreted must both match LibTorch.
+      for (Path path : {Path::kNative, Path::kInterpreter}) {
+        const bool native = path == Path::kNative;
+        SCOPED_TRACE(native ? "native code" : "interpreter");
+        sinter_model* model = LoadOrNull(artifact, path);
+        ASSERT_NE(model, nullptr);
+        if (!native) EXPECT_EQ(sinter_model_native_kernel_count(model), 0u);
+        RecordProperty(config + (native ? "_native_kernels" : "_interpreted_kernels"),
+                       std::to_string(sinter_model_native_kernel_count(model)));
+        // -O0 runs on one thread and the default pipeline on two, so both
+        // the serial and the threaded kernel paths are checked.
+        RunAndCompare(model, std::string(pipeline) == "O0" ? 1 : 2, c_, tensors, ref,
+                      [&](size_t o, double max_abs) {
+                        RecordProperty(config + (native ? "_native" : "_interpreter") +
+                                           "_max_abs_diff_" + std::to_string(o),
+                                       std::to_string(max_abs));
+                      });
+        const size_t native_kernels = sinter_model_native_kernel_count(model);
+        sinter_model_release(model);
+        // Without native kernels (-O0 has no fused ones; a CPU below the
+        // artifact's level loads none) that run was the interpreter already.
+        if (native && native_kernels == 0) break;
+      }
     }
   }
 

@@ -137,6 +137,23 @@ void BuildWideNet(ir::Graph* g) {
   Output(g, sm, "p");
 }
 
+void BuildLongChain(ir::Graph* g, int links) {
+  Builder b(g);
+  Value* x = Input(g, {3, 700}, "x");
+  Value* bias = ConstF32(b, {700}, 43);  // a broadcast operand, filled per chunk
+  Value* y = x;
+  for (int i = 0; i < links; ++i) {
+    // Each link keeps values in [-1, 1]: tanh(y * 0.9 + bias * 0.1) - y * 0.05, then
+    // a value used twice (mul t t) and one used again much later (x).
+    Value* t = Make(b, OpKind::kMul, {y, b.ScalarF32(0.9f)});
+    t = Make(b, OpKind::kAdd, {t, Make(b, OpKind::kMul, {bias, b.ScalarF32(0.1f)})});
+    t = Make(b, OpKind::kTanh, {t});
+    t = Make(b, OpKind::kSub, {t, Make(b, OpKind::kMul, {t, t})});
+    y = Make(b, OpKind::kAdd, {t, Make(b, OpKind::kMul, {x, b.ScalarF32(0.01f)})});
+  }
+  Output(g, y, "y");
+}
+
 void BuildScaledTanh(ir::Graph* g, float scale) {
   Builder b(g);
   Value* x = Input(g, {64, 64}, "x");

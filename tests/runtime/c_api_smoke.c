@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
   if (status != NULL) return report(status, "sinter_model_load_file");
 
   sinter_session* session = NULL;
-  sinter_session_options options = {1};
+  sinter_session_options options;
+  sinter_session_options_init(&options);
+  options.num_threads = 1;
   status = sinter_session_create(model, &options, &session);
   if (status != NULL) {
     sinter_model_release(model);

@@ -429,8 +429,24 @@ TEST(CudaHostKernels, BatchNormAndEmbedding) {
   KernelDef ek;
   e.Plan("embedding", ek);
   e.Run({table.data(), ids.data()}, rows.data());
-  ASSERT_TRUE(kc::EmbeddingF32(table.data(), 7, 4, ids.data(), 3, want.data()));
+  kc::EmbeddingF32(table.data(), 7, 4, ids.data(), 3, want.data());
   EXPECT_EQ(rows, want);
+
+  // Out of range (either side): one documented behaviour on both backends,
+  // a NaN row, and the rows in range still looked up.
+  ids = {7, 2, -1};
+  e.Run({table.data(), ids.data()}, rows.data());
+  kc::EmbeddingF32(table.data(), 7, 4, ids.data(), 3, want.data());
+  for (int64_t r : {0, 2}) {
+    for (int j = 0; j < 4; ++j) {
+      EXPECT_TRUE(std::isnan(rows[r * 4 + j])) << "CUDA row " << r;
+      EXPECT_TRUE(std::isnan(want[r * 4 + j])) << "CPU row " << r;
+    }
+  }
+  for (int j = 0; j < 4; ++j) {
+    EXPECT_EQ(rows[4 + j], table[2 * 4 + j]);
+    EXPECT_EQ(want[4 + j], table[2 * 4 + j]);
+  }
 }
 
 TEST(CudaHostKernels, F16StorageRoundTripsAndPoolsInF32) {

@@ -31,9 +31,12 @@ struct Result {
   sinter_model* model = nullptr;  // owned by the caller when code is OK
 };
 
-Result Load(const std::string& bytes, bool verify_weights = false) {
+Result Load(const std::string& bytes, bool verify_weights = false, bool disable_native = false) {
   Result r;
-  sinter_model_options o{verify_weights ? 1 : 0};
+  sinter_model_options o;
+  sinter_model_options_init(&o);
+  o.verify_weights_checksum = verify_weights ? 1 : 0;
+  o.disable_native_code = disable_native ? 1 : 0;
   sinter_status* s = sinter_model_load_memory(bytes.data(), bytes.size(), &o, &r.model);
   r.code = sinter_status_get_code(s);
   r.message = sinter_status_get_message(s);
@@ -51,7 +54,9 @@ void RunIfSmall(sinter_model* m) {
   if (sinter_model_arena_bytes(m) > (64u << 20)) return;
   for (int threads : {1, 2}) {
     sinter_session* s = nullptr;
-    sinter_session_options o{threads};
+    sinter_session_options o;
+    sinter_session_options_init(&o);
+    o.num_threads = threads;
     sinter_status* st = sinter_session_create(m, &o, &s);
     if (st != nullptr) {
       sinter_status_free(st);
@@ -288,10 +293,17 @@ TensorSpec T(std::string name, std::vector<int64_t> shape, fmt::TensorKind kind,
   return t;
 }
 
+struct CodeSpec {
+  fmt::CodeRole role;
+  int module;
+  std::string symbol;
+};
+
 struct KernelSpec {
   std::string op;
   std::vector<int> inputs, outputs;
   std::vector<AttrSpec> attrs;
+  std::vector<CodeSpec> code;
 };
 
 struct ModelSpec {
@@ -303,11 +315,14 @@ struct ModelSpec {
   std::string data;  // the data region
   std::string target = "cpu";
   bool no_tensor_table = false;
-  struct Image {
+  struct Object {
+    std::string format;
+    int module;
     int segment;
     uint32_t crc32;
   };
-  std::vector<Image> cuda_images;  // "sm_90" cubins
+  std::vector<Object> code_objects;
+  bool disable_native = false;  // load without native code (its bytes are not an object)
 };
 
 // FlatBuffer + a correct header with checksums: only the model is wrong.
@@ -329,18 +344,23 @@ std::string Serialize(const ModelSpec& m) {
                                       a.kind == fmt::AttrKind::Str ? b.CreateString(a.s) : 0,
                                       a.kind == fmt::AttrKind::Ints ? b.CreateVector(a.ints) : 0));
     }
-    kernels.push_back(fmt::CreateKernel(
-        b, b.CreateString(k.op), b.CreateVector(k.inputs), b.CreateVector(k.outputs),
-        b.CreateVector(attrs), b.CreateString("test.py:" + std::to_string(kernels.size()))));
+    std::vector<fb::Offset<fmt::CodeRef>> code;
+    for (const CodeSpec& c : k.code)
+      code.push_back(fmt::CreateCodeRef(b, c.role, c.module, b.CreateString(c.symbol), 256, 1, 32));
+    kernels.push_back(fmt::CreateKernel(b, b.CreateString(k.op), b.CreateVector(k.inputs),
+                                        b.CreateVector(k.outputs), b.CreateVector(attrs),
+                                        b.CreateString("test.py:" + std::to_string(kernels.size())),
+                                        code.empty() ? 0 : b.CreateVector(code)));
   }
-  std::vector<fb::Offset<fmt::CudaImage>> images;
-  for (const ModelSpec::Image& im : m.cuda_images)
-    images.push_back(fmt::CreateCudaImage(b, b.CreateString("sm_90"), false, im.segment, im.crc32));
+  std::vector<fb::Offset<fmt::CodeObject>> objects;
+  for (const ModelSpec::Object& o : m.code_objects)
+    objects.push_back(
+        fmt::CreateCodeObject(b, b.CreateString(o.format), o.module, o.segment, o.crc32));
   auto model = fmt::CreateModel(
       b, b.CreateString("damaged_artifact_test"), b.CreateString(m.target),
       m.no_tensor_table ? 0 : b.CreateVector(tensors), b.CreateVector(m.inputs),
       b.CreateVector(m.outputs), b.CreateVector(kernels), b.CreateVectorOfStructs(m.segments),
-      m.arena_bytes, m.arena_bytes, -1, 0, 0, images.empty() ? 0 : b.CreateVector(images));
+      m.arena_bytes, m.arena_bytes, objects.empty() ? 0 : b.CreateVector(objects));
   fmt::FinishModelBuffer(b, model);
 
   fmt::FileHeader h{};
@@ -459,7 +479,7 @@ TEST_P(HandMadeBadArtifactTest, IsRejectedWithCodeAndMessage) {
   const BadCase& c = GetParam();
   ModelSpec m = BaseSpec();
   c.damage(&m);
-  Result r = Load(Serialize(m));
+  Result r = Load(Serialize(m), false, m.disable_native);
   EXPECT_EQ(r.code, c.code) << sinter_status_code_name(r.code) << ": " << r.message;
   EXPECT_NE(r.message.find(c.message), std::string::npos)
       << "message: " << r.message << "\nexpected to contain: " << c.message;
@@ -607,16 +627,50 @@ const BadCase kBadCases[] = {
      [](ModelSpec* m) {
        m->target = "cuda";
        CudaConvOnly(m);
-       m->cuda_images = {{7, 0}};
+       m->code_objects = {{"cubin-sm_90", 0, 7, 0}};
      },
-     SINTER_DATA_LOSS, "CUDA image segment 7 out of range"},
+     SINTER_DATA_LOSS, "code object 0 (cubin-sm_90): segment 7 out of range"},
     {"CudaImageChecksum",
      [](ModelSpec* m) {
        m->target = "cuda";
        CudaConvOnly(m);
-       m->cuda_images = {{0, fmt::Crc32(m->data.data(), m->data.size()) ^ 1u}};
+       m->code_objects = {{"cubin-sm_90", 0, 0, fmt::Crc32(m->data.data(), 144) ^ 1u}};
      },
-     SINTER_DATA_LOSS, "CUDA image checksum mismatch"},
+     SINTER_DATA_LOSS, "code object 0 (cubin-sm_90): checksum mismatch"},
+    // Attributes are exactly the op schema's (runtime/format/ops.def).
+    {"UnknownAttribute", [](ModelSpec* m) { m->kernels[1].attrs = {IntAttr("frob", 1)}; },
+     SINTER_DATA_LOSS, "kernel 1 (relu at test.py:1): unknown attribute 'frob'"},
+    {"AttributeOfAnotherKind",
+     [](ModelSpec* m) { m->kernels[0].attrs[3] = IntsAttr("groups", {1}); }, SINTER_DATA_LOSS,
+     "kernel 0 (conv2d at test.py:0): attribute 'groups' must be int"},
+    {"MissingAttribute", [](ModelSpec* m) { m->kernels[0].attrs.pop_back(); }, SINTER_DATA_LOSS,
+     "missing attribute 'groups' (int)"},
+    {"AttributeTwice", [](ModelSpec* m) { m->kernels[0].attrs.push_back(IntAttr("groups", 1)); },
+     SINTER_DATA_LOSS, "attribute 'groups' given twice"},
+    // Code references and code objects.
+    {"CodeOfAMissingModule",
+     [](ModelSpec* m) {
+       m->kernels[1].code = {{fmt::CodeRole::Main, 3, "f"}};
+     },
+     SINTER_DATA_LOSS, "code module 3 does not exist"},
+    {"TwoFunctionsForOneRole",
+     [](ModelSpec* m) {
+       m->code_objects = {{"elf-x86_64", 0, 0, fmt::Crc32(m->data.data(), 144)}};
+       m->kernels[1].code = {{fmt::CodeRole::Main, 0, "f"}, {fmt::CodeRole::Main, 0, "g"}};
+     },
+     SINTER_DATA_LOSS, "two functions for one role"},
+    {"FunctionTheKernelDoesNotRun",
+     [](ModelSpec* m) {
+       m->code_objects = {{"elf-x86_64", 0, 0, fmt::Crc32(m->data.data(), 144)}};
+       m->kernels[1].code = {{fmt::CodeRole::Epilogue, 0, "sinter_k0"}};
+       m->disable_native = true;
+     },
+     SINTER_DATA_LOSS, "a function ('sinter_k0') for its epilogue, which the kernel does not run"},
+    {"CodeObjectOfAnotherTarget",
+     [](ModelSpec* m) {
+       m->code_objects = {{"cubin-sm_90", 0, 0, fmt::Crc32(m->data.data(), 144)}};
+     },
+     SINTER_UNIMPLEMENTED, "code object format 'cubin-sm_90' is not one the CPU backend runs"},
     // Kernel checks of attributes against recorded shapes: INVALID_ARGUMENT.
     {"ConvWeightDisagreesWithOutput",
      [](ModelSpec* m) {
@@ -630,11 +684,9 @@ const BadCase kBadCases[] = {
        m->tensors[1].shape = {4, 1, 3, 3};
      },
      SINTER_INVALID_ARGUMENT, "disagree for groups=1"},
-    {"ConvMissingAttribute", [](ModelSpec* m) { m->kernels[0].attrs.pop_back(); },
-     SINTER_INVALID_ARGUMENT, "attribute 'groups' (int) missing"},
     {"ConvAttributeOfWrongKind",
-     [](ModelSpec* m) { m->kernels[0].attrs[0] = IntAttr("stride", 1); }, SINTER_INVALID_ARGUMENT,
-     "attribute 'stride' (ints) missing or of another kind"},
+     [](ModelSpec* m) { m->kernels[0].attrs[0] = IntAttr("stride", 1); }, SINTER_DATA_LOSS,
+     "attribute 'stride' must be ints"},
     {"ConvStrideZero",
      [](ModelSpec* m) {
        m->kernels[0].attrs[0] = IntsAttr("stride", {0, 1});

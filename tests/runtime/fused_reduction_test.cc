@@ -183,7 +183,9 @@ TEST_P(FusedReductionTest, MatchesDoubleReference) {
   const Tensor want = c.ref(dinputs);
   for (int threads : {1, 3}) {
     sinter_session* s = nullptr;
-    sinter_session_options o{threads};
+    sinter_session_options o;
+    sinter_session_options_init(&o);
+    o.num_threads = threads;
     ASSERT_EQ(sinter_session_create(model, &o, &s), nullptr);
     for (size_t i = 0; i < inputs.size(); ++i) {
       ASSERT_EQ(
@@ -224,6 +226,9 @@ TEST(FusedReductionLoadTest, DamagedAttributesAreErrors) {
   struct Damage {
     const std::string* artifact;
     std::string from, to;  // same length, so offsets stay valid
+    // A renamed attribute is one the op schema does not know: the loader
+    // refuses it as damage before the kernel's own checks run.
+    sinter_status_code code = SINTER_INVALID_ARGUMENT;
   };
   // A whole flatbuffer string (length prefix and terminator), so that an
   // attribute name does not match inside a longer one ("epilogue_native").
@@ -233,13 +238,13 @@ TEST(FusedReductionLoadTest, DamagedAttributesAreErrors) {
     return out + s + std::string(1, '\0');
   };
   const Damage damages[] = {
-      {&softmax, whole("softmax"), whole("softmay")},        // unknown kind
-      {&softmax, "t1 = add t0 $1", "t1 = add t0 $7"},        // input out of range
-      {&softmax, "t0 = mul $0 0.125", "t0 = mul $0 0.1 5"},  // malformed program
-      {&softmax, whole("prologue"), whole("prologuf")},      // two inputs, no prologue
-      {&norm, whole("eps"), whole("epz")},                   // layer_norm without eps
-      {&norm, whole("epilogue"), whole("epilogux")},         // operands without epilogue
-      {&norm, "t1 = mul t0 $1", "t1 = mul t0 $9"},           // epilogue input out of range
+      {&softmax, whole("softmax"), whole("softmay")},                      // unknown kind
+      {&softmax, "t1 = add t0 $1", "t1 = add t0 $7"},                      // input out of range
+      {&softmax, "t0 = mul $0 0.125", "t0 = mul $0 0.1 5"},                // malformed program
+      {&softmax, whole("prologue"), whole("prologuf"), SINTER_DATA_LOSS},  // unknown attribute
+      {&norm, whole("eps"), whole("epz"), SINTER_DATA_LOSS},               // likewise
+      {&norm, whole("epilogue"), whole("epilogux"), SINTER_DATA_LOSS},     // likewise
+      {&norm, "t1 = mul t0 $1", "t1 = mul t0 $9"},  // epilogue input out of range
   };
   for (const Damage& d : damages) {
     std::string bytes = *d.artifact;
@@ -250,8 +255,7 @@ TEST(FusedReductionLoadTest, DamagedAttributesAreErrors) {
     sinter_model* model = nullptr;
     sinter_status* st = sinter_model_load_memory(bytes.data(), bytes.size(), nullptr, &model);
     ASSERT_NE(st, nullptr) << d.to;
-    EXPECT_EQ(sinter_status_get_code(st), SINTER_INVALID_ARGUMENT)
-        << d.to << ": " << sinter_status_get_message(st);
+    EXPECT_EQ(sinter_status_get_code(st), d.code) << d.to << ": " << sinter_status_get_message(st);
     EXPECT_EQ(model, nullptr);
     sinter_status_free(st);
   }

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -84,7 +85,9 @@ ModelPtr LoadMemory(const std::string& bytes) {
 
 SessionPtr NewSession(sinter_model* m, int threads = 1) {
   sinter_session* s = nullptr;
-  sinter_session_options o{threads};
+  sinter_session_options o;
+  sinter_session_options_init(&o);
+  o.num_threads = threads;
   EXPECT_TRUE(IsOk(sinter_session_create(m, &o, &s)));
   return SessionPtr(s);
 }
@@ -358,7 +361,9 @@ TEST_P(RuntimeParityTest, MatchesReference) {
   } else {
     std::string path = TempPath(c.name);
     WriteFile(path, bytes);
-    sinter_model_options opts{/*verify_weights_checksum=*/1};
+    sinter_model_options opts;
+    sinter_model_options_init(&opts);
+    opts.verify_weights_checksum = 1;
     ASSERT_TRUE(IsOk(sinter_model_load_file(path.c_str(), &opts, &raw)));
     std::remove(path.c_str());  // the mapping outlives the name
   }
@@ -536,7 +541,9 @@ TEST(CApiTest, OutParametersClearedOnError) {
   EXPECT_EQ(info.byte_size, 0u);
 
   sinter_session* s = Garbage<sinter_session>();
-  sinter_session_options bad{-1};
+  sinter_session_options bad;
+  sinter_session_options_init(&bad);
+  bad.num_threads = -1;
   e = Take(sinter_session_create(model.get(), &bad, &s));
   EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
   EXPECT_NE(e.message.find("num_threads"), std::string::npos) << e.message;
@@ -735,7 +742,8 @@ TEST(SessionTest, ThreadCreationFailureIsResourceExhausted) {
   ASSERT_EQ(pthread_attr_setstacksize(&huge, size_t{1} << 46), 0);
   ASSERT_EQ(pthread_setattr_default_np(&huge), 0);
   sinter_session* s = Garbage<sinter_session>();
-  sinter_session_options o{};
+  sinter_session_options o;
+  sinter_session_options_init(&o);
   o.num_threads = 4;
   Error e = Take(sinter_session_create(model.get(), &o, &s));
   ASSERT_EQ(pthread_setattr_default_np(&saved), 0);
@@ -746,6 +754,69 @@ TEST(SessionTest, ThreadCreationFailureIsResourceExhausted) {
   EXPECT_EQ(s, nullptr);
   SessionPtr ok = NewSession(model.get(), 4);
   EXPECT_NE(ok, nullptr);
+}
+
+// Options structs grow: struct_size says how much of one the caller has.
+TEST(CApiTest, OptionsStructsAreSizedAndInitialised) {
+  const std::string& bytes = TwoOutputsArtifact();
+  sinter_model_options o;
+  std::memset(&o, 0x5A, sizeof o);
+  sinter_model_options_init(&o);
+  EXPECT_EQ(o.struct_size, sizeof o);
+  EXPECT_EQ(o.verify_weights_checksum, 0);
+  EXPECT_EQ(o.disable_native_code, 0);
+  EXPECT_EQ(o.cuda_device, 0);
+  sinter_model* m = nullptr;
+  ASSERT_TRUE(IsOk(sinter_model_load_memory(bytes.data(), bytes.size(), &o, &m)));
+  ModelPtr model(m);
+
+  // A caller built against an older, shorter struct: the fields past its
+  // size are never read (here they hold garbage) and take their defaults.
+  std::memset(&o, 0x5A, sizeof o);
+  o.struct_size = offsetof(sinter_model_options, disable_native_code);
+  o.verify_weights_checksum = 1;
+  m = nullptr;
+  ASSERT_TRUE(IsOk(sinter_model_load_memory(bytes.data(), bytes.size(), &o, &m)));
+  sinter_model_release(m);
+
+  o.struct_size = 0;  // never initialised
+  m = Garbage<sinter_model>();
+  Error e = Take(sinter_model_load_memory(bytes.data(), bytes.size(), &o, &m));
+  EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(e.message.find("sinter_model_options_init"), std::string::npos) << e.message;
+  EXPECT_EQ(m, nullptr);
+
+  sinter_session_options so;
+  std::memset(&so, 0x5A, sizeof so);
+  sinter_session_options_init(&so);
+  EXPECT_EQ(so.struct_size, sizeof so);
+  EXPECT_EQ(so.num_threads, 0);
+  EXPECT_EQ(so.disable_cuda_graph, 0);
+  so.struct_size = 0;
+  sinter_session* s = Garbage<sinter_session>();
+  e = Take(sinter_session_create(model.get(), &so, &s));
+  EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(e.message.find("sinter_session_options_init"), std::string::npos) << e.message;
+  EXPECT_EQ(s, nullptr);
+  so.struct_size = offsetof(sinter_session_options, disable_cuda_graph);
+  so.num_threads = 2;
+  ASSERT_TRUE(IsOk(sinter_session_create(model.get(), &so, &s)));
+  sinter_session_release(s);
+}
+
+// Verification without loading: the same verdict as a load, no model.
+TEST(CApiTest, VerifyMemoryGivesTheLoadersVerdict) {
+  const std::string& bytes = TwoOutputsArtifact();
+  EXPECT_TRUE(IsOk(sinter_model_verify_memory(bytes.data(), bytes.size(), nullptr)));
+  std::string bad = bytes;
+  bad[0] ^= 1;
+  Error e = Take(sinter_model_verify_memory(bad.data(), bad.size(), nullptr));
+  EXPECT_EQ(e.code, SINTER_DATA_LOSS);
+  EXPECT_NE(e.message.find("magic"), std::string::npos) << e.message;
+  e = Take(sinter_model_verify_memory(nullptr, 8, nullptr));
+  EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+  e = Take(sinter_model_verify_memory(bytes.data(), bytes.size() / 2, nullptr));
+  EXPECT_EQ(e.code, SINTER_DATA_LOSS);
 }
 
 TEST(CApiTest, BumpedVersionIsVersionMismatch) {
@@ -863,7 +934,9 @@ TEST(SessionTest, FourThreadsShareOneModel) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       sinter_session* raw = nullptr;
-      sinter_session_options o{t % 2 + 1};  // some sessions have a pool of their own
+      sinter_session_options o;
+      sinter_session_options_init(&o);
+      o.num_threads = t % 2 + 1;  // some sessions have a pool of their own
       if (!IsOk(sinter_session_create(model.get(), &o, &raw))) {
         ++failures;
         return;

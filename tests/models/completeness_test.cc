@@ -1,0 +1,113 @@
+// The op table is complete: every row of runtime/format/ops.def has each
+// piece an op needs, and the pieces agree with each other.
+//   - the IR's row (ir/op_table.h) is the schema's row, with a shape rule;
+//   - each target: an op it runs as a kernel (KERNEL, GENERATED, LIBRARY)
+//     has a row in that backend's op table, and a backend row is an op the
+//     target runs; an op LOWERED names a registered pass; REFUSED says why;
+//   - a parity case reaches it: the op appears in a test model imported from
+//     TorchScript (its lowering), or in one after the default pipeline (the
+//     pass that makes it), so LibTorch checks its numbers and its shape
+//     rule's shapes (tests/models/parity_test.cc).
+// One test over the whole table, so that one run lists every missing piece.
+#include <map>
+#include <set>
+#include <string>
+
+#include "codegen/compiler.h"
+#include "frontend/torchscript.h"
+#include "gtest/gtest.h"
+#include "ir/op_table.h"
+#include "passes/pass.h"
+#include "runtime/backend.h"
+#include "runtime/format/op_schema.h"
+#include "tests/models/manifest.h"
+
+namespace {
+
+using sinter::format::Strategy;
+using sinter::format::Target;
+
+// The op kinds the test models reach, each with the first case that does.
+std::map<sinter::ir::OpKind, std::string> Reached(const std::string& models) {
+  std::map<sinter::ir::OpKind, std::string> seen;
+  for (const sinter::testing::ModelCase& c : sinter::testing::ReadManifest(models)) {
+    if (c.group != "op" && c.group != "model") continue;
+    sinter::frontend::ImportOptions opts;
+    for (size_t i = 0; i < c.shapes.size(); ++i) {
+      opts.inputs.push_back(
+          {c.shapes[i], c.dtypes[i] == "i64" ? sinter::ir::DType::kI64 : sinter::ir::DType::kF32});
+    }
+    auto graph = sinter::frontend::ImportTorchScript(c.file, opts);
+    if (!graph.ok()) continue;  // parity_test reports it
+    auto note = [&](const sinter::ir::Graph& g, const char* how) {
+      for (const auto& op : g.ops()) seen.emplace(op->kind(), c.name + " (" + how + ")");
+    };
+    note(**graph, "imported");
+    sinter::codegen::CompileOptions copts;
+    copts.cpu = "none";  // no native code needed to see the ops
+    if (sinter::codegen::Compile(**graph, copts, nullptr).ok()) note(**graph, "default pipeline");
+  }
+  return seen;
+}
+
+TEST(OpTable, EveryRowIsComplete) {
+  const std::string models = sinter::testing::ModelsDir(SINTER_DEFAULT_MODELS_DIR);
+  const std::map<sinter::ir::OpKind, std::string> reached = Reached(models);
+  ASSERT_GT(reached.size(), 20u) << "no test models in " << models;
+  std::map<Target, std::set<std::string_view>> backend_ops;
+  for (Target t : sinter::format::kAllTargets) {
+    const sinter::rt::Backend* b = sinter::rt::FindBackend(sinter::format::TargetName(t));
+    ASSERT_NE(b, nullptr) << sinter::format::TargetName(t);
+    for (std::string_view op : b->ops()) backend_ops[t].insert(op);
+  }
+  const bool cuda_built = !backend_ops[Target::kCuda].empty();
+
+  for (const sinter::format::OpSchema& s : sinter::format::AllOpSchemas()) {
+    SCOPED_TRACE(std::string(s.name));
+    const sinter::ir::OpInfo& info =
+        sinter::ir::GetOpInfo(static_cast<sinter::ir::OpKind>(s.index));
+    EXPECT_EQ(info.schema, &s) << "the IR's row is not the schema's";
+    EXPECT_EQ(info.name, s.name);
+    EXPECT_NE(info.infer, nullptr) << "no shape rule";
+    for (Target t : sinter::format::kAllTargets) {
+      const std::string_view target = sinter::format::TargetName(t);
+      const sinter::format::TargetStrategy& st = s.strategy(t);
+      const bool in_table = backend_ops[t].count(s.name) != 0;
+      switch (st.kind) {
+        case Strategy::kKernel:
+        case Strategy::kGenerated:
+        case Strategy::kLibrary:
+          if (t == Target::kCuda && !cuda_built) break;  // runtime built without CUDA
+          EXPECT_TRUE(in_table) << "the " << target << " backend's op table has no row";
+          break;
+        case Strategy::kLowered:
+          EXPECT_NE(sinter::passes::FindPass(std::string(st.detail)), nullptr)
+              << target << ": lowered by '" << st.detail << "', which is no registered pass";
+          EXPECT_FALSE(in_table) << target << ": lowered, yet the backend has a row";
+          break;
+        case Strategy::kRefused:
+          EXPECT_FALSE(st.detail.empty()) << target << ": refused without a reason";
+          EXPECT_FALSE(in_table) << target << ": refused, yet the backend has a row";
+          break;
+        case Strategy::kIrOnly:
+          EXPECT_FALSE(in_table) << target << ": IR only, yet the backend has a row";
+          break;
+      }
+    }
+    EXPECT_TRUE(reached.count(info.kind))
+        << "no parity case reaches it: add one to tests/models/make_models.py";
+  }
+  // The other way: every backend row is an op the schema says it runs.
+  for (const auto& [t, ops] : backend_ops) {
+    for (std::string_view op : ops) {
+      const sinter::format::OpSchema* s = sinter::format::FindOpSchema(op);
+      ASSERT_NE(s, nullptr) << "the " << sinter::format::TargetName(t) << " backend runs '" << op
+                            << "', which ops.def does not have";
+      EXPECT_TRUE(s->strategy(t).RunsAsKernel())
+          << sinter::format::TargetName(t) << " runs '" << op << "' as a kernel, ops.def says "
+          << sinter::format::StrategyName(s->strategy(t).kind);
+    }
+  }
+}
+
+}  // namespace
