@@ -143,12 +143,13 @@ void BuildLongChain(ir::Graph* g, int links) {
   Value* bias = ConstF32(b, {700}, 43);  // a broadcast operand, filled per chunk
   Value* y = x;
   for (int i = 0; i < links; ++i) {
-    // Each link keeps values in [-1, 1]: tanh(y * 0.9 + bias * 0.1) - y * 0.05, then
-    // a value used twice (mul t t) and one used again much later (x).
+    // One link, every value used once (what fuse-elementwise chains):
+    // y = tanh(y * 0.9 + bias * 0.1) * 0.5 - bias * 0.05 + x * 0.01.
     Value* t = Make(b, OpKind::kMul, {y, b.ScalarF32(0.9f)});
     t = Make(b, OpKind::kAdd, {t, Make(b, OpKind::kMul, {bias, b.ScalarF32(0.1f)})});
     t = Make(b, OpKind::kTanh, {t});
-    t = Make(b, OpKind::kSub, {t, Make(b, OpKind::kMul, {t, t})});
+    t = Make(b, OpKind::kMul, {t, b.ScalarF32(0.5f)});
+    t = Make(b, OpKind::kSub, {t, Make(b, OpKind::kMul, {bias, b.ScalarF32(0.05f)})});
     y = Make(b, OpKind::kAdd, {t, Make(b, OpKind::kMul, {x, b.ScalarF32(0.01f)})});
   }
   Output(g, y, "y");

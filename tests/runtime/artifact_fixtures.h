@@ -46,8 +46,9 @@ void BuildTwoOutputs(ir::Graph* g);
 // -> softmax(axis 1) -> "p" f32[2,32].
 void BuildWideNet(ir::Graph* g);
 
-// y = a chain of `links` links of 7 elementwise ops each over x [3, 700] and
-// a broadcast constant: one fused kernel far longer than any real model's.
+// y = a chain of `links` links of 7 elementwise ops each (after folding)
+// over x [3, 700] and a broadcast constant: one fused kernel far longer than
+// any real model's.
 void BuildLongChain(ir::Graph* g, int links);
 
 // x f32[64,64] -> mul(x, scale) -> tanh -> add x -> "y": one fused
