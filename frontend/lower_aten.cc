@@ -550,6 +550,39 @@ absl::Status Lstm(Importer& im, tj::Node* n) {
   return absl::OkStatus();
 }
 
+// softplus(x, beta, threshold) = log(1 + exp(beta x)) / beta, as the stable
+// (relu(z) + log(1 + exp(-|z|))) / beta with z = beta x: ops that fuse into
+// one kernel on every backend. PyTorch returns x itself where z > threshold.
+// There this form exceeds x by log(1 + exp(-z)) / beta, less than half an f32
+// ulp of x when threshold >= 15 (the default is 20), so the select is emitted
+// only for smaller thresholds, where the two differ visibly.
+absl::Status Softplus(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(double beta, im.Float(n, 1));
+  if (!(beta > 0)) return im.Error(n, "softplus needs beta > 0");
+  const ir::DType dt = x->type().dtype;
+  ir::Value* z = x;
+  if (beta != 1) {
+    ASSIGN_OR_RETURN(z, im.Op(OpKind::kMul, {x, im.Scalar(beta, dt)}));
+  }
+  ASSIGN_OR_RETURN(ir::Value * pos, im.Op(OpKind::kRelu, {z}));
+  ASSIGN_OR_RETURN(ir::Value * a, im.Op(OpKind::kAbs, {z}));
+  ASSIGN_OR_RETURN(ir::Value * na, im.Op(OpKind::kNeg, {a}));
+  ASSIGN_OR_RETURN(ir::Value * e, im.Op(OpKind::kExp, {na}));
+  ASSIGN_OR_RETURN(ir::Value * e1, im.Op(OpKind::kAdd, {e, im.Scalar(1, dt)}));
+  ASSIGN_OR_RETURN(ir::Value * l, im.Op(OpKind::kLog, {e1}));
+  ASSIGN_OR_RETURN(ir::Value * y, im.Op(OpKind::kAdd, {pos, l}));
+  if (beta != 1) {
+    ASSIGN_OR_RETURN(y, im.Op(OpKind::kDiv, {y, im.Scalar(beta, dt)}));
+  }
+  ASSIGN_OR_RETURN(double threshold, im.Float(n, 2));
+  if (threshold < 15) {
+    ASSIGN_OR_RETURN(ir::Value * above, im.Op(OpKind::kGt, {z, im.Scalar(threshold, dt)}));
+    ASSIGN_OR_RETURN(y, im.Op(OpKind::kWhere, {above, x, y}));
+  }
+  return Out(im, n, y);
+}
+
 const std::unordered_map<std::string, Lowering>& Table() {
   static const auto* table = new std::unordered_map<std::string, Lowering>{
       {"aten::relu", &Unary<OpKind::kRelu>},
@@ -566,6 +599,7 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::silu", &Unary<OpKind::kSilu>},
       {"aten::hardswish", &Unary<OpKind::kHardswish>},
       {"aten::hardsigmoid", &Unary<OpKind::kHardsigmoid>},
+      {"aten::softplus", &Softplus},
       {"aten::gelu",
        [](Importer& im, tj::Node* n) -> absl::Status {
          ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));

@@ -953,6 +953,21 @@ def _cast_roundtrip():
     return CastRoundTrip()
 
 
+@case("op_softplus", "op", "2,3,8,8")
+@case("op_softplus_beta", "op", "2,3,8,8", beta=2.0, threshold=5.0)
+def _softplus(beta=1.0, threshold=20.0):
+    # x * 12 reaches past the threshold, where PyTorch returns x itself.
+    class Softplus(nn.Module):
+        def __init__(self, beta: float, threshold: float):
+            super().__init__()
+            self.beta = beta
+            self.threshold = threshold
+
+        def forward(self, x):
+            return F.softplus(x * 12.0, self.beta, self.threshold)
+    return Softplus(beta, threshold)
+
+
 # Embedding / recurrent / attention.
 @case("op_embedding", "op", "2,7", dtypes="i64", int_high=50)
 def _embedding():
