@@ -583,6 +583,31 @@ absl::Status Softplus(Importer& im, tj::Node* n) {
   return Out(im, n, y);
 }
 
+// tril/triu(x, diagonal): where(mask, x, 0) over the last two dims, the mask
+// a constant of the static [rows, cols] shape (keep column j of row i when
+// j - i <= diagonal for tril, >= diagonal for triu).
+template <bool kLower>
+absl::Status Triangle(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t diagonal, im.Int(n, 1));
+  const ir::Shape& shape = x->type().shape;
+  if (shape.rank() < 2) return im.Error(n, "tril/triu need a tensor of at least 2 dims");
+  const ir::Dim& row_dim = shape[shape.rank() - 2];
+  const ir::Dim& col_dim = shape[shape.rank() - 1];
+  if (!row_dim.is_static() || !col_dim.is_static()) {
+    return im.Error(n, "tril/triu need static matrix dims");
+  }
+  const int64_t rows = row_dim.extent(), cols = col_dim.extent();
+  std::vector<uint8_t> mask(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j)
+      mask[i * cols + j] = kLower ? j - i <= diagonal : j - i >= diagonal;
+  }
+  ir::Value* m = im.b().Constant(std::make_shared<ir::TensorData>(
+      ir::TensorType{ir::DType::kBool, ir::Shape::Of({rows, cols})}, std::move(mask)));
+  return Out(im, n, im.Op(OpKind::kWhere, {m, x, im.Scalar(0, x->type().dtype)}));
+}
+
 const std::unordered_map<std::string, Lowering>& Table() {
   static const auto* table = new std::unordered_map<std::string, Lowering>{
       {"aten::relu", &Unary<OpKind::kRelu>},
@@ -659,6 +684,8 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::eq", &Compare<OpKind::kEq>},
       {"aten::ne", &Compare<OpKind::kNe>},
       {"aten::where", &Where},
+      {"aten::tril", &Triangle<true>},
+      {"aten::triu", &Triangle<false>},
       {"aten::masked_fill", &MaskedFill},
       {"aten::dropout", &Dropout},
       {"aten::feature_dropout", &Dropout},

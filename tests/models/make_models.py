@@ -968,6 +968,25 @@ def _softplus(beta=1.0, threshold=20.0):
     return Softplus(beta, threshold)
 
 
+@case("op_tril", "op", "2,3,6,9", lower=True, diagonal=0)
+@case("op_tril_diag", "op", "2,6,9", lower=True, diagonal=-2)
+@case("op_triu", "op", "2,3,6,9", lower=False, diagonal=1)
+def _triangle(lower, diagonal):
+    # An attention-style causal mask: the triangle of a score matrix.
+    class Triangle(nn.Module):
+        def __init__(self, lower: bool, diagonal: int):
+            super().__init__()
+            self.lower = lower
+            self.diagonal = diagonal
+
+        def forward(self, x):
+            y = x * 2.0
+            if self.lower:
+                return torch.tril(y, self.diagonal) + 1.0
+            return torch.triu(y, self.diagonal) + 1.0
+    return Triangle(lower, diagonal)
+
+
 # Embedding / recurrent / attention.
 @case("op_embedding", "op", "2,7", dtypes="i64", int_high=50)
 def _embedding():
