@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "ir/graph.h"
 #include "ir/status_macros.h"
+#include "runtime/format/fused_program.h"
 
 namespace sinter::ir {
 namespace {
@@ -42,12 +43,30 @@ absl::Status RequireSameDType(const Operation& op) {
   return absl::OkStatus();
 }
 
+// A fused program attribute parses and refers only to its `num_inputs`
+// inputs: the same parser, vocabulary and limits the runtime applies at load,
+// so the verifier (and sinter-opt) refuse what no backend could run.
+absl::Status CheckProgram(const Operation& op, const char* attr, int num_inputs) {
+  if (!op.HasAttr(attr)) return absl::OkStatus();
+  std::vector<format::FusedInstr> program;
+  std::string error;
+  if (!format::ParseFusedProgram(op.GetStr(attr), num_inputs, &program, &error)) {
+    return Invalid(attr, " over ", num_inputs, " input(s): ", error);
+  }
+  return absl::OkStatus();
+}
+
 // Operands past the bias are epilogue inputs: they need an epilogue and must
-// broadcast to the result.
+// broadcast to the result. The epilogue reads the op's result as $0 and those
+// operands as $1...
 absl::Status CheckEpilogueOperands(const Operation& op, const std::vector<int64_t>& out) {
   if (op.num_operands() > 3 && !op.HasAttr("epilogue")) {
     return Invalid("operands past the bias need an epilogue");
   }
+  if (op.HasAttr("epilogue") && op.num_operands() < 3) {
+    return Invalid("an epilogue needs an explicit bias operand");
+  }
+  RETURN_IF_ERROR(CheckProgram(op, "epilogue", 1 + std::max(0, op.num_operands() - 3)));
   for (int i = 3; i < op.num_operands(); ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
     ASSIGN_OR_RETURN(auto b, BroadcastShapes(out, s));
@@ -184,6 +203,7 @@ absl::Status InferFused(const Operation& op, std::vector<TensorType>* results) {
   // --precision) is converted on load and store.
   const DType dtype = op.operand(0)->type().dtype;
   if (!IsFloat16OrF32(dtype)) return Invalid("fused kernels store f32, f16 or bf16");
+  RETURN_IF_ERROR(CheckProgram(op, "program", op.num_operands()));
   ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
   for (int i = 1; i < op.num_operands(); ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
@@ -211,6 +231,9 @@ absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* r
   }
   if (inputs > 1 && !op.HasAttr("prologue")) return Invalid("several inputs need a prologue");
   if (norm != op.HasAttr("eps")) return Invalid("eps is layer_norm's, and it needs one");
+  RETURN_IF_ERROR(CheckProgram(op, "prologue", static_cast<int>(inputs)));
+  RETURN_IF_ERROR(CheckProgram(op, "epilogue",
+                               1 + op.num_operands() - static_cast<int>(inputs) - (norm ? 2 : 0)));
   ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
   for (int i = 1; i < inputs; ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));

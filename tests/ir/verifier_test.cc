@@ -217,5 +217,96 @@ TEST(VerifierTest, TypesMustBePrintable) {
   }
 }
 
+// Fused programs are checked by the parser the runtime loads them with: an
+// unknown instruction or an operand past the op's inputs is refused here,
+// where the pass that wrote it can be found, not when an artifact loads. The
+// text parser infers types through the same rules, so text with such a
+// program is refused at its line.
+std::string ParseError(const std::string& text) {
+  absl::StatusOr<std::unique_ptr<Graph>> g = Parse(text);
+  EXPECT_FALSE(g.ok());
+  return g.ok() ? std::string() : std::string(g.status().message());
+}
+
+TEST(VerifierTest, FusedProgramsParseOverTheirInputs) {
+  const char* ok = R"(
+graph @main(%x: f32[2,8], %y: f32[2,8]) {
+  %0 = fused_elementwise(%x, %y) {program = "t0 = add $0 $1; t1 = relu t0"} : f32[2,8]
+  return %0
+}
+)";
+  absl::StatusOr<std::unique_ptr<Graph>> g = Parse(ok);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_TRUE(Verify(**g).ok()) << Verify(**g);
+
+  EXPECT_EQ(ParseError(R"(
+graph @main(%x: f32[2,8]) {
+  %0 = fused_elementwise(%x) {program = "t0 = frobnicate $7"} : f32[2,8]
+  return %0
+}
+)"),
+            "3:8: fused_elementwise: program over 1 input(s): fused program: instruction 0: "
+            "unknown op 'frobnicate'");
+  // Built by a pass, it fails verification the same way.
+  Graph built;
+  Value* x = built.AddInput(T(DType::kF32, {2, 8}), "x");
+  built.CreateOp(built.ops().end(), OpKind::kFusedElementwise, {x},
+                 {{"program", std::string("t0 = relu $1")}}, {x->type()});
+  EXPECT_EQ(VerifyError(built),
+            "op %0 = fused_elementwise: program over 1 input(s): fused program: instruction 0: "
+            "bad input $1");
+  EXPECT_THAT(ParseError(R"(
+graph @main(%x: f32[2,8], %y: f32[2,8]) {
+  %0 = fused_elementwise(%x, %y) {program = "t0 = add $0 $2"} : f32[2,8]
+  return %0
+}
+)"),
+              HasSubstr("program over 2 input(s): "));
+  EXPECT_THAT(ParseError(R"(
+graph @main(%x: f32[2,8]) {
+  %0 = fused_elementwise(%x) {program = ""} : f32[2,8]
+  return %0
+}
+)"),
+              HasSubstr("program over 1 input(s): "));
+}
+
+TEST(VerifierTest, EpiloguesAndProloguesParseOverTheirInputs) {
+  // layer_norm's operands: x, w, b, then one epilogue input ($1; $0 is the
+  // normalised value).
+  const char* ln = R"(
+graph @main(%x: f32[3,16], %w: f32[16], %b: f32[16], %r: f32[3,16]) {
+  %0 = fused_reduction(%x, %w, %b, %r) {axis = -1, epilogue = "%s", eps = 1e-05, inputs = 1, kind = "layer_norm"} : f32[3,16]
+  return %0
+}
+)";
+  auto with = [&](const std::string& program) {
+    std::string text = ln;
+    text.replace(text.find("%s"), 2, program);
+    return text;
+  };
+  {
+    absl::StatusOr<std::unique_ptr<Graph>> g = Parse(with("t0 = mul $0 $1"));
+    ASSERT_TRUE(g.ok()) << g.status();
+    EXPECT_TRUE(Verify(**g).ok()) << Verify(**g);
+  }
+  EXPECT_THAT(ParseError(with("t0 = mul $0 $2")),
+              HasSubstr("3:8: fused_reduction: epilogue over 2 input(s): "));
+  EXPECT_THAT(ParseError(R"(
+graph @main(%x: f32[2,8], %m: f32[2,8]) {
+  %0 = fused_reduction(%x, %m) {axis = -1, inputs = 2, kind = "softmax", prologue = "t0 = mul $0 0.125; t1 = pow t0 $1 $1"} : f32[2,8]
+  return %0
+}
+)"),
+              HasSubstr("prologue over 2 input(s): "));
+  EXPECT_THAT(ParseError(R"(
+graph @main(%x: f32[1,3,8,8], %w: f32[4,3,3,3], %b: f32[4], %r: f32[1,4,8,8]) {
+  %0 = conv2d(%x, %w, %b, %r) {dilation = [1, 1], epilogue = "t0 = add $0 $3", groups = 1, padding = [1, 1], stride = [1, 1]} : f32[1,4,8,8]
+  return %0
+}
+)"),
+              HasSubstr("3:8: conv2d: epilogue over 2 input(s): "));
+}
+
 }  // namespace
 }  // namespace sinter::ir
