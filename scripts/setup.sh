@@ -13,6 +13,7 @@ PACKAGES=(
   flatbuffers-compiler libflatbuffers-dev  # the artifact schema
   libgtest-dev          # tests
   clang-format
+  clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz, scripts/fuzz.sh)
 )
 
 missing=()

@@ -121,14 +121,17 @@ inline uint16_t F32ToBf16(float f) {
 
 }  // namespace npy_internal
 
-// Reads `path`; returns an empty string on success, else what is wrong.
-// `limit`: the largest file read (default 16 GiB).
-inline std::string ReadNpy(const std::string& path, NpyArray* out,
-                           size_t limit = size_t{16} << 30) {
+// Parses the bytes of a .npy file named `name` (for messages); returns an
+// empty string on success, else what is wrong. (tests/fuzz/npy_fuzz.cc feeds
+// it hostile bytes.)
+inline std::string ParseNpy(std::string_view bytes, std::string_view name, NpyArray* out) {
   using namespace npy_internal;
-  std::string bytes;
-  if (std::string err = ReadRegularFile(path, limit, &bytes); !err.empty()) return err;
-  auto bad = [&](const std::string& what) { return "'" + path + "': " + what; };
+  // (Appended piece by piece: GCC 12 warns falsely on "'" + std::string.)
+  auto bad = [&](const std::string& what) {
+    std::string m(1, '\'');
+    m.append(name).append("': ").append(what);
+    return m;
+  };
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) return bad("not a .npy file");
   const int major = static_cast<uint8_t>(bytes[6]);
   size_t hlen = 0, hstart = 0;
@@ -200,6 +203,17 @@ inline std::string ReadNpy(const std::string& path, NpyArray* out,
     return bad("out of memory");
   }
   return "";
+}
+
+// Reads `path`; returns an empty string on success, else what is wrong.
+// `limit`: the largest file read (default 16 GiB).
+inline std::string ReadNpy(const std::string& path, NpyArray* out,
+                           size_t limit = size_t{16} << 30) {
+  std::string bytes;
+  if (std::string err = npy_internal::ReadRegularFile(path, limit, &bytes); !err.empty()) {
+    return err;
+  }
+  return ParseNpy(bytes, path, out);
 }
 
 // Converts an f32 array to bf16 (round to nearest even) in place.

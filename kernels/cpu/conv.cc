@@ -76,8 +76,7 @@ SINTER_INLINE V8 LoadStrided(const float* src, int64_t stride) {
   if constexpr (kStride == 1) {
     return Load(src);
   } else if constexpr (kStride == 2) {
-    typedef int32_t M __attribute__((vector_size(32)));
-    return __builtin_shuffle(Load(src), Load(src + 7), M{0, 2, 4, 6, 9, 11, 13, 15});
+    return SINTER_SHUFFLE8(Load(src), Load(src + 7), 0, 2, 4, 6, 9, 11, 13, 15);
   } else {
     V8 v;
     for (int l = 0; l < 8; ++l) v[l] = src[l * stride];

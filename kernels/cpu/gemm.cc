@@ -157,24 +157,23 @@ SINTER_INLINE void StoreTile(typename S::V (&acc)[S::kMr][S::kNr / kLanes<typena
 
 // r[i][j] -> r[j][i]: an 8x8 block transposed in registers.
 SINTER_INLINE void Transpose8(V8 (&r)[8]) {
-  typedef int32_t M __attribute__((vector_size(32)));
   V8 t[8], u[8];
 #pragma GCC unroll 4
   for (int i = 0; i < 8; i += 2) {
-    t[i] = __builtin_shuffle(r[i], r[i + 1], M{0, 8, 1, 9, 4, 12, 5, 13});
-    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], M{2, 10, 3, 11, 6, 14, 7, 15});
+    t[i] = SINTER_SHUFFLE8(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[i + 1] = SINTER_SHUFFLE8(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
   }
 #pragma GCC unroll 2
   for (int i = 0; i < 8; i += 4) {
-    u[i] = __builtin_shuffle(t[i], t[i + 2], M{0, 1, 8, 9, 4, 5, 12, 13});
-    u[i + 1] = __builtin_shuffle(t[i], t[i + 2], M{2, 3, 10, 11, 6, 7, 14, 15});
-    u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], M{0, 1, 8, 9, 4, 5, 12, 13});
-    u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], M{2, 3, 10, 11, 6, 7, 14, 15});
+    u[i] = SINTER_SHUFFLE8(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[i + 1] = SINTER_SHUFFLE8(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    u[i + 2] = SINTER_SHUFFLE8(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[i + 3] = SINTER_SHUFFLE8(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
   }
 #pragma GCC unroll 4
   for (int j = 0; j < 4; ++j) {
-    r[j] = __builtin_shuffle(u[j], u[j + 4], M{0, 1, 2, 3, 8, 9, 10, 11});
-    r[j + 4] = __builtin_shuffle(u[j], u[j + 4], M{4, 5, 6, 7, 12, 13, 14, 15});
+    r[j] = SINTER_SHUFFLE8(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[j + 4] = SINTER_SHUFFLE8(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
   }
 }
 
@@ -184,7 +183,6 @@ SINTER_INLINE void Transpose8(V8 (&r)[8]) {
 // when N is small (7x7 images) unless it runs at vector speed.
 template <int kMr>
 SINTER_INLINE void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst) {
-  typedef int32_t M __attribute__((vector_size(32)));
   typedef float V4 __attribute__((vector_size(16)));
   for (int64_t i = 0; i < mc; i += kMr, dst += kMr * kc) {
     const float* s = a + i * lda;
@@ -196,15 +194,15 @@ SINTER_INLINE void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, fl
           for (int r = 0; r < kMr; r += 4) {
             const float* q = s + r * lda + p;
             V8 r0 = Load(q), r1 = Load(q + lda), r2 = Load(q + 2 * lda), r3 = Load(q + 3 * lda);
-            V8 t0 = __builtin_shuffle(r0, r1, M{0, 8, 1, 9, 4, 12, 5, 13});
-            V8 t1 = __builtin_shuffle(r0, r1, M{2, 10, 3, 11, 6, 14, 7, 15});
-            V8 t2 = __builtin_shuffle(r2, r3, M{0, 8, 1, 9, 4, 12, 5, 13});
-            V8 t3 = __builtin_shuffle(r2, r3, M{2, 10, 3, 11, 6, 14, 7, 15});
+            V8 t0 = SINTER_SHUFFLE8(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
+            V8 t1 = SINTER_SHUFFLE8(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+            V8 t2 = SINTER_SHUFFLE8(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
+            V8 t3 = SINTER_SHUFFLE8(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
             // u_j holds k = p + j in its low half and k = p + j + 4 in its high half.
-            V8 u[4] = {__builtin_shuffle(t0, t2, M{0, 1, 8, 9, 4, 5, 12, 13}),
-                       __builtin_shuffle(t0, t2, M{2, 3, 10, 11, 6, 7, 14, 15}),
-                       __builtin_shuffle(t1, t3, M{0, 1, 8, 9, 4, 5, 12, 13}),
-                       __builtin_shuffle(t1, t3, M{2, 3, 10, 11, 6, 7, 14, 15})};
+            V8 u[4] = {SINTER_SHUFFLE8(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13),
+                       SINTER_SHUFFLE8(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15),
+                       SINTER_SHUFFLE8(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13),
+                       SINTER_SHUFFLE8(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15)};
             float* d = dst + p * kMr + r;
 #pragma GCC unroll 4
             for (int j = 0; j < 4; ++j) {

@@ -33,6 +33,15 @@
 #define SINTER_TARGET_AVX512
 #endif
 
+// Two 8-lane vectors shuffled by eight constant lane indices (0-15): GCC's
+// and Clang's builtins differ (Clang builds the fuzz targets, tests/fuzz).
+#if defined(__clang__)
+#define SINTER_SHUFFLE8(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SINTER_SHUFFLE8(a, b, ...) \
+  __builtin_shuffle(a, b, (::sinter::kernels::cpu::internal::I8{__VA_ARGS__}))
+#endif
+
 namespace sinter::kernels::cpu::internal {
 
 typedef float V8 __attribute__((vector_size(32)));

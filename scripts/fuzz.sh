@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz with Clang, AddressSanitizer and
+# UndefinedBehaviorSanitizer (no suppressions), makes their seed corpora from
+# real artifacts, and runs one target, or all of them one after another.
+# Usage: scripts/fuzz.sh artifact|text_ir|npy|fused_program|all SECONDS
+# Exit status 0: no finding; otherwise the finding's input is under
+# build-fuzz/findings/ and the report is on stderr.
+# The seeds need the Release build (scripts/build.sh): its sinterc compiles
+# the parity op models into artifacts and text IR, and its sinter-opt
+# fuses that IR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:?usage: scripts/fuzz.sh artifact|text_ir|npy|fused_program|all SECONDS}
+seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
+jobs=$(nproc)
+
+if [ "$target" = all ]; then
+  for t in artifact text_ir npy fused_program; do bash "$0" "$t" "$seconds"; done
+  exit 0
+fi
+case "$target" in
+  artifact | text_ir | npy | fused_program) ;;
+  *) echo "fuzz.sh: unknown target '$target' (artifact, text_ir, npy, fused_program, all)" >&2
+     exit 1 ;;
+esac
+
+if [ ! -f build-fuzz/build.ninja ]; then
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSINTER_SANITIZE=address,undefined,fuzzer-no-link -DSINTER_BUILD_FUZZERS=ON \
+    -DSINTER_BUILD_FRONTEND=OFF -DSINTER_BUILD_TESTS=OFF >/dev/null
+fi
+ninja -C build-fuzz -j"$jobs" "${target}_fuzz"
+
+# Seeds: made once per build folder from the parity op models.
+seeds=build-fuzz/seeds
+if [ ! -f "$seeds/.done" ]; then
+  [ -x build/bin/sinterc ] && [ -f build/models/manifest.tsv ] ||
+    { echo "fuzz.sh: the seeds need the Release build first (bash scripts/build.sh)" >&2; exit 1; }
+  rm -rf "$seeds"
+  mkdir -p "$seeds"/{artifact,text_ir,npy,fused_program}
+  while IFS=$'\t' read -r name file group shapes dtypes _; do
+    case "$name" in op_* | lstm) ;; *) continue ;; esac
+    args=()
+    IFS=';' read -ra s <<< "$shapes"
+    for x in "${s[@]}"; do args+=(--input-shape "$x"); done
+    args+=(--input-dtype "${dtypes//;/,}")
+    cpu=none
+    [ "$name" = lstm ] && cpu=auto  # one seed carries native code (loaded disabled)
+    build/bin/sinterc "build/models/$file" -o "$seeds/artifact/$name.sinter" --cpu "$cpu" \
+      --emit-ir "$seeds/text_ir/$name.sir" "${args[@]}" >/dev/null 2>&1 ||
+      { echo "fuzz.sh: no seed from $name (sinterc refused it)"; continue; }
+    # The same graph after the optimising pipeline: fused kernels, epilogues.
+    build/bin/sinter-opt "$seeds/text_ir/$name.sir" --pipeline=default \
+      > "$seeds/text_ir/$name.fused.sir"
+  done < build/models/manifest.tsv
+  /usr/bin/python3 tests/fuzz/make_seeds.py "$seeds"
+  touch "$seeds/.done"
+fi
+
+corpus=build-fuzz/corpus/$target
+mkdir -p "$corpus" build-fuzz/findings
+dict=()
+[ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
+echo "== fuzz $target for ${seconds}s ($(ls "$seeds/$target" | wc -l) seeds)"
+ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  "build-fuzz/bin/${target}_fuzz" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2560 \
+    -malloc_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
+    -artifact_prefix="build-fuzz/findings/$target-" "$corpus" "$seeds/$target"
