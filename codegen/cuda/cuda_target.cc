@@ -4,7 +4,8 @@
 //     bias + epilogue of conv2d/linear), deduplicated by source so that
 //     identical kernels of a model (ResNet's many conv + add + relu of one
 //     shape) compile once;
-//  2. one translation unit: kernels/cuda/params.h, kernels/cuda/kernels.cuh,
+//  2. one translation unit: kernels/cuda/params.h, kernels/cast.h,
+//     kernels/cuda/kernels.cuh,
 //     then the generated kernels;
 //  3. NVRTC: a cubin per architecture, PTX of the newest.
 #include "codegen/cuda/cuda_target.h"
@@ -288,9 +289,9 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
     }
   }
 
-  m.source =
-      absl::StrCat("// sinter CUDA module: hand-written kernels, then ", m.generated_kernels,
-                   " generated kernels\n", kCudaParamsH, "\n", kCudaKernelsCuh, "\n", generated);
+  m.source = absl::StrCat("// sinter CUDA module: hand-written kernels, then ", m.generated_kernels,
+                          " generated kernels\n", kCudaParamsH, "\n", kCastH, "\n", kCudaKernelsCuh,
+                          "\n", generated);
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < options.archs.size(); ++i) {
     const std::string& arch = options.archs[i];

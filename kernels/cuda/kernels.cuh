@@ -10,6 +10,11 @@
 // storage types (float, __half, __nv_bfloat16) and computes in float.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+// Under NVRTC the module's source has kernels/cast.h ahead of this file
+// (codegen/cuda/cuda_target.cc); elsewhere it is included.
+#if !defined(__CUDACC_RTC__)
+#include "kernels/cast.h"
+#endif
 
 #ifndef SINTER_KERNELS_CUDA_KERNELS_CUH_
 #define SINTER_KERNELS_CUDA_KERNELS_CUH_
@@ -39,6 +44,16 @@ __device__ __forceinline__ __half FromF<__half>(float v) {
 template <>
 __device__ __forceinline__ __nv_bfloat16 FromF<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
+}
+// Integers: the conversions of kernels/cast.h, not CUDA's saturating cvt, so
+// that a cast gives what the CPU gives for NaN and out-of-range values.
+template <>
+__device__ __forceinline__ long long FromF<long long>(float v) {
+  return sinter_cast::FloatToI64(v);
+}
+template <>
+__device__ __forceinline__ int FromF<int>(float v) {
+  return sinter_cast::FloatToI32(v);
 }
 
 __device__ __forceinline__ long long GridStart() {

@@ -10,6 +10,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "kernels/cast.h"
 #include "runtime/cpu/fused.h"
 #include "runtime/cpu/fused_reduction.h"
 #include "runtime/dims.h"
@@ -146,41 +147,85 @@ ParamsOr PrepareCast(const PrepareContext& c) {
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
-double LoadAs(const void* p, sinter_dtype d, int64_t i) {
+// An integer element of `p` (i64, i32, u8 or bool) widened to int64.
+int64_t LoadInt(const void* p, sinter_dtype d, int64_t i) {
   switch (d) {
-    case SINTER_F32:
-      return static_cast<const float*>(p)[i];
     case SINTER_I64:
-      return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+      return static_cast<const int64_t*>(p)[i];
     case SINTER_I32:
       return static_cast<const int32_t*>(p)[i];
-    default:
+    case SINTER_U8:
+    case SINTER_BOOL:
       return static_cast<const uint8_t*>(p)[i];
+    case SINTER_F32:
+    case SINTER_F16:
+    case SINTER_BF16:
+    case SINTER_F64:
+    case SINTER_I8:
+      break;  // not integer sources of this kernel (PrepareCast refused them)
   }
+  return 0;
 }
 
+// Every value has one result (kernels/cast.h says which): out-of-range and
+// non-finite floats never reach a C++ conversion that would be undefined.
 void RunCast(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const CastParams&>(kp);
   const void* x = c.in[0];
   void* y = c.out[0];
-  for (int64_t i = 0, n = c.output(0).num_elements; i < n; ++i) {
-    double v = LoadAs(x, p.from, i);
+  const int64_t n = c.output(0).num_elements;
+  if (p.from == SINTER_F32) {
+    const float* xf = static_cast<const float*>(x);
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = xf[i];
+      switch (p.to) {
+        case SINTER_F32:
+          static_cast<float*>(y)[i] = v;
+          break;
+        case SINTER_I64:
+          static_cast<int64_t*>(y)[i] = sinter_cast::FloatToI64(v);
+          break;
+        case SINTER_I32:
+          static_cast<int32_t*>(y)[i] = sinter_cast::FloatToI32(v);
+          break;
+        case SINTER_BOOL:
+          static_cast<uint8_t*>(y)[i] = v != 0;
+          break;
+        case SINTER_U8:
+          static_cast<uint8_t*>(y)[i] = sinter_cast::FloatToU8(v);
+          break;
+        case SINTER_F16:
+        case SINTER_BF16:
+        case SINTER_F64:
+        case SINTER_I8:
+          return;  // refused by PrepareCast
+      }
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = LoadInt(x, p.from, i);
     switch (p.to) {
       case SINTER_F32:
         static_cast<float*>(y)[i] = static_cast<float>(v);
         break;
       case SINTER_I64:
-        static_cast<int64_t*>(y)[i] = std::isfinite(v) ? static_cast<int64_t>(v) : 0;
+        static_cast<int64_t*>(y)[i] = v;
         break;
       case SINTER_I32:
-        static_cast<int32_t*>(y)[i] = std::isfinite(v) ? static_cast<int32_t>(v) : 0;
+        static_cast<int32_t*>(y)[i] = sinter_cast::IntToI32(v);
         break;
       case SINTER_BOOL:
         static_cast<uint8_t*>(y)[i] = v != 0;
         break;
-      default:
-        static_cast<uint8_t*>(y)[i] = static_cast<uint8_t>(static_cast<int64_t>(v));
+      case SINTER_U8:
+        static_cast<uint8_t*>(y)[i] = sinter_cast::IntToU8(v);
         break;
+      case SINTER_F16:
+      case SINTER_BF16:
+      case SINTER_F64:
+      case SINTER_I8:
+        return;  // refused by PrepareCast
     }
   }
 }
@@ -827,8 +872,11 @@ ParamsOr PrepareReshape(const PrepareContext& c) {
   return std::unique_ptr<KernelParams>(std::make_unique<CopyParams>());
 }
 
+// An empty tensor may have no storage at all (a null pointer), which memmove
+// and memcpy must never see, even for 0 bytes.
 void RunReshape(const KernelParams&, const RunContext& c) {
-  if (c.out[0] != c.in[0]) std::memmove(c.out[0], c.in[0], c.output(0).byte_size);
+  const uint64_t bytes = c.output(0).byte_size;
+  if (bytes > 0 && c.out[0] != c.in[0]) std::memmove(c.out[0], c.in[0], bytes);
 }
 
 ParamsOr PrepareTranspose(const PrepareContext& c) {
@@ -933,6 +981,7 @@ void RunConcat(const KernelParams& kp, const RunContext& c) {
   int64_t at = 0;
   for (size_t i = 0; i < p.extents.size(); ++i) {
     const int64_t chunk = p.extents[i] * p.inner * p.elem;
+    if (chunk == 0) continue;  // an empty input: maybe no storage (see RunReshape)
     const uint8_t* src = static_cast<const uint8_t*>(c.in[i]);
     uint8_t* dst = static_cast<uint8_t*>(c.out[0]) + at;
     for (int64_t o = 0; o < p.outer; ++o) std::memcpy(dst + o * row, src + o * chunk, chunk);

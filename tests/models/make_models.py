@@ -953,6 +953,36 @@ def _cast_roundtrip():
     return CastRoundTrip()
 
 
+@case("op_cast_out_of_range", "op", "2,3,8,8")
+def _cast_out_of_range():
+    # Float-to-integer casts of NaN (log of a negative), values past int32
+    # (x * 3e9) and int64 (x * 1e19), and uint8 wrapping (x * 200), then
+    # integer narrowing: what C++ leaves undefined, checked against LibTorch
+    # on x86 (kernels/cast.h states the rules).
+    class CastOutOfRange(nn.Module):
+        def forward(self, x):
+            a = x * 3e9
+            b = x * 1e19
+            c = torch.log(x)
+            d = x * 200.0
+            a64 = a.to(torch.int64)
+            return (a.to(torch.int32), b.to(torch.int64), c.to(torch.int64),
+                    c.to(torch.int32), c.to(torch.uint8), d.to(torch.uint8),
+                    a64.to(torch.int32), a64.to(torch.uint8), a.to(torch.bool))
+    return CastOutOfRange()
+
+
+@case("op_concat_empty", "op", "2,3,4,5")
+def _concat_empty():
+    # Empty slices concatenated with a real tensor (segmentation heads build
+    # such lists): the empty inputs copy nothing and must not be touched.
+    class ConcatEmpty(nn.Module):
+        def forward(self, x):
+            e = x[:, 3:]
+            return torch.cat([e, x * 2.0, x[:, :0], e], 1) + 1.0
+    return ConcatEmpty()
+
+
 @case("op_softplus", "op", "2,3,8,8")
 @case("op_softplus_beta", "op", "2,3,8,8", beta=2.0, threshold=5.0)
 def _softplus(beta=1.0, threshold=20.0):

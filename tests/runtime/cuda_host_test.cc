@@ -8,6 +8,7 @@
 // other computes exactly what the GPU computes. (The generated fused
 // kernels use warp shuffles and are checked by NVRTC compiles here and by
 // the GPU parity tests on a GPU.)
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -107,6 +108,9 @@ const std::map<std::string, Entry>& Entries() {
     CAST(f32, float, bf16, __nv_bfloat16)
     CAST(bf16, __nv_bfloat16, f32, float)
     CAST(i64, long long, f32, float)
+    CAST(i32, int, f32, float)
+    CAST(f32, float, i64, long long)
+    CAST(f32, float, i32, int)
     return e;
   }();
   return *m;
@@ -480,6 +484,46 @@ TEST(CudaHostKernels, F16StorageRoundTripsAndPoolsInF32) {
   up.Plan("cast", k4);
   up.Run({pooled.data()}, pooled_f.data());
   EXPECT_EQ(pooled_f, ref);
+}
+
+// Float-to-integer casts of NaN, infinities and out-of-range values give what
+// LibTorch 1.13 gives on x86 (kernels/cast.h), not CUDA's saturating cvt: the
+// expected values are LibTorch's, from torch.tensor(values).to(torch.int32 /
+// torch.int64). (The CPU kernel is checked against LibTorch by the parity
+// case op_cast_out_of_range.)
+TEST(CudaHostKernels, CastsOfNanAndOutOfRangeFloatsMatchLibTorch) {
+  const float nan = std::nanf(""), inf = INFINITY;
+  std::vector<float> in = {300.f, -1.f,   255.9f, -0.5f,        nan,           inf,     -inf,
+                           1e10f, -1e10f, 3e9f,   2147483647.f, -2147483648.f, 9.3e18f, -9.3e18f};
+  const int64_t n = static_cast<int64_t>(in.size());
+  const int32_t i32min = INT32_MIN;
+  const int64_t i64min = INT64_MIN;
+  const std::vector<int32_t> want32 = {300,    -1,     255,    0,      i32min, i32min, i32min,
+                                       i32min, i32min, i32min, i32min, i32min, i32min, i32min};
+  const std::vector<int64_t> want64 = {
+      300,         -1,           255,        0,          i64min,      i64min, i64min,
+      10000000000, -10000000000, 3000000000, 2147483648, -2147483648, i64min, i64min};
+  std::vector<int32_t> got32(n);
+  std::vector<int64_t> got64(n);
+  Case c32({Desc({n})}, Desc({n}, SINTER_I32));
+  KernelDef k32;
+  c32.Plan("cast", k32);
+  c32.Run({in.data()}, got32.data());
+  EXPECT_EQ(got32, want32);
+  Case c64({Desc({n})}, Desc({n}, SINTER_I64));
+  KernelDef k64;
+  c64.Plan("cast", k64);
+  c64.Run({in.data()}, got64.data());
+  EXPECT_EQ(got64, want64);
+
+  // Back to float: nearest (2^40 + 5 is not a float).
+  std::vector<float> back(2);
+  const std::vector<int64_t> big = {(int64_t{1} << 40) + 5, INT64_MAX};
+  Case f({Desc({2}, SINTER_I64)}, Desc({2}));
+  KernelDef kf;
+  f.Plan("cast", kf);
+  f.Run({const_cast<int64_t*>(big.data())}, back.data());
+  EXPECT_EQ(back, (std::vector<float>{1099511627776.f, 9.223372036854775808e18f}));
 }
 
 // An attention mask the way masked_fill lowers it: where(gt(scores, t), scores, fill),
