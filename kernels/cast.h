@@ -44,6 +44,15 @@ SINTER_CAST_FN unsigned char IntToU8(long long v) {
   return static_cast<unsigned char>(static_cast<unsigned long long>(v) & 0xffu);
 }
 
+// The same rules overloaded by source (float, or an integer widened to
+// long long), for code generic over the source type.
+SINTER_CAST_FN long long ToI64(float v) { return FloatToI64(v); }
+SINTER_CAST_FN long long ToI64(long long v) { return v; }
+SINTER_CAST_FN int ToI32(float v) { return FloatToI32(v); }
+SINTER_CAST_FN int ToI32(long long v) { return IntToI32(v); }
+SINTER_CAST_FN unsigned char ToU8(float v) { return FloatToU8(v); }
+SINTER_CAST_FN unsigned char ToU8(long long v) { return IntToU8(v); }
+
 }  // namespace sinter_cast
 
 #endif  // SINTER_KERNELS_CAST_H_

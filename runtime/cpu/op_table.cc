@@ -169,57 +169,26 @@ int64_t LoadInt(const void* p, sinter_dtype d, int64_t i) {
 
 // Every value has one result (kernels/cast.h says which): out-of-range and
 // non-finite floats never reach a C++ conversion that would be undefined.
-void RunCast(const KernelParams& kp, const RunContext& c) {
-  const auto& p = static_cast<const CastParams&>(kp);
-  const void* x = c.in[0];
-  void* y = c.out[0];
-  const int64_t n = c.output(0).num_elements;
-  if (p.from == SINTER_F32) {
-    const float* xf = static_cast<const float*>(x);
-    for (int64_t i = 0; i < n; ++i) {
-      const float v = xf[i];
-      switch (p.to) {
-        case SINTER_F32:
-          static_cast<float*>(y)[i] = v;
-          break;
-        case SINTER_I64:
-          static_cast<int64_t*>(y)[i] = sinter_cast::FloatToI64(v);
-          break;
-        case SINTER_I32:
-          static_cast<int32_t*>(y)[i] = sinter_cast::FloatToI32(v);
-          break;
-        case SINTER_BOOL:
-          static_cast<uint8_t*>(y)[i] = v != 0;
-          break;
-        case SINTER_U8:
-          static_cast<uint8_t*>(y)[i] = sinter_cast::FloatToU8(v);
-          break;
-        case SINTER_F16:
-        case SINTER_BF16:
-        case SINTER_F64:
-        case SINTER_I8:
-          return;  // refused by PrepareCast
-      }
-    }
-    return;
-  }
+// V is the source as read: float, or an integer widened to long long.
+template <typename V, typename Load>
+void CastElements(sinter_dtype to, Load load, void* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = LoadInt(x, p.from, i);
-    switch (p.to) {
+    const V v = load(i);
+    switch (to) {
       case SINTER_F32:
         static_cast<float*>(y)[i] = static_cast<float>(v);
         break;
       case SINTER_I64:
-        static_cast<int64_t*>(y)[i] = v;
+        static_cast<int64_t*>(y)[i] = sinter_cast::ToI64(v);
         break;
       case SINTER_I32:
-        static_cast<int32_t*>(y)[i] = sinter_cast::IntToI32(v);
+        static_cast<int32_t*>(y)[i] = sinter_cast::ToI32(v);
         break;
       case SINTER_BOOL:
         static_cast<uint8_t*>(y)[i] = v != 0;
         break;
       case SINTER_U8:
-        static_cast<uint8_t*>(y)[i] = sinter_cast::IntToU8(v);
+        static_cast<uint8_t*>(y)[i] = sinter_cast::ToU8(v);
         break;
       case SINTER_F16:
       case SINTER_BF16:
@@ -227,6 +196,21 @@ void RunCast(const KernelParams& kp, const RunContext& c) {
       case SINTER_I8:
         return;  // refused by PrepareCast
     }
+  }
+}
+
+void RunCast(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const CastParams&>(kp);
+  const void* x = c.in[0];
+  const int64_t n = c.output(0).num_elements;
+  if (p.from == SINTER_F32) {
+    const float* xf = static_cast<const float*>(x);
+    CastElements<float>(
+        p.to, [xf](int64_t i) { return xf[i]; }, c.out[0], n);
+  } else {
+    CastElements<long long>(
+        p.to, [&](int64_t i) { return static_cast<long long>(LoadInt(x, p.from, i)); }, c.out[0],
+        n);
   }
 }
 
