@@ -4,7 +4,9 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "ir/kernel_body.h"
 #include "runtime/format/file.h"
+#include "runtime/format/kernel_body.h"
 #include "runtime/format/sinter_generated.h"
 
 namespace sinter::codegen {
@@ -12,13 +14,6 @@ namespace {
 
 namespace fb = ::flatbuffers;
 namespace fmt = ::sinter::format;
-
-fmt::DType ToFormat(ir::DType d) {
-  // The two enums list dtypes in the same order (checked below).
-  return static_cast<fmt::DType>(static_cast<int>(d));
-}
-static_assert(static_cast<int>(ir::DType::kBool) == static_cast<int>(fmt::DType::BOOL));
-static_assert(static_cast<int>(ir::DType::kI64) == static_cast<int>(fmt::DType::I64));
 
 fb::Offset<fmt::Attr> WriteAttr(fb::FlatBufferBuilder& b, const std::string& name,
                                 const ir::Attribute& a) {
@@ -77,7 +72,7 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     auto shape = b.CreateVector(v->type().shape.extents());
     auto n = name.empty() ? 0 : b.CreateString(name);
     tensor_of[v] = static_cast<int>(tensors.size());
-    tensors.push_back(fmt::CreateTensor(b, n, ToFormat(v->type().dtype), shape, kind, segment,
+    tensors.push_back(fmt::CreateTensor(b, n, ir::ToFormat(v->type().dtype), shape, kind, segment,
                                         static_cast<uint64_t>(offset),
                                         static_cast<uint64_t>(*bytes)));
     return absl::OkStatus();
@@ -129,13 +124,32 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
         }
       }
     }
+    std::vector<fb::Offset<fmt::Body>> bodies;
+    for (const ir::Region& r : op->regions()) {
+      fmt::CodeRole role;
+      if (!fmt::RegionRole(r.name, &role))
+        return absl::InternalError(absl::StrCat("region '", r.name, "' has no artifact role"));
+      absl::StatusOr<fmt::KernelBody> kb = ir::LowerBody(*r.body);
+      if (!kb.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(std::string(op->name()), " ", r.name, ": ", kb.status().message()));
+      }
+      std::vector<fmt::Instr> instrs;
+      for (const fmt::BodyInstr& in : kb->instrs) {
+        instrs.emplace_back(static_cast<uint8_t>(in.op), in.type, in.a, in.b, in.c, in.p0, in.p1);
+      }
+      auto vargs = b.CreateVector(kb->args);
+      auto vinstrs = b.CreateVectorOfStructs(instrs);
+      bodies.push_back(fmt::CreateBody(b, role, vargs, vinstrs, kb->result));
+    }
     auto opname = b.CreateString(std::string(op->name()));
     auto vin = b.CreateVector(ins);
     auto vout = b.CreateVector(outs);
     auto vattrs = b.CreateVector(attrs);
     auto loc = op->loc().empty() ? 0 : b.CreateString(op->loc());
+    auto vbodies = bodies.empty() ? 0 : b.CreateVector(bodies);
     kernels.push_back(fmt::CreateKernel(b, opname, vin, vout, vattrs, loc,
-                                        code.empty() ? 0 : b.CreateVector(code)));
+                                        code.empty() ? 0 : b.CreateVector(code), vbodies));
   }
   for (const ir::Value* v : graph.outputs()) outputs.push_back(tensor_of.at(v));
   // Code objects, each a segment of the data region with its CRC.

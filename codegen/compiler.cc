@@ -8,6 +8,7 @@
 #include "codegen/artifact_writer.h"
 #include "codegen/cuda/cuda_target.h"
 #include "codegen/target_support.h"
+#include "ir/kernel_body.h"
 #include "ir/status_macros.h"
 #include "ir/verifier.h"
 #include "passes/fusion_util.h"
@@ -20,12 +21,13 @@
 namespace sinter::codegen {
 namespace {
 
-// The op names of a fused program ("t0 = add $0 $1; t1 = relu t0" -> add, relu).
-std::vector<std::string> ProgramOps(const std::string& program) {
+// The op names of a region's body, in order (constants and casts left out
+// unless they are all there is).
+std::vector<std::string> BodyOps(const ir::Graph& body) {
   std::vector<std::string> ops;
-  for (size_t at = program.find(" = "); at != std::string::npos; at = program.find(" = ", at + 3)) {
-    size_t b = at + 3, e = program.find(' ', b);
-    ops.push_back(program.substr(b, e - b));
+  for (const auto& op : body.ops()) {
+    if (op->kind() == ir::OpKind::kConst || op->kind() == ir::OpKind::kCast) continue;
+    ops.emplace_back(op->name());
   }
   return ops;
 }
@@ -33,17 +35,18 @@ std::vector<std::string> ProgramOps(const std::string& program) {
 // The ops a fused kernel runs, in order; empty for a kernel that runs one op.
 std::vector<std::string> KernelOps(const ir::Operation& op) {
   std::vector<std::string> ops;
-  auto append = [&](const char* attr) {
-    if (!op.HasAttr(attr)) return;
-    for (std::string& o : ProgramOps(op.GetStr(attr))) ops.push_back(std::move(o));
+  auto append = [&](const char* region) {
+    if (const ir::Graph* body = op.region(region)) {
+      for (std::string& o : BodyOps(*body)) ops.push_back(std::move(o));
+    }
   };
   if (op.kind() == ir::OpKind::kFusedElementwise) {
-    append("program");
+    append("body");
   } else if (op.kind() == ir::OpKind::kFusedReduction) {
     append("prologue");
     ops.push_back(op.GetStr("kind"));
     append("epilogue");
-  } else if (op.HasAttr("epilogue")) {
+  } else if (op.region("epilogue") != nullptr) {
     ops.push_back(std::string(op.name()));
     append("epilogue");
   }
@@ -66,7 +69,12 @@ std::string WhyNotFused(const ir::Graph& g, const ir::Operation& op) {
       return absl::StrCat("it broadcasts its input from ", std::string(p->name()),
                           " to a larger shape");
     }
-    if (p->kind() != ir::OpKind::kFusedElementwise && passes::ProgramOp(*p).empty() &&
+    if (!passes::FlowsInBody(v)) {
+      return absl::StrCat("its input from ", std::string(p->name()), " is ",
+                          std::string(ir::DTypeName(v->type().dtype)),
+                          ", which only a kernel's inputs and result may be");
+    }
+    if (p->kind() != ir::OpKind::kFusedElementwise && !passes::Fusable(*p) &&
         p->kind() != ir::OpKind::kConv2d && p->kind() != ir::OpKind::kLinear) {
       return absl::StrCat("its producer ", std::string(p->name()), " is not elementwise");
     }
@@ -129,38 +137,40 @@ absl::Status MakeNativeCode(const ir::Graph& g, const CompileOptions& options, N
   std::vector<cpu::CpuKernelSpec> specs;
   std::vector<std::pair<const ir::Operation*, format::CodeRole>> owners;  // per spec
   auto shape = [](const ir::Value* v) { return v->type().shape.extents(); };
-  auto add = [&](const ir::Operation* op, format::CodeRole role, const std::string& program,
-                 std::vector<std::vector<int64_t>> inputs) {
-    specs.push_back(
-        {absl::StrCat("sinter_k", specs.size()), program, std::move(inputs), shape(op->result())});
+  auto add = [&](const ir::Operation* op, format::CodeRole role,
+                 std::vector<std::vector<int64_t>> inputs) -> absl::Status {
+    ASSIGN_OR_RETURN(format::KernelBody body, ir::LowerBody(*op->region(format::RegionName(role))));
+    specs.push_back({absl::StrCat("sinter_k", specs.size()), std::move(body), std::move(inputs),
+                     shape(op->result())});
     owners.emplace_back(op, role);
+    return absl::OkStatus();
   };
   for (const auto& op : g.ops()) {
     const int n = op->num_operands();
     if (op->kind() == ir::OpKind::kFusedElementwise) {
       std::vector<std::vector<int64_t>> in;
       for (const ir::Value* v : op->operands()) in.push_back(shape(v));
-      add(op.get(), format::CodeRole::Main, op->GetStr("program"), std::move(in));
+      RETURN_IF_ERROR(add(op.get(), format::CodeRole::Main, std::move(in)));
     } else if (op->kind() == ir::OpKind::kFusedReduction) {
       // Operands: the prologue's `inputs`, layer_norm's weight and bias,
       // then the epilogue's extras (runtime/cpu/fused_reduction.cc).
       const int inputs = static_cast<int>(op->GetInt("inputs"));
-      if (op->HasAttr("prologue")) {
+      if (op->region("prologue") != nullptr) {
         std::vector<std::vector<int64_t>> in;
         for (int i = 0; i < inputs && i < n; ++i) in.push_back(shape(op->operand(i)));
-        add(op.get(), format::CodeRole::Prologue, op->GetStr("prologue"), std::move(in));
+        RETURN_IF_ERROR(add(op.get(), format::CodeRole::Prologue, std::move(in)));
       }
-      if (op->HasAttr("epilogue")) {
+      if (op->region("epilogue") != nullptr) {
         std::vector<std::vector<int64_t>> in{shape(op->result())};
         const int first = inputs + (op->GetStr("kind") == "layer_norm" ? 2 : 0);
         for (int i = first; i < n; ++i) in.push_back(shape(op->operand(i)));
-        add(op.get(), format::CodeRole::Epilogue, op->GetStr("epilogue"), std::move(in));
+        RETURN_IF_ERROR(add(op.get(), format::CodeRole::Epilogue, std::move(in)));
       }
-    } else if (op->HasAttr("epilogue")) {
+    } else if (op->region("epilogue") != nullptr) {
       // conv2d / linear: the op's result, then the operands after the bias.
       std::vector<std::vector<int64_t>> in{shape(op->result())};
       for (int i = 3; i < n; ++i) in.push_back(shape(op->operand(i)));
-      add(op.get(), format::CodeRole::Epilogue, op->GetStr("epilogue"), std::move(in));
+      RETURN_IF_ERROR(add(op.get(), format::CodeRole::Epilogue, std::move(in)));
     }
   }
   if (specs.empty()) return absl::OkStatus();
@@ -282,7 +292,7 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
     r.library_calls += op->info().Has(ir::kLibrary);
     if (std::vector<std::string> ops = KernelOps(*op); !ops.empty()) {
       r.fused.push_back({std::string(op->name()), std::move(ops)});
-    } else if (!passes::ProgramOp(*op).empty()) {
+    } else if (passes::Fusable(*op)) {
       r.not_fused.push_back({std::string(op->name()), op->loc(), WhyNotFused(graph, *op)});
     }
   }

@@ -1,9 +1,17 @@
 // The SSA graph: values, operations and the graph that owns them.
 //
-// One generic Operation type (kind, operands, results, attributes, source
-// location); what an op *is* lives in its runtime/format/ops.def row, not in a subclass.
-// Operations sit in one list in a valid topological order; every value knows
-// its users so rewrites are O(uses), not O(graph).
+// One generic Operation type (kind, operands, results, attributes, regions,
+// source location); what an op *is* lives in its runtime/format/ops.def row,
+// not in a subclass. Operations sit in one list in a valid topological order;
+// every value knows its users so rewrites are O(uses), not O(graph).
+//
+// A region is a graph an op owns: the body of a fused kernel (MLIR's
+// linalg.generic body, IREE's dispatch region). Its inputs are the body's
+// arguments, its outputs what the body yields, and its ops are ordinary ops of
+// the table, so the printer, parser, verifier and passes treat a body like any
+// graph. Regions are isolated from above: a body reads only its arguments and
+// its own results, so moving, cloning or inlining one never has to fix
+// references into the enclosing graph.
 #ifndef SINTER_IR_GRAPH_H_
 #define SINTER_IR_GRAPH_H_
 
@@ -21,6 +29,14 @@ namespace sinter::ir {
 
 class Operation;
 class Graph;
+
+// A named region of an op (the op schema's region names: "body", "prologue",
+// "epilogue"), kept in the schema's order.
+struct Region {
+  std::string name;
+  std::unique_ptr<Graph> body;
+};
+using RegionList = std::vector<Region>;
 
 class Value {
  public:
@@ -43,14 +59,15 @@ class Value {
  private:
   friend class Operation;
   friend class Graph;
-  Value(TensorType type, Operation* def, int index)
-      : type_(std::move(type)), def_(def), index_(index) {}
+  Value(TensorType type, Operation* def, int index, Graph* owner = nullptr)
+      : type_(std::move(type)), def_(def), index_(index), owner_(owner) {}
   void AddUser(Operation* op) { users_.push_back(op); }
   void RemoveUser(Operation* op);
 
   TensorType type_;
   Operation* def_;
   int index_;
+  Graph* owner_;  // a graph input's graph (an op result's is def_->graph())
   std::vector<Operation*> users_;
   std::string name_;
 };
@@ -81,6 +98,17 @@ class Operation {
   const std::vector<int64_t>& GetInts(const std::string& name) const;
   const TensorDataPtr& GetTensor(const std::string& name) const;
 
+  // Regions, in the schema's order; the verifier checks names and presence
+  // against the op's row.
+  const RegionList& regions() const { return regions_; }
+  // The region called `name`, or null.
+  const Graph* region(std::string_view name) const;
+  Graph* mutable_region(std::string_view name);
+  // Sets (or replaces) region `name`, keeping the schema's order.
+  void SetRegion(std::string name, std::unique_ptr<Graph> body);
+  // Removes region `name` and hands it over (null when absent).
+  std::unique_ptr<Graph> TakeRegion(std::string_view name);
+
   // Source location, e.g. "torchvision/models/resnet.py:268".
   const std::string& loc() const { return loc_; }
   void set_loc(std::string loc) { loc_ = std::move(loc); }
@@ -98,6 +126,7 @@ class Operation {
   std::vector<Value*> operands_;
   std::vector<std::unique_ptr<Value>> results_;
   AttributeMap attrs_;
+  RegionList regions_;
   std::string loc_;
   std::list<std::unique_ptr<Operation>>::iterator self_;
 };
@@ -128,7 +157,8 @@ class Graph {
   // Creates an op before `pos` with the given result types (no inference:
   // Builder is the checked way to make ops).
   Operation* CreateOp(iterator pos, OpKind kind, const std::vector<Value*>& operands,
-                      AttributeMap attrs, const std::vector<TensorType>& result_types);
+                      AttributeMap attrs, const std::vector<TensorType>& result_types,
+                      RegionList regions = {});
   // Removes an op whose results have no users.
   void Erase(Operation* op);
   iterator Position(Operation* op) { return op->self_; }
@@ -136,6 +166,7 @@ class Graph {
   // Is `v` one of the graph's outputs (and so must stay alive)?
   bool IsOutput(const Value* v) const;
 
+  // A deep copy, regions included.
   std::unique_ptr<Graph> Clone() const;
 
  private:
@@ -157,10 +188,10 @@ class Builder {
   void SetLoc(std::string loc) { loc_ = std::move(loc); }
 
   absl::StatusOr<Operation*> Create(OpKind kind, const std::vector<Value*>& operands,
-                                    AttributeMap attrs = {});
+                                    AttributeMap attrs = {}, RegionList regions = {});
   // Single-result convenience.
   absl::StatusOr<Value*> Make(OpKind kind, const std::vector<Value*>& operands,
-                              AttributeMap attrs = {});
+                              AttributeMap attrs = {}, RegionList regions = {});
   Value* Constant(TensorDataPtr data);
   Value* ScalarF32(float v);
 

@@ -2,6 +2,7 @@
 // with the shape rule each names.
 #include "ir/op_table.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -27,7 +28,8 @@ std::vector<OpInfo> BuildTable() {
     for (const format::SchemaAttr& a : s.attrs)
       attrs.push_back({a.name, static_cast<AttrKind>(a.kind), a.optional});
     table.push_back(OpInfo{static_cast<OpKind>(s.index), s.name, s.min_operands, s.max_operands,
-                           s.num_results, s.traits, std::move(attrs), RuleOf(s.index), &s});
+                           s.num_results, s.traits, std::move(attrs), s.regions, RuleOf(s.index),
+                           &s});
   }
   return table;
 }
@@ -75,6 +77,26 @@ absl::Status CheckAttributes(const OpInfo& info, const AttributeMap& attrs) {
     bool known = false;
     for (const AttrSpec& spec : info.attrs) known |= spec.name == name;
     if (!known) return absl::InvalidArgumentError(absl::StrCat("unknown attribute '", name, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRegionNames(const OpInfo& info, const std::vector<std::string_view>& names) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (info.schema->FindRegion(names[i]) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown region '", std::string(names[i]), "'"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (names[j] == names[i])
+        return absl::InvalidArgumentError(
+            absl::StrCat("region '", std::string(names[i]), "' given twice"));
+    }
+  }
+  for (const format::SchemaRegion& r : info.regions) {
+    if (r.optional) continue;
+    if (std::find(names.begin(), names.end(), r.name) == names.end())
+      return absl::InvalidArgumentError(absl::StrCat("missing region '", std::string(r.name), "'"));
   }
   return absl::OkStatus();
 }

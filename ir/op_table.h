@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -50,6 +51,7 @@ struct OpInfo {
   int num_results;
   uint32_t traits;
   std::vector<AttrSpec> attrs;
+  std::span<const format::SchemaRegion> regions;  // the schema's, in order
   ShapeRule infer;
   const format::OpSchema* schema;  // the same row, as the runtime reads it
 
@@ -65,6 +67,8 @@ const std::vector<OpInfo>& AllOps();
 // Every required attribute is present, every present one is known and of its
 // schema's kind.
 absl::Status CheckAttributes(const OpInfo& info, const AttributeMap& attrs);
+// Likewise for regions, by name: known, given once, every required one present.
+absl::Status CheckRegionNames(const OpInfo& info, const std::vector<std::string_view>& names);
 
 }  // namespace sinter::ir
 

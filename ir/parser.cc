@@ -1,6 +1,8 @@
 // Text -> graph, in three steps: lex the whole text into tokens, parse the
-// graph body and the blobs section into plain records, then build the graph
-// through ir::Builder (a const needs its blob, which comes after the body).
+// graph body (and the regions of its ops, recursively) and the blobs section
+// into plain records, then build the graph through ir::Builder (a const needs
+// its blob, which comes after the body; an op needs its regions built first,
+// each in a scope of its own names).
 //
 // The text is untrusted: every index is checked, numbers go through
 // std::from_chars (no exceptions, no locale), and every error carries the
@@ -8,7 +10,9 @@
 #include "ir/parser.h"
 
 #include <charconv>
+#include <climits>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -358,6 +362,16 @@ struct ParsedType {
   TensorType type;
 };
 
+struct ParsedOp;
+
+// A graph body: the top level, or an op's region.
+struct ParsedBlock {
+  const Token* name = nullptr;  // a region's name; null at the top level
+  std::vector<std::pair<const Token*, ParsedType>> inputs;
+  std::vector<ParsedOp> ops;
+  std::vector<const Token*> outputs;
+};
+
 struct ParsedOp {
   std::vector<const Token*> results;
   const Token* name = nullptr;
@@ -367,7 +381,12 @@ struct ParsedOp {
   const Token* types_at = nullptr;
   std::vector<ParsedType> types;
   std::string loc;
+  std::vector<ParsedBlock> regions;
 };
+
+// Regions nest (an op in a body may have regions of its own); the parser
+// recurses, so hostile text is stopped at this depth.
+constexpr int kMaxRegionDepth = 16;
 
 struct ParsedBlob {
   const Token* at = nullptr;
@@ -420,42 +439,52 @@ class Parser {
     if (Cur().kind != Tok::kAt) return Expected("a graph name like @main");
     Take();
     RETURN_IF_ERROR(ExpectPunct('(', "before graph inputs"));
+    RETURN_IF_ERROR(ParseArguments(&top_, "an input name like %x", "after graph inputs"));
+    RETURN_IF_ERROR(ExpectPunct('{', "to open the graph body"));
+    return ParseBody(&top_, "return", 0);
+  }
+
+  // %a: type, %b: type ... )
+  absl::Status ParseArguments(ParsedBlock* block, const char* what, const char* after) {
     if (!AtPunct(')')) {
       while (true) {
-        if (Cur().kind != Tok::kValue) return Expected("an input name like %x");
+        if (Cur().kind != Tok::kValue) return Expected(what);
         const Token* name = Take();
-        RETURN_IF_ERROR(ExpectPunct(':', "after input name"));
+        RETURN_IF_ERROR(ExpectPunct(':', "after an argument name"));
         ParsedType type;
         RETURN_IF_ERROR(ParseType(&type));
-        inputs_.push_back({name, std::move(type)});
+        block->inputs.push_back({name, std::move(type)});
         if (!AtPunct(',')) break;
         Take();
       }
     }
-    RETURN_IF_ERROR(ExpectPunct(')', "after graph inputs"));
-    RETURN_IF_ERROR(ExpectPunct('{', "to open the graph body"));
-    while (!AtKeyword("return")) {
+    return ExpectPunct(')', after);
+  }
+
+  // ops, then `terminator` values, then '}'.
+  absl::Status ParseBody(ParsedBlock* block, const char* terminator, int depth) {
+    while (!AtKeyword(terminator)) {
       if (Cur().kind != Tok::kValue && Cur().kind != Tok::kIdent) {
-        return Expected("an op or 'return'");
+        return Expected(absl::StrCat("an op or '", terminator, "'"));
       }
       ParsedOp op;
-      RETURN_IF_ERROR(ParseOp(&op));
-      ops_.push_back(std::move(op));
+      RETURN_IF_ERROR(ParseOp(&op, depth));
+      block->ops.push_back(std::move(op));
     }
-    Take();  // return
+    Take();  // return / yield
     if (Cur().kind == Tok::kValue) {
       while (true) {
         if (Cur().kind != Tok::kValue) return Expected("a value after ','");
-        outputs_.push_back(Take());
+        block->outputs.push_back(Take());
         if (!AtPunct(',')) break;
         Take();
       }
     }
-    return ExpectPunct('}', "to close the graph body");
+    return ExpectPunct('}', block->name ? "to close the region" : "to close the graph body");
   }
 
-  // %a, %b = name(%x, %y) {attrs} : types loc("...")
-  absl::Status ParseOp(ParsedOp* op) {
+  // %a, %b = name(%x, %y) {attrs} : types loc("...") region(%a: t, ...) { ... }
+  absl::Status ParseOp(ParsedOp* op, int depth) {
     if (Cur().kind == Tok::kValue) {
       while (true) {
         if (Cur().kind != Tok::kValue) return Expected("a result name after ','");
@@ -518,6 +547,22 @@ class Parser {
       if (Cur().kind != Tok::kString) return Expected("a string location");
       op->loc = Take()->text;
       RETURN_IF_ERROR(ExpectPunct(')', "after location"));
+    }
+    // Regions: names of the op's schema, so the next op (which starts with a
+    // value or an op name, never a region name) is not mistaken for one.
+    const format::OpSchema& schema = *GetOpInfo(op->kind).schema;
+    while (Cur().kind == Tok::kIdent && schema.FindRegion(Cur().text) != nullptr) {
+      if (depth >= kMaxRegionDepth) {
+        return Error(Cur(), absl::StrCat("regions nested deeper than ", kMaxRegionDepth));
+      }
+      ParsedBlock region;
+      region.name = Take();
+      RETURN_IF_ERROR(ExpectPunct('(', "after the region name"));
+      RETURN_IF_ERROR(
+          ParseArguments(&region, "an argument like %arg0", "after the region's arguments"));
+      RETURN_IF_ERROR(ExpectPunct('{', "to open the region"));
+      RETURN_IF_ERROR(ParseBody(&region, "yield", depth + 1));
+      op->regions.push_back(std::move(region));
     }
     return absl::OkStatus();
   }
@@ -691,6 +736,75 @@ class Parser {
     return it->second.first;
   }
 
+  // `value = 0.125` on a const of a rank-0 type: the payload of that type
+  // (the printer's form of rank-0 constants).
+  absl::Status ScalarLiteral(const ParsedOp& op, ParsedAttr& attr) const {
+    if (op.kind != OpKind::kConst || op.types.size() != 1 || op.types[0].type.shape.rank() != 0) {
+      return Error(*attr.at, "a tensor attribute written as a number needs a const of rank 0");
+    }
+    const DType dtype = op.types[0].type.dtype;
+    const AttrKind kind = KindOf(attr.value);
+    std::vector<uint8_t> bytes(static_cast<size_t>(DTypeSize(dtype)));
+    auto put = [&](auto v) { std::memcpy(bytes.data(), &v, sizeof v); };
+    auto integer = [&](int64_t lo, int64_t hi) -> absl::StatusOr<int64_t> {
+      if (kind != AttrKind::kInt) return Error(*attr.at, "expected an integer");
+      const int64_t v = std::get<int64_t>(attr.value);
+      if (v < lo || v > hi)
+        return Error(*attr.at,
+                     absl::StrCat(v, " is out of range for ", std::string(DTypeName(dtype))));
+      return v;
+    };
+    switch (dtype) {
+      case DType::kF32:
+      case DType::kF64: {
+        double v;
+        if (kind == AttrKind::kFloat) {
+          v = std::get<double>(attr.value);
+        } else if (kind == AttrKind::kInt) {
+          v = static_cast<double>(std::get<int64_t>(attr.value));
+        } else {
+          return Error(*attr.at, "expected a number");
+        }
+        if (dtype == DType::kF32) {
+          put(static_cast<float>(v));
+        } else {
+          put(v);
+        }
+        break;
+      }
+      case DType::kI64: {
+        ASSIGN_OR_RETURN(int64_t v, integer(INT64_MIN, INT64_MAX));
+        put(v);
+        break;
+      }
+      case DType::kI32: {
+        ASSIGN_OR_RETURN(int64_t v, integer(INT32_MIN, INT32_MAX));
+        put(static_cast<int32_t>(v));
+        break;
+      }
+      case DType::kI8: {
+        ASSIGN_OR_RETURN(int64_t v, integer(INT8_MIN, INT8_MAX));
+        put(static_cast<int8_t>(v));
+        break;
+      }
+      case DType::kU8: {
+        ASSIGN_OR_RETURN(int64_t v, integer(0, UINT8_MAX));
+        put(static_cast<uint8_t>(v));
+        break;
+      }
+      case DType::kBool:
+        if (kind != AttrKind::kBool) return Error(*attr.at, "expected true or false");
+        put(static_cast<uint8_t>(std::get<bool>(attr.value)));
+        break;
+      case DType::kF16:
+      case DType::kBF16:
+        return Error(*attr.at,
+                     absl::StrCat("a ", std::string(DTypeName(dtype)), " constant needs a blob"));
+    }
+    attr.value = std::make_shared<const TensorData>(op.types[0].type, std::move(bytes));
+    return absl::OkStatus();
+  }
+
   // Resolves kinds against the schema and blob references against the blobs.
   absl::Status ResolveAttr(const ParsedOp& op, ParsedAttr& attr, AttributeMap* attrs) {
     const OpInfo& info = GetOpInfo(op.kind);
@@ -706,6 +820,7 @@ class Parser {
       const auto& ints = std::get<std::vector<int64_t>>(attr.value);
       attr.value = std::vector<double>(ints.begin(), ints.end());
     }
+    if (want == AttrKind::kTensor && !attr.blob) RETURN_IF_ERROR(ScalarLiteral(op, attr));
     if (attr.blob) {
       if (op.kind != OpKind::kConst || op.types.size() != 1) {
         return Error(*attr.at, "a tensor attribute is only accepted on a const with one result");
@@ -776,8 +891,19 @@ class Parser {
     for (ParsedAttr& attr : op.attrs) {
       RETURN_IF_ERROR(ResolveAttr(op, attr, &attrs));
     }
+    RegionList regions;
+    for (ParsedBlock& r : op.regions) {
+      // Regions are isolated from above: their own scope of names.
+      auto outer = std::move(values_);
+      values_.clear();
+      absl::StatusOr<std::unique_ptr<Graph>> body = BuildBlock(r);
+      values_ = std::move(outer);
+      if (!body.ok()) return body.status();
+      regions.push_back({r.name->text, *std::move(body)});
+    }
     b.SetLoc(op.loc);
-    absl::StatusOr<Operation*> made = b.Create(op.kind, operands, std::move(attrs));
+    absl::StatusOr<Operation*> made =
+        b.Create(op.kind, operands, std::move(attrs), std::move(regions));
     if (!made.ok()) return Error(*op.name, std::string(made.status().message()));
     Operation* created = *made;
     if (created->num_results() != static_cast<int>(op.types.size())) {
@@ -802,17 +928,19 @@ class Parser {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::unique_ptr<Graph>> Build() {
+  absl::StatusOr<std::unique_ptr<Graph>> Build() { return BuildBlock(top_); }
+
+  absl::StatusOr<std::unique_ptr<Graph>> BuildBlock(ParsedBlock& block) {
     auto g = std::make_unique<Graph>();
-    for (const auto& [name, type] : inputs_) {
+    for (const auto& [name, type] : block.inputs) {
       Value* v = g->AddInput(type.type, name->text);
       RETURN_IF_ERROR(Define(*name, v));
     }
     Builder b(g.get());
-    for (ParsedOp& op : ops_) {
+    for (ParsedOp& op : block.ops) {
       RETURN_IF_ERROR(BuildOp(b, op));
     }
-    for (const Token* t : outputs_) {
+    for (const Token* t : block.outputs) {
       absl::StatusOr<Value*> v = Lookup(*t);
       if (!v.ok()) return v.status();
       g->AddOutput(*v);
@@ -823,9 +951,7 @@ class Parser {
   std::vector<Token> toks_;  // ends with kEof or kError
   size_t p_ = 0;
 
-  std::vector<std::pair<const Token*, ParsedType>> inputs_;
-  std::vector<ParsedOp> ops_;
-  std::vector<const Token*> outputs_;
+  ParsedBlock top_;
   std::unordered_map<std::string, ParsedBlob> blobs_;
 
   // Name -> value and the token that defined it.

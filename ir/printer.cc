@@ -42,6 +42,47 @@ void AppendFloats(std::string* out, const std::vector<double>& v) {
   out->push_back(']');
 }
 
+// A rank-0 constant as its value (`value = 0.125`, `true`, `-3`), which the
+// parser turns back into the same bytes for the const's result type; false for
+// payloads a literal cannot carry exactly (NaN payloads, f16/bf16).
+bool AppendScalarLiteral(std::string* out, const TensorData& d) {
+  if (d.type().shape.rank() != 0) return false;
+  switch (d.type().dtype) {
+    case DType::kF32: {
+      const float v = *d.data<float>();
+      if (v != v) return false;
+      out->append(FormatFloat(v));
+      return true;
+    }
+    case DType::kF64: {
+      const double v = *d.data<double>();
+      if (v != v) return false;
+      out->append(FormatFloat(v));
+      return true;
+    }
+    case DType::kI64:
+      absl::StrAppend(out, *d.data<int64_t>());
+      return true;
+    case DType::kI32:
+      absl::StrAppend(out, *d.data<int32_t>());
+      return true;
+    case DType::kI8:
+      absl::StrAppend(out, static_cast<int>(*d.data<int8_t>()));
+      return true;
+    case DType::kU8:
+      absl::StrAppend(out, static_cast<int>(*d.data<uint8_t>()));
+      return true;
+    case DType::kBool:
+      if (*d.data<uint8_t>() > 1) return false;
+      out->append(*d.data<uint8_t>() ? "true" : "false");
+      return true;
+    case DType::kF16:
+    case DType::kBF16:
+      return false;
+  }
+  return false;
+}
+
 void AppendAttr(std::string* out, const Attribute& attr, const PrintOptions& opts,
                 BlobTable* blobs) {
   switch (KindOf(attr)) {
@@ -65,6 +106,7 @@ void AppendAttr(std::string* out, const Attribute& attr, const PrintOptions& opt
       return;
     case AttrKind::kTensor: {
       const TensorDataPtr& data = std::get<TensorDataPtr>(attr);
+      if (data && AppendScalarLiteral(out, *data)) return;
       if (opts.elide_constants) {
         out->append("#elided");
       } else if (!data) {
@@ -178,6 +220,73 @@ std::string ValueNamer::OpHeader(const Operation& op) const {
   return out;
 }
 
+namespace {
+
+void PrintOps(const Graph& g, int indent, const PrintOptions& opts, BlobTable* blobs,
+              std::string* out);
+
+// `name(%a: f32[], ...) {` ops `yield %v` `}`: one region, its ops one level
+// deeper. The region has its own names (it is isolated from above).
+void PrintRegion(const Region& r, int indent, const PrintOptions& opts, BlobTable* blobs,
+                 std::string* out) {
+  const Graph& body = *r.body;
+  ValueNamer namer(body);
+  absl::StrAppend(out, r.name, "(");
+  for (size_t i = 0; i < body.inputs().size(); ++i) {
+    const Value* in = body.inputs()[i].get();
+    absl::StrAppend(out, i ? ", " : "", namer.Name(in), ": ", ToString(in->type()));
+  }
+  *out += ") {\n";
+  PrintOps(body, indent + 2, opts, blobs, out);
+  absl::StrAppend(out, std::string(indent + 2, ' '), "yield");
+  for (size_t i = 0; i < body.outputs().size(); ++i)
+    absl::StrAppend(out, i ? ", " : " ", namer.Name(body.outputs()[i]));
+  absl::StrAppend(out, "\n", std::string(indent, ' '), "}");
+}
+
+void PrintOps(const Graph& g, int indent, const PrintOptions& opts, BlobTable* blobs,
+              std::string* out) {
+  ValueNamer namer(g);
+  const std::string pad(indent, ' ');
+  for (const auto& op : g.ops()) {
+    absl::StrAppend(out, pad, namer.OpHeader(*op), "(");
+    for (int i = 0; i < op->num_operands(); ++i) {
+      absl::StrAppend(out, i ? ", " : "", namer.Name(op->operand(i)));
+    }
+    *out += ")";
+    if (!op->attrs().empty()) {
+      *out += " {";
+      bool first = true;
+      for (const auto& [name, attr] : op->attrs()) {
+        absl::StrAppend(out, first ? "" : ", ", name, " = ");
+        AppendAttr(out, attr, opts, blobs);
+        first = false;
+      }
+      *out += "}";
+    }
+    *out += " : ";
+    if (op->num_results() == 1) {
+      *out += ToString(op->result(0)->type());
+    } else {
+      *out += "(";
+      for (int i = 0; i < op->num_results(); ++i) {
+        absl::StrAppend(out, i ? ", " : "", ToString(op->result(i)->type()));
+      }
+      *out += ")";
+    }
+    if (!op->loc().empty()) absl::StrAppend(out, " loc(", QuoteString(op->loc()), ")");
+    // Regions follow the op, the next one starting on the line that closes
+    // the previous: `} epilogue(...) {`.
+    for (const Region& r : op->regions()) {
+      *out += " ";
+      PrintRegion(r, indent, opts, blobs, out);
+    }
+    *out += "\n";
+  }
+}
+
+}  // namespace
+
 std::string Print(const Graph& g, const PrintOptions& opts) {
   ValueNamer namer(g);
   BlobTable blobs;
@@ -187,35 +296,7 @@ std::string Print(const Graph& g, const PrintOptions& opts) {
     absl::StrAppend(&out, i ? ", " : "", namer.Name(in), ": ", ToString(in->type()));
   }
   out += ") {\n";
-  for (const auto& op : g.ops()) {
-    absl::StrAppend(&out, "  ", namer.OpHeader(*op), "(");
-    for (int i = 0; i < op->num_operands(); ++i) {
-      absl::StrAppend(&out, i ? ", " : "", namer.Name(op->operand(i)));
-    }
-    out += ")";
-    if (!op->attrs().empty()) {
-      out += " {";
-      bool first = true;
-      for (const auto& [name, attr] : op->attrs()) {
-        absl::StrAppend(&out, first ? "" : ", ", name, " = ");
-        AppendAttr(&out, attr, opts, &blobs);
-        first = false;
-      }
-      out += "}";
-    }
-    out += " : ";
-    if (op->num_results() == 1) {
-      out += ToString(op->result(0)->type());
-    } else {
-      out += "(";
-      for (int i = 0; i < op->num_results(); ++i) {
-        absl::StrAppend(&out, i ? ", " : "", ToString(op->result(i)->type()));
-      }
-      out += ")";
-    }
-    if (!op->loc().empty()) absl::StrAppend(&out, " loc(", QuoteString(op->loc()), ")");
-    out += "\n";
-  }
+  PrintOps(g, 2, opts, &blobs, &out);
   out += "  return";
   for (size_t i = 0; i < g.outputs().size(); ++i) {
     absl::StrAppend(&out, i ? ", " : " ", namer.Name(g.outputs()[i]));

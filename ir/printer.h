@@ -15,7 +15,18 @@
 // (One op per line in the real output; the wrap above is only for this page.)
 // Graph inputs print under their names, op results are numbered in order of
 // definition, attributes are sorted by name, and constant payloads live in the
-// trailing `blobs` section as the hex of their raw bytes, shared payloads once.
+// trailing `blobs` section as the hex of their raw bytes, shared payloads once;
+// a rank-0 constant prints as its value instead (`value = 0.125`).
+//
+// An op's regions (fused kernel bodies) follow its type and location, each
+// with its arguments, its ops one level deeper and the values it yields; a
+// region numbers its own values:
+//
+//     %2 = fused_elementwise(%x, %1) : f32[8] body(%arg0: f32[], %arg1: f32[]) {
+//       %0 = mul(%arg0, %arg1) : f32[]
+//       %1 = relu(%0) : f32[]
+//       yield %1
+//     }
 #ifndef SINTER_IR_PRINTER_H_
 #define SINTER_IR_PRINTER_H_
 

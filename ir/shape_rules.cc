@@ -5,8 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ir/graph.h"
+#include "ir/kernel_body.h"
 #include "ir/status_macros.h"
-#include "runtime/format/fused_program.h"
 
 namespace sinter::ir {
 namespace {
@@ -43,30 +43,85 @@ absl::Status RequireSameDType(const Operation& op) {
   return absl::OkStatus();
 }
 
-// A fused program attribute parses and refers only to its `num_inputs`
-// inputs: the same parser, vocabulary and limits the runtime applies at load,
-// so the verifier (and sinter-opt) refuse what no backend could run.
-absl::Status CheckProgram(const Operation& op, const char* attr, int num_inputs) {
-  if (!op.HasAttr(attr)) return absl::OkStatus();
-  std::vector<format::FusedInstr> program;
-  std::string error;
-  if (!format::ParseFusedProgram(op.GetStr(attr), num_inputs, &program, &error)) {
-    return Invalid(attr, " over ", num_inputs, " input(s): ", error);
+}  // namespace
+
+absl::StatusOr<RegionSignature> ExpectedRegion(const Operation& op, std::string_view region) {
+  RegionSignature sig;
+  auto dtypes = [&](int from, int to) {
+    for (int i = from; i < to && i < op.num_operands(); ++i)
+      sig.args.push_back(op.operand(i)->type().dtype);
+  };
+  const OpKind kind = op.kind();
+  if (kind == OpKind::kFusedElementwise) {
+    dtypes(0, op.num_operands());  // the result follows the body
+    return sig;
   }
-  return absl::OkStatus();
+  if (kind == OpKind::kConv2d || kind == OpKind::kLinear) {
+    // The library call's element, then the operands after the bias.
+    sig.args.push_back(op.operand(0)->type().dtype);
+    dtypes(3, op.num_operands());
+    sig.result = op.operand(0)->type().dtype;
+    return sig;
+  }
+  if (kind == OpKind::kFusedReduction && op.HasAttr("inputs") && op.HasAttr("kind")) {
+    const int inputs = static_cast<int>(op.GetInt("inputs"));
+    if (region == "prologue") {
+      dtypes(0, inputs);
+      sig.result = DType::kF32;  // the reduced element, in registers
+      return sig;
+    }
+    // The normalised value (f32, in registers), then the extra operands.
+    sig.args.push_back(DType::kF32);
+    dtypes(inputs + (op.GetStr("kind") == "layer_norm" ? 2 : 0), op.num_operands());
+    sig.result = op.operand(0)->type().dtype;
+    return sig;
+  }
+  return Invalid("op ", std::string(op.name()), " has no region '", std::string(region), "'");
+}
+
+namespace {
+
+// Region `name` of `op`, when present, is a kernel body (LowerBody: the
+// vocabulary, scalars, the description's type rules and limits, as the
+// runtime checks them at load) over the arguments ExpectedRegion gives.
+// Returns its result dtype (nullopt when absent).
+absl::StatusOr<std::optional<DType>> CheckBody(const Operation& op, const char* name) {
+  const Graph* body = op.region(name);
+  if (body == nullptr) return std::optional<DType>();
+  ASSIGN_OR_RETURN(RegionSignature sig, ExpectedRegion(op, name));
+  auto lowered = LowerBody(*body);
+  if (!lowered.ok()) return Invalid(name, ": ", lowered.status().message());
+  if (body->inputs().size() != sig.args.size()) {
+    return Invalid(name, " has ", body->inputs().size(), " argument(s), the op gives it ",
+                   sig.args.size());
+  }
+  for (size_t i = 0; i < sig.args.size(); ++i) {
+    if (body->input(static_cast<int>(i))->type().dtype != sig.args[i]) {
+      return Invalid(name, " argument ", i, " is ",
+                     ToString(body->input(static_cast<int>(i))->type()), ", the op gives it ",
+                     std::string(DTypeName(sig.args[i])));
+    }
+  }
+  const DType result = body->outputs()[0]->type().dtype;
+  if (sig.result && result != *sig.result) {
+    return Invalid(name, " yields ", std::string(DTypeName(result)), ", the op needs ",
+                   std::string(DTypeName(*sig.result)));
+  }
+  return std::optional<DType>(result);
 }
 
 // Operands past the bias are epilogue inputs: they need an epilogue and must
-// broadcast to the result. The epilogue reads the op's result as $0 and those
-// operands as $1...
+// broadcast to the result. The epilogue reads the op's result as its argument
+// 0 and those operands after it.
 absl::Status CheckEpilogueOperands(const Operation& op, const std::vector<int64_t>& out) {
-  if (op.num_operands() > 3 && !op.HasAttr("epilogue")) {
+  const bool epilogue = op.region("epilogue") != nullptr;
+  if (op.num_operands() > 3 && !epilogue) {
     return Invalid("operands past the bias need an epilogue");
   }
-  if (op.HasAttr("epilogue") && op.num_operands() < 3) {
+  if (epilogue && op.num_operands() < 3) {
     return Invalid("an epilogue needs an explicit bias operand");
   }
-  RETURN_IF_ERROR(CheckProgram(op, "epilogue", 1 + std::max(0, op.num_operands() - 3)));
+  RETURN_IF_ERROR(CheckBody(op, "epilogue").status());
   for (int i = 3; i < op.num_operands(); ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
     ASSIGN_OR_RETURN(auto b, BroadcastShapes(out, s));
@@ -198,18 +253,14 @@ static bool IsFloat16OrF32(DType d) {
 }
 
 absl::Status InferFused(const Operation& op, std::vector<TensorType>* results) {
-  RETURN_IF_ERROR(RequireSameDType(op));
-  // Fused programs compute in f32; f16/bf16 storage (the CUDA target's
-  // --precision) is converted on load and store.
-  const DType dtype = op.operand(0)->type().dtype;
-  if (!IsFloat16OrF32(dtype)) return Invalid("fused kernels store f32, f16 or bf16");
-  RETURN_IF_ERROR(CheckProgram(op, "program", op.num_operands()));
+  ASSIGN_OR_RETURN(std::optional<DType> dtype, CheckBody(op, "body"));
+  if (!dtype) return Invalid("a fused kernel needs its body");
   ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
   for (int i = 1; i < op.num_operands(); ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
     ASSIGN_OR_RETURN(out, BroadcastShapes(out, s));
   }
-  results->push_back(Make(dtype, out));
+  results->push_back(Make(*dtype, out));
   return absl::OkStatus();
 }
 
@@ -229,11 +280,11 @@ absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* r
   if (inputs < 1 || inputs + (norm ? 2 : 0) > op.num_operands()) {
     return Invalid("inputs = ", inputs, " does not fit ", op.num_operands(), " operands");
   }
-  if (inputs > 1 && !op.HasAttr("prologue")) return Invalid("several inputs need a prologue");
+  const bool prologue = op.region("prologue") != nullptr;
+  if (inputs > 1 && !prologue) return Invalid("several inputs need a prologue");
   if (norm != op.HasAttr("eps")) return Invalid("eps is layer_norm's, and it needs one");
-  RETURN_IF_ERROR(CheckProgram(op, "prologue", static_cast<int>(inputs)));
-  RETURN_IF_ERROR(CheckProgram(op, "epilogue",
-                               1 + op.num_operands() - static_cast<int>(inputs) - (norm ? 2 : 0)));
+  RETURN_IF_ERROR(CheckBody(op, "prologue").status());
+  RETURN_IF_ERROR(CheckBody(op, "epilogue").status());
   ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
   for (int i = 1; i < inputs; ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
@@ -252,7 +303,7 @@ absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* r
     }
     next += 2;
   }
-  if (next < op.num_operands() && !op.HasAttr("epilogue")) {
+  if (next < op.num_operands() && op.region("epilogue") == nullptr) {
     return Invalid("operands past the reduction's need an epilogue");
   }
   for (int i = next; i < op.num_operands(); ++i) {

@@ -2,6 +2,8 @@
 #ifndef SINTER_IR_SHAPE_RULES_H_
 #define SINTER_IR_SHAPE_RULES_H_
 
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -35,6 +37,16 @@ SINTER_RULE(InferSlice)
 SINTER_RULE(InferExpand)
 SINTER_RULE(InferWhere)
 #undef SINTER_RULE
+
+// What an op gives the kernel body in its region `region` (ops.def): the
+// arguments' dtypes, and the dtype the body must yield (nullopt: free, the
+// op's result follows the body). Shape rules check bodies against it; passes
+// that retype an op's operands (convert-f16) bring its bodies back to it.
+struct RegionSignature {
+  std::vector<DType> args;
+  std::optional<DType> result;
+};
+absl::StatusOr<RegionSignature> ExpectedRegion(const Operation& op, std::string_view region);
 
 // NumPy broadcast of two static shapes.
 absl::StatusOr<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& a,

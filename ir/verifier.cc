@@ -94,6 +94,22 @@ class Verifier {
     if (absl::Status st = CheckAttributes(info, op.attrs()); !st.ok()) {
       return OpError(op, st.message());
     }
+    // Regions: named as the schema says, each a graph of its own that passes
+    // every check here (a body reads only its arguments: values of the
+    // enclosing graph are not in its value set).
+    std::vector<std::string_view> names;
+    for (const Region& r : op.regions()) {
+      if (r.body == nullptr) return OpError(op, "region '", r.name, "' is null");
+      names.push_back(r.name);
+    }
+    if (absl::Status st = CheckRegionNames(info, names); !st.ok()) {
+      return OpError(op, st.message());
+    }
+    for (const Region& r : op.regions()) {
+      if (absl::Status st = Verifier(*r.body).Run(); !st.ok()) {
+        return OpError(op, "region '", r.name, "': ", st.message());
+      }
+    }
 
     std::vector<TensorType> inferred;
     if (absl::Status st = info.infer(op, &inferred); !st.ok()) return OpError(op, st.message());

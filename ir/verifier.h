@@ -15,7 +15,8 @@ namespace sinter::ir {
 //   - operand counts against the op table's min/max;
 //   - every operand is a graph input or a result of an earlier op (SSA
 //     dominance in the single block);
-//   - attributes against the op's schema (CheckAttributes);
+//   - attributes against the op's schema (CheckAttributes), regions by name
+//     (CheckRegionNames), and each region as a graph of its own, recursively;
 //   - the op's shape rule, re-run, gives the recorded result types;
 //   - use lists: each op appears in each operand's users() exactly as many
 //     times as it reads it, and users() names no other op;

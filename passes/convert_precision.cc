@@ -3,7 +3,11 @@
 //  2. every f32 op result takes the new dtype (shape rules compute in f32
 //     whatever the storage, so types stay consistent);
 //  3. each f32 graph input gets a cast to the new dtype in front of its
-//     users, and each output a cast back to f32.
+//     users, and each output a cast back to f32;
+//  4. every kernel body (fused kernels, epilogues, prologues) is brought to
+//     the dtypes its op now gives it (ir::RetypeBody): its arguments load the
+//     new storage type and cast to f32, its result is cast to the new type,
+//     so the maths in between stays f32.
 // Registered as `convert-f16` / `convert-bf16` for sinter-opt and tests; the
 // compile driver calls it for `--precision` on a CUDA target.
 #include "passes/convert_precision.h"
@@ -12,6 +16,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ir/kernel_body.h"
+#include "ir/shape_rules.h"
+#include "ir/status_macros.h"
 #include "passes/pass.h"
 
 namespace sinter::passes {
@@ -45,6 +52,22 @@ uint16_t F32ToBF16Bits(float f) {
   return static_cast<uint16_t>(x >> 16);
 }
 
+namespace {
+
+// Stage 4.
+absl::Status RetypeBodies(ir::Graph& g) {
+  for (const auto& op : g.ops()) {
+    for (const ir::Region& r : op->regions()) {
+      ASSIGN_OR_RETURN(ir::RegionSignature sig, ir::ExpectedRegion(*op, r.name));
+      RETURN_IF_ERROR(
+          ir::RetypeBody(*r.body, sig.args, sig.result.value_or(op->result()->type().dtype)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted, bool convert_io) {
   if (to == ir::DType::kF32) return absl::OkStatus();
   if (to != ir::DType::kF16 && to != ir::DType::kBF16)
@@ -77,7 +100,7 @@ absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted, bo
       if (in->type().dtype == ir::DType::kF32) in->set_type({to, in->type().shape}), ++n;
     }
     if (converted != nullptr) *converted = n;
-    return absl::OkStatus();
+    return RetypeBodies(g);
   }
   for (const auto& in : g.inputs()) {
     if (in->type().dtype != ir::DType::kF32 || !in->has_users()) continue;
@@ -101,7 +124,7 @@ absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted, bo
     g.SetOutput(static_cast<int>(o), cast->result());
   }
   if (converted != nullptr) *converted = n;
-  return absl::OkStatus();
+  return RetypeBodies(g);
 }
 
 namespace {

@@ -13,8 +13,9 @@
 namespace sinter::passes {
 namespace {
 
-// A key that identifies what an op computes. Attributes are compared through
-// their printed form, which is exact (floats print round-trippably).
+// A key that identifies what an op computes. Attributes and regions are
+// compared through their printed form, which is exact (floats print
+// round-trippably, constants by their bytes).
 std::string Key(const ir::Operation& op) {
   std::string k(op.name());
   std::vector<const ir::Value*> operands(op.operands().begin(), op.operands().end());
@@ -43,6 +44,7 @@ std::string Key(const ir::Operation& op) {
       for (double d : std::get<std::vector<double>>(attr)) k += ir::FormatFloat(d) + ",";
     }
   }
+  for (const ir::Region& r : op.regions()) k += '|' + r.name + '=' + ir::Print(*r.body);
   return k;
 }
 

@@ -41,6 +41,12 @@ void Next(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
   for (int d = static_cast<int>(dims.size()) - 1; d >= 0 && ++idx[d] == dims[d]; --d) idx[d] = 0;
 }
 
+bool AllF32(const ir::Operation& op) {
+  for (const ir::Value* v : op.operands())
+    if (v->type().dtype != ir::DType::kF32) return false;
+  return true;
+}
+
 // Computes the folded payload of `op`, or null when it is not foldable.
 std::shared_ptr<ir::TensorData> Fold(const ir::Operation& op) {
   const ir::TensorType& out = op.result()->type();
@@ -100,18 +106,29 @@ std::shared_ptr<ir::TensorData> Fold(const ir::Operation& op) {
         std::memcpy(&result[o * row + at], &d->bytes()[o * chunk], chunk);
       at += chunk;
     }
-  } else if (std::optional<ProgramInstr> ins = ProgramInstrOf(op)) {
-    // f32 elementwise maths on consts -> const, by the vocabulary's reference
-    // (ProgramInstrOf accepts only f32 operands and results).
+  } else if (Fusable(op) && out.dtype == ir::DType::kF32 && AllF32(op)) {
+    // f32 elementwise maths on consts -> const, by the vocabulary's
+    // reference (the op as a one-instruction body over its operands).
+    ir::BodyBuilder bb;
+    for (ir::Value* v : op.operands()) bb.Read(v, /*inline_scalars=*/false);
+    absl::StatusOr<ir::Value*> r = bb.Clone(op);
+    if (!r.ok()) return nullptr;
+    const std::vector<ir::Value*> args = bb.inputs();
+    absl::StatusOr<format::KernelBody> body = ir::LowerBody(*bb.Finish(*r));
+    if (!body.ok()) return nullptr;
     float* y = reinterpret_cast<float*>(result.data());
-    const bool binary = format::IsBinary(ins->op);
-    auto a = in[0]->type().shape.extents();
-    auto b = binary ? in[1]->type().shape.extents() : a;
+    std::vector<const ir::TensorData*> data;
+    std::vector<std::vector<int64_t>> shapes;
+    for (ir::Value* v : args) {
+      data.push_back(ConstData(v));
+      shapes.push_back(v->type().shape.extents());
+    }
+    std::vector<double> x(args.size());
     std::vector<int64_t> idx(dims.size(), 0);
     for (int64_t i = 0; i < n; ++i, Next(idx, dims)) {
-      const double x = in[0]->data<float>()[BroadcastOffset(idx, a)];
-      const double z = binary ? in[1]->data<float>()[BroadcastOffset(idx, b)] : 0;
-      y[i] = static_cast<float>(EvalProgramInstr(*ins, x, z));
+      for (size_t j = 0; j < args.size(); ++j)
+        x[j] = data[j]->data<float>()[BroadcastOffset(idx, shapes[j])];
+      y[i] = static_cast<float>(EvalBody(*body, x));
     }
   } else {
     return nullptr;

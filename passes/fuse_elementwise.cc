@@ -1,5 +1,7 @@
-// Elementwise fusion: chains and trees of f32 elementwise ops become one
-// fused_elementwise op whose `program` attribute is the kernel body.
+// Elementwise fusion: chains and trees of elementwise ops (the rows of the
+// kernel-body vocabulary: f32 maths, comparisons, selects and casts) become
+// one fused_elementwise op whose `body` region holds them, cloned as scalar
+// ops over the kernel's inputs.
 //
 // Legality, per edge producer -> consumer:
 //  - the producer's result has exactly one user (the consumer) and is not a
@@ -7,12 +9,13 @@
 //    branch) is materialised, and the group ends there;
 //  - the consumer's result has the producer's shape: a consumer that
 //    broadcasts the producer to a larger shape would recompute the producer
-//    per output element, so it starts a new group instead.
-// Scalar constants become literals in the program; every other operand from
-// outside the group becomes a kernel input, broadcast as the op broadcast it.
+//    per output element, so it starts a new group instead;
+//  - the value is f32 or bool: a value of another type (a cast to i64, say)
+//    may only be a body's result, so the group ends there.
+// Scalar constants become body constants; every other operand from outside
+// the group becomes a kernel input, broadcast as the op broadcast it.
 #include <unordered_map>
 
-#include "absl/strings/str_cat.h"
 #include "passes/fusion_util.h"
 #include "passes/pass.h"
 #include "passes/rewrite_util.h"
@@ -32,14 +35,14 @@ absl::Status RunFuseElementwise(ir::Graph& g, PassStats& stats) {
   std::unordered_map<const ir::Operation*, int> group_of;
   for (const auto& owned : g.ops()) {
     ir::Operation* op = owned.get();
-    if (ProgramOp(*op).empty()) continue;
+    if (!Fusable(*op)) continue;
     std::vector<int> producers;
     for (ir::Value* v : op->operands()) {
       auto it = v->def() ? group_of.find(v->def()) : group_of.end();
       if (it == group_of.end()) continue;
       Group& pg = groups[it->second];
       if (pg.ops.back() != v->def() || v->users().size() != 1 || g.IsOutput(v) ||
-          v->type().shape != op->result()->type().shape) {
+          v->type().shape != op->result()->type().shape || !FlowsInBody(v)) {
         continue;
       }
       if (std::find(producers.begin(), producers.end(), it->second) == producers.end()) {
@@ -76,29 +79,24 @@ absl::Status RunFuseElementwise(ir::Graph& g, PassStats& stats) {
     std::sort(grp.ops.begin(), grp.ops.end(),
               [&](const ir::Operation* a, const ir::Operation* b) { return order[a] < order[b]; });
     ir::Operation* root = grp.ops.back();
-    std::unordered_map<const ir::Value*, std::string> name;
-    std::vector<ir::Value*> inputs;
-    std::string program;
-    auto operand = [&](ir::Value* v) -> std::string {
-      if (auto it = name.find(v); it != name.end()) return it->second;
-      if (std::optional<float> s = SplatF32(v); s && v->type().shape.rank() == 0) {
-        return ProgramNumber(*s);
-      }
-      std::string nm = absl::StrCat("$", inputs.size());
-      inputs.push_back(v);
-      name[v] = nm;
-      return nm;
-    };
-    for (size_t k = 0; k < grp.ops.size(); ++k) {
-      absl::StrAppend(&program, k ? "; " : "", ProgramLine(*grp.ops[k], k, operand));
-      name[grp.ops[k]->result()] = absl::StrCat("t", k);
+    ir::BodyBuilder bb;
+    absl::StatusOr<ir::Value*> y;
+    for (ir::Operation* op : grp.ops) {
+      y = bb.Clone(*op);
+      if (!y.ok()) return y.status();
     }
-    if (inputs.empty()) continue;  // all-constant chains are fold-constants' job
+    if (bb.inputs().empty()) continue;  // all-constant chains are fold-constants' job
+    const std::vector<ir::Value*> inputs = bb.inputs();
+    ir::RegionList regions;
+    regions.push_back({"body", bb.Finish(*y)});
     ir::Builder b(&g, g.Position(root));
     b.SetLoc(root->loc());
-    auto fused = b.Make(OpKind::kFusedElementwise, inputs, {{"program", program}});
+    auto fused = b.Make(OpKind::kFusedElementwise, inputs, {}, std::move(regions));
     if (!fused.ok()) return fused.status();
-    if ((*fused)->type() != root->result()->type()) continue;  // broadcast changed shape: keep
+    if ((*fused)->type() != root->result()->type()) {  // broadcast changed shape: keep
+      g.Erase((*fused)->def());
+      continue;
+    }
     root->result()->ReplaceAllUsesWith(*fused);
     for (auto it = grp.ops.rbegin(); it != grp.ops.rend(); ++it) g.Erase(*it);
     ++stats["fused-kernels"];

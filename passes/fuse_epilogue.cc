@@ -1,12 +1,12 @@
 // Epilogue fusion: the elementwise work right after a convolution or GEMM
 // (bias already inside; activation, residual add, scale) runs as that op's
 // epilogue, on its output, instead of as a kernel of its own:
-//   relu(add(conv2d(x, w, b), r))  ->  conv2d(x, w, b, r) {epilogue = "..."}
+//   relu(add(conv2d(x, w, b), r))  ->  conv2d(x, w, b, r) epilogue(%c, %r) {...}
 // The consumer may be a single elementwise op or a fused_elementwise kernel
-// (run after fuse-elementwise). Legality as for elementwise fusion: the
+// (run after fuse-elementwise); its ops move into the op's `epilogue` region,
+// whose argument 0 is the convolution's element. Legality as for elementwise fusion: the
 // conv/GEMM result has one user, is not a graph output, and the consumer's
 // result has the same shape.
-#include "absl/strings/str_cat.h"
 #include "ir/shape_rules.h"
 #include "ir/status_macros.h"
 #include "passes/fusion_util.h"
@@ -22,16 +22,16 @@ absl::Status RunFuseEpilogue(ir::Graph& g, PassStats& stats) {
   for (auto it = g.ops().begin(); it != g.ops().end();) {
     ir::Operation* op = (it++)->get();
     if ((op->kind() != OpKind::kConv2d && op->kind() != OpKind::kLinear) ||
-        op->HasAttr("epilogue")) {
+        op->region("epilogue") != nullptr) {
       continue;
     }
     ir::Value* r = op->result();
     if (r->users().size() != 1 || g.IsOutput(r) || r->type().dtype != ir::DType::kF32) continue;
     ir::Operation* user = r->users()[0];
     if (user->result()->type() != r->type()) continue;
-    std::string program;
     std::vector<ir::Value*> extra;
-    if (!ProgramOver(user, r, &program, &extra)) continue;
+    std::unique_ptr<ir::Graph> epilogue = BodyOver(user, r, &extra);
+    if (epilogue == nullptr) continue;
 
     ir::Builder b(&g, g.Position(user));
     b.SetLoc(op->loc());
@@ -51,9 +51,9 @@ absl::Status RunFuseEpilogue(ir::Graph& g, PassStats& stats) {
           b.Constant(std::make_shared<ir::TensorData>(bt, std::vector<uint8_t>(n * 4, 0))));
     }
     operands.insert(operands.end(), extra.begin(), extra.end());
-    ir::AttributeMap attrs = op->attrs();
-    attrs["epilogue"] = program;
-    auto fused = b.Make(op->kind(), operands, std::move(attrs));
+    ir::RegionList regions;
+    regions.push_back({"epilogue", std::move(epilogue)});
+    auto fused = b.Make(op->kind(), operands, op->attrs(), std::move(regions));
     if (!fused.ok()) return fused.status();
     user->result()->ReplaceAllUsesWith(*fused);
     g.Erase(user);

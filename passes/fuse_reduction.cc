@@ -1,8 +1,8 @@
 // Reduction fusion: softmax, log_softmax and layer_norm take their elementwise
 // neighbours into one fused_reduction kernel that streams each row once:
 //   layer_norm(add(x, r), w, b) -> relu
-//     -> fused_reduction(x, r, w, b) {kind = "layer_norm", prologue = "t0 = add $0 $1",
-//                                      epilogue = "t0 = relu $0"}
+//     -> fused_reduction(x, r, w, b) {kind = "layer_norm", ...}
+//          prologue(%a, %b) { add }  epilogue(%n) { relu }
 // The prologue is the producer of the reduced tensor (one elementwise op or a
 // fused_elementwise), the epilogue its consumer. Run after fuse-elementwise
 // and fuse-epilogue, so chains arrive as one fused_elementwise and a residual
@@ -63,20 +63,20 @@ std::optional<float> ScalarConst(const ir::Value* v) {
   return SplatF32(v);
 }
 
-// softmax(matmul(mul(a, c), b)) -> prologue "mul $0 c" over matmul(a, b), for
-// a scalar constant c (also div): the attention scale moves from a kernel of
-// its own into the softmax's row pass. (c*a)@b == c*(a@b) up to rounding, and
-// exactly for the power-of-two scales 1/sqrt(head_dim) usually is.
-bool ScaleThroughMatmul(ir::Graph& g, ir::Operation* red, std::string* program,
-                        std::vector<ir::Value*>* inputs) {
+// softmax(matmul(mul(a, c), b)) -> prologue { mul(%0, c) } over matmul(a, b),
+// for a scalar constant c (also div): the attention scale moves from a kernel
+// of its own into the softmax's row pass. (c*a)@b == c*(a@b) up to rounding,
+// and exactly for the power-of-two scales 1/sqrt(head_dim) usually is.
+std::unique_ptr<ir::Graph> ScaleThroughMatmul(ir::Graph& g, ir::Operation* red,
+                                              std::vector<ir::Value*>* inputs) {
   ir::Operation* mm = red->operand(0)->def();
   if (mm == nullptr || mm->kind() != OpKind::kMatmul || SoleUser(g, mm->result()) != red) {
-    return false;
+    return nullptr;
   }
   ir::Operation* scale = mm->operand(0)->def();
   if (scale == nullptr || (scale->kind() != OpKind::kMul && scale->kind() != OpKind::kDiv) ||
-      SoleUser(g, scale->result()) != mm || ProgramOp(*scale).empty()) {
-    return false;
+      SoleUser(g, scale->result()) != mm || !Fusable(*scale)) {
+    return nullptr;
   }
   std::optional<float> c = ScalarConst(scale->operand(1));
   ir::Value* a = scale->operand(0);
@@ -84,13 +84,16 @@ bool ScaleThroughMatmul(ir::Graph& g, ir::Operation* red, std::string* program,
     c = ScalarConst(scale->operand(0));
     a = scale->operand(1);
   }
-  if (!c || a->type() != scale->result()->type()) return false;
-  *program = absl::StrCat("t0 = ", scale->kind() == OpKind::kMul ? "mul" : "div", " $0 ",
-                          ProgramNumber(*c));
+  if (!c || a->type() != scale->result()->type()) return nullptr;
+  ir::BodyBuilder bb;
+  ir::Value* x = bb.Read(mm->result(), /*inline_scalars=*/false);
+  ir::Builder at(bb.body());
+  absl::StatusOr<ir::Value*> y = bb.Make(scale->kind(), {x, at.ScalarF32(*c)});
+  if (!y.ok()) return nullptr;
   mm->SetOperand(0, a);
   g.Erase(scale);
   inputs->assign({mm->result()});
-  return true;
+  return bb.Finish(*y);
 }
 
 absl::Status RunFuseReduction(ir::Graph& g, PassStats& stats) {
@@ -114,29 +117,29 @@ absl::Status RunFuseReduction(ir::Graph& g, PassStats& stats) {
 
     // Epilogue: the sole consumer, when it keeps the shape.
     ir::Operation* epi = SoleUser(g, r);
-    std::string epilogue;
+    std::unique_ptr<ir::Graph> epilogue;
     std::vector<ir::Value*> extra;
-    if (epi == nullptr || epi->result()->type() != r->type() ||
-        !ProgramOver(epi, r, &epilogue, &extra)) {
+    if (epi != nullptr && epi->result()->type() == r->type()) epilogue = BodyOver(epi, r, &extra);
+    if (epilogue == nullptr) {
       epi = nullptr;
-      epilogue.clear();
       extra.clear();
     }
     ir::Operation* at = epi ? epi : red;  // where the fused op will run
 
     // Prologue: the sole producer, else an attention scale behind a matmul.
-    std::string prologue;
+    std::unique_ptr<ir::Graph> prologue;
     std::vector<ir::Value*> inputs{x};
     ir::Operation* pro = x->def();
-    if (pro == nullptr || SoleUser(g, x) != red || !ProgramOf(pro, &prologue, &inputs)) {
+    if (pro != nullptr && SoleUser(g, x) == red) prologue = BodyOf(pro, &inputs);
+    if (prologue == nullptr) {
       pro = nullptr;
-      prologue.clear();
       inputs = {x};
     }
-    if (pro == nullptr && epi == nullptr && prologue.empty() && !norm) {
-      if (ScaleThroughMatmul(g, red, &prologue, &inputs)) ++stats["scales-moved"];
+    if (pro == nullptr && epi == nullptr && !norm) {
+      prologue = ScaleThroughMatmul(g, red, &inputs);
+      if (prologue != nullptr) ++stats["scales-moved"];
     }
-    if (pro == nullptr && epi == nullptr && prologue.empty()) continue;
+    if (pro == nullptr && epi == nullptr && prologue == nullptr) continue;
 
     // What used to be read at `pro` or `red` is now read at `at`.
     std::vector<ir::Value*> moved = inputs;
@@ -156,12 +159,13 @@ absl::Status RunFuseReduction(ir::Graph& g, PassStats& stats) {
                            {"axis", red->GetInt("axis")},
                            {"inputs", static_cast<int64_t>(inputs.size())}};
     if (norm) attrs["eps"] = red->GetFloat("eps");
-    if (!prologue.empty()) attrs["prologue"] = prologue;
-    if (!epilogue.empty()) attrs["epilogue"] = epilogue;
+    ir::RegionList regions;
+    if (prologue) regions.push_back({"prologue", std::move(prologue)});
+    if (epilogue) regions.push_back({"epilogue", std::move(epilogue)});
 
     ir::Builder b(&g, g.Position(at));
     b.SetLoc(red->loc());
-    auto fused = b.Make(OpKind::kFusedReduction, operands, std::move(attrs));
+    auto fused = b.Make(OpKind::kFusedReduction, operands, std::move(attrs), std::move(regions));
     if (!fused.ok()) return fused.status();
     ir::Value* replaced = epi ? epi->result() : r;
     if ((*fused)->type() != replaced->type()) {

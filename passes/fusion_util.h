@@ -1,53 +1,43 @@
-// Building fused programs (runtime/format/fused_program.h) from IR ops;
-// shared by fuse-elementwise and fuse-epilogue.
+// Building kernel bodies (ir/kernel_body.h) from IR ops, shared by the fusion
+// passes (fuse-elementwise, fuse-epilogue, fuse-reduction, wrap-elementwise)
+// and constant folding.
 #ifndef SINTER_PASSES_FUSION_UTIL_H_
 #define SINTER_PASSES_FUSION_UTIL_H_
 
-#include <functional>
-#include <optional>
-#include <string>
+#include <memory>
 #include <vector>
 
 #include "ir/graph.h"
-#include "runtime/format/fused_program.h"
+#include "ir/kernel_body.h"
 
 namespace sinter::passes {
 
-// The program op name for a fusable f32 elementwise op, or "" when `op`
-// cannot be part of a fused program.
-std::string ProgramOp(const ir::Operation& op);
+// Can `op` be part of a kernel body: a row of the elementwise vocabulary with
+// dtypes its class allows (ir::IsBodyOp), of a static shape.
+bool Fusable(const ir::Operation& op);
 
-// An elementwise op as a row of the vocabulary (runtime/format/
-// elementwise.def) with its numeric parameters; nullopt when ProgramOp is "".
-struct ProgramInstr {
-  format::FusedOp op;
-  std::vector<double> params;
-};
-std::optional<ProgramInstr> ProgramInstrOf(const ir::Operation& op);
+// Can the value `v` flow inside a body from the op that makes it to the op
+// that reads it: f32 or bool (kernel_body.h's edge rule: other types are only
+// arguments and the result).
+bool FlowsInBody(const ir::Value* v);
 
-// The reference value of one instruction at one element (binary ops read
-// b), in double: what constant folding computes. Its switch over the
-// vocabulary has no default, so a new row needs its maths here.
-double EvalProgramInstr(const ProgramInstr& in, double a, double b);
+// `user` (one body op or a fused_elementwise) as a body over `produced` ->
+// argument 0 and its other operands -> arguments 1..., which it appends to
+// *extra; scalar constants become body constants. Null when `user` cannot be
+// a body.
+std::unique_ptr<ir::Graph> BodyOver(ir::Operation* user, ir::Value* produced,
+                                    std::vector<ir::Value*>* extra);
 
-// One instruction `tK = op a [b] [params]`; `operand` names each operand.
-std::string ProgramLine(const ir::Operation& op, size_t k,
-                        const std::function<std::string(ir::Value*)>& operand);
+// `op` (one body op or a fused_elementwise) as a body over its own
+// non-constant operands, which it stores in *inputs. Null when `op` cannot be
+// a body or reads nothing but constants.
+std::unique_ptr<ir::Graph> BodyOf(ir::Operation* op, std::vector<ir::Value*>* inputs);
 
-// A float literal that reads back as the same f32 ("inf"/"-inf" included).
-std::string ProgramNumber(double v);
-
-// `user` (one elementwise op or a fused_elementwise) as a program over
-// `produced` -> $0 and its other operands -> $1..., which it appends to
-// *extra; scalar constants become literals. False when `user` cannot be a
-// fused program.
-bool ProgramOver(ir::Operation* user, ir::Value* produced, std::string* program,
-                 std::vector<ir::Value*>* extra);
-
-// `op` (one elementwise op or a fused_elementwise) as a program over its own
-// non-literal operands, which it stores in *inputs ($0...). False when `op`
-// cannot be a fused program.
-bool ProgramOf(ir::Operation* op, std::string* program, std::vector<ir::Value*>* inputs);
+// The compiler's reference of a kernel body at one element, in double: each
+// instruction by its row's maths (eval_elementwise.cc, a switch over the
+// vocabulary without a default), casts as identity (callers fold only
+// f32 bodies). What constant folding computes.
+double EvalBody(const format::KernelBody& body, const std::vector<double>& args);
 
 }  // namespace sinter::passes
 

@@ -105,7 +105,7 @@ std::vector<int> JoiningOperands(const ir::Operation* op) {
   const OpKind k = op->kind();
   if (k == OpKind::kConv2d) {
     // Already planned, or fused (the pass runs before fusion): left alone.
-    if (op->HasAttr("layout") || op->HasAttr("epilogue")) return {};
+    if (op->HasAttr("layout") || op->region("epilogue") != nullptr) return {};
     // A weight computed by the graph might come from a region itself;
     // only constant and input weights are transposed to OHWI.
     if (!IsConst(op->operand(1)) && op->operand(1)->def() != nullptr) return {};

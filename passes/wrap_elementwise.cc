@@ -1,11 +1,11 @@
 // Elementwise wrapping, for targets that run one kind of elementwise kernel
-// (CUDA: every elementwise op is a generated kernel, ops.def's
-// LOWERED("wrap-elementwise")): each f32 elementwise op the fusion passes left
-// on its own becomes a fused_elementwise of that one op.
-//   relu(x) -> fused_elementwise(x) {program = "t0 = relu $0"}
-// Scalar constant operands become literals; an op whose result would change
-// type through that (a scalar broadcast to a larger shape) is left alone.
-// Run before precision conversion: programs are built from f32 ops.
+// (CUDA: every elementwise op is a generated kernel): each op whose target
+// strategy in ops.def is LOWERED("wrap-elementwise") and that the fusion
+// passes left on its own becomes a fused_elementwise of that one op.
+//   relu(x) -> fused_elementwise(x) body(%a) { relu(%a) }
+// Scalar constant operands become body constants; an op whose result would
+// change type through that (a scalar broadcast to a larger shape) is left
+// alone. Run before precision conversion: bodies are built from f32 ops.
 #include "ir/status_macros.h"
 #include "passes/fusion_util.h"
 #include "passes/pass.h"
@@ -15,17 +15,28 @@ namespace {
 
 using ir::OpKind;
 
+// Does some target lower `op` by this pass (ops.def's strategy columns)?
+bool Wrapped(const ir::Operation& op) {
+  for (format::Target t : format::kAllTargets) {
+    const format::TargetStrategy& s = op.info().strategy(t);
+    if (s.kind == format::Strategy::kLowered && s.detail == "wrap-elementwise") return true;
+  }
+  return false;
+}
+
 absl::Status RunWrapElementwise(ir::Graph& g, PassStats& stats) {
   for (auto it = g.ops().begin(); it != g.ops().end();) {
     ir::Operation* op = (it++)->get();
-    if (op->kind() == OpKind::kFusedElementwise) continue;
-    std::string program;
+    if (!Wrapped(*op)) continue;
     std::vector<ir::Value*> inputs;
-    if (!ProgramOf(op, &program, &inputs)) continue;
+    std::unique_ptr<ir::Graph> body = BodyOf(op, &inputs);
+    if (body == nullptr) continue;
     ir::Builder b(&g, g.Position(op));
     b.SetLoc(op->loc());
+    ir::RegionList regions;
+    regions.push_back({"body", std::move(body)});
     ASSIGN_OR_RETURN(ir::Value * v,
-                     b.Make(OpKind::kFusedElementwise, inputs, {{"program", program}}));
+                     b.Make(OpKind::kFusedElementwise, inputs, {}, std::move(regions)));
     if (v->type() != op->result()->type()) {
       g.Erase(v->def());
       continue;

@@ -26,32 +26,24 @@
 namespace sinter::rt {
 namespace {
 
-// "conv2d + add + relu": the op and the op names of its fused programs
-// ("t0 = add $0 $1; t1 = relu t0" -> add, relu), for profiles.
-std::string KernelLabel(const std::string& op, const Attrs& attrs) {
-  // A fused kernel is named by what it computes: a fused reduction by its
-  // `kind` (softmax, layer_norm, ...), a fused elementwise chain (the only op
-  // whose body is a `program`) as "fused"; the program's ops follow.
+// "conv2d + add + relu": the op and the ops of its bodies, for profiles. A
+// fused kernel is named by what it computes: a fused reduction by its `kind`
+// (softmax, layer_norm, ...), a fused elementwise chain as "fused"; the ops
+// of its prologue come before, of its body and epilogue after.
+std::string KernelLabel(const std::string& op, const Attrs& attrs, const Step& step) {
   std::string label = op;
   if (auto kind = attrs.Str("kind"); kind.ok()) {
     label = kind.value();
-  } else if (attrs.Str("program").ok()) {
+  } else if (step.Body(CodeRole::kMain) != nullptr) {
     label = "fused";
   }
-  auto append = [&](const char* attr, bool before) {
-    auto text = attrs.Str(attr);
-    if (!text.ok()) return;
-    std::string names;
-    const std::string& p = text.value();
-    for (size_t at = p.find(" = "); at != std::string::npos; at = p.find(" = ", at + 3)) {
-      size_t b = at + 3, e = p.find(' ', b);
-      names += (names.empty() ? "" : " + ") + p.substr(b, e == std::string::npos ? e : e - b);
-    }
-    if (!names.empty()) label = before ? names + " + " + label : label + " + " + names;
-  };
-  append("prologue", true);
-  append("program", false);
-  append("epilogue", false);
+  for (CodeRole role : {CodeRole::kPrologue, CodeRole::kMain, CodeRole::kEpilogue}) {
+    const format::KernelBody* body = step.Body(role);
+    if (body == nullptr) continue;
+    const std::string ops = format::BodyOpsText(*body);
+    if (ops.empty()) continue;
+    label = role == CodeRole::kPrologue ? ops + " + " + label : label + " + " + ops;
+  }
   return label;
 }
 
@@ -148,11 +140,11 @@ static_assert(static_cast<int>(format::AttrKind::Floats) ==
 // always aligns them, so a misaligned one is damage. (The schema region
 // itself starts 8-byte aligned in memory: Storage keeps it so.)
 Status CheckVectorAlignment(const format::Model& m, const uint8_t* base) {
-  auto aligned = [base](const auto* vec) {
+  auto aligned = [base](const auto* vec, int alignment = 8) {
     // (An empty vector has no element to misread, and builders leave its
     // data pointer where its length ends.)
     return vec == nullptr || vec->size() == 0 ||
-           (reinterpret_cast<const uint8_t*>(vec->Data()) - base) % 8 == 0;
+           (reinterpret_cast<const uint8_t*>(vec->Data()) - base) % alignment == 0;
   };
   bool ok = aligned(m.segments());
   if (m.tensors() != nullptr) {
@@ -160,9 +152,14 @@ Status CheckVectorAlignment(const format::Model& m, const uint8_t* base) {
   }
   if (m.kernels() != nullptr) {
     for (const format::Kernel* k : *m.kernels()) {
-      if (k->attrs() == nullptr) continue;
-      for (const format::Attr* a : *k->attrs())
-        ok = ok && aligned(a->ints()) && aligned(a->floats());
+      if (k->attrs() != nullptr) {
+        for (const format::Attr* a : *k->attrs())
+          ok = ok && aligned(a->ints()) && aligned(a->floats());
+      }
+      if (k->bodies() != nullptr) {
+        // Body instructions are 4-byte-aligned structs.
+        for (const format::Body* b : *k->bodies()) ok = ok && aligned(b->instrs(), 4);
+      }
     }
   }
   return ok ? Status::Ok() : DataLoss("schema region has a misaligned vector: the file is damaged");
@@ -528,7 +525,32 @@ Status Model::VerifyKernel(size_t k, const format::Kernel* kd, format::Target ta
       step.code.push_back(std::move(u));
     }
   }
-  step.label = KernelLabel(op_name, step.attrs());
+  // Bodies: the op's regions (ops.def), each once, decoded and checked by
+  // the description's own rules; required ones present.
+  if (kd->bodies() != nullptr) {
+    for (const format::Body* b : *kd->bodies()) {
+      const int role = static_cast<int>(b->role());
+      if (role < 0 || role > static_cast<int>(format::CodeRole::MAX))
+        return DataLoss(StrCat(where(), ": a body of an unknown role"));
+      const std::string_view region = format::RegionName(b->role());
+      if (step.schema->FindRegion(region) == nullptr)
+        return DataLoss(StrCat(where(), ": ", op_name, " has no region '", region, "'"));
+      if (step.Body(static_cast<CodeRole>(role)) != nullptr)
+        return DataLoss(StrCat(where(), ": two bodies for region '", region, "'"));
+      format::KernelBody body;
+      std::string error;
+      if (!format::DecodeKernelBody(*b, &body, &error) || !format::CheckKernelBody(body, &error))
+        return DataLoss(StrCat(where(), " ", region, ": ", error));
+      step.bodies.emplace_back(static_cast<CodeRole>(role), std::move(body));
+    }
+  }
+  for (const format::SchemaRegion& r : step.schema->regions) {
+    format::CodeRole role;
+    if (!r.optional && format::RegionRole(r.name, &role) &&
+        step.Body(static_cast<CodeRole>(role)) == nullptr)
+      return DataLoss(StrCat(where(), ": missing region '", r.name, "'"));
+  }
+  step.label = KernelLabel(op_name, step.attrs(), step);
   return Status::Ok();
 }
 

@@ -12,6 +12,7 @@
 
 #include "runtime/attrs.h"
 #include "runtime/backend.h"
+#include "runtime/format/kernel_body.h"
 #include "runtime/format/op_schema.h"
 #include "runtime/status.h"
 #include "sinter/sinter.h"
@@ -77,6 +78,9 @@ struct Step {
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::vector<CodeUse> code;
+  // The kernel's bodies (its op's regions), decoded and checked
+  // (format::CheckKernelBody) at load.
+  std::vector<std::pair<CodeRole, format::KernelBody>> bodies;
   std::string loc;
   // For profiles: the op, or the ops a fused kernel runs ("conv2d + relu").
   std::string label;
@@ -86,6 +90,12 @@ struct Step {
   const CodeUse* Code(CodeRole role) const {
     for (const CodeUse& c : code)
       if (c.role == role) return &c;
+    return nullptr;
+  }
+  // The body for `role`, or null when the kernel has none.
+  const format::KernelBody* Body(CodeRole role) const {
+    for (const auto& [r, body] : bodies)
+      if (r == role) return &body;
     return nullptr;
   }
 };

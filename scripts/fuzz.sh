@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets of tests/fuzz with Clang, AddressSanitizer and
 # UndefinedBehaviorSanitizer (no suppressions), makes their seed corpora from
 # real artifacts, and runs one target, or all of them one after another.
-# Usage: scripts/fuzz.sh artifact|text_ir|npy|fused_program|all SECONDS
+# Usage: scripts/fuzz.sh artifact|text_ir|npy|kernel_body|all SECONDS
 # Exit status 0: no finding; otherwise the finding's input is under
 # build-fuzz/findings/ and the report is on stderr.
 # The seeds need the Release build (scripts/build.sh): its sinterc compiles
@@ -10,17 +10,17 @@
 # fuses that IR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: scripts/fuzz.sh artifact|text_ir|npy|fused_program|all SECONDS}
+target=${1:?usage: scripts/fuzz.sh artifact|text_ir|npy|kernel_body|all SECONDS}
 seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
 jobs=$(nproc)
 
 if [ "$target" = all ]; then
-  for t in artifact text_ir npy fused_program; do bash "$0" "$t" "$seconds"; done
+  for t in artifact text_ir npy kernel_body; do bash "$0" "$t" "$seconds"; done
   exit 0
 fi
 case "$target" in
-  artifact | text_ir | npy | fused_program) ;;
-  *) echo "fuzz.sh: unknown target '$target' (artifact, text_ir, npy, fused_program, all)" >&2
+  artifact | text_ir | npy | kernel_body) ;;
+  *) echo "fuzz.sh: unknown target '$target' (artifact, text_ir, npy, kernel_body, all)" >&2
      exit 1 ;;
 esac
 
@@ -29,7 +29,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -DSINTER_SANITIZE=address,undefined,fuzzer-no-link -DSINTER_BUILD_FUZZERS=ON \
     -DSINTER_BUILD_FRONTEND=OFF -DSINTER_BUILD_TESTS=OFF >/dev/null
 fi
-ninja -C build-fuzz -j"$jobs" "${target}_fuzz"
+ninja -C build-fuzz -j"$jobs" "${target}_fuzz" kernel_body_seeds
 
 # Seeds: made once per build folder from the parity op models.
 seeds=build-fuzz/seeds
@@ -37,7 +37,7 @@ if [ ! -f "$seeds/.done" ]; then
   [ -x build/bin/sinterc ] && [ -f build/models/manifest.tsv ] ||
     { echo "fuzz.sh: the seeds need the Release build first (bash scripts/build.sh)" >&2; exit 1; }
   rm -rf "$seeds"
-  mkdir -p "$seeds"/{artifact,text_ir,npy,fused_program}
+  mkdir -p "$seeds"/{artifact,text_ir,npy,kernel_body}
   while IFS=$'\t' read -r name file group shapes dtypes _; do
     case "$name" in op_* | lstm) ;; *) continue ;; esac
     args=()
@@ -54,6 +54,7 @@ if [ ! -f "$seeds/.done" ]; then
       > "$seeds/text_ir/$name.fused.sir"
   done < build/models/manifest.tsv
   /usr/bin/python3 tests/fuzz/make_seeds.py "$seeds"
+  build-fuzz/bin/kernel_body_seeds "$seeds/kernel_body" "$seeds"/text_ir/*.sir
   touch "$seeds/.done"
 fi
 

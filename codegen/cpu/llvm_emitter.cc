@@ -1,4 +1,4 @@
-// LLVM code generation for fused elementwise kernels. Stages:
+// LLVM code generation for fused kernels. Stages:
 //  1. Plan the iteration space (format::PlanFusedSpace, shared with the
 //     interpreter and the CUDA emitter): a few rows of `L` elements along
 //     which every input is dense (stride 1) or one value (stride 0).
@@ -8,8 +8,11 @@
 //         base pointer of each input from the row's coordinates
 //         (division by compile-time constants, once per row);
 //         broadcast inputs loaded once and splatted;
-//         for each full vector of the row: load, run the program, store;
+//         for each full vector of the row: load, run the body, store;
 //         the row's last partial vector with masked loads and stores.
+//     Every value of the body is a <W x float> (kernel_body.h: bool as 0 or
+//     1); inputs of other dtypes convert as they load, the result as it
+//     stores, by kernels/cast.h's rules.
 //     Transcendentals are the same Cephes-style polynomials as the runtime's
 //     interpreter (kernels/cpu/internal_simd.h), so both paths agree to a few
 //     ulp; contraction into FMA is allowed, reassociation is not (the
@@ -47,7 +50,7 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
-#include "runtime/format/fused_program.h"
+#include "runtime/format/kernel_body.h"
 
 namespace sinter::codegen::cpu {
 namespace fmt = format;
@@ -282,13 +285,27 @@ class KernelEmitter {
 
   absl::Status Emit(const CpuKernelSpec& spec) {
     std::string error;
-    std::vector<fmt::FusedInstr> program;
+    const fmt::KernelBody& body = spec.body;
     const int num_inputs = static_cast<int>(spec.input_shapes.size());
-    if (!fmt::ParseFusedProgram(spec.program, num_inputs, &program, &error))
+    if (!fmt::CheckKernelBody(body, &error))
       return absl::InvalidArgumentError(absl::StrCat(spec.name, ": ", error));
+    if (body.args.size() != spec.input_shapes.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(spec.name, ": the body takes ",
+                                                     body.args.size(), " arguments for ",
+                                                     num_inputs, " inputs"));
+    }
+    for (size_t i = 0; i <= body.args.size(); ++i) {
+      const fmt::DType t = i < body.args.size() ? body.args[i] : body.result_type();
+      if (ElementType(t) == nullptr) {
+        return absl::UnimplementedError(absl::StrCat(
+            spec.name, ": no CPU code for ", std::string(fmt::BodyTypeName(t)), " tensors"));
+      }
+    }
     fmt::FusedSpace space;
     if (!fmt::PlanFusedSpace(spec.input_shapes, spec.output_shape, &space, &error))
       return absl::InvalidArgumentError(absl::StrCat(spec.name, ": ", error));
+    const std::vector<bool> used = fmt::UsedArguments(body);
+    llvm::Type* out_elem = ElementType(body.result_type());
 
     llvm::Type* i64 = b_.getInt64Ty();
     llvm::Type* ptr = b_.getPtrTy();
@@ -358,18 +375,20 @@ class KernelEmitter {
     }
     std::vector<llvm::Value*> row_ptr(num_inputs), splat(num_inputs, nullptr);
     for (int i = 0; i < num_inputs; ++i) {
+      if (!used[i]) continue;
       llvm::Value* off = b_.getInt64(0);
       for (int d = 0; d + 1 < rank; ++d) {
         if (space.strides[i][d] != 0)
           off = b_.CreateAdd(off, b_.CreateMul(coord[d], b_.getInt64(space.strides[i][d])));
       }
-      row_ptr[i] = b_.CreateInBoundsGEP(b_.getFloatTy(), bases[i], off);
+      llvm::Type* elem = ElementType(body.args[i]);
+      row_ptr[i] = b_.CreateInBoundsGEP(elem, bases[i], off);
       if (space.strides[i][rank - 1] == 0) {
-        llvm::Value* s = b_.CreateLoad(b_.getFloatTy(), row_ptr[i]);
-        splat[i] = b_.CreateVectorSplat(w_, s);
+        llvm::Value* s = b_.CreateLoad(elem, row_ptr[i]);
+        splat[i] = ToLanes(b_.CreateVectorSplat(w_, s), body.args[i]);
       }
     }
-    llvm::Value* out_row = b_.CreateInBoundsGEP(b_.getFloatTy(), out_arg, row_start);
+    llvm::Value* out_row = b_.CreateInBoundsGEP(out_elem, out_arg, row_start);
     b_.CreateBr(vec_head);
 
     // vec: full vectors while c + W <= c1.
@@ -381,16 +400,18 @@ class KernelEmitter {
 
     b_.SetInsertPoint(vec_body);
     {
-      std::vector<llvm::Value*> ins(num_inputs);
+      std::vector<llvm::Value*> ins(num_inputs, nullptr);
       for (int i = 0; i < num_inputs; ++i) {
-        ins[i] = splat[i]
-                     ? splat[i]
-                     : b_.CreateAlignedLoad(v_.vec_type(),
-                                            b_.CreateInBoundsGEP(b_.getFloatTy(), row_ptr[i], col),
-                                            llvm::Align(4));
+        if (!used[i]) continue;
+        llvm::Type* elem = ElementType(body.args[i]);
+        ins[i] = splat[i] ? splat[i]
+                          : ToLanes(b_.CreateAlignedLoad(
+                                        VecOf(elem), b_.CreateInBoundsGEP(elem, row_ptr[i], col),
+                                        Align(elem)),
+                                    body.args[i]);
       }
-      llvm::Value* y = EmitProgram(program, ins);
-      b_.CreateAlignedStore(y, b_.CreateInBoundsGEP(b_.getFloatTy(), out_row, col), llvm::Align(4));
+      llvm::Value* y = FromLanes(EmitBody(body, ins), body.result_type());
+      b_.CreateAlignedStore(y, b_.CreateInBoundsGEP(out_elem, out_row, col), Align(out_elem));
     }
     col->addIncoming(col_next, vec_body);
     b_.CreateBr(vec_head);
@@ -405,18 +426,19 @@ class KernelEmitter {
       for (int l = 0; l < w_; ++l) lanes.push_back(b_.getInt32(l));
       llvm::Value* left32 = b_.CreateVectorSplat(w_, b_.CreateTrunc(left, b_.getInt32Ty()));
       llvm::Value* mask = b_.CreateICmpULT(llvm::ConstantVector::get(lanes), left32);
-      llvm::Value* zero = v_.C(0.f);
-      std::vector<llvm::Value*> ins(num_inputs);
+      std::vector<llvm::Value*> ins(num_inputs, nullptr);
       for (int i = 0; i < num_inputs; ++i) {
+        if (!used[i]) continue;
+        llvm::Type* elem = ElementType(body.args[i]);
         ins[i] = splat[i]
                      ? splat[i]
-                     : b_.CreateMaskedLoad(v_.vec_type(),
-                                           b_.CreateInBoundsGEP(b_.getFloatTy(), row_ptr[i], col),
-                                           llvm::Align(4), mask, zero);
+                     : ToLanes(b_.CreateMaskedLoad(
+                                   VecOf(elem), b_.CreateInBoundsGEP(elem, row_ptr[i], col),
+                                   Align(elem), mask, llvm::Constant::getNullValue(VecOf(elem))),
+                               body.args[i]);
       }
-      llvm::Value* y = EmitProgram(program, ins);
-      b_.CreateMaskedStore(y, b_.CreateInBoundsGEP(b_.getFloatTy(), out_row, col), llvm::Align(4),
-                           mask);
+      llvm::Value* y = FromLanes(EmitBody(body, ins), body.result_type());
+      b_.CreateMaskedStore(y, b_.CreateInBoundsGEP(out_elem, out_row, col), Align(out_elem), mask);
       b_.CreateBr(row_next);
     }
 
@@ -436,99 +458,189 @@ class KernelEmitter {
   }
 
  private:
-  llvm::Value* EmitProgram(const std::vector<fmt::FusedInstr>& program,
-                           const std::vector<llvm::Value*>& ins) {
-    std::vector<llvm::Value*> temps;
-    auto ref = [&](const fmt::FusedRef& r) -> llvm::Value* {
-      switch (r.kind) {
-        case fmt::FusedRef::kInput:
-          return ins[r.index];
-        case fmt::FusedRef::kTemp:
-          return temps[r.index];
-        case fmt::FusedRef::kConst:
-          return v_.C(r.value);
-      }
-      return nullptr;
-    };
-    for (const fmt::FusedInstr& in : program) {
-      llvm::Value* a = ref(in.a);
-      llvm::Value* y = nullptr;
-      if (in.op == fmt::FusedOp::kPow && in.b.kind == fmt::FusedRef::kConst) {
-        y = v_.PowConst(a, in.b.value);
-      } else {
-        y = Instr(in, a, fmt::IsBinary(in.op) ? ref(in.b) : nullptr);
-      }
-      temps.push_back(y);
+  // The LLVM element type of a tensor of dtype `t`, or null for dtypes the
+  // CPU holds in no fused kernel.
+  llvm::Type* ElementType(fmt::DType t) {
+    switch (t) {
+      case fmt::DType::F32:
+        return b_.getFloatTy();
+      case fmt::DType::BOOL:
+      case fmt::DType::U8:
+        return b_.getInt8Ty();
+      case fmt::DType::I32:
+        return b_.getInt32Ty();
+      case fmt::DType::I64:
+        return b_.getInt64Ty();
+      case fmt::DType::F16:
+      case fmt::DType::BF16:
+      case fmt::DType::F64:
+      case fmt::DType::I8:
+        return nullptr;
     }
-    return temps.back();
+    return nullptr;
+  }
+  llvm::Type* VecOf(llvm::Type* elem) { return llvm::FixedVectorType::get(elem, w_); }
+  static llvm::Align Align(llvm::Type* elem) {
+    return llvm::Align(elem->getPrimitiveSizeInBits() / 8);
   }
 
-  // One instruction: x its first operand, c its second (binary ops).
-  // A switch over elementwise.def without a default: -Werror=switch stops
-  // the build when a row has no code here.
-  llvm::Value* Instr(const fmt::FusedInstr& in, llvm::Value* x, llvm::Value* c) {
+  // Loaded elements of dtype `t` as f32 lanes (the value of each; bool 0/1).
+  llvm::Value* ToLanes(llvm::Value* x, fmt::DType t) {
+    switch (t) {
+      case fmt::DType::F32:
+        return x;
+      case fmt::DType::BOOL:
+      case fmt::DType::U8:
+        return b_.CreateUIToFP(x, v_.vec_type());
+      case fmt::DType::I32:
+      case fmt::DType::I64:
+        return b_.CreateSIToFP(x, v_.vec_type());
+      case fmt::DType::F16:
+      case fmt::DType::BF16:
+      case fmt::DType::F64:
+      case fmt::DType::I8:
+        break;  // refused in Emit
+    }
+    return x;
+  }
+
+  // f32 lanes as elements of dtype `t`, by kernels/cast.h's rules: integers
+  // truncate, and NaN, infinities and values out of range give the type's
+  // minimum (uint8: the int32 result's low byte); bool is != 0.
+  llvm::Value* FromLanes(llvm::Value* x, fmt::DType t) {
+    auto to_int = [&](llvm::Type* it, float lo, float hi, uint64_t min) {
+      llvm::Value* in = b_.CreateAnd(b_.CreateFCmpOGE(x, v_.C(lo)), b_.CreateFCmpOLT(x, v_.C(hi)));
+      llvm::Value* safe = v_.Sel(in, x, v_.C(0.f));  // fptosi of the rest would be poison
+      llvm::Value* r = b_.CreateFPToSI(safe, VecOf(it));
+      return b_.CreateSelect(in, r, llvm::ConstantInt::get(VecOf(it), min));
+    };
+    switch (t) {
+      case fmt::DType::F32:
+        return x;
+      case fmt::DType::BOOL:
+        return b_.CreateZExt(b_.CreateFCmpUNE(x, v_.C(0.f)), VecOf(b_.getInt8Ty()));
+      case fmt::DType::U8:
+        return b_.CreateTrunc(to_int(b_.getInt32Ty(), -2147483648.f, 2147483648.f, 0x80000000u),
+                              VecOf(b_.getInt8Ty()));
+      case fmt::DType::I32:
+        return to_int(b_.getInt32Ty(), -2147483648.f, 2147483648.f, 0x80000000u);
+      case fmt::DType::I64:
+        return to_int(b_.getInt64Ty(), -9223372036854775808.f, 9223372036854775808.f,
+                      0x8000000000000000ull);
+      case fmt::DType::F16:
+      case fmt::DType::BF16:
+      case fmt::DType::F64:
+      case fmt::DType::I8:
+        break;  // refused in Emit
+    }
+    return x;
+  }
+
+  // The body over the loaded inputs (null for an unused one); returns the
+  // result's lanes.
+  llvm::Value* EmitBody(const fmt::KernelBody& body, const std::vector<llvm::Value*>& ins) {
+    std::vector<llvm::Value*> v(ins);
+    const int32_t n = static_cast<int32_t>(ins.size());
+    for (const fmt::BodyInstr& in : body.instrs) {
+      auto at = [&](int32_t i) { return i >= 0 ? v[i] : nullptr; };
+      llvm::Value* y = nullptr;
+      const bool const_b = in.b >= n && body.instrs[in.b - n].op == fmt::BodyOp::kConst;
+      if (in.op == fmt::BodyOp::kPow && const_b) {
+        y = v_.PowConst(at(in.a), body.instrs[in.b - n].p0);
+      } else {
+        y = Instr(in, at(in.a), at(in.b), at(in.c));
+      }
+      v.push_back(y);
+    }
+    return v[body.result];
+  }
+
+  llvm::Value* Bool(llvm::Value* cond) { return v_.Sel(cond, v_.C(1.f), v_.C(0.f)); }
+
+  // One instruction: x, c, z its operands by arity. A switch over
+  // elementwise.def without a default: -Werror=switch stops the build when a
+  // row has no code here.
+  llvm::Value* Instr(const fmt::BodyInstr& in, llvm::Value* x, llvm::Value* c, llvm::Value* z) {
     VecMath& v = v_;
     switch (in.op) {
-      case fmt::FusedOp::kRelu:  // keeps NaN, like clamp_min
+      case fmt::BodyOp::kRelu:  // keeps NaN, like clamp_min
         return v.Sel(v.Lt(x, v.C(0.f)), v.C(0.f), x);
-      case fmt::FusedOp::kSigmoid:
+      case fmt::BodyOp::kSigmoid:
         return v.Sigmoid(x);
-      case fmt::FusedOp::kTanh:
+      case fmt::BodyOp::kTanh:
         return v.Tanh(x);
-      case fmt::FusedOp::kExp:
+      case fmt::BodyOp::kExp:
         return v.Exp(x);
-      case fmt::FusedOp::kLog:
+      case fmt::BodyOp::kLog:
         return v.Log(x);
-      case fmt::FusedOp::kSqrt:
+      case fmt::BodyOp::kSqrt:
         return v.Sqrt(x);
-      case fmt::FusedOp::kRsqrt:
+      case fmt::BodyOp::kRsqrt:
         return v.Div(v.C(1.f), v.Sqrt(x));
-      case fmt::FusedOp::kNeg:
+      case fmt::BodyOp::kNeg:
         return b_.CreateFNeg(x);
-      case fmt::FusedOp::kAbs:
+      case fmt::BodyOp::kAbs:
         return v.Abs(x);
-      case fmt::FusedOp::kErf:
+      case fmt::BodyOp::kErf:
         return v.Erf(x);
-      case fmt::FusedOp::kReciprocal:
+      case fmt::BodyOp::kReciprocal:
         return v.Div(v.C(1.f), x);
-      case fmt::FusedOp::kSilu:
+      case fmt::BodyOp::kSilu:
         return v.Div(x, v.Add(v.C(1.f), v.Exp(b_.CreateFNeg(x))));
-      case fmt::FusedOp::kGelu:
+      case fmt::BodyOp::kGelu:
         return v.Mul(v.Mul(x, v.C(0.5f)),
                      v.Add(v.C(1.f), v.Erf(v.Mul(x, v.C(0.707106781186547524f)))));
-      case fmt::FusedOp::kGeluTanh: {
+      case fmt::BodyOp::kGeluTanh: {
         llvm::Value* cube = v.Mul(v.Mul(v.Mul(v.C(0.044715f), x), x), x);
         llvm::Value* inner = v.Mul(v.C(0.797884560802865355f), v.Add(x, cube));
         return v.Mul(v.Mul(v.C(0.5f), x), v.Add(v.C(1.f), v.Tanh(inner)));
       }
-      case fmt::FusedOp::kHardswish: {
+      case fmt::BodyOp::kHardswish: {
         llvm::Value* t = v.ClampHi(v.ClampLo(v.Add(x, v.C(3.f)), 0.f), 6.f);
         return v.Div(v.Mul(x, t), v.C(6.f));
       }
-      case fmt::FusedOp::kHardsigmoid: {
+      case fmt::BodyOp::kHardsigmoid: {
         llvm::Value* t = v.ClampHi(v.ClampLo(v.Add(x, v.C(3.f)), 0.f), 6.f);
         return v.Div(t, v.C(6.f));
       }
-      case fmt::FusedOp::kLeakyRelu:
+      case fmt::BodyOp::kLeakyRelu:
         return v.Sel(v.Gt(x, v.C(0.f)), x, v.Mul(x, v.C(in.p0)));
-      case fmt::FusedOp::kElu:
+      case fmt::BodyOp::kElu:
         return v.Sel(v.Gt(x, v.C(0.f)), x, v.Mul(v.Expm1(x), v.C(in.p0)));
-      case fmt::FusedOp::kClamp:
+      case fmt::BodyOp::kClamp:
         return v.ClampHi(v.ClampLo(x, in.p0), in.p1);
-      case fmt::FusedOp::kAdd:
+      case fmt::BodyOp::kAdd:
         return v.Add(x, c);
-      case fmt::FusedOp::kSub:
+      case fmt::BodyOp::kSub:
         return v.Sub(x, c);
-      case fmt::FusedOp::kMul:
+      case fmt::BodyOp::kMul:
         return v.Mul(x, c);
-      case fmt::FusedOp::kDiv:
+      case fmt::BodyOp::kDiv:
         return v.Div(x, c);
-      case fmt::FusedOp::kPow:
+      case fmt::BodyOp::kPow:
         return v.Pow(x, c);
-      case fmt::FusedOp::kMaximum:
+      case fmt::BodyOp::kMaximum:
         return v.MaxNan(x, c);
-      case fmt::FusedOp::kMinimum:
+      case fmt::BodyOp::kMinimum:
         return v.MinNan(x, c);
+      case fmt::BodyOp::kGt:
+        return Bool(b_.CreateFCmpOGT(x, c));
+      case fmt::BodyOp::kGe:
+        return Bool(b_.CreateFCmpOGE(x, c));
+      case fmt::BodyOp::kLt:
+        return Bool(b_.CreateFCmpOLT(x, c));
+      case fmt::BodyOp::kLe:
+        return Bool(b_.CreateFCmpOLE(x, c));
+      case fmt::BodyOp::kEq:
+        return Bool(b_.CreateFCmpOEQ(x, c));
+      case fmt::BodyOp::kNe:
+        return Bool(b_.CreateFCmpUNE(x, c));
+      case fmt::BodyOp::kWhere:
+        return v.Sel(b_.CreateFCmpUNE(x, v.C(0.f)), c, z);
+      case fmt::BodyOp::kCast:  // between f32 lanes only a cast to bool computes
+        return in.type == fmt::DType::BOOL ? Bool(b_.CreateFCmpUNE(x, v.C(0.f))) : x;
+      case fmt::BodyOp::kConst:
+        return v.C(in.p0);
     }
     return nullptr;
   }

@@ -1,17 +1,18 @@
-// CPU code for fused elementwise kernels through LLVM 19: each kernel
-// description (a fused program over inputs broadcast to an output shape, see
-// runtime/format/fused_program.h) becomes one vectorised x86-64 function,
-// and all of a model's functions become one ELF shared object that the
-// artifact embeds and the runtime loads with dlopen, without LLVM.
+// CPU code for fused kernels through LLVM 19: each kernel description (a
+// kernel body over inputs broadcast to an output shape, see
+// runtime/format/kernel_body.h) becomes one vectorised x86-64 function, and
+// all of a model's functions become one ELF shared object that the artifact
+// embeds and the runtime loads with dlopen, without LLVM.
 //
 // Every function has the C signature
-//   void NAME(const float* const* inputs, float* output, int64_t begin, int64_t end)
-// and computes the output elements [begin, end) (row-major flat indices), so
-// the runtime can split a kernel over threads, or run a conv/GEMM epilogue
-// on one block of the output while that block is still in cache. `output`
-// may equal an input of the output's shape (in place). The object references
-// no symbol outside itself: exp, log, tanh, erf and pow are inlined
-// polynomials, so loading it needs no libm.
+//   void NAME(const void* const* inputs, void* output, int64_t begin, int64_t end)
+// (each pointer of its tensor's dtype: the body's argument and result types,
+// f32, bool, u8, i32 or i64) and computes the output elements [begin, end)
+// (row-major flat indices), so the runtime can split a kernel over threads,
+// or run a conv/GEMM epilogue on one block of the output while that block is
+// still in cache. `output` may equal an input of the output's shape and type
+// (in place). The object references no symbol outside itself: exp, log,
+// tanh, erf and pow are inlined polynomials, so loading it needs no libm.
 #ifndef SINTER_CODEGEN_CPU_LLVM_EMITTER_H_
 #define SINTER_CODEGEN_CPU_LLVM_EMITTER_H_
 
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/format/kernel_body.h"
 
 namespace sinter::codegen::cpu {
 
@@ -34,7 +36,7 @@ absl::StatusOr<std::string> ResolveCpuLevel(const std::string& cpu);
 
 struct CpuKernelSpec {
   std::string name;                                // C identifier, unique in the object
-  std::string program;                             // fused program text
+  format::KernelBody body;                         // checked (format::CheckKernelBody)
   std::vector<std::vector<int64_t>> input_shapes;  // broadcast to output_shape
   std::vector<int64_t> output_shape;
 };

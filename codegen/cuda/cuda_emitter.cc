@@ -28,7 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "runtime/format/fused_program.h"
+#include "runtime/format/kernel_body.h"
 
 namespace sinter::codegen::cuda {
 namespace {
@@ -132,6 +132,102 @@ SINTER_DEVICE void sinter_stv(__nv_bfloat16* p, const float (&v)[8]) {
 #endif  // SINTER_CUDA_BF16_
 )";
 
+// Integer and bool tensors: loads give the f32 of the value, stores follow
+// kernels/cast.h (truncation; NaN, infinities and values out of range give
+// the type's minimum; uint8 and int8 take the int32 result's low byte; bool
+// is != 0).
+constexpr char kIntAccess[] = R"(#ifndef SINTER_CUDA_INT_
+#define SINTER_CUDA_INT_
+SINTER_DEVICE float sinter_ld(const unsigned char* p) { return static_cast<float>(*p); }
+SINTER_DEVICE float sinter_ld(const signed char* p) { return static_cast<float>(*p); }
+SINTER_DEVICE float sinter_ld(const int* p) { return static_cast<float>(*p); }
+SINTER_DEVICE float sinter_ld(const long long* p) { return static_cast<float>(*p); }
+SINTER_DEVICE int sinter_f2i32(float v) {
+  return (v >= -2147483648.0f && v < 2147483648.0f) ? static_cast<int>(v) : (-2147483647 - 1);
+}
+SINTER_DEVICE void sinter_st_bool(unsigned char* p, float v) { *p = v != 0.f; }
+SINTER_DEVICE void sinter_st_u8(unsigned char* p, float v) {
+  *p = static_cast<unsigned char>(static_cast<unsigned>(sinter_f2i32(v)) & 0xffu);
+}
+SINTER_DEVICE void sinter_st_i8(signed char* p, float v) {
+  *p = static_cast<signed char>(static_cast<unsigned>(sinter_f2i32(v)) & 0xffu);
+}
+SINTER_DEVICE void sinter_st_i32(int* p, float v) { *p = sinter_f2i32(v); }
+SINTER_DEVICE void sinter_st_i64(long long* p, float v) {
+  *p = (v >= -9223372036854775808.0f && v < 9223372036854775808.0f) ? static_cast<long long>(v)
+                                                                     : (-9223372036854775807LL - 1);
+}
+#endif  // SINTER_CUDA_INT_
+)";
+
+// The C type of a tensor of dtype `t` in a kernel's parameters; null for
+// f64, which no body holds.
+const char* CType(fmt::DType t) {
+  switch (t) {
+    case fmt::DType::F32:
+      return "float";
+    case fmt::DType::F16:
+      return "__half";
+    case fmt::DType::BF16:
+      return "__nv_bfloat16";
+    case fmt::DType::BOOL:
+    case fmt::DType::U8:
+      return "unsigned char";
+    case fmt::DType::I8:
+      return "signed char";
+    case fmt::DType::I32:
+      return "int";
+    case fmt::DType::I64:
+      return "long long";
+    case fmt::DType::F64:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+// The store of f32 lanes into a tensor of dtype `t`.
+const char* StoreFn(fmt::DType t) {
+  switch (t) {
+    case fmt::DType::F32:
+    case fmt::DType::F16:
+    case fmt::DType::BF16:
+      return "sinter_st";
+    case fmt::DType::BOOL:
+      return "sinter_st_bool";
+    case fmt::DType::U8:
+      return "sinter_st_u8";
+    case fmt::DType::I8:
+      return "sinter_st_i8";
+    case fmt::DType::I32:
+      return "sinter_st_i32";
+    case fmt::DType::I64:
+      return "sinter_st_i64";
+    case fmt::DType::F64:
+      break;
+  }
+  return "";
+}
+
+// The float storage a precision names, and back.
+fmt::DType StorageOf(Precision p) {
+  return p == Precision::kF32   ? fmt::DType::F32
+         : p == Precision::kF16 ? fmt::DType::F16
+                                : fmt::DType::BF16;
+}
+
+// The access helpers a kernel over tensors of these dtypes needs.
+std::string AccessPreludes(const std::vector<fmt::DType>& types) {
+  bool f32 = false, f16 = false, bf16 = false, ints = false;
+  for (fmt::DType t : types) {
+    f32 |= t == fmt::DType::F32;
+    f16 |= t == fmt::DType::F16;
+    bf16 |= t == fmt::DType::BF16;
+    ints |= t != fmt::DType::F32 && t != fmt::DType::F16 && t != fmt::DType::BF16;
+  }
+  return absl::StrCat(f32 ? kF32Access : "", f16 ? kF16Access : "", bf16 ? kBF16Access : "",
+                      ints ? kIntAccess : "");
+}
+
 enum class InputKind { kUnused, kScalar, kDense, kBroadcast };
 
 // The iteration space after stage 1 and each input's role in it.
@@ -204,93 +300,118 @@ std::string Float(float v) {
   return std::signbit(v) ? "(" + s + ")" : s;
 }
 
-// One instruction as a CUDA expression of its operands.
-std::string Expr(const fmt::FusedInstr& in, const std::string& a, const std::string& b) {
+// x ** 2 (variance, L2 norms) is exact as x * x, as on the CPU: a pow whose
+// exponent is the constant 2.
+bool Square(const fmt::KernelBody& body, const fmt::BodyInstr& in) {
+  const int32_t n = static_cast<int32_t>(body.args.size());
+  return in.op == fmt::BodyOp::kPow && in.b >= n &&
+         body.instrs[in.b - n].op == fmt::BodyOp::kConst && body.instrs[in.b - n].p0 == 2.f;
+}
+
+// One instruction as a CUDA expression of its operands (f32 lanes, bool as
+// 0 or 1). A switch over elementwise.def without a default.
+std::string Expr(const fmt::KernelBody& body, const fmt::BodyInstr& in, const std::string& a,
+                 const std::string& b, const std::string& c) {
+  auto boolean = [](const std::string& cond) { return absl::StrCat("((", cond, ") ? 1.f : 0.f)"); };
   switch (in.op) {
-    case fmt::FusedOp::kRelu:
+    case fmt::BodyOp::kRelu:
       return absl::StrCat("sinter_relu(", a, ")");
-    case fmt::FusedOp::kSigmoid:
+    case fmt::BodyOp::kSigmoid:
       return absl::StrCat("sinter_sigmoid(", a, ")");
-    case fmt::FusedOp::kTanh:
+    case fmt::BodyOp::kTanh:
       return absl::StrCat("tanhf(", a, ")");
-    case fmt::FusedOp::kExp:
+    case fmt::BodyOp::kExp:
       return absl::StrCat("expf(", a, ")");
-    case fmt::FusedOp::kLog:
+    case fmt::BodyOp::kLog:
       return absl::StrCat("logf(", a, ")");
-    case fmt::FusedOp::kSqrt:
+    case fmt::BodyOp::kSqrt:
       return absl::StrCat("sqrtf(", a, ")");
-    case fmt::FusedOp::kRsqrt:
+    case fmt::BodyOp::kRsqrt:
       return absl::StrCat("rsqrtf(", a, ")");
-    case fmt::FusedOp::kNeg:
+    case fmt::BodyOp::kNeg:
       return absl::StrCat("-", a);
-    case fmt::FusedOp::kAbs:
+    case fmt::BodyOp::kAbs:
       return absl::StrCat("fabsf(", a, ")");
-    case fmt::FusedOp::kErf:
+    case fmt::BodyOp::kErf:
       return absl::StrCat("erff(", a, ")");
-    case fmt::FusedOp::kReciprocal:
+    case fmt::BodyOp::kReciprocal:
       return absl::StrCat("1.f / ", a);
-    case fmt::FusedOp::kSilu:
+    case fmt::BodyOp::kSilu:
       return absl::StrCat("sinter_silu(", a, ")");
-    case fmt::FusedOp::kGelu:
+    case fmt::BodyOp::kGelu:
       return absl::StrCat("sinter_gelu(", a, ")");
-    case fmt::FusedOp::kGeluTanh:
+    case fmt::BodyOp::kGeluTanh:
       return absl::StrCat("sinter_gelu_tanh(", a, ")");
-    case fmt::FusedOp::kHardswish:
+    case fmt::BodyOp::kHardswish:
       return absl::StrCat("sinter_hardswish(", a, ")");
-    case fmt::FusedOp::kHardsigmoid:
+    case fmt::BodyOp::kHardsigmoid:
       return absl::StrCat("sinter_hardsigmoid(", a, ")");
-    case fmt::FusedOp::kLeakyRelu:
+    case fmt::BodyOp::kLeakyRelu:
       return absl::StrCat("sinter_leaky_relu(", a, ", ", Float(in.p0), ")");
-    case fmt::FusedOp::kElu:
+    case fmt::BodyOp::kElu:
       return absl::StrCat("sinter_elu(", a, ", ", Float(in.p0), ")");
-    case fmt::FusedOp::kClamp:
+    case fmt::BodyOp::kClamp:
       return absl::StrCat("sinter_clamp(", a, ", ", Float(in.p0), ", ", Float(in.p1), ")");
-    case fmt::FusedOp::kAdd:
+    case fmt::BodyOp::kAdd:
       return absl::StrCat(a, " + ", b);
-    case fmt::FusedOp::kSub:
+    case fmt::BodyOp::kSub:
       return absl::StrCat(a, " - ", b);
-    case fmt::FusedOp::kMul:
+    case fmt::BodyOp::kMul:
       return absl::StrCat(a, " * ", b);
-    case fmt::FusedOp::kDiv:
+    case fmt::BodyOp::kDiv:
       return absl::StrCat(a, " / ", b);
-    case fmt::FusedOp::kPow:
-      // x ** 2 (variance, L2 norms) is exact as x * x, as on the CPU.
-      if (in.b.kind == fmt::FusedRef::kConst && in.b.value == 2.f) return absl::StrCat(a, " * ", a);
-      return absl::StrCat("powf(", a, ", ", b, ")");
-    case fmt::FusedOp::kMaximum:
+    case fmt::BodyOp::kPow:
+      return Square(body, in) ? absl::StrCat(a, " * ", a) : absl::StrCat("powf(", a, ", ", b, ")");
+    case fmt::BodyOp::kMaximum:
       return absl::StrCat("sinter_max(", a, ", ", b, ")");
-    case fmt::FusedOp::kMinimum:
+    case fmt::BodyOp::kMinimum:
       return absl::StrCat("sinter_min(", a, ", ", b, ")");
+#define SINTER_EW_COMPARE(Id, name, Op) \
+  case fmt::BodyOp::k##Id:              \
+    return boolean(absl::StrCat(a, " " #Op " ", b));
+#include "runtime/format/elementwise.def"
+    case fmt::BodyOp::kWhere:
+      return absl::StrCat("(", a, " != 0.f ? ", b, " : ", c, ")");
+    case fmt::BodyOp::kCast:  // between f32 lanes only a cast to bool computes
+      return in.type == fmt::DType::BOOL ? boolean(absl::StrCat(a, " != 0.f")) : a;
+    case fmt::BodyOp::kConst:
+      return Float(in.p0);
   }
   return "0.f";
 }
 
-// The program as `static float NAME_body(float x0, ...)` over the used inputs.
-std::string Body(const std::string& name, const std::vector<fmt::FusedInstr>& prog,
-                 const std::vector<InputKind>& kinds) {
+// The body as `SINTER_DEVICE float NAME_body(float x0, ...)` over the used
+// arguments (each loaded as the f32 of its value).
+std::string Body(const std::string& name, const fmt::KernelBody& body,
+                 const std::vector<bool>& used) {
   std::vector<std::string> params;
-  for (size_t i = 0; i < kinds.size(); ++i) {
-    if (kinds[i] != InputKind::kUnused) params.push_back(absl::StrCat("float x", i));
+  for (size_t i = 0; i < used.size(); ++i) {
+    if (used[i]) params.push_back(absl::StrCat("float x", i));
   }
   std::string s =
       absl::StrCat("SINTER_DEVICE float ", name, "_body(", absl::StrJoin(params, ", "), ") {\n");
-  auto ref = [](const fmt::FusedRef& r) -> std::string {
-    switch (r.kind) {
-      case fmt::FusedRef::kInput:
-        return absl::StrCat("x", r.index);
-      case fmt::FusedRef::kTemp:
-        return absl::StrCat("t", r.index);
-      case fmt::FusedRef::kConst:
-        return Float(r.value);
-    }
-    return "0.f";
+  const int32_t n = static_cast<int32_t>(body.args.size());
+  auto ref = [&](int32_t v) -> std::string {
+    if (v < 0) return "";
+    return v < n ? absl::StrCat("x", v) : absl::StrCat("t", v - n);
   };
-  for (size_t k = 0; k < prog.size(); ++k) {
-    const fmt::FusedInstr& in = prog[k];
-    absl::StrAppend(&s, "  const float t", k, " = ",
-                    Expr(in, ref(in.a), fmt::IsBinary(in.op) ? ref(in.b) : ""), ";\n");
+  // Only what the result needs: NVRTC warns of unused values (a pow's
+  // exponent 2, dead instructions).
+  std::vector<bool> live(body.num_values(), false);
+  live[body.result] = true;
+  for (int32_t v = body.num_values() - 1; v >= n; --v) {
+    if (!live[v]) continue;
+    const fmt::BodyInstr& in = body.instrs[v - n];
+    for (int32_t o : {in.a, Square(body, in) ? -1 : in.b, in.c})
+      if (o >= 0) live[o] = true;
   }
-  absl::StrAppend(&s, "  return t", prog.size() - 1, ";\n}\n");
+  for (size_t k = 0; k < body.instrs.size(); ++k) {
+    if (!live[n + k]) continue;
+    const fmt::BodyInstr& in = body.instrs[k];
+    absl::StrAppend(&s, "  const float t", k, " = ",
+                    Expr(body, in, ref(in.a), ref(in.b), ref(in.c)), ";\n");
+  }
+  absl::StrAppend(&s, "  return ", ref(body.result), ";\n}\n");
   return s;
 }
 
@@ -298,8 +419,8 @@ std::string Body(const std::string& name, const std::vector<fmt::FusedInstr>& pr
 class KernelWriter {
  public:
   KernelWriter(const std::string& name, const Plan& plan, Precision p, std::string idx,
-               std::string u)
-      : name_(name), plan_(plan), idx_(std::move(idx)), u_(std::move(u)) {
+               std::string u, std::string store)
+      : name_(name), plan_(plan), idx_(std::move(idx)), u_(std::move(u)), store_(std::move(store)) {
     vw_ = p == Precision::kF32 ? 4 : 8;
   }
 
@@ -365,7 +486,7 @@ class KernelWriter {
           break;
       }
     }
-    absl::StrAppend(&s, ind, "sinter_st(out + i, ", name_, "_body(", absl::StrJoin(args, ", "),
+    absl::StrAppend(&s, ind, store_, "(out + i, ", name_, "_body(", absl::StrJoin(args, ", "),
                     "));\n");
     return s;
   }
@@ -410,7 +531,7 @@ class KernelWriter {
  private:
   const std::string& name_;
   const Plan& plan_;
-  std::string idx_, u_;
+  std::string idx_, u_, store_;
   int vw_ = 4;
 };
 
@@ -434,38 +555,60 @@ int64_t CudaLaunch::GridSize(int sm_count) const {
   return std::min<int64_t>(blocks, int64_t{std::max(1, sm_count)} * max_blocks_per_sm);
 }
 
-absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const std::string& program,
+absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const fmt::KernelBody& body,
                                            const std::vector<std::vector<int64_t>>& input_shapes,
-                                           const std::vector<int64_t>& output_shape, Precision p) {
+                                           const std::vector<int64_t>& output_shape) {
   if (!IsIdentifier(name))
     return absl::InvalidArgumentError("CUDA kernel name '" + name + "' is not a C identifier");
   if (input_shapes.size() > kMaxInputs)
     return absl::InvalidArgumentError(absl::StrCat(
         "fused kernel ", name, " has ", input_shapes.size(), " inputs, more than ", kMaxInputs));
-  std::vector<fmt::FusedInstr> prog;
   std::string error;
-  if (!fmt::ParseFusedProgram(program, static_cast<int>(input_shapes.size()), &prog, &error))
+  if (!fmt::CheckKernelBody(body, &error))
     return absl::InvalidArgumentError(absl::StrCat("fused kernel ", name, ": ", error));
-  std::vector<bool> used(input_shapes.size(), false);
-  for (const fmt::FusedInstr& in : prog) {
-    if (in.a.kind == fmt::FusedRef::kInput) used[in.a.index] = true;
-    if (fmt::IsBinary(in.op) && in.b.kind == fmt::FusedRef::kInput) used[in.b.index] = true;
+  if (body.args.size() != input_shapes.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("fused kernel ", name, ": the body takes ",
+                                                   body.args.size(), " arguments for ",
+                                                   input_shapes.size(), " inputs"));
   }
+  std::vector<fmt::DType> types = body.args;
+  types.push_back(body.result_type());
+  for (fmt::DType t : types) {
+    if (CType(t) == nullptr)
+      return absl::InvalidArgumentError(
+          absl::StrCat("fused kernel ", name, ": ", std::string(fmt::BodyTypeName(t)), " tensors"));
+  }
+  const std::vector<bool> used = fmt::UsedArguments(body);
   Plan plan;
   if (absl::Status s = MakePlan(input_shapes, output_shape, used, &plan); !s.ok())
     return absl::InvalidArgumentError(absl::StrCat("fused kernel ", name, ": ", s.message()));
+
+  // The vector path needs one float storage for the output and every input
+  // it reads 128 bits at a time; kernels mixing dtypes take the scalar path.
+  const fmt::DType out_type = body.result_type();
+  bool uniform =
+      out_type == fmt::DType::F32 || out_type == fmt::DType::F16 || out_type == fmt::DType::BF16;
+  for (size_t i = 0; i < plan.kinds.size(); ++i) {
+    if (plan.kinds[i] != InputKind::kUnused && plan.kinds[i] != InputKind::kScalar &&
+        body.args[i] != out_type)
+      uniform = false;
+  }
+  const Precision p = out_type == fmt::DType::F16    ? Precision::kF16
+                      : out_type == fmt::DType::BF16 ? Precision::kBF16
+                                                     : Precision::kF32;
 
   // 32-bit indices (cheap division by the baked-in dims) unless the tensor
   // needs more; every offset is below n.
   const int64_t n = plan.n;
   const bool wide = n > (int64_t{1} << 31) - 1;
-  KernelWriter w(name, plan, p, wide ? "unsigned long long" : "unsigned", wide ? "ull" : "u");
+  KernelWriter w(name, plan, p, wide ? "unsigned long long" : "unsigned", wide ? "ull" : "u",
+                 StoreFn(out_type));
   const int vw = w.vector_width();
   const int64_t row = plan.dims.back();
   // One collapsed dim: vectors plus a scalar tail. Several: vectors when a
   // row holds whole vectors (then also n is a multiple of vw).
   const bool single = plan.dims.size() == 1;
-  const bool vector = n > 0 && (single ? n >= vw : row % vw == 0);
+  const bool vector = uniform && n > 0 && (single ? n >= vw : row % vw == 0);
   const int64_t nv = vector ? n / vw : 0;
   const bool tail = vector && nv * vw != n;
 
@@ -481,12 +624,9 @@ absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const std::s
   k.plan = absl::StrCat(ShapeText(plan.dims), vector ? absl::StrCat(" vector", vw) : " scalar",
                         tail ? "+tail" : "");
 
-  const char* type = p == Precision::kF32   ? "float"
-                     : p == Precision::kF16 ? "__half"
-                                            : "__nv_bfloat16";
   std::string& s = k.source;
   // Header: what the kernel computes, for anyone reading a dump or an NVRTC log.
-  std::string text = program;
+  std::string text = fmt::BodyText(body);
   for (char& c : text) {
     if (c < 0x20 || c > 0x7e || c == '\\') c = ' ';
   }
@@ -500,22 +640,19 @@ absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const std::s
                   "// inputs: ", absl::StrJoin(in_text, ", "), " -> output ",
                   ShapeText(output_shape), "\n// plan: ", k.plan, ", ", k.launch.threads_per_block,
                   " threads per block, grid-stride loop\n");
-  absl::StrAppend(&s, kPrelude,
-                  p == Precision::kF32   ? kF32Access
-                  : p == Precision::kF16 ? kF16Access
-                                         : kBF16Access);
-  absl::StrAppend(&s, Body(name, prog, plan.kinds));
+  absl::StrAppend(&s, kPrelude, AccessPreludes(types));
+  absl::StrAppend(&s, Body(name, body, used));
 
   // Parameters. __restrict__ (read-only cache) only on inputs smaller than
   // the output: an input of the output's size may be the output itself.
   std::vector<std::string> params;
   for (size_t i = 0; i < input_shapes.size(); ++i) {
     const bool restrict = plan.kinds[i] != InputKind::kUnused && plan.input_elements[i] < n;
-    params.push_back(absl::StrCat("const ", type, "* ", restrict ? "__restrict__ " : "",
-                                  plan.kinds[i] == InputKind::kUnused ? "/*unused*/ " : "", "in",
-                                  i));
+    params.push_back(
+        absl::StrCat("const ", CType(body.args[i]), "* ", restrict ? "__restrict__ " : "",
+                     plan.kinds[i] == InputKind::kUnused ? "/*unused*/ " : "", "in", i));
   }
-  params.push_back(absl::StrCat(type, "* out"));
+  params.push_back(absl::StrCat(CType(out_type), "* out"));
   absl::StrAppend(&s, "extern \"C\" __global__ void __launch_bounds__(", kThreadsPerBlock, ") ",
                   name, "(", absl::StrJoin(params, ", "), ") {\n");
   if (n > 0) {
@@ -672,9 +809,9 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
   const int pin = spec.prologue_inputs;
   if (pin < 1 || pin + (norm ? 2 : 0) > num) return error(pin, " prologue inputs of ", num);
   const int first_extra = pin + (norm ? 2 : 0);
-  if (spec.prologue.empty() && (pin != 1 || input_shapes[0] != y))
+  if (spec.prologue == nullptr && (pin != 1 || input_shapes[0] != y))
     return error("without a prologue, one input of the output's shape");
-  if (spec.epilogue.empty() && first_extra != num) return error("operands need an epilogue");
+  if (spec.epilogue == nullptr && first_extra != num) return error("operands need an epilogue");
   if (norm) {
     const std::vector<int64_t> tail(y.begin() + axis, y.end());
     for (int i = pin; i < pin + 2; ++i) {
@@ -702,7 +839,8 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
   k.plan = absl::StrCat(ShapeText({rows, len}), " ", spec.kind, " block-per-row");
   std::string& s = k.source;
   std::string text =
-      absl::StrCat(spec.kind, " prologue: ", spec.prologue, " epilogue: ", spec.epilogue);
+      absl::StrCat(spec.kind, " prologue: ", spec.prologue ? fmt::BodyText(*spec.prologue) : "none",
+                   " epilogue: ", spec.epilogue ? fmt::BodyText(*spec.epilogue) : "none");
   for (char& c : text) {
     if (c < 0x20 || c > 0x7e || c == '\\') c = ' ';
   }
@@ -722,21 +860,17 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
   const std::string all_params = absl::StrJoin(params, ", "), all_args = absl::StrJoin(args, ", ");
   // A program's body over operands [from, from + count) ($0 = `first` when
   // given), and the call that loads them at index i.
-  auto program = [&](const std::string& suffix, const std::string& prog_text, int count, int from,
+  auto program = [&](const std::string& suffix, const fmt::KernelBody& body, int count, int from,
                      const std::string& first, std::string* call) -> absl::Status {
-    std::vector<fmt::FusedInstr> prog;
     std::string why;
-    if (!fmt::ParseFusedProgram(prog_text, count, &prog, &why)) return error(suffix, ": ", why);
-    std::vector<InputKind> kinds(count, InputKind::kUnused);
-    for (const fmt::FusedInstr& in : prog) {
-      if (in.a.kind == fmt::FusedRef::kInput) kinds[in.a.index] = InputKind::kDense;
-      if (fmt::IsBinary(in.op) && in.b.kind == fmt::FusedRef::kInput)
-        kinds[in.b.index] = InputKind::kDense;
-    }
-    absl::StrAppend(&s, Body(absl::StrCat(name, "_", suffix), prog, kinds));
+    if (!fmt::CheckKernelBody(body, &why)) return error(suffix, ": ", why);
+    if (static_cast<int>(body.args.size()) != count)
+      return error(suffix, " takes ", body.args.size(), " arguments, the kernel gives it ", count);
+    const std::vector<bool> used = fmt::UsedArguments(body);
+    absl::StrAppend(&s, Body(absl::StrCat(name, "_", suffix), body, used));
     std::vector<std::string> loads;
     for (int j = 0; j < count; ++j) {
-      if (kinds[j] == InputKind::kUnused) continue;
+      if (!used[j]) continue;
       if (j == 0 && !first.empty()) {
         loads.push_back(first);
         continue;
@@ -750,15 +884,15 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
     return absl::OkStatus();
   };
   std::string value = "sinter_ld(in0 + i)";
-  if (!spec.prologue.empty()) {
-    if (absl::Status st = program("pro", spec.prologue, pin, 0, "", &value); !st.ok()) return st;
+  if (spec.prologue != nullptr) {
+    if (absl::Status st = program("pro", *spec.prologue, pin, 0, "", &value); !st.ok()) return st;
   }
   absl::StrAppend(&s, "SINTER_DEVICE float ", name, "_x(", idx, " i, ", all_params, ") { return ",
                   value, "; }\n");
   std::string result = "v";
-  if (!spec.epilogue.empty()) {
+  if (spec.epilogue != nullptr) {
     if (absl::Status st =
-            program("epi", spec.epilogue, num - first_extra + 1, first_extra, "v", &result);
+            program("epi", *spec.epilogue, num - first_extra + 1, first_extra, "v", &result);
         !st.ok()) {
       return st;
     }

@@ -1,6 +1,7 @@
-// CUDA C++ for fused elementwise kernels: from a fused program
-// (runtime/format/fused_program.h) and static shapes to one translation unit
-// with an extern "C" __global__ entry, for NVRTC (codegen/cuda/nvrtc.h).
+// CUDA C++ for fused kernels: from a kernel body (runtime/format/
+// kernel_body.h) and static shapes to one translation unit with an extern "C"
+// __global__ entry, for NVRTC (codegen/cuda/nvrtc.h). Every value is a float
+// in registers (bool as 0 or 1); tensors convert as they load and store.
 //
 // A conv2d/linear epilogue is the same kernel: input 0 is the library call's
 // output and inputs 1... are its operands after the bias; it may run in
@@ -13,10 +14,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/format/kernel_body.h"
 
 namespace sinter::codegen::cuda {
 
-// Storage type of every input and of the output; the math is f32 throughout.
+// Float storage of a kernel's tensors; the math is f32 throughout.
 enum class Precision { kF32, kF16, kBF16 };
 const char* PrecisionName(Precision p);  // "f32", "f16", "bf16"
 
@@ -46,12 +48,12 @@ struct CudaLaunch {
 struct CudaKernel {
   std::string name;
   // Complete translation unit. Entry point:
-  //   extern "C" __global__ void NAME(const T* in0, ..., const T* inK, T* out)
-  // T = float, __half or __nv_bfloat16; all tensors dense, row-major, of the
-  // shapes given to EmitFusedKernel. out may equal an input of the output's
-  // shape (in place). Several sources may be concatenated into one
-  // translation unit (shared helpers are include-guarded) as long as their
-  // names differ.
+  //   extern "C" __global__ void NAME(const T0* in0, ..., const TK* inK, T* out)
+  // each T the C type of its tensor's dtype (float, __half, __nv_bfloat16,
+  // unsigned char for bool and u8, signed char, int, long long); all tensors
+  // dense, row-major, of the shapes given to EmitFusedKernel. out may equal an input of the
+  // output's shape (in place). Several sources may be concatenated into one translation unit
+  // (shared helpers are include-guarded) as long as their names differ.
   std::string source;
   CudaLaunch launch;
   int num_inputs = 0;
@@ -61,25 +63,29 @@ struct CudaKernel {
   std::string plan;
 };
 
-// Emits the kernel for `program` over inputs of `input_shapes` broadcast
-// (NumPy-style) to `output_shape`. `name` must be a C identifier.
-// InvalidArgument for a program that does not parse, shapes that do not
-// broadcast, or a bad name.
-absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const std::string& program,
+// Emits the kernel for `body` (checked here too) over inputs of
+// `input_shapes` broadcast (NumPy-style) to `output_shape`, the inputs and
+// the output of the body's argument and result dtypes. `name` must be a C
+// identifier. InvalidArgument for a body that fails its check, shapes that do
+// not broadcast, or a bad name. The 128-bit vector path needs one float
+// storage (f32, f16 or bf16) for the output and every non-scalar input.
+absl::StatusOr<CudaKernel> EmitFusedKernel(const std::string& name, const format::KernelBody& body,
                                            const std::vector<std::vector<int64_t>>& input_shapes,
-                                           const std::vector<int64_t>& output_shape, Precision p);
+                                           const std::vector<int64_t>& output_shape);
 
 // A fused reduction (the IR's fused_reduction): softmax or log_softmax over
 // the last axis, or layer_norm over the dims from `axis` on, with an optional
 // elementwise prologue computing the reduced rows and an epilogue applied to
-// the result ($0 = the normalised value).
+// the result (its argument 0 the normalised value).
 struct FusedReductionSpec {
   std::string kind;  // "softmax", "log_softmax" or "layer_norm"
   int64_t axis = -1;
   float eps = 0;            // layer_norm
   int prologue_inputs = 1;  // operands read by the prologue (or the one input)
-  std::string prologue;     // "" when operand 0 is the reduced tensor
-  std::string epilogue;     // "" when none
+  // Kernel bodies, not owned: null when operand 0 is the reduced tensor, and
+  // when there is no epilogue.
+  const format::KernelBody* prologue = nullptr;
+  const format::KernelBody* epilogue = nullptr;
 };
 
 // Emits one block per row (a grid-stride loop over rows), fp32 accumulation,

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "codegen/cuda/embedded_kernels.h"
 #include "codegen/cuda/nvrtc.h"
+#include "ir/kernel_body.h"
 #include "ir/shape_rules.h"
 #include "ir/status_macros.h"
 
@@ -154,33 +155,56 @@ std::string CudaConstraint(const ir::Operation& op) {
 
 namespace {
 
-// The fused program of a conv2d/linear with its bias as $1:
-//   bias only:        t0 = add $0 $1
-//   bias + epilogue:  t0 = add $0 $1; <epilogue with $0 -> t0 (the epilogue's
-//                     $0 is the biased result, as on the CPU), $k -> $k+1 for
-//                     k >= 1, tK -> tK+1>
-// so one generated kernel applies what cuDNN/cuBLASLt could not fuse.
+// The body of a conv2d/linear's generated kernel, with its bias as argument 1:
+//   bias only:        add(%0, %1)
+//   bias + epilogue:  add(%0, %1), then the epilogue with its argument 0 the
+//                     biased result (as on the CPU) and its other arguments
+//                     shifted by one;
+// so one generated kernel applies what cuDNN/cuBLASLt could not fuse. The
+// add is f32, its operands cast from their storage; the epilogue's own cast
+// of its argument 0 then reads f32, which is the identity.
 }  // namespace
 
-std::string EpilogueWithBias(const std::string& epilogue) {
-  std::string out = "t0 = add $0 $1";
-  if (epilogue.empty()) return out;
-  for (absl::string_view instr : absl::StrSplit(epilogue, ';', absl::SkipWhitespace())) {
-    std::vector<std::string> tokens;
-    for (absl::string_view tok : absl::StrSplit(instr, ' ', absl::SkipEmpty())) {
-      int64_t k;
-      if (tok.size() > 1 && tok[0] == '$' && absl::SimpleAtoi(tok.substr(1), &k)) {
-        // The epilogue's $0 is the result with its bias: the add's t0.
-        tokens.push_back(k == 0 ? std::string("t0") : absl::StrCat("$", k + 1));
-      } else if (tok.size() > 1 && tok[0] == 't' && absl::SimpleAtoi(tok.substr(1), &k)) {
-        tokens.push_back(absl::StrCat("t", k + 1));
-      } else {
-        tokens.emplace_back(tok);
-      }
-    }
-    absl::StrAppend(&out, "; ", absl::StrJoin(tokens, " "));
+format::KernelBody EpilogueWithBias(const format::KernelBody* epilogue, format::DType storage,
+                                    format::DType bias) {
+  using format::BodyInstr;
+  using format::BodyOp;
+  using format::DType;
+  format::KernelBody b;
+  b.args = {storage, bias};
+  if (epilogue != nullptr)
+    b.args.insert(b.args.end(), epilogue->args.begin() + 1, epilogue->args.end());
+  auto next = [&] { return static_cast<int32_t>(b.args.size() + b.instrs.size()); };
+  auto f32 = [&](int32_t v, DType t) {
+    if (t == DType::F32) return v;
+    b.instrs.push_back(BodyInstr{BodyOp::kCast, DType::F32, v});
+    return next() - 1;
+  };
+  const int32_t x = f32(0, storage), y = f32(1, bias);
+  b.instrs.push_back(BodyInstr{BodyOp::kAdd, DType::F32, x, y});
+  const int32_t sum = next() - 1;
+  if (epilogue == nullptr) {
+    b.result = storage == DType::F32 ? sum : next();
+    if (storage != DType::F32) b.instrs.push_back(BodyInstr{BodyOp::kCast, storage, sum});
+    return b;
   }
-  return out;
+  // Epilogue values: argument 0 -> sum, argument k -> k + 1, instruction j
+  // -> the j-th appended.
+  const int32_t n = static_cast<int32_t>(epilogue->args.size());
+  const int32_t first = next();
+  auto map = [&](int32_t v) -> int32_t {
+    if (v < 0) return v;
+    if (v == 0) return sum;
+    return v < n ? v + 1 : first + (v - n);
+  };
+  for (BodyInstr in : epilogue->instrs) {
+    in.a = map(in.a);
+    in.b = map(in.b);
+    in.c = map(in.c);
+    b.instrs.push_back(in);
+  }
+  b.result = map(epilogue->result);
+  return b;
 }
 
 absl::StatusOr<CudaTargetOptions> ParseCudaTarget(const std::string& target) {
@@ -240,20 +264,27 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
     // kernels and plain library calls need nothing here.
     const OpKind kind = op->kind();
     if (kind == OpKind::kFusedElementwise) {
-      ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
+      ASSIGN_OR_RETURN(format::KernelBody body, ir::LowerBody(*op->region("body")));
       ASSIGN_OR_RETURN(CudaKernel k, add(what, [&](const std::string& name) {
-                         return EmitFusedKernel(name, op->GetStr("program"), shapes, out, p);
+                         return EmitFusedKernel(name, body, shapes, out);
                        }));
       record(op.get(), format::CodeRole::Main, k);
     } else if (kind == OpKind::kFusedReduction || kind == OpKind::kSoftmax ||
                kind == OpKind::kLogSoftmax || kind == OpKind::kLayerNorm) {
       ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
       FusedReductionSpec spec;
+      format::KernelBody prologue, epilogue;
       if (op->kind() == OpKind::kFusedReduction) {
         spec.kind = op->GetStr("kind");
         spec.prologue_inputs = static_cast<int>(op->GetInt("inputs"));
-        if (op->HasAttr("prologue")) spec.prologue = op->GetStr("prologue");
-        if (op->HasAttr("epilogue")) spec.epilogue = op->GetStr("epilogue");
+        if (const ir::Graph* r = op->region("prologue")) {
+          ASSIGN_OR_RETURN(prologue, ir::LowerBody(*r));
+          spec.prologue = &prologue;
+        }
+        if (const ir::Graph* r = op->region("epilogue")) {
+          ASSIGN_OR_RETURN(epilogue, ir::LowerBody(*r));
+          spec.epilogue = &epilogue;
+        }
       } else {
         spec.kind = std::string(op->name());
       }
@@ -264,14 +295,18 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
                        }));
       record(op.get(), format::CodeRole::Main, k);
     } else if (kind == OpKind::kConv2d || kind == OpKind::kLinear) {
-      const bool has_epilogue = op->HasAttr("epilogue");
+      const ir::Graph* region = op->region("epilogue");
       const bool has_bias = n >= 3;
-      if (!has_bias && !has_epilogue) continue;
-      ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
-      std::string program;
+      if (!has_bias && region == nullptr) continue;
+      format::KernelBody epilogue, body;
+      if (region != nullptr) {
+        ASSIGN_OR_RETURN(epilogue, ir::LowerBody(*region));
+      }
       std::vector<std::vector<int64_t>> in{out};
       if (has_bias) {
-        program = EpilogueWithBias(has_epilogue ? op->GetStr("epilogue") : "");
+        body =
+            EpilogueWithBias(region ? &epilogue : nullptr, ir::ToFormat(op->result()->type().dtype),
+                             ir::ToFormat(op->operand(2)->type().dtype));
         std::vector<int64_t> bias = shapes[2];
         // Per channel: NCHW's dim 1; channels-last (and linear) the last
         // dim, where the [K] bias broadcasts as it is.
@@ -279,11 +314,11 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
         if (op->kind() == OpKind::kConv2d && !nhwc) bias = {1, bias.at(0), 1, 1};
         in.push_back(bias);
       } else {
-        program = op->GetStr("epilogue");
+        body = epilogue;
       }
       for (int i = 3; i < n; ++i) in.push_back(shapes[i]);
       ASSIGN_OR_RETURN(CudaKernel k, add(what + " epilogue", [&](const std::string& name) {
-                         return EmitFusedKernel(name, program, in, out, p);
+                         return EmitFusedKernel(name, body, in, out);
                        }));
       record(op.get(), format::CodeRole::Epilogue, k);
     }

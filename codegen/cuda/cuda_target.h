@@ -27,6 +27,7 @@
 #include "codegen/artifact_writer.h"
 #include "codegen/cuda/cuda_emitter.h"
 #include "ir/graph.h"
+#include "runtime/format/kernel_body.h"
 
 namespace sinter::codegen::cuda {
 
@@ -44,10 +45,12 @@ absl::StatusOr<CudaTargetOptions> ParseCudaTarget(const std::string& target);
 // why it cannot run, or "" (codegen/target_support.h lists every op).
 std::string CudaConstraint(const ir::Operation& op);
 
-// A conv2d/linear epilogue program with the bias added first: the bias is
-// $1, the epilogue's operands $2..., and its $0 (the biased result) is t0.
-// "" gives the bias add alone.
-std::string EpilogueWithBias(const std::string& epilogue);
+// A conv2d/linear epilogue body with the bias added first: the bias is
+// argument 1, the epilogue's arguments 1... are 2..., and its argument 0 is
+// the biased result (f32). A null epilogue gives the bias add alone. The
+// library call's output is `storage`, the bias `bias`.
+format::KernelBody EpilogueWithBias(const format::KernelBody* epilogue, format::DType storage,
+                                    format::DType bias);
 
 struct CudaImage {
   std::string arch;  // "sm_90" (cubin) or "compute_90" (PTX)

@@ -145,7 +145,7 @@ StatusOr<std::unique_ptr<BackendModel>> CpuModel::Load(const Model& model, const
       return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": the CPU backend has no such kernel"));
     const Attrs attrs = step.attrs();
     NativeFunctions native{&step, &cm->modules_};
-    PrepareContext pc{attrs, {}, {}, &native};
+    PrepareContext pc{attrs, {}, {}, &native, &step};
     for (int t : step.inputs) pc.inputs.push_back(&tensors[t]);
     for (int t : step.outputs) pc.outputs.push_back(&tensors[t]);
     auto params = cs.def->prepare(pc);

@@ -9,7 +9,7 @@
 //     already in cache, so memory sees one read and one write per element;
 //  3. the epilogue program runs over the block, in place, still in cache.
 // Everything is checked at load: attributes, the operand layout, every shape,
-// and both programs (parsed and planned against the recorded shapes).
+// and both bodies (planned against the recorded shapes).
 #include "runtime/cpu/fused_reduction.h"
 
 #include <algorithm>
@@ -87,10 +87,9 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
         StrCat("fused_reduction: inputs = ", inputs, " with ", p->num_operands, " operands"));
   p->num_inputs = static_cast<int>(inputs);
   std::vector<const TensorDesc*> pro_in(c.inputs.begin(), c.inputs.begin() + inputs);
-  if (c.attrs.Has("prologue")) {
-    RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("prologue"));
+  if (const format::KernelBody* body = c.step ? c.step->Body(CodeRole::kPrologue) : nullptr) {
     RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, CodeRole::kPrologue));
-    RT_ASSIGN_OR_RETURN(p->prologue, PlanFusedProgram(text, pro_in, out, native));
+    RT_ASSIGN_OR_RETURN(p->prologue, PlanFusedProgram(*body, pro_in, out, native));
   } else if (inputs != 1 || c.inputs[0]->dims != y) {
     return InvalidArgument(StrCat("fused_reduction: input ", DimsStr(c.inputs[0]->dims),
                                   " without a prologue must have the output's shape ", DimsStr(y)));
@@ -111,12 +110,11 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
     next += 2;
   }
   p->epilogue_first = next;
-  if (c.attrs.Has("epilogue")) {
-    RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("epilogue"));
+  if (const format::KernelBody* body = c.step ? c.step->Body(CodeRole::kEpilogue) : nullptr) {
     std::vector<const TensorDesc*> epi_in{&out};
     epi_in.insert(epi_in.end(), c.inputs.begin() + next, c.inputs.end());
     RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, CodeRole::kEpilogue));
-    RT_ASSIGN_OR_RETURN(p->epilogue, PlanFusedProgram(text, epi_in, out, native));
+    RT_ASSIGN_OR_RETURN(p->epilogue, PlanFusedProgram(*body, epi_in, out, native));
   } else if (next != p->num_operands) {
     return InvalidArgument("fused_reduction: operands past the reduction need an epilogue");
   }
@@ -130,8 +128,8 @@ void Run(const KernelParams& kp, const RunContext& c) {
   const float* const* in = reinterpret_cast<const float* const*>(c.in);
   float* out = c.out_ptr(0);
   const int64_t blocks = (p.rows + p.rows_per_block - 1) / p.rows_per_block;
-  // Epilogue operands: the output itself ($0), then the extra operands.
-  std::vector<const float*> epi_in{out};
+  // Epilogue operands: the output itself (argument 0), then the extra operands.
+  std::vector<const void*> epi_in{out};
   for (int i = p.epilogue_first; i < p.num_operands; ++i) epi_in.push_back(in[i]);
   kc::ParallelFor(c.par, blocks, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
@@ -139,7 +137,7 @@ void Run(const KernelParams& kp, const RunContext& c) {
       const int64_t begin = r0 * p.row_len, end = r1 * p.row_len;
       const float* src = in[0];
       if (p.prologue) {
-        RunFusedProgramRange(*p.prologue, in, out, begin, end);
+        RunFusedProgramRange(*p.prologue, c.in, out, begin, end);
         src = out;
       }
       if (p.kind == Kind::kLayerNorm) {

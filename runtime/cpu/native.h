@@ -1,8 +1,8 @@
 // Native CPU kernels: the shared object that sinterc's LLVM code generator
 // (codegen/cpu) embeds in an artifact, loaded without LLVM through an
 // anonymous memory file (memfd) and dlopen; each model's object is its own,
-// however many models are loaded (see native.cc). Its functions compute fused
-// elementwise programs; see codegen/cpu/llvm_emitter.h for the contract.
+// however many models are loaded (see native.cc). Its functions compute kernel
+// bodies; see codegen/cpu/llvm_emitter.h for the contract.
 //
 // Native code is as trusted as any shared library: the loader checks its
 // CRC (so a damaged file never runs) but cannot check what it computes.
@@ -22,9 +22,9 @@
 
 namespace sinter::rt {
 
-// Computes output elements [begin, end) of a fused program.
-using NativeFusedFn = void (*)(const float* const* inputs, float* output, int64_t begin,
-                               int64_t end);
+// Computes output elements [begin, end) of a kernel body; each pointer is
+// its tensor's data, of the dtype the body gives it.
+using NativeFusedFn = void (*)(const void* const* inputs, void* output, int64_t begin, int64_t end);
 
 // Whether this CPU has the features of an instruction-set level
 // ("x86-64", "x86-64-v3", "x86-64-v4"); false for an unknown level.

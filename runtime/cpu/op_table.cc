@@ -455,25 +455,25 @@ void RunBatchNorm(const KernelParams& kp, const RunContext& c) {
 // ---- Epilogues -------------------------------------------------------------------------
 
 // conv2d and linear may carry a fused elementwise epilogue: operands are then
-// (x, w, bias, extra...) and the program reads the op's result as $0 and the
-// extra operands as $1.... It runs in place on the output.
+// (x, w, bias, extra...) and the body reads the op's result as argument 0 and
+// the extra operands after it. It runs in place on the output.
 struct Epilogue {
   FusedProgramPtr program;
   size_t first_extra = 0;
 };
 
 Status PrepareEpilogue(const PrepareContext& c, Epilogue* e) {
-  if (!c.attrs.Has("epilogue")) {
+  const format::KernelBody* body = c.step ? c.step->Body(CodeRole::kEpilogue) : nullptr;
+  if (body == nullptr) {
     if (c.inputs.size() > 3) return InvalidArgument("extra operands without an epilogue");
     return Status::Ok();
   }
-  RT_ASSIGN_OR_RETURN(std::string text, c.attrs.Str("epilogue"));
   if (c.inputs.size() < 3) return InvalidArgument("an epilogue needs an explicit bias operand");
   std::vector<const TensorDesc*> in{c.outputs[0]};
   in.insert(in.end(), c.inputs.begin() + 3, c.inputs.end());
   e->first_extra = 3;
   RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, CodeRole::kEpilogue));
-  RT_ASSIGN_OR_RETURN(e->program, PlanFusedProgram(text, in, *c.outputs[0], native));
+  RT_ASSIGN_OR_RETURN(e->program, PlanFusedProgram(*body, in, *c.outputs[0], native));
   return Status::Ok();
 }
 
@@ -482,7 +482,7 @@ Status PrepareEpilogue(const PrepareContext& c, Epilogue* e) {
 // range is still in cache instead of in a second pass over the output.
 struct EpilogueRun {
   const FusedProgram* program = nullptr;
-  std::vector<const float*> in;
+  std::vector<const void*> in;
   float* out = nullptr;
   kc::RangeDone done;
 };
@@ -494,8 +494,7 @@ const kc::RangeDone* BindEpilogue(const Epilogue& e, const RunContext& c, Epilog
   r->program = e.program.get();
   r->out = c.out_ptr(0);
   r->in.assign(1, r->out);
-  for (size_t i = e.first_extra; i < c.step->inputs.size(); ++i)
-    r->in.push_back(c.in_ptr(static_cast<int>(i)));
+  for (size_t i = e.first_extra; i < c.step->inputs.size(); ++i) r->in.push_back(c.in[i]);
   r->done.fn = [](void* ctx, int64_t begin, int64_t end) {
     const auto* r = static_cast<const EpilogueRun*>(ctx);
     RunFusedProgramRange(*r->program, r->in.data(), r->out, begin, end);

@@ -56,6 +56,7 @@ struct PrepareContext {
   std::vector<const TensorDesc*> inputs;
   std::vector<const TensorDesc*> outputs;
   const NativeFunctions* native = nullptr;
+  const Step* step = nullptr;  // its bodies (Step::Body), checked by the loader
 };
 
 // Parameters a kernel derived from its attributes and shapes at load.

@@ -77,14 +77,23 @@ StatusOr<LaunchPlan> Generated(const Step& step, CodeRole role) {
 }
 
 // What a library call may fuse instead of the generated epilogue: an
-// epilogue of just relu or tanh-GELU (cuDNN and cuBLASLt have both); "-"
-// for any other epilogue, "" for none.
-std::string FusableActivation(const Attrs& a) {
-  if (!a.Has("epilogue")) return "";
-  auto e = a.Str("epilogue");
-  if (!e.ok()) return "-";
-  if (e.value() == "t0 = relu $0") return "relu";
-  if (e.value() == "t0 = gelu_tanh $0") return "gelu_tanh";
+// epilogue that applies just relu or tanh-GELU to argument 0, through casts
+// only (cuDNN and cuBLASLt have both, and compute them in f32); "-" for any
+// other epilogue, "" for none.
+std::string FusableActivation(const Step& step) {
+  const format::KernelBody* b = step.Body(CodeRole::kEpilogue);
+  if (b == nullptr) return "";
+  const int32_t n = static_cast<int32_t>(b->args.size());
+  auto through_casts = [&](int32_t v) {
+    while (v >= n && b->instrs[v - n].op == format::BodyOp::kCast) v = b->instrs[v - n].a;
+    return v;
+  };
+  const int32_t v = through_casts(b->result);
+  if (v < n || b->instrs.size() > 3) return "-";
+  const format::BodyInstr& in = b->instrs[v - n];
+  if (through_casts(in.a) != 0) return "-";
+  if (in.op == format::BodyOp::kRelu) return "relu";
+  if (in.op == format::BodyOp::kGeluTanh) return "gelu_tanh";
   return "-";
 }
 
@@ -116,7 +125,7 @@ StatusOr<LaunchPlan> Hand(const std::string& fn, int64_t items, std::vector<uint
   return l;
 }
 
-// ---- Generated kernels: fused programs and row reductions -------------------
+// ---- Generated kernels: kernel bodies and row reductions --------------------
 
 Status PlanGenerated(const PlanContext& c, StepPlan* sp) {
   sp->kind = Kind::kGenerated;
@@ -135,10 +144,10 @@ Status PlanEpilogue(const PlanContext& c, StepPlan* sp, Activation* activation) 
   for (size_t i = 0; i < std::min<size_t>(c.n_in(), 3); ++i)
     if (c.in(static_cast<int>(i)).dtype != out.dtype)
       return InvalidArgument("operands of one dtype expected");
-  sp->fused_activation = FusableActivation(c.a);
+  sp->fused_activation = FusableActivation(c.step);
   if (c.step.Code(CodeRole::kEpilogue) != nullptr) {
     RT_ASSIGN_OR_RETURN(sp->epilogue, Generated(c.step, CodeRole::kEpilogue));
-  } else if (c.n_in() >= 3 || c.a.Has("epilogue")) {
+  } else if (c.n_in() >= 3 || c.step.Body(CodeRole::kEpilogue) != nullptr) {
     return DataLoss("a bias or epilogue without its CUDA kernel");
   }
   *activation = sp->fused_activation == "relu"        ? Activation::kRelu

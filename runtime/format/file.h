@@ -13,7 +13,9 @@ inline constexpr char kMagic[8] = {'\x89', 'S', 'N', 'T', 'R', '\r', '\n', '\x1a
 // Major version: readers refuse any other. Bump on incompatible schema changes.
 // 2: kernels reference code objects (Kernel.code, Model.code_objects)
 // instead of string attributes; attributes are the op schema's only.
-inline constexpr uint32_t kFormatVersion = 2;
+// 3: fused kernels' bodies are typed Body tables (Kernel.bodies) instead of
+// program text in attributes.
+inline constexpr uint32_t kFormatVersion = 3;
 // Constant segments are aligned so kernels can use them in place from a
 // memory-mapped file (and with aligned vector loads).
 inline constexpr uint64_t kSegmentAlignment = 64;

@@ -17,8 +17,9 @@ SchemaAttrKind ParseKind(std::string_view k) {
   return SchemaAttrKind::kTensor;  // the table test checks every kind is known
 }
 
-std::vector<SchemaAttr> ParseAttrs(std::string_view schema) {
-  std::vector<SchemaAttr> out;
+// Splits a row's schema string into attributes and regions.
+void ParseAttrs(std::string_view schema, std::vector<SchemaAttr>* out,
+                std::vector<SchemaRegion>* regions) {
   size_t b = 0;
   while (b < schema.size()) {
     size_t e = schema.find(' ', b);
@@ -30,9 +31,12 @@ std::vector<SchemaAttr> ParseAttrs(std::string_view schema) {
     std::string_view kind = colon == std::string_view::npos ? "" : item.substr(colon + 1);
     const bool optional = !kind.empty() && kind.back() == '?';
     if (optional) kind.remove_suffix(1);
-    out.push_back({item.substr(0, colon), ParseKind(kind), optional});
+    if (kind == "region") {
+      regions->push_back({item.substr(0, colon), optional});
+    } else {
+      out->push_back({item.substr(0, colon), ParseKind(kind), optional});
+    }
   }
-  return out;
 }
 
 #define KERNEL \
@@ -69,8 +73,18 @@ std::vector<OpSchema> Build() {
   std::vector<OpSchema> rows;
   rows.reserve(std::size(kRaw));
   for (const RawRow& r : kRaw) {
-    rows.push_back(OpSchema{static_cast<int>(rows.size()), r.name, r.min_operands, r.max_operands,
-                            r.num_results, r.traits, ParseAttrs(r.attrs), r.cpu, r.cuda});
+    OpSchema row{static_cast<int>(rows.size()),
+                 r.name,
+                 r.min_operands,
+                 r.max_operands,
+                 r.num_results,
+                 r.traits,
+                 {},
+                 {},
+                 r.cpu,
+                 r.cuda};
+    ParseAttrs(r.attrs, &row.attrs, &row.regions);
+    rows.push_back(std::move(row));
   }
   return rows;
 }
@@ -140,6 +154,12 @@ std::string_view SchemaAttrKindName(SchemaAttrKind k) {
 const SchemaAttr* OpSchema::FindAttr(std::string_view attr) const {
   for (const SchemaAttr& a : attrs)
     if (a.name == attr) return &a;
+  return nullptr;
+}
+
+const SchemaRegion* OpSchema::FindRegion(std::string_view region) const {
+  for (const SchemaRegion& r : regions)
+    if (r.name == region) return &r;
   return nullptr;
 }
 

@@ -72,6 +72,14 @@ struct SchemaAttr {
   bool optional;
 };
 
+// A region of an op: a kernel body (runtime/format/kernel_body.h), written
+// `name:region` or `name:region?` in the row's schema string. The names are
+// the roles of format::CodeRole: "body" (Main), "prologue", "epilogue".
+struct SchemaRegion {
+  std::string_view name;
+  bool optional;
+};
+
 struct OpSchema {
   int index;  // the row's position: the IR's OpKind value
   std::string_view name;
@@ -79,12 +87,14 @@ struct OpSchema {
   int max_operands;  // -1: unbounded
   int num_results;
   uint32_t traits;
-  std::vector<SchemaAttr> attrs;  // parsed from the row's schema string
+  std::vector<SchemaAttr> attrs;      // parsed from the row's schema string
+  std::vector<SchemaRegion> regions;  // likewise, the `region` entries, in order
   TargetStrategy cpu, cuda;
 
   bool Has(TraitBits t) const { return (traits & t) != 0; }
   const TargetStrategy& strategy(Target t) const { return t == Target::kCpu ? cpu : cuda; }
   const SchemaAttr* FindAttr(std::string_view attr) const;
+  const SchemaRegion* FindRegion(std::string_view region) const;
   FusionKind fusion() const;
   // "takes 2 operands" / "takes 1 to 3 operands" / "takes at least 4 operands".
   std::string ArityText() const;

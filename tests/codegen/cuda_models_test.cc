@@ -1,10 +1,11 @@
 // Every fused kernel of every test model compiles for the GPU: each model of
 // the manifest's "model" and "model_extra" groups (tests/models/make_models.py)
-// is imported and compiled with the default pipeline; each fused_elementwise
-// op, each fused_reduction and each conv2d/linear epilogue is emitted as
-// CUDA C++ in f16 (and in
-// f32 for one model) and compiled with NVRTC for sm_90. No GPU needed; a
-// kernel that does not emit or compile fails the test with NVRTC's log.
+// is imported and compiled with the default pipeline; the graph is converted
+// to f16 storage as the CUDA target converts it (convert-f16: bodies load f16
+// and compute f32), and each fused_elementwise op, each fused_reduction and
+// each conv2d/linear epilogue is emitted as CUDA C++ (in f32 too for one
+// model) and compiled with NVRTC for sm_90. No GPU needed; a kernel that does
+// not emit or compile fails the test with NVRTC's log.
 //
 // One GoogleTest test per model, registered from the manifest at start-up
 // (SINTER_MODELS_DIR overrides the models folder).
@@ -19,6 +20,8 @@
 #include "codegen/cuda/nvrtc.h"
 #include "frontend/torchscript.h"
 #include "gtest/gtest.h"
+#include "ir/kernel_body.h"
+#include "passes/convert_precision.h"
 #include "tests/models/manifest.h"
 
 namespace {
@@ -33,30 +36,41 @@ constexpr char kArch[] = "sm_90";
 using Case = sinter::testing::ModelCase;
 using sinter::testing::ReadManifest;
 
-// A fused kernel of the compiled graph: its program and the shapes it reads.
+// A fused kernel of the compiled graph: its bodies and the shapes it reads.
 struct Fused {
-  std::string what;  // "fused_elementwise at loc" / "conv2d epilogue at loc"
-  std::string program;
+  std::string what;                 // "fused_elementwise at loc" / "conv2d epilogue at loc"
+  sinter::format::KernelBody body;  // the elementwise kernel's or the epilogue's
   std::vector<std::vector<int64_t>> inputs;
   std::vector<int64_t> output;
-  bool reduction = false;  // a fused_reduction: `spec` instead of `program`
+  bool reduction = false;  // a fused_reduction: `spec` (and `prologue`) instead
   cuda::FusedReductionSpec spec;
+  sinter::format::KernelBody prologue;
+  bool has_prologue = false, has_epilogue = false;
 };
 
 // Fused elementwise ops and conv2d/linear epilogues. An epilogue's input 0
 // is the op's own result, then the operands after the bias.
 std::vector<Fused> FusedKernels(const sinter::ir::Graph& g, std::string* error) {
   std::vector<Fused> out;
+  auto lower = [&](const sinter::ir::Graph* region, sinter::format::KernelBody* body) {
+    auto b = sinter::ir::LowerBody(*region);
+    if (!b.ok()) {
+      *error += std::string(b.status().message()) + "\n";
+      return false;
+    }
+    *body = *std::move(b);
+    return true;
+  };
   for (const auto& op : g.ops()) {
     Fused f;
     int first = 0;
     if (op->kind() == OpKind::kFusedElementwise) {
       f.what = "fused_elementwise";
-      f.program = op->GetStr("program");
+      if (!lower(op->region("body"), &f.body)) continue;
     } else if ((op->kind() == OpKind::kConv2d || op->kind() == OpKind::kLinear) &&
-               op->HasAttr("epilogue")) {
+               op->region("epilogue") != nullptr) {
       f.what = std::string(op->name()) + " epilogue";
-      f.program = op->GetStr("epilogue");
+      if (!lower(op->region("epilogue"), &f.body)) continue;
       f.inputs.push_back(op->result()->type().shape.extents());
       first = 3;
     } else if (op->kind() == OpKind::kFusedReduction) {
@@ -66,21 +80,18 @@ std::vector<Fused> FusedKernels(const sinter::ir::Graph& g, std::string* error) 
       f.spec.axis = op->GetInt("axis");
       f.spec.eps = op->HasAttr("eps") ? static_cast<float>(op->GetFloat("eps")) : 0.f;
       f.spec.prologue_inputs = static_cast<int>(op->GetInt("inputs"));
-      if (op->HasAttr("prologue")) f.spec.prologue = op->GetStr("prologue");
-      if (op->HasAttr("epilogue")) f.spec.epilogue = op->GetStr("epilogue");
-      f.program = f.spec.prologue + " | " + f.spec.epilogue;
+      if (op->region("prologue") != nullptr) {
+        f.has_prologue = lower(op->region("prologue"), &f.prologue);
+      }
+      if (op->region("epilogue") != nullptr) {
+        f.has_epilogue = lower(op->region("epilogue"), &f.body);
+      }
     } else {
       continue;
     }
     f.what += " at " + op->loc();
-    for (int i = first; i < op->num_operands(); ++i) {
-      const sinter::ir::TensorType& t = op->operand(i)->type();
-      if (t.dtype != sinter::ir::DType::kF32) {
-        *error += f.what + ": operand " + std::to_string(i) + " is " + sinter::ir::ToString(t) +
-                  ", not f32\n";
-      }
-      f.inputs.push_back(t.shape.extents());
-    }
+    for (int i = first; i < op->num_operands(); ++i)
+      f.inputs.push_back(op->operand(i)->type().shape.extents());
     f.output = op->result()->type().shape.extents();
     out.push_back(std::move(f));
   }
@@ -103,21 +114,30 @@ class CudaModelTest : public testing::Test {
     sinter::codegen::CompileOptions copts;  // the default pipeline
     auto artifact = sinter::codegen::Compile(**graph, copts, nullptr);
     ASSERT_TRUE(artifact.ok()) << artifact.status();
-    std::string error;
-    const std::vector<Fused> kernels = FusedKernels(**graph, &error);
-    ASSERT_TRUE(error.empty()) << error;
     const double import_s = Seconds(start);
 
     std::vector<cuda::Precision> precisions = {cuda::Precision::kF16};
     if (c_.name == kF32Model) precisions.push_back(cuda::Precision::kF32);
-    int epilogues = 0, reductions = 0;
-    for (const Fused& f : kernels) {
-      reductions += f.reduction;
-      epilogues += !f.reduction && f.what.find("epilogue") != std::string::npos;
-    }
     for (cuda::Precision p : precisions) {
       SCOPED_TRACE(cuda::PrecisionName(p));
       const auto t0 = std::chrono::steady_clock::now();
+      // The graph in the kernel's storage, as the CUDA target converts it.
+      std::unique_ptr<sinter::ir::Graph> converted = (*graph)->Clone();
+      if (p == cuda::Precision::kF16) {
+        ASSERT_TRUE(
+            sinter::passes::ConvertPrecision(*converted, sinter::ir::DType::kF16, nullptr, false)
+                .ok());
+      }
+      std::string error;
+      std::vector<Fused> kernels = FusedKernels(*converted, &error);
+      ASSERT_TRUE(error.empty()) << error;
+      int epilogues = 0, reductions = 0;
+      for (Fused& f : kernels) {
+        reductions += f.reduction;
+        epilogues += !f.reduction && f.what.find("epilogue") != std::string::npos;
+        f.spec.prologue = f.has_prologue ? &f.prologue : nullptr;
+        f.spec.epilogue = f.has_epilogue ? &f.body : nullptr;
+      }
       // Identical kernels (same program and shapes) compile once: the name
       // is the same for all, so the source is the cache key.
       std::map<std::string, const Fused*> distinct;
@@ -126,7 +146,7 @@ class CudaModelTest : public testing::Test {
         absl::StatusOr<cuda::CudaKernel> k =
             f.reduction
                 ? cuda::EmitFusedReductionKernel("sinter_fused", f.spec, f.inputs, f.output, p)
-                : cuda::EmitFusedKernel("sinter_fused", f.program, f.inputs, f.output, p);
+                : cuda::EmitFusedKernel("sinter_fused", f.body, f.inputs, f.output);
         ASSERT_TRUE(k.ok()) << f.what << ": " << k.status();
         vector += k->launch.vector_width > 1;
         distinct.emplace(k->source, &f);
@@ -141,8 +161,7 @@ class CudaModelTest : public testing::Test {
       for (const auto& [source, f] : distinct) {
         absl::StatusOr<cuda::CompiledKernel> bin =
             cuda::CompileCuda(source, "sinter_fused", kArch, false);
-        ASSERT_TRUE(bin.ok()) << f->what << " (" << f->program << "): " << bin.status() << "\n"
-                              << source;
+        ASSERT_TRUE(bin.ok()) << f->what << ": " << bin.status() << "\n" << source;
         ASSERT_FALSE(bin->cubin.empty()) << f->what;
         EXPECT_EQ(bin->log, "") << f->what << ": NVRTC warnings";
         cubin_bytes += static_cast<int64_t>(bin->cubin.size());

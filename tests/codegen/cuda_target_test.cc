@@ -29,6 +29,7 @@
 #include "ir/status_macros.h"
 #include "passes/pass.h"
 #include "sinter/sinter.h"
+#include "tests/body_program.h"
 #include "tests/models/manifest.h"
 #include "tests/models/torch_reference.h"
 
@@ -232,12 +233,33 @@ class CudaTargetTest : public testing::Test {
 // on the biased value, exactly as the CPU applies it.
 TEST(CudaEpilogue, BiasComesFirstAndFeedsTheEpilogue) {
   namespace cuda = sinter::codegen::cuda;
-  EXPECT_EQ(cuda::EpilogueWithBias(""), "t0 = add $0 $1");
-  EXPECT_EQ(cuda::EpilogueWithBias("t0 = relu $0"), "t0 = add $0 $1; t1 = relu t0");
-  EXPECT_EQ(cuda::EpilogueWithBias("t0 = add $0 $1; t1 = relu t0"),
-            "t0 = add $0 $1; t1 = add t0 $2; t2 = relu t1");
-  EXPECT_EQ(cuda::EpilogueWithBias("t0 = mul $0 0.5; t1 = clamp t0 0 6"),
-            "t0 = add $0 $1; t1 = mul t0 0.5; t2 = clamp t1 0 6");
+  namespace fmt = sinter::format;
+  using sinter::testing::BodyFromProgram;
+  auto same = [](const fmt::KernelBody& got, const fmt::KernelBody& want) {
+    std::string error;
+    EXPECT_TRUE(fmt::CheckKernelBody(got, &error)) << error;
+    EXPECT_EQ(got.args, want.args);
+    EXPECT_EQ(fmt::BodyText(got), fmt::BodyText(want));
+  };
+  const fmt::DType f32 = fmt::DType::F32;
+  same(cuda::EpilogueWithBias(nullptr, f32, f32), BodyFromProgram("t0 = add $0 $1", 2));
+  fmt::KernelBody e = BodyFromProgram("t0 = relu $0", 1);
+  same(cuda::EpilogueWithBias(&e, f32, f32), BodyFromProgram("t0 = add $0 $1; t1 = relu t0", 2));
+  e = BodyFromProgram("t0 = add $0 $1; t1 = relu t0", 2);
+  same(cuda::EpilogueWithBias(&e, f32, f32),
+       BodyFromProgram("t0 = add $0 $1; t1 = add t0 $2; t2 = relu t1", 3));
+  e = BodyFromProgram("t0 = mul $0 0.5; t1 = clamp t0 0 6", 1);
+  same(cuda::EpilogueWithBias(&e, f32, f32),
+       BodyFromProgram("t0 = add $0 $1; t1 = mul t0 0.5; t2 = clamp t1 0 6", 2));
+  // f16 storage: the bias add is f32 over casts of both, the epilogue's own
+  // cast of its argument 0 then reads f32, and the result is stored f16.
+  e = BodyFromProgram("t0 = relu $0", 1, fmt::DType::F16);
+  const fmt::KernelBody b = cuda::EpilogueWithBias(&e, fmt::DType::F16, fmt::DType::F16);
+  std::string error;
+  ASSERT_TRUE(fmt::CheckKernelBody(b, &error)) << error;
+  EXPECT_EQ(b.args, (std::vector<fmt::DType>{fmt::DType::F16, fmt::DType::F16}));
+  EXPECT_EQ(b.result_type(), fmt::DType::F16);
+  EXPECT_EQ(fmt::BodyOpsText(b), "add + relu + cast");
 }
 
 // Ops the CUDA backend has no kernel for are listed in one message.

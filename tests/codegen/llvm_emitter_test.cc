@@ -17,11 +17,20 @@
 
 #include "codegen/cpu/llvm_emitter.h"
 #include "gtest/gtest.h"
+#include "kernels/cast.h"
+#include "tests/body_program.h"
 
 namespace sinter::codegen::cpu {
 namespace {
 
-using Fn = void (*)(const float* const*, float*, int64_t, int64_t);
+using Fn = void (*)(const void* const*, void*, int64_t, int64_t);
+
+// A kernel spec from a program (tests/body_program.h) over f32 inputs.
+CpuKernelSpec Spec(const std::string& name, const std::string& program,
+                   std::vector<std::vector<int64_t>> inputs, std::vector<int64_t> output) {
+  const int n = static_cast<int>(inputs.size());
+  return {name, sinter::testing::BodyFromProgram(program, n), std::move(inputs), std::move(output)};
+}
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 
@@ -135,7 +144,7 @@ TEST(LlvmEmitter, EveryUnaryOpOnEveryLevel) {
   const int64_t n = static_cast<int64_t>(x.size());
   std::vector<CpuKernelSpec> specs;
   for (size_t i = 0; i < UnaryCases().size(); ++i) {
-    specs.push_back({"u" + std::to_string(i), UnaryCases()[i].program, {{n}}, {n}});
+    specs.push_back(Spec("u" + std::to_string(i), UnaryCases()[i].program, {{n}}, {n}));
   }
   for (const std::string& level : Levels()) {
     SCOPED_TRACE(level);
@@ -149,7 +158,7 @@ TEST(LlvmEmitter, EveryUnaryOpOnEveryLevel) {
       Fn fn = so.Find(specs[i].name);
       ASSERT_NE(fn, nullptr);
       std::vector<float> y(n, -7.f);
-      const float* in[] = {x.data()};
+      const void* in[] = {x.data()};
       fn(in, y.data(), 0, n);
       for (int64_t k = 0; k < n; ++k) {
         EXPECT_TRUE(Close(y[k], c.ref(x[k]), c.rel))
@@ -187,7 +196,7 @@ TEST(LlvmEmitter, BinaryOpsWithVectorOperands) {
   };
   std::vector<CpuKernelSpec> specs;
   for (const Case& c : cases)
-    specs.push_back({c.op, std::string("t0 = ") + c.op + " $0 $1", {{n}, {n}}, {n}});
+    specs.push_back(Spec(c.op, std::string("t0 = ") + c.op + " $0 $1", {{n}, {n}}, {n}));
   for (const std::string& level : Levels()) {
     SCOPED_TRACE(level);
     auto object = CompileCpuKernels(specs, level);
@@ -198,7 +207,7 @@ TEST(LlvmEmitter, BinaryOpsWithVectorOperands) {
       Fn fn = so.Find(c.op);
       ASSERT_NE(fn, nullptr);
       std::vector<float> y(n);
-      const float* in[] = {a.data(), b.data()};
+      const void* in[] = {a.data(), b.data()};
       fn(in, y.data(), 0, n);
       for (int64_t k = 0; k < n; ++k) {
         const double want = c.ref(a[k], b[k]);
@@ -235,10 +244,8 @@ TEST(LlvmEmitter, BroadcastsSplitsAndInPlace) {
   };
   std::vector<CpuKernelSpec> specs;
   for (size_t i = 0; i < shapes.size(); ++i) {
-    specs.push_back({"k" + std::to_string(i),
-                     "t0 = mul $0 $1; t1 = add t0 $2",
-                     {shapes[i].x, shapes[i].s, shapes[i].r},
-                     shapes[i].y});
+    specs.push_back(Spec("k" + std::to_string(i), "t0 = mul $0 $1; t1 = add t0 $2",
+                         {shapes[i].x, shapes[i].s, shapes[i].r}, shapes[i].y));
   }
   for (const std::string& level : Levels()) {
     SCOPED_TRACE(level);
@@ -268,7 +275,7 @@ TEST(LlvmEmitter, BroadcastsSplitsAndInPlace) {
       };
       for (int64_t k = 0; k < n; ++k)
         want[k] = x[index(sh.x, k)] * s[index(sh.s, k)] + r[index(sh.r, k)];
-      const float* in[] = {x.data(), s.data(), r.data()};
+      const void* in[] = {x.data(), s.data(), r.data()};
       for (int64_t split = 0; split <= n; split += std::max<int64_t>(1, n / 13)) {
         std::vector<float> y(n, kNan);
         fn(in, y.data(), 0, split);
@@ -278,7 +285,7 @@ TEST(LlvmEmitter, BroadcastsSplitsAndInPlace) {
       }
       if (sh.x == sh.y) {
         std::vector<float> xi = x;
-        const float* in_place[] = {xi.data(), s.data(), r.data()};
+        const void* in_place[] = {xi.data(), s.data(), r.data()};
         fn(in_place, xi.data(), 0, n);
         for (int64_t k = 0; k < n; ++k) ASSERT_NEAR(xi[k], want[k], 1e-5);
       }
@@ -286,9 +293,105 @@ TEST(LlvmEmitter, BroadcastsSplitsAndInPlace) {
   }
 }
 
+// Comparisons, selects and casts, with a bool mask, an i64 and an i32 input
+// and every result dtype the CPU holds; casts by kernels/cast.h's rules
+// (NaN and out-of-range to the type's minimum, uint8 as int32's low byte).
+TEST(LlvmEmitter, TypedBodies) {
+  using format::BodyInstr;
+  using format::BodyOp;
+  using format::DType;
+  const std::vector<float> x = Values();
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<uint8_t> mask(n);
+  std::vector<int64_t> idx(n);
+  std::vector<int32_t> small(n);
+  for (int64_t k = 0; k < n; ++k) {
+    mask[k] = (k % 3) == 0;
+    idx[k] = (k - 30) * 1000003;
+    small[k] = static_cast<int32_t>(k) - 7;
+  }
+  // y = mask ? x * 1e9 : f32(idx) + f32(small), then cast to `to`.
+  auto body = [](DType to) {
+    format::KernelBody b;
+    b.args = {DType::F32, DType::BOOL, DType::I64, DType::I32};
+    b.instrs = {
+        {BodyOp::kConst, DType::F32, -1, -1, -1, 1e9f},  // %4
+        {BodyOp::kMul, DType::F32, 0, 4},                // %5
+        {BodyOp::kCast, DType::F32, 2},                  // %6
+        {BodyOp::kCast, DType::F32, 3},                  // %7
+        {BodyOp::kAdd, DType::F32, 6, 7},                // %8
+        {BodyOp::kWhere, DType::F32, 1, 5, 8},           // %9
+        {BodyOp::kCast, to, 9},                          // %10
+    };
+    b.result = 10;
+    return b;
+  };
+  const DType kinds[] = {DType::F32, DType::BOOL, DType::U8, DType::I32, DType::I64};
+  std::vector<CpuKernelSpec> specs;
+  for (DType t : kinds) {
+    specs.push_back(
+        {"c" + std::string(format::BodyTypeName(t)), body(t), {{n}, {n}, {n}, {n}}, {n}});
+  }
+  // And a comparison stored as bool: x > 0.5 != mask.
+  specs.push_back({"cmp",
+                   format::KernelBody{{DType::F32, DType::BOOL},
+                                      {{BodyOp::kConst, DType::F32, -1, -1, -1, 0.5f},
+                                       {BodyOp::kGt, DType::BOOL, 0, 2},
+                                       {BodyOp::kNe, DType::BOOL, 3, 1}},
+                                      4},
+                   {{n}, {n}},
+                   {n}});
+  for (const std::string& level : Levels()) {
+    SCOPED_TRACE(level);
+    auto object = CompileCpuKernels(specs, level);
+    ASSERT_TRUE(object.ok()) << object.status();
+    Loaded so(object->shared_object);
+    const void* in[] = {x.data(), mask.data(), idx.data(), small.data()};
+    for (size_t s = 0; s < std::size(kinds); ++s) {
+      const DType t = kinds[s];
+      SCOPED_TRACE(format::BodyTypeName(t));
+      Fn fn = so.Find(specs[s].name);
+      ASSERT_NE(fn, nullptr);
+      std::vector<uint8_t> y(n * 8, 0xAB);
+      fn(in, y.data(), 0, n);
+      for (int64_t k = 0; k < n; ++k) {
+        const float v =
+            mask[k] ? x[k] * 1e9f : static_cast<float>(idx[k]) + static_cast<float>(small[k]);
+        switch (t) {
+          case DType::F32:
+            EXPECT_TRUE(Close(reinterpret_cast<float*>(y.data())[k], v, 1e-6)) << k;
+            break;
+          case DType::BOOL:
+            EXPECT_EQ(y[k], v != 0 ? 1 : 0) << k << " v=" << v;
+            break;
+          case DType::U8:
+            EXPECT_EQ(y[k], sinter_cast::ToU8(v)) << k << " v=" << v;
+            break;
+          case DType::I32:
+            EXPECT_EQ(reinterpret_cast<int32_t*>(y.data())[k], sinter_cast::ToI32(v)) << k;
+            break;
+          case DType::I64:
+            EXPECT_EQ(reinterpret_cast<int64_t*>(y.data())[k], sinter_cast::ToI64(v)) << k;
+            break;
+          case DType::F16:
+          case DType::BF16:
+          case DType::F64:
+          case DType::I8:
+            FAIL() << "not a CPU dtype";
+        }
+      }
+    }
+    Fn cmp = so.Find("cmp");
+    ASSERT_NE(cmp, nullptr);
+    std::vector<uint8_t> y(n, 0xAB);
+    cmp(in, y.data(), 0, n);
+    for (int64_t k = 0; k < n; ++k) EXPECT_EQ(y[k], (x[k] > 0.5f) != (mask[k] != 0)) << k;
+  }
+}
+
 TEST(LlvmEmitter, SharedObjectIsSelfContained) {
   auto object = CompileCpuKernels(
-      {{"f", "t0 = gelu $0; t1 = pow t0 $1; t2 = log t1; t3 = erf t2", {{64}, {64}}, {64}}},
+      {Spec("f", "t0 = gelu $0; t1 = pow t0 $1; t2 = log t1; t3 = erf t2", {{64}, {64}}, {64})},
       "x86-64-v3");
   ASSERT_TRUE(object.ok()) << object.status();
   Loaded so(object->shared_object);
@@ -311,9 +414,17 @@ TEST(LlvmEmitter, SharedObjectIsSelfContained) {
 }
 
 TEST(LlvmEmitter, RejectsBadInput) {
-  EXPECT_FALSE(CompileCpuKernels({{"f", "t0 = frobnicate $0", {{4}}, {4}}}, "x86-64").ok());
-  EXPECT_FALSE(CompileCpuKernels({{"f", "t0 = relu $0", {{3}}, {4}}}, "x86-64").ok());
-  auto bad_cpu = CompileCpuKernels({{"f", "t0 = relu $0", {{4}}, {4}}}, "pentium");
+  CpuKernelSpec bad = Spec("f", "t0 = relu $0", {{4}}, {4});
+  bad.body.instrs[0].op = static_cast<format::BodyOp>(250);
+  EXPECT_FALSE(CompileCpuKernels({bad}, "x86-64").ok());
+  EXPECT_FALSE(CompileCpuKernels({Spec("f", "t0 = relu $0", {{3}}, {4})}, "x86-64").ok());
+  // f16 tensors: no CPU code for them.
+  auto f16 = CompileCpuKernels(
+      {{"f", sinter::testing::BodyFromProgram("t0 = relu $0", 1, format::DType::F16), {{4}}, {4}}},
+      "x86-64");
+  ASSERT_FALSE(f16.ok());
+  EXPECT_NE(f16.status().message().find("no CPU code for f16"), std::string::npos) << f16.status();
+  auto bad_cpu = CompileCpuKernels({Spec("f", "t0 = relu $0", {{4}}, {4})}, "pentium");
   ASSERT_FALSE(bad_cpu.ok());
   EXPECT_NE(bad_cpu.status().message().find("unknown --cpu 'pentium'"), std::string::npos);
 }

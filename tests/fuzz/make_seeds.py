@@ -1,13 +1,9 @@
-"""Seeds for the npy and fused_program fuzz targets (scripts/fuzz.sh).
-
-npy: real NumPy files of every dtype the tools read, versions 1.0 and 2.0,
-0-d, empty and multi-dimensional. fused_program: every fused program of the
-text-IR seeds (fused_elementwise programs, conv/linear/reduction epilogues and
-prologues) with the fuzz target's leading byte: the input count - 1.
+"""Seeds for the npy fuzz target (scripts/fuzz.sh): real NumPy files of every
+dtype the tools read, versions 1.0 and 2.0, 0-d, empty and multi-dimensional.
+(The kernel_body target's seeds come from tests/fuzz/kernel_body_seeds.cc.)
 """
 import io
 import os
-import re
 import sys
 
 import numpy as np
@@ -30,16 +26,4 @@ for name, a in arrays.items():
         with open(os.path.join(out, "npy", f"{name}_v{version[0]}.npy"), "wb") as f:
             f.write(buf.getvalue())
 
-programs = set()
-ir_dir = os.path.join(out, "text_ir")
-for fname in sorted(os.listdir(ir_dir)):
-    text = open(os.path.join(ir_dir, fname)).read()
-    for attr, prog in re.findall(r'\b(program|epilogue|prologue) = "([^"]*)"', text):
-        refs = [int(r) for r in re.findall(r"\$(\d+)", prog)]
-        n = max(refs, default=0) + 1
-        if n <= 4:
-            programs.add((n, prog))
-for i, (n, prog) in enumerate(sorted(programs)):
-    with open(os.path.join(out, "fused_program", f"p{i:03d}"), "wb") as f:
-        f.write(bytes([n - 1]) + prog.encode())
-print(f"seeds: {len(arrays) * 2} .npy files, {len(programs)} fused programs")
+print(f"seeds: {len(arrays) * 2} .npy files")

@@ -16,6 +16,7 @@
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
+#include "runtime/format/kernel_body.h"
 
 namespace sinter::ir {
 namespace {
@@ -490,10 +491,12 @@ TEST(OpTableTest, EveryRowIsWellFormed) {
     EXPECT_TRUE(info.max_operands == -1 || info.max_operands >= info.min_operands);
     EXPECT_GE(info.num_results, 1);
     EXPECT_NE(info.infer, nullptr);
-    // The raw schema: `name:kind[?]` items that agree with the parsed specs.
+    // The raw schema: `name:kind[?]` items that agree with the parsed specs,
+    // attributes and regions (kind `region`, named by an artifact role).
     std::vector<std::string> items = absl::StrSplit(kRaw[i].schema, ' ', absl::SkipEmpty());
-    ASSERT_EQ(items.size(), info.attrs.size());
+    ASSERT_EQ(items.size(), info.attrs.size() + info.regions.size());
     std::set<std::string_view> attr_names;
+    size_t attr = 0, region = 0;
     for (size_t j = 0; j < items.size(); ++j) {
       std::string_view item = items[j];
       size_t colon = item.find(':');
@@ -502,11 +505,23 @@ TEST(OpTableTest, EveryRowIsWellFormed) {
       bool optional = !kind.empty() && kind.back() == '?';
       if (optional) kind.remove_suffix(1);
       EXPECT_TRUE(IsIdentifier(name)) << item;
-      EXPECT_TRUE(kKinds.count(kind)) << "unknown attribute kind in '" << item << "'";
       EXPECT_TRUE(attr_names.insert(name).second) << "duplicate attribute " << name;
-      EXPECT_EQ(info.attrs[j].name, name);
-      EXPECT_EQ(AttrKindName(info.attrs[j].kind), kind);
-      EXPECT_EQ(info.attrs[j].optional, optional);
+      if (kind == "region") {
+        ASSERT_LT(region, info.regions.size());
+        format::CodeRole role;
+        EXPECT_TRUE(format::RegionRole(name, &role)) << "region '" << name << "' has no role";
+        EXPECT_EQ(info.regions[region].name, name);
+        EXPECT_EQ(info.regions[region].optional, optional);
+        EXPECT_FALSE(LookupOp(name).has_value()) << "a region named like an op: " << name;
+        ++region;
+        continue;
+      }
+      EXPECT_TRUE(kKinds.count(kind)) << "unknown attribute kind in '" << item << "'";
+      ASSERT_LT(attr, info.attrs.size());
+      EXPECT_EQ(info.attrs[attr].name, name);
+      EXPECT_EQ(AttrKindName(info.attrs[attr].kind), kind);
+      EXPECT_EQ(info.attrs[attr].optional, optional);
+      ++attr;
     }
   }
   EXPECT_EQ(LookupOp("no_such_op"), std::nullopt);

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "ir/graph.h"
 #include "ir/parser.h"
+#include "ir/printer.h"
 #include "ir/verifier.h"
 
 namespace sinter::ir {
@@ -228,84 +229,131 @@ std::string ParseError(const std::string& text) {
   return g.ok() ? std::string() : std::string(g.status().message());
 }
 
-TEST(VerifierTest, FusedProgramsParseOverTheirInputs) {
-  const char* ok = R"(
-graph @main(%x: f32[2,8], %y: f32[2,8]) {
-  %0 = fused_elementwise(%x, %y) {program = "t0 = add $0 $1; t1 = relu t0"} : f32[2,8]
+TEST(VerifierTest, KernelBodiesAreCheckedAsTheRuntimeChecksThem) {
+  const char* ok = R"(graph @main(%x: f32[2,8], %y: f32[2,8]) {
+  %0 = fused_elementwise(%x, %y) : f32[2,8] body(%arg0: f32[], %arg1: f32[]) {
+    %0 = add(%arg0, %arg1) : f32[]
+    %1 = relu(%0) : f32[]
+    yield %1
+  }
   return %0
 }
 )";
   absl::StatusOr<std::unique_ptr<Graph>> g = Parse(ok);
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_TRUE(Verify(**g).ok()) << Verify(**g);
+  EXPECT_EQ(Print(**g), ok);
 
-  EXPECT_EQ(ParseError(R"(
-graph @main(%x: f32[2,8]) {
-  %0 = fused_elementwise(%x) {program = "t0 = frobnicate $7"} : f32[2,8]
+  // An op outside the vocabulary, a tensor value, a type rule of the
+  // description (add reads f32 only), arguments that disagree with the
+  // operands: each named, at the op's position.
+  EXPECT_THAT(ParseError(R"(graph @main(%x: f32[2,8]) {
+  %0 = fused_elementwise(%x) : f32[2,8] body(%a: f32[]) {
+    %0 = reduce_sum(%a) {axes = [], keepdim = false} : f32[]
+    yield %0
+  }
   return %0
-}
-)"),
-            "3:8: fused_elementwise: program over 1 input(s): fused program: instruction 0: "
-            "unknown op 'frobnicate'");
-  // Built by a pass, it fails verification the same way.
+})"),
+              HasSubstr("2:8: fused_elementwise: body: body op %0 = reduce_sum: not an op of the "
+                        "kernel-body vocabulary"));
+  EXPECT_THAT(ParseError(R"(graph @main(%x: f32[2,8]) {
+  %0 = fused_elementwise(%x) : f32[2,8] body(%a: f32[2]) {
+    %0 = relu(%a) : f32[2]
+    yield %0
+  }
+  return %0
+})"),
+              HasSubstr("body: body argument %a is f32[2], not a scalar"));
+  EXPECT_THAT(ParseError(R"(graph @main(%x: i64[2,8]) {
+  %0 = fused_elementwise(%x) : i64[2,8] body(%a: i64[]) {
+    %0 = add(%a, %a) : i64[]
+    yield %0
+  }
+  return %0
+})"),
+              HasSubstr("body: kernel body: instruction 0: add takes (f32, f32) -> f32, got (i64, "
+                        "i64) -> i64"));
+  EXPECT_THAT(ParseError(R"(graph @main(%x: f32[2,8], %y: f32[2,8]) {
+  %0 = fused_elementwise(%x, %y) : f32[2,8] body(%a: f32[]) {
+    %0 = relu(%a) : f32[]
+    yield %0
+  }
+  return %0
+})"),
+              HasSubstr("body has 1 argument(s), the op gives it 2"));
+  EXPECT_THAT(ParseError(R"(graph @main(%x: f32[2,8]) {
+  %0 = fused_elementwise(%x) : f32[2,8] body(%a: f16[]) {
+    %0 = cast(%a) {to = "f32"} : f32[]
+    yield %0
+  }
+  return %0
+})"),
+              HasSubstr("body argument 0 is f16[], the op gives it f32"));
+  EXPECT_THAT(ParseError(R"(graph @main(%x: f32[2,8]) {
+  %0 = fused_elementwise(%x) : f32[2,8]
+  return %0
+})"),
+              HasSubstr("2:8: fused_elementwise: missing region 'body'"));
+
+  // Built by a pass: a region that reads a value of the enclosing graph (a
+  // body is isolated), and a region the op does not have.
   Graph built;
   Value* x = built.AddInput(T(DType::kF32, {2, 8}), "x");
-  built.CreateOp(built.ops().end(), OpKind::kFusedElementwise, {x},
-                 {{"program", std::string("t0 = relu $1")}}, {x->type()});
+  auto body = std::make_unique<Graph>();
+  Value* a = body->AddInput(T(DType::kF32, {}), "a");
+  Operation* r = body->CreateOp(body->ops().end(), OpKind::kAdd, {a, x}, {}, {T(DType::kF32, {})});
+  body->AddOutput(r->result());
+  RegionList regions;
+  regions.push_back({"body", std::move(body)});
+  Operation* fused = built.CreateOp(built.ops().end(), OpKind::kFusedElementwise, {x}, {},
+                                    {x->type()}, std::move(regions));
   EXPECT_EQ(VerifyError(built),
-            "op %0 = fused_elementwise: program over 1 input(s): fused program: instruction 0: "
-            "bad input $1");
-  EXPECT_THAT(ParseError(R"(
-graph @main(%x: f32[2,8], %y: f32[2,8]) {
-  %0 = fused_elementwise(%x, %y) {program = "t0 = add $0 $2"} : f32[2,8]
-  return %0
-}
-)"),
-              HasSubstr("program over 2 input(s): "));
-  EXPECT_THAT(ParseError(R"(
-graph @main(%x: f32[2,8]) {
-  %0 = fused_elementwise(%x) {program = ""} : f32[2,8]
-  return %0
-}
-)"),
-              HasSubstr("program over 1 input(s): "));
+            "op %0 = fused_elementwise: region 'body': op %0 = add: operand 1 is not a value of "
+            "this graph");
+  fused->SetRegion("prologue", fused->TakeRegion("body"));
+  EXPECT_EQ(VerifyError(built), "op %0 = fused_elementwise: unknown region 'prologue'");
 }
 
-TEST(VerifierTest, EpiloguesAndProloguesParseOverTheirInputs) {
-  // layer_norm's operands: x, w, b, then one epilogue input ($1; $0 is the
-  // normalised value).
-  const char* ln = R"(
-graph @main(%x: f32[3,16], %w: f32[16], %b: f32[16], %r: f32[3,16]) {
-  %0 = fused_reduction(%x, %w, %b, %r) {axis = -1, epilogue = "%s", eps = 1e-05, inputs = 1, kind = "layer_norm"} : f32[3,16]
+TEST(VerifierTest, EpilogueAndPrologueBodiesOverTheirOperands) {
+  // layer_norm's operands: x, w, b, then one epilogue input (the epilogue's
+  // argument 1; argument 0 is the normalised value).
+  const char* ln = R"(graph @main(%x: f32[3,16], %w: f32[16], %b: f32[16], %r: f32[3,16]) {
+  %0 = fused_reduction(%x, %w, %b, %r) {axis = -1, eps = 1.0000000000000001e-05, inputs = 1, kind = "layer_norm"} : f32[3,16] epilogue(%arg0: f32[], %arg1: f32[]) {
+    %0 = mul(%arg0, %arg1) : f32[]
+    yield %0
+  }
   return %0
 }
 )";
-  auto with = [&](const std::string& program) {
-    std::string text = ln;
-    text.replace(text.find("%s"), 2, program);
-    return text;
-  };
-  {
-    absl::StatusOr<std::unique_ptr<Graph>> g = Parse(with("t0 = mul $0 $1"));
-    ASSERT_TRUE(g.ok()) << g.status();
-    EXPECT_TRUE(Verify(**g).ok()) << Verify(**g);
+  absl::StatusOr<std::unique_ptr<Graph>> g = Parse(ln);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_TRUE(Verify(**g).ok()) << Verify(**g);
+  EXPECT_EQ(Print(**g), ln);
+  EXPECT_THAT(ParseError(R"(graph @main(%x: f32[3,16], %w: f32[16], %b: f32[16], %r: f32[3,16]) {
+  %0 = fused_reduction(%x, %w, %b, %r) {axis = -1, eps = 1e-05, inputs = 1, kind = "layer_norm"} : f32[3,16] epilogue(%a: f32[]) {
+    yield %a
   }
-  EXPECT_THAT(ParseError(with("t0 = mul $0 $2")),
-              HasSubstr("3:8: fused_reduction: epilogue over 2 input(s): "));
-  EXPECT_THAT(ParseError(R"(
-graph @main(%x: f32[2,8], %m: f32[2,8]) {
-  %0 = fused_reduction(%x, %m) {axis = -1, inputs = 2, kind = "softmax", prologue = "t0 = mul $0 0.125; t1 = pow t0 $1 $1"} : f32[2,8]
   return %0
-}
-)"),
-              HasSubstr("prologue over 2 input(s): "));
-  EXPECT_THAT(ParseError(R"(
-graph @main(%x: f32[1,3,8,8], %w: f32[4,3,3,3], %b: f32[4], %r: f32[1,4,8,8]) {
-  %0 = conv2d(%x, %w, %b, %r) {dilation = [1, 1], epilogue = "t0 = add $0 $3", groups = 1, padding = [1, 1], stride = [1, 1]} : f32[1,4,8,8]
+})"),
+              HasSubstr("2:8: fused_reduction: epilogue has 1 argument(s), the op gives it 2"));
+  // A prologue yields the reduced element, f32.
+  EXPECT_THAT(ParseError(R"(graph @main(%x: f32[2,8], %m: f32[2,8]) {
+  %0 = fused_reduction(%x, %m) {axis = -1, inputs = 2, kind = "softmax"} : f32[2,8] prologue(%a: f32[], %b: f32[]) {
+    %0 = gt(%a, %b) : bool[]
+    yield %0
+  }
   return %0
-}
-)"),
-              HasSubstr("3:8: conv2d: epilogue over 2 input(s): "));
+})"),
+              HasSubstr("prologue yields bool, the op needs f32"));
+  EXPECT_THAT(
+      ParseError(R"(graph @main(%x: f32[1,3,8,8], %w: f32[4,3,3,3], %b: f32[4], %r: f32[1,4,8,8]) {
+  %0 = conv2d(%x, %w, %b, %r) {dilation = [1, 1], groups = 1, padding = [1, 1], stride = [1, 1]} : f32[1,4,8,8] epilogue(%a: f32[], %c: f32[], %d: f32[]) {
+    %0 = add(%a, %d) : f32[]
+    yield %0
+  }
+  return %0
+})"),
+      HasSubstr("2:8: conv2d: epilogue has 3 argument(s), the op gives it 2"));
 }
 
 }  // namespace

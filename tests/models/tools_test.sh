@@ -10,7 +10,7 @@
 #   bad input to the tools (FIFOs, devices, directories, damaged .npy files,
 #   an output folder that cannot be made, "1,,3" shapes) is a message and
 #   exit 1 or 2, never a signal or a hang; a model without inputs compiles;
-#   sinter-opt refuses a fused program with an unknown instruction.
+#   sinter-opt refuses a kernel body no backend could run.
 # Usage: tools_test.sh BIN_DIR MODELS_DIR WORK_DIR
 set -euo pipefail
 bin=$1 models=$2 work=$3
@@ -162,16 +162,19 @@ got, ref = np.load(sys.argv[1] + "/noin_out/output0.npy"), np.load(sys.argv[1] +
 assert got.shape == ref.shape and np.allclose(got, ref, rtol=1e-5, atol=1e-6), (got, ref)
 print("a model without inputs compiles and runs")
 PY
-# 8. sinter-opt refuses a fused program no backend could run, naming it and
-# its line, and round-trips one it accepts.
-cat > "$work/bad_program.sir" <<'SIR'
+# 8. sinter-opt refuses a kernel body no backend could run (an op outside the
+# vocabulary, naming it and its line) and round-trips one it accepts.
+cat > "$work/bad_body.sir" <<'SIR'
 graph @main(%x: f32[2,8]) {
-  %0 = fused_elementwise(%x) {program = "t0 = frobnicate $7"} : f32[2,8]
+  %0 = fused_elementwise(%x) : f32[2,8] body(%a: f32[]) {
+    %0 = softmax(%a) {axis = 0} : f32[]
+    yield %0
+  }
   return %0
 }
 SIR
-expect 2 "bad_program.sir:2:8: fused_elementwise: program over 1 input(s): .*unknown op 'frobnicate'" \
-  "$bin/sinter-opt" "$work/bad_program.sir"
-sed 's/frobnicate \$7/relu $0/' "$work/bad_program.sir" > "$work/good_program.sir"
-expect 0 'program = "t0 = relu $0"' "$bin/sinter-opt" "$work/good_program.sir"
+expect 2 "bad_body.sir:2:8: fused_elementwise: body: body op %0 = softmax: not an op of the kernel-body vocabulary" \
+  "$bin/sinter-opt" "$work/bad_body.sir"
+sed 's/softmax(%a) {axis = 0}/relu(%a)/' "$work/bad_body.sir" > "$work/good_body.sir"
+expect 0 '%0 = relu(%a) : f32\[\]' "$bin/sinter-opt" "$work/good_body.sir"
 echo "tools test passed"

@@ -27,7 +27,11 @@ std::string RunPass(const std::string& text, const std::string& pass) {
 constexpr char kGraph[] = R"(
 graph @main(%x: f32[2,4], %ids: i64[2]) {
   %w = const() {value = #0} : f32[4]
-  %a = fused_elementwise(%x, %w) {program = "t0 = mul $0 $1; t1 = relu t0"} : f32[2,4]
+  %a = fused_elementwise(%x, %w) : f32[2,4] body(%p: f32[], %q: f32[]) {
+    %m = mul(%p, %q) : f32[]
+    %r = relu(%m) : f32[]
+    yield %r
+  }
   %s = softmax(%a) {axis = -1} : f32[2,4]
   return %s, %ids
 }
@@ -35,14 +39,21 @@ blobs {
   #0 = 0x0000803F0000004000004040ABAAAA3E
 })";
 
-// f32 storage -> f16, casts at the edges; the i64 input is left alone.
+// f32 storage -> f16, casts at the edges; the i64 input is left alone. The
+// fused kernel's body reads its f16 arguments through casts to f32 and casts
+// its result to f16: the maths in between stays f32.
 TEST(ConvertPrecision, F16StorageWithCastsAtTheEdges) {
   const std::string out = RunPass(kGraph, "convert-f16");
   EXPECT_EQ(testing::FileCheck(out, R"(
 CHECK: cast(%x) {to = "f16"} : f16[2,4]
 CHECK: const() {value = #0} : f16[4]
-CHECK: fused_elementwise(
-CHECK: relu t0"} : f16[2,4]
+CHECK: fused_elementwise(%0, %1) : f16[2,4] body(%p: f16[], %q: f16[]) {
+CHECK-DAG: = cast(%p) {to = "f32"} : f32[]
+CHECK-DAG: = cast(%q) {to = "f32"} : f32[]
+CHECK: = mul(
+CHECK-NEXT: %[[R:[0-9]+]] = relu({{.*}} : f32[]
+CHECK-NEXT: %[[Y:[0-9]+]] = cast(%[[R]]) {to = "f16"} : f16[]
+CHECK-NEXT: yield %[[Y]]
 CHECK: softmax(
 CHECK: {axis = -1} : f16[2,4]
 CHECK: {to = "f32"} : f32[2,4]
@@ -62,7 +73,8 @@ CHECK: #0 = 0x803F00404040AB3E)"),
       << out;
 }
 
-// With the inputs and outputs converted too, there are no casts.
+// With the inputs and outputs converted too, there are no casts in the graph
+// (the kernel body's are its own).
 TEST(ConvertPrecision, StorageIoHasNoCasts) {
   auto g = ir::Parse(kGraph);
   ASSERT_TRUE(g.ok()) << g.status();
@@ -70,7 +82,9 @@ TEST(ConvertPrecision, StorageIoHasNoCasts) {
   const std::string out = ir::Print(**g);
   EXPECT_EQ(testing::FileCheck(out, R"(
 CHECK: %x: f16[2,4], %ids: i64[2]
-CHECK-NOT: cast
+CHECK-NOT: cast(%x)
+CHECK: yield
+CHECK-NOT: cast(
 CHECK: return)"),
             "")
       << out;

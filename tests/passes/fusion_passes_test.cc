@@ -24,7 +24,11 @@ blobs {
 })",
                               kFuse);
   EXPECT_CHECKS(out, R"(
-CHECK: fused_reduction(%x, %mask) {axis = -1, inputs = 2, kind = "softmax", prologue = "t0 = mul $0 0.125; t1 = add t0 $1"} : f32[2,4,8]
+CHECK: fused_reduction(%x, %mask) {axis = -1, inputs = 2, kind = "softmax"} : f32[2,4,8] prologue(%arg0: f32[], %arg1: f32[]) {
+CHECK-NEXT: %0 = const() {value = 0.125} : f32[]
+CHECK-NEXT: %1 = mul(%arg0, %0) : f32[]
+CHECK-NEXT: %2 = add(%1, %arg1) : f32[]
+CHECK-NEXT: yield %2
 CHECK-NOT: fused_elementwise
 CHECK-NOT: softmax(
 CHECK: return %0)");
@@ -40,7 +44,11 @@ graph @main(%x: f32[3,16], %r: f32[3,16], %w: f32[16], %b: f32[16]) {
 })",
                               kFuse);
   EXPECT_CHECKS(out, R"(
-CHECK: fused_reduction(%x, %r, %w, %b) {axis = 1, epilogue = "t0 = gelu $0", eps = 1.0000000000000001e-05, inputs = 2, kind = "layer_norm", prologue = "t0 = add $0 $1"} : f32[3,16]
+CHECK: fused_reduction(%x, %r, %w, %b) {axis = 1, eps = 1.0000000000000001e-05, inputs = 2, kind = "layer_norm"} : f32[3,16] prologue(%arg0: f32[], %arg1: f32[]) {
+CHECK-NEXT: add(%arg0, %arg1)
+CHECK-NEXT: yield
+CHECK-NEXT: } epilogue(%arg0: f32[]) {
+CHECK-NEXT: gelu(%arg0) {approximate = "none"}
 CHECK-NOT: layer_norm(
 CHECK-NOT: gelu(
 CHECK: return %0)");
@@ -59,7 +67,8 @@ graph @main(%x: f32[3,16], %w: f32[16], %b: f32[16], %q: f32[3,16]) {
                               "fuse-reduction,dce");
   EXPECT_CHECKS(out, R"(
 CHECK: %0 = exp(%q)
-CHECK-NEXT: fused_reduction(%x, %w, %b, %0) {axis = -1, epilogue = "t0 = mul $0 $1", eps = 1.0000000000000001e-05, inputs = 1, kind = "layer_norm"})");
+CHECK-NEXT: fused_reduction(%x, %w, %b, %0) {axis = -1, eps = 1.0000000000000001e-05, inputs = 1, kind = "layer_norm"} : f32[3,16] epilogue(%arg0: f32[], %arg1: f32[]) {
+CHECK-NEXT: mul(%arg0, %arg1))");
 }
 
 TEST(FuseReduction, LogSoftmaxTakesADivision) {
@@ -75,12 +84,14 @@ blobs {
 })",
                               kFuse);
   EXPECT_CHECKS(out, R"(
-CHECK: fused_reduction(%x) {axis = 1, inputs = 1, kind = "log_softmax", prologue = "t0 = div $0 2"})");
+CHECK: fused_reduction(%x) {axis = 1, inputs = 1, kind = "log_softmax"} : f32[5,10] prologue(%arg0: f32[]) {
+CHECK-NEXT: %0 = const() {value = 2.0} : f32[]
+CHECK-NEXT: div(%arg0, %0))");
 }
 
 TEST(FuseReduction, AttentionScaleMovesThroughTheMatmul) {
   // before: softmax(matmul(mul(q, 0.125), k))
-  // after:  fused_reduction(matmul(q, k)) {prologue = "t0 = mul $0 0.125"}
+  // after:  fused_reduction(matmul(q, k)) prologue(%a) { mul(%a, 0.125) }
   std::string out = RunPasses(R"(
 graph @main(%q: f32[2,8,4], %k: f32[2,4,8]) {
   %s = const() {value = #0} : f32[]
@@ -96,7 +107,9 @@ blobs {
   EXPECT_CHECKS(out, R"(
 CHECK-NOT: mul(
 CHECK: %0 = matmul(%q, %k)
-CHECK-NEXT: fused_reduction(%0) {axis = -1, inputs = 1, kind = "softmax", prologue = "t0 = mul $0 0.125"})");
+CHECK-NEXT: fused_reduction(%0) {axis = -1, inputs = 1, kind = "softmax"} : f32[2,8,8] prologue(%arg0: f32[]) {
+CHECK-NEXT: %0 = const() {value = 0.125} : f32[]
+CHECK-NEXT: mul(%arg0, %0))");
 }
 
 TEST(FuseReduction, KeepsAPrologueValueALaterOpStillNeeds) {
@@ -114,7 +127,8 @@ graph @main(%x: f32[3,16], %r: f32[3,16], %w: f32[16], %b: f32[16]) {
   EXPECT_CHECKS(out, R"(
 CHECK: %0 = add(%x, %r)
 CHECK-NEXT: layer_norm(%0, %w, %b)
-CHECK-NEXT: fused_reduction(%1, %w, %b, %0) {axis = 1, epilogue = "t0 = add $1 $0")");
+CHECK-NEXT: fused_reduction(%1, %w, %b, %0) {axis = 1, {{.*}}} : f32[3,16] epilogue(%arg0: f32[], %arg1: f32[]) {
+CHECK-NEXT: add(%arg1, %arg0))");
 }
 
 TEST(FuseReduction, RefusesAcrossAnInPlaceOp) {
@@ -138,7 +152,11 @@ CHECK-NOT: fused_reduction)");
   out = RunPasses(R"(
 graph @main(%x: f32[3,16], %r: f32[3,16], %w: f32[16], %b: f32[16]) {
   %h = add(%x, %r) : f32[3,16]
-  %z = fused_elementwise(%x) {program = "t0 = exp $0; t1 = neg t0"} : f32[3,16]
+  %z = fused_elementwise(%x) : f32[3,16] body(%a: f32[]) {
+    %e = exp(%a) : f32[]
+    %n = neg(%e) : f32[]
+    yield %n
+  }
   %n = layer_norm(%h, %w, %b) {axis = 1, eps = 1e-05} : f32[3,16]
   return %n, %z
 })",
@@ -146,6 +164,8 @@ graph @main(%x: f32[3,16], %r: f32[3,16], %w: f32[16], %b: f32[16]) {
   EXPECT_CHECKS(out, R"(
 CHECK: %0 = add(%x, %r)
 CHECK-NEXT: fused_elementwise(%x)
+CHECK: yield
+CHECK-NEXT: }
 CHECK-NEXT: layer_norm(%0, %w, %b)
 CHECK-NOT: fused_reduction)");
 }
@@ -168,7 +188,11 @@ blobs {
                               "fuse-reduction,dce");
   EXPECT_CHECKS(out, R"(
 CHECK: %0 = erf(%x)
-CHECK-NEXT: %1 = fused_reduction(%0) {axis = -1, epilogue = "t0 = mul $0 2", inputs = 1, kind = "softmax"}
+CHECK-NEXT: %1 = fused_reduction(%0) {axis = -1, inputs = 1, kind = "softmax"} : f32[4,32] epilogue(%arg0: f32[]) {
+CHECK-NEXT: %0 = const() {value = 2.0} : f32[]
+CHECK-NEXT: mul(%arg0, %0)
+CHECK-NEXT: yield
+CHECK-NEXT: }
 CHECK-NEXT: add(%0, %1))");
 }
 
@@ -255,8 +279,11 @@ CHECK: #1 = 0x0000803F00000040)");
   // With fuse-epilogue after it, the activation joins the GEMM.
   out = RunPasses(text, "matmul-to-linear,fuse-epilogue,dce");
   EXPECT_CHECKS(out, R"(
-CHECK: linear(%x, %0, %1) {epilogue = "t0 = relu $0"} : f32[4,2]
-CHECK-NOT: relu(%)");
+CHECK: linear(%x, %0, %1) : f32[4,2] epilogue(%arg0: f32[]) {
+CHECK-NEXT: relu(%arg0)
+CHECK-NEXT: yield
+CHECK-NEXT: }
+CHECK-NEXT: return)");
 }
 
 TEST(MatmulToLinear, KeepsTheAddWhenTheProductIsNeeded) {

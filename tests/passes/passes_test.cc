@@ -202,10 +202,15 @@ blobs {
 })",
                               "fuse-elementwise,dce");
   EXPECT_CHECKS(out, R"(
-CHECK: fused_elementwise(%x, %y, %b) {program = "t0 = add $0 $1; t1 = add t0 $2; t2 = mul t1 3; t3 = clamp t2 0 6"} : f32[2,8]
-CHECK-NOT: add(
-CHECK-NOT: clamp(
-CHECK: return %0)");
+CHECK: %0 = fused_elementwise(%x, %y, %b) : f32[2,8] body(%arg0: f32[], %arg1: f32[], %arg2: f32[]) {
+CHECK-NEXT: %0 = add(%arg0, %arg1) : f32[]
+CHECK-NEXT: %1 = add(%0, %arg2) : f32[]
+CHECK-NEXT: %2 = const() {value = 3.0} : f32[]
+CHECK-NEXT: %3 = mul(%1, %2) : f32[]
+CHECK-NEXT: %4 = clamp(%3) {max = 6.0, min = 0.0} : f32[]
+CHECK-NEXT: yield %4
+CHECK-NEXT: }
+CHECK-NEXT: return %0)");
 }
 
 TEST(FuseElementwise, StopsAtValuesOthersStillNeed) {
@@ -221,7 +226,9 @@ graph @main(%x: f32[4,8]) {
                               "fuse-elementwise,dce");
   EXPECT_CHECKS(out, R"(
 CHECK: %0 = exp(%x)
-CHECK: fused_elementwise(%0) {program = "t0 = neg $0; t1 = relu t0"}
+CHECK: fused_elementwise(%0) : f32[4,8] body(%arg0: f32[]) {
+CHECK-NEXT: neg(%arg0)
+CHECK-NEXT: relu(%0)
 CHECK: reduce_sum(%0))");
 }
 
@@ -238,7 +245,9 @@ graph @main(%v: f32[8], %x: f32[64,8]) {
                               "fuse-elementwise,dce");
   EXPECT_CHECKS(out, R"(
 CHECK: %0 = exp(%v)
-CHECK: fused_elementwise(%x, %0) {program = "t0 = add $0 $1; t1 = relu t0"})");
+CHECK: fused_elementwise(%x, %0) : f32[64,8] body(%arg0: f32[], %arg1: f32[]) {
+CHECK-NEXT: add(%arg0, %arg1)
+CHECK-NEXT: relu(%0))");
 }
 
 TEST(FuseElementwise, KeepsGraphOutputsMaterialised) {
@@ -272,7 +281,9 @@ TEST(FuseEpilogue, ResidualAddAndActivationRunInTheConv) {
   text.replace(text.find(" EXTRA"), 6, "");
   std::string out = RunPasses(text, "fuse-elementwise,fuse-epilogue,dce");
   EXPECT_CHECKS(out, R"(
-CHECK: conv2d(%x, %0, %1, %r) {dilation = [1, 1], epilogue = "t0 = add $0 $1; t1 = relu t0"
+CHECK: conv2d(%x, %0, %1, %r) {dilation = [1, 1], {{.*}} epilogue(%arg0: f32[], %arg1: f32[]) {
+CHECK-NEXT: add(%arg0, %arg1)
+CHECK-NEXT: relu(%0)
 CHECK-NOT: fused_elementwise
 CHECK-NOT: relu(
 CHECK: return %2)");
@@ -320,12 +331,27 @@ graph @main(%x: f32[1024]) {
 TEST(MemoryPlan, FusedKernelsWriteOverOperandsThatDieThere) {
   auto g = ir::Parse(R"(
 graph @main(%x: f32[1024], %y: f32[1024]) {
-  %a = fused_elementwise(%x, %y) {program = "t0 = add $0 $1"} : f32[1024]
-  %b = fused_elementwise(%a) {program = "t0 = relu $0"} : f32[1024]
-  %c = fused_elementwise(%b, %y) {program = "t0 = mul $0 $1"} : f32[1024]
-  %d = fused_elementwise(%c) {program = "t0 = tanh $0"} : f32[1024]
+  %a = fused_elementwise(%x, %y) : f32[1024] body(%p: f32[], %q: f32[]) {
+    %r = add(%p, %q) : f32[]
+    yield %r
+  }
+  %b = fused_elementwise(%a) : f32[1024] body(%p: f32[]) {
+    %r = relu(%p) : f32[]
+    yield %r
+  }
+  %c = fused_elementwise(%b, %y) : f32[1024] body(%p: f32[], %q: f32[]) {
+    %r = mul(%p, %q) : f32[]
+    yield %r
+  }
+  %d = fused_elementwise(%c) : f32[1024] body(%p: f32[]) {
+    %r = tanh(%p) : f32[]
+    yield %r
+  }
   %e = add(%c, %d) : f32[1024]
-  %f = fused_elementwise(%e) {program = "t0 = neg $0"} : f32[1024]
+  %f = fused_elementwise(%e) : f32[1024] body(%p: f32[]) {
+    %r = neg(%p) : f32[]
+    yield %r
+  }
   return %f
 })");
   ASSERT_TRUE(g.ok()) << g.status();

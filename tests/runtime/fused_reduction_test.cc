@@ -2,8 +2,8 @@
 // pipeline fuses (softmax with a scale and mask, log_softmax with a division,
 // layer_norm with a residual add and an activation), run on 1 and 3 threads
 // and compared with double-precision references; then artifacts whose
-// fused_reduction attributes were damaged (checksums redone) must fail to
-// load with INVALID_ARGUMENT, never crash.
+// fused_reduction attributes or bodies were damaged (checksums redone) must
+// fail to load with a clear error, never crash.
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "ir/parser.h"
 #include "runtime/format/file.h"
+#include "runtime/format/sinter_generated.h"
 #include "sinter/sinter.h"
 #include "tests/runtime/artifact_fixtures.h"
 
@@ -219,45 +220,102 @@ void RecomputeChecksums(std::string* bytes) {
   std::memcpy(bytes->data(), &h, sizeof h);
 }
 
-TEST(FusedReductionLoadTest, DamagedAttributesAreErrors) {
+// The offset in `bytes` of field `field` (0 op, 1 type, 4 a, 8 b) of
+// instruction `i` of the first fused_reduction's body for `role`; the offset
+// of the body's role byte with i = -1, and of argument type `-2 - i` with
+// i < -1.
+size_t BodyOffset(const std::string& bytes, fmt::CodeRole role, int i, size_t field = 0) {
+  fmt::FileHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  const fmt::Model* m = fmt::GetModel(bytes.data() + h.schema_offset);
+  for (const fmt::Kernel* k : *m->kernels()) {
+    if (k->op()->str() != "fused_reduction" || k->bodies() == nullptr) continue;
+    for (const fmt::Body* b : *k->bodies()) {
+      if (b->role() != role) continue;
+      const uint8_t* at =
+          i >= 0 ? reinterpret_cast<const uint8_t*>(b->instrs()->Get(i)) + field
+          : i == -1
+              ? reinterpret_cast<const flatbuffers::Table*>(b)->GetAddressOf(fmt::Body::VT_ROLE)
+              : b->args()->Data() + (-2 - i);
+      return at == nullptr ? std::string::npos
+                           : at - reinterpret_cast<const uint8_t*>(bytes.data());
+    }
+  }
+  return std::string::npos;
+}
+
+TEST(FusedReductionLoadTest, DamagedAttributesAndBodiesAreErrors) {
   const std::vector<Case> cases = Cases();
   const std::string softmax = CompileFused(cases[0]);
   const std::string norm = CompileFused(cases[2]);
-  struct Damage {
-    const std::string* artifact;
-    std::string from, to;  // same length, so offsets stay valid
-    // A renamed attribute is one the op schema does not know: the loader
-    // refuses it as damage before the kernel's own checks run.
-    sinter_status_code code = SINTER_INVALID_ARGUMENT;
+  auto load = [](std::string bytes) {
+    RecomputeChecksums(&bytes);
+    sinter_model* model = nullptr;
+    sinter_status* st = sinter_model_load_memory(bytes.data(), bytes.size(), nullptr, &model);
+    EXPECT_EQ(model, nullptr);
+    std::pair<sinter_status_code, std::string> r{SINTER_OK, ""};
+    if (st != nullptr) r = {sinter_status_get_code(st), sinter_status_get_message(st)};
+    sinter_status_free(st);
+    return r;
   };
-  // A whole flatbuffer string (length prefix and terminator), so that an
-  // attribute name does not match inside a longer one ("epilogue_native").
+  // Attributes: a whole flatbuffer string (length prefix and terminator),
+  // so that a name does not match inside a longer one.
   auto whole = [](const std::string& s) {
     std::string out(4, '\0');
     out[0] = static_cast<char>(s.size());
     return out + s + std::string(1, '\0');
   };
-  const Damage damages[] = {
-      {&softmax, whole("softmax"), whole("softmay")},                      // unknown kind
-      {&softmax, "t1 = add t0 $1", "t1 = add t0 $7"},                      // input out of range
-      {&softmax, "t0 = mul $0 0.125", "t0 = mul $0 0.1 5"},                // malformed program
-      {&softmax, whole("prologue"), whole("prologuf"), SINTER_DATA_LOSS},  // unknown attribute
-      {&norm, whole("eps"), whole("epz"), SINTER_DATA_LOSS},               // likewise
-      {&norm, whole("epilogue"), whole("epilogux"), SINTER_DATA_LOSS},     // likewise
-      {&norm, "t1 = mul t0 $1", "t1 = mul t0 $9"},  // epilogue input out of range
+  struct Renamed {
+    const std::string* artifact;
+    std::string from, to;  // same length, so offsets stay valid
+    sinter_status_code code;
+    const char* message;
   };
-  for (const Damage& d : damages) {
+  const Renamed renamed[] = {
+      // An unknown kind is the kernel's to refuse; a renamed attribute is one
+      // the op schema does not know: damage, refused before the kernel runs.
+      {&softmax, whole("softmax"), whole("softmay"), SINTER_INVALID_ARGUMENT, "unknown kind"},
+      {&norm, whole("eps"), whole("epz"), SINTER_DATA_LOSS, "epz"},
+  };
+  for (const Renamed& d : renamed) {
     std::string bytes = *d.artifact;
     const size_t at = bytes.find(d.from);
     ASSERT_NE(at, std::string::npos) << d.to;
     bytes.replace(at, d.from.size(), d.to.data(), d.from.size());
-    RecomputeChecksums(&bytes);
-    sinter_model* model = nullptr;
-    sinter_status* st = sinter_model_load_memory(bytes.data(), bytes.size(), nullptr, &model);
-    ASSERT_NE(st, nullptr) << d.to;
-    EXPECT_EQ(sinter_status_get_code(st), d.code) << d.to << ": " << sinter_status_get_message(st);
-    EXPECT_EQ(model, nullptr);
-    sinter_status_free(st);
+    auto [code, message] = load(bytes);
+    EXPECT_EQ(code, d.code) << d.to << ": " << message;
+    EXPECT_NE(message.find(d.message), std::string::npos) << message;
+  }
+  // Bodies: the loader's check of the description refuses each as damage.
+  // The softmax prologue is const, mul(%0, const), add(mul, %1); the
+  // layer_norm epilogue relu(%0), mul(relu, %1).
+  struct Patched {
+    const std::string* artifact;
+    fmt::CodeRole role;
+    int instr;
+    size_t field;
+    uint8_t value;
+    const char* message;
+  };
+  const Patched patched[] = {
+      {&softmax, fmt::CodeRole::Prologue, 2, 8, 7, "operand 1 is not an earlier value"},
+      {&softmax, fmt::CodeRole::Prologue, 1, 0, 200, "unknown op 200"},
+      {&softmax, fmt::CodeRole::Prologue, -1, 0, 0, "fused_reduction has no region 'body'"},
+      {&norm, fmt::CodeRole::Epilogue, 1, 8, 9, "operand 1 is not an earlier value"},
+      {&norm, fmt::CodeRole::Epilogue, -3, 0, static_cast<uint8_t>(fmt::DType::I64),
+       "mul takes (f32, f32) -> f32, got (f32, i64) -> f32"},
+      {&norm, fmt::CodeRole::Epilogue, 0, 1, static_cast<uint8_t>(fmt::DType::F64),
+       "a type bodies do not hold"},
+  };
+  for (const Patched& d : patched) {
+    SCOPED_TRACE(d.message);
+    std::string bytes = *d.artifact;
+    const size_t at = BodyOffset(bytes, d.role, d.instr, d.field);
+    ASSERT_NE(at, std::string::npos);
+    bytes[at] = static_cast<char>(d.value);
+    auto [code, message] = load(bytes);
+    EXPECT_EQ(code, SINTER_DATA_LOSS) << message;
+    EXPECT_NE(message.find(d.message), std::string::npos) << message;
   }
 }
 
