@@ -162,7 +162,10 @@ absl::Status MakeNativeCode(const ir::Graph& g, const CompileOptions& options, N
       }
       if (op->region("epilogue") != nullptr) {
         std::vector<std::vector<int64_t>> in{shape(op->result())};
-        const int first = inputs + (op->GetStr("kind") == "layer_norm" ? 2 : 0);
+        format::RowReduction kind;
+        const bool affine =
+            format::RowReductionByName(op->GetStr("kind"), &kind) && format::InfoOf(kind).affine;
+        const int first = inputs + (affine ? 2 : 0);
         for (int i = first; i < n; ++i) in.push_back(shape(op->operand(i)));
         RETURN_IF_ERROR(add(op.get(), format::CodeRole::Epilogue, std::move(in)));
       }

@@ -72,7 +72,10 @@ absl::StatusOr<RegionSignature> ExpectedRegion(const Operation& op, std::string_
     }
     // The normalised value (f32, in registers), then the extra operands.
     sig.args.push_back(DType::kF32);
-    dtypes(inputs + (op.GetStr("kind") == "layer_norm" ? 2 : 0), op.num_operands());
+    format::RowReduction r;
+    const bool affine =
+        format::RowReductionByName(op.GetStr("kind"), &r) && format::InfoOf(r).affine;
+    dtypes(inputs + (affine ? 2 : 0), op.num_operands());
     sig.result = op.operand(0)->type().dtype;
     return sig;
   }
@@ -271,18 +274,19 @@ absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* r
     if (v->type().dtype != dtype || !IsFloat16OrF32(dtype))
       return Invalid("fused reductions store f32, f16 or bf16, the same for every operand");
   }
-  const std::string& kind = op.GetStr("kind");
-  const bool norm = kind == "layer_norm";
-  if (!norm && kind != "softmax" && kind != "log_softmax") {
-    return Invalid("unknown reduction kind '", kind, "'");
+  format::RowReduction kind;
+  if (!format::RowReductionByName(op.GetStr("kind"), &kind)) {
+    return Invalid("unknown reduction kind '", op.GetStr("kind"), "'");
   }
+  const bool norm = format::InfoOf(kind).affine;
   const int64_t inputs = op.GetInt("inputs");
   if (inputs < 1 || inputs + (norm ? 2 : 0) > op.num_operands()) {
     return Invalid("inputs = ", inputs, " does not fit ", op.num_operands(), " operands");
   }
   const bool prologue = op.region("prologue") != nullptr;
   if (inputs > 1 && !prologue) return Invalid("several inputs need a prologue");
-  if (norm != op.HasAttr("eps")) return Invalid("eps is layer_norm's, and it needs one");
+  if (norm != op.HasAttr("eps"))
+    return Invalid("eps belongs to the affine kinds (layer_norm), which need one");
   RETURN_IF_ERROR(CheckBody(op, "prologue").status());
   RETURN_IF_ERROR(CheckBody(op, "epilogue").status());
   ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
@@ -293,13 +297,14 @@ absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* r
   const int64_t rank = static_cast<int64_t>(out.size());
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), rank));
   if (rank == 0) return Invalid("fused reductions need rank >= 1");
-  if (!norm && axis != rank - 1) return Invalid("fused softmax runs over the last axis only");
+  if (format::InfoOf(kind).last_axis && axis != rank - 1)
+    return Invalid("fused ", op.GetStr("kind"), " runs over the last axis only");
   int next = static_cast<int>(inputs);
   if (norm) {
     std::vector<int64_t> tail(out.begin() + axis, out.end());
     for (int i = next; i < next + 2; ++i) {
       ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
-      if (s != tail) return Invalid("layer_norm weight/bias ", Dims(s), " != ", Dims(tail));
+      if (s != tail) return Invalid("weight/bias ", Dims(s), " != ", Dims(tail));
     }
     next += 2;
   }

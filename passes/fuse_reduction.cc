@@ -19,7 +19,9 @@
 //    prologue's operands are read later than before: if an op in between may
 //    write one of them in place (a kInPlace op reading it), the fusion is refused rather than
 //    trusting every later planner to see the longer lifetime.
-// Softmax fuses only over the last axis: the kernel walks contiguous rows.
+// The ops that fuse are the row reductions of runtime/format/reductions.def,
+// each the kind of its own name; softmax fuses only over the last axis (the
+// kind's last_axis column): the kernel walks contiguous rows.
 #include <optional>
 #include <unordered_set>
 
@@ -97,21 +99,22 @@ std::unique_ptr<ir::Graph> ScaleThroughMatmul(ir::Graph& g, ir::Operation* red,
 }
 
 absl::Status RunFuseReduction(ir::Graph& g, PassStats& stats) {
-  std::vector<ir::Operation*> reductions;
+  std::vector<std::pair<ir::Operation*, format::RowReduction>> reductions;
   for (const auto& op : g.ops()) {
-    OpKind k = op->kind();
-    if (k != OpKind::kSoftmax && k != OpKind::kLogSoftmax && k != OpKind::kLayerNorm) continue;
+    format::RowReduction kind;
+    if (!format::RowReductionByName(op->name(), &kind)) continue;
     const ir::TensorType& t = op->result()->type();
     if (t.dtype != ir::DType::kF32 || !t.shape.is_static() || t.shape.rank() == 0) continue;
     bool f32 = true;
     for (ir::Value* v : op->operands()) f32 &= v->type().dtype == ir::DType::kF32;
     auto axis = ir::NormalizeAxis(op->GetInt("axis"), t.shape.rank());
-    if (!f32 || !axis.ok() || (k != OpKind::kLayerNorm && *axis != t.shape.rank() - 1)) continue;
-    reductions.push_back(op.get());
+    if (!f32 || !axis.ok() || (format::InfoOf(kind).last_axis && *axis != t.shape.rank() - 1))
+      continue;
+    reductions.emplace_back(op.get(), kind);
   }
 
-  for (ir::Operation* red : reductions) {
-    const bool norm = red->kind() == OpKind::kLayerNorm;
+  for (auto [red, kind] : reductions) {
+    const bool norm = format::InfoOf(kind).affine;
     ir::Value* x = red->operand(0);
     ir::Value* r = red->result();
 

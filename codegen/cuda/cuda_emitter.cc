@@ -787,8 +787,9 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
   };
   if (!IsIdentifier(name))
     return absl::InvalidArgumentError("CUDA kernel name '" + name + "' is not a C identifier");
-  const bool norm = spec.kind == "layer_norm", log = spec.kind == "log_softmax";
-  if (!norm && !log && spec.kind != "softmax") return error("unknown kind '", spec.kind, "'");
+  fmt::RowReduction kind;
+  if (!fmt::RowReductionByName(spec.kind, &kind)) return error("unknown kind '", spec.kind, "'");
+  const bool norm = fmt::InfoOf(kind).affine;
   const int num = static_cast<int>(input_shapes.size());
   if (num > kMaxInputs) return error(num, " operands, more than ", kMaxInputs);
   const std::vector<int64_t>& y = output_shape;
@@ -799,7 +800,8 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
   }
   const int64_t axis = spec.axis < 0 ? spec.axis + rank : spec.axis;
   if (rank == 0 || axis < 0 || axis >= rank) return error("axis out of range for ", ShapeText(y));
-  if (!norm && axis != rank - 1) return error("softmax runs over the last axis only");
+  if (fmt::InfoOf(kind).last_axis && axis != rank - 1)
+    return error(spec.kind, " runs over the last axis only");
   for (int64_t d = 0; d < rank; ++d) {
     int64_t& acc = d < axis ? rows : len;
     if (__builtin_mul_overflow(acc, y[d], &acc)) return error("output is too large");
@@ -910,27 +912,34 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
     absl::StrAppend(&s, "  __shared__ float sh_a[32]", norm ? "" : ", sh_b[32]", ";\n", "  for (",
                     idx, " row = blockIdx.x; row < ", rows, u, "; row += gridDim.x) {\n",
                     "    const ", idx, " base = row * ", len, u, ";\n");
+    // The row's statistics, then the normalised value of element j.
     std::string normalised;
-    if (norm) {
-      absl::StrAppend(&s, "    float acc = 0.f;\n", loop, "      acc += ", x, ";\n    }\n",
-                      "    const float mean = sinter_block_sum(acc, sh_a) / ",
-                      Float(static_cast<float>(len)), ";\n    acc = 0.f;\n", loop,
-                      "      const float d = ", x, " - mean;\n      acc += d * d;\n    }\n",
-                      "    const float rstd = rsqrtf(sinter_block_sum(acc, sh_a) / ",
-                      Float(static_cast<float>(len)), " + ", Float(spec.eps), ");\n");
-      normalised = absl::StrCat("(", x, " - mean) * rstd * sinter_ld(in", pin,
-                                " + j) + sinter_ld(in", pin + 1, " + j)");
-    } else {
+    auto softmax_stats = [&] {
       absl::StrAppend(&s, "    float m = -SINTER_INF, sum = 0.f;\n", loop,
                       "      sinter_softmax_merge(m, sum, ", x, ", 1.f);\n    }\n",
                       "    sinter_block_softmax(m, sum, sh_a, sh_b);\n");
-      if (log) {
-        absl::StrAppend(&s, "    const float lse = logf(sum);\n");
-        normalised = absl::StrCat("(", x, " - m) - lse");
-      } else {
+    };
+    switch (kind) {
+      case fmt::RowReduction::kSoftmax:
+        softmax_stats();
         absl::StrAppend(&s, "    const float inv = 1.f / sum;\n");
         normalised = absl::StrCat("expf(", x, " - m) * inv");
-      }
+        break;
+      case fmt::RowReduction::kLogSoftmax:
+        softmax_stats();
+        absl::StrAppend(&s, "    const float lse = logf(sum);\n");
+        normalised = absl::StrCat("(", x, " - m) - lse");
+        break;
+      case fmt::RowReduction::kLayerNorm:
+        absl::StrAppend(&s, "    float acc = 0.f;\n", loop, "      acc += ", x, ";\n    }\n",
+                        "    const float mean = sinter_block_sum(acc, sh_a) / ",
+                        Float(static_cast<float>(len)), ";\n    acc = 0.f;\n", loop,
+                        "      const float d = ", x, " - mean;\n      acc += d * d;\n    }\n",
+                        "    const float rstd = rsqrtf(sinter_block_sum(acc, sh_a) / ",
+                        Float(static_cast<float>(len)), " + ", Float(spec.eps), ");\n");
+        normalised = absl::StrCat("(", x, " - mean) * rstd * sinter_ld(in", pin,
+                                  " + j) + sinter_ld(in", pin + 1, " + j)");
+        break;
     }
     absl::StrAppend(&s, loop, "      const float v = ", normalised, ";\n",
                     "      sinter_st(out + i, ", name, "_y(v, i, ", all_args, "));\n    }\n  }\n");

@@ -25,10 +25,8 @@ using Dims = std::vector<int64_t>;
 // About 32 KiB of f32 per block: fits L2 with room for the other operands.
 constexpr int64_t kBlockElems = 8192;
 
-enum class Kind { kSoftmax, kLogSoftmax, kLayerNorm };
-
 struct ReductionParams : KernelParams {
-  Kind kind = Kind::kSoftmax;
+  format::RowReduction kind = format::RowReduction::kSoftmax;
   int64_t rows = 0, row_len = 0, rows_per_block = 1;
   float eps = 0;
   int num_inputs = 1;  // operands of the prologue (or the one reduced input)
@@ -55,16 +53,9 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
   p->num_operands = static_cast<int>(c.inputs.size());
 
   RT_ASSIGN_OR_RETURN(std::string kind, c.attrs.Str("kind"));
-  if (kind == "softmax") {
-    p->kind = Kind::kSoftmax;
-  } else if (kind == "log_softmax") {
-    p->kind = Kind::kLogSoftmax;
-  } else if (kind == "layer_norm") {
-    p->kind = Kind::kLayerNorm;
-  } else {
+  if (!format::RowReductionByName(kind, &p->kind))
     return InvalidArgument(StrCat("fused_reduction: unknown kind '", kind, "'"));
-  }
-  const bool norm = p->kind == Kind::kLayerNorm;
+  const bool norm = format::InfoOf(p->kind).affine;
 
   const Dims& y = out.dims;
   const int64_t rank = static_cast<int64_t>(y.size());
@@ -72,8 +63,8 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
   if (axis < 0) axis += rank;
   if (rank == 0 || axis < 0 || axis >= rank)
     return InvalidArgument(StrCat("fused_reduction: axis out of range for ", DimsStr(y)));
-  if (!norm && axis != rank - 1)
-    return InvalidArgument("fused_reduction: softmax runs over the last axis only");
+  if (format::InfoOf(p->kind).last_axis && axis != rank - 1)
+    return InvalidArgument(StrCat("fused_reduction: ", kind, " runs over the last axis only"));
   // An empty output (a zero extent anywhere) has no rows; otherwise the
   // product of leading dims is bounded by the loader-checked element count.
   p->rows = out.num_elements == 0 ? 0 : 1;
@@ -140,12 +131,16 @@ void Run(const KernelParams& kp, const RunContext& c) {
         RunFusedProgramRange(*p.prologue, c.in, out, begin, end);
         src = out;
       }
-      if (p.kind == Kind::kLayerNorm) {
-        kc::LayerNormF32(src + begin, in[p.weight], in[p.weight + 1], out + begin, r1 - r0,
-                         p.row_len, p.eps, nullptr);
-      } else {
-        kc::SoftmaxF32(src + begin, out + begin, r1 - r0, p.row_len, 1, p.kind == Kind::kLogSoftmax,
-                       nullptr);
+      switch (p.kind) {
+        case format::RowReduction::kSoftmax:
+        case format::RowReduction::kLogSoftmax:
+          kc::SoftmaxF32(src + begin, out + begin, r1 - r0, p.row_len, 1,
+                         p.kind == format::RowReduction::kLogSoftmax, nullptr);
+          break;
+        case format::RowReduction::kLayerNorm:
+          kc::LayerNormF32(src + begin, in[p.weight], in[p.weight + 1], out + begin, r1 - r0,
+                           p.row_len, p.eps, nullptr);
+          break;
       }
       if (p.epilogue) RunFusedProgramRange(*p.epilogue, epi_in.data(), out, begin, end);
     }

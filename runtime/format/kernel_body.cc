@@ -32,6 +32,11 @@ constexpr BodyOpInfo kOps[] = {
 };
 constexpr size_t kNumOps = std::size(kOps);
 
+constexpr RowReductionInfo kReductions[] = {
+#define SINTER_ROW_REDUCTION(Id, name, affine, last_axis) {name, affine, last_axis},
+#include "runtime/format/reductions.def"
+};
+
 std::string Value(int32_t v) { return "%" + std::to_string(v); }
 
 std::string Number(float v) {
@@ -47,6 +52,15 @@ const BodyOpInfo& InfoOf(BodyOp op) { return kOps[static_cast<size_t>(op)]; }
 bool BodyOpByName(std::string_view name, BodyOp* op) {
   for (size_t i = 0; i < kNumOps; ++i) {
     if (kOps[i].name == name) return *op = static_cast<BodyOp>(i), true;
+  }
+  return false;
+}
+
+const RowReductionInfo& InfoOf(RowReduction r) { return kReductions[static_cast<size_t>(r)]; }
+
+bool RowReductionByName(std::string_view name, RowReduction* r) {
+  for (size_t i = 0; i < std::size(kReductions); ++i) {
+    if (kReductions[i].name == name) return *r = static_cast<RowReduction>(i), true;
   }
   return false;
 }

@@ -119,6 +119,22 @@ bool RegionRole(std::string_view name, CodeRole* role);
 // False (with a reason) when a vector is missing or an op is out of range.
 bool DecodeKernelBody(const Body& table, KernelBody* out, std::string* error);
 
+// The row reduction of a fused_reduction kernel (runtime/format/
+// reductions.def): between its prologue and epilogue bodies, each row of the
+// trailing dims is normalised by statistics of the whole row.
+enum class RowReduction : uint8_t {
+#define SINTER_ROW_REDUCTION(Id, name, affine, last_axis) k##Id,
+#include "runtime/format/reductions.def"
+};
+struct RowReductionInfo {
+  std::string_view name;  // the `kind` attribute, and the IR op it fuses
+  bool affine;            // eps, weight and bias (layer_norm)
+  bool last_axis;         // over the last axis only (softmax)
+};
+const RowReductionInfo& InfoOf(RowReduction r);
+// The kind called `name`; false when there is none.
+bool RowReductionByName(std::string_view name, RowReduction* r);
+
 // The iteration space of a fused kernel, shared by every backend: each input
 // aligned to the output's rank (NumPy broadcasting), then adjacent dims merged
 // wherever every input walks them contiguously, so the output becomes a few
