@@ -556,9 +556,8 @@ absl::Status Lstm(Importer& im, tj::Node* n) {
 // There this form exceeds x by log(1 + exp(-z)) / beta, less than half an f32
 // ulp of x when threshold >= 15 (the default is 20), so the select is emitted
 // only for smaller thresholds, where the two differ visibly.
-absl::Status Softplus(Importer& im, tj::Node* n) {
-  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
-  ASSIGN_OR_RETURN(double beta, im.Float(n, 1));
+absl::StatusOr<ir::Value*> SoftplusOf(Importer& im, tj::Node* n, ir::Value* x, double beta,
+                                      double threshold) {
   if (!(beta > 0)) return im.Error(n, "softplus needs beta > 0");
   const ir::DType dt = x->type().dtype;
   ir::Value* z = x;
@@ -575,12 +574,27 @@ absl::Status Softplus(Importer& im, tj::Node* n) {
   if (beta != 1) {
     ASSIGN_OR_RETURN(y, im.Op(OpKind::kDiv, {y, im.Scalar(beta, dt)}));
   }
-  ASSIGN_OR_RETURN(double threshold, im.Float(n, 2));
   if (threshold < 15) {
     ASSIGN_OR_RETURN(ir::Value * above, im.Op(OpKind::kGt, {z, im.Scalar(threshold, dt)}));
     ASSIGN_OR_RETURN(y, im.Op(OpKind::kWhere, {above, x, y}));
   }
-  return Out(im, n, y);
+  return y;
+}
+
+absl::Status Softplus(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(double beta, im.Float(n, 1));
+  ASSIGN_OR_RETURN(double threshold, im.Float(n, 2));
+  return Out(im, n, SoftplusOf(im, n, x, beta, threshold));
+}
+
+// mish(x) = x * tanh(softplus(x)), softplus at PyTorch's beta 1 and
+// threshold 20: one fused kernel of existing ops.
+absl::Status Mish(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * sp, SoftplusOf(im, n, x, 1, 20));
+  ASSIGN_OR_RETURN(ir::Value * t, im.Op(OpKind::kTanh, {sp}));
+  return Out(im, n, im.Op(OpKind::kMul, {x, t}));
 }
 
 // tril/triu(x, diagonal): where(mask, x, 0) over the last two dims, the mask
@@ -625,6 +639,7 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::hardswish", &Unary<OpKind::kHardswish>},
       {"aten::hardsigmoid", &Unary<OpKind::kHardsigmoid>},
       {"aten::softplus", &Softplus},
+      {"aten::mish", &Mish},
       {"aten::gelu",
        [](Importer& im, tj::Node* n) -> absl::Status {
          ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));

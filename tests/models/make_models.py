@@ -1017,6 +1017,15 @@ def _triangle(lower, diagonal):
     return Triangle(lower, diagonal)
 
 
+@case("op_mish", "op", "2,3,8,8")
+def _mish():
+    # x * 8 spans the softplus threshold (20) on both sides.
+    class Mish(nn.Module):
+        def forward(self, x):
+            return F.mish(x * 8.0) + nn.Mish()(x)
+    return Mish()
+
+
 # Embedding / recurrent / attention.
 @case("op_embedding", "op", "2,7", dtypes="i64", int_high=50)
 def _embedding():
