@@ -7,7 +7,13 @@
 //   - a parity case reaches it: the op appears in a test model imported from
 //     TorchScript (its lowering), or in one after the default pipeline (the
 //     pass that makes it), so LibTorch checks its numbers and its shape
-//     rule's shapes (tests/models/parity_test.cc).
+//     rule's shapes (tests/models/parity_test.cc);
+//   - its regions are kernel bodies the artifact has a role for;
+// and the two vocabularies that fused kernels read name ops of the table:
+//   - each row of runtime/format/elementwise.def is the IR op that becomes
+//     it (gelu_tanh: gelu with approximate=tanh), elementwise;
+//   - each row reduction of runtime/format/reductions.def is a reduction op
+//     that fuse-reduction turns into fused_reduction.
 // One test over the whole table, so that one run lists every missing piece.
 #include <map>
 #include <set>
@@ -19,6 +25,7 @@
 #include "ir/op_table.h"
 #include "passes/pass.h"
 #include "runtime/backend.h"
+#include "runtime/format/kernel_body.h"
 #include "runtime/format/op_schema.h"
 #include "tests/models/manifest.h"
 
@@ -96,6 +103,42 @@ TEST(OpTable, EveryRowIsComplete) {
     }
     EXPECT_TRUE(reached.count(info.kind))
         << "no parity case reaches it: add one to tests/models/make_models.py";
+    for (const sinter::format::SchemaRegion& r : s.regions) {
+      sinter::format::CodeRole role;
+      EXPECT_TRUE(sinter::format::RegionRole(r.name, &role))
+          << "region '" << r.name << "' has no artifact role";
+    }
+  }
+  using sinter::format::BodyOp;
+  static constexpr BodyOp kVocabulary[] = {
+#define SINTER_EW_UNARY(Id, name, params, CpuKernel) BodyOp::k##Id,
+#define SINTER_EW_BINARY(Id, name, CpuKernel) BodyOp::k##Id,
+#define SINTER_EW_COMPARE(Id, name, Op) BodyOp::k##Id,
+#define SINTER_EW_SELECT(Id, name) BodyOp::k##Id,
+#define SINTER_EW_CAST(Id, name) BodyOp::k##Id,
+#define SINTER_EW_CONST(Id, name) BodyOp::k##Id,
+#include "runtime/format/elementwise.def"
+  };
+  for (BodyOp b : kVocabulary) {
+    const sinter::format::BodyOpInfo& row = sinter::format::InfoOf(b);
+    const std::string_view op = row.name == "gelu_tanh" ? "gelu" : row.name;
+    const std::optional<sinter::ir::OpKind> kind = sinter::ir::LookupOp(op);
+    EXPECT_TRUE(kind.has_value()) << "elementwise.def row '" << row.name << "' is no op";
+    if (kind && *kind != sinter::ir::OpKind::kConst) {
+      EXPECT_TRUE(sinter::ir::GetOpInfo(*kind).Has(sinter::ir::kElementwise))
+          << "elementwise.def row '" << row.name << "' is an op without the elementwise trait";
+    }
+  }
+  using sinter::format::RowReduction;
+  static constexpr RowReduction kReductions[] = {
+#define SINTER_ROW_REDUCTION(Id, name, affine, last_axis) RowReduction::k##Id,
+#include "runtime/format/reductions.def"
+  };
+  for (RowReduction r : kReductions) {
+    const std::string_view name = sinter::format::InfoOf(r).name;
+    const std::optional<sinter::ir::OpKind> kind = sinter::ir::LookupOp(name);
+    ASSERT_TRUE(kind.has_value()) << "reductions.def row '" << name << "' is no op";
+    EXPECT_TRUE(sinter::ir::GetOpInfo(*kind).Has(sinter::ir::kReduction)) << name;
   }
   // The other way: every backend row is an op the schema says it runs.
   for (const auto& [t, ops] : backend_ops) {
