@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "ir/shape_rules.h"
 #include "passes/fusion_util.h"
@@ -47,92 +48,130 @@ bool AllF32(const ir::Operation& op) {
   return true;
 }
 
+// What a fold sees: the op, its constant operands, and the result to fill
+// (zeroed, of the result type's bytes).
+struct Folding {
+  const ir::Operation& op;
+  std::vector<const ir::TensorData*> in;
+  std::vector<int64_t> dims;  // of the result
+  int64_t n = 0, esize = 0;   // result elements, element bytes
+  std::vector<uint8_t>& result;
+};
+using FoldFn = bool (*)(const Folding& f);
+
+// reshape(const) -> const with the new shape
+bool FoldReshape(const Folding& f) {
+  f.result = f.in[0]->bytes();
+  return true;
+}
+
+// transpose / slice / expand (const) -> const, by a strided gather
+bool FoldGather(const Folding& f) {
+  const ir::Operation& op = f.op;
+  const std::vector<int64_t>& dims = f.dims;
+  std::vector<int64_t> src = f.in[0]->type().shape.extents();
+  std::vector<int64_t> ss = Strides(src), strides(dims.size(), 0);
+  int64_t base = 0;
+  if (op.kind() == OpKind::kTranspose) {
+    const auto& perm = op.GetInts("perm");
+    for (size_t i = 0; i < perm.size(); ++i) strides[i] = ss[perm[i]];
+  } else if (op.kind() == OpKind::kSlice) {
+    int64_t axis = op.GetInt("axis");
+    if (axis < 0) axis += static_cast<int64_t>(src.size());
+    strides = ss;
+    base = op.GetInt("start") * ss[axis];
+    strides[axis] *= op.GetInt("step");
+  } else {
+    size_t lead = dims.size() - src.size();
+    for (size_t i = 0; i < src.size(); ++i) strides[i + lead] = src[i] == 1 ? 0 : ss[i];
+  }
+  std::vector<int64_t> idx(dims.size(), 0);
+  for (int64_t i = 0; i < f.n; ++i, Next(idx, dims)) {
+    int64_t off = base;
+    for (size_t d = 0; d < dims.size(); ++d) off += idx[d] * strides[d];
+    std::memcpy(&f.result[i * f.esize], &f.in[0]->bytes()[off * f.esize], f.esize);
+  }
+  return true;
+}
+
+// concat(consts) -> const
+bool FoldConcat(const Folding& f) {
+  int64_t axis = f.op.GetInt("axis");
+  if (axis < 0) axis += static_cast<int64_t>(f.dims.size());
+  int64_t outer = 1, inner = f.esize;
+  for (int64_t i = 0; i < axis; ++i) outer *= f.dims[i];
+  for (size_t i = axis + 1; i < f.dims.size(); ++i) inner *= f.dims[i];
+  int64_t row = f.dims[axis] * inner, at = 0;
+  for (const ir::TensorData* d : f.in) {
+    int64_t chunk = d->type().shape[static_cast<int>(axis)].extent() * inner;
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(&f.result[o * row + at], &d->bytes()[o * chunk], chunk);
+    at += chunk;
+  }
+  return true;
+}
+
+// f32 elementwise maths on consts -> const, by the vocabulary's reference
+// (the op as a one-instruction body over its operands).
+bool FoldElementwise(const Folding& f) {
+  ir::BodyBuilder bb;
+  for (ir::Value* v : f.op.operands()) bb.Read(v, /*inline_scalars=*/false);
+  absl::StatusOr<ir::Value*> r = bb.Clone(f.op);
+  if (!r.ok()) return false;
+  const std::vector<ir::Value*> args = bb.inputs();
+  absl::StatusOr<format::KernelBody> body = ir::LowerBody(*bb.Finish(*r));
+  if (!body.ok()) return false;
+  float* y = reinterpret_cast<float*>(f.result.data());
+  std::vector<const ir::TensorData*> data;
+  std::vector<std::vector<int64_t>> shapes;
+  for (ir::Value* v : args) {
+    data.push_back(ConstData(v));
+    shapes.push_back(v->type().shape.extents());
+  }
+  std::vector<double> x(args.size());
+  std::vector<int64_t> idx(f.dims.size(), 0);
+  for (int64_t i = 0; i < f.n; ++i, Next(idx, f.dims)) {
+    for (size_t j = 0; j < args.size(); ++j)
+      x[j] = data[j]->data<float>()[BroadcastOffset(idx, shapes[j])];
+    y[i] = static_cast<float>(EvalBody(*body, x));
+  }
+  return true;
+}
+
+// The fold column of the op table, registered here next to the folds (TVM's
+// per-op attribute maps): the movement ops fold by moving bytes, and every op
+// of the kernel-body vocabulary over f32 folds through the vocabulary's
+// reference. Any other op stays (folding must not change a result beyond
+// what the runtime's kernel computes, and must stay cheap).
+FoldFn FoldOf(const ir::Operation& op) {
+  static const auto* table = new std::unordered_map<OpKind, FoldFn>{
+      {OpKind::kReshape, &FoldReshape}, {OpKind::kTranspose, &FoldGather},
+      {OpKind::kSlice, &FoldGather},    {OpKind::kExpand, &FoldGather},
+      {OpKind::kConcat, &FoldConcat},
+  };
+  if (auto it = table->find(op.kind()); it != table->end()) return it->second;
+  if (Fusable(op) && op.result()->type().dtype == ir::DType::kF32 && AllF32(op))
+    return &FoldElementwise;
+  return nullptr;
+}
+
 // Computes the folded payload of `op`, or null when it is not foldable.
 std::shared_ptr<ir::TensorData> Fold(const ir::Operation& op) {
   const ir::TensorType& out = op.result()->type();
   std::optional<int64_t> bytes = out.ByteSize();
   if (!bytes || *bytes > kMaxFoldBytes || op.num_results() != 1) return nullptr;
-  std::vector<const ir::TensorData*> in;
-  for (const ir::Value* v : op.operands()) {
-    if (const ir::TensorData* d = ConstData(v))
-      in.push_back(d);
-    else
-      return nullptr;
-  }
-  if (in.empty()) return nullptr;
-  const std::vector<int64_t> dims = out.shape.extents();
-  const int64_t n = out.shape.NumElements().value_or(0);
-  const int64_t esize = ir::DTypeSize(out.dtype);
+  const FoldFn fold = FoldOf(op);
+  if (fold == nullptr) return nullptr;
   std::vector<uint8_t> result(static_cast<size_t>(*bytes));
-  const OpKind k = op.kind();
-  if (k == OpKind::kReshape) {
-    // reshape(const) -> const with the new shape
-    result = in[0]->bytes();
-  } else if (k == OpKind::kTranspose || k == OpKind::kSlice || k == OpKind::kExpand) {
-    // transpose / slice / expand (const) -> const, by a strided gather
-    std::vector<int64_t> src = in[0]->type().shape.extents();
-    std::vector<int64_t> ss = Strides(src), strides(dims.size(), 0);
-    int64_t base = 0;
-    if (k == OpKind::kTranspose) {
-      const auto& perm = op.GetInts("perm");
-      for (size_t i = 0; i < perm.size(); ++i) strides[i] = ss[perm[i]];
-    } else if (k == OpKind::kSlice) {
-      int64_t axis = op.GetInt("axis");
-      if (axis < 0) axis += static_cast<int64_t>(src.size());
-      strides = ss;
-      base = op.GetInt("start") * ss[axis];
-      strides[axis] *= op.GetInt("step");
-    } else {
-      size_t lead = dims.size() - src.size();
-      for (size_t i = 0; i < src.size(); ++i) strides[i + lead] = src[i] == 1 ? 0 : ss[i];
-    }
-    std::vector<int64_t> idx(dims.size(), 0);
-    for (int64_t i = 0; i < n; ++i, Next(idx, dims)) {
-      int64_t off = base;
-      for (size_t d = 0; d < dims.size(); ++d) off += idx[d] * strides[d];
-      std::memcpy(&result[i * esize], &in[0]->bytes()[off * esize], esize);
-    }
-  } else if (k == OpKind::kConcat) {
-    // concat(consts) -> const
-    int64_t axis = op.GetInt("axis");
-    if (axis < 0) axis += static_cast<int64_t>(dims.size());
-    int64_t outer = 1, inner = esize;
-    for (int64_t i = 0; i < axis; ++i) outer *= dims[i];
-    for (size_t i = axis + 1; i < dims.size(); ++i) inner *= dims[i];
-    int64_t row = dims[axis] * inner, at = 0;
-    for (const ir::TensorData* d : in) {
-      int64_t chunk = d->type().shape[static_cast<int>(axis)].extent() * inner;
-      for (int64_t o = 0; o < outer; ++o)
-        std::memcpy(&result[o * row + at], &d->bytes()[o * chunk], chunk);
-      at += chunk;
-    }
-  } else if (Fusable(op) && out.dtype == ir::DType::kF32 && AllF32(op)) {
-    // f32 elementwise maths on consts -> const, by the vocabulary's
-    // reference (the op as a one-instruction body over its operands).
-    ir::BodyBuilder bb;
-    for (ir::Value* v : op.operands()) bb.Read(v, /*inline_scalars=*/false);
-    absl::StatusOr<ir::Value*> r = bb.Clone(op);
-    if (!r.ok()) return nullptr;
-    const std::vector<ir::Value*> args = bb.inputs();
-    absl::StatusOr<format::KernelBody> body = ir::LowerBody(*bb.Finish(*r));
-    if (!body.ok()) return nullptr;
-    float* y = reinterpret_cast<float*>(result.data());
-    std::vector<const ir::TensorData*> data;
-    std::vector<std::vector<int64_t>> shapes;
-    for (ir::Value* v : args) {
-      data.push_back(ConstData(v));
-      shapes.push_back(v->type().shape.extents());
-    }
-    std::vector<double> x(args.size());
-    std::vector<int64_t> idx(dims.size(), 0);
-    for (int64_t i = 0; i < n; ++i, Next(idx, dims)) {
-      for (size_t j = 0; j < args.size(); ++j)
-        x[j] = data[j]->data<float>()[BroadcastOffset(idx, shapes[j])];
-      y[i] = static_cast<float>(EvalBody(*body, x));
-    }
-  } else {
-    return nullptr;
+  Folding f{
+      op,    {}, out.shape.extents(), out.shape.NumElements().value_or(0), ir::DTypeSize(out.dtype),
+      result};
+  for (const ir::Value* v : op.operands()) {
+    const ir::TensorData* d = ConstData(v);
+    if (d == nullptr) return nullptr;
+    f.in.push_back(d);
   }
+  if (f.in.empty() || !fold(f)) return nullptr;
   return std::make_shared<ir::TensorData>(out, std::move(result));
 }
 
