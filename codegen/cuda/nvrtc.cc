@@ -178,6 +178,7 @@ absl::Status CompileOnce(const NvrtcSymbols& lib, const std::string& source,
   std::vector<std::string> options = {"--gpu-architecture=" + arch, "-std=c++17",
                                       "-default-device"};
   if (std::string inc = CudaIncludeDir(); !inc.empty()) options.push_back("--include-path=" + inc);
+  if (real) options.push_back("--ptxas-options=-v");  // the resource report
   std::vector<const char*> argv;
   for (const std::string& o : options) argv.push_back(o.c_str());
   nvrtcResult r = lib.nvrtcCompileProgram(p.prog, static_cast<int>(argv.size()), argv.data());
@@ -189,7 +190,10 @@ absl::Status CompileOnce(const NvrtcSymbols& lib, const std::string& source,
                       "nvrtcCompileProgram", r, context,
                       absl::StrCat("options: ", absl::StrJoin(options, " "), "\n", log));
   }
-  if (out->log.empty()) out->log = log;
+  std::string rest;
+  std::vector<KernelResources> resources = ParsePtxasReport(log, &rest);
+  if (real) out->resources = std::move(resources);
+  if (out->log.empty()) out->log = rest;
   if (real) {
     size_t size = 0;
     NVRTC_RETURN_IF_ERROR(lib, nvrtcGetCUBINSize, (p.prog, &size), context);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/cuda/resources.h"
 
 namespace sinter::codegen::cuda {
 
@@ -19,6 +20,9 @@ struct CompiledKernel {
   std::vector<uint8_t> cubin;  // SASS for a real arch (sm_XX); empty for compute_XX
   std::string ptx;             // when asked for, and always for compute_XX
   std::string log;             // NVRTC's log of the successful compile (warnings), may be empty
+  // For a real arch: every entry function's registers, shared memory,
+  // stack and spills, from ptxas's report (resources.h).
+  std::vector<KernelResources> resources;
 };
 
 // NVRTC's version, e.g. {13, 0}; Unavailable (with every path tried and
@@ -33,7 +37,9 @@ absl::StatusOr<std::pair<int, int>> NvrtcVersion();
 // sm_XX`) that a newer GPU's driver can JIT ("sm_90a"-style arch-specific
 // PTX cannot); "compute_XX" gives PTX only. Options: -std=c++17,
 // -default-device and the CUDA include dir (for cuda_fp16.h / cuda_bf16.h):
-// $CUDA_HOME/include, else /usr/local/cuda/include, when it exists.
+// $CUDA_HOME/include, else /usr/local/cuda/include, when it exists; for a
+// real arch also --ptxas-options=-v, whose report becomes `resources` (and
+// stays out of `log`).
 // Errors: Unavailable when NVRTC is missing, InvalidArgument for a bad arch
 // or a source that does not compile (the message carries NVRTC's log),
 // Internal for other NVRTC failures.
