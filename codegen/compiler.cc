@@ -13,6 +13,7 @@
 #include "ir/verifier.h"
 #include "passes/fusion_util.h"
 #include "passes/memory_plan.h"
+#include "runtime/format/file.h"
 #include "sinter/sinter.h"
 #if SINTER_HAVE_LLVM
 #include "codegen/cpu/llvm_emitter.h"
@@ -255,6 +256,12 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
     r.precision = cuda_code.precision;
   }
   ASSIGN_OR_RETURN(passes::MemoryPlan plan, passes::PlanMemory(graph));
+  if (static_cast<uint64_t>(plan.arena_bytes) > format::kMaxTensorBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model's activations need an arena of ", plan.arena_bytes,
+                     " bytes, more than an artifact may hold (", format::kMaxTensorBytes,
+                     "): compile for smaller input shapes"));
+  }
   NativeKernels native;
   if (cuda_target) {
     ASSIGN_OR_RETURN(cuda::CudaModule module, cuda::BuildCudaModule(graph, cuda_options));

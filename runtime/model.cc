@@ -86,8 +86,7 @@ class BorrowedBytes : public Storage {
   size_t n_;
 };
 
-// No tensor, and no arena, may be larger than this: 64 TiB.
-constexpr uint64_t kMaxBytes = uint64_t{1} << 46;
+constexpr uint64_t kMaxBytes = format::kMaxTensorBytes;
 
 bool AddOverflows(uint64_t a, uint64_t b, uint64_t* out) {
   return __builtin_add_overflow(a, b, out);
@@ -300,7 +299,10 @@ Status Model::Verify(const LoadOptions& options) {
   }
   const format::Target target = target_ == "cuda" ? format::Target::kCuda : format::Target::kCpu;
   arena_bytes_ = m->arena_bytes();
-  if (arena_bytes_ > kMaxBytes) return DataLoss("implausible arena size");
+  if (arena_bytes_ > kMaxBytes) {
+    return DataLoss(StrCat("arena of ", arena_bytes_,
+                           " bytes: more than any artifact may declare (", kMaxBytes, ")"));
+  }
 
   // 4. Tensors.
   if (m->tensors() == nullptr) return DataLoss("model has no tensor table");

@@ -16,6 +16,9 @@ inline constexpr char kMagic[8] = {'\x89', 'S', 'N', 'T', 'R', '\r', '\n', '\x1a
 // 3: fused kernels' bodies are typed Body tables (Kernel.bodies) instead of
 // program text in attributes.
 inline constexpr uint32_t kFormatVersion = 3;
+// No tensor, and no arena, may be larger than this (64 TiB): the loader
+// refuses more as damage, and the compiler refuses a model that would need it.
+inline constexpr uint64_t kMaxTensorBytes = uint64_t{1} << 46;
 // Constant segments are aligned so kernels can use them in place from a
 // memory-mapped file (and with aligned vector loads).
 inline constexpr uint64_t kSegmentAlignment = 64;

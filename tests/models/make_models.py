@@ -972,6 +972,31 @@ def _cast_out_of_range():
     return CastOutOfRange()
 
 
+@case("op_nan_inf", "op", "2,3,8,8")
+def _nan_inf():
+    # NaN and infinities (the input times a row holding them) through every
+    # kind of kernel: fused elementwise maths, comparisons and where, the
+    # pools, softmax and layer_norm, a convolution and a GEMM, reductions.
+    # sinter must give NaN where LibTorch does and the same infinities.
+    class NanInf(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(8, 5)
+            self.register_buffer("special", torch.tensor(
+                [float("nan"), float("inf"), float("-inf"), 0.0, 1.0, -1.0, 3.5, -2.0]))
+
+        def forward(self, x):
+            y = x * self.special
+            a = torch.relu(y) + torch.sigmoid(y) * torch.tanh(y) - torch.exp(y * 0.1)
+            b = torch.where(y > 0.5, y, torch.clamp(y, -1.0, 1.0))
+            m = torch.maximum(y, x) + torch.minimum(y, x * 2.0)
+            return (a, b, m, F.max_pool2d(y, 2), F.avg_pool2d(y, 2),
+                    torch.softmax(y, -1), F.layer_norm(y, (8,)), self.conv(y),
+                    self.fc(y), y.sum(-1), y.mean((2, 3)), F.hardswish(y) + F.gelu(y))
+    return NanInf()
+
+
 @case("op_concat_empty", "op", "2,3,4,5")
 def _concat_empty():
     # Empty slices concatenated with a real tensor (segmentation heads build

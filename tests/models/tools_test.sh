@@ -133,6 +133,17 @@ expect 1 "dimension '' is not a positive number" \
 expect 1 "dimension '-3' is not a positive number" \
   "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape 1,-3,64
 expect 2 "not a regular file" "$bin/sinterc" "$work/fifo" -o "$work/x.sinter" --input-shape 1
+expect 1 "dimension '0' is not a positive number" \
+  "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape 1,0,64
+expect 1 "is not a positive number" \
+  "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape 1,99999999999999999999,64
+# Shapes that parse but that no artifact could run: named, no allocation tried.
+expect 2 "activations need an arena of 76800000001280 bytes, more than an artifact may hold" \
+  "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape 1,99999999999,64
+# A truncated model file: LibTorch's own reason.
+head -c $(( $(stat -c %s "$models/lstm.pt") / 2 )) "$models/lstm.pt" > "$work/truncated.pt"
+expect 2 "LibTorch cannot load '$work/truncated.pt': .*central directory" \
+  "$bin/sinterc" "$work/truncated.pt" -o "$work/x.sinter" --input-shape 1,32,64
 printf 'PK\x03\x04 not really a zip' > "$work/fake.pt"
 expect 2 "LibTorch cannot load '$work/fake.pt': .*zip" \
   "$bin/sinterc" "$work/fake.pt" -o "$work/x.sinter" --input-shape 1

@@ -551,7 +551,7 @@ const BadCase kBadCases[] = {
     {"ArenaOffsetMisaligned", [](ModelSpec* m) { m->tensors[3].arena_offset = 196; },
      SINTER_DATA_LOSS, "misaligned"},
     {"ImplausibleArena", [](ModelSpec* m) { m->arena_bytes = uint64_t{1} << 60; }, SINTER_DATA_LOSS,
-     "implausible arena size"},
+     "more than any artifact may declare"},
     {"KernelInputIndexOutOfRange", [](ModelSpec* m) { m->kernels[1].inputs = {99}; },
      SINTER_DATA_LOSS, "refers to tensor 99 of 4"},
     {"KernelInputIndexNegative",
