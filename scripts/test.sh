@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every test: the full build with LibTorch parity
 # tests, then the unit tests again under AddressSanitizer and
-# UndefinedBehaviorSanitizer, the threads test under ThreadSanitizer, then
+# UndefinedBehaviorSanitizer, the kernels and threads tests under
+# ThreadSanitizer, then
 # every libFuzzer target for 60 seconds on
 # its seed corpus (Clang, ASan + UBSan): any finding fails.
 set -euo pipefail
@@ -22,10 +23,11 @@ echo "== tests under sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1200
 
-echo "== ThreadSanitizer: one model, 16 threads, sessions churned, the handle released"
+echo "== ThreadSanitizer: every threaded CPU kernel; one model, 16 threads, sessions churned, the handle released"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSINTER_SANITIZE=thread -DSINTER_BUILD_FRONTEND=OFF >/dev/null
-ninja -C build-tsan -j"$jobs" threads_test
+ninja -C build-tsan -j"$jobs" threads_test kernels_test
+TSAN_OPTIONS=halt_on_error=1 build-tsan/bin/kernels_test
 build/bin/sinterc build/models/lstm.pt -o build-tsan/lstm.sinter --input-shape 1,32,64 >/dev/null
 SINTER_THREADS_ARTIFACTS=build/tests/runtime/c_api_smoke.sinter:build/tests/runtime/threads_o0.sinter:build-tsan/lstm.sinter \
   TSAN_OPTIONS=halt_on_error=1 build-tsan/bin/threads_test
