@@ -1,7 +1,9 @@
 // The CUDA target: what its backend requires of each op, and the module build
 // (see cuda_target.h). The module build's stages:
 //  1. per op, the generated kernel it needs (fused programs, reductions, the
-//     bias + epilogue of conv2d/linear), deduplicated by source so that
+//     bias + epilogue of conv2d/linear: GeneratedKernels, which the host
+//     conformance test tests/cuda_emu/models_test.cc runs too, so that it
+//     tests exactly what ships), deduplicated by source so that
 //     identical kernels of a model (ResNet's many conv + add + relu of one
 //     shape) compile once;
 //  2. one translation unit: kernels/cuda/params.h, kernels/cast.h,
@@ -105,7 +107,8 @@ std::string FloatResult(const ir::Operation& op) {
 std::string CudaConstraint(const ir::Operation& op) {
   using Rule = std::string (*)(const ir::Operation&);
   static const auto* rules = new std::map<OpKind, Rule>{
-      {OpKind::kFusedElementwise, FloatResult},
+      // (fused_elementwise: any body; the emitter holds every dtype a
+      // body may, and the body's own check ran.)
       {OpKind::kFusedReduction, FloatResult},
       {OpKind::kLayerNorm, FloatResult},
       {OpKind::kConv2d, FloatResult},
@@ -227,6 +230,90 @@ absl::StatusOr<CudaTargetOptions> ParseCudaTarget(const std::string& target) {
   return o;
 }
 
+absl::StatusOr<CudaKernel> GeneratedKernel::Emit(const std::string& name) const {
+  if (!reduction) return EmitFusedKernel(name, body, inputs, output);
+  FusedReductionSpec s = spec;
+  s.prologue = has_prologue ? &prologue : nullptr;
+  s.epilogue = has_epilogue ? &body : nullptr;
+  return EmitFusedReductionKernel(name, s, inputs, output, precision);
+}
+
+absl::StatusOr<std::vector<GeneratedKernel>> GeneratedKernels(const ir::Operation& op) {
+  std::vector<GeneratedKernel> out;
+  const std::string what =
+      absl::StrCat(std::string(op.name()), op.loc().empty() ? "" : " at " + op.loc());
+  const int n = op.num_operands();
+  std::vector<std::vector<int64_t>> shapes;
+  for (const ir::Value* v : op.operands()) shapes.push_back(Extents(v));
+  const std::vector<int64_t> y = op.num_results() ? Extents(op.result()) : std::vector<int64_t>{};
+  // What the compiler generates for an op: its body (the op table's
+  // GENERATED strategy), or the epilogue of a library call. Hand-written
+  // kernels and plain library calls need nothing here.
+  const OpKind kind = op.kind();
+  if (kind == OpKind::kFusedElementwise) {
+    GeneratedKernel k;
+    k.what = what;
+    ASSIGN_OR_RETURN(k.body, ir::LowerBody(*op.region("body")));
+    k.inputs = std::move(shapes);
+    k.output = y;
+    out.push_back(std::move(k));
+  } else if (kind == OpKind::kFusedReduction || kind == OpKind::kSoftmax ||
+             kind == OpKind::kLogSoftmax || kind == OpKind::kLayerNorm) {
+    GeneratedKernel k;
+    k.what = what;
+    k.reduction = true;
+    ASSIGN_OR_RETURN(k.precision, PrecisionOf(op.result()));
+    if (kind == OpKind::kFusedReduction) {
+      k.spec.kind = op.GetStr("kind");
+      k.spec.prologue_inputs = static_cast<int>(op.GetInt("inputs"));
+      if (const ir::Graph* r = op.region("prologue")) {
+        ASSIGN_OR_RETURN(k.prologue, ir::LowerBody(*r));
+        k.has_prologue = true;
+      }
+      if (const ir::Graph* r = op.region("epilogue")) {
+        ASSIGN_OR_RETURN(k.body, ir::LowerBody(*r));
+        k.has_epilogue = true;
+      }
+    } else {
+      k.spec.kind = std::string(op.name());
+    }
+    k.spec.axis = op.GetInt("axis");
+    if (op.HasAttr("eps")) k.spec.eps = static_cast<float>(op.GetFloat("eps"));
+    k.inputs = std::move(shapes);
+    k.output = y;
+    out.push_back(std::move(k));
+  } else if (kind == OpKind::kConv2d || kind == OpKind::kLinear) {
+    const ir::Graph* region = op.region("epilogue");
+    const bool has_bias = n >= 3;
+    if (!has_bias && region == nullptr) return out;
+    GeneratedKernel k;
+    k.role = format::CodeRole::Epilogue;
+    k.what = what + " epilogue";
+    format::KernelBody epilogue;
+    if (region != nullptr) {
+      ASSIGN_OR_RETURN(epilogue, ir::LowerBody(*region));
+    }
+    k.inputs = {y};
+    if (has_bias) {
+      k.body =
+          EpilogueWithBias(region ? &epilogue : nullptr, ir::ToFormat(op.result()->type().dtype),
+                           ir::ToFormat(op.operand(2)->type().dtype));
+      std::vector<int64_t> bias = shapes[2];
+      // Per channel: NCHW's dim 1; channels-last (and linear) the last
+      // dim, where the [K] bias broadcasts as it is.
+      ASSIGN_OR_RETURN(bool nhwc, ir::ChannelsLast(op));
+      if (kind == OpKind::kConv2d && !nhwc) bias = {1, bias.at(0), 1, 1};
+      k.inputs.push_back(bias);
+    } else {
+      k.body = std::move(epilogue);
+    }
+    for (int i = 3; i < n; ++i) k.inputs.push_back(shapes[i]);
+    k.output = y;
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
 absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetOptions& options) {
   CudaModule m;
   std::map<std::string, std::string> name_of;  // source emitted as "sinter_gX" -> its name
@@ -252,75 +339,11 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
   };
 
   for (const auto& op : g.ops()) {
-    const std::string what =
-        absl::StrCat(std::string(op->name()), op->loc().empty() ? "" : " at " + op->loc());
-    const int n = op->num_operands();
-    std::vector<std::vector<int64_t>> shapes;
-    for (const ir::Value* v : op->operands()) shapes.push_back(Extents(v));
-    const std::vector<int64_t> out =
-        op->num_results() ? Extents(op->result()) : std::vector<int64_t>{};
-    // What the compiler generates for an op: its body (the op table's
-    // GENERATED strategy), or the epilogue of a library call. Hand-written
-    // kernels and plain library calls need nothing here.
-    const OpKind kind = op->kind();
-    if (kind == OpKind::kFusedElementwise) {
-      ASSIGN_OR_RETURN(format::KernelBody body, ir::LowerBody(*op->region("body")));
-      ASSIGN_OR_RETURN(CudaKernel k, add(what, [&](const std::string& name) {
-                         return EmitFusedKernel(name, body, shapes, out);
-                       }));
-      record(op.get(), format::CodeRole::Main, k);
-    } else if (kind == OpKind::kFusedReduction || kind == OpKind::kSoftmax ||
-               kind == OpKind::kLogSoftmax || kind == OpKind::kLayerNorm) {
-      ASSIGN_OR_RETURN(Precision p, PrecisionOf(op->result()));
-      FusedReductionSpec spec;
-      format::KernelBody prologue, epilogue;
-      if (op->kind() == OpKind::kFusedReduction) {
-        spec.kind = op->GetStr("kind");
-        spec.prologue_inputs = static_cast<int>(op->GetInt("inputs"));
-        if (const ir::Graph* r = op->region("prologue")) {
-          ASSIGN_OR_RETURN(prologue, ir::LowerBody(*r));
-          spec.prologue = &prologue;
-        }
-        if (const ir::Graph* r = op->region("epilogue")) {
-          ASSIGN_OR_RETURN(epilogue, ir::LowerBody(*r));
-          spec.epilogue = &epilogue;
-        }
-      } else {
-        spec.kind = std::string(op->name());
-      }
-      spec.axis = op->GetInt("axis");
-      if (op->HasAttr("eps")) spec.eps = static_cast<float>(op->GetFloat("eps"));
-      ASSIGN_OR_RETURN(CudaKernel k, add(what, [&](const std::string& name) {
-                         return EmitFusedReductionKernel(name, spec, shapes, out, p);
-                       }));
-      record(op.get(), format::CodeRole::Main, k);
-    } else if (kind == OpKind::kConv2d || kind == OpKind::kLinear) {
-      const ir::Graph* region = op->region("epilogue");
-      const bool has_bias = n >= 3;
-      if (!has_bias && region == nullptr) continue;
-      format::KernelBody epilogue, body;
-      if (region != nullptr) {
-        ASSIGN_OR_RETURN(epilogue, ir::LowerBody(*region));
-      }
-      std::vector<std::vector<int64_t>> in{out};
-      if (has_bias) {
-        body =
-            EpilogueWithBias(region ? &epilogue : nullptr, ir::ToFormat(op->result()->type().dtype),
-                             ir::ToFormat(op->operand(2)->type().dtype));
-        std::vector<int64_t> bias = shapes[2];
-        // Per channel: NCHW's dim 1; channels-last (and linear) the last
-        // dim, where the [K] bias broadcasts as it is.
-        ASSIGN_OR_RETURN(bool nhwc, ir::ChannelsLast(*op));
-        if (op->kind() == OpKind::kConv2d && !nhwc) bias = {1, bias.at(0), 1, 1};
-        in.push_back(bias);
-      } else {
-        body = epilogue;
-      }
-      for (int i = 3; i < n; ++i) in.push_back(shapes[i]);
-      ASSIGN_OR_RETURN(CudaKernel k, add(what + " epilogue", [&](const std::string& name) {
-                         return EmitFusedKernel(name, body, in, out);
-                       }));
-      record(op.get(), format::CodeRole::Epilogue, k);
+    ASSIGN_OR_RETURN(std::vector<GeneratedKernel> kernels, GeneratedKernels(*op));
+    for (const GeneratedKernel& gk : kernels) {
+      ASSIGN_OR_RETURN(CudaKernel k,
+                       add(gk.what, [&](const std::string& name) { return gk.Emit(name); }));
+      record(op.get(), gk.role, k);
     }
   }
 

@@ -52,6 +52,39 @@ std::string CudaConstraint(const ir::Operation& op);
 format::KernelBody EpilogueWithBias(const format::KernelBody* epilogue, format::DType storage,
                                     format::DType bias);
 
+// One kernel the compiler generates for an op, held as the emitter's input
+// so that it can be emitted under any name: BuildCudaModule emits and
+// records exactly these, and tests (tests/cuda_emu/models_test.cc) run them
+// on the host against the CPU's execution of the same bodies, so the two
+// cannot drift apart.
+struct GeneratedKernel {
+  format::CodeRole role = format::CodeRole::Main;  // Main, or Epilogue (conv2d/linear)
+  std::string what;                                // for messages: "conv2d at model.py:12 epilogue"
+  // A row reduction (EmitFusedReductionKernel) or an elementwise kernel
+  // (EmitFusedKernel: fused_elementwise, conv2d/linear's bias + epilogue).
+  bool reduction = false;
+  // Elementwise: the body. Reductions: the epilogue when has_epilogue, and
+  // the prologue when has_prologue.
+  format::KernelBody body, prologue;
+  bool has_prologue = false, has_epilogue = false;
+  // Reductions: kind, axis, eps and prologue inputs (Emit sets the body
+  // pointers), and the storage precision of every operand and the result.
+  FusedReductionSpec spec;
+  Precision precision = Precision::kF32;
+  // The operands' shapes as the kernel reads them (an epilogue's input 0 is
+  // the op's result, its bias broadcast per channel) and the output's.
+  std::vector<std::vector<int64_t>> inputs;
+  std::vector<int64_t> output;
+
+  // The kernel's source and launch under `name`.
+  absl::StatusOr<CudaKernel> Emit(const std::string& name) const;
+};
+
+// The kernels the compiler generates for `op`, in the order BuildCudaModule
+// records them: its body (the op table's GENERATED strategy) or the epilogue
+// of its library call. Empty for hand-written kernels and plain library calls.
+absl::StatusOr<std::vector<GeneratedKernel>> GeneratedKernels(const ir::Operation& op);
+
 struct CudaImage {
   std::string arch;  // "sm_90" (cubin) or "compute_90" (PTX)
   bool ptx = false;
