@@ -3,6 +3,7 @@
 // so a row only maps arguments. In-place variants (`relu_`) share their
 // out-of-place row; the importer rebinds the mutated operand.
 #include <cmath>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "frontend/importer.h"
@@ -36,6 +37,7 @@ absl::Status Binary(Importer& im, tj::Node* n) {
   if (like == nullptr) return im.Error(n, "no tensor operand");
   ASSIGN_OR_RETURN(ir::Value * x, im.TensorOrScalar(n, 0, like));
   ASSIGN_OR_RETURN(ir::Value * y, im.TensorOrScalar(n, 1, like));
+  RETURN_IF_ERROR(Promote(im, &x, &y));
   if ((Op == OpKind::kAdd || Op == OpKind::kSub) && im.NumIn(n) == 3) {
     ASSIGN_OR_RETURN(double alpha, im.Float(n, 2));
     if (alpha != 1) {
@@ -64,6 +66,7 @@ absl::Status Compare(Importer& im, tj::Node* n) {
   ir::Value* like = im.In(n, 0).is(K::kTensor) ? im.In(n, 0).tensor : im.In(n, 1).tensor;
   ASSIGN_OR_RETURN(ir::Value * x, im.TensorOrScalar(n, 0, like));
   ASSIGN_OR_RETURN(ir::Value * y, im.TensorOrScalar(n, 1, like));
+  RETURN_IF_ERROR(Promote(im, &x, &y));
   return Out(im, n, im.Op(Op, {x, y}));
 }
 
@@ -462,12 +465,16 @@ absl::Status ExpandAs(Importer& im, tj::Node* n) {
   return Out(im, n, im.Op(OpKind::kExpand, {x}, {{"shape", y->type().shape.extents()}}));
 }
 
+absl::StatusOr<ir::Value*> AsBool(Importer& im, ir::Value* x);
+
 absl::Status Where(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * c, im.Tensor(n, 0));
   ir::Value* like = im.In(n, 1).is(K::kTensor) ? im.In(n, 1).tensor : im.In(n, 2).tensor;
   if (like == nullptr) return im.Error(n, "where() needs a tensor branch");
   ASSIGN_OR_RETURN(ir::Value * a, im.TensorOrScalar(n, 1, like));
   ASSIGN_OR_RETURN(ir::Value * b, im.TensorOrScalar(n, 2, like));
+  RETURN_IF_ERROR(Promote(im, &a, &b));
+  ASSIGN_OR_RETURN(c, AsBool(im, c));
   return Out(im, n, im.Op(OpKind::kWhere, {c, a, b}));
 }
 
@@ -622,6 +629,228 @@ absl::Status Triangle(Importer& im, tj::Node* n) {
   return Out(im, n, im.Op(OpKind::kWhere, {m, x, im.Scalar(0, x->type().dtype)}));
 }
 
+// arange(end) / arange(start, end[, step]) with dtype: a constant, its size
+// known at compile time (positions of a sequence of static length).
+absl::Status Arange(Importer& im, tj::Node* n) {
+  // Schemas: arange(end, dtype, layout, device, pin_memory), arange(start,
+  // end, <4>), arange(start, end, step, <4>): 1 to 3 numbers, then the dtype
+  // (a ScalarType code or None) and three options.
+  if (im.NumIn(n) < 5 || im.NumIn(n) > 7) return im.Error(n, "arange with an unknown schema");
+  const size_t count_nums = im.NumIn(n) - 4;
+  std::vector<double> nums;
+  bool floating = false;
+  for (size_t i = 0; i < count_nums; ++i) {
+    const Val& v = im.In(n, i);
+    if (!v.is_number()) return im.Error(n, "arange needs compile-time bounds");
+    floating = floating || v.is(K::kFloat);
+    nums.push_back(v.number());
+  }
+  const size_t i = count_nums;  // the dtype
+  if (nums.empty()) return im.Error(n, "arange needs compile-time bounds");
+  double start = 0, end = nums[0], step = 1;
+  if (nums.size() >= 2) start = nums[0], end = nums[1];
+  if (nums.size() == 3) step = nums[2];
+  if (step == 0) return im.Error(n, "arange with step 0");
+  ir::DType dt = floating ? ir::DType::kF32 : ir::DType::kI64;
+  if (i < im.NumIn(n) && im.In(n, i).is(K::kInt)) {
+    ASSIGN_OR_RETURN(dt, DTypeFromCode(im.In(n, i).i));
+  }
+  const double count_d = std::ceil((end - start) / step);
+  if (!(count_d >= 0) || count_d > (1 << 28)) return im.Error(n, "arange of an implausible size");
+  const int64_t count = static_cast<int64_t>(count_d);
+  std::vector<uint8_t> bytes(static_cast<size_t>(count * ir::DTypeSize(dt)));
+  for (int64_t k = 0; k < count; ++k) {
+    const double v = start + static_cast<double>(k) * step;
+    if (dt == ir::DType::kI64) {
+      const int64_t x = static_cast<int64_t>(v);
+      std::memcpy(&bytes[k * 8], &x, 8);
+    } else if (dt == ir::DType::kI32) {
+      const int32_t x = static_cast<int32_t>(v);
+      std::memcpy(&bytes[k * 4], &x, 4);
+    } else if (dt == ir::DType::kF32) {
+      const float x = static_cast<float>(v);
+      std::memcpy(&bytes[k * 4], &x, 4);
+    } else {
+      return im.Error(n, absl::StrCat("arange of dtype ", std::string(ir::DTypeName(dt))));
+    }
+  }
+  return Out(im, n,
+             im.b().Constant(std::make_shared<ir::TensorData>(
+                 ir::TensorType{dt, ir::Shape::Of({count})}, std::move(bytes))));
+}
+
+// A tensor as bool: itself when bool, else x != 0 (PyTorch's truthiness).
+absl::StatusOr<ir::Value*> AsBool(Importer& im, ir::Value* x) {
+  if (x->type().dtype == ir::DType::kBool) return x;
+  return im.Op(OpKind::kNe, {x, im.Scalar(0, x->type().dtype)});
+}
+
+// logical_not(x) = (x as bool) == false; and/or as selects; xor as !=.
+absl::Status LogicalNot(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * b, AsBool(im, x));
+  return Out(im, n, im.Op(OpKind::kEq, {b, im.Scalar(0, ir::DType::kBool)}));
+}
+
+// The bitwise ops (&, |, ^, ~) on bool tensors are the logical ones; on
+// integer tensors they would need integer kernels sinter does not have.
+absl::Status RequireBool(Importer& im, tj::Node* n) {
+  for (size_t i = 0; i < im.NumIn(n); ++i) {
+    const Val& v = im.In(n, i);
+    if (v.is(K::kTensor) && v.tensor->type().dtype != ir::DType::kBool)
+      return im.Error(n, "bitwise operations on non-bool tensors are not supported");
+  }
+  return absl::OkStatus();
+}
+
+template <int kWhich, bool kBitwise = false>  // 0 and, 1 or, 2 xor
+absl::Status Logical(Importer& im, tj::Node* n) {
+  if (kBitwise) RETURN_IF_ERROR(RequireBool(im, n));
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * y, im.TensorOrScalar(n, 1, x));
+  ASSIGN_OR_RETURN(ir::Value * a, AsBool(im, x));
+  ASSIGN_OR_RETURN(ir::Value * b, AsBool(im, y));
+  if (kWhich == 2) return Out(im, n, im.Op(OpKind::kNe, {a, b}));
+  ir::Value* c = im.Scalar(kWhich == 1 ? 1 : 0, ir::DType::kBool);
+  return Out(im, n,
+             kWhich == 1 ? im.Op(OpKind::kWhere, {a, c, b}) : im.Op(OpKind::kWhere, {a, b, c}));
+}
+
+// norm(x, p, dims, keepdim) = (sum |x|^p)^(1/p); p = 2 as sqrt(sum x*x).
+absl::Status Norm(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  double p = 2;
+  if (im.NumIn(n) > 1 && !im.IsNone(n, 1)) {
+    ASSIGN_OR_RETURN(p, im.Float(n, 1));
+  }
+  std::vector<int64_t> axes;
+  bool keepdim = false;
+  if (im.NumIn(n) > 2 && !im.IsNone(n, 2)) {
+    ASSIGN_OR_RETURN(axes, im.Ints(n, 2));
+    ASSIGN_OR_RETURN(keepdim, im.Bool(n, 3));
+  }
+  if (im.NumIn(n) > 4 && !im.IsNone(n, 4)) return im.Error(n, "norm with a dtype");
+  if (axes.empty()) {
+    for (int i = 0; i < x->type().shape.rank(); ++i) axes.push_back(i);
+  }
+  if (!(p > 0) || std::isinf(p)) return im.Error(n, "norm: only finite p > 0");
+  const ir::DType dt = x->type().dtype;
+  ir::Value* pw;
+  if (p == 2) {
+    ASSIGN_OR_RETURN(pw, im.Op(OpKind::kMul, {x, x}));
+  } else {
+    ASSIGN_OR_RETURN(ir::Value * a, im.Op(OpKind::kAbs, {x}));
+    ASSIGN_OR_RETURN(
+        pw, p == 1 ? absl::StatusOr<ir::Value*>(a) : im.Op(OpKind::kPow, {a, im.Scalar(p, dt)}));
+  }
+  ASSIGN_OR_RETURN(ir::Value * s, ReduceAxes(im, pw, OpKind::kReduceSum, axes, keepdim));
+  if (p == 1) return Out(im, n, s);
+  if (p == 2) return Out(im, n, im.Op(OpKind::kSqrt, {s}));
+  return Out(im, n, im.Op(OpKind::kPow, {s, im.Scalar(1 / p, dt)}));
+}
+
+// roll(x, shifts, dims): per dim, the last `shift` elements move to the
+// front, as two slices concatenated; without dims over the flattened tensor.
+absl::Status Roll(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto shifts, im.Ints(n, 1));
+  ASSIGN_OR_RETURN(auto dims, im.Ints(n, 2));
+  const std::vector<int64_t> shape = x->type().shape.extents();
+  ir::Value* y = x;
+  if (dims.empty()) {
+    if (shifts.size() != 1) return im.Error(n, "roll without dims takes one shift");
+    int64_t total = 1;
+    for (int64_t e : shape) total *= e;
+    ASSIGN_OR_RETURN(y, ReshapeOp(im, x, {total}));
+    dims = {0};
+  }
+  if (shifts.size() != dims.size()) return im.Error(n, "roll: shifts and dims differ in length");
+  for (size_t k = 0; k < dims.size(); ++k) {
+    ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dims[k], y->type().shape.rank()));
+    const int64_t len = y->type().shape[static_cast<int>(axis)].extent();
+    if (len == 0) continue;
+    const int64_t s = ((shifts[k] % len) + len) % len;
+    if (s == 0) continue;
+    ASSIGN_OR_RETURN(ir::Value * tail, SliceOp(im, y, axis, len - s, len, 1));
+    ASSIGN_OR_RETURN(ir::Value * head, SliceOp(im, y, axis, 0, len - s, 1));
+    ASSIGN_OR_RETURN(y, im.Op(OpKind::kConcat, {tail, head}, {{"axis", axis}}));
+  }
+  if (y->type().shape.extents() != shape) return Out(im, n, ReshapeOp(im, y, shape));
+  return Out(im, n, y);
+}
+
+// pad / constant_pad_nd(x, pads[, mode, value]): pads pair up from the last
+// dim backwards (left, right). Constant: the value's blocks concatenated
+// around x; replicate: the edge slice expanded; reflect: the mirrored slices
+// one by one (pads are small). A negative pad crops.
+absl::Status Pad(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto pads, im.Ints(n, 1));
+  std::string mode = "constant";
+  double value = 0;
+  const std::string kind = n->kind().toQualString();
+  if (kind == "aten::constant_pad_nd") {
+    if (im.NumIn(n) > 2 && !im.IsNone(n, 2)) {
+      ASSIGN_OR_RETURN(value, im.Float(n, 2));
+    }
+  } else {
+    if (im.NumIn(n) > 2 && im.In(n, 2).is(K::kStr)) mode = im.In(n, 2).s;
+    if (im.NumIn(n) > 3 && !im.IsNone(n, 3)) {
+      ASSIGN_OR_RETURN(value, im.Float(n, 3));
+    }
+  }
+  if (mode != "constant" && mode != "reflect" && mode != "replicate")
+    return im.Error(n, absl::StrCat("pad mode '", mode, "' is not supported"));
+  const int rank = x->type().shape.rank();
+  if (pads.size() % 2 != 0 || static_cast<int>(pads.size()) / 2 > rank)
+    return im.Error(n, "pad: pads must pair up over at most the tensor's dims");
+  ir::Value* y = x;
+  for (size_t k = 0; k < pads.size() / 2; ++k) {
+    const int64_t axis = rank - 1 - static_cast<int64_t>(k);
+    int64_t left = pads[2 * k], right = pads[2 * k + 1];
+    int64_t len = y->type().shape[static_cast<int>(axis)].extent();
+    // Crops first.
+    if (left < 0 || right < 0) {
+      const int64_t b = left < 0 ? -left : 0, e = right < 0 ? len + right : len;
+      if (e < b) return im.Error(n, "pad crops more than the tensor holds");
+      ASSIGN_OR_RETURN(y, SliceOp(im, y, axis, b, e, 1));
+      left = std::max<int64_t>(left, 0);
+      right = std::max<int64_t>(right, 0);
+      len = e - b;
+    }
+    if (left == 0 && right == 0) continue;
+    if (mode == "reflect" && (left >= len || right >= len))
+      return im.Error(n, "reflect padding must be smaller than the dim");
+    if (mode != "constant" && len == 0) return im.Error(n, "padding an empty dim");
+    std::vector<ir::Value*> parts;
+    auto block = [&](int64_t width, bool front) -> absl::Status {
+      if (width == 0) return absl::OkStatus();
+      std::vector<int64_t> shape = y->type().shape.extents();
+      shape[axis] = width;
+      if (mode == "constant") {
+        parts.push_back(Fill(im, shape, y->type().dtype, value));
+      } else if (mode == "replicate") {
+        ASSIGN_OR_RETURN(ir::Value * edge,
+                         SliceOp(im, y, axis, front ? 0 : len - 1, front ? 1 : len, 1));
+        ASSIGN_OR_RETURN(ir::Value * e, im.Op(OpKind::kExpand, {edge}, {{"shape", shape}}));
+        parts.push_back(e);
+      } else {  // reflect: x[w], ..., x[1] in front; x[len-2], ..., x[len-1-w] behind
+        for (int64_t j = 0; j < width; ++j) {
+          const int64_t at = front ? width - j : len - 2 - j;
+          ASSIGN_OR_RETURN(ir::Value * s, SliceOp(im, y, axis, at, at + 1, 1));
+          parts.push_back(s);
+        }
+      }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(block(left, true));
+    parts.push_back(y);
+    RETURN_IF_ERROR(block(right, false));
+    ASSIGN_OR_RETURN(y, im.Op(OpKind::kConcat, parts, {{"axis", axis}}));
+  }
+  return Out(im, n, y);
+}
+
 const std::unordered_map<std::string, Lowering>& Table() {
   static const auto* table = new std::unordered_map<std::string, Lowering>{
       {"aten::relu", &Unary<OpKind::kRelu>},
@@ -640,6 +869,35 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::hardsigmoid", &Unary<OpKind::kHardsigmoid>},
       {"aten::softplus", &Softplus},
       {"aten::mish", &Mish},
+      {"aten::arange", &Arange},
+      {"aten::logical_not", &LogicalNot},
+      {"aten::logical_and", &Logical<0>},
+      {"aten::logical_or", &Logical<1>},
+      {"aten::logical_xor", &Logical<2>},
+      {"aten::__and__", &Logical<0, true>},
+      {"aten::bitwise_and", &Logical<0, true>},
+      {"aten::__or__", &Logical<1, true>},
+      {"aten::bitwise_or", &Logical<1, true>},
+      {"aten::__xor__", &Logical<2, true>},
+      {"aten::bitwise_xor", &Logical<2, true>},
+      {"aten::bitwise_not",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         RETURN_IF_ERROR(RequireBool(im, n));
+         return LogicalNot(im, n);
+       }},
+      {"aten::norm", &Norm},
+      {"aten::linalg_vector_norm", &Norm},
+      {"aten::roll", &Roll},
+      {"aten::pad", &Pad},
+      {"aten::constant_pad_nd", &Pad},
+      // A check that the padding mask is left-aligned, so the transformer
+      // encoder may take its nested-tensor fast path; answering no is always
+      // sound (the standard path computes the same for any mask).
+      {"aten::_nested_tensor_from_mask_left_aligned",
+       [](Importer& im, tj::Node* n) -> absl::Status {
+         im.Set(n, 0, Val::Bool(false));
+         return absl::OkStatus();
+       }},
       {"aten::gelu",
        [](Importer& im, tj::Node* n) -> absl::Status {
          ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
@@ -721,9 +979,8 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::log_softmax",
        [](Importer& im, tj::Node* n) { return Softmax(im, n, OpKind::kLogSoftmax); }},
       {"aten::mean",
-       [](Importer& im, tj::Node* n) {
-         return Reduce(im, n, OpKind::kReduceMean, im.NumIn(n) > 2);
-       }},
+       [](Importer& im,
+          tj::Node* n) { return Reduce(im, n, OpKind::kReduceMean, im.NumIn(n) > 2); }},
       {"aten::sum", [](Importer& im,
                        tj::Node* n) { return Reduce(im, n, OpKind::kReduceSum, im.NumIn(n) > 2); }},
       {"aten::amax",

@@ -67,6 +67,44 @@ absl::StatusOr<ir::DType> DTypeFromCode(int64_t code) {
   return absl::UnimplementedError(absl::StrCat("PyTorch dtype code ", code));
 }
 
+namespace {
+
+int Category(ir::DType d) {
+  if (d == ir::DType::kBool) return 0;
+  return ir::IsFloat(d) ? 2 : 1;
+}
+
+}  // namespace
+
+absl::Status Promote(Importer& im, ir::Value** a, ir::Value** b) {
+  const ir::DType da = (*a)->type().dtype, db = (*b)->type().dtype;
+  if (da == db) return absl::OkStatus();
+  const bool sa = (*a)->type().shape.rank() == 0, sb = (*b)->type().shape.rank() == 0;
+  const int ca = Category(da), cb = Category(db);
+  ir::DType to;
+  if (ca != cb) {
+    // The higher category; a scalar of it over a tensor takes its default
+    // dtype (f32, i64).
+    const bool a_high = ca > cb;
+    const ir::DType high = a_high ? da : db;
+    const bool high_scalar = a_high ? (sa && !sb) : (sb && !sa);
+    to = !high_scalar ? high : std::max(ca, cb) == 2 ? ir::DType::kF32 : ir::DType::kI64;
+  } else if (sa != sb) {
+    to = sa ? db : da;  // the tensor's dtype wins over a scalar's
+  } else {
+    // The wider; f16 with bf16 (neither holds the other) meet at f32.
+    const int64_t za = ir::DTypeSize(da), zb = ir::DTypeSize(db);
+    to = za == zb ? (ca == 2 ? ir::DType::kF32 : ir::DType::kI64) : (za > zb ? da : db);
+  }
+  auto cast = [&](ir::Value** v) -> absl::Status {
+    if ((*v)->type().dtype == to) return absl::OkStatus();
+    ASSIGN_OR_RETURN(*v, im.Op(ir::OpKind::kCast, {*v}, {{"to", std::string(ir::DTypeName(to))}}));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(cast(a));
+  return cast(b);
+}
+
 absl::StatusOr<ir::Value*> ReshapeOp(Importer& im, ir::Value* x,
                                      const std::vector<int64_t>& shape) {
   if (x->type().shape.is_static() && x->type().shape.extents() == shape) return x;

@@ -16,6 +16,12 @@ namespace sinter::frontend {
 ir::Value* Fill(Importer& im, const std::vector<int64_t>& shape, ir::DType dtype, double value);
 absl::StatusOr<ir::DType> DTypeFromCode(int64_t scalar_type);
 
+// PyTorch's type promotion of two operands of a binary op: operands of
+// different categories (bool < integer < float) meet at the higher one, a
+// rank-0 operand giving way to a tensor of its own category (x * a float
+// scalar tensor stays x's dtype); both come back cast to the result dtype.
+absl::Status Promote(Importer& im, ir::Value** a, ir::Value** b);
+
 absl::StatusOr<ir::Value*> ReshapeOp(Importer& im, ir::Value* x, const std::vector<int64_t>& shape);
 absl::StatusOr<ir::Value*> TransposeOp(Importer& im, ir::Value* x, int64_t a, int64_t b);
 // Python slice bounds clamped to [0, size]: returns [begin, end).

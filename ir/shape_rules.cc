@@ -43,6 +43,19 @@ absl::Status RequireSameDType(const Operation& op) {
   return absl::OkStatus();
 }
 
+bool IsFloat16OrF32(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
+
+// A fused_reduction's storage: the dtype of its first float operand (the
+// reduced tensor, or the prologue's first float input; masks and indices
+// its prologue reads may be of any dtype its body casts from). Its result,
+// layer_norm's weight and bias are of this dtype.
+absl::StatusOr<DType> ReductionStorage(const Operation& op) {
+  for (Value* v : op.operands()) {
+    if (IsFloat16OrF32(v->type().dtype)) return v->type().dtype;
+  }
+  return Invalid("a fused reduction needs an f32, f16 or bf16 operand");
+}
+
 }  // namespace
 
 absl::StatusOr<RegionSignature> ExpectedRegion(const Operation& op, std::string_view region) {
@@ -251,10 +264,6 @@ absl::Status InferCompare(const Operation& op, std::vector<TensorType>* results)
   return absl::OkStatus();
 }
 
-static bool IsFloat16OrF32(DType d) {
-  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16;
-}
-
 absl::Status InferFused(const Operation& op, std::vector<TensorType>* results) {
   ASSIGN_OR_RETURN(std::optional<DType> dtype, CheckBody(op, "body"));
   if (!dtype) return Invalid("a fused kernel needs its body");
@@ -269,11 +278,7 @@ absl::Status InferFused(const Operation& op, std::vector<TensorType>* results) {
 
 // fused_reduction: see its row in runtime/format/ops.def for the operand layout.
 absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* results) {
-  const DType dtype = op.operand(0)->type().dtype;
-  for (Value* v : op.operands()) {
-    if (v->type().dtype != dtype || !IsFloat16OrF32(dtype))
-      return Invalid("fused reductions store f32, f16 or bf16, the same for every operand");
-  }
+  ASSIGN_OR_RETURN(const DType dtype, ReductionStorage(op));
   format::RowReduction kind;
   if (!format::RowReductionByName(op.GetStr("kind"), &kind)) {
     return Invalid("unknown reduction kind '", op.GetStr("kind"), "'");
@@ -285,6 +290,9 @@ absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* r
   }
   const bool prologue = op.region("prologue") != nullptr;
   if (inputs > 1 && !prologue) return Invalid("several inputs need a prologue");
+  if (!prologue && op.operand(0)->type().dtype != dtype)
+    return Invalid("the reduced tensor is ", ToString(op.operand(0)->type()), ", not ",
+                   std::string(DTypeName(dtype)));
   if (norm != op.HasAttr("eps"))
     return Invalid("eps belongs to the affine kinds (layer_norm), which need one");
   RETURN_IF_ERROR(CheckBody(op, "prologue").status());
@@ -305,6 +313,9 @@ absl::Status InferFusedReduction(const Operation& op, std::vector<TensorType>* r
     for (int i = next; i < next + 2; ++i) {
       ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
       if (s != tail) return Invalid("weight/bias ", Dims(s), " != ", Dims(tail));
+      if (op.operand(i)->type().dtype != dtype)
+        return Invalid("weight/bias of ", std::string(DTypeName(op.operand(i)->type().dtype)),
+                       " for a reduction of ", std::string(DTypeName(dtype)));
     }
     next += 2;
   }

@@ -825,9 +825,7 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
 
   const bool wide = n > (int64_t{1} << 31) - 1;
   const std::string idx = wide ? "unsigned long long" : "unsigned", u = wide ? "ull" : "u";
-  const char* type = p == Precision::kF32   ? "float"
-                     : p == Precision::kF16 ? "__half"
-                                            : "__nv_bfloat16";
+  const char* type = CType(StorageOf(p));
   // Fewer threads for short rows: a block of 256 over 64 elements idles.
   const int threads = len <= 128 ? 64 : len <= 512 ? 128 : 256;
 
@@ -846,17 +844,30 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
   for (char& c : text) {
     if (c < 0x20 || c > 0x7e || c == '\\') c = ' ';
   }
+  // Each operand's dtype: the storage, except what the bodies read, which is
+  // of the body's argument type (a bool mask, an index).
+  const fmt::DType storage = StorageOf(p);
+  std::vector<fmt::DType> types(num, storage);
+  for (int i = 0; spec.prologue != nullptr && i < pin; ++i) {
+    if (static_cast<size_t>(i) < spec.prologue->args.size()) types[i] = spec.prologue->args[i];
+  }
+  for (int i = first_extra; spec.epilogue != nullptr && i < num; ++i) {
+    const size_t arg = static_cast<size_t>(i - first_extra + 1);
+    if (arg < spec.epilogue->args.size()) types[i] = spec.epilogue->args[arg];
+  }
+  std::vector<fmt::DType> all_types = types;
+  all_types.push_back(storage);
+  for (fmt::DType t : all_types) {
+    if (CType(t) == nullptr) return error(std::string(fmt::BodyTypeName(t)), " operands");
+  }
   absl::StrAppend(&s, "// sinter fused reduction ", name, " (", PrecisionName(p), "): ", text,
                   "\n// plan: ", k.plan, ", ", threads, " threads per block\n", kPrelude,
-                  p == Precision::kF32   ? kF32Access
-                  : p == Precision::kF16 ? kF16Access
-                                         : kBF16Access,
-                  kReducePrelude);
+                  AccessPreludes(all_types), kReducePrelude);
 
   // `NAME_x(i, in...)`: the reduced tensor at flat index i.
   std::vector<std::string> params, args;
   for (int i = 0; i < num; ++i) {
-    params.push_back(absl::StrCat("const ", type, "* in", i));
+    params.push_back(absl::StrCat("const ", CType(types[i]), "* in", i));
     args.push_back(absl::StrCat("in", i));
   }
   const std::string all_params = absl::StrJoin(params, ", "), all_args = absl::StrJoin(args, ", ");

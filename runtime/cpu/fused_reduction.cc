@@ -43,10 +43,9 @@ std::string DimsStr(const Dims& d) {
 }
 
 StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
-  for (const TensorDesc* t : c.inputs) {
-    if (t->dtype != SINTER_F32)
-      return Status(SINTER_UNIMPLEMENTED, StrCat("tensor '", t->name, "': only f32 is supported"));
-  }
+  // The rows are f32 (the output, the reduced tensor, layer_norm's weight
+  // and bias); the operands the prologue and epilogue bodies read may be of
+  // any dtype those bodies cast from (PlanFusedProgram checks them).
   const TensorDesc& out = *c.outputs[0];
   if (out.dtype != SINTER_F32) return InvalidArgument("fused_reduction output must be f32");
   auto p = std::make_unique<ReductionParams>();
@@ -81,9 +80,10 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
   if (const format::KernelBody* body = c.step ? c.step->Body(CodeRole::kPrologue) : nullptr) {
     RT_ASSIGN_OR_RETURN(NativeFusedFn native, FindNative(c, CodeRole::kPrologue));
     RT_ASSIGN_OR_RETURN(p->prologue, PlanFusedProgram(*body, pro_in, out, native));
-  } else if (inputs != 1 || c.inputs[0]->dims != y) {
+  } else if (inputs != 1 || c.inputs[0]->dims != y || c.inputs[0]->dtype != SINTER_F32) {
     return InvalidArgument(StrCat("fused_reduction: input ", DimsStr(c.inputs[0]->dims),
-                                  " without a prologue must have the output's shape ", DimsStr(y)));
+                                  " without a prologue must be f32 of the output's shape ",
+                                  DimsStr(y)));
   }
 
   int next = p->num_inputs;
@@ -92,10 +92,11 @@ StatusOr<std::unique_ptr<KernelParams>> Prepare(const PrepareContext& c) {
     p->eps = static_cast<float>(eps);
     const Dims tail(y.begin() + axis, y.end());
     for (int i = next; i < next + 2; ++i) {
-      if (c.inputs[i]->dims != tail)
+      if (c.inputs[i]->dims != tail || c.inputs[i]->dtype != SINTER_F32)
         return InvalidArgument(StrCat("fused_reduction: layer_norm weight/bias '",
-                                      c.inputs[i]->name, "' has shape ", DimsStr(c.inputs[i]->dims),
-                                      ", expected ", DimsStr(tail)));
+                                      c.inputs[i]->name, "' is ",
+                                      sinter_dtype_name(c.inputs[i]->dtype),
+                                      DimsStr(c.inputs[i]->dims), ", expected f32", DimsStr(tail)));
     }
     p->weight = next;
     next += 2;

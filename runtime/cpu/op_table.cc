@@ -14,6 +14,7 @@
 #include "runtime/cpu/fused.h"
 #include "runtime/cpu/fused_reduction.h"
 #include "runtime/dims.h"
+#include "runtime/format/kernel_body.h"
 #include "runtime/format/sinter_generated.h"
 
 namespace sinter::rt {
@@ -249,86 +250,36 @@ void RunBinary(const KernelParams& kp, const RunContext& c) {
                 p.rank, c.par);
 }
 
-enum class Cmp { kGt, kGe, kLt, kLe, kEq, kNe };
-
-struct CompareParams : BroadcastParams {
-  Cmp cmp;
+// Comparisons and where run as a kernel body of one instruction (the op's
+// row of runtime/format/elementwise.def) through the fused-kernel
+// interpreter: one broadcasting loop and one set of maths for a standalone
+// op and a fused one, typed as bodies are (f32 or bool operands).
+struct BodyOpParams : KernelParams {
+  FusedProgramPtr program;
 };
 
-template <Cmp C>
-ParamsOr PrepareCompare(const PrepareContext& c) {
-  for (const TensorDesc* t : c.inputs) {
-    if (t->dtype != SINTER_F32) return Status(SINTER_UNIMPLEMENTED, "comparisons of f32 only");
+ParamsOr PrepareBodyOp(const PrepareContext& c) {
+  format::BodyOp op;
+  if (!format::BodyOpByName(c.step->schema->name, &op))
+    return Status(SINTER_INTERNAL, "no vocabulary row for this op");
+  format::KernelBody body;
+  for (const TensorDesc* t : c.inputs) body.args.push_back(static_cast<format::DType>(t->dtype));
+  format::BodyInstr in{op, static_cast<format::DType>(c.outputs[0]->dtype)};
+  int32_t* operand[3] = {&in.a, &in.b, &in.c};
+  for (size_t i = 0; i < c.inputs.size() && i < 3; ++i) *operand[i] = static_cast<int32_t>(i);
+  body.instrs.push_back(in);
+  body.result = static_cast<int32_t>(c.inputs.size());
+  std::string error;
+  if (!format::CheckKernelBody(body, &error)) {
+    return Status(SINTER_UNIMPLEMENTED, StrCat(c.step->schema->name, " of these dtypes: ", error));
   }
-  if (c.outputs[0]->dtype != SINTER_BOOL) return InvalidArgument("comparison output must be bool");
-  auto p = std::make_unique<CompareParams>();
-  p->cmp = C;
-  RT_RETURN_IF_ERROR(PrepareBroadcast2(c, p.get()));
+  auto p = std::make_unique<BodyOpParams>();
+  RT_ASSIGN_OR_RETURN(p->program, PlanFusedProgram(body, c.inputs, *c.outputs[0]));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
-// Comparisons are rare (masks) and small, so a plain index walk suffices.
-void RunCompare(const KernelParams& kp, const RunContext& c) {
-  const auto& p = static_cast<const CompareParams&>(kp);
-  const float *a = c.in_ptr(0), *b = c.in_ptr(1);
-  uint8_t* y = c.out_ptr<uint8_t>(0);
-  Dims idx(p.rank, 0), as = Strides(p.a), bs = Strides(p.b);
-  for (int d = 0; d < p.rank; ++d) {
-    if (p.a[d] == 1) as[d] = 0;
-    if (p.b[d] == 1) bs[d] = 0;
-  }
-  for (int64_t i = 0, n = c.output(0).num_elements; i < n; ++i) {
-    int64_t ao = 0, bo = 0;
-    for (int d = 0; d < p.rank; ++d) ao += idx[d] * as[d], bo += idx[d] * bs[d];
-    float x = a[ao], z = b[bo];
-    bool r = false;
-    switch (p.cmp) {
-      case Cmp::kGt:
-        r = x > z;
-        break;
-      case Cmp::kGe:
-        r = x >= z;
-        break;
-      case Cmp::kLt:
-        r = x < z;
-        break;
-      case Cmp::kLe:
-        r = x <= z;
-        break;
-      case Cmp::kEq:
-        r = x == z;
-        break;
-      case Cmp::kNe:
-        r = x != z;
-        break;
-    }
-    y[i] = r;
-    for (int d = p.rank - 1; d >= 0 && ++idx[d] == p.y[d]; --d) idx[d] = 0;
-  }
-}
-
-ParamsOr PrepareWhere(const PrepareContext& c) {
-  if (c.inputs[0]->dtype != SINTER_BOOL) return InvalidArgument("where condition must be bool");
-  for (int i = 1; i < 3; ++i) {
-    if (c.inputs[i]->dtype != SINTER_F32)
-      return Status(SINTER_UNIMPLEMENTED, "where: only f32 values");
-  }
-  RT_ASSIGN_OR_RETURN(Dims ab, Broadcast(c.inputs[1]->dims, c.inputs[2]->dims));
-  RT_ASSIGN_OR_RETURN(Dims y, Broadcast(c.inputs[0]->dims, ab));
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
-  auto p = std::make_unique<BroadcastParams>();
-  p->rank = static_cast<int>(y.size());
-  p->c = Align(c.inputs[0]->dims, y.size());
-  p->a = Align(c.inputs[1]->dims, y.size());
-  p->b = Align(c.inputs[2]->dims, y.size());
-  p->y = y;
-  return std::unique_ptr<KernelParams>(std::move(p));
-}
-
-void RunWhere(const KernelParams& kp, const RunContext& c) {
-  const auto& p = static_cast<const BroadcastParams&>(kp);
-  kc::WhereF32(c.in_ptr<uint8_t>(0), p.c.data(), c.in_ptr(1), p.a.data(), c.in_ptr(2), p.b.data(),
-               c.out_ptr(0), p.y.data(), p.rank);
+void RunBodyOp(const KernelParams& kp, const RunContext& c) {
+  RunFusedProgram(*static_cast<const BodyOpParams&>(kp).program, c.in, c.out[0], c.par);
 }
 
 // ---- Reductions and normalisations ----------------------------------------------------
@@ -1006,13 +957,13 @@ const OpDef kOps[] = {
     BINARY("pow", kPow),
     BINARY("maximum", kMax),
     BINARY("minimum", kMin),
-    {"where", &PrepareWhere, &NoScratch, &RunWhere},
-    {"gt", &PrepareCompare<Cmp::kGt>, &NoScratch, &RunCompare},
-    {"ge", &PrepareCompare<Cmp::kGe>, &NoScratch, &RunCompare},
-    {"lt", &PrepareCompare<Cmp::kLt>, &NoScratch, &RunCompare},
-    {"le", &PrepareCompare<Cmp::kLe>, &NoScratch, &RunCompare},
-    {"eq", &PrepareCompare<Cmp::kEq>, &NoScratch, &RunCompare},
-    {"ne", &PrepareCompare<Cmp::kNe>, &NoScratch, &RunCompare},
+    {"where", &PrepareBodyOp, &NoScratch, &RunBodyOp},
+    {"gt", &PrepareBodyOp, &NoScratch, &RunBodyOp},
+    {"ge", &PrepareBodyOp, &NoScratch, &RunBodyOp},
+    {"lt", &PrepareBodyOp, &NoScratch, &RunBodyOp},
+    {"le", &PrepareBodyOp, &NoScratch, &RunBodyOp},
+    {"eq", &PrepareBodyOp, &NoScratch, &RunBodyOp},
+    {"ne", &PrepareBodyOp, &NoScratch, &RunBodyOp},
     {"reduce_sum", &PrepareReduce<kc::Reduce::kSum>, &NoScratch, &RunReduce},
     {"reduce_mean", &PrepareReduce<kc::Reduce::kMean>, &NoScratch, &RunReduce},
     {"reduce_max", &PrepareReduce<kc::Reduce::kMax>, &NoScratch, &RunReduce},

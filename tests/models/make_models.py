@@ -28,6 +28,7 @@ Ops with a restricted domain (log, sqrt, ...) restrict it inside the module.
 
 import argparse
 import hashlib
+import math
 import importlib.metadata
 import inspect
 import json
@@ -245,7 +246,7 @@ _TV = _TVX = dict(shapes="1,3,224,224")
 # does not lower yet: it is a "refused" case until it does, so a fix (or a
 # regression in the message) shows up in the tests.
 @case("swin_t", "refused", tv="swin_t",
-      note="expect: aten::pad (not lowered yet)", **_TVX)
+      note="expect: aten::copy (writes into slices are not lowered yet)", **_TVX)
 def _torchvision_model(tv, tv_kw=(), logits_only=False, hw=224):
     m = getattr(torchvision.models, tv)(weights=None, **dict(tv_kw))
     _make_outputs_nontrivial(m, hw)
@@ -315,6 +316,40 @@ def _lstm_model():
             y, _ = self.lstm(x)
             return self.fc(y[:, -1])
     return LstmClassifier()
+
+
+@case("gpt2_block", "model", "2,16,64")
+def _gpt2_block():
+    # A GPT-2 decoder block: learned positions indexed by torch.arange, a
+    # causal mask from torch.tril filled with -inf, pre-norm attention and
+    # a GELU MLP.
+    class Gpt2Block(nn.Module):
+        def __init__(self, d=64, h=4, t=16):
+            super().__init__()
+            self.ln1 = nn.LayerNorm(d)
+            self.attn = nn.Linear(d, 3 * d)
+            self.proj = nn.Linear(d, d)
+            self.ln2 = nn.LayerNorm(d)
+            self.fc = nn.Linear(d, 4 * d)
+            self.fc2 = nn.Linear(4 * d, d)
+            self.wpe = nn.Embedding(t, d)
+            self.h = h
+
+        def forward(self, x):
+            B, T, C = x.shape
+            x = x + self.wpe(torch.arange(0, T, dtype=torch.long))
+            q, k, v = self.attn(self.ln1(x)).split(C, dim=2)
+            q = q.view(B, T, self.h, C // self.h).transpose(1, 2)
+            k = k.view(B, T, self.h, C // self.h).transpose(1, 2)
+            v = v.view(B, T, self.h, C // self.h).transpose(1, 2)
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.h))
+            mask = torch.tril(torch.ones(T, T))
+            att = att.masked_fill(mask == 0, float("-inf"))
+            att = F.softmax(att, dim=-1)
+            y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+            x = x + self.proj(y)
+            return x + self.fc2(F.gelu(self.fc(self.ln2(x))))
+    return Gpt2Block()
 
 
 # --------------------------------------------------------------------------
@@ -995,6 +1030,58 @@ def _nan_inf():
                     torch.softmax(y, -1), F.layer_norm(y, (8,)), self.conv(y),
                     self.fc(y), y.sum(-1), y.mean((2, 3)), F.hardswish(y) + F.gelu(y))
     return NanInf()
+
+
+@case("op_arange", "op", "3,10")
+def _arange():
+    # Positions and ranges of every schema, as offsets and as floats.
+    class Arange(nn.Module):
+        def forward(self, x):
+            n = x.shape[1]
+            a = torch.arange(n)
+            b = torch.arange(2, n + 2, dtype=torch.float32)
+            c = torch.arange(0.5, 5.0, 0.45)
+            return x + a + b, c * 2.0
+    return Arange()
+
+
+@case("op_logical", "op", "4,8")
+def _logical():
+    class Logical(nn.Module):
+        def forward(self, x):
+            a, b = x > 0.2, x < 0.6
+            m = torch.logical_and(a, b) | torch.logical_xor(a, ~b)
+            return (torch.logical_not(a), torch.logical_or(a, b), m,
+                    torch.where(torch.logical_not(x), x, -x))
+    return Logical()
+
+
+@case("op_norm", "op", "2,6,5")
+def _norm():
+    class Norm(nn.Module):
+        def forward(self, x):
+            return (F.normalize(x, dim=-1), x.norm(p=2, dim=1, keepdim=True),
+                    torch.norm(x, p=1, dim=(1, 2)), x.norm(p=3, dim=-1), x.norm())
+    return Norm()
+
+
+@case("op_roll", "op", "2,5,7")
+def _roll():
+    class Roll(nn.Module):
+        def forward(self, x):
+            return (torch.roll(x, shifts=(-2, 3), dims=(1, 2)), torch.roll(x, 4),
+                    torch.roll(x, -9, 2))
+    return Roll()
+
+
+@case("op_pad", "op", "2,3,6,7")
+def _pad():
+    class Pad(nn.Module):
+        def forward(self, x):
+            return (F.pad(x, (1, 2)), F.pad(x, (2, 1, 1, 3), value=-1.5),
+                    F.pad(x, (2, 3, 1, 1), mode="reflect"),
+                    F.pad(x, (1, 2, 3, 0), mode="replicate"), F.pad(x, (-1, 2, 0, -2)))
+    return Pad()
 
 
 @case("op_concat_empty", "op", "2,3,4,5")
