@@ -78,6 +78,16 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     return absl::OkStatus();
   };
 
+  // A model output carries the graph's name for it ("out" for a dict entry,
+  // "output0" for a tuple's first tensor) rather than its IR value's; a
+  // value returned twice, or an input returned as is, keeps its first name.
+  std::unordered_map<const ir::Value*, std::string> output_name;
+  for (size_t i = 0; i < graph.outputs().size() && i < graph.output_names().size(); ++i)
+    output_name.emplace(graph.outputs()[i], graph.output_names()[i]);
+  auto name_of = [&](const ir::Value* v) -> std::string {
+    auto it = output_name.find(v);
+    return it != output_name.end() ? it->second : v->name();
+  };
   std::vector<int> inputs, outputs;
   for (const auto& in : graph.inputs()) {
     if (!in->type().shape.is_static()) return absl::UnimplementedError("dynamic input shapes");
@@ -105,7 +115,7 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
     for (ir::Value* v : op->operands()) ins.push_back(tensor_of.at(v));
     for (int r = 0; r < op->num_results(); ++r) {
       absl::Status st =
-          add_tensor(op->result(r), fmt::TensorKind::Intermediate, -1, op->result(r)->name());
+          add_tensor(op->result(r), fmt::TensorKind::Intermediate, -1, name_of(op->result(r)));
       if (!st.ok()) return st;
       outs.push_back(tensor_of[op->result(r)]);
     }

@@ -5,11 +5,15 @@
 #include <torch/csrc/jit/api/module.h>
 
 #include <filesystem>
+#include <optional>
+#include <tuple>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "frontend/lowering_helpers.h"
 #include "frontend/torchscript.h"
+#include "ir/shape_rules.h"
 #include "ir/status_macros.h"
 
 namespace sinter::frontend {
@@ -84,6 +88,16 @@ absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v) {
       }
     }
     return Val::Seq(v.isTuple() ? Val::Kind::kTuple : Val::Kind::kList, std::move(items));
+  }
+  if (v.isGenericDict()) {
+    Val d = Val::Dict();
+    for (const auto& e : v.toGenericDict()) {
+      ASSIGN_OR_RETURN(Val k, FromIValue(im, e.key()));
+      ASSIGN_OR_RETURN(Val x, FromIValue(im, e.value()));
+      d.keys->push_back(std::move(k));
+      d.items->push_back(std::move(x));
+    }
+    return d;
   }
   return absl::UnimplementedError(absl::StrCat("constant of type ", v.tagKind()));
 }
@@ -230,6 +244,7 @@ void Importer::RecordViews(tj::Node* n, const std::string& kind) {
   if (aliases_[root].empty()) aliases_[root].push_back(root);
   root_[n->outputs()[0]] = root;
   aliases_[root].push_back(n->outputs()[0]);
+  view_of_[n->outputs()[0]] = n;
 }
 
 // An in-place op rebinds only its own operand, so it is exact unless another
@@ -248,6 +263,257 @@ bool Importer::AliasReadLater(tj::Node* n) {
     }
   }
   return false;
+}
+
+namespace {
+
+std::vector<int64_t> InversePerm(const std::vector<int64_t>& perm) {
+  std::vector<int64_t> inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<int64_t>(i);
+  return inv;
+}
+
+}  // namespace
+
+// A value the import could not compute, or a container holding one.
+static bool Poisoned(const Val& v) {
+  if (v.is(Val::Kind::kPoison)) return true;
+  if (v.is(Val::Kind::kList) || v.is(Val::Kind::kTuple) || v.is(Val::Kind::kDict)) {
+    for (const Val& e : *v.items)
+      if (Poisoned(e)) return true;
+  }
+  return false;
+}
+
+absl::Status Importer::PropagateWrite(tj::Node* n, const tj::Value* target, Val updated) {
+  if (!updated.is(Val::Kind::kTensor)) return absl::UnimplementedError("a non-tensor result");
+  auto it = root_.find(target);
+  const tj::Value* root = it == root_.end() ? target : it->second;
+  // Up the chain: each view's parent gets the child's new value scattered in.
+  const tj::Value* cur = target;
+  ir::Value* value = updated.tensor;
+  while (cur != root) {
+    tj::Node* view = view_of_.at(cur);
+    const tj::Value* parent = view->inputs()[0];
+    const Val& old = vals_[parent];
+    if (!old.is(Val::Kind::kTensor)) return absl::UnimplementedError("a view of a non-tensor");
+    ir::Value* base = old.tensor;
+    const std::string kind = view->kind().toQualString();
+    const std::vector<int64_t> shape = base->type().shape.extents();
+    if (kind == "aten::slice" || kind == "aten::select" || kind == "aten::narrow") {
+      ASSIGN_OR_RETURN(int64_t dim, Int(view, 1));
+      ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dim, base->type().shape.rank()));
+      const int64_t len = shape[axis];
+      int64_t b = 0, e = 0;
+      ir::Value* piece = value;
+      if (kind == "aten::select") {
+        ASSIGN_OR_RETURN(b, Int(view, 2));
+        if (b < 0) b += len;
+        e = b + 1;
+        std::vector<int64_t> s = value->type().shape.extents();
+        s.insert(s.begin() + axis, 1);
+        ASSIGN_OR_RETURN(piece, ReshapeOp(*this, value, s));
+      } else if (kind == "aten::narrow") {
+        ASSIGN_OR_RETURN(b, Int(view, 2));
+        ASSIGN_OR_RETURN(int64_t length, Int(view, 3));
+        if (b < 0) b += len;
+        e = b + length;
+      } else {
+        int64_t start = 0, end = INT64_MAX, step = 1;
+        if (!IsNone(view, 2)) {
+          ASSIGN_OR_RETURN(start, Int(view, 2));
+        }
+        if (!IsNone(view, 3)) {
+          ASSIGN_OR_RETURN(end, Int(view, 3));
+        }
+        ASSIGN_OR_RETURN(step, Int(view, 4));
+        if (step != 1) return absl::UnimplementedError("a write into a strided slice");
+        std::tie(b, e) = ClampSlice(start, end, len);
+      }
+      std::vector<ir::Value*> parts;
+      if (b > 0) {
+        ASSIGN_OR_RETURN(ir::Value * head, SliceOp(*this, base, axis, 0, b, 1));
+        parts.push_back(head);
+      }
+      if (e > b) parts.push_back(piece);
+      if (e < len) {
+        ASSIGN_OR_RETURN(ir::Value * tail, SliceOp(*this, base, axis, e, len, 1));
+        parts.push_back(tail);
+      }
+      if (parts.size() == 1) {
+        value = parts[0];
+      } else {
+        ASSIGN_OR_RETURN(value, Op(ir::OpKind::kConcat, parts, {{"axis", axis}}));
+      }
+    } else if (kind == "aten::transpose" || kind == "aten::t") {
+      const int64_t r = base->type().shape.rank();
+      int64_t a = r - 2, c = r - 1;
+      if (kind == "aten::transpose") {
+        ASSIGN_OR_RETURN(a, Int(view, 1));
+        ASSIGN_OR_RETURN(c, Int(view, 2));
+      }
+      if (r >= 2) {
+        ASSIGN_OR_RETURN(value, TransposeOp(*this, value, a, c));
+      }
+    } else if (kind == "aten::permute") {
+      ASSIGN_OR_RETURN(std::vector<int64_t> perm, Ints(view, 1));
+      const int64_t r = base->type().shape.rank();
+      for (int64_t& p : perm) p = p < 0 ? p + r : p;
+      ASSIGN_OR_RETURN(value, Op(ir::OpKind::kTranspose, {value}, {{"perm", InversePerm(perm)}}));
+    } else if (kind == "aten::expand" || kind == "aten::expand_as") {
+      return absl::UnimplementedError("a write into an expanded (broadcast) view");
+    } else {
+      // The reshaping views (view, reshape, flatten, unflatten, squeeze,
+      // unsqueeze, view_as) and the identities (contiguous, detach, alias):
+      // the same elements in the same order.
+      if (value->type().shape.extents() != shape) {
+        ASSIGN_OR_RETURN(value, ReshapeOp(*this, value, shape));
+      }
+    }
+    cur = parent;
+  }
+  vals_[root] = Val::Tensor(value);
+  vals_[target] = updated;
+  // Every other alias again from the new root, in the order they were made
+  // (a view's parent is made before it).
+  for (const tj::Value* a : aliases_[root]) {
+    if (a == root || a == target) continue;
+    tj::Node* view = view_of_.at(a);
+    const std::string kind = view->kind().toQualString();
+    Lowering f = nullptr;
+    if (auto l = AtenLowerings().find(kind); l != AtenLowerings().end()) f = l->second;
+    if (f == nullptr) return absl::UnimplementedError("a view sinter cannot replay: " + kind);
+    tj::Node* saved = current_;
+    current_ = view;
+    absl::Status st = f(*this, view);
+    current_ = saved;
+    RETURN_IF_ERROR(st);
+  }
+  (void)n;
+  return absl::OkStatus();
+}
+
+namespace {
+
+c10::ScalarType ToScalarType(ir::DType d) {
+  switch (d) {
+    case ir::DType::kF32:
+      return c10::kFloat;
+    case ir::DType::kF16:
+      return c10::kHalf;
+    case ir::DType::kBF16:
+      return c10::kBFloat16;
+    case ir::DType::kF64:
+      return c10::kDouble;
+    case ir::DType::kI64:
+      return c10::kLong;
+    case ir::DType::kI32:
+      return c10::kInt;
+    case ir::DType::kI8:
+      return c10::kChar;
+    case ir::DType::kU8:
+      return c10::kByte;
+    case ir::DType::kBool:
+      return c10::kBool;
+  }
+  return c10::kFloat;
+}
+
+// A constant IR value as a LibTorch tensor, or nothing for a run-time value.
+std::optional<at::Tensor> ConstTensor(const ir::Value* v) {
+  const ir::Operation* def = v->def();
+  if (def == nullptr || def->kind() != ir::OpKind::kConst) return std::nullopt;
+  const ir::TensorData& d = *def->GetTensor("value");
+  at::Tensor t =
+      at::empty(d.type().shape.extents(), at::TensorOptions().dtype(ToScalarType(d.type().dtype)));
+  if (!d.bytes().empty()) std::memcpy(t.data_ptr(), d.bytes().data(), d.bytes().size());
+  return t;
+}
+
+// A compile-time value as the IValue of TorchScript type `type`; nothing
+// when it cannot be one (a run-time tensor, a poisoned value).
+std::optional<c10::IValue> ToIValue(const Val& v, const c10::TypePtr& type) {
+  using K = Val::Kind;
+  switch (v.kind) {
+    case K::kNone:
+      return c10::IValue();
+    case K::kInt:
+      return c10::IValue(v.i);
+    case K::kFloat:
+      return c10::IValue(v.f);
+    case K::kBool:
+      return c10::IValue(v.i != 0);
+    case K::kStr:
+      return c10::IValue(v.s);
+    case K::kDevice:
+      return c10::IValue(c10::Device(v.s));
+    case K::kTensor: {
+      std::optional<at::Tensor> t = ConstTensor(v.tensor);
+      if (!t) return std::nullopt;
+      return c10::IValue(*t);
+    }
+    case K::kList:
+    case K::kTuple: {
+      c10::TypePtr elem = c10::AnyType::get();
+      if (auto l = type->cast<c10::ListType>()) elem = l->getElementType();
+      std::vector<c10::IValue> items;
+      for (const Val& e : *v.items) {
+        std::optional<c10::IValue> x = ToIValue(e, elem);
+        if (!x) return std::nullopt;
+        items.push_back(std::move(*x));
+      }
+      if (v.is(K::kTuple)) return c10::IValue(c10::ivalue::Tuple::create(std::move(items)));
+      c10::impl::GenericList list(elem);
+      for (c10::IValue& x : items) list.push_back(std::move(x));
+      return c10::IValue(list);
+    }
+    case K::kDict: {
+      c10::TypePtr key = c10::AnyType::get(), value = c10::AnyType::get();
+      if (auto d = type->cast<c10::DictType>()) {
+        key = d->getKeyType();
+        value = d->getValueType();
+      }
+      c10::impl::GenericDict dict(key, value);
+      for (size_t i = 0; i < v.items->size(); ++i) {
+        std::optional<c10::IValue> k = ToIValue((*v.keys)[i], key);
+        std::optional<c10::IValue> x = ToIValue((*v.items)[i], value);
+        if (!k || !x) return std::nullopt;
+        dict.insert_or_assign(std::move(*k), std::move(*x));
+      }
+      return c10::IValue(dict);
+    }
+    case K::kPoison:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> Importer::EvalWithTorch(tj::Node* n) {
+  if (n->isNondeterministic() || n->kind().is_prim() || !n->maybeOperator()) return false;
+  const c10::FunctionSchema* schema = n->maybeSchema();
+  if (schema == nullptr || schema->is_mutable()) return false;
+  torch::jit::Stack stack;
+  for (size_t i = 0; i < n->inputs().size(); ++i) {
+    std::optional<c10::IValue> iv = ToIValue(In(n, i), n->inputs()[i]->type());
+    if (!iv) return false;
+    stack.push_back(std::move(*iv));
+  }
+  try {
+    n->getOperation()(stack);
+  } catch (const std::exception& e) {
+    return Error(n, absl::StrCat("LibTorch fails on its constant operands: ", e.what()));
+  }
+  if (stack.size() != n->outputs().size()) return false;
+  std::vector<Val> results;
+  for (const c10::IValue& r : stack) {
+    absl::StatusOr<Val> v = FromIValue(*this, r);
+    if (!v.ok()) return false;  // a result sinter cannot hold: unsupported
+    results.push_back(*std::move(v));
+  }
+  for (size_t o = 0; o < results.size(); ++o) Set(n, o, std::move(results[o]));
+  return true;
 }
 
 absl::Status Importer::EvalConstant(tj::Node* n) {
@@ -318,8 +584,16 @@ absl::Status Importer::EvalNode(tj::Node* n) {
   // A value poisoned by an unsupported op upstream poisons what reads it; the
   // root cause is already reported.
   for (size_t i = 0; i < n->inputs().size(); ++i) {
-    if (In(n, i).is(Val::Kind::kPoison) && kind != "prim::Uninitialized") {
+    if (Poisoned(In(n, i)) && kind != "prim::Uninitialized") {
       for (size_t o = 0; o < n->outputs().size(); ++o) Set(n, o, Val());
+      // A list that would have taken the value (append, item assignment)
+      // holds a poisoned item instead, so whatever reads it is skipped too
+      // rather than failing on a missing element.
+      const Val& target = In(n, 0);
+      if (i > 0 && (target.is(Val::Kind::kList) || target.is(Val::Kind::kDict))) {
+        target.items->push_back(Val());
+        if (target.keys) target.keys->push_back(Val());
+      }
       std::string base = kind.back() == '_' ? kind.substr(0, kind.size() - 1) : kind;
       if (!ScalarLowerings().count(kind) && !AtenLowerings().count(kind) &&
           !AtenLowerings().count(base)) {
@@ -351,17 +625,24 @@ absl::Status Importer::EvalNode(tj::Node* n) {
     else if (auto it2 = second.find(k); it2 != second.end())
       f = it2->second;
     if (f == nullptr) continue;
-    if (in_place && !n->inputs().empty() && AliasReadLater(n)) {
-      Unsupported(n, kind + " (in-place op on a tensor whose view or base is read later)");
-      return absl::OkStatus();
-    }
     RETURN_IF_ERROR(f(*this, n));
     RecordViews(n, kind);
     if (in_place && !n->outputs().empty() && !n->inputs().empty()) {
+      if (AliasReadLater(n)) {
+        // A view of the target, or its base, is read later: carry the write
+        // to all of them.
+        if (absl::Status st = PropagateWrite(n, n->inputs()[0], vals_[n->outputs()[0]]); !st.ok()) {
+          Unsupported(n,
+                      absl::StrCat(kind, " (in-place write through a view: ", st.message(), ")"));
+          return absl::OkStatus();
+        }
+      }
       Rebind(n, 0, vals_[n->outputs()[0]]);
     }
     return absl::OkStatus();
   }
+  ASSIGN_OR_RETURN(bool folded, EvalWithTorch(n));
+  if (folded) return absl::OkStatus();
   Unsupported(n, kind);
   return absl::OkStatus();
 }
@@ -402,25 +683,47 @@ absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& 
                                                  " op kind(s) sinter does not support:\n",
                                                  absl::StrJoin(lines, "\n")));
   }
-  // Outputs: tensors, flattened out of tuples and lists.
-  std::vector<Val> pending{vals_[g.outputs().at(0)]};
-  std::vector<ir::Value*> outs;
+  // Outputs: tensors, flattened out of tuples, lists and dicts in order. A
+  // tensor under a string key (segmentation models return {"out": ...})
+  // is named by its key path, "out" or "aux"; the others "output<i>".
+  struct Pending {
+    Val v;
+    std::string name;
+  };
+  std::vector<Pending> pending{{vals_[g.outputs().at(0)], ""}};
+  std::vector<std::pair<ir::Value*, std::string>> outs;
   while (!pending.empty()) {
-    Val v = pending.front();
+    Pending p = pending.front();
     pending.erase(pending.begin());
+    const Val& v = p.v;
     if (v.is(Val::Kind::kTensor)) {
-      outs.push_back(v.tensor);
-    } else if (v.is(Val::Kind::kTuple) || v.is(Val::Kind::kList)) {
-      pending.insert(pending.begin(), v.items->begin(), v.items->end());
+      outs.emplace_back(v.tensor, p.name);
+    } else if (v.is(Val::Kind::kTuple) || v.is(Val::Kind::kList) || v.is(Val::Kind::kDict)) {
+      std::vector<Pending> items;
+      for (size_t i = 0; i < v.items->size(); ++i) {
+        std::string name = p.name;
+        if (v.is(Val::Kind::kDict)) {
+          const Val& key = (*v.keys)[i];
+          const std::string part = key.is(Val::Kind::kStr)   ? key.s
+                                   : key.is(Val::Kind::kInt) ? std::to_string(key.i)
+                                                             : "";
+          name = part.empty() ? "" : name.empty() ? part : name + "." + part;
+        }
+        items.push_back({(*v.items)[i], name});
+      }
+      pending.insert(pending.begin(), items.begin(), items.end());
     } else if (!v.is(Val::Kind::kNone)) {
       return absl::UnimplementedError("forward() returns a value that is not a tensor");
     }
   }
   if (outs.empty()) return absl::InvalidArgumentError("forward() returns no tensor");
   std::vector<std::string> names;
-  for (ir::Value* v : outs) {
+  std::unordered_set<std::string> taken;
+  for (auto& [v, name] : outs) {
     graph_->AddOutput(v);
-    names.push_back(absl::StrCat("output", names.size()));
+    std::string unique = name.empty() ? absl::StrCat("output", names.size()) : name;
+    while (!taken.insert(unique).second) unique = absl::StrCat(unique, "_", names.size());
+    names.push_back(std::move(unique));
   }
   graph_->SetOutputNames(std::move(names));
   return absl::OkStatus();

@@ -29,13 +29,26 @@ struct Val;
 using List = std::shared_ptr<std::vector<Val>>;
 
 struct Val {
-  enum class Kind { kPoison, kNone, kTensor, kInt, kFloat, kBool, kStr, kDevice, kList, kTuple };
+  enum class Kind {
+    kPoison,
+    kNone,
+    kTensor,
+    kInt,
+    kFloat,
+    kBool,
+    kStr,
+    kDevice,
+    kList,
+    kTuple,
+    kDict
+  };
   Kind kind = Kind::kPoison;
   ir::Value* tensor = nullptr;
   int64_t i = 0;
   double f = 0;
   std::string s;
-  List items;  // kList (shared: aten::append mutates it) and kTuple
+  List items;  // kList (shared: aten::append mutates it), kTuple, kDict's values
+  List keys;   // kDict's keys, in insertion order (shared with items' owner)
 
   static Val Tensor(ir::Value* v) { return {Kind::kTensor, v}; }
   static Val Int(int64_t i) {
@@ -71,6 +84,13 @@ struct Val {
     Val v;
     v.kind = k;
     v.items = std::make_shared<std::vector<Val>>(std::move(items));
+    return v;
+  }
+  static Val Dict() {
+    Val v;
+    v.kind = Kind::kDict;
+    v.items = std::make_shared<std::vector<Val>>();
+    v.keys = std::make_shared<std::vector<Val>>();
     return v;
   }
   bool is(Kind k) const { return kind == k; }
@@ -130,6 +150,20 @@ class Importer {
   // View tracking for in-place ops: views share storage with their base.
   void RecordViews(tj::Node* n, const std::string& kind);
   bool AliasReadLater(tj::Node* n);
+  // An in-place op wrote `updated` into `target`, a view or the base of
+  // others: the write is carried up the view chain to the storage root
+  // (slice, select, reshape and transpose scattered back), and every alias
+  // of the root re-derived from the new root, so that later readers of any
+  // of them see it (functionalization). Unimplemented for a chain with a
+  // view no write can go through (expand, a strided slice).
+  absl::Status PropagateWrite(tj::Node* n, const tj::Value* target, Val updated);
+  // An op sinter has no lowering for, whose tensor operands are all
+  // constants (weights, buffers, what the graph computed from them), is run
+  // by LibTorch itself at compile time and its results become constants:
+  // index tables, meshgrids, masks made from shapes. False when the node does
+  // not qualify (a run-time tensor operand, a nondeterministic or mutating
+  // op, a value LibTorch's types cannot carry).
+  absl::StatusOr<bool> EvalWithTorch(tj::Node* n);
 
   ir::Graph* graph_;
   ir::Builder b_;
@@ -142,6 +176,8 @@ class Importer {
   // Storage root of each view value, and the values sharing each root.
   std::unordered_map<const tj::Value*, const tj::Value*> root_;
   std::unordered_map<const tj::Value*, std::vector<const tj::Value*>> aliases_;
+  // The view op that made each view value (its input 0 is the parent).
+  std::unordered_map<const tj::Value*, tj::Node*> view_of_;
   tj::Node* current_ = nullptr;
 };
 

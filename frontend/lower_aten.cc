@@ -76,10 +76,13 @@ absl::Status Identity(Importer& im, tj::Node* n) {
   return absl::OkStatus();
 }
 
-// dropout(x, p, train): identity at inference
+// dropout(x, p, train): identity at inference, and in training mode with
+// p = 0 (torchvision 0.14's Swin calls F.dropout(attn, p=0.0) without
+// training=self.training).
 absl::Status Dropout(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(double p, im.Float(n, 1));
   ASSIGN_OR_RETURN(bool train, im.Bool(n, 2));
-  if (train) return im.Error(n, "dropout in training mode");
+  if (train && p != 0) return im.Error(n, "dropout in training mode");
   return Identity(im, n);
 }
 
@@ -389,6 +392,22 @@ absl::Status Slice(Importer& im, tj::Node* n) {
   }
   ASSIGN_OR_RETURN(int64_t step, im.Int(n, 4));
   return Out(im, n, SliceOp(im, x, dim, start, end, step));
+}
+
+// x.narrow(dim, start, length) = x[..., start:start + length, ...]; a
+// negative start counts from the end (a tensor start is refused).
+absl::Status Narrow(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  ASSIGN_OR_RETURN(int64_t start, im.Int(n, 2));
+  ASSIGN_OR_RETURN(int64_t length, im.Int(n, 3));
+  ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dim, x->type().shape.rank()));
+  const int64_t size = x->type().shape.extents()[axis];
+  if (start < 0) start += size;
+  if (start < 0 || length < 0 || start + length > size)
+    return im.Error(n, absl::StrCat("narrow(", dim, ", ", start, ", ", length,
+                                    ") is out of range for a dim of ", size));
+  return Out(im, n, SliceOp(im, x, axis, start, start + length, 1));
 }
 
 // x.select(dim, i) = x[..., i, ...] with that dim removed
@@ -851,6 +870,278 @@ absl::Status Pad(Importer& im, tj::Node* n) {
   return Out(im, n, y);
 }
 
+// The values the in-place writers leave in their target (the importer
+// rebinds the target, and carries the write through views to their base):
+// copy_(self, src) is src cast to self's dtype and broadcast to its shape;
+// fill_(self, v) and zero_(self) a constant of self's type.
+absl::Status Copy(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * self, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * src, im.TensorOrScalar(n, 1, self));
+  const ir::TensorType& t = self->type();
+  if (src->type().dtype != t.dtype) {
+    ASSIGN_OR_RETURN(src,
+                     im.Op(OpKind::kCast, {src}, {{"to", std::string(ir::DTypeName(t.dtype))}}));
+  }
+  if (src->type().shape != t.shape) {
+    ASSIGN_OR_RETURN(src, im.Op(OpKind::kExpand, {src}, {{"shape", t.shape.extents()}}));
+  }
+  return Out(im, n, src);
+}
+
+absl::Status FillValue(Importer& im, tj::Node* n, std::optional<double> value) {
+  ASSIGN_OR_RETURN(ir::Value * self, im.Tensor(n, 0));
+  if (!value) {
+    const Val& v = im.In(n, 1);
+    if (v.is(K::kTensor)) return Copy(im, n);
+    ASSIGN_OR_RETURN(double x, im.Float(n, 1));
+    value = x;
+  }
+  return Out(im, n, Fill(im, self->type().shape.extents(), self->type().dtype, *value));
+}
+
+// new_zeros/new_ones/new_full(self, size[, value], dtype, ...): a constant of
+// self's dtype unless one is given.
+absl::Status NewFull(Importer& im, tj::Node* n, std::optional<double> value) {
+  ASSIGN_OR_RETURN(ir::Value * self, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto size, im.Ints(n, 1));
+  size_t dtype_at = 2;
+  if (!value) {
+    ASSIGN_OR_RETURN(double v, im.Float(n, 2));
+    value = v;
+    dtype_at = 3;
+  }
+  ir::DType dt = self->type().dtype;
+  if (im.NumIn(n) > dtype_at && !im.IsNone(n, dtype_at)) {
+    ASSIGN_OR_RETURN(int64_t code, im.Int(n, dtype_at));
+    ASSIGN_OR_RETURN(dt, DTypeFromCode(code));
+  }
+  return Out(im, n, Fill(im, size, dt, *value));
+}
+
+// x gathered along `dim` by integer tensor `idx` (in range): the dim moved
+// to the front and the rest flattened, so embedding's kernel copies whole
+// rows; the index's dims take the gathered dim's place, as in PyTorch.
+absl::StatusOr<ir::Value*> GatherAxis(Importer& im, ir::Value* x, int64_t dim, ir::Value* idx) {
+  const std::vector<int64_t> shape = x->type().shape.extents();
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  ir::Value* t = x;
+  if (dim != 0) {
+    std::vector<int64_t> perm{dim};
+    for (int64_t d = 0; d < rank; ++d)
+      if (d != dim) perm.push_back(d);
+    ASSIGN_OR_RETURN(t, im.Op(OpKind::kTranspose, {x}, {{"perm", perm}}));
+  }
+  int64_t rest = 1;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != dim) rest *= shape[d];
+  ASSIGN_OR_RETURN(ir::Value * table, ReshapeOp(im, t, {shape[dim], rest}));
+  ASSIGN_OR_RETURN(ir::Value * rows, im.Op(OpKind::kEmbedding, {table, idx}));
+  // [idx..., rest] -> [idx..., the other dims] -> the index's dims at `dim`.
+  std::vector<int64_t> out = idx->type().shape.extents();
+  const int64_t k = static_cast<int64_t>(out.size());
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != dim) out.push_back(shape[d]);
+  ASSIGN_OR_RETURN(ir::Value * y, ReshapeOp(im, rows, out));
+  if (dim == 0) return y;
+  std::vector<int64_t> perm;
+  for (int64_t d = 0; d < dim; ++d) perm.push_back(k + d);
+  for (int64_t d = 0; d < k; ++d) perm.push_back(d);
+  for (int64_t d = k + dim; d < k + rank - 1; ++d) perm.push_back(d);
+  return im.Op(OpKind::kTranspose, {y}, {{"perm", perm}});
+}
+
+// x[idx] with one integer index tensor (advanced indexing along one dim,
+// the other entries None): a table lookup, the indexed dim moved to the
+// front and the rest flattened, so embedding's kernel gathers whole rows
+// (an index still out of range after Python's wrap of negative ones gives a
+// row of NaN, as embedding documents; LibTorch raises). Bool
+// masks select a data-dependent number of elements: refused.
+absl::Status Index(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  const Val& list = im.In(n, 1);
+  if (!list.is(K::kList) && !list.is(K::kTuple)) return im.Error(n, "expected a list of indices");
+  int64_t dim = -1;
+  ir::Value* idx = nullptr;
+  for (size_t i = 0; i < list.items->size(); ++i) {
+    const Val& v = (*list.items)[i];
+    if (v.is(K::kNone)) continue;
+    if (!v.is(K::kTensor) || idx != nullptr)
+      return im.Error(n, "indexing by more than one tensor is not supported");
+    idx = v.tensor;
+    dim = static_cast<int64_t>(i);
+  }
+  if (idx == nullptr) return Out(im, n, x);
+  if (idx->type().dtype == ir::DType::kBool || idx->type().dtype == ir::DType::kU8)
+    return im.Error(n, "indexing by a mask (a data-dependent size) is not supported");
+  if (idx->type().dtype != ir::DType::kI64 && idx->type().dtype != ir::DType::kI32) {
+    return im.Error(n, "index tensors must be integer");
+  }
+  std::vector<int64_t> shape = x->type().shape.extents();
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  if (dim >= rank) return im.Error(n, "too many indices");
+  if (const ir::Operation* def = idx->def(); def != nullptr && def->kind() == OpKind::kConst) {
+    // A constant index (a buffer, like Swin's relative position index):
+    // wrapped here, as i64.
+    const ir::TensorData& d = *def->GetTensor("value");
+    const size_t count = static_cast<size_t>(d.type().shape.NumElements().value_or(0));
+    std::vector<int64_t> wrapped(count);
+    for (size_t i = 0; i < count; ++i) {
+      int64_t v = idx->type().dtype == ir::DType::kI64 ? d.data<int64_t>()[i]
+                                                       : int64_t{d.data<int32_t>()[i]};
+      wrapped[i] = v < 0 ? v + shape[dim] : v;
+    }
+    std::vector<uint8_t> bytes(count * sizeof(int64_t));
+    if (count != 0) std::memcpy(bytes.data(), wrapped.data(), bytes.size());
+    idx = im.b().Constant(std::make_shared<ir::TensorData>(
+        ir::TensorType{ir::DType::kI64, idx->type().shape}, std::move(bytes)));
+  } else if (idx->type().dtype != ir::DType::kI64) {
+    return im.Error(n, "an int32 index tensor computed at run time (lookups take int64)");
+  } else if (shape[dim] < (int64_t{1} << 24)) {
+    // Python's negative indices count from the end: idx < 0 ? idx + size :
+    // idx, in f32 (kernel bodies compute in f32 and bool): exact for indices
+    // in range, and rounding keeps one out of range out of range while the
+    // size is below 2^24. Folded away when the index is a constant.
+    auto cast = [&](ir::Value* v, ir::DType to) {
+      return im.Op(OpKind::kCast, {v}, {{"to", std::string(ir::DTypeName(to))}});
+    };
+    const ir::DType it = idx->type().dtype;
+    ASSIGN_OR_RETURN(ir::Value * f, cast(idx, ir::DType::kF32));
+    ASSIGN_OR_RETURN(ir::Value * neg, im.Op(OpKind::kLt, {f, Fill(im, {}, ir::DType::kF32, 0)}));
+    ASSIGN_OR_RETURN(
+        ir::Value * wrapped,
+        im.Op(OpKind::kAdd, {f, Fill(im, {}, ir::DType::kF32, static_cast<double>(shape[dim]))}));
+    ASSIGN_OR_RETURN(ir::Value * w, im.Op(OpKind::kWhere, {neg, wrapped, f}));
+    ASSIGN_OR_RETURN(idx, cast(w, it));
+  }
+  return Out(im, n, GatherAxis(im, x, dim, idx));
+}
+
+// Resampling along H and W (the last two dims of NCHW) for upsample_*2d:
+// nearest as whole-row gathers (exact: nothing but copies), an integer
+// factor as broadcast copies, bilinear as two matmuls with constant
+// interpolation matrices, out = Ah · x · Awᵀ. Each matrix row holds the two
+// lerp weights PyTorch computes (in float, with its index rules), so the
+// result is PyTorch's up to the order of two additions; the matmuls run on
+// the GEMM kernels every backend has, and an upsample is a small part of
+// any model that has one.
+struct Resample {
+  bool bilinear = false;
+  bool align_corners = false;
+  std::vector<int64_t> size;                  // output H, W
+  std::vector<std::optional<double>> scales;  // the user's scale factors, if given
+};
+
+// PyTorch's area_pixel_compute_scale and nearest-neighbour scale: the
+// user's factor when given, the size ratio otherwise.
+float SourceScale(int64_t in, int64_t out, bool align_corners, std::optional<double> scale) {
+  if (align_corners) return out > 1 ? static_cast<float>(in - 1) / (out - 1) : 0.0f;
+  if (scale && *scale > 0) return static_cast<float>(1.0 / *scale);
+  return static_cast<float>(in) / out;
+}
+
+absl::StatusOr<ir::Value*> ResampleAxis(Importer& im, ir::Value* x, int64_t axis, const Resample& r,
+                                        int64_t out, std::optional<double> scale) {
+  const std::vector<int64_t> shape = x->type().shape.extents();
+  const int64_t in = shape[axis];
+  if (out == in && !scale) return x;
+  const float s = SourceScale(in, out, r.align_corners, scale);
+  if (!r.bilinear) {
+    if (out % in == 0 && !scale) {
+      // An integer factor k: each element k times, [.., in, 1, ..] broadcast
+      // to [.., in, k, ..] and merged.
+      std::vector<int64_t> split = shape, wide = shape, merged = shape;
+      split.insert(split.begin() + axis + 1, 1);
+      wide.insert(wide.begin() + axis + 1, out / in);
+      merged[axis] = out;
+      ASSIGN_OR_RETURN(ir::Value * y, ReshapeOp(im, x, split));
+      ASSIGN_OR_RETURN(y, im.Op(OpKind::kExpand, {y}, {{"shape", wide}}));
+      return ReshapeOp(im, y, merged);
+    }
+    // PyTorch's nearest_idx: min(floor(dst * scale), in - 1), in float.
+    std::vector<int64_t> idx(out);
+    for (int64_t d = 0; d < out; ++d)
+      idx[d] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(d) * s)), in - 1);
+    std::vector<uint8_t> bytes(out * sizeof(int64_t));
+    std::memcpy(bytes.data(), idx.data(), bytes.size());
+    ir::Value* table = im.b().Constant(std::make_shared<ir::TensorData>(
+        ir::TensorType{ir::DType::kI64, ir::Shape::Of({out})}, std::move(bytes)));
+    return GatherAxis(im, x, axis, table);
+  }
+  // Bilinear: row d of the [out, in] matrix has weight l0 at i0 and l1 at
+  // i1 (PyTorch's compute_source_index_and_lambda).
+  std::vector<float> m(out * in, 0.0f);
+  for (int64_t d = 0; d < out; ++d) {
+    float real = r.align_corners ? s * d : std::max(s * (d + 0.5f) - 0.5f, 0.0f);
+    int64_t i0 = std::min(static_cast<int64_t>(real), in - 1);
+    int64_t i1 = i0 + (i0 < in - 1 ? 1 : 0);
+    float l1 = std::min(std::max(real - i0, 0.0f), 1.0f);
+    m[d * in + i0] += 1.0f - l1;
+    m[d * in + i1] += l1;
+  }
+  const bool last = axis == static_cast<int64_t>(shape.size()) - 1;
+  // Along the last dim x · Mᵀ ([.., in] @ [in, out]); along the one before,
+  // M · x ([out, in] @ [.., in, w]).
+  std::vector<float> data = m;
+  ir::Shape mshape = ir::Shape::Of({out, in});
+  if (last) {
+    for (int64_t d = 0; d < out; ++d)
+      for (int64_t i = 0; i < in; ++i) data[i * out + d] = m[d * in + i];
+    mshape = ir::Shape::Of({in, out});
+  }
+  std::vector<uint8_t> bytes(data.size() * sizeof(float));
+  std::memcpy(bytes.data(), data.data(), bytes.size());
+  ir::Value* w = im.b().Constant(
+      std::make_shared<ir::TensorData>(ir::TensorType{ir::DType::kF32, mshape}, std::move(bytes)));
+  return last ? im.Op(OpKind::kMatmul, {x, w}) : im.Op(OpKind::kMatmul, {w, x});
+}
+
+// upsample_{nearest,bilinear}2d, both overloads: (input, output_size,
+// [align_corners,] scales_h, scales_w) and the .vec one (input,
+// output_size?, [align_corners,] scale_factors?).
+absl::Status Upsample2d(Importer& im, tj::Node* n, bool bilinear) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  if (x->type().shape.rank() != 4) return im.Error(n, "expected a 4-d (NCHW) input");
+  if (x->type().dtype != ir::DType::kF32) return im.Error(n, "only f32 is resampled");
+  Resample r;
+  r.bilinear = bilinear;
+  size_t at = 2;
+  if (bilinear) {
+    ASSIGN_OR_RETURN(r.align_corners, im.Bool(n, 2));
+    at = 3;
+  }
+  const std::vector<int64_t> shape = x->type().shape.extents();
+  const bool vec = im.NumIn(n) == at + 1;
+  r.scales = {std::nullopt, std::nullopt};
+  if (vec) {
+    if (!im.IsNone(n, at)) {
+      const Val& f = im.In(n, at);
+      if (!f.is(K::kList) || f.items->size() != 2 || !(*f.items)[0].is_number() ||
+          !(*f.items)[1].is_number())
+        return im.Error(n, "expected two scale factors");
+      r.scales = {(*f.items)[0].number(), (*f.items)[1].number()};
+    }
+  } else {
+    for (size_t i = 0; i < 2; ++i) {
+      if (!im.IsNone(n, at + i)) {
+        ASSIGN_OR_RETURN(double f, im.Float(n, at + i));
+        r.scales[i] = f;
+      }
+    }
+  }
+  if (!im.IsNone(n, 1)) {
+    ASSIGN_OR_RETURN(r.size, im.Ints(n, 1));
+    if (r.size.size() != 2) return im.Error(n, "expected an output size of two dims");
+    if (vec) r.scales = {std::nullopt, std::nullopt};  // size wins; scales are not passed on
+  } else {
+    if (!r.scales[0]) return im.Error(n, "neither an output size nor scale factors");
+    for (size_t i = 0; i < 2; ++i)
+      r.size.push_back(static_cast<int64_t>(std::floor(shape[2 + i] * *r.scales[i])));
+  }
+  if (r.size[0] <= 0 || r.size[1] <= 0) return im.Error(n, "an empty output size");
+  ASSIGN_OR_RETURN(ir::Value * y, ResampleAxis(im, x, 3, r, r.size[1], r.scales[1]));
+  return Out(im, n, ResampleAxis(im, y, 2, r, r.size[0], r.scales[0]));
+}
+
 const std::unordered_map<std::string, Lowering>& Table() {
   static const auto* table = new std::unordered_map<std::string, Lowering>{
       {"aten::relu", &Unary<OpKind::kRelu>},
@@ -888,6 +1179,17 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::norm", &Norm},
       {"aten::linalg_vector_norm", &Norm},
       {"aten::roll", &Roll},
+      {"aten::copy", &Copy},
+      {"aten::new_zeros", [](Importer& im, tj::Node* n) { return NewFull(im, n, 0.0); }},
+      {"aten::new_ones", [](Importer& im, tj::Node* n) { return NewFull(im, n, 1.0); }},
+      {"aten::new_full", [](Importer& im, tj::Node* n) { return NewFull(im, n, std::nullopt); }},
+      {"aten::index", &Index},
+      {"aten::upsample_nearest2d",
+       [](Importer& im, tj::Node* n) { return Upsample2d(im, n, false); }},
+      {"aten::upsample_bilinear2d",
+       [](Importer& im, tj::Node* n) { return Upsample2d(im, n, true); }},
+      {"aten::fill", [](Importer& im, tj::Node* n) { return FillValue(im, n, std::nullopt); }},
+      {"aten::zero", [](Importer& im, tj::Node* n) { return FillValue(im, n, 0.0); }},
       {"aten::pad", &Pad},
       {"aten::constant_pad_nd", &Pad},
       // A check that the padding mask is left-aligned, so the transformer
@@ -968,11 +1270,14 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::clone", &Identity},
       {"aten::conv2d", [](Importer& im, tj::Node* n) { return Conv(im, n, 3, 6); }},
       {"aten::_convolution",
-       [](Importer& im, tj::Node* n) -> absl::Status {
-         ASSIGN_OR_RETURN(bool transposed, im.Bool(n, 6));
-         if (transposed) return im.Error(n, "transposed convolution is not supported");
-         return Conv(im, n, 3, 8);
-       }},
+       [](Importer& im, tj::Node* n) -> absl::
+                                         Status {
+                                           ASSIGN_OR_RETURN(bool transposed, im.Bool(n, 6));
+                                           if (transposed)
+                                             return im.Error(
+                                                 n, "transposed convolution is not supported");
+                                           return Conv(im, n, 3, 8);
+                                         }},
       {"aten::batch_norm", &BatchNorm},
       {"aten::layer_norm", &LayerNorm},
       {"aten::softmax", [](Importer& im, tj::Node* n) { return Softmax(im, n, OpKind::kSoftmax); }},
@@ -1007,6 +1312,7 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::concat", &Cat},
       {"aten::stack", &Stack},
       {"aten::slice", &Slice},
+      {"aten::narrow", &Narrow},
       {"aten::select", &Select},
       {"aten::chunk", &Chunk},
       {"aten::split", &Split},

@@ -85,9 +85,32 @@ absl::Status Unpack(Importer& im, tj::Node* n) {
   return absl::OkStatus();
 }
 
-// seq[i], negative i from the end
+// The position of `key` in dict `d`, or -1.
+int64_t Find(const Val& d, const Val& key) {
+  for (size_t i = 0; i < d.keys->size(); ++i)
+    if (Equal((*d.keys)[i], key)) return static_cast<int64_t>(i);
+  return -1;
+}
+
+// d[key] = v: replaces the value or appends the key (insertion order).
+void Store(const Val& d, const Val& key, Val v) {
+  if (int64_t at = Find(d, key); at >= 0) {
+    (*d.items)[at] = std::move(v);
+  } else {
+    d.keys->push_back(key);
+    d.items->push_back(std::move(v));
+  }
+}
+
+// seq[i], negative i from the end; d[key]
 absl::Status Index(Importer& im, tj::Node* n) {
   const Val& s = im.In(n, 0);
+  if (s.is(K::kDict)) {
+    const int64_t at = Find(s, im.In(n, 1));
+    if (at < 0) return im.Error(n, "key not in the dict");
+    im.Set(n, 0, (*s.items)[at]);
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(int64_t i, im.Int(n, 1));
   if (!IsSeq(s)) return im.Error(n, "index into a non-sequence");
   int64_t size = static_cast<int64_t>(s.items->size());
@@ -128,7 +151,7 @@ const std::unordered_map<std::string, Lowering>& Table() {
       // len(seq)
       {"aten::len", [](Importer& im, tj::Node* n) -> absl::Status {
          const Val& s = im.In(n, 0);
-         if (IsSeq(s)) {
+         if (IsSeq(s) || s.is(K::kDict)) {
            im.Set(n, 0, Val::Int(static_cast<int64_t>(s.items->size())));
          } else if (s.is(K::kStr)) {
            im.Set(n, 0, Val::Int(static_cast<int64_t>(s.s.size())));
@@ -141,6 +164,94 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::list", [](Importer& im, tj::Node* n) -> absl::Status {
          const Val& s = im.In(n, 0);
          if (!IsSeq(s)) return im.Error(n, "list() of a non-sequence");
+         im.Set(n, 0, Val::Seq(K::kList, *s.items));
+         return absl::OkStatus();
+       }},
+      // {k: v, ...}
+      {"prim::DictConstruct", [](Importer& im, tj::Node* n) -> absl::Status {
+         Val d = Val::Dict();
+         for (size_t i = 0; i + 1 < im.NumIn(n); i += 2) Store(d, im.In(n, i), im.In(n, i + 1));
+         im.Set(n, 0, d);
+         return absl::OkStatus();
+       }},
+      // dict() / OrderedDict(): empty; dict(d): a copy
+      {"aten::dict", [](Importer& im, tj::Node* n) -> absl::Status {
+         Val d = Val::Dict();
+         if (im.NumIn(n) > 0) {
+           const Val& s = im.In(n, 0);
+           if (!s.is(K::kDict)) return im.Error(n, "dict() of a non-dict");
+           *d.keys = *s.keys;
+           *d.items = *s.items;
+         }
+         im.Set(n, 0, d);
+         return absl::OkStatus();
+       }},
+      // d.keys(), d.values(): lists; d.items(): a list of (key, value)
+      {"aten::keys", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& d = im.In(n, 0);
+         if (!d.is(K::kDict)) return im.Error(n, "keys() of a non-dict");
+         im.Set(n, 0, Val::Seq(K::kList, *d.keys));
+         return absl::OkStatus();
+       }},
+      {"aten::values", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& d = im.In(n, 0);
+         if (!d.is(K::kDict)) return im.Error(n, "values() of a non-dict");
+         im.Set(n, 0, Val::Seq(K::kList, *d.items));
+         return absl::OkStatus();
+       }},
+      {"aten::items", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& d = im.In(n, 0);
+         if (!d.is(K::kDict)) return im.Error(n, "items() of a non-dict");
+         std::vector<Val> pairs;
+         for (size_t i = 0; i < d.items->size(); ++i)
+           pairs.push_back(Val::Seq(K::kTuple, {(*d.keys)[i], (*d.items)[i]}));
+         im.Set(n, 0, Val::Seq(K::kList, std::move(pairs)));
+         return absl::OkStatus();
+       }},
+      // d.get(key[, default])
+      {"aten::get", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& d = im.In(n, 0);
+         if (!d.is(K::kDict)) return im.Error(n, "get() of a non-dict");
+         const int64_t at = Find(d, im.In(n, 1));
+         im.Set(n, 0, at >= 0 ? (*d.items)[at] : im.NumIn(n) > 2 ? im.In(n, 2) : Val::None());
+         return absl::OkStatus();
+       }},
+      // seq[i] = v: mutates the shared list (Python negative indices); d[k] = v
+      {"aten::_set_item", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& s = im.In(n, 0);
+         if (s.is(K::kDict)) {
+           Store(s, im.In(n, 1), im.In(n, 2));
+           return absl::OkStatus();  // the dict overload returns nothing
+         }
+         if (!s.is(K::kList)) return im.Error(n, "item assignment into a non-list");
+         ASSIGN_OR_RETURN(int64_t i, im.Int(n, 1));
+         const int64_t size = static_cast<int64_t>(s.items->size());
+         if (i < 0) i += size;
+         if (i < 0 || i >= size) return im.Error(n, "list assignment index out of range");
+         (*s.items)[i] = im.In(n, 2);
+         if (!n->outputs().empty()) im.Set(n, 0, s);
+         return absl::OkStatus();
+       }},
+      // sum(seq) of numbers
+      {"aten::sum", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& s = im.In(n, 0);
+         if (!IsSeq(s)) return im.Error(n, "sum() of a non-sequence");
+         bool floating = false;
+         double total = 0;
+         int64_t itotal = 0;
+         for (const Val& v : *s.items) {
+           if (!v.is_number()) return im.Error(n, "sum() of a non-number");
+           floating = floating || v.is(K::kFloat);
+           total += v.number();
+           itotal += v.i;
+         }
+         im.Set(n, 0, floating ? Val::Float(total) : Val::Int(itotal));
+         return absl::OkStatus();
+       }},
+      // list.copy(): a new list of the same items
+      {"aten::copy", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& s = im.In(n, 0);
+         if (!IsSeq(s)) return im.Error(n, "copy() of a non-list");
          im.Set(n, 0, Val::Seq(K::kList, *s.items));
          return absl::OkStatus();
        }},
@@ -281,6 +392,7 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::__contains__", [](Importer& im, tj::Node* n) -> absl::Status {
          const Val &s = im.In(n, 0), &x = im.In(n, 1);
          if (s.is(K::kStr) && x.is(K::kStr)) return SetBool(im, n, s.s.find(x.s) != std::string::npos);
+         if (s.is(K::kDict)) return SetBool(im, n, Find(s, x) >= 0);
          if (!IsSeq(s)) return im.Error(n, "'in' on a non-sequence");
          bool r = false;
          for (const Val& v : *s.items) r |= Equal(v, x);

@@ -370,6 +370,7 @@ struct ParsedBlock {
   std::vector<std::pair<const Token*, ParsedType>> inputs;
   std::vector<ParsedOp> ops;
   std::vector<const Token*> outputs;
+  std::vector<const Token*> output_names;  // `return %v as "name"`, top level only
 };
 
 struct ParsedOp {
@@ -476,6 +477,11 @@ class Parser {
       while (true) {
         if (Cur().kind != Tok::kValue) return Expected("a value after ','");
         block->outputs.push_back(Take());
+        if (depth == 0 && AtKeyword("as")) {
+          Take();
+          if (Cur().kind != Tok::kString) return Expected("an output name (a string) after 'as'");
+          block->output_names.push_back(Take());
+        }
         if (!AtPunct(',')) break;
         Take();
       }
@@ -944,6 +950,14 @@ class Parser {
       absl::StatusOr<Value*> v = Lookup(*t);
       if (!v.ok()) return v.status();
       g->AddOutput(*v);
+    }
+    if (!block.output_names.empty()) {
+      // All outputs named or none: a name per output, as the verifier asks.
+      if (block.output_names.size() != block.outputs.size())
+        return Error(*block.output_names.back(), "name every output with 'as' or none");
+      std::vector<std::string> names;
+      for (const Token* t : block.output_names) names.push_back(t->text);
+      g->SetOutputNames(std::move(names));
     }
     return g;
   }

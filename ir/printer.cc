@@ -300,6 +300,9 @@ std::string Print(const Graph& g, const PrintOptions& opts) {
   out += "  return";
   for (size_t i = 0; i < g.outputs().size(); ++i) {
     absl::StrAppend(&out, i ? ", " : " ", namer.Name(g.outputs()[i]));
+    // The names callers see (the C API's), when the graph has them.
+    if (i < g.output_names().size())
+      absl::StrAppend(&out, " as ", QuoteString(g.output_names()[i]));
   }
   out += "\n}\n";
   if (!opts.elide_constants && !blobs.order().empty()) {

@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "ir/kernel_body.h"
@@ -54,6 +55,25 @@ uint16_t F32ToBF16Bits(float f) {
 
 namespace {
 
+// Whether `v` reaches a cast to a non-float type through the ops that read
+// it: float values on their way back to integers.
+bool FlowsBackToInteger(const ir::Value* v) {
+  std::vector<const ir::Value*> work{v};
+  std::unordered_set<const ir::Value*> seen{v};
+  while (!work.empty()) {
+    const ir::Value* x = work.back();
+    work.pop_back();
+    for (const ir::Operation* u : x->users()) {
+      for (int r = 0; r < u->num_results(); ++r) {
+        const ir::Value* y = u->result(r);
+        if (u->kind() == ir::OpKind::kCast && !ir::IsFloat(y->type().dtype)) return true;
+        if (seen.insert(y).second) work.push_back(y);
+      }
+    }
+  }
+  return false;
+}
+
 // Stage 4.
 absl::Status RetypeBodies(ir::Graph& g) {
   for (const auto& op : g.ops()) {
@@ -86,6 +106,23 @@ absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted, bo
       }
       ir::TensorType t{to, d.type().shape};
       op->mutable_attrs()["value"] = std::make_shared<ir::TensorData>(t, std::move(bytes));
+    }
+    if (op->kind() == ir::OpKind::kCast && op->result()->type().dtype == ir::DType::kF32) {
+      // Integers made floats and back (index arithmetic, e.g. wrapping
+      // negative indices) are exact in f32 up to 2^24 but in f16 only to
+      // 2^11: stored as f16 in between they would be silently wrong. Fused,
+      // they never leave the kernel's f32 registers, which is what the
+      // default pipeline does. (Integers made floats for good, `x.float()`,
+      // simply take the storage precision.)
+      if (!ir::IsFloat(op->operand(0)->type().dtype) && FlowsBackToInteger(op->result())) {
+        return absl::UnimplementedError(absl::StrCat(
+            "cast", op->loc().empty() ? "" : " at " + op->loc(), ": a value computed from ",
+            std::string(ir::DTypeName(op->operand(0)->type().dtype)), " would be stored as ",
+            std::string(ir::DTypeName(to)),
+            " and lose its exactness; compile at the default pipeline (which fuses it) or "
+            "in fp32"));
+      }
+      op->mutable_attrs()["to"] = std::string(ir::DTypeName(to));
     }
     for (int r = 0; r < op->num_results(); ++r) {
       ir::Value* v = op->result(r);

@@ -305,6 +305,28 @@ TEST(ParserTest, DynamicDimsAndHexCase) {
   ExpectRoundTrip(*g);
 }
 
+// The names a model's outputs carry (a dict's keys) print as `as "name"` and
+// parse back; naming some outputs but not all is an error.
+TEST(ParserTest, OutputNamesRoundTrip) {
+  std::unique_ptr<Graph> g = MustParse(
+      "graph @main(%x: f32[4]) {\n"
+      "  %0 = relu(%x) : f32[4]\n"
+      "  return %0 as \"out\", %x as \"aux \\\"raw\\\"\"\n"
+      "}\n");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->output_names(), (std::vector<std::string>{"out", "aux \"raw\""}));
+  ExpectRoundTrip(*g);
+  EXPECT_THAT(ParseError("graph @main(%x: f32[4]) {\n"
+                         "  %0 = relu(%x) : f32[4]\n"
+                         "  return %0 as \"out\", %x\n"
+                         "}\n"),
+              HasSubstr("name every output with 'as' or none"));
+  EXPECT_THAT(ParseError("graph @main(%x: f32[4]) {\n"
+                         "  return %x as out\n"
+                         "}\n"),
+              HasSubstr("an output name (a string) after 'as'"));
+}
+
 TEST(ParserTest, ErrorsCarryPositions) {
   // The spec's example: a missing ')' after the operands.
   EXPECT_THAT(ParseError("graph @main(%x: f32[4]) {\n"

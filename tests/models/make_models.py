@@ -242,13 +242,29 @@ _TV = _TVX = dict(shapes="1,3,224,224")
 @case("convnext_tiny", "model_extra", tv="convnext_tiny", **_TVX)
 @case("vit_b_16", "model_extra", tv="vit_b_16",
       note="zero-initialised head redrawn from N(0, 0.02)", **_TVX)
-# swin_t builds its attention mask with aten::pad, copy_ and roll, which sinter
-# does not lower yet: it is a "refused" case until it does, so a fix (or a
-# regression in the message) shows up in the tests.
-@case("swin_t", "refused", tv="swin_t",
-      note="expect: aten::copy (writes into slices are not lowered yet)", **_TVX)
-def _torchvision_model(tv, tv_kw=(), logits_only=False, hw=224):
-    m = getattr(torchvision.models, tv)(weights=None, **dict(tv_kw))
+# swin_t pads, rolls and builds its shifted-window attention mask by writing
+# into slices of a zero tensor (copy_ through views, functionalized by the
+# importer).
+@case("swin_t", "model_extra", tv="swin_t", **_TVX)
+# swin_v2_t adds cosine attention (F.normalize, a clamped exp'd logit scale)
+# and a continuous position bias from a small MLP over log-spaced offsets.
+@case("swin_v2_t", "model_extra", "1,3,256,256", tv="swin_v2_t", hw=256)
+# Segmentation: forward returns {"out": logits at the input's size}, the
+# head's features upsampled with bilinear interpolation (align_corners
+# False); DeepLabV3's ASPP pools to 1x1 and upsamples back. Smaller inputs
+# than the classifiers': output stride 8 makes the dilated ResNet dear.
+@case("deeplabv3_resnet50", "model_extra", "1,3,160,160", tv="deeplabv3_resnet50",
+      hw=160, seg=True, rtol=1e-3, atol=1e-3,
+      note=_tol_note("4.1e-4", "4.2e-4", "4.1") + "; " + _BN_NOTE +
+      "; returns a dict, output named 'out'",
+      tv_kw=(("weights_backbone", None), ("aux_loss", False)))
+@case("lraspp_mobilenet_v3_large", "model_extra", "1,3,160,160",
+      tv="lraspp_mobilenet_v3_large", hw=160, seg=True,
+      note=_BN_NOTE + "; returns a dict, output named 'out'",
+      tv_kw=(("weights_backbone", None),))
+def _torchvision_model(tv, tv_kw=(), logits_only=False, hw=224, seg=False):
+    zoo = torchvision.models.segmentation if seg else torchvision.models
+    m = getattr(zoo, tv)(weights=None, **dict(tv_kw))
     _make_outputs_nontrivial(m, hw)
     if not logits_only:
         return m
@@ -356,16 +372,15 @@ def _gpt2_block():
 # group "refused"
 # --------------------------------------------------------------------------
 
-@case("inplace_view_alias_refused", "refused", "2,8",
-      note="expect: in-place (a view is read after its base is mutated in place)")
-def _inplace_view_alias():
-    class InplaceViewAlias(nn.Module):
+@case("inplace_strided_slice_refused", "refused", "2,8",
+      note="expect: aten::copy_ (a write into a strided slice)")
+def _inplace_strided_slice():
+    class InplaceStridedSlice(nn.Module):
         def forward(self, x):
             y = x * 2.0
-            z = y.view(-1)
-            y.relu_()
-            return z + 1.0
-    return InplaceViewAlias()
+            y[:, ::2] = 0.0
+            return y + 1.0
+    return InplaceStridedSlice()
 
 
 @case("fft_refused", "refused", "1,16",
@@ -1072,6 +1087,59 @@ def _roll():
             return (torch.roll(x, shifts=(-2, 3), dims=(1, 2)), torch.roll(x, 4),
                     torch.roll(x, -9, 2))
     return Roll()
+
+
+# In-place writes through views (functionalized by the importer: the write
+# goes up to the base and every other view is made again from it).
+@case("op_inplace_view_alias", "op", "2,8")
+def _inplace_view_alias():
+    class InplaceViewAlias(nn.Module):
+        def forward(self, x):
+            y = x * 2.0
+            z = y.view(-1)
+            y.relu_()
+            return z + 1.0
+    return InplaceViewAlias()
+
+
+@case("op_slice_assign", "op", "2,6,8;2,3,8")
+def _slice_assign():
+    class SliceAssign(nn.Module):
+        def forward(self, x, u):
+            y = x.new_zeros((2, 6, 8))
+            y[:, 1:4] = u * 2.0
+            y[0, :, 2] = 1.5
+            z = y.transpose(1, 2)
+            z[:, 0] += x[:, :, 0]
+            w = x.clone()
+            w.narrow(2, 5, 3).zero_()
+            w[1].mul_(-1.0)
+            o = x.new_ones((3,)) + x.new_full((3,), 2.0)
+            return y + 1.0, z * 1.0, w, o
+    return SliceAssign()
+
+
+@case("op_index", "op", "4,5,6;3", dtypes="f32;i64", int_high=4)
+def _index():
+    class Index(nn.Module):
+        def forward(self, x, i):
+            j = torch.tensor([[0, -1], [2, -3]])
+            return x[i], x[:, j], x[:, :, i], x[..., j]
+    return Index()
+
+
+@case("op_upsample", "op", "2,3,5,7")
+def _upsample():
+    class Upsample(nn.Module):
+        def forward(self, x):
+            return (F.interpolate(x, size=(11, 9), mode="bilinear", align_corners=False),
+                    F.interpolate(x, size=(4, 16), mode="bilinear", align_corners=True),
+                    F.interpolate(x, scale_factor=1.7, mode="bilinear", align_corners=False),
+                    F.interpolate(x, scale_factor=2.0, mode="nearest"),
+                    F.interpolate(x, size=(8, 5), mode="nearest"),
+                    F.interpolate(x, scale_factor=(0.6, 1.5), mode="nearest"),
+                    F.interpolate(x, size=(1, 1), mode="bilinear", align_corners=True))
+    return Upsample()
 
 
 @case("op_pad", "op", "2,3,6,7")

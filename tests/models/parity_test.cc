@@ -96,6 +96,11 @@ void RunAndCompare(sinter_model* model, int threads, const Case& c,
     sinter_tensor_info info;
     ASSERT_EQ(sinter_model_output_info(model, o, &info), nullptr);
     ASSERT_EQ(std::vector<int64_t>(info.dims, info.dims + info.rank), ref[o].sizes().vec());
+    // A dict's tensors are named by their keys: "output named 'out'".
+    if (size_t at = c.note.find("output named '"); at != std::string::npos && o == 0) {
+      const std::string want = c.note.substr(at + 14, c.note.find('\'', at + 14) - at - 14);
+      EXPECT_EQ(std::string(info.name), want);
+    }
     const void* data = nullptr;
     size_t bytes = 0;
     ASSERT_EQ(sinter_session_get_output(session, o, &data, &bytes), nullptr);

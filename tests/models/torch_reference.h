@@ -10,7 +10,8 @@
 
 namespace sinter::testing {
 
-// Tensors of a (possibly nested) tuple or list output, in order.
+// Tensors of a (possibly nested) tuple, list or dict output, in order (a
+// dict's in insertion order, as sinter's importer flattens it).
 inline void Flatten(const c10::IValue& v, std::vector<at::Tensor>* out) {
   if (v.isTensor()) {
     out->push_back(v.toTensor().contiguous());
@@ -18,6 +19,8 @@ inline void Flatten(const c10::IValue& v, std::vector<at::Tensor>* out) {
     for (const auto& e : v.toTupleRef().elements()) Flatten(e, out);
   } else if (v.isList()) {
     for (const auto& e : v.toListRef()) Flatten(e, out);
+  } else if (v.isGenericDict()) {
+    for (const auto& e : v.toGenericDict()) Flatten(e.value(), out);
   }
 }
 
