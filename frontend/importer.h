@@ -121,6 +121,14 @@ class Importer {
   // Rebinds an in-place op's target so later readers see the new value.
   void Rebind(tj::Node* n, size_t input, Val v) { vals_[n->inputs().at(input)] = std::move(v); }
 
+  // A nested tensor (TransformerEncoder's padded sequences) is its dense
+  // value with a padding mask [batch, seq] (true = padding) carried beside it.
+  void SetNestedPadding(const ir::Value* v, ir::Value* pad) { nested_padding_[v] = pad; }
+  ir::Value* NestedPadding(const ir::Value* v) const {
+    auto it = nested_padding_.find(v);
+    return it == nested_padding_.end() ? nullptr : it->second;
+  }
+
   absl::StatusOr<ir::Value*> Tensor(tj::Node* n, size_t i);
   // A tensor, or nullptr when the input is None.
   absl::StatusOr<ir::Value*> OptTensor(tj::Node* n, size_t i);
@@ -178,6 +186,7 @@ class Importer {
   std::unordered_map<const tj::Value*, std::vector<const tj::Value*>> aliases_;
   // The view op that made each view value (its input 0 is the parent).
   std::unordered_map<const tj::Value*, tj::Node*> view_of_;
+  std::unordered_map<const ir::Value*, ir::Value*> nested_padding_;
   tj::Node* current_ = nullptr;
 };
 

@@ -61,12 +61,58 @@ absl::Status Rsub(Importer& im, tj::Node* n) {
   return Out(im, n, im.Op(OpKind::kSub, {b, a}));
 }
 
+// The value of a one-element integer constant, if `v` is one.
+std::optional<int64_t> IntConstant(const ir::Value* v) {
+  const ir::Operation* def = v->def();
+  if (def == nullptr || def->kind() != OpKind::kConst) return std::nullopt;
+  const ir::TensorData& d = *def->GetTensor("value");
+  if (d.type().shape.NumElements().value_or(0) != 1) return std::nullopt;
+  switch (d.type().dtype) {
+    case ir::DType::kI64:
+      return d.data<int64_t>()[0];
+    case ir::DType::kI32:
+      return d.data<int32_t>()[0];
+    case ir::DType::kI8:
+      return d.data<int8_t>()[0];
+    case ir::DType::kU8:
+      return d.data<uint8_t>()[0];
+    case ir::DType::kF32:
+    case ir::DType::kF16:
+    case ir::DType::kBF16:
+    case ir::DType::kF64:
+    case ir::DType::kBool:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 template <OpKind Op>
 absl::Status Compare(Importer& im, tj::Node* n) {
   ir::Value* like = im.In(n, 0).is(K::kTensor) ? im.In(n, 0).tensor : im.In(n, 1).tensor;
   ASSIGN_OR_RETURN(ir::Value * x, im.TensorOrScalar(n, 0, like));
   ASSIGN_OR_RETURN(ir::Value * y, im.TensorOrScalar(n, 1, like));
   RETURN_IF_ERROR(Promote(im, &x, &y));
+  const ir::DType dt = x->type().dtype;
+  if (!ir::IsFloat(dt) && dt != ir::DType::kBool) {
+    // Kernel bodies compare f32 and bool. An integer tensor against an
+    // integer constant c with |c| < 2^24 compares exactly in f32: rounding
+    // to f32 is monotonic and c and its integer neighbours are exact, so no
+    // x on the other side of c rounds onto or past it (`mask == 0`,
+    // `ids < vocab`). Two integer tensors stay integer (and are refused by
+    // the backends, by name).
+    std::optional<int64_t> c = IntConstant(y);
+    if (!c) c = IntConstant(x);
+    if (c && *c > -(int64_t{1} << 24) && *c < (int64_t{1} << 24)) {
+      // The constant side becomes an f32 constant, the tensor side a cast.
+      auto f32 = [&](ir::Value* v) -> absl::StatusOr<ir::Value*> {
+        if (std::optional<int64_t> k = IntConstant(v); k && v->type().shape.rank() == 0)
+          return im.Scalar(static_cast<double>(*k), ir::DType::kF32);
+        return im.Op(OpKind::kCast, {v}, {{"to", std::string("f32")}});
+      };
+      ASSIGN_OR_RETURN(x, f32(x));
+      ASSIGN_OR_RETURN(y, f32(y));
+    }
+  }
   return Out(im, n, im.Op(Op, {x, y}));
 }
 
@@ -704,6 +750,13 @@ absl::StatusOr<ir::Value*> AsBool(Importer& im, ir::Value* x) {
   return im.Op(OpKind::kNe, {x, im.Scalar(0, x->type().dtype)});
 }
 
+// x.is_nested: whether x is a nested tensor (see NestedFromMask).
+absl::Status IsNested(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  im.Set(n, 0, Val::Bool(im.NestedPadding(x) != nullptr));
+  return absl::OkStatus();
+}
+
 // logical_not(x) = (x as bool) == false; and/or as selects; xor as !=.
 absl::Status LogicalNot(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
@@ -1192,14 +1245,23 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::zero", [](Importer& im, tj::Node* n) { return FillValue(im, n, 0.0); }},
       {"aten::pad", &Pad},
       {"aten::constant_pad_nd", &Pad},
-      // A check that the padding mask is left-aligned, so the transformer
-      // encoder may take its nested-tensor fast path; answering no is always
-      // sound (the standard path computes the same for any mask).
+      // TransformerEncoder checks that the padding mask is left-aligned (the
+      // padding at the end of each sequence, as tokenizers pad) before it
+      // takes its nested-tensor path, which outputs zeros at the padded
+      // positions. The mask is only known at run time: sinter takes the
+      // nested path, which computes the same as the standard one at every
+      // position that is not padding, and zeros where LibTorch puts them for
+      // left-aligned masks (for any other mask LibTorch leaves the values it
+      // computed for the padded queries there).
       {"aten::_nested_tensor_from_mask_left_aligned",
        [](Importer& im, tj::Node* n) -> absl::Status {
-         im.Set(n, 0, Val::Bool(false));
+         im.Set(n, 0, Val::Bool(true));
          return absl::OkStatus();
        }},
+      {"aten::_nested_tensor_from_mask", &NestedFromMask},
+      {"prim::is_nested", &IsNested},
+      {"aten::is_nested", &IsNested},
+      {"aten::to_padded_tensor", &ToPaddedTensor},
       {"aten::gelu",
        [](Importer& im, tj::Node* n) -> absl::Status {
          ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
@@ -1345,6 +1407,7 @@ const std::unordered_map<std::string, Lowering>& Table() {
                            }},
       {"aten::embedding", &Embedding},
       {"aten::lstm", &Lstm},
+      {"aten::gru", &LowerGru},
       {"aten::_transformer_encoder_layer_fwd", &LowerTransformerEncoderLayer},
       {"aten::_native_multi_head_attention", &LowerNativeMultiHeadAttention},
   };

@@ -453,8 +453,6 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"prim::is_mkldnn", &False},
       {"prim::is_quantized", &False},
       {"prim::is_meta", &False},
-      {"prim::is_nested", &False},
-      {"aten::is_nested", &False},
       {"prim::device", [](Importer& im, tj::Node* n) {
          Val d = Val::Str("cpu");
          d.kind = K::kDevice;

@@ -41,6 +41,10 @@ absl::StatusOr<ir::Value*> LayerNormOp(Importer& im, ir::Value* x, int64_t norma
 // Decompositions of PyTorch's fused transformer fast paths (transformer.cc).
 absl::Status LowerTransformerEncoderLayer(Importer& im, tj::Node* n);
 absl::Status LowerNativeMultiHeadAttention(Importer& im, tj::Node* n);
+absl::Status NestedFromMask(Importer& im, tj::Node* n);
+absl::Status ToPaddedTensor(Importer& im, tj::Node* n);
+// GRU unrolled into linear and elementwise ops (recurrent.cc).
+absl::Status LowerGru(Importer& im, tj::Node* n);
 
 }  // namespace sinter::frontend
 

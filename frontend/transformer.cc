@@ -21,6 +21,58 @@ absl::StatusOr<ir::Value*> SplitHeads(Importer& im, ir::Value* x, int64_t heads)
   return im.Op(OpKind::kTranspose, {r}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
 }
 
+// An attention mask as PyTorch's fast paths take it: mask_type 1 is a key
+// padding mask [B, S_k] (true or nonzero = a padded key), mask_type 0 an
+// attention mask [S_q, S_k] or [B, H, S_q, S_k]; a bool mask masks, a float
+// one is added to the scores.
+struct Mask {
+  ir::Value* value = nullptr;  // null: none
+  int64_t type = 0;
+};
+
+// scores [B, H, S_q, S_k] with `mask` applied: masked scores become -inf
+// (softmax gives them weight 0) or the float mask is added.
+absl::StatusOr<ir::Value*> ApplyMask(Importer& im, ir::Value* scores, const Mask& mask) {
+  if (mask.value == nullptr) return scores;
+  ir::Value* m = mask.value;
+  const auto s = scores->type().shape.extents();
+  const auto md = m->type().shape.extents();
+  if (mask.type == 1) {
+    if (md.size() != 2 || md[0] != s[0] || md[1] != s[3])
+      return absl::InvalidArgumentError("a key padding mask must be [batch, keys]");
+    ASSIGN_OR_RETURN(m, ReshapeOp(im, m, {s[0], 1, 1, s[3]}));
+  } else if (md.size() == 3 && md[0] == s[0] * s[1]) {
+    ASSIGN_OR_RETURN(m, ReshapeOp(im, m, {s[0], s[1], md[1], md[2]}));
+  }
+  if (m->type().dtype == ir::DType::kBool) {
+    return im.Op(OpKind::kWhere, {m, im.Scalar(-INFINITY, scores->type().dtype), scores});
+  }
+  if (!ir::IsFloat(m->type().dtype)) {
+    // PyTorch's fast path takes any nonzero as masked.
+    ASSIGN_OR_RETURN(ir::Value * b, im.Op(OpKind::kNe, {m, im.Scalar(0, m->type().dtype)}));
+    return im.Op(OpKind::kWhere, {b, im.Scalar(-INFINITY, scores->type().dtype), scores});
+  }
+  if (m->type().dtype != scores->type().dtype) {
+    ASSIGN_OR_RETURN(
+        m, im.Op(OpKind::kCast, {m}, {{"to", std::string(ir::DTypeName(scores->type().dtype))}}));
+  }
+  return im.Op(OpKind::kAdd, {scores, m});
+}
+
+// The optional mask operands (mask at `at`, mask_type at `type_at`) of the
+// fast-path ops.
+absl::StatusOr<Mask> MaskOperand(Importer& im, tj::Node* n, size_t at, size_t type_at) {
+  Mask mask;
+  if (im.NumIn(n) <= at || im.IsNone(n, at)) return mask;
+  ASSIGN_OR_RETURN(mask.value, im.Tensor(n, at));
+  if (im.NumIn(n) > type_at && !im.IsNone(n, type_at)) {
+    ASSIGN_OR_RETURN(mask.type, im.Int(n, type_at));
+  }
+  if (mask.type != 0 && mask.type != 1)
+    return im.Error(n, absl::StrCat("attention mask type ", mask.type, " is not supported"));
+  return mask;
+}
+
 struct Attention {
   ir::Value* out;      // [B, S, E]
   ir::Value* weights;  // [B, H, S, S] softmax weights
@@ -30,7 +82,8 @@ struct Attention {
 // (qkv_w [3E, E], qkv_b [3E]) and the output projection.
 absl::StatusOr<Attention> MultiHead(Importer& im, ir::Value* q_in, ir::Value* k_in, ir::Value* v_in,
                                     int64_t embed, int64_t heads, ir::Value* qkv_w,
-                                    ir::Value* qkv_b, ir::Value* proj_w, ir::Value* proj_b) {
+                                    ir::Value* qkv_b, ir::Value* proj_w, ir::Value* proj_b,
+                                    const Mask& mask) {
   if (q_in->type().shape.rank() != 3 || heads <= 0 || embed % heads != 0) {
     return absl::InvalidArgumentError(
         "attention expects [batch, seq, embed] inputs and embed % heads == 0");
@@ -58,6 +111,7 @@ absl::StatusOr<Attention> MultiHead(Importer& im, ir::Value* q_in, ir::Value* k_
                 {qh, im.Scalar(1.0 / std::sqrt(static_cast<double>(head_dim)), qh->type().dtype)}));
   ASSIGN_OR_RETURN(ir::Value * kt, TransposeOp(im, kh, 2, 3));
   ASSIGN_OR_RETURN(ir::Value * scores, im.Op(OpKind::kMatmul, {qh, kt}));
+  ASSIGN_OR_RETURN(scores, ApplyMask(im, scores, mask));
   ASSIGN_OR_RETURN(ir::Value * w, im.Op(OpKind::kSoftmax, {scores}, {{"axis", int64_t{-1}}}));
   ASSIGN_OR_RETURN(ir::Value * o, im.Op(OpKind::kMatmul, {w, vh}));
   ASSIGN_OR_RETURN(o, im.Op(OpKind::kTranspose, {o}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}}));
@@ -83,12 +137,15 @@ absl::Status LowerTransformerEncoderLayer(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(bool use_gelu, im.Bool(n, 7));
   ASSIGN_OR_RETURN(bool norm_first, im.Bool(n, 8));
   ASSIGN_OR_RETURN(double eps, im.Float(n, 9));
-  if (im.NumIn(n) > 18 && !im.IsNone(n, 18)) {
-    return im.Error(n, "attention masks are not supported yet");
-  }
+  ASSIGN_OR_RETURN(Mask mask, MaskOperand(im, n, 18, 19));
+  // A layer of a TransformerEncoder on its nested-tensor path: the padding
+  // travels with the tensor (see NestedFromMask).
+  ir::Value* const pad = im.NestedPadding(x);
+  if (pad != nullptr && mask.value == nullptr) mask = Mask{pad, 1};
   auto ln = [&](ir::Value* y, size_t w) { return LayerNormOp(im, y, 1, t[w], t[w + 1], eps); };
   auto attn = [&](ir::Value* y) -> absl::StatusOr<ir::Value*> {
-    ASSIGN_OR_RETURN(Attention a, MultiHead(im, y, y, y, embed, heads, t[3], t[4], t[5], t[6]));
+    ASSIGN_OR_RETURN(Attention a,
+                     MultiHead(im, y, y, y, embed, heads, t[3], t[4], t[5], t[6], mask));
     return a.out;
   };
   auto ffn = [&](ir::Value* y) -> absl::StatusOr<ir::Value*> {
@@ -116,6 +173,79 @@ absl::Status LowerTransformerEncoderLayer(Importer& im, tj::Node* n) {
     ASSIGN_OR_RETURN(y, im.Op(OpKind::kAdd, {y, h}));
     ASSIGN_OR_RETURN(y, ln(y, 12));
   }
+  if (pad != nullptr) im.SetNestedPadding(y, pad);
+  im.Set(n, 0, Val::Tensor(y));
+  return absl::OkStatus();
+}
+
+// TransformerEncoder with a key padding mask converts its input to a nested
+// tensor (the sequences without their padding) when the mask is
+// left-aligned, runs the layers on it and pads the result back with zeros;
+// otherwise its layers run on the dense tensor with the mask. Both mask the
+// padded keys, so they differ only at the padded positions: zeros, or what
+// the layers computed for them. sinter keeps the dense tensor and carries the
+// padding mask with it (the layers mask the padded keys), and
+// to_padded_tensor decides at run time, as LibTorch does: zeros at the padded
+// positions when every row's padding is at its end.
+// _nested_tensor_from_mask(t, valid [B, S], mask_check)
+absl::Status NestedFromMask(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * valid, im.Tensor(n, 1));
+  const auto d = x->type().shape.extents();
+  const auto md = valid->type().shape.extents();
+  if (d.size() != 3 || md.size() != 2 || md[0] != d[0] || md[1] != d[1])
+    return im.Error(n, "expected a [batch, seq, embed] tensor and a [batch, seq] mask");
+  if (valid->type().dtype != ir::DType::kBool) {
+    ASSIGN_OR_RETURN(valid, im.Op(OpKind::kNe, {valid, im.Scalar(0, valid->type().dtype)}));
+  }
+  ASSIGN_OR_RETURN(ir::Value * pad, im.Op(OpKind::kEq, {valid, im.Scalar(0, ir::DType::kBool)}));
+  // The dense tensor itself (what the layers compute at padded positions
+  // never reaches a valid one: those keys are masked), as a value of its own
+  // to carry the mask; canonicalize drops the identity reshape.
+  ASSIGN_OR_RETURN(ir::Value * y, im.Op(OpKind::kReshape, {x}, {{"shape", d}}));
+  im.SetNestedPadding(y, pad);
+  im.Set(n, 0, Val::Tensor(y));
+  return absl::OkStatus();
+}
+
+// Whether every row of `pad` [B, S] has its padding at its end (no padded
+// position followed by a valid one): LibTorch's left-alignment check, as a
+// rank-0 bool computed at run time.
+absl::StatusOr<ir::Value*> LeftAligned(Importer& im, ir::Value* pad) {
+  const auto d = pad->type().shape.extents();
+  if (d[1] < 2) return im.Scalar(1, ir::DType::kBool);
+  ASSIGN_OR_RETURN(ir::Value * a, SliceOp(im, pad, 1, 0, d[1] - 1, 1));
+  ASSIGN_OR_RETURN(ir::Value * b, SliceOp(im, pad, 1, 1, d[1], 1));
+  // wrong = a padded position followed by a valid one, as 1.0 (selects
+  // between floats, which every backend runs).
+  ASSIGN_OR_RETURN(ir::Value * valid_b, im.Op(OpKind::kWhere, {b, im.Scalar(0, ir::DType::kF32),
+                                                               im.Scalar(1, ir::DType::kF32)}));
+  ASSIGN_OR_RETURN(ir::Value * f,
+                   im.Op(OpKind::kWhere, {a, valid_b, im.Scalar(0, ir::DType::kF32)}));
+  ASSIGN_OR_RETURN(
+      ir::Value * any,
+      im.Op(OpKind::kReduceMax, {f}, {{"axes", std::vector<int64_t>{0, 1}}, {"keepdim", false}}));
+  return im.Op(OpKind::kEq, {any, im.Scalar(0, ir::DType::kF32)});
+}
+
+// to_padded_tensor(nested, padding, output_size=None)
+absl::Status ToPaddedTensor(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ir::Value* pad = im.NestedPadding(x);
+  if (pad == nullptr) return im.Error(n, "to_padded_tensor of a tensor that is not nested");
+  if (im.NumIn(n) > 2 && !im.IsNone(n, 2)) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> size, im.Ints(n, 2));
+    if (size != x->type().shape.extents())
+      return im.Error(n, "to_padded_tensor to a size other than the input's");
+  }
+  ASSIGN_OR_RETURN(double value, im.Float(n, 1));
+  const auto d = x->type().shape.extents();
+  ASSIGN_OR_RETURN(ir::Value * pad3, ReshapeOp(im, pad, {d[0], d[1], 1}));
+  ASSIGN_OR_RETURN(ir::Value * aligned, LeftAligned(im, pad));
+  // pad3 && aligned ? value : x, as two selects between floats.
+  ASSIGN_OR_RETURN(ir::Value * v,
+                   im.Op(OpKind::kWhere, {aligned, im.Scalar(value, x->type().dtype), x}));
+  ASSIGN_OR_RETURN(ir::Value * y, im.Op(OpKind::kWhere, {pad3, v, x}));
   im.Set(n, 0, Val::Tensor(y));
   return absl::OkStatus();
 }
@@ -130,11 +260,11 @@ absl::Status LowerNativeMultiHeadAttention(Importer& im, tj::Node* n) {
   }
   ASSIGN_OR_RETURN(int64_t embed, im.Int(n, 3));
   ASSIGN_OR_RETURN(int64_t heads, im.Int(n, 4));
-  if (!im.IsNone(n, 9)) return im.Error(n, "attention masks are not supported yet");
+  ASSIGN_OR_RETURN(Mask mask, MaskOperand(im, n, 9, 12));
   ASSIGN_OR_RETURN(bool need_weights, im.Bool(n, 10));
   ASSIGN_OR_RETURN(bool average, im.Bool(n, 11));
   ASSIGN_OR_RETURN(Attention a,
-                   MultiHead(im, t[0], t[1], t[2], embed, heads, t[5], t[6], t[7], t[8]));
+                   MultiHead(im, t[0], t[1], t[2], embed, heads, t[5], t[6], t[7], t[8], mask));
   im.Set(n, 0, Val::Tensor(a.out));
   if (!need_weights) {
     im.Set(n, 1, Val::None());

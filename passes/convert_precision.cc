@@ -55,8 +55,9 @@ uint16_t F32ToBF16Bits(float f) {
 
 namespace {
 
-// Whether `v` reaches a cast to a non-float type through the ops that read
-// it: float values on their way back to integers.
+// Whether `v` reaches a non-float result (a cast back to an integer, a
+// compare) through the ops that read it: integers computed or compared in
+// floats, exact only while the floats hold them exactly.
 bool FlowsBackToInteger(const ir::Value* v) {
   std::vector<const ir::Value*> work{v};
   std::unordered_set<const ir::Value*> seen{v};
@@ -66,7 +67,7 @@ bool FlowsBackToInteger(const ir::Value* v) {
     for (const ir::Operation* u : x->users()) {
       for (int r = 0; r < u->num_results(); ++r) {
         const ir::Value* y = u->result(r);
-        if (u->kind() == ir::OpKind::kCast && !ir::IsFloat(y->type().dtype)) return true;
+        if (!ir::IsFloat(y->type().dtype)) return true;
         if (seen.insert(y).second) work.push_back(y);
       }
     }
@@ -108,9 +109,10 @@ absl::Status ConvertPrecision(ir::Graph& g, ir::DType to, int64_t* converted, bo
       op->mutable_attrs()["value"] = std::make_shared<ir::TensorData>(t, std::move(bytes));
     }
     if (op->kind() == ir::OpKind::kCast && op->result()->type().dtype == ir::DType::kF32) {
-      // Integers made floats and back (index arithmetic, e.g. wrapping
-      // negative indices) are exact in f32 up to 2^24 but in f16 only to
-      // 2^11: stored as f16 in between they would be silently wrong. Fused,
+      // Integers made floats and back or compared (index arithmetic, e.g.
+      // wrapping negative indices; `ids < vocab`) are exact in f32 up to
+      // 2^24 but in f16 only to 2^11: stored as f16 in between they would be
+      // silently wrong. Fused,
       // they never leave the kernel's f32 registers, which is what the
       // default pipeline does. (Integers made floats for good, `x.float()`,
       // simply take the storage precision.)

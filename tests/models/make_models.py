@@ -334,6 +334,85 @@ def _lstm_model():
     return LstmClassifier()
 
 
+# A BERT-style encoder over token ids with a key padding mask. "random": the
+# padded tokens are scattered (ids < 5), so LibTorch's encoder takes its
+# standard path; "tail": each row's padding is at its end (length from the
+# first id), so it takes the nested-tensor path and outputs zeros there.
+@case("bert_padding_random", "model", "2,16", dtypes="i64", int_high=50,
+      mask="random")
+@case("bert_padding_tail", "model", "3,16", dtypes="i64", int_high=17,
+      mask="tail")
+def _bert_padding(mask):
+    class Bert(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(50, 64)
+            self.enc = nn.TransformerEncoder(
+                nn.TransformerEncoderLayer(64, 4, 128, batch_first=True), 2)
+            self.tail = mask == "tail"
+
+        def forward(self, ids):
+            if self.tail:
+                # Row 0 unpadded, as in a batch padded to its longest
+                # sequence: LibTorch 1.13 pads the nested result back only
+                # to the longest length (a shape that depends on the data).
+                lens = torch.cat([torch.full((1, 1), float(ids.shape[1])),
+                                  ids[1:, :1].float().clamp(min=3.0)])
+                pos = torch.arange(ids.shape[1], dtype=torch.float32)[None, :]
+                pad = pos >= lens
+            else:
+                pad = ids < 5
+            return self.enc(self.emb(ids), src_key_padding_mask=pad)
+    return Bert()
+
+
+# nn.MultiheadAttention with an additive float attention mask (the standard
+# path) and with a bool key padding mask (the fast path,
+# _native_multi_head_attention with mask_type 1).
+@case("mha_masks", "model", "2,16,64;16,16")
+def _mha_masks():
+    class Mha(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.MultiheadAttention(64, 4, batch_first=True)
+            self.b = nn.MultiheadAttention(64, 4, batch_first=True)
+
+        def forward(self, x, m):
+            y = self.a(x, x, x, attn_mask=m, need_weights=False)[0]
+            kpm = x[:, :, 0] > 1.0
+            return y, self.b(y, y, y, key_padding_mask=kpm, need_weights=False)[0]
+    return Mha()
+
+
+# A 2-layer bidirectional GRU tagger over token ids, and a one-layer GRU
+# (time-major) returning its last state too.
+@case("gru_tagger", "model", "2,12", dtypes="i64", int_high=100)
+def _gru_tagger():
+    class GruTagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(100, 32)
+            self.gru = nn.GRU(32, 48, num_layers=2, bidirectional=True, batch_first=True)
+            self.fc = nn.Linear(96, 9)
+
+        def forward(self, x):
+            y, _ = self.gru(self.emb(x))
+            return self.fc(y)
+    return GruTagger()
+
+
+@case("op_gru", "op", "7,2,5;1,2,6")
+def _gru():
+    class Gru(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(5, 6)
+
+        def forward(self, x, h):
+            return self.gru(x, h)
+    return Gru()
+
+
 @case("gpt2_block", "model", "2,16,64")
 def _gpt2_block():
     # A GPT-2 decoder block: learned positions indexed by torch.arange, a
