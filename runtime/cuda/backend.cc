@@ -342,7 +342,11 @@ class CudaSession final : public BackendSession {
     conv.clear();
     if (exec) api->cuGraphExecDestroy(exec);
     if (graph) api->cuGraphDestroy(graph);
-    for (size_t i = 0; i < num_events; ++i) api->cuEventDestroy(events[i]);
+    // Only the events that were made: when CreateSession's cuEventCreate
+    // fails part-way, the rest of the array is null, and the driver
+    // refuses a null event (found by the fake driver, tests/cuda_fake).
+    for (size_t i = 0; i < num_events; ++i)
+      if (events[i] != nullptr) api->cuEventDestroy(events[i]);
     delete[] events;
     if (dnn) dnn_api->cudnnDestroy(dnn);
     if (blas) blas_api->cublasLtDestroy(blas);

@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Host code that also includes the CUDA toolkit's own vector_types.h (a
+// test driving the executor through a fake CUDA driver) gets the toolkit's
+// uint3 and dim3, which have the same members, layout and conversions.
+#if !defined(__VECTOR_TYPES_H__)
 struct uint3 {
   unsigned int x, y, z;
 };
@@ -24,6 +28,7 @@ struct dim3 {
   constexpr dim3(uint3 v) : x(v.x), y(v.y), z(v.z) {}
   constexpr operator uint3() const { return uint3{x, y, z}; }
 };
+#endif
 
 // Warp collectives, one entry point for all (sinter_emu_warp).
 enum sinter_emu_warp_op {
