@@ -272,6 +272,7 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
     cuda_code.code = std::move(module.code);
     r.cuda_generated_kernels = module.generated_kernels;
     r.nvrtc_ms = module.nvrtc_ms;
+    r.cuda_kernels = std::move(module.usage);
   } else {
     RETURN_IF_ERROR(MakeNativeCode(graph, options, &native, &r));
   }
@@ -310,6 +311,38 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   return artifact;
 }
 
+namespace {
+
+// The CUDA module's kernels as ptxas reports them, one line per kernel and
+// architecture, then the worst case: what a reader checks first is whether
+// anything spills and which kernel has the lowest occupancy.
+std::string CudaKernelTable(const std::vector<cuda::KernelUsage>& kernels) {
+  if (kernels.empty()) return "";
+  std::string s = absl::StrFormat(
+      "cuda kernels (ptxas; occupancy at the launch's block size):\n  %-28s %-6s %4s %6s %5s "
+      "%6s %5s  %s\n",
+      "kernel", "arch", "regs", "smem", "stack", "spills", "block", "occupancy");
+  int spilling = 0;
+  const cuda::KernelUsage* lowest = nullptr;
+  for (const cuda::KernelUsage& u : kernels) {
+    const cuda::KernelResources& k = u.resources;
+    const int64_t spills = k.spill_store_bytes + k.spill_load_bytes;
+    spilling += spills > 0;
+    if (lowest == nullptr || u.occupancy.fraction < lowest->occupancy.fraction) lowest = &u;
+    absl::StrAppend(
+        &s, absl::StrFormat("  %-28s %-6s %4d %6d %5d %6d %5d  %.0f%% (%s)\n", k.kernel, k.arch,
+                            k.registers, k.shared_bytes, k.stack_bytes, spills, u.threads_per_block,
+                            100 * u.occupancy.fraction, u.occupancy.limiter));
+  }
+  absl::StrAppend(&s, "cuda kernels spilling: ", spilling, "; lowest occupancy ",
+                  absl::StrFormat("%.0f%%", 100 * lowest->occupancy.fraction), " (",
+                  lowest->resources.kernel, " on ", lowest->resources.arch, ", limited by ",
+                  lowest->occupancy.limiter, ")\n");
+  return s;
+}
+
+}  // namespace
+
 std::string CompileReport::ToText() const {
   std::string s = absl::StrFormat(
       "ops in: %d\nkernels per inference: %d (library calls: %d)\n"
@@ -322,6 +355,7 @@ std::string CompileReport::ToText() const {
     absl::StrAppend(&s, "target: cuda (", absl::StrJoin(cuda_images, ", "), "), storage ",
                     precision, ", ", cuda_generated_kernels, " distinct generated kernels, NVRTC ",
                     absl::StrFormat("%.0f", nvrtc_ms), " ms\n");
+    s += CudaKernelTable(cuda_kernels);
   } else if (native_level.empty()) {
     s += "native code: none (fused kernels are interpreted)\n";
   } else {
@@ -372,17 +406,32 @@ std::string CompileReport::ToJson() const {
     absl::StrAppend(&not_fused_json, not_fused_json.empty() ? "" : ", ", "{\"op\": ", quote(nf.op),
                     ", \"loc\": ", quote(nf.loc), ", \"reason\": ", quote(nf.reason), "}");
   }
+  std::string cuda_json;
+  for (const cuda::KernelUsage& u : cuda_kernels) {
+    const cuda::KernelResources& k = u.resources;
+    absl::StrAppend(
+        &cuda_json, cuda_json.empty() ? "" : ", ",
+        absl::StrFormat(
+            "{\"kernel\": %s, \"arch\": %s, \"generated\": %s, \"registers\": %d, "
+            "\"shared_bytes\": %d, \"stack_bytes\": %d, \"spill_store_bytes\": %d, "
+            "\"spill_load_bytes\": %d, \"threads_per_block\": %d, \"blocks_per_sm\": %d, "
+            "\"occupancy\": %.4f, \"limiter\": %s}",
+            quote(k.kernel), quote(k.arch), u.generated ? "true" : "false", k.registers,
+            k.shared_bytes, k.stack_bytes, k.spill_store_bytes, k.spill_load_bytes,
+            u.threads_per_block, u.occupancy.blocks_per_sm, u.occupancy.fraction,
+            quote(u.occupancy.limiter)));
+  }
   return absl::StrFormat(
       "{\"ops_in\": %d, \"kernels\": %d, \"library_calls\": %d, \"arena_bytes\": %d, "
       "\"intermediate_bytes\": %d, \"constant_bytes\": %d, \"artifact_bytes\": %d, "
       "\"native_level\": \"%s\", \"native_kernels\": %d, \"native_bytes\": %d, "
       "\"native_ms\": %.1f, \"target\": \"%s\", \"precision\": \"%s\", "
-      "\"cuda_generated_kernels\": %d, \"nvrtc_ms\": %.1f, "
+      "\"cuda_generated_kernels\": %d, \"nvrtc_ms\": %.1f, \"cuda_kernels\": [%s], "
       "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s], "
       "\"pipeline\": %s}",
       ops_in, kernels, library_calls, arena_bytes, intermediate_bytes, constant_bytes,
       artifact_bytes, native_level, native_kernels, native_bytes, native_ms, target, precision,
-      cuda_generated_kernels, nvrtc_ms, by_op, fused_json, not_fused_json, passes_json,
+      cuda_generated_kernels, nvrtc_ms, cuda_json, by_op, fused_json, not_fused_json, passes_json,
       quote(pipeline));
 }
 

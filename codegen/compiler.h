@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "codegen/cuda/resources.h"
 #include "ir/graph.h"
 #include "passes/pass.h"
 
@@ -72,6 +73,9 @@ struct CompileReport {
   int64_t cuda_generated_kernels = 0;
   std::vector<std::string> cuda_images;
   double nvrtc_ms = 0;
+  // Every kernel of the module on every real architecture: registers,
+  // shared memory, spills and occupancy (codegen/cuda/resources.h).
+  std::vector<cuda::KernelUsage> cuda_kernels;
 
   std::string ToText() const;
   std::string ToJson() const;

@@ -26,6 +26,7 @@
 #include "ir/kernel_body.h"
 #include "ir/shape_rules.h"
 #include "ir/status_macros.h"
+#include "kernels/cuda/params.h"
 
 namespace sinter::codegen::cuda {
 namespace {
@@ -333,9 +334,11 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
     probe->name = it->second;
     return probe;
   };
+  std::map<std::string, int> block_of;  // generated kernel -> threads per block
   auto record = [&](const ir::Operation* op, format::CodeRole role, const CudaKernel& k) {
     m.code[op].push_back({role, k.name, k.launch.threads_per_block, k.launch.work_items,
                           k.launch.max_blocks_per_sm});
+    block_of[k.name] = k.launch.threads_per_block;
   };
 
   for (const auto& op : g.ops()) {
@@ -357,6 +360,17 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
     ASSIGN_OR_RETURN(CompiledKernel bin, CompileCuda(m.source, "sinter_module.cu", arch, ptx));
     m.images.push_back({arch, false, std::string(bin.cubin.begin(), bin.cubin.end())});
     if (ptx) m.images.push_back({"compute_" + arch.substr(3), true, bin.ptx});
+    const SmLimits* sm = FindSmLimits(arch);
+    for (KernelResources& r : bin.resources) {
+      KernelUsage u;
+      auto it = block_of.find(r.kernel);
+      u.generated = it != block_of.end();
+      u.threads_per_block = u.generated ? it->second : SINTER_CUDA_HAND_BLOCK;
+      // An architecture the limits table lacks still reports its resources.
+      if (sm != nullptr) u.occupancy = ComputeOccupancy(r, u.threads_per_block, 0, *sm);
+      u.resources = std::move(r);
+      m.usage.push_back(std::move(u));
+    }
   }
   m.nvrtc_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

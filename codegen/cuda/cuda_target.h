@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "codegen/artifact_writer.h"
 #include "codegen/cuda/cuda_emitter.h"
+#include "codegen/cuda/resources.h"
 #include "ir/graph.h"
 #include "runtime/format/kernel_body.h"
 
@@ -93,6 +94,8 @@ struct CudaImage {
 
 struct CudaModule {
   std::vector<CudaImage> images;
+  // Every entry function on every real architecture, in ptxas's order.
+  std::vector<KernelUsage> usage;
   // Per op, the generated kernels it launches: Main (a fused kernel or row
   // reduction) or Epilogue (conv2d/linear's bias + epilogue, run when the
   // library call cannot fuse them; the runtime decides from the epilogue).

@@ -56,6 +56,17 @@ struct Occupancy {
 Occupancy ComputeOccupancy(const KernelResources& r, int threads_per_block, int64_t dynamic_shared,
                            const SmLimits& sm);
 
+// What one kernel of the module uses on one real architecture (ptxas's
+// report) and the occupancy that gives at the block size the runtime
+// launches it with: the generated kernel's own, or the hand-written
+// kernels' SINTER_CUDA_HAND_BLOCK. No dynamic shared memory is launched.
+struct KernelUsage {
+  KernelResources resources;  // kernel, arch, registers, shared memory, stack, spills
+  bool generated = false;     // sinter_gN, else a hand-written kernels/cuda kernel
+  int threads_per_block = 0;
+  Occupancy occupancy;
+};
+
 }  // namespace sinter::codegen::cuda
 
 #endif  // SINTER_CODEGEN_CUDA_RESOURCES_H_

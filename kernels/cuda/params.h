@@ -7,6 +7,9 @@
 #define SINTER_KERNELS_CUDA_PARAMS_H_
 
 #define SINTER_CUDA_MAX_RANK 8
+// Threads per block of every hand-written kernel's launch (the runtime's
+// plan; the compiler's occupancy report assumes the same).
+#define SINTER_CUDA_HAND_BLOCK 256
 
 // out[out_offset + sum_d c_d * out_strides[d]] = in[in_offset + sum_d c_d * in_strides[d]]
 // for every coordinate c of `dims` (row-major order, n elements in all).

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda/params.h"
 #include "runtime/attrs.h"
 #include "runtime/cuda/conv.h"
 #include "runtime/cuda/gemm.h"
@@ -35,7 +36,7 @@ enum class Kind {
 // value after the tensor pointers (empty for generated kernels).
 struct LaunchPlan {
   std::string fn;
-  int block = 256;
+  int block = SINTER_CUDA_HAND_BLOCK;
   int64_t items = 0;
   int max_blocks_per_sm = 32;
   std::vector<uint8_t> params;

@@ -4,11 +4,21 @@
 // to f16 storage as the CUDA target converts it (convert-f16: bodies load f16
 // and compute f32), and each fused_elementwise op, each fused_reduction and
 // each conv2d/linear epilogue is emitted as CUDA C++ (in f32 too for one
-// model) and compiled with NVRTC for sm_90. No GPU needed; a kernel that does
-// not emit or compile fails the test with NVRTC's log.
+// model) and compiled with NVRTC for sm_80 and sm_90. No GPU needed; a kernel
+// that does not emit or compile fails the test with NVRTC's log.
+//
+// Each compiled kernel's resources (ptxas's report, codegen/cuda/resources.h)
+// are held to two bounds on both architectures: no byte spilled to local
+// memory, and an occupancy, at the block size the kernel is launched with,
+// of at least kMinOccupancy. Generated kernels are memory-bound streams
+// (elementwise chains, row reductions), whose bandwidth on Ampere and Hopper
+// needs many resident warps to cover DRAM latency; below half of the SM's
+// warps, a register-hungry body (a long fused chain) is the usual cause and
+// the fusion pass should split it instead.
 //
 // One GoogleTest test per model, registered from the manifest at start-up
 // (SINTER_MODELS_DIR overrides the models folder).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -18,6 +28,7 @@
 #include "codegen/compiler.h"
 #include "codegen/cuda/cuda_emitter.h"
 #include "codegen/cuda/nvrtc.h"
+#include "codegen/cuda/resources.h"
 #include "frontend/torchscript.h"
 #include "gtest/gtest.h"
 #include "ir/kernel_body.h"
@@ -31,7 +42,8 @@ using sinter::ir::OpKind;
 
 // The model whose kernels are also compiled in f32.
 constexpr char kF32Model[] = "mobilenet_v3_large";
-constexpr char kArch[] = "sm_90";
+constexpr const char* kArchs[] = {"sm_80", "sm_90"};
+constexpr double kMinOccupancy = 0.5;
 
 using Case = sinter::testing::ModelCase;
 using sinter::testing::ReadManifest;
@@ -140,7 +152,11 @@ class CudaModelTest : public testing::Test {
       }
       // Identical kernels (same program and shapes) compile once: the name
       // is the same for all, so the source is the cache key.
-      std::map<std::string, const Fused*> distinct;
+      struct Distinct {
+        const Fused* f;
+        int threads;  // per block, as launched
+      };
+      std::map<std::string, Distinct> distinct;
       int vector = 0;
       for (const Fused& f : kernels) {
         absl::StatusOr<cuda::CudaKernel> k =
@@ -149,7 +165,7 @@ class CudaModelTest : public testing::Test {
                 : cuda::EmitFusedKernel("sinter_fused", f.body, f.inputs, f.output);
         ASSERT_TRUE(k.ok()) << f.what << ": " << k.status();
         vector += k->launch.vector_width > 1;
-        distinct.emplace(k->source, &f);
+        distinct.emplace(k->source, Distinct{&f, k->launch.threads_per_block});
       }
       // Emitting needs no NVRTC; compiling does.
       absl::StatusOr<std::pair<int, int>> version = cuda::NvrtcVersion();
@@ -158,24 +174,45 @@ class CudaModelTest : public testing::Test {
                      << version.status();
       }
       int64_t cubin_bytes = 0;
-      for (const auto& [source, f] : distinct) {
-        absl::StatusOr<cuda::CompiledKernel> bin =
-            cuda::CompileCuda(source, "sinter_fused", kArch, false);
-        ASSERT_TRUE(bin.ok()) << f->what << ": " << bin.status() << "\n" << source;
-        ASSERT_FALSE(bin->cubin.empty()) << f->what;
-        EXPECT_EQ(bin->log, "") << f->what << ": NVRTC warnings";
-        cubin_bytes += static_cast<int64_t>(bin->cubin.size());
+      double lowest = 1;
+      int max_registers = 0;
+      for (const auto& [source, d] : distinct) {
+        const Fused* f = d.f;
+        for (const char* arch : kArchs) {
+          absl::StatusOr<cuda::CompiledKernel> bin =
+              cuda::CompileCuda(source, "sinter_fused", arch, false);
+          ASSERT_TRUE(bin.ok()) << f->what << ": " << bin.status() << "\n" << source;
+          ASSERT_FALSE(bin->cubin.empty()) << f->what;
+          EXPECT_EQ(bin->log, "") << f->what << ": NVRTC warnings";
+          cubin_bytes += static_cast<int64_t>(bin->cubin.size());
+          ASSERT_EQ(bin->resources.size(), 1u) << f->what << " on " << arch;
+          const cuda::KernelResources& r = bin->resources[0];
+          EXPECT_EQ(r.spill_store_bytes + r.spill_load_bytes, 0)
+              << f->what << " on " << arch << " spills (" << r.registers << " registers)\n"
+              << source;
+          const int threads = d.threads;
+          const cuda::Occupancy o =
+              cuda::ComputeOccupancy(r, threads, 0, *cuda::FindSmLimits(arch));
+          EXPECT_GE(o.fraction, kMinOccupancy)
+              << f->what << " on " << arch << ": " << o.warps_per_sm
+              << " resident warps, limited by " << o.limiter << " (" << r.registers
+              << " registers, " << r.shared_bytes << " bytes of shared memory, " << threads
+              << " threads per block)";
+          lowest = std::min(lowest, o.fraction);
+          max_registers = std::max(max_registers, r.registers);
+        }
       }
       const std::string prefix = cuda::PrecisionName(p);
       RecordProperty(prefix + "_kernels", static_cast<int>(kernels.size()));
       RecordProperty(prefix + "_distinct_compiled", static_cast<int>(distinct.size()));
       std::printf(
           "%s %s: %zu fused kernels (%zu fused_elementwise, %d epilogues, %d fused_reduction; "
-          "%d on the 128-bit vector path), %zu distinct compiled for %s with NVRTC %d.%d: %lld "
-          "cubin bytes, NVRTC %.1f s (import and sinter compile %.1f s)\n",
+          "%d on the 128-bit vector path), %zu distinct compiled for sm_80 and sm_90 with NVRTC "
+          "%d.%d: %lld cubin bytes, at most %d registers, no spills, lowest occupancy %.0f%%, "
+          "NVRTC %.1f s (import and sinter compile %.1f s)\n",
           c_.name.c_str(), prefix.c_str(), kernels.size(), kernels.size() - epilogues - reductions,
-          epilogues, reductions, vector, distinct.size(), kArch, version->first, version->second,
-          static_cast<long long>(cubin_bytes), Seconds(t0), import_s);
+          epilogues, reductions, vector, distinct.size(), version->first, version->second,
+          static_cast<long long>(cubin_bytes), max_registers, 100 * lowest, Seconds(t0), import_s);
     }
   }
 

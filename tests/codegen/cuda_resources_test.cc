@@ -1,12 +1,20 @@
 // Resource usage of compiled CUDA kernels without a GPU: ptxas's verbose
 // report parsed from NVRTC's log, the occupancy calculator on each
 // architecture's limits, and real emitted kernels (an elementwise body, a
-// block softmax) compiled for sm_80 and sm_90: no spills, full occupancy.
+// block softmax) compiled for sm_80 and sm_90: no spills, full occupancy;
+// the hand-written kernels likewise; and BuildCudaModule's usage table,
+// which `sinterc --report` prints.
+#include <set>
 #include "absl/strings/str_cat.h"
+
 #include "codegen/cuda/cuda_emitter.h"
+#include "codegen/cuda/cuda_target.h"
+#include "codegen/cuda/embedded_kernels.h"
 #include "codegen/cuda/nvrtc.h"
 #include "codegen/cuda/resources.h"
 #include "gtest/gtest.h"
+#include "ir/parser.h"
+#include "kernels/cuda/params.h"
 #include "tests/body_program.h"
 
 namespace sinter::codegen::cuda {
@@ -110,6 +118,65 @@ TEST(Occupancy, EmittedKernelsCompileWithoutSpillsAtFullOccupancy) {
       EXPECT_EQ(o.fraction, 1.0) << o.limiter << ", " << r.registers << " registers";
     }
   }
+}
+
+// The hand-written kernels (kernels/cuda/kernels.cuh, every dtype
+// instantiation), compiled as BuildCudaModule compiles them, at the block
+// size the runtime launches them with: nothing spills, and each keeps at
+// least half of the SM's warps resident (grid-stride loops over global
+// memory: latency is hidden by resident warps, as for generated kernels).
+TEST(Occupancy, HandWrittenKernelsDoNotSpill) {
+  if (!NvrtcVersion().ok()) GTEST_SKIP() << "NVRTC not loadable: " << NvrtcVersion().status();
+  const std::string source = absl::StrCat(kCudaParamsH, "\n", kCastH, "\n", kCudaKernelsCuh, "\n");
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    SCOPED_TRACE(arch);
+    auto bin = CompileCuda(source, "hand_written", arch, false);
+    ASSERT_TRUE(bin.ok()) << bin.status();
+    // Copies, pools, reductions, batch norm, embedding, compares, wheres
+    // and casts, in every dtype: dozens of entry functions.
+    EXPECT_GT(bin->resources.size(), 20u);
+    for (const KernelResources& r : bin->resources) {
+      SCOPED_TRACE(r.kernel);
+      EXPECT_EQ(r.spill_store_bytes + r.spill_load_bytes, 0) << r.registers << " registers";
+      const Occupancy o = ComputeOccupancy(r, SINTER_CUDA_HAND_BLOCK, 0, *FindSmLimits(arch));
+      EXPECT_GE(o.fraction, 0.5) << o.limiter << ", " << r.registers << " registers";
+    }
+  }
+}
+
+// The module the CUDA target builds reports every entry function on every
+// real architecture (never the PTX-only one), generated kernels at their own
+// block size and hand-written ones at SINTER_CUDA_HAND_BLOCK.
+TEST(Occupancy, ModuleUsageCoversEveryKernelAndArch) {
+  if (!NvrtcVersion().ok()) GTEST_SKIP() << "NVRTC not loadable: " << NvrtcVersion().status();
+  auto g = ir::Parse(R"(
+graph @main(%x: f32[4,1000]) {
+  %p = softmax(%x) {axis = -1} : f32[4,1000]
+  return %p
+})");
+  ASSERT_TRUE(g.ok()) << g.status();
+  CudaTargetOptions options;
+  options.archs = {"sm_80", "sm_90"};
+  auto m = BuildCudaModule(**g, options);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->generated_kernels, 1);
+  int generated = 0, hand = 0;
+  std::set<std::string> archs;
+  for (const KernelUsage& u : m->usage) {
+    archs.insert(u.resources.arch);
+    if (u.generated) {
+      ++generated;
+      EXPECT_EQ(u.resources.kernel, "sinter_g0");
+      EXPECT_EQ(u.threads_per_block, m->code.begin()->second.at(0).block);
+    } else {
+      ++hand;
+      EXPECT_EQ(u.threads_per_block, SINTER_CUDA_HAND_BLOCK);
+    }
+    EXPECT_GT(u.occupancy.blocks_per_sm, 0) << u.resources.kernel;
+  }
+  EXPECT_EQ(generated, 2);  // once per architecture
+  EXPECT_GT(hand, 40);
+  EXPECT_EQ(archs, (std::set<std::string>{"sm_80", "sm_90"}));
 }
 
 }  // namespace

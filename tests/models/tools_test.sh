@@ -87,6 +87,10 @@ if "$bin/sinterc" "$models/squeezenet1_1.pt" -o "$work/sq.sinter" --input-shape 
     --target cuda:sm_90 --precision fp16 --report > "$work/cuda_report.txt" 2>&1; then
   grep -q "target: cuda (sm_90, compute_90), storage f16" "$work/cuda_report.txt" ||
     { cat "$work/cuda_report.txt"; exit 1; }
+  # The resource table: a generated kernel's row, and nothing spills.
+  grep -Eq "^  sinter_g0 +sm_90 +[0-9]+ " "$work/cuda_report.txt" &&
+    grep -q "^cuda kernels spilling: 0; lowest occupancy" "$work/cuda_report.txt" ||
+    { cat "$work/cuda_report.txt"; exit 1; }
   /usr/bin/python3 -c "import numpy as np; np.save('$work/img.npy', np.zeros((1,3,224,224), np.float32))"
   set +e
   msg=$("$bin/sinter-run" "$work/sq.sinter" --input "$work/img.npy" --output-dir "$work/out3" 2>&1)
