@@ -124,6 +124,26 @@ TEST(EmittedKernels, MulReluF32) {
   }
 }
 
+// Operands 4 bytes off a 16-byte boundary, as device pointers a caller
+// hands to sinter_session_set_input_device/_output_device may be: the kernel
+// must see it and take the scalar path (a float4 access there is what the
+// executor reports as misaligned, and a real GPU as a fault).
+TEST(EmittedKernels, MulReluF32OnUnalignedOperands) {
+  const int64_t n = 1003;
+  const cg::CudaKernel k = EmitMulRelu(fmt::DType::F32, {{n}, {n}}, {n});
+  ASSERT_GT(k.launch.vector_width, 1);  // the vector path exists, and is skipped
+  const std::vector<float> a = Random(n + 1, -2, 2, 5), b = Random(n, -2, 2, 6);
+  DeviceBuffer<float> da(a, "in0"), db(b, "in1"), out(n + 1, "out");
+  const LaunchReport r = RunEmitted(k, k.source, static_cast<const float*>(da.get() + 1),
+                                    static_cast<const float*>(db.get()), out.get() + 1);
+  ASSERT_TRUE(r.ok()) << r.message;
+  const std::vector<float> got = out.ToHost();
+  for (int64_t i = 0; i < n; ++i) {
+    const float p = a[i + 1] * b[i];
+    ASSERT_EQ(got[i + 1], p < 0.f ? 0.f : p) << i;
+  }
+}
+
 TEST(EmittedKernels, MulReluF16WithABroadcastInput) {
   const int64_t rows = 4, cols = 1000;  // a [rows, cols], b [cols]: vector8 rows
   const cg::CudaKernel k = EmitMulRelu(fmt::DType::F16, {{rows, cols}, {cols}}, {rows, cols});
