@@ -5,6 +5,9 @@ fp32 (TF32 off), fp16 and bf16, plus a device-to-device copy for the
 bandwidth test. Writes one JSON object.
 
     python3 bench/gpu_torch.py OUT_DIR RESULTS.json [--quick]
+    python3 bench/gpu_torch.py --one MODEL   (bench/gpu_quick.sh: fp16, the
+        first shape; prints the eager row, then torch.compile's, as JSON
+        lines as each is measured, so a time limit loses only the second)
 """
 import json
 import os
@@ -57,7 +60,29 @@ def timeit(fn, x, iters, warmup):
     return times[len(times) // 2]
 
 
+def one(name):
+    m, shapes = models()[name]
+    m = m.eval().to("cuda", torch.float16)
+    x = torch.randn(*shapes[0]).to("cuda", torch.float16)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    with torch.no_grad():
+        print(json.dumps({"eager_ms": timeit(m, x, 100, 20), "torch": torch.__version__}),
+              flush=True)
+        t0 = time.perf_counter()
+        try:
+            compiled = torch.compile(m, mode="max-autotune")
+            compiled(x)
+            compile_s = time.perf_counter() - t0
+            print(json.dumps({"compile_ms": timeit(compiled, x, 100, 20),
+                              "compile_s": compile_s}), flush=True)
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            print(json.dumps({"compile_error": str(e)[:300]}), flush=True)
+
+
 def main():
+    if sys.argv[1] == "--one":
+        return one(sys.argv[2])
     out_dir, results = sys.argv[1], sys.argv[2]
     quick = "--quick" in sys.argv
     os.makedirs(out_dir, exist_ok=True)
