@@ -4,6 +4,7 @@
 // out-of-place row; the importer rebinds the mutated operand.
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "frontend/importer.h"
@@ -592,6 +593,150 @@ absl::Status Embedding(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * w, im.Tensor(n, 0));
   ASSIGN_OR_RETURN(ir::Value * idx, im.Tensor(n, 1));
   return Out(im, n, im.Op(OpKind::kEmbedding, {w, idx}));
+}
+
+// cumsum(self, dim, *, dtype=None): integers and bool add up in i64, as
+// PyTorch promotes them; a dtype given casts first.
+absl::Status Cumsum(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  ir::DType dt = ir::IsFloat(x->type().dtype) ? x->type().dtype : ir::DType::kI64;
+  if (im.NumIn(n) > 2 && !im.IsNone(n, 2)) {
+    ASSIGN_OR_RETURN(int64_t code, im.Int(n, 2));
+    ASSIGN_OR_RETURN(dt, DTypeFromCode(code));
+  }
+  if (dt != x->type().dtype) {
+    ASSIGN_OR_RETURN(x, im.Op(OpKind::kCast, {x}, {{"to", std::string(ir::DTypeName(dt))}}));
+  }
+  return Out(im, n, im.Op(OpKind::kCumsum, {x}, {{"axis", dim}}));
+}
+
+// gather(self, dim, index, *, sparse_grad=False)
+absl::Status Gather(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * index, im.Tensor(n, 2));
+  return Out(im, n, im.Op(OpKind::kGather, {x, index}, {{"axis", dim}}));
+}
+
+// sort(self, dim=-1, descending=False), sort.stable(self, *, stable, dim=-1,
+// descending=False), argsort (the same, indices only) and topk(self, k,
+// dim=-1, largest=True, sorted=True): one `sort` op, stable, with k.
+// topk's unsorted form returns the same elements sorted.
+absl::Status Sort(Importer& im, tj::Node* n, bool topk, bool indices_only) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  int64_t k = -1, dim = -1;
+  bool descending = false;
+  if (topk) {
+    ASSIGN_OR_RETURN(k, im.Int(n, 1));
+    ASSIGN_OR_RETURN(dim, im.Int(n, 2));
+    ASSIGN_OR_RETURN(descending, im.Bool(n, 3));
+  } else {
+    // The stable overloads put `stable` (a bool or None) before dim.
+    const size_t at = im.In(n, 1).is(K::kInt) ? 1 : 2;
+    ASSIGN_OR_RETURN(dim, im.Int(n, at));
+    ASSIGN_OR_RETURN(descending, im.Bool(n, at + 1));
+  }
+  const int rank = x->type().shape.rank();
+  if (rank == 0) {
+    return im.Error(n, "sort/topk of a 0-d tensor");
+  }
+  ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dim, rank));
+  const int64_t len = x->type().shape[static_cast<int>(axis)].extent();
+  if (!topk) k = len;
+  if (k < 0 || k > len) return im.Error(n, absl::StrCat("topk k = ", k, " outside [0, ", len, "]"));
+  ASSIGN_OR_RETURN(
+      ir::Operation * op,
+      im.b().Create(OpKind::kSort, {x}, {{"axis", axis}, {"k", k}, {"descending", descending}}));
+  if (indices_only) return Out(im, n, op->result(1));
+  for (int i = 0; i < 2; ++i) im.Set(n, i, Val::Tensor(op->result(i)));
+  return absl::OkStatus();
+}
+
+// The largest (or smallest) element along `dim` (none: of the flattened
+// tensor) and its first index: a sort with k = 1. The smallest of a float
+// tensor is the largest of its negation, so that NaN wins both ways as in
+// PyTorch (min and argmin propagate NaN too); integers sort ascending.
+absl::StatusOr<std::pair<ir::Value*, ir::Value*>> Extreme(Importer& im, ir::Value* x,
+                                                          std::optional<int64_t> dim, bool keepdim,
+                                                          bool largest) {
+  std::vector<int64_t> shape = x->type().shape.extents();
+  if (!dim) {
+    int64_t total = 1;
+    for (int64_t e : shape) total *= e;
+    ASSIGN_OR_RETURN(x, ReshapeOp(im, x, {total}));
+    shape = {total};
+    dim = 0;
+    if (keepdim) return absl::InvalidArgumentError("keepdim without dim");
+  }
+  if (shape.empty()) {
+    ASSIGN_OR_RETURN(x, ReshapeOp(im, x, {1}));
+    shape = {1};
+  }
+  ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(*dim, static_cast<int64_t>(shape.size())));
+  if (shape[axis] == 0) return absl::InvalidArgumentError("max/min of an empty dimension");
+  const bool negate = !largest && ir::IsFloat(x->type().dtype);
+  if (negate) {
+    ASSIGN_OR_RETURN(x, im.Op(OpKind::kNeg, {x}));
+  }
+  ASSIGN_OR_RETURN(
+      ir::Operation * op,
+      im.b().Create(OpKind::kSort, {x},
+                    {{"axis", axis}, {"k", int64_t{1}}, {"descending", largest || negate}}));
+  ir::Value* values = op->result(0);
+  ir::Value* indices = op->result(1);
+  if (negate) {
+    ASSIGN_OR_RETURN(values, im.Op(OpKind::kNeg, {values}));
+  }
+  if (!keepdim) {
+    shape.erase(shape.begin() + axis);
+    ASSIGN_OR_RETURN(values, ReshapeOp(im, values, shape));
+    ASSIGN_OR_RETURN(indices, ReshapeOp(im, indices, shape));
+  }
+  return std::make_pair(values, indices);
+}
+
+// max(self), max(self, other), max(self, dim, keepdim=False) -> (values,
+// indices); min likewise.
+absl::Status MaxMin(Importer& im, tj::Node* n, bool largest) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  if (im.NumIn(n) == 1) {
+    ASSIGN_OR_RETURN(auto r, Extreme(im, x, std::nullopt, false, largest));
+    return Out(im, n, ReshapeOp(im, r.first, {}));
+  }
+  if (im.In(n, 1).is(K::kTensor)) {
+    ASSIGN_OR_RETURN(ir::Value * y, im.Tensor(n, 1));
+    return Out(im, n, im.Op(largest ? OpKind::kMaximum : OpKind::kMinimum, {x, y}));
+  }
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
+  bool keepdim = false;
+  if (im.NumIn(n) > 2) {
+    ASSIGN_OR_RETURN(keepdim, im.Bool(n, 2));
+  }
+  auto r = Extreme(im, x, dim, keepdim, largest);
+  if (!r.ok()) return im.Error(n, std::string(r.status().message()));
+  im.Set(n, 0, Val::Tensor(r->first));
+  im.Set(n, 1, Val::Tensor(r->second));
+  return absl::OkStatus();
+}
+
+// argmax(self, dim=None, keepdim=False); argmin likewise.
+absl::Status ArgMaxMin(Importer& im, tj::Node* n, bool largest) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  std::optional<int64_t> dim;
+  if (im.NumIn(n) > 1 && !im.IsNone(n, 1)) {
+    ASSIGN_OR_RETURN(int64_t d, im.Int(n, 1));
+    dim = d;
+  }
+  bool keepdim = false;
+  if (im.NumIn(n) > 2) {
+    ASSIGN_OR_RETURN(keepdim, im.Bool(n, 2));
+  }
+  if (!dim) keepdim = false;  // PyTorch ignores keepdim without a dim here
+  auto r = Extreme(im, x, dim, keepdim, largest);
+  if (!r.ok()) return im.Error(n, std::string(r.status().message()));
+  if (!dim) return Out(im, n, ReshapeOp(im, r->second, {}));
+  return Out(im, n, r->second);
 }
 
 // lstm(x, [h0, c0], params, has_biases, num_layers, dropout, train,
@@ -1406,6 +1551,15 @@ const std::unordered_map<std::string, Lowering>& Table() {
                                        {{"to", std::string(ir::DTypeName(y->type().dtype))}}));
                            }},
       {"aten::embedding", &Embedding},
+      {"aten::cumsum", &Cumsum},
+      {"aten::gather", &Gather},
+      {"aten::sort", [](Importer& im, tj::Node* n) { return Sort(im, n, false, false); }},
+      {"aten::argsort", [](Importer& im, tj::Node* n) { return Sort(im, n, false, true); }},
+      {"aten::topk", [](Importer& im, tj::Node* n) { return Sort(im, n, true, false); }},
+      {"aten::max", [](Importer& im, tj::Node* n) { return MaxMin(im, n, true); }},
+      {"aten::min", [](Importer& im, tj::Node* n) { return MaxMin(im, n, false); }},
+      {"aten::argmax", [](Importer& im, tj::Node* n) { return ArgMaxMin(im, n, true); }},
+      {"aten::argmin", [](Importer& im, tj::Node* n) { return ArgMaxMin(im, n, false); }},
       {"aten::lstm", &Lstm},
       {"aten::gru", &LowerGru},
       {"aten::_transformer_encoder_layer_fwd", &LowerTransformerEncoderLayer},

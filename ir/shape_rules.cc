@@ -615,4 +615,54 @@ absl::Status InferExpand(const Operation& op, std::vector<TensorType>* results) 
   return absl::OkStatus();
 }
 
+namespace {
+// An axis of a tensor of rank >= 1 for cumsum, gather and sort.
+absl::StatusOr<int64_t> AlongAxis(const Operation& op, const std::vector<int64_t>& in) {
+  if (in.empty()) return Invalid(std::string(op.name()), " needs a tensor of rank >= 1");
+  return NormalizeAxis(op.GetInt("axis"), static_cast<int64_t>(in.size()));
+}
+bool SortableType(DType t) { return t == DType::kF32 || t == DType::kI64; }
+}  // namespace
+
+absl::Status InferCumsum(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
+  RETURN_IF_ERROR(AlongAxis(op, in).status());
+  const DType t = op.operand(0)->type().dtype;
+  // The frontend casts other integers and bool to i64, as PyTorch promotes.
+  if (!SortableType(t)) return Invalid("cumsum takes f32 or i64, got ", std::string(DTypeName(t)));
+  results->push_back(Make(t, in));
+  return absl::OkStatus();
+}
+
+absl::Status InferGather(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto idx, StaticExtents(op.operand(1)));
+  ASSIGN_OR_RETURN(int64_t axis, AlongAxis(op, x));
+  const DType t = op.operand(0)->type().dtype;
+  if (!SortableType(t))
+    return Invalid("gather takes f32 or i64 data, got ", std::string(DTypeName(t)));
+  if (op.operand(1)->type().dtype != DType::kI64) return Invalid("gather indices must be i64");
+  if (idx.size() != x.size())
+    return Invalid("gather index ", Dims(idx), " and data ", Dims(x), " differ in rank");
+  for (size_t d = 0; d < x.size(); ++d) {
+    if (static_cast<int64_t>(d) != axis && idx[d] > x[d])
+      return Invalid("gather index ", Dims(idx), " exceeds data ", Dims(x), " in dim ", d);
+  }
+  results->push_back(Make(t, idx));
+  return absl::OkStatus();
+}
+
+absl::Status InferSort(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(int64_t axis, AlongAxis(op, in));
+  const DType t = op.operand(0)->type().dtype;
+  if (!SortableType(t)) return Invalid("sort takes f32 or i64, got ", std::string(DTypeName(t)));
+  const int64_t k = op.GetInt("k");
+  if (k < 0 || k > in[axis]) return Invalid("sort k = ", k, " outside [0, ", in[axis], "]");
+  in[axis] = k;
+  results->push_back(Make(t, in));
+  results->push_back(Make(DType::kI64, in));
+  return absl::OkStatus();
+}
+
 }  // namespace sinter::ir

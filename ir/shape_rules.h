@@ -36,6 +36,9 @@ SINTER_RULE(InferConcat)
 SINTER_RULE(InferSlice)
 SINTER_RULE(InferExpand)
 SINTER_RULE(InferWhere)
+SINTER_RULE(InferCumsum)
+SINTER_RULE(InferGather)
+SINTER_RULE(InferSort)
 #undef SINTER_RULE
 
 // What an op gives the kernel body in its region `region` (ops.def): the

@@ -147,6 +147,36 @@ void StridedCopy(const void* x, const int64_t* x_strides, void* y, const int64_t
 void EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
                   int64_t count, float* y);
 
+// ---- Along one axis (cumsum, gather, sort) ---------------------------------------
+//
+// Each views its tensors as [outer, len, inner] around the axis (kernels/cpu/axis.cc).
+
+// Running sums along the axis, in order; f32 accumulates in f32 as
+// PyTorch's CPU kernel does, i64 wraps (two's complement).
+void CumsumF32(const float* x, float* y, int64_t outer, int64_t len, int64_t inner);
+void CumsumI64(const int64_t* x, int64_t* y, int64_t outer, int64_t len, int64_t inner);
+
+// y[c] = x[c with c[axis] = index[c]] for every coordinate c of the index,
+// whose extents may be smaller than x's off the axis (rank <= 64). An index
+// outside [0, x_dims[axis]) gives NaN (f32) or INT64_MIN (i64).
+struct GatherShape {
+  const int64_t* out_dims;  // the index's extents (rank of them)
+  const int64_t* x_dims;    // the data's
+  int rank;
+  int axis;
+};
+void GatherF32(const float* x, const int64_t* index, float* y, const GatherShape& s);
+void GatherI64(const int64_t* x, const int64_t* index, int64_t* y, const GatherShape& s);
+
+// The first k elements of every row along the axis in ascending (or
+// descending) order, and their positions: NaN sorts above every number and
+// ties keep index order, so the result is PyTorch's stable sort (and its
+// topk wherever values differ). `scratch` holds len int64_t.
+void SortF32(const float* x, float* values, int64_t* indices, int64_t outer, int64_t len,
+             int64_t inner, int64_t k, bool descending, int64_t* scratch);
+void SortI64(const int64_t* x, int64_t* values, int64_t* indices, int64_t outer, int64_t len,
+             int64_t inner, int64_t k, bool descending, int64_t* scratch);
+
 // ---- Recurrent -------------------------------------------------------------------
 
 struct LstmShape {

@@ -707,6 +707,112 @@ void RunEmbedding(const KernelParams&, const RunContext& c) {
                    c.out_ptr(0));
 }
 
+// ---- Along one axis: cumsum, gather, sort -----------------------------------------
+
+struct AxisParams : KernelParams {
+  int64_t outer = 1, len = 1, inner = 1, k = 0;
+  int axis = 0;
+  bool i64 = false, descending = false;
+};
+
+// The axis attribute against `x`, and x as [outer, len, inner] around it.
+StatusOr<std::unique_ptr<AxisParams>> AxisView(const PrepareContext& c, const TensorDesc& x) {
+  if (x.dims.empty() || x.dims.size() > 64)
+    return InvalidArgument(StrCat("tensor '", x.name, "' must have rank 1 to 64"));
+  if (x.dtype != SINTER_F32 && x.dtype != SINTER_I64) {
+    return Status(SINTER_UNIMPLEMENTED, StrCat("tensor '", x.name, "': only f32 and i64"));
+  }
+  RT_ASSIGN_OR_RETURN(int64_t a, c.attrs.Int("axis"));
+  RT_ASSIGN_OR_RETURN(int64_t axis, Axis(a, x.dims.size()));
+  auto p = std::make_unique<AxisParams>();
+  p->axis = static_cast<int>(axis);
+  p->outer = Prod(x.dims, 0, axis);
+  p->len = x.dims[axis];
+  p->inner = Prod(x.dims, axis + 1, x.dims.size());
+  p->i64 = x.dtype == SINTER_I64;
+  return p;
+}
+
+Status ExpectDType(const TensorDesc& t, sinter_dtype want, const char* what) {
+  if (t.dtype != want) return InvalidArgument(StrCat(what, " '", t.name, "' has the wrong dtype"));
+  return Status::Ok();
+}
+
+ParamsOr PrepareCumsum(const PrepareContext& c) {
+  RT_ASSIGN_OR_RETURN(auto p, AxisView(c, *c.inputs[0]));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], c.inputs[0]->dims, "output"));
+  RT_RETURN_IF_ERROR(ExpectDType(*c.outputs[0], c.inputs[0]->dtype, "output"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunCumsum(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const AxisParams&>(kp);
+  if (p.i64) {
+    kc::CumsumI64(c.in_ptr<int64_t>(0), c.out_ptr<int64_t>(0), p.outer, p.len, p.inner);
+  } else {
+    kc::CumsumF32(c.in_ptr(0), c.out_ptr(0), p.outer, p.len, p.inner);
+  }
+}
+
+ParamsOr PrepareGather(const PrepareContext& c) {
+  const TensorDesc &x = *c.inputs[0], &idx = *c.inputs[1];
+  RT_ASSIGN_OR_RETURN(auto p, AxisView(c, x));
+  RT_RETURN_IF_ERROR(ExpectDType(idx, SINTER_I64, "gather index"));
+  if (idx.dims.size() != x.dims.size())
+    return InvalidArgument("gather index and data differ in rank");
+  for (size_t d = 0; d < x.dims.size(); ++d) {
+    if (static_cast<int>(d) != p->axis && idx.dims[d] > x.dims[d])
+      return InvalidArgument(
+          StrCat("gather index ", DimsStr(idx.dims), " exceeds data ", DimsStr(x.dims)));
+  }
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], idx.dims, "output"));
+  RT_RETURN_IF_ERROR(ExpectDType(*c.outputs[0], x.dtype, "output"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunGather(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const AxisParams&>(kp);
+  const kc::GatherShape s{c.input(1).dims.data(), c.input(0).dims.data(),
+                          static_cast<int>(c.input(0).dims.size()), p.axis};
+  if (p.i64) {
+    kc::GatherI64(c.in_ptr<int64_t>(0), c.in_ptr<int64_t>(1), c.out_ptr<int64_t>(0), s);
+  } else {
+    kc::GatherF32(c.in_ptr(0), c.in_ptr<int64_t>(1), c.out_ptr(0), s);
+  }
+}
+
+ParamsOr PrepareSort(const PrepareContext& c) {
+  const TensorDesc& x = *c.inputs[0];
+  RT_ASSIGN_OR_RETURN(auto p, AxisView(c, x));
+  RT_ASSIGN_OR_RETURN(p->k, c.attrs.Int("k"));
+  RT_ASSIGN_OR_RETURN(p->descending, c.attrs.Bool("descending"));
+  if (p->k < 0 || p->k > p->len)
+    return InvalidArgument(StrCat("sort k = ", p->k, " outside [0, ", p->len, "]"));
+  Dims y = x.dims;
+  y[p->axis] = p->k;
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "sort values"));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[1], y, "sort indices"));
+  RT_RETURN_IF_ERROR(ExpectDType(*c.outputs[0], x.dtype, "sort values"));
+  RT_RETURN_IF_ERROR(ExpectDType(*c.outputs[1], SINTER_I64, "sort indices"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+int64_t SortScratch(const KernelParams& kp, int) {
+  return static_cast<const AxisParams&>(kp).len * static_cast<int64_t>(sizeof(int64_t));
+}
+
+void RunSort(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const AxisParams&>(kp);
+  auto* order = static_cast<int64_t*>(c.scratch);
+  if (p.i64) {
+    kc::SortI64(c.in_ptr<int64_t>(0), c.out_ptr<int64_t>(0), c.out_ptr<int64_t>(1), p.outer, p.len,
+                p.inner, p.k, p.descending, order);
+  } else {
+    kc::SortF32(c.in_ptr(0), c.out_ptr(0), c.out_ptr<int64_t>(1), p.outer, p.len, p.inner, p.k,
+                p.descending, order);
+  }
+}
+
 struct LstmParams : KernelParams {
   kc::LstmShape s;
 };
@@ -980,6 +1086,9 @@ const OpDef kOps[] = {
     {"matmul", &PrepareMatmul, &NoScratch, &RunMatmul},
     {"embedding", &PrepareEmbedding, &NoScratch, &RunEmbedding},
     {"lstm", &PrepareLstm, &LstmScratch, &RunLstm},
+    {"cumsum", &PrepareCumsum, &NoScratch, &RunCumsum},
+    {"gather", &PrepareGather, &NoScratch, &RunGather},
+    {"sort", &PrepareSort, &SortScratch, &RunSort},
     {"reshape", &PrepareReshape, &NoScratch, &RunReshape},
     {"transpose", &PrepareTranspose, &NoScratch, &RunStrided},
     {"slice", &PrepareSlice, &NoScratch, &RunStrided},

@@ -1168,6 +1168,64 @@ def _roll():
     return Roll()
 
 
+@case("op_cumsum", "op", "3,5,7")
+def _cumsum():
+    class Cumsum(nn.Module):
+        def forward(self, x):
+            # Position ids from a mask, as BERT-style models make them: bool
+            # summed in i64.
+            return torch.cumsum(x, 1), x.cumsum(-1), (x > 0).long().cumsum(2)
+    return Cumsum()
+
+
+@case("op_gather", "op", "4,6,6;4,3,6", dtypes="f32;i64", int_high=6)
+def _gather():
+    class Gather(nn.Module):
+        def forward(self, x, idx):
+            return (torch.gather(x, 1, idx), torch.gather(x, 2, idx),
+                    torch.gather(idx, 2, idx[:, :, :4]))
+    return Gather()
+
+
+@case("op_sort", "op", "3,4,9")
+def _sort():
+    class Sort(nn.Module):
+        def forward(self, x):
+            a, i = torch.sort(x, dim=-1)
+            b, j = torch.sort(x, 1, descending=True)
+            # NaN sorts above every number, ascending and descending.
+            y = x.masked_fill(x > 1.0, float("nan"))
+            c, k = torch.sort(y, -1, descending=True)
+            d, m = torch.sort(y, 1)
+            return a, i, b, j, torch.argsort(x, dim=2, descending=True), c, k, d, m
+    return Sort()
+
+
+@case("op_topk", "op", "2,5,11")
+def _topk():
+    class Topk(nn.Module):
+        def forward(self, x):
+            a, i = torch.topk(x, 3)
+            b, j = torch.topk(x, 4, dim=1, largest=False)
+            c, k = x.topk(1, 0)
+            return a, i, b, j, c, k
+    return Topk()
+
+
+@case("op_max_min", "op", "3,7")
+def _max_min():
+    class MaxMin(nn.Module):
+        def forward(self, x):
+            v, i = x.max(dim=1)
+            w, j = x.min(0, keepdim=True)
+            y = x.masked_fill(x > 1.0, float("nan"))  # NaN wins max and min
+            u, k = y.max(1)
+            t, m = torch.min(y, dim=1)
+            return (x.max(), x.min(), v, i, w, j, x.argmax(), x.argmax(1),
+                    x.argmin(dim=0, keepdim=True), u, k, t, m, y.argmin(1))
+    return MaxMin()
+
+
 # In-place writes through views (functionalized by the importer: the write
 # goes up to the base and every other view is made again from it).
 @case("op_inplace_view_alias", "op", "2,8")
