@@ -4,6 +4,7 @@
 
 #include <torch/csrc/jit/api/module.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <tuple>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "frontend/lowering_helpers.h"
 #include "frontend/torchscript.h"
+#include "frontend/torchvision_ops.h"
 #include "ir/shape_rules.h"
 #include "ir/status_macros.h"
 
@@ -214,7 +216,14 @@ void Importer::Unsupported(tj::Node* n, const std::string& kind) {
   Miss& m = unsupported_[kind];
   if (m.count++ == 0) {
     std::string loc = Loc(n);
-    std::string text = n->sourceRange().text().str();
+    // Nodes LibTorch made itself (freezing, inlined builtins) may have no
+    // source, and text() does not check.
+    const tj::SourceRange& range = n->sourceRange();
+    std::string text;
+    if (range.source() != nullptr && range.end() <= range.source()->size() &&
+        range.start() <= range.end()) {
+      text = range.text().str();
+    }
     text = text.substr(0, text.find('\n'));
     if (text.size() > 80) text = text.substr(0, 77) + "...";
     m.first = loc.empty() ? text : loc + (text.empty() ? "" : ": " + text);
@@ -456,6 +465,24 @@ std::optional<c10::IValue> ToIValue(const Val& v, const c10::TypePtr& type) {
     case K::kTuple: {
       c10::TypePtr elem = c10::AnyType::get();
       if (auto l = type->cast<c10::ListType>()) elem = l->getElementType();
+      // A generic schema (`t[] data` of aten::tensor) gets the items' own
+      // type, as TorchScript infers it: ops like aten::tensor read it.
+      if (v.is(K::kList) && !v.items->empty() &&
+          (elem->kind() == c10::TypeKind::VarType || elem->kind() == c10::TypeKind::AnyType)) {
+        auto all = [&](K k) {
+          return std::all_of(v.items->begin(), v.items->end(),
+                             [&](const Val& e) { return e.is(k); });
+        };
+        if (all(K::kInt)) {
+          elem = c10::IntType::get();
+        } else if (all(K::kFloat)) {
+          elem = c10::FloatType::get();
+        } else if (all(K::kBool)) {
+          elem = c10::BoolType::get();
+        } else if (all(K::kTensor)) {
+          elem = c10::TensorType::get();
+        }
+      }
       std::vector<c10::IValue> items;
       for (const Val& e : *v.items) {
         std::optional<c10::IValue> x = ToIValue(e, elem);
@@ -656,6 +683,40 @@ absl::Status Importer::EvalBlock(tj::Block* block) {
 
 absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& inputs,
                                    const std::vector<c10::IValue>& defaults) {
+  // A `List[Tensor]` parameter (torchvision's detectors take `images`
+  // so) receives every input shape the other parameters leave: each tensor
+  // parameter before and after it takes one, and any optional parameter
+  // after it keeps its default.
+  for (size_t p = 1; p < g.inputs().size(); ++p) {
+    const c10::TypePtr& t = g.inputs()[p]->type();
+    const auto list = t->cast<c10::ListType>();
+    if (list == nullptr || list->getElementType()->kind() != c10::TypeKind::TensorType) continue;
+    const size_t before = p - 1;
+    size_t after = 0;  // tensor parameters after it without a default
+    const size_t params = g.inputs().size() - 1;
+    for (size_t q = p + 1; q < g.inputs().size() && params - (q - 1) > defaults.size(); ++q)
+      ++after;
+    if (inputs.size() < before + after + 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "forward()'s parameter ", p, " is a List[Tensor]: give it at least one input shape (",
+          inputs.size(), " given for ", before + after + 1, " or more)"));
+    }
+    const size_t n = inputs.size() - before - after;
+    std::vector<Val> items;
+    for (size_t i = 0; i < n; ++i) items.push_back(Val::Tensor(inputs[before + i]));
+    std::vector<ir::Value*> rest(inputs.begin(), inputs.begin() + before);
+    rest.insert(rest.end(), inputs.begin() + before + n, inputs.end());
+    vals_[g.inputs()[0]] = Val::None();
+    for (size_t i = 0; i < before; ++i) vals_[g.inputs()[i + 1]] = Val::Tensor(inputs[i]);
+    vals_[g.inputs()[p]] = Val::Seq(Val::Kind::kList, std::move(items));
+    for (size_t i = 0; i < after; ++i)
+      vals_[g.inputs()[p + 1 + i]] = Val::Tensor(inputs[before + n + i]);
+    for (size_t i = p + 1 + after; i < g.inputs().size(); ++i) {
+      const c10::IValue& d = defaults[defaults.size() - (g.inputs().size() - i)];
+      ASSIGN_OR_RETURN(vals_[g.inputs()[i]], FromIValue(*this, d));
+    }
+    return Finish(g);
+  }
   // inputs()[0] is the module itself. Arguments past the given inputs take
   // their declared defaults (e.g. `mask=None`).
   if (g.inputs().size() < inputs.size() + 1 ||
@@ -671,7 +732,15 @@ absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& 
     const c10::IValue& d = defaults[defaults.size() - (g.inputs().size() - i)];
     ASSIGN_OR_RETURN(vals_[g.inputs()[i]], FromIValue(*this, d));
   }
-  RETURN_IF_ERROR(EvalBlock(g.block()));
+  return Finish(g);
+}
+
+absl::Status Importer::Finish(tj::Graph& g) {
+  absl::Status evaluated = EvalBlock(g.block());
+  // An error after an unsupported op is most likely its consequence (the
+  // op's results are unknown values): the unsupported ops are reported
+  // first, the error after them.
+  if (!evaluated.ok() && unsupported_.empty()) return evaluated;
   current_ = nullptr;
   if (!unsupported_.empty()) {
     std::vector<std::string> lines;
@@ -679,9 +748,10 @@ absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& 
       lines.push_back(
           absl::StrCat("  ", k, " x", m.count, m.first.empty() ? "" : ", first at " + m.first));
     }
-    return absl::UnimplementedError(absl::StrCat("the model uses ", unsupported_.size(),
-                                                 " op kind(s) sinter does not support:\n",
-                                                 absl::StrJoin(lines, "\n")));
+    return absl::UnimplementedError(absl::StrCat(
+        "the model uses ", unsupported_.size(), " op kind(s) sinter does not support:\n",
+        absl::StrJoin(lines, "\n"),
+        evaluated.ok() ? "" : absl::StrCat("\nthen, after them: ", evaluated.message())));
   }
   // Outputs: tensors, flattened out of tuples, lists and dicts in order. A
   // tensor under a string key (segmentation models return {"out": ...})
@@ -749,19 +819,31 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
   if (!std::filesystem::is_regular_file(status))
     return absl::InvalidArgumentError(absl::StrCat("'", path, "' is not a regular file"));
   tj::Module frozen;
-  try {
-    tj::Module m = torch::jit::load(path);
-    m.eval();
-    // No numerics-changing rewrites (conv-bn folding etc.): sinter's own
-    // passes do those, so the imported graph stays the model as written.
-    frozen = tj::freeze(m, c10::nullopt, /*optimize_numerics=*/false);
-  } catch (const c10::Error& e) {
-    // LibTorch's own message, without its C++ backtrace.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "LibTorch cannot load '", path, "': ", LibTorchMessage(e.what_without_backtrace())));
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("LibTorch cannot load '", path, "': ", LibTorchMessage(e.what())));
+  // Twice at most: a model that calls torchvision's ops (detectors) cannot
+  // be deserialised until their library is loaded, which is done then, on
+  // demand, so that no other model pays for it.
+  for (int attempt = 0;; ++attempt) {
+    std::string error;
+    try {
+      tj::Module m = torch::jit::load(path);
+      m.eval();
+      // No numerics-changing rewrites (conv-bn folding etc.): sinter's own
+      // passes do those, so the imported graph stays the model as written.
+      frozen = tj::freeze(m, c10::nullopt, /*optimize_numerics=*/false);
+      break;
+    } catch (const c10::Error& e) {
+      // LibTorch's own message, without its C++ backtrace.
+      error = LibTorchMessage(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      error = LibTorchMessage(e.what());
+    }
+    const std::string what = absl::StrCat("LibTorch cannot load '", path, "': ", error);
+    if (attempt > 0 || error.find("torchvision::") == std::string::npos)
+      return absl::InvalidArgumentError(what);
+    if (absl::Status st = LoadTorchvisionOps(); !st.ok()) {
+      return absl::Status(
+          st.code(), absl::StrCat(what, "\nThe model calls torchvision's ops: ", st.message()));
+    }
   }
   auto graph = std::make_unique<ir::Graph>();
   std::vector<ir::Value*> inputs;

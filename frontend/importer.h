@@ -112,6 +112,8 @@ class Importer {
 
   absl::Status ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& inputs,
                            const std::vector<c10::IValue>& defaults);
+  // With the parameters bound: evaluates the body and records the outputs.
+  absl::Status Finish(tj::Graph& g);
 
   // ---- for lowerings ----
   ir::Builder& b() { return b_; }

@@ -595,6 +595,57 @@ absl::Status Embedding(Importer& im, tj::Node* n) {
   return Out(im, n, im.Op(OpKind::kEmbedding, {w, idx}));
 }
 
+// repeat(self, repeats): x tiled; as expand over an interleaved
+// [r0, d0, r1, d1, ...] view, then merged to [r0*d0, r1*d1, ...].
+absl::Status Repeat(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto reps, im.Ints(n, 1));
+  std::vector<int64_t> d = x->type().shape.extents();
+  if (reps.size() < d.size())
+    return im.Error(n, "repeat needs at least as many repeats as the tensor has dims");
+  d.insert(d.begin(), reps.size() - d.size(), 1);
+  std::vector<int64_t> split, wide, out;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (reps[i] < 0) return im.Error(n, "repeat counts must not be negative");
+    split.insert(split.end(), {1, d[i]});
+    wide.insert(wide.end(), {reps[i], d[i]});
+    out.push_back(reps[i] * d[i]);
+  }
+  ASSIGN_OR_RETURN(ir::Value * v, ReshapeOp(im, x, split));
+  ASSIGN_OR_RETURN(v, im.Op(OpKind::kExpand, {v}, {{"shape", wide}}));
+  return Out(im, n, ReshapeOp(im, v, out));
+}
+
+// meshgrid(tensors, indexing="ij"|"xy"): each 1-d tensor reshaped onto its
+// own dim and expanded to the grid; "xy" swaps the first two dims' roles.
+absl::Status Meshgrid(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(auto ts, TensorList(im, n, 0));
+  std::string indexing = "ij";
+  if (im.NumIn(n) > 1 && im.In(n, 1).is(K::kStr)) indexing = im.In(n, 1).s;
+  if (indexing != "ij" && indexing != "xy")
+    return im.Error(n, "meshgrid indexing must be 'ij' or 'xy', got '" + indexing + "'");
+  const size_t r = ts.size();
+  std::vector<int64_t> grid(r);
+  std::vector<size_t> dim_of(r);
+  for (size_t i = 0; i < r; ++i) {
+    if (ts[i]->type().shape.rank() > 1) return im.Error(n, "meshgrid of a tensor of rank > 1");
+    dim_of[i] = indexing == "xy" && r >= 2 && i < 2 ? 1 - i : i;
+    int64_t len = 1;
+    for (int64_t e : ts[i]->type().shape.extents()) len *= e;
+    grid[dim_of[i]] = len;
+  }
+  std::vector<Val> out;
+  for (size_t i = 0; i < r; ++i) {
+    std::vector<int64_t> shape(r, 1);
+    shape[dim_of[i]] = grid[dim_of[i]];
+    ASSIGN_OR_RETURN(ir::Value * v, ReshapeOp(im, ts[i], shape));
+    ASSIGN_OR_RETURN(v, im.Op(OpKind::kExpand, {v}, {{"shape", grid}}));
+    out.push_back(Val::Tensor(v));
+  }
+  im.Set(n, 0, Val::Seq(K::kList, std::move(out)));
+  return absl::OkStatus();
+}
+
 // cumsum(self, dim, *, dtype=None): integers and bool add up in i64, as
 // PyTorch promotes them; a dtype given casts first.
 absl::Status Cumsum(Importer& im, tj::Node* n) {
@@ -1552,6 +1603,8 @@ const std::unordered_map<std::string, Lowering>& Table() {
                            }},
       {"aten::embedding", &Embedding},
       {"aten::cumsum", &Cumsum},
+      {"aten::meshgrid", &Meshgrid},
+      {"aten::repeat", &Repeat},
       {"aten::gather", &Gather},
       {"aten::sort", [](Importer& im, tj::Node* n) { return Sort(im, n, false, false); }},
       {"aten::argsort", [](Importer& im, tj::Node* n) { return Sort(im, n, false, true); }},

@@ -153,6 +153,9 @@ const std::unordered_map<std::string, Lowering>& Table() {
          const Val& s = im.In(n, 0);
          if (IsSeq(s) || s.is(K::kDict)) {
            im.Set(n, 0, Val::Int(static_cast<int64_t>(s.items->size())));
+         } else if (s.is(K::kTensor) && s.tensor->type().shape.rank() > 0) {
+           // len(tensor): its first extent (static here).
+           im.Set(n, 0, Val::Int(s.tensor->type().shape[0].extent()));
          } else if (s.is(K::kStr)) {
            im.Set(n, 0, Val::Int(static_cast<int64_t>(s.s.size())));
          } else {
@@ -174,11 +177,43 @@ const std::unordered_map<std::string, Lowering>& Table() {
          im.Set(n, 0, d);
          return absl::OkStatus();
        }},
+      // TorchScript class instances (torchvision's ImageList): a dict from
+      // attribute name to value, shared by every reference as the object is.
+      {"prim::CreateObject", [](Importer& im, tj::Node* n) -> absl::Status {
+         im.Set(n, 0, Val::Dict());
+         return absl::OkStatus();
+       }},
+      {"prim::SetAttr", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& obj = im.In(n, 0);
+         if (!obj.is(K::kDict)) return im.Error(n, "setattr on a value that is not an object");
+         Store(obj, Val::Str(n->s(c10::attr::name)), im.In(n, 1));
+         return absl::OkStatus();
+       }},
+      {"prim::GetAttr", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& obj = im.In(n, 0);
+         const std::string name = n->s(c10::attr::name);
+         if (!obj.is(K::kDict))
+           return im.Error(n, "attribute '" + name + "' of a value that is not an object");
+         const int64_t at = Find(obj, Val::Str(name));
+         if (at < 0) return im.Error(n, "attribute '" + name + "' read before it is set");
+         im.Set(n, 0, (*obj.items)[at]);
+         return absl::OkStatus();
+       }},
       // dict() / OrderedDict(): empty; dict(d): a copy
       {"aten::dict", [](Importer& im, tj::Node* n) -> absl::Status {
          Val d = Val::Dict();
          if (im.NumIn(n) > 0) {
            const Val& s = im.In(n, 0);
+           if (s.is(K::kList) || s.is(K::kTuple)) {
+             // dict([(key, value), ...]), as OrderedDict(...) scripts.
+             for (const Val& pair : *s.items) {
+               if (!pair.is(K::kTuple) || pair.items->size() != 2)
+                 return im.Error(n, "dict() of a sequence that is not of (key, value) pairs");
+               Store(d, (*pair.items)[0], (*pair.items)[1]);
+             }
+             im.Set(n, 0, d);
+             return absl::OkStatus();
+           }
            if (!s.is(K::kDict)) return im.Error(n, "dict() of a non-dict");
            *d.keys = *s.keys;
            *d.items = *s.items;
@@ -313,7 +348,23 @@ const std::unordered_map<std::string, Lowering>& Table() {
          return Arith(im, n, [](double x, double y) { return x + y; });
        }},
       {"aten::sub", [](Importer& im, tj::Node* n) { return Arith(im, n, [](double a, double b) { return a - b; }); }},
-      {"aten::mul", [](Importer& im, tj::Node* n) { return Arith(im, n, [](double a, double b) { return a * b; }); }},
+      {"aten::mul", [](Importer& im, tj::Node* n) -> absl::Status {
+         // [a, b] * k (either order): the list repeated, as Python does.
+         const Val &a = im.In(n, 0), &b = im.In(n, 1);
+         if ((a.is(K::kList) && b.is(K::kInt)) || (a.is(K::kInt) && b.is(K::kList))) {
+           const Val& list = a.is(K::kList) ? a : b;
+           const int64_t times = a.is(K::kInt) ? a.i : b.i;
+           // A compile-time list bigger than this is a hostile model.
+           if (times > 0 && static_cast<double>(times) * list.items->size() > (1 << 20))
+             return im.Error(n, "a repeated list of more than 2^20 items");
+           std::vector<Val> items;
+           for (int64_t t = 0; t < times; ++t)
+             items.insert(items.end(), list.items->begin(), list.items->end());
+           im.Set(n, 0, Val::Seq(K::kList, std::move(items)));
+           return absl::OkStatus();
+         }
+         return Arith(im, n, [](double x, double y) { return x * y; });
+       }},
       {"aten::floordiv", [](Importer& im, tj::Node* n) { return Arith(im, n, [](double a, double b) { return std::floor(a / b); }); }},
       {"aten::remainder", [](Importer& im, tj::Node* n) { return Arith(im, n, [](double a, double b) { return a - b * std::floor(a / b); }); }},
       {"aten::div", [](Importer& im, tj::Node* n) -> absl::Status {  // true division: always float

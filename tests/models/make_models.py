@@ -471,6 +471,21 @@ def _fft():
     return FftAbs()
 
 
+# torchvision's own ops load (sinterc loads torchvision's operator library
+# on demand, as the detectors need), and are then refused by name.
+@case("nms_refused", "refused", "8,4;8",
+      note="expect: torchvision::nms (loaded from torchvision's library, then refused)")
+def _nms():
+    _import_torch(need_torchvision=True)
+
+    class Nms(nn.Module):
+        def forward(self, boxes, scores):
+            xy = boxes[:, :2].abs()
+            b = torch.cat([xy, xy + boxes[:, 2:].abs() + 0.1], 1)
+            return torchvision.ops.nms(b, scores, 0.5)
+    return Nms()
+
+
 # --------------------------------------------------------------------------
 # group "op": one small module per operation
 # --------------------------------------------------------------------------
@@ -1166,6 +1181,53 @@ def _roll():
             return (torch.roll(x, shifts=(-2, 3), dims=(1, 2)), torch.roll(x, 4),
                     torch.roll(x, -9, 2))
     return Roll()
+
+
+# forward(List[Tensor]) as torchvision's detectors take images: every input
+# shape goes into the list. Python values computed at compile time: a dict
+# from (key, value) pairs (OrderedDict of a comprehension), a repeated list,
+# len() of a tensor.
+@case("op_list_input", "op", "2,3;2,5")
+def _list_input():
+    from collections import OrderedDict
+    from typing import List
+
+    class ListInput(nn.Module):
+        def forward(self, xs: List[torch.Tensor]):
+            d = OrderedDict([(str(i), x * float(i + 1)) for i, x in enumerate(xs)])
+            ys = list(d.values())
+            zs = ys * 2
+            return torch.cat(zs, 1) + float(len(xs[0]))
+    return ListInput()
+
+
+# meshgrid (both indexings) and repeat, as anchor generators use them.
+@case("op_meshgrid_repeat", "op", "5;3")
+def _meshgrid_repeat():
+    class MeshgridRepeat(nn.Module):
+        def forward(self, x, y):
+            a, b = torch.meshgrid([x, y], indexing="ij")
+            c, d = torch.meshgrid([x, y], indexing="xy")
+            return a - b, c * d, x.repeat(2, 3), y.repeat(4), a.repeat(1, 2, 2)
+    return MeshgridRepeat()
+
+
+# A TorchScript class instance (torchvision's ImageList): its attributes
+# are written and read at compile time.
+@case("op_object", "op", "2,6")
+def _object():
+    @torch.jit.script
+    class Scaled(object):
+        def __init__(self, t: torch.Tensor, scale: float):
+            self.t = t
+            self.scale = scale
+
+    class Object(nn.Module):
+        def forward(self, x):
+            s = Scaled(x, 3.0)
+            s.t = s.t * s.scale
+            return s.t + 1.0
+    return Object()
 
 
 @case("op_cumsum", "op", "3,5,7")

@@ -105,6 +105,23 @@ elif grep -q "NVRTC" "$work/cuda_report.txt"; then
 else
   cat "$work/cuda_report.txt"; exit 1
 fi
+# 5b. torchvision's ops: loaded on demand (then nms is refused by name); a
+# library that cannot be found is named with where it was looked for.
+set +e
+msg=$("$bin/sinterc" "$models/nms_refused.pt" -o "$work/nms.sinter" --input-shape 8,4 \
+  --input-shape 8 2>&1)
+rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q "torchvision::nms x1" <<< "$msg" ||
+  { echo "nms model: exit $rc: $msg"; exit 1; }
+set +e
+msg=$(SINTER_TORCHVISION_LIBRARY=$work/no_such_libtorchvision.so "$bin/sinterc" \
+  "$models/nms_refused.pt" -o "$work/nms.sinter" --input-shape 8,4 --input-shape 8 2>&1)
+rc=$?
+set -e
+[ "$rc" -eq 2 ] &&
+  grep -q "torchvision's operator library was not found; looked for: $work/no_such_libtorchvision.so" <<< "$msg" ||
+  { echo "nms model without torchvision: exit $rc: $msg"; exit 1; }
 # 6. Bad input to the tools: a message and exit 1 or 2, never a signal or a hang.
 rm -f "$work/fifo"; mkfifo "$work/fifo"
 /usr/bin/python3 - "$work" <<'PY'

@@ -32,7 +32,26 @@ inline std::vector<at::Tensor> TorchForward(const std::string& file,
   torch::jit::Module m = torch::jit::load(file);
   m.eval();
   std::vector<c10::IValue> copy;
-  for (const at::Tensor& t : inputs) copy.push_back(t.clone());
+  // A List[Tensor] parameter takes the inputs the other required
+  // parameters leave, as sinter's importer binds them.
+  const auto& args = m.get_method("forward").function().getSchema().arguments();
+  size_t list_at = args.size(), required = 0;
+  for (size_t a = 1; a < args.size(); ++a) {
+    required += !args[a].default_value().has_value();
+    auto l = args[a].type()->cast<c10::ListType>();
+    if (list_at == args.size() && l && l->getElementType()->kind() == c10::TypeKind::TensorType)
+      list_at = a;
+  }
+  if (list_at == args.size()) {
+    for (const at::Tensor& t : inputs) copy.push_back(t.clone());
+  } else {
+    const size_t before = list_at - 1, n = inputs.size() - (required - 1);
+    for (size_t i = 0; i < before; ++i) copy.push_back(inputs[i].clone());
+    c10::List<at::Tensor> list;
+    for (size_t i = 0; i < n; ++i) list.push_back(inputs[before + i].clone());
+    copy.push_back(list);
+    for (size_t i = before + n; i < inputs.size(); ++i) copy.push_back(inputs[i].clone());
+  }
   std::vector<at::Tensor> out;
   Flatten(m.forward(copy), &out);
   return out;
