@@ -115,7 +115,25 @@ std::vector<int64_t> Top5(const float* p, int64_t n) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// The first tensor of a model's output, in the order sinter flattens it
+// (tuples, lists, dict values in insertion order); undefined if none.
+at::Tensor FirstTensor(const c10::IValue& v) {
+  if (v.isTensor()) return v.toTensor();
+  std::vector<c10::IValue> items;
+  if (v.isTuple()) {
+    for (const c10::IValue& e : v.toTupleRef().elements()) items.push_back(e);
+  } else if (v.isList()) {
+    for (const c10::IValue& e : v.toListRef()) items.push_back(e);
+  } else if (v.isGenericDict()) {
+    for (const auto& e : v.toGenericDict()) items.push_back(e.value());
+  }
+  for (const c10::IValue& e : items) {
+    if (at::Tensor t = FirstTensor(e); t.defined()) return t;
+  }
+  return at::Tensor();
+}
+
+int Main(int argc, char** argv) {
   std::string pt, art;
   std::vector<std::vector<int64_t>> shapes;
   int iters = 20, warmup = 3, threads = 0;
@@ -173,7 +191,7 @@ int main(int argc, char** argv) {
   at::Tensor ref;
   auto run_torch = [&] {
     c10::IValue out = frozen.forward(args);
-    ref = out.isTensor() ? out.toTensor() : out.toTuple()->elements()[0].toTensor();
+    ref = FirstTensor(out);
   };
   Warm(run_torch, warmup, &lt);
   lt.peak_mb = ProcStatusMb("VmHWM:") - lt_base;
@@ -244,4 +262,17 @@ int main(int argc, char** argv) {
   sinter_session_release(session);
   sinter_model_release(model);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  // LibTorch reports a model it cannot load or run by throwing: a message
+  // and exit 2, never an abort.
+  try {
+    return Main(argc, argv);
+  } catch (const c10::Error& e) {
+    std::cerr << "sinter-compare: LibTorch: " << e.what_without_backtrace() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "sinter-compare: " << e.what() << "\n";
+  }
+  return 2;
 }
