@@ -750,6 +750,12 @@ SINTER_DEVICE float sinter_block_sum(float v, float* sh) {
 #endif  // SINTER_CUDA_REDUCE_
 )";
 
+}  // namespace
+
+std::string ReductionPrelude() { return std::string(kPrelude) + kReducePrelude; }
+
+namespace {
+
 // The element offset of an operand of shape `d` at the output's flat index
 // `i`, NumPy-broadcast to `y`; error when it does not broadcast.
 absl::StatusOr<std::string> OffsetExpr(const std::vector<int64_t>& d, const std::vector<int64_t>& y,

@@ -101,6 +101,11 @@ absl::StatusOr<CudaKernel> EmitFusedReductionKernel(
     const std::vector<std::vector<int64_t>>& input_shapes, const std::vector<int64_t>& output_shape,
     Precision p);
 
+// The device helpers every emitted row reduction includes (SINTER_DEVICE,
+// SINTER_INF, NaN-propagating max, warp and block softmax, block sum), for
+// tests that run them under kernels of their own.
+std::string ReductionPrelude();
+
 }  // namespace sinter::codegen::cuda
 
 #endif  // SINTER_CODEGEN_CUDA_CUDA_EMITTER_H_

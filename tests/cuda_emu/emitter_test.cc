@@ -11,6 +11,7 @@
 #include <iostream>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "codegen/cuda/cuda_emitter.h"
@@ -211,6 +212,66 @@ TEST(EmittedKernels, SoftmaxAndLayerNormRows) {
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_NEAR(got[i], want[i], 1e-4 * std::fabs(want[i]) + (norm ? 1e-4 : 1e-7))
             << kind << " len " << len << " element " << i;
+      }
+    }
+  }
+}
+
+// The emitter's own reduction helpers (warp and block softmax, block sums)
+// under a kernel of this test's making: row lengths below, at and above the
+// block size, several block sizes, fewer blocks than rows, and a softmax and
+// a sum sharing the block's shared memory.
+constexpr char kSoftmaxRowsKernel[] = R"(
+extern "C" __global__ void __launch_bounds__(256) softmax_rows(const float* x, float* y,
+                                                               float* sums, unsigned rows,
+                                                               unsigned len) {
+  __shared__ float sh_a[32], sh_b[32];
+  for (unsigned row = blockIdx.x; row < rows; row += gridDim.x) {
+    const unsigned base = row * len;
+    float m = -SINTER_INF, s = 0.f, acc = 0.f;
+    for (unsigned j = threadIdx.x; j < len; j += blockDim.x) {
+      sinter_softmax_merge(m, s, x[base + j], 1.f);
+      acc += x[base + j];
+    }
+    sinter_block_softmax(m, s, sh_a, sh_b);
+    const float total = sinter_block_sum(acc, sh_a);
+    const float inv = 1.f / s;
+    for (unsigned j = threadIdx.x; j < len; j += blockDim.x) y[base + j] = expf(x[base + j] - m) * inv;
+    if (threadIdx.x == 0) sums[row] = total;
+  }
+}
+)";
+
+TEST(EmittedKernels, ReductionPreludeOnOddGeometries) {
+  const std::unique_ptr<Module> m = Compile(cg::ReductionPrelude() + kSoftmaxRowsKernel);
+  ASSERT_TRUE(m);
+  auto* k = m->Kernel<void(const float*, float*, float*, unsigned, unsigned)>("softmax_rows");
+  ASSERT_NE(k, nullptr);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-8.f, 8.f);
+  // Row lengths below, at and above the block size; the emitter's block
+  // sizes; fewer blocks than rows (grid-stride over rows).
+  for (const auto& [rows, len, block, grid] :
+       std::vector<std::tuple<unsigned, unsigned, unsigned, unsigned>>{
+           {6, 50, 64, 6}, {9, 128, 128, 4}, {5, 1000, 256, 2}, {3, 1, 64, 3}}) {
+    std::vector<float> x(rows * len);
+    for (float& v : x) v = dist(rng);
+    DeviceBuffer<float> dx(x, "x"), dy(x.size(), "y"), dsums(rows, "sums");
+    const LaunchReport r =
+        Launch(k, dim3(grid), dim3(block), 0, dx.get(), dy.get(), dsums.get(), rows, len);
+    ASSERT_TRUE(r.ok()) << r.message;
+    const std::vector<float> y = dy.ToHost(), sums = dsums.ToHost();
+    for (unsigned row = 0; row < rows; ++row) {
+      double mx = -INFINITY, z = 0, total = 0;
+      for (unsigned j = 0; j < len; ++j) mx = std::max<double>(mx, x[row * len + j]);
+      for (unsigned j = 0; j < len; ++j)
+        z += std::exp(x[row * len + j] - mx), total += x[row * len + j];
+      // float accumulation over at most 1000 terms: relative 1e-5 on
+      // probabilities, 1e-6 * len * max|x| on the sum.
+      EXPECT_NEAR(sums[row], total, 1e-6 * len * 8) << "row " << row;
+      for (unsigned j = 0; j < len; ++j) {
+        const double want = std::exp(x[row * len + j] - mx) / z;
+        ASSERT_NEAR(y[row * len + j], want, 1e-5 * want + 1e-12) << "row " << row << " col " << j;
       }
     }
   }
