@@ -1,8 +1,8 @@
 // The compile-and-load helper (module.h) on source strings: a compile error
-// comes back with the compiler's output, the CUDA emitter's reduction
-// prelude runs as generated source, `extern __shared__` works at function
-// and namespace scope, a module's own __constant__/__device__ data is
-// accessible, and a bug in generated source is reported with its file.
+// comes back with the compiler's output, `extern __shared__` works at
+// function and namespace scope, a module's own __constant__/__device__ data
+// is accessible, and a bug in generated source is reported with its file.
+// (The emitter's reduction helpers run in emitter_test.cc.)
 #include "tests/cuda_emu/module.h"
 
 #include <cmath>
