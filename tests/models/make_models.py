@@ -242,10 +242,13 @@ _TV = _TVX = dict(shapes="1,3,224,224")
 @case("convnext_tiny", "model_extra", tv="convnext_tiny", **_TVX)
 @case("vit_b_16", "model_extra", tv="vit_b_16",
       note="zero-initialised head redrawn from N(0, 0.02)", **_TVX)
+@case("vit_b_32", "model_extra", tv="vit_b_32",
+      note="zero-initialised head redrawn from N(0, 0.02)", **_TVX)
 # swin_t pads, rolls and builds its shifted-window attention mask by writing
 # into slices of a zero tensor (copy_ through views, functionalized by the
 # importer).
 @case("swin_t", "model_extra", tv="swin_t", **_TVX)
+@case("swin_s", "model_extra", tv="swin_s", **_TVX)
 # swin_v2_t adds cosine attention (F.normalize, a clamped exp'd logit scale)
 # and a continuous position bias from a small MLP over log-spaced offsets.
 @case("swin_v2_t", "model_extra", "1,3,256,256", tv="swin_v2_t", hw=256)
