@@ -68,32 +68,6 @@ void Call(void (*kernel)(P...), void* args) {
 }  // namespace sinter_emu_args
 )";
 
-int Run(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, (log + ".err").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct LookupModule {
   static void* Symbol(void* module, const char* name) {
     return static_cast<const Module*>(module)->Symbol(name);
@@ -143,12 +117,12 @@ bool ListKernels(const std::string& source, const CompileOptions& options,
   for (const std::string& d : options.include_dirs) argv.push_back("-I" + d);
   for (const std::string& f : options.flags) argv.push_back(f);
   argv.insert(argv.end(), {"-x", "c++", src});
-  const int rc = Run(argv, out);
+  const int rc = RunProcess(argv, out, out + ".err");
   if (rc != 0) {
     *error = "preprocessing the module failed (exit status " + std::to_string(rc) + ")\n" +
-             ReadFile(out + ".err");
+             ReadWholeFile(out + ".err");
   } else {
-    const std::string text = ReadFile(out);
+    const std::string text = ReadWholeFile(out);
     static const std::regex kernel(
         R"(extern\s+"C"\s+__global__\s+(?:__launch_bounds__\s*\(\s*(\d+)[^)]*\)\s*)?void\s+)"
         R"((?:__launch_bounds__\s*\(\s*(\d+)[^)]*\)\s*)?([A-Za-z_]\w*)\s*\()");

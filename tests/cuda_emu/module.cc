@@ -23,16 +23,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runs argv with stdout and stderr into `log`; returns the exit status, or
-// -1 when it could not start.
-int Run(const std::vector<std::string>& argv, const std::string& log) {
+}  // namespace
+
+int RunProcess(const std::vector<std::string>& argv, const std::string& out_log,
+               const std::string& err_log) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_addopen(&actions, 1, out_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  if (err_log.empty()) {
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 2, err_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+  }
   pid_t pid;
   const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -43,14 +50,12 @@ int Run(const std::vector<std::string>& argv, const std::string& log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::string ReadFile(const std::string& path) {
+std::string ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
 }
-
-}  // namespace
 
 const char* EmulationIncludeDir() { return SINTER_CUDA_EMU_INCLUDE_DIR; }
 
@@ -119,7 +124,7 @@ std::unique_ptr<Module> CompileModule(const std::string& source, const CompileOp
   argv.insert(argv.end(), {"-include", "sinter_cuda_emu.h"});
   for (const std::string& f : options.flags) argv.push_back(f);
   argv.insert(argv.end(), {"-x", "c++", src, "-x", "none", "-Wl,-Bsymbolic", "-o", so});
-  const int rc = Run(argv, log);
+  const int rc = RunProcess(argv, log, "");
   auto cleanup = [&] {
     if (!options.keep_files) {
       std::error_code ec;
@@ -131,7 +136,7 @@ std::unique_ptr<Module> CompileModule(const std::string& source, const CompileOp
     for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
     *error = rc < 0 ? "cannot run the compiler '" + compiler + "'"
                     : "compiling the module failed (exit status " + std::to_string(rc) + ")";
-    *error += "\ncommand: " + cmd + "\n" + ReadFile(log);
+    *error += "\ncommand: " + cmd + "\n" + ReadWholeFile(log);
     cleanup();
     return nullptr;
   }

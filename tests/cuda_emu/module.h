@@ -66,6 +66,14 @@ const char* EmulationIncludeDir();
 // SINTER_CUDA_EMU_KERNEL_FLAGS in CMakeLists.txt).
 const std::vector<std::string>& KernelFlags();
 
+// Runs argv (found on PATH) with stdout into `out_log` and stderr into
+// `err_log`, or into `out_log` too when it is empty; returns the exit status,
+// 128 + the signal, or -1 when it could not start.
+int RunProcess(const std::vector<std::string>& argv, const std::string& out_log,
+               const std::string& err_log);
+// The whole file, or "" when it cannot be read.
+std::string ReadWholeFile(const std::string& path);
+
 }  // namespace sinter::cuda_emu
 
 #endif  // SINTER_TESTS_CUDA_EMU_MODULE_H_
