@@ -3,9 +3,6 @@
 // lookup of a compiled module's entry points.
 #include "tests/cuda_emu/launch_args.h"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,7 +14,6 @@
 #include <set>
 #include <sstream>
 
-extern char** environ;
 
 namespace sinter::cuda_emu {
 namespace {
