@@ -14,7 +14,6 @@
 #include <set>
 #include <sstream>
 
-
 namespace sinter::cuda_emu {
 namespace {
 
