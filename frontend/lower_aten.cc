@@ -2,8 +2,10 @@
 // kind. Shape and dtype checks happen in the IR's shape rules (runtime/format/ops.def),
 // so a row only maps arguments. In-place variants (`relu_`) share their
 // out-of-place row; the importer rebinds the mutated operand.
+#include <cctype>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -644,6 +646,135 @@ absl::Status Meshgrid(Importer& im, tj::Node* n) {
   }
   im.Set(n, 0, Val::Seq(K::kList, std::move(out)));
   return absl::OkStatus();
+}
+
+// einsum(equation, tensors): contractions as transposes, reshapes, batched
+// matmuls and sums. Operands are folded left to right; each pair is put in
+// [batch, kept, contracted] order so one matmul does the work. Not
+// supported: "...", a label repeated within one operand (diagonals).
+namespace einsum {
+
+struct Term {
+  ir::Value* v;
+  std::string labels;  // one per dim
+};
+
+absl::StatusOr<Term> Permute(Importer& im, Term t, const std::string& to) {
+  if (t.labels == to) return t;
+  std::vector<int64_t> perm;
+  for (char c : to) perm.push_back(static_cast<int64_t>(t.labels.find(c)));
+  ASSIGN_OR_RETURN(t.v, im.Op(OpKind::kTranspose, {t.v}, {{"perm", perm}}));
+  t.labels = to;
+  return t;
+}
+
+// Sums out the labels of `t` not in `keep`.
+absl::StatusOr<Term> SumOut(Importer& im, Term t, const std::string& keep) {
+  std::vector<int64_t> axes;
+  std::string left;
+  for (size_t i = 0; i < t.labels.size(); ++i) {
+    if (keep.find(t.labels[i]) == std::string::npos)
+      axes.push_back(static_cast<int64_t>(i));
+    else
+      left += t.labels[i];
+  }
+  if (axes.empty()) return t;
+  ASSIGN_OR_RETURN(t.v, ReduceAxes(im, t.v, OpKind::kReduceSum, axes, false));
+  t.labels = left;
+  return t;
+}
+
+absl::StatusOr<Term> Contract(Importer& im, Term a, Term b, const std::string& keep,
+                              std::map<char, int64_t>& size) {
+  ASSIGN_OR_RETURN(a, SumOut(im, a, keep + b.labels));
+  ASSIGN_OR_RETURN(b, SumOut(im, b, keep + a.labels));
+  std::string batch, left, right, inner;
+  for (char c : a.labels) {
+    const bool in_b = b.labels.find(c) != std::string::npos;
+    const bool kept = keep.find(c) != std::string::npos;
+    (in_b ? (kept ? batch : inner) : left) += c;
+  }
+  for (char c : b.labels)
+    if (a.labels.find(c) == std::string::npos) right += c;
+  auto prod = [&](const std::string& ls) {
+    int64_t p = 1;
+    for (char c : ls) p *= size[c];
+    return p;
+  };
+  ASSIGN_OR_RETURN(a, Permute(im, a, batch + left + inner));
+  ASSIGN_OR_RETURN(b, Permute(im, b, batch + inner + right));
+  ASSIGN_OR_RETURN(ir::Value * av, ReshapeOp(im, a.v, {prod(batch), prod(left), prod(inner)}));
+  ASSIGN_OR_RETURN(ir::Value * bv, ReshapeOp(im, b.v, {prod(batch), prod(inner), prod(right)}));
+  ASSIGN_OR_RETURN(ir::Value * y, im.Op(OpKind::kMatmul, {av, bv}));
+  std::vector<int64_t> dims;
+  for (char c : batch + left + right) dims.push_back(size[c]);
+  ASSIGN_OR_RETURN(y, ReshapeOp(im, y, dims));
+  return Term{y, batch + left + right};
+}
+
+}  // namespace einsum
+
+absl::Status Einsum(Importer& im, tj::Node* n) {
+  if (!im.In(n, 0).is(K::kStr)) return im.Error(n, "einsum needs a constant equation");
+  std::string eq;
+  for (char c : im.In(n, 0).s)
+    if (c != ' ') eq += c;
+  ASSIGN_OR_RETURN(auto ts, TensorList(im, n, 1));
+  if (eq.find('.') != std::string::npos)
+    return im.Error(n, "einsum with '...' is not supported: '" + eq + "'");
+  const size_t arrow = eq.find("->");
+  const std::string lhs = eq.substr(0, arrow);
+  std::vector<std::string> ins;
+  for (size_t at = 0;;) {
+    const size_t comma = lhs.find(',', at);
+    ins.push_back(lhs.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  if (ins.size() != ts.size())
+    return im.Error(n, absl::StrCat("einsum '", eq, "' names ", ins.size(), " operands, ",
+                                    ts.size(), " given"));
+  std::map<char, int64_t> size;
+  std::map<char, int> count;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    const std::vector<int64_t> d = ts[i]->type().shape.extents();
+    if (ins[i].size() != d.size())
+      return im.Error(n, absl::StrCat("einsum operand ", i, " has ", d.size(), " dims, '", ins[i],
+                                      "' names ", ins[i].size()));
+    for (size_t k = 0; k < d.size(); ++k) {
+      const char c = ins[i][k];
+      if (!std::isalpha(static_cast<unsigned char>(c)))
+        return im.Error(n, "einsum: bad label in '" + eq + "'");
+      if (ins[i].find(c) != k)
+        return im.Error(n,
+                        "einsum with a label repeated in one operand (a diagonal) is not "
+                        "supported: '" +
+                            eq + "'");
+      if (size.count(c) && size[c] != d[k])
+        return im.Error(n, absl::StrCat("einsum: label '", std::string(1, c), "' is ", size[c],
+                                        " and ", d[k], " (broadcasting is not supported)"));
+      size[c] = d[k];
+      ++count[c];
+    }
+  }
+  std::string out;
+  if (arrow != std::string::npos) {
+    out = eq.substr(arrow + 2);
+  } else {
+    for (const auto& [c, k] : count)  // implicit: the labels seen once, alphabetically
+      if (k == 1) out += c;
+  }
+  for (char c : out)
+    if (!size.count(c)) return im.Error(n, "einsum output label not in any operand: '" + eq + "'");
+  einsum::Term acc{ts[0], ins[0]};
+  for (size_t i = 1; i < ts.size(); ++i) {
+    std::string keep = out;  // what the output or a later operand needs
+    for (size_t j = i + 1; j < ins.size(); ++j) keep += ins[j];
+    ASSIGN_OR_RETURN(acc, einsum::Contract(im, acc, einsum::Term{ts[i], ins[i]}, keep, size));
+  }
+  ASSIGN_OR_RETURN(acc, einsum::SumOut(im, acc, out));
+  ASSIGN_OR_RETURN(acc, einsum::Permute(im, acc, out));
+  return Out(im, n, acc.v);
 }
 
 // cumsum(self, dim, *, dtype=None): integers and bool add up in i64, as
@@ -1604,6 +1735,7 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::embedding", &Embedding},
       {"aten::cumsum", &Cumsum},
       {"aten::meshgrid", &Meshgrid},
+      {"aten::einsum", &Einsum},
       {"aten::repeat", &Repeat},
       {"aten::gather", &Gather},
       {"aten::sort", [](Importer& im, tj::Node* n) { return Sort(im, n, false, false); }},

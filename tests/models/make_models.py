@@ -1239,6 +1239,22 @@ def _object():
     return Object()
 
 
+# einsum as attention and mixing layers write it: batched contractions, an
+# outer product, a trace-free sum, implicit output, three operands.
+@case("op_einsum", "op", "2,3,4,5;2,3,6,5;5,7")
+def _einsum():
+    class Einsum(nn.Module):
+        def forward(self, q, k, w):
+            s = torch.einsum("bhqd,bhkd->bhqk", q, k)
+            o = torch.einsum("bhqk,bhkd->bhqd", s, k)
+            p = torch.einsum("bhqd,de->bhqe", q, w)
+            r = torch.einsum("ij,kl->ijkl", w, w[:2, :3])
+            t = torch.einsum("bhqd->bd", q)
+            u = torch.einsum("bhqd,bhkd,de", q, k, w)
+            return s, o, p, r, t, u, torch.einsum("ij->ji", w)
+    return Einsum()
+
+
 @case("op_cumsum", "op", "3,5,7")
 def _cumsum():
     class Cumsum(nn.Module):
