@@ -1,10 +1,13 @@
 #include "codegen/compiler.h"
 
 #include <chrono>
+#include <unordered_set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "codegen/artifact_writer.h"
 #include "codegen/cuda/cuda_target.h"
 #include "codegen/target_support.h"
@@ -21,6 +24,8 @@
 
 namespace sinter::codegen {
 namespace {
+
+std::vector<CompileReport::Segment> Partition(const ir::Graph& graph);
 
 // The op names of a region's body, in order (constants and casts left out
 // unless they are all there is).
@@ -308,10 +313,99 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
     }
   }
   r.dot = Dot(graph);
+  r.partition = Partition(graph);
   return artifact;
 }
 
 namespace {
+
+// The partition report: runs of sinter kernels between plugin segments, with
+// what crosses each boundary (Torch-TensorRT's partition summary).
+std::vector<CompileReport::Segment> Partition(const ir::Graph& graph) {
+  std::vector<CompileReport::Segment> out;
+  bool any = false;
+  for (const auto& op : graph.ops()) any |= op->kind() == ir::OpKind::kPluginSegment;
+  if (!any) return out;
+  std::vector<std::vector<const ir::Operation*>> groups;
+  bool last_plugin = true;
+  for (const auto& op : graph.ops()) {
+    if (op->kind() == ir::OpKind::kConst) continue;
+    const bool plugin = op->kind() == ir::OpKind::kPluginSegment;
+    if (plugin || last_plugin || groups.empty()) groups.emplace_back();
+    groups.back().push_back(op.get());
+    last_plugin = plugin;
+  }
+  const std::unordered_set<const ir::Value*> graph_outputs(graph.outputs().begin(),
+                                                           graph.outputs().end());
+  for (const auto& g : groups) {
+    CompileReport::Segment seg;
+    const bool plugin = g.front()->kind() == ir::OpKind::kPluginSegment;
+    seg.backend = plugin ? g.front()->GetStr("plugin") : "sinter";
+    seg.loc = g.front()->loc();
+    std::unordered_set<const ir::Operation*> members(g.begin(), g.end());
+    std::unordered_set<const ir::Value*> seen;
+    for (const ir::Operation* op : g) {
+      if (plugin) {
+        for (absl::string_view item : absl::StrSplit(op->GetStr("ops"), ", ", absl::SkipEmpty())) {
+          const size_t x = item.rfind(" x");
+          int64_t count = 1;
+          if (x == absl::string_view::npos || !absl::SimpleAtoi(item.substr(x + 2), &count))
+            count = 1;
+          seg.ops[std::string(item.substr(0, x))] += count;
+        }
+      } else {
+        ++seg.ops[std::string(op->name())];
+      }
+      ++seg.kernels;
+      for (int i = plugin ? 1 : 0; i < op->num_operands(); ++i) {
+        const ir::Value* v = op->operand(i);
+        const ir::Operation* def = v->def();
+        if ((def != nullptr && (members.count(def) || def->kind() == ir::OpKind::kConst)) ||
+            !seen.insert(v).second)
+          continue;
+        ++seg.inputs;
+        seg.input_bytes += v->type().ByteSize().value_or(0);
+      }
+      for (int r = 0; r < op->num_results(); ++r) {
+        const ir::Value* v = op->result(r);
+        bool outside = graph_outputs.count(v) != 0;
+        for (const ir::Operation* u : v->users()) outside |= members.count(u) == 0;
+        if (!outside) continue;
+        ++seg.outputs;
+        seg.output_bytes += v->type().ByteSize().value_or(0);
+      }
+    }
+    out.push_back(std::move(seg));
+  }
+  return out;
+}
+
+std::string PartitionText(const std::vector<CompileReport::Segment>& partition,
+                          const std::string& advice) {
+  if (partition.empty()) return "";
+  int64_t plugin_segments = 0, in = 0, out = 0;
+  for (const auto& s : partition) {
+    if (s.backend == "sinter") continue;
+    ++plugin_segments;
+    in += s.input_bytes;
+    out += s.output_bytes;
+  }
+  std::string s = absl::StrCat("partition: ", partition.size(), " segments, ", plugin_segments,
+                               " run by plugins; ", in, " bytes into them and ", out,
+                               " bytes out per inference\n");
+  for (size_t i = 0; i < partition.size(); ++i) {
+    const auto& p = partition[i];
+    std::vector<std::string> ops;
+    for (const auto& [op, n] : p.ops) ops.push_back(absl::StrCat(op, " x", n));
+    absl::StrAppend(&s, "  ", i, ": ", p.backend, p.backend == "sinter" ? "" : " (fallback)",
+                    p.loc.empty() ? "" : " at " + p.loc, ", ",
+                    p.backend == "sinter" ? absl::StrCat(p.kernels, " kernels: ") : "",
+                    absl::StrJoin(ops, ", "), "; in: ", p.inputs, " tensor(s), ", p.input_bytes,
+                    " bytes; out: ", p.outputs, " tensor(s), ", p.output_bytes, " bytes\n");
+  }
+  s += advice;
+  return s;
+}
 
 // The CUDA module's kernels as ptxas reports them, one line per kernel and
 // architecture, then the worst case: what a reader checks first is whether
@@ -370,6 +464,7 @@ std::string CompileReport::ToText() const {
   std::map<std::string, int> patterns;
   for (const Fused& f : fused) ++patterns[absl::StrJoin(f.ops, " + ")];
   for (const auto& [p, n] : patterns) absl::StrAppend(&s, "  ", n, " x ", p, "\n");
+  s += PartitionText(partition, partition_advice);
   if (!not_fused.empty()) {
     absl::StrAppend(&s, "elementwise ops not fused: ", not_fused.size(), "\n");
     for (const NotFused& nf : not_fused) {
@@ -421,18 +516,32 @@ std::string CompileReport::ToJson() const {
             u.threads_per_block, u.occupancy.blocks_per_sm, u.occupancy.fraction,
             quote(u.occupancy.limiter)));
   }
+  std::string partition_json;
+  for (const Segment& p : partition) {
+    std::string ops;
+    for (const auto& [op, n] : p.ops)
+      absl::StrAppend(&ops, ops.empty() ? "" : ", ", quote(op), ": ", n);
+    absl::StrAppend(
+        &partition_json, partition_json.empty() ? "" : ", ",
+        absl::StrFormat("{\"backend\": %s, \"loc\": %s, \"kernels\": %d, \"ops\": {%s}, "
+                        "\"inputs\": %d, \"input_bytes\": %d, \"outputs\": %d, "
+                        "\"output_bytes\": %d}",
+                        quote(p.backend), quote(p.loc), p.kernels, ops, p.inputs, p.input_bytes,
+                        p.outputs, p.output_bytes));
+  }
   return absl::StrFormat(
-      "{\"ops_in\": %d, \"kernels\": %d, \"library_calls\": %d, \"arena_bytes\": %d, "
+      "{\"partition\": [%s], \"partition_advice\": %s, \"ops_in\": %d, \"kernels\": %d, "
+      "\"library_calls\": %d, \"arena_bytes\": %d, "
       "\"intermediate_bytes\": %d, \"constant_bytes\": %d, \"artifact_bytes\": %d, "
       "\"native_level\": \"%s\", \"native_kernels\": %d, \"native_bytes\": %d, "
       "\"native_ms\": %.1f, \"target\": \"%s\", \"precision\": \"%s\", "
       "\"cuda_generated_kernels\": %d, \"nvrtc_ms\": %.1f, \"cuda_kernels\": [%s], "
       "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s], "
       "\"pipeline\": %s}",
-      ops_in, kernels, library_calls, arena_bytes, intermediate_bytes, constant_bytes,
-      artifact_bytes, native_level, native_kernels, native_bytes, native_ms, target, precision,
-      cuda_generated_kernels, nvrtc_ms, cuda_json, by_op, fused_json, not_fused_json, passes_json,
-      quote(pipeline));
+      partition_json, quote(partition_advice), ops_in, kernels, library_calls, arena_bytes,
+      intermediate_bytes, constant_bytes, artifact_bytes, native_level, native_kernels,
+      native_bytes, native_ms, target, precision, cuda_generated_kernels, nvrtc_ms, cuda_json,
+      by_op, fused_json, not_fused_json, passes_json, quote(pipeline));
 }
 
 }  // namespace sinter::codegen

@@ -77,6 +77,19 @@ struct CompileReport {
   // shared memory, spills and occupancy (codegen/cuda/resources.h).
   std::vector<cuda::KernelUsage> cuda_kernels;
 
+  // Partial compilation (sinterc --fallback): the model's segments in
+  // execution order, each run by sinter ("sinter") or by a plugin ("torch");
+  // empty when sinter compiled everything.
+  struct Segment {
+    std::string backend;
+    std::map<std::string, int64_t> ops;  // sinter: kernels by op; torch: TorchScript ops
+    int64_t kernels = 0;
+    int64_t inputs = 0, input_bytes = 0, outputs = 0, output_bytes = 0;
+    std::string loc;
+  };
+  std::vector<Segment> partition;
+  std::string partition_advice;  // the caller's (sinterc: min_block_size alternatives)
+
   std::string ToText() const;
   std::string ToJson() const;
 };

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "frontend/fallback.h"
 #include "frontend/lowering_helpers.h"
 #include "frontend/torchscript.h"
 #include "frontend/torchvision_ops.h"
@@ -23,6 +24,8 @@ namespace sinter::frontend {
 namespace {
 
 constexpr int64_t kMaxLoopTrips = 100000;
+
+}  // namespace
 
 absl::StatusOr<ir::DType> FromScalarType(c10::ScalarType t) {
   switch (t) {
@@ -48,8 +51,6 @@ absl::StatusOr<ir::DType> FromScalarType(c10::ScalarType t) {
       return absl::UnimplementedError(absl::StrCat("tensor dtype ", c10::toString(t)));
   }
 }
-
-}  // namespace
 
 absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v) {
   if (v.isNone()) return Val::None();
@@ -402,8 +403,6 @@ absl::Status Importer::PropagateWrite(tj::Node* n, const tj::Value* target, Val 
   return absl::OkStatus();
 }
 
-namespace {
-
 c10::ScalarType ToScalarType(ir::DType d) {
   switch (d) {
     case ir::DType::kF32:
@@ -515,8 +514,6 @@ std::optional<c10::IValue> ToIValue(const Val& v, const c10::TypePtr& type) {
   return std::nullopt;
 }
 
-}  // namespace
-
 absl::StatusOr<bool> Importer::EvalWithTorch(tj::Node* n) {
   if (n->isNondeterministic() || n->kind().is_prim() || !n->maybeOperator()) return false;
   const c10::FunctionSchema* schema = n->maybeSchema();
@@ -606,6 +603,14 @@ absl::Status Importer::EvalNode(tj::Node* n) {
   b_.SetLoc(Loc(n));
   const std::string kind = n->kind().toQualString();
   if (kind == "prim::Constant") return EvalConstant(n);
+  if (fallback_ != nullptr) {
+    const std::string base = kind.back() == '_' ? kind.substr(0, kind.size() - 1) : kind;
+    const bool lowerable = kind == "prim::If" || kind == "prim::Loop" ||
+                           ScalarLowerings().count(kind) || AtenLowerings().count(kind) ||
+                           AtenLowerings().count(base);
+    ASSIGN_OR_RETURN(bool to_torch, fallback_->Take(n, lowerable));
+    if (to_torch) return absl::OkStatus();
+  }
   if (kind == "prim::If") return EvalIf(n);
   if (kind == "prim::Loop") return EvalLoop(n);
   // A value poisoned by an unsupported op upstream poisons what reads it; the
@@ -670,13 +675,22 @@ absl::Status Importer::EvalNode(tj::Node* n) {
   }
   ASSIGN_OR_RETURN(bool folded, EvalWithTorch(n));
   if (folded) return absl::OkStatus();
+  if (fallback_ != nullptr) return fallback_->Add(n);
   Unsupported(n, kind);
   return absl::OkStatus();
 }
 
 absl::Status Importer::EvalBlock(tj::Block* block) {
   for (tj::Node* n : block->nodes()) {
+    const size_t ops = graph_->num_ops();
+    const size_t events = fallback_ ? fallback_->events().size() : 0;
     RETURN_IF_ERROR(EvalNode(n));
+    // For min_block_size: the nodes sinter compiled into IR ops, in order.
+    // (Constants make IR ops but no work.)
+    if (fallback_ != nullptr && fallback_->events().size() == events && n->blocks().empty() &&
+        graph_->num_ops() > ops && n->kind() != c10::prim::Constant) {
+      fallback_->events().push_back({n, false});
+    }
   }
   return absl::OkStatus();
 }
@@ -742,6 +756,7 @@ absl::Status Importer::Finish(tj::Graph& g) {
   // first, the error after them.
   if (!evaluated.ok() && unsupported_.empty()) return evaluated;
   current_ = nullptr;
+  if (fallback_ != nullptr && evaluated.ok()) RETURN_IF_ERROR(fallback_->Close());
   if (!unsupported_.empty()) {
     std::vector<std::string> lines;
     for (const auto& [k, m] : unsupported_) {
@@ -807,8 +822,46 @@ std::string LibTorchMessage(std::string what) {
   return b == std::string::npos ? "(LibTorch gave no message)" : what.substr(b, e - b + 1);
 }
 
+namespace {
+
+// The nodes of compiled runs shorter than `min_block` ops, when the model
+// has torch segments at all (Torch-TensorRT's min_block_size).
+std::vector<const tj::Node*> ShortCompiledRuns(const std::vector<Fallback::Event>& events,
+                                               int min_block) {
+  std::vector<const tj::Node*> out;
+  if (std::none_of(events.begin(), events.end(), [](const auto& e) { return e.torch; })) return out;
+  for (size_t i = 0; i < events.size();) {
+    size_t j = i;
+    while (j < events.size() && !events[j].torch) ++j;
+    if (j > i && static_cast<int>(j - i) < min_block) {
+      for (size_t k = i; k < j; ++k) out.push_back(events[k].node);
+    }
+    i = j == i ? i + 1 : j;
+  }
+  return out;
+}
+
+// Torch segments if the nodes `more` went to LibTorch too: runs of torch
+// events (an estimate: a segment may also span compiled nodes that do not
+// read it).
+int SegmentsWith(const std::vector<Fallback::Event>& events,
+                 const std::vector<const tj::Node*>& more) {
+  std::unordered_set<const tj::Node*> extra(more.begin(), more.end());
+  int segments = 0;
+  bool in = false;
+  for (const Fallback::Event& e : events) {
+    const bool torch = e.torch || extra.count(e.node);
+    segments += torch && !in;
+    in = torch;
+  }
+  return segments;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& path,
-                                                             const ImportOptions& options) {
+                                                             const ImportOptions& options,
+                                                             PartitionSummary* summary) {
   // stat only: opening a FIFO would wait for a writer (and a device may
   // never end), so anything but a regular file is refused before LibTorch
   // opens it.
@@ -845,19 +898,18 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
           st.code(), absl::StrCat(what, "\nThe model calls torchvision's ops: ", st.message()));
     }
   }
-  auto graph = std::make_unique<ir::Graph>();
-  std::vector<ir::Value*> inputs;
   for (size_t i = 0; i < options.inputs.size(); ++i) {
-    const InputSpec& s = options.inputs[i];
-    for (int64_t d : s.shape) {
+    for (int64_t d : options.inputs[i].shape) {
       if (d <= 0)
         return absl::InvalidArgumentError(
             absl::StrCat("input ", i, ": dimensions must be positive"));
     }
-    inputs.push_back(
-        graph->AddInput(ir::TensorType{s.dtype, ir::Shape::Of(s.shape)}, absl::StrCat("input", i)));
   }
-  Importer im(graph.get());
+  // One import; with partial compilation, repeated while min_block_size
+  // sends short compiled runs between torch segments to LibTorch too (a few
+  // rounds: each only adds nodes to LibTorch's side).
+  std::unordered_set<const tj::Node*> forced;
+  std::vector<Fallback::Event> first_events;  // before min_block_size forced any
   try {
     tj::Method forward = frozen.get_method("forward");
     std::shared_ptr<tj::Graph> g = forward.graph()->copy();
@@ -869,11 +921,48 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
       else
         defaults.clear();
     }
-    RETURN_IF_ERROR(im.ImportGraph(*g, inputs, defaults));
+    for (int round = 0;; ++round) {
+      auto graph = std::make_unique<ir::Graph>();
+      std::vector<ir::Value*> inputs;
+      for (size_t i = 0; i < options.inputs.size(); ++i) {
+        const InputSpec& s = options.inputs[i];
+        inputs.push_back(graph->AddInput(ir::TensorType{s.dtype, ir::Shape::Of(s.shape)},
+                                         absl::StrCat("input", i)));
+      }
+      Importer im(graph.get());
+      std::optional<Fallback> fallback;
+      if (options.fallback.enabled) {
+        fallback.emplace(im, options.fallback, forced);
+        im.SetFallback(&*fallback);
+      }
+      RETURN_IF_ERROR(im.ImportGraph(*g, inputs, defaults));
+      if (!fallback) return graph;
+      const std::vector<Fallback::Event>& events = fallback->events();
+      if (round == 0) first_events = events;
+      const size_t before = forced.size();
+      if (round < 4) {
+        for (const tj::Node* n : ShortCompiledRuns(events, options.fallback.min_block_size))
+          forced.insert(n);
+      }
+      if (forced.size() != before) continue;
+      if (summary != nullptr) {
+        *summary = PartitionSummary{};
+        summary->torch_segments = fallback->segments();
+        summary->min_block_size = options.fallback.min_block_size;
+        for (const Fallback::Event& e : events)
+          ++(e.torch ? summary->torch_ops : summary->compiled_ops);
+        int last = -1;
+        for (int m : {1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 30, 50}) {
+          const int k = SegmentsWith(first_events, ShortCompiledRuns(first_events, m));
+          if (k != last) summary->alternatives.emplace_back(m, k);
+          last = k;
+        }
+      }
+      return graph;
+    }
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("LibTorch error while importing: ", e.what()));
   }
-  return graph;
 }
 
 }  // namespace sinter::frontend

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -101,6 +102,7 @@ struct Val {
 };
 
 class Importer;
+class Fallback;
 // Lowers one node; reads its inputs through the importer and sets its outputs.
 using Lowering = absl::Status (*)(Importer& im, tj::Node* n);
 const std::unordered_map<std::string, Lowering>& AtenLowerings();    // lower_aten.cc
@@ -117,6 +119,17 @@ class Importer {
 
   // ---- for lowerings ----
   ir::Builder& b() { return b_; }
+  const Val& ValOf(const tj::Value* v) { return vals_[v]; }
+  void SetVal(const tj::Value* v, Val val) { vals_[v] = std::move(val); }
+  // Is `v` a view of another value, or the base of views?
+  bool HasViews(const tj::Value* v) const {
+    auto it = root_.find(v);
+    const tj::Value* root = it == root_.end() ? v : it->second;
+    auto a = aliases_.find(root);
+    return a != aliases_.end() && a->second.size() > 1;
+  }
+  // Partial compilation (frontend/fallback.h); null: refuse what has no lowering.
+  void SetFallback(Fallback* f) { fallback_ = f; }
   const Val& In(tj::Node* n, size_t i) { return vals_[n->inputs().at(i)]; }
   size_t NumIn(tj::Node* n) const { return n->inputs().size(); }
   void Set(tj::Node* n, size_t i, Val v) { vals_[n->outputs().at(i)] = std::move(v); }
@@ -190,9 +203,17 @@ class Importer {
   std::unordered_map<const tj::Value*, tj::Node*> view_of_;
   std::unordered_map<const ir::Value*, ir::Value*> nested_padding_;
   tj::Node* current_ = nullptr;
+  Fallback* fallback_ = nullptr;
 };
 
 absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v);
+// A compile-time value as the IValue of TorchScript type `type`; nothing
+// when it cannot be one (a run-time tensor, a poisoned value).
+std::optional<c10::IValue> ToIValue(const Val& v, const c10::TypePtr& type);
+// A constant IR value as a LibTorch tensor, or nothing for a run-time value.
+std::optional<at::Tensor> ConstTensor(const ir::Value* v);
+c10::ScalarType ToScalarType(ir::DType d);
+absl::StatusOr<ir::DType> FromScalarType(c10::ScalarType t);
 
 }  // namespace sinter::frontend
 

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,15 +19,38 @@ struct InputSpec {
   ir::DType dtype = ir::DType::kF32;
 };
 
+// Partial compilation (`sinterc --fallback torch`): what sinter cannot
+// compile runs in LibTorch, through the "torch" plugin at run time.
+struct FallbackOptions {
+  bool enabled = false;
+  // Compiled runs of fewer TorchScript ops than this between torch segments
+  // go to LibTorch too (Torch-TensorRT's min_block_size).
+  int min_block_size = 3;
+  // Op kinds ("aten::relu") that run in LibTorch even where sinter has them.
+  std::vector<std::string> torch_executed_ops;
+};
+
 struct ImportOptions {
   std::vector<InputSpec> inputs;  // one per forward() argument, in order
+  FallbackOptions fallback;
+};
+
+// What partial compilation decided, for the partition report.
+struct PartitionSummary {
+  int torch_segments = 0;
+  int torch_ops = 0;       // TorchScript ops in them
+  int compiled_ops = 0;    // TorchScript ops sinter compiled
+  int min_block_size = 0;  // the one used
+  // What other min_block_size values would give: (value, torch segments).
+  std::vector<std::pair<int, int>> alternatives;
 };
 
 // Errors: NotFound for a missing file, InvalidArgument for a file LibTorch
 // cannot load or inputs that do not fit, Unimplemented listing every
 // unsupported op kind with its count and first source line.
 absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& path,
-                                                             const ImportOptions& options);
+                                                             const ImportOptions& options,
+                                                             PartitionSummary* summary = nullptr);
 
 }  // namespace sinter::frontend
 

@@ -186,6 +186,7 @@ class Builder {
   void SetInsertionPoint(Graph::iterator pos) { pos_ = pos; }
   void SetInsertionPointBefore(Operation* op) { pos_ = graph_->Position(op); }
   void SetLoc(std::string loc) { loc_ = std::move(loc); }
+  const std::string& loc() const { return loc_; }
 
   absl::StatusOr<Operation*> Create(OpKind kind, const std::vector<Value*>& operands,
                                     AttributeMap attrs = {}, RegionList regions = {});

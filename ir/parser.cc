@@ -869,9 +869,14 @@ class Parser {
 
   absl::Status BuildOp(Builder& b, ParsedOp& op) {
     const OpInfo& info = GetOpInfo(op.kind);
-    if (static_cast<int>(op.results.size()) != info.num_results) {
+    // num_results -1: as many as the op's attributes say (plugin_segment),
+    // at least one; the shape rule checks the count.
+    if (info.num_results >= 0 ? static_cast<int>(op.results.size()) != info.num_results
+                              : op.results.empty()) {
       const Token& at = op.results.empty() ? *op.name : *op.results[0];
-      return Error(at, absl::StrCat("'", std::string(info.name), "' has ", info.num_results,
+      return Error(at, absl::StrCat("'", std::string(info.name), "' has ",
+                                    info.num_results >= 0 ? absl::StrCat(info.num_results)
+                                                          : std::string("one or more"),
                                     " result(s), ", op.results.size(), " named"));
     }
     if (op.types.size() != op.results.size()) {

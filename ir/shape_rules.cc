@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "ir/graph.h"
 #include "ir/kernel_body.h"
 #include "ir/status_macros.h"
@@ -662,6 +663,34 @@ absl::Status InferSort(const Operation& op, std::vector<TensorType>* results) {
   in[axis] = k;
   results->push_back(Make(t, in));
   results->push_back(Make(DType::kI64, in));
+  return absl::OkStatus();
+}
+
+// The results are what the compiler recorded: the plugin's segment is opaque
+// to sinter, so its types are data, checked here for consistency and by the
+// plugin against what it computes at run time.
+absl::Status InferPluginSegment(const Operation& op, std::vector<TensorType>* results) {
+  const TensorType& payload = op.operand(0)->type();
+  if (payload.dtype != DType::kU8 || payload.shape.rank() != 1)
+    return Invalid("operand 0 (the plugin's payload) must be u8[n], got ", ToString(payload));
+  const std::vector<std::string> names = absl::StrSplit(op.GetStr("result_dtypes"), ',');
+  const std::vector<int64_t>& dims = op.GetInts("result_dims");
+  size_t at = 0;
+  for (const std::string& name : names) {
+    std::optional<DType> t = ParseDType(name);
+    if (!t) return Invalid("result_dtypes: unknown dtype '", name, "'");
+    if (at >= dims.size() || dims[at] < 0 || dims[at] > 64 ||
+        static_cast<size_t>(dims[at]) > dims.size() - at - 1) {
+      return Invalid("result_dims does not describe result ", results->size());
+    }
+    std::vector<int64_t> shape(dims.begin() + at + 1, dims.begin() + at + 1 + dims[at]);
+    for (int64_t d : shape) {
+      if (d < 0) return Invalid("result ", results->size(), " has a negative dimension");
+    }
+    at += 1 + dims[at];
+    results->push_back(Make(*t, shape));
+  }
+  if (at != dims.size()) return Invalid("result_dims has ", dims.size() - at, " extra value(s)");
   return absl::OkStatus();
 }
 

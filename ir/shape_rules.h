@@ -39,6 +39,7 @@ SINTER_RULE(InferWhere)
 SINTER_RULE(InferCumsum)
 SINTER_RULE(InferGather)
 SINTER_RULE(InferSort)
+SINTER_RULE(InferPluginSegment)
 #undef SINTER_RULE
 
 // What an op gives the kernel body in its region `region` (ops.def): the

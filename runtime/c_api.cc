@@ -91,6 +91,8 @@ sinter::rt::StatusOr<sinter::rt::LoadOptions> ToLoadOptions(const sinter_model_o
   if (SINTER_HAS_FIELD(options, disable_native_code))
     load.allow_native_code = options->disable_native_code == 0;
   if (SINTER_HAS_FIELD(options, cuda_device)) load.cuda_device = options->cuda_device;
+  if (SINTER_HAS_FIELD(options, plugin_path) && options->plugin_path != nullptr)
+    load.plugin_path = options->plugin_path;
   return load;
 }
 
@@ -240,6 +242,33 @@ sinter_status* sinter_model_verify_memory(const void* data, size_t size,
     auto model = sinter::rt::Model::Load(std::move(storage), load.value());
     return ToC(model.status());
   });
+}
+
+sinter_status* sinter_artifact_required_plugins(const void* data, size_t size, char* out_names,
+                                                size_t out_size) {
+  if (out_names == nullptr || out_size == 0) return NullArg("out_names");
+  out_names[0] = '\0';
+  if (data == nullptr && size > 0) return NullArg("data");
+  return Guard([&]() -> sinter_status* {
+    sinter::rt::LoadOptions load;
+    load.verify_only = true;  // plugins are not loaded when only verifying
+    auto copy = sinter::rt::Storage::Copy(data, size);
+    if (!copy.ok()) return ToC(copy.status());
+    auto model = sinter::rt::Model::Load(std::move(copy.value()), load);
+    if (!model.ok()) return ToC(model.status());
+    const std::string& names = model.value()->plugins();
+    if (names.size() + 1 > out_size) {
+      return MakeStatus(SINTER_INVALID_ARGUMENT,
+                        sinter::rt::StrCat("out_names holds ", out_size, " bytes; the list '",
+                                           names, "' needs ", names.size() + 1));
+    }
+    std::memcpy(out_names, names.c_str(), names.size() + 1);
+    return nullptr;
+  });
+}
+
+const char* sinter_model_plugins(const sinter_model* model) {
+  return model == nullptr ? "" : model->model->plugins().c_str();
 }
 
 void sinter_model_options_init(sinter_model_options* options) {

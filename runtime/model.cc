@@ -442,6 +442,13 @@ Status Model::Verify(const LoadOptions& options) {
     if (!defined[idx]) return DataLoss(StrCat("model output ", idx, " is never written"));
   }
   RT_RETURN_IF_ERROR(VerifyLiveness());
+  // The plugins the kernels name, each once, in order of first use.
+  for (const Step& step : steps_) {
+    if (step.schema->name != "plugin_segment") continue;
+    RT_ASSIGN_OR_RETURN(std::string plugin, step.attrs().Str("plugin"));
+    if (("," + plugins_ + ",").find("," + plugin + ",") == std::string::npos)
+      plugins_ += (plugins_.empty() ? "" : ",") + plugin;
+  }
 
   // 8. The backend: its half of the model, every kernel through its op table.
   LoadContext ctx{m, &options};
@@ -484,9 +491,12 @@ Status Model::VerifyKernel(size_t k, const format::Kernel* kd, format::Target ta
     return DataLoss(
         StrCat(where(), ": has ", n_in, " inputs; ", op_name, " ", step.schema->ArityText()));
   }
-  if (static_cast<int>(n_out) != step.schema->num_results) {
-    return DataLoss(
-        StrCat(where(), ": has ", n_out, " outputs; ", op_name, " has ", step.schema->num_results));
+  // num_results -1: one or more (plugin_segment), typed by the artifact.
+  if (step.schema->num_results >= 0 ? static_cast<int>(n_out) != step.schema->num_results
+                                    : n_out == 0) {
+    return DataLoss(StrCat(where(), ": has ", n_out, " outputs; ", op_name, " has ",
+                           step.schema->num_results >= 0 ? std::to_string(step.schema->num_results)
+                                                         : std::string("one or more")));
   }
   RT_RETURN_IF_ERROR(CheckAttributes(*step.schema, kd).WithContext(where()));
   for (size_t j = 0; j < n_in; ++j) {

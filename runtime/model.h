@@ -104,6 +104,7 @@ struct LoadOptions {
   bool verify_weights_checksum = false;  // CRC of the whole constants region
   bool allow_native_code = true;         // load the artifact's native CPU kernels
   int cuda_device = 0;                   // CUDA artifacts: the device ordinal
+  std::string plugin_path;               // where to look for plugins first (runtime/plugin.h)
   // Verify only: everything a load checks, each kernel planned by its
   // backend, but no code loaded and no device touched; such a model cannot
   // run (sinter_model_verify_memory).
@@ -123,6 +124,8 @@ class Model {
   const std::vector<CodeObject>& code_objects() const { return code_objects_; }
   uint64_t arena_bytes() const { return arena_bytes_; }
   const std::string& target() const { return target_; }  // "cpu" or "cuda"
+  // The plugins its kernels need, comma-separated ("torch"), "" for none.
+  const std::string& plugins() const { return plugins_; }
   // The backend half; null for a verify-only model.
   const BackendModel* backend() const { return backend_.get(); }
   int native_kernels() const { return backend_ ? backend_->native_kernels() : 0; }
@@ -136,6 +139,7 @@ class Model {
 
   std::unique_ptr<Storage> storage_;
   std::string target_;
+  std::string plugins_;
   std::vector<TensorDesc> tensors_;
   std::vector<int> inputs_;
   std::vector<int> outputs_;

@@ -7,6 +7,11 @@
 //           [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]
 //           [--target cpu|cuda|cuda:sm_80,sm_90] [--precision fp32|fp16|bf16] [--tf32]
 //           [--io-precision model|storage] [--layout auto|nhwc|nchw]
+//           [--fallback torch [--min-block-size N] [--torch-executed-ops aten::a,...]]
+//
+// --fallback torch: what sinter cannot compile (and the ops named) runs in
+// LibTorch at run time, through the "torch" plugin (libsinter_plugin_torch.so,
+// include/sinter/sinter_plugin.h); the runtime itself stays LibTorch-free.
 //
 // Exit status: 0 on success, 1 for bad usage, 2 when the model cannot be
 // compiled (unsupported ops, bad shapes), with the reason on stderr.
@@ -31,7 +36,9 @@ int Usage(const std::string& msg) {
          "               [--emit-ir FILE] [--dot FILE] [--time-passes]\n"
          "               [--cpu auto|none|x86-64|x86-64-v3|x86-64-v4|native] [--emit-llvm FILE]\n"
          "               [--target cpu|cuda|cuda:sm_80,sm_90] [--precision fp32|fp16|bf16] "
-         "[--tf32]\n               [--io-precision model|storage] [--layout auto|nhwc|nchw]\n";
+         "[--tf32]\n               [--io-precision model|storage] [--layout auto|nhwc|nchw]\n"
+         "               [--fallback torch [--min-block-size N] [--torch-executed-ops "
+         "aten::a,...]]\n";
   return 1;
 }
 
@@ -111,6 +118,24 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--emit-llvm", 0) == 0) {
       emit_llvm = value("--emit-llvm");
       copts.llvm_ir = &llvm_ir;
+    } else if (a.rfind("--fallback", 0) == 0) {
+      const std::string v = value("--fallback");
+      if (v != "torch") return Usage("--fallback takes 'torch', not '" + v + "'");
+      import.fallback.enabled = true;
+    } else if (a.rfind("--min-block-size", 0) == 0) {
+      const std::string v = value("--min-block-size");
+      if (!absl::SimpleAtoi(v, &import.fallback.min_block_size) ||
+          import.fallback.min_block_size < 1) {
+        return Usage("bad --min-block-size '" + v + "': a positive number");
+      }
+    } else if (a.rfind("--torch-executed-ops", 0) == 0) {
+      for (absl::string_view op :
+           absl::StrSplit(value("--torch-executed-ops"), ',', absl::SkipEmpty())) {
+        if (op.find("::") == absl::string_view::npos)
+          return Usage("--torch-executed-ops takes qualified op kinds (aten::relu), not '" +
+                       std::string(op) + "'");
+        import.fallback.torch_executed_ops.emplace_back(op);
+      }
     } else if (a.rfind("--emit-ir", 0) == 0) {
       emit_ir = value("--emit-ir");
     } else if (!a.empty() && a[0] == '-') {
@@ -126,7 +151,10 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < dtypes.size() && i < import.inputs.size(); ++i)
     import.inputs[i].dtype = dtypes[i];
 
-  auto graph = frontend::ImportTorchScript(model, import);
+  if (!import.fallback.enabled && !import.fallback.torch_executed_ops.empty())
+    return Usage("--torch-executed-ops needs --fallback torch");
+  frontend::PartitionSummary partition;
+  auto graph = frontend::ImportTorchScript(model, import, &partition);
   if (!graph.ok()) {
     std::cerr << "sinterc: " << model << ": " << graph.status().message() << "\n";
     return 2;
@@ -136,6 +164,17 @@ int main(int argc, char** argv) {
   }
   codegen::CompileReport rep;
   auto artifact = codegen::Compile(**graph, copts, &rep);
+  if (import.fallback.enabled && partition.torch_segments > 0) {
+    // Torch-TensorRT's advice, in its terms: what min_block_size would give.
+    std::string alts;
+    for (const auto& [m, k] : partition.alternatives)
+      alts += "  min_block_size=" + std::to_string(m) + " gives about " + std::to_string(k) +
+              " torch segment(s)\n";
+    rep.partition_advice = "min_block_size=" + std::to_string(partition.min_block_size) + ": " +
+                           std::to_string(partition.torch_segments) + " torch segment(s) of " +
+                           std::to_string(partition.torch_ops) + " TorchScript op(s), " +
+                           std::to_string(partition.compiled_ops) + " compiled\n" + alts;
+  }
   if (!artifact.ok()) {
     std::cerr << "sinterc: " << model << ": " << artifact.status().message() << "\n";
     return 2;

@@ -106,6 +106,10 @@ typedef struct sinter_model_options {
   int disable_native_code;
   /* CUDA artifacts: the device ordinal to load onto (0: the first GPU). */
   int cuda_device;
+  /* Where to look first for the plugins an artifact needs (a plugin's file
+   * or a directory of them; NULL: nowhere extra). See sinter_plugin.h for
+   * the search order. The string is read during the load call only. */
+  const char* plugin_path;
 } sinter_model_options;
 
 SINTER_API void sinter_model_options_init(sinter_model_options* options);
@@ -142,6 +146,17 @@ SINTER_API size_t sinter_model_native_kernel_count(const sinter_model* model);
  * loads only where an NVIDIA driver and GPU are present (SINTER_UNAVAILABLE
  * otherwise); its CUDA libraries are loaded with dlopen, never linked. */
 SINTER_API const char* sinter_model_target(const sinter_model* model);
+/* The plugins a loaded model runs parts of itself through, comma-separated
+ * ("torch": LibTorch fallback segments, `sinterc --fallback torch`); "" when
+ * it needs none. */
+SINTER_API const char* sinter_model_plugins(const sinter_model* model);
+/* The same for an artifact not (yet) loaded: checks it as
+ * sinter_model_verify_memory does, without loading any plugin, and writes the
+ * list (NUL-terminated, "" for none) into `out_names` of `out_size` bytes.
+ * Loading an artifact whose plugin is not installed fails with
+ * SINTER_UNAVAILABLE naming the plugin and where it was looked for. */
+SINTER_API sinter_status* sinter_artifact_required_plugins(const void* data, size_t size,
+                                                           char* out_names, size_t out_size);
 
 /* ---- Session --------------------------------------------------------------------- */
 

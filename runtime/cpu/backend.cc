@@ -145,7 +145,7 @@ StatusOr<std::unique_ptr<BackendModel>> CpuModel::Load(const Model& model, const
       return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": the CPU backend has no such kernel"));
     const Attrs attrs = step.attrs();
     NativeFunctions native{&step, &cm->modules_};
-    PrepareContext pc{attrs, {}, {}, &native, &step};
+    PrepareContext pc{attrs, {}, {}, &native, &step, ctx.options};
     for (int t : step.inputs) pc.inputs.push_back(&tensors[t]);
     for (int t : step.outputs) pc.outputs.push_back(&tensors[t]);
     auto params = cs.def->prepare(pc);
@@ -205,13 +205,16 @@ Status CpuSession::Run(std::vector<KernelTime>* profile) {
     for (int t : step.inputs) in.push_back(TensorData(t));
     for (int t : step.outputs) out.push_back(TensorData(t));
     RunContext ctx{&tensors, &step, in.data(), out.data(), arena_ + scratch_offset_, pool_.get()};
-    if (!profile) {
+    const Clock::time_point t0 = profile ? Clock::now() : Clock::time_point();
+    if (cs.def->run_fallible != nullptr) {
+      if (Status st = cs.def->run_fallible(*cs.params, ctx); !st.ok()) {
+        return st.WithContext(StrCat("kernel ", k, " (", step.schema->name,
+                                     step.loc.empty() ? "" : " at " + step.loc, ")"));
+      }
+    } else {
       cs.def->run(*cs.params, ctx);
-      continue;
     }
-    const Clock::time_point t0 = Clock::now();
-    cs.def->run(*cs.params, ctx);
-    (*profile)[k] = {us(t0), us(Clock::now()) - us(t0)};
+    if (profile) (*profile)[k] = {us(t0), us(Clock::now()) - us(t0)};
   }
   return Status::Ok();
 }

@@ -13,6 +13,7 @@
 #include "kernels/cast.h"
 #include "runtime/cpu/fused.h"
 #include "runtime/cpu/fused_reduction.h"
+#include "runtime/cpu/plugin_segment.h"
 #include "runtime/dims.h"
 #include "runtime/format/kernel_body.h"
 #include "runtime/format/sinter_generated.h"
@@ -1104,6 +1105,7 @@ const OpDef* FindOp(std::string_view name) {
     for (const OpDef& op : kOps) (*m)[op.name] = &op;
     (*m)[kFusedElementwiseOp.name] = &kFusedElementwiseOp;
     (*m)[kFusedReductionOp.name] = &kFusedReductionOp;
+    (*m)[kPluginSegmentOp.name] = &kPluginSegmentOp;
     return m;
   }();
   auto it = index->find(name);
@@ -1115,6 +1117,7 @@ std::vector<std::string_view> CpuOpNames() {
   for (const OpDef& op : kOps) names.push_back(op.name);
   names.push_back(kFusedElementwiseOp.name);
   names.push_back(kFusedReductionOp.name);
+  names.push_back(kPluginSegmentOp.name);
   return names;
 }
 

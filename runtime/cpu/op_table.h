@@ -57,6 +57,7 @@ struct PrepareContext {
   std::vector<const TensorDesc*> outputs;
   const NativeFunctions* native = nullptr;
   const Step* step = nullptr;  // its bodies (Step::Body), checked by the loader
+  const LoadOptions* options = nullptr;
 };
 
 // Parameters a kernel derived from its attributes and shapes at load.
@@ -74,6 +75,9 @@ struct OpDef {
   // Scratch bytes the kernel needs for a given thread count.
   int64_t (*scratch_bytes)(const KernelParams& params, int num_threads);
   void (*run)(const KernelParams& params, const RunContext& ctx);
+  // For the few kernels that can fail at run time (a plugin's segment): set,
+  // it runs instead of `run`, and an error stops the run.
+  Status (*run_fallible)(const KernelParams& params, const RunContext& ctx) = nullptr;
 };
 
 const OpDef* FindOp(std::string_view name);

@@ -44,7 +44,7 @@ SCRIPT_VERSION = "1"
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-4
 
-GROUPS = ("model", "model_extra", "refused", "op")
+GROUPS = ("model", "model_extra", "refused", "fallback", "op")
 MANIFEST_COLUMNS = ("name", "file", "group", "input_shapes", "input_dtypes",
                     "int_high", "rtol", "atol", "note")
 
@@ -493,6 +493,84 @@ def _nms():
             b = torch.cat([xy, xy + boxes[:, 2:].abs() + 0.1], 1)
             return torchvision.ops.nms(b, scores, 0.5)
     return Nms()
+
+
+# --------------------------------------------------------------------------
+# group "fallback": compiled with `--fallback torch`; what sinter cannot
+# compile (and the ops the note's `executed:` names) runs in LibTorch through
+# the torch plugin. The note gives the options and the torch segments the
+# partition must have: "executed: aten::a,aten::b; min_block: N; segments: K".
+# --------------------------------------------------------------------------
+
+@case("fallback_fft", "fallback", "1,3,16,16",
+      note="segments: 1 (conv2d+relu join the fft segment: min_block_size 3)")
+def _fallback_fft():
+    class FftFeatures(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.fc = nn.Linear(8 * 16, 10)
+
+        def forward(self, x):
+            y = torch.relu(self.conv(x))
+            f = torch.fft.rfft(y, dim=-1).abs()  # complex in between: all in LibTorch
+            return torch.softmax(self.fc(f.mean(dim=-1).flatten(1)), dim=-1)
+    return FftFeatures()
+
+
+@case("fallback_fft_min_block_1", "fallback", "1,3,16,16",
+      note="min_block: 1; segments: 1 (the fft and its abs only)")
+def _fallback_fft_min_block_1():
+    return _fallback_fft()
+
+
+@case("fallback_executed_relu", "fallback", "1,4,12,12",
+      note="executed: aten::relu; min_block: 1; segments: 3 (around channels-last convolutions)")
+def _fallback_executed_relu():
+    class ResidualBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(4, 8, 3, padding=1)
+            self.b1 = nn.BatchNorm2d(8)
+            self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+            self.b2 = nn.BatchNorm2d(8)
+            self.down = nn.Conv2d(4, 8, 1)
+            self.fc = nn.Linear(8, 5)
+
+        def forward(self, x):
+            y = torch.relu(self.b1(self.c1(x)))
+            y = self.b2(self.c2(y))
+            y = torch.relu(y + self.down(x))
+            y = F.max_pool2d(y, 2)
+            return self.fc(torch.relu(y).mean(dim=(2, 3)))
+    torch.manual_seed(3)
+    m = ResidualBlock()
+    for b in (m.b1, m.b2):
+        b.running_mean.uniform_(-0.5, 0.5)
+        b.running_var.uniform_(0.5, 1.5)
+    return m
+
+
+@case("fallback_inplace", "fallback", "2,8",
+      note="executed: aten::mul_; min_block: 1; segments: 1 (the write is seen later; inputs untouched)")
+def _fallback_inplace():
+    class Inplace(nn.Module):
+        def forward(self, x):
+            a = torch.sigmoid(x)
+            b = a * 2.0
+            b.mul_(3.0)
+            return a + b, b - x
+    return Inplace()
+
+
+@case("fallback_list", "fallback", "2,12",
+      note="executed: aten::split; min_block: 1; segments: 1 (a List[Tensor] stays in LibTorch)")
+def _fallback_list():
+    class Split(nn.Module):
+        def forward(self, x):
+            parts = torch.split(torch.tanh(x), 4, dim=1)
+            return parts[0] * parts[2] + parts[1]
+    return Split()
 
 
 # --------------------------------------------------------------------------

@@ -51,12 +51,33 @@ std::vector<at::Tensor> CaseInputs(const Case& c) {
   return tensors;
 }
 
-// Imports and compiles a case; the artifact's bytes.
-std::string CompileCase(const Case& c, const char* pipeline, const char* layout) {
+// A "key: value" field of a case's note ("" when absent); fields end at ';'
+// or at " (".
+std::string NoteField(const Case& c, const std::string& key) {
+  const size_t at = c.note.find(key + ": ");
+  if (at == std::string::npos) return "";
+  std::string v = c.note.substr(at + key.size() + 2);
+  v = v.substr(0, std::min(v.find(';'), v.find(" (")));
+  return v;
+}
+
+// Imports and compiles a case; the artifact's bytes. Cases of the fallback
+// group compile with `--fallback torch` and the note's options; `report`
+// receives the compile report.
+std::string CompileCase(const Case& c, const char* pipeline, const char* layout,
+                        sinter::codegen::CompileReport* report = nullptr) {
   sinter::frontend::ImportOptions opts;
   for (size_t i = 0; i < c.shapes.size(); ++i) {
     opts.inputs.push_back(
         {c.shapes[i], c.dtypes[i] == "i64" ? sinter::ir::DType::kI64 : sinter::ir::DType::kF32});
+  }
+  if (c.group == "fallback") {
+    opts.fallback.enabled = true;
+    if (std::string m = NoteField(c, "min_block"); !m.empty())
+      opts.fallback.min_block_size = std::stoi(m);
+    std::stringstream ops(NoteField(c, "executed"));
+    for (std::string op; std::getline(ops, op, ',');)
+      opts.fallback.torch_executed_ops.push_back(op);
   }
   auto graph = sinter::frontend::ImportTorchScript(c.file, opts);
   EXPECT_TRUE(graph.ok()) << graph.status();
@@ -64,7 +85,7 @@ std::string CompileCase(const Case& c, const char* pipeline, const char* layout)
   sinter::codegen::CompileOptions copts;
   copts.pipeline = pipeline;
   copts.layout = layout;
-  auto artifact = sinter::codegen::Compile(**graph, copts, nullptr);
+  auto artifact = sinter::codegen::Compile(**graph, copts, report);
   EXPECT_TRUE(artifact.ok()) << artifact.status();
   return artifact.ok() ? *std::move(artifact) : "";
 }
@@ -173,8 +194,21 @@ class ParityTest : public testing::Test {
       SCOPED_TRACE(std::string("pipeline ") + pipeline + ", layout " + layout);
       const std::string config =
           std::string(pipeline) + (std::string(layout) == "auto" ? "" : std::string("_") + layout);
-      const std::string artifact = CompileCase(c_, pipeline, layout);
+      sinter::codegen::CompileReport report;
+      const std::string artifact = CompileCase(c_, pipeline, layout, &report);
       ASSERT_FALSE(artifact.empty());
+      if (c_.group == "fallback") {
+        // The partition the note promises, and an artifact that says it
+        // needs the torch plugin.
+        int torch_segments = 0;
+        for (const auto& seg : report.partition) torch_segments += seg.backend == "torch";
+        EXPECT_EQ(std::to_string(torch_segments), NoteField(c_, "segments")) << report.ToText();
+        char plugins[64];
+        ASSERT_EQ(sinter_artifact_required_plugins(artifact.data(), artifact.size(), plugins,
+                                                   sizeof plugins),
+                  nullptr);
+        EXPECT_STREQ(plugins, "torch");
+      }
       // Every artifact on both CPU paths: the same kernel descriptions run
       // as native code and interpreted must both match LibTorch.
       for (Path path : {Path::kNative, Path::kInterpreter}) {

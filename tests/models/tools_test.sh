@@ -209,4 +209,40 @@ expect 2 "bad_body.sir:2:8: fused_elementwise: body: body op %0 = softmax: not a
   "$bin/sinter-opt" "$work/bad_body.sir"
 sed 's/softmax(%a) {axis = 0}/relu(%a)/' "$work/bad_body.sir" > "$work/good_body.sir"
 expect 0 '%0 = relu(%a) : f32\[\]' "$bin/sinter-opt" "$work/good_body.sir"
+# 9. Partial compilation: the fft model refused above compiles with
+# --fallback torch (its fft runs in LibTorch through the torch plugin, found
+# next to the runtime library), runs in sinter-run and matches LibTorch; with
+# the runtime library alone (no plugin beside it), loading fails naming the
+# plugin, where it looked, and the ops that need it.
+"$bin/sinterc" "$models/fft_refused.pt" -o "$work/fft_fb.sinter" --input-shape 1,16 \
+  --fallback torch --report > "$work/fft_fb_report.txt"
+grep -q "0: torch (fallback) .*aten::fft_fft x1" "$work/fft_fb_report.txt" ||
+  { echo "no torch segment in the partition report:"; cat "$work/fft_fb_report.txt"; exit 1; }
+/usr/bin/python3 - "$models/fft_refused.pt" "$work" <<'PY'
+import sys, numpy as np, torch
+m = torch.jit.load(sys.argv[1])
+x = torch.randn(1, 16)
+np.save(sys.argv[2] + "/fft_x.npy", x.numpy())
+np.save(sys.argv[2] + "/fft_ref.npy", m(x).detach().numpy())
+PY
+"$bin/sinter-run" "$work/fft_fb.sinter" --input "$work/fft_x.npy" --output-dir "$work/fft_out"
+/usr/bin/python3 - "$work" <<'PY'
+import sys, numpy as np
+got, ref = np.load(sys.argv[1] + "/fft_out/output0.npy"), np.load(sys.argv[1] + "/fft_ref.npy")
+assert got.shape == ref.shape and np.allclose(got, ref, rtol=1e-5, atol=1e-5), (got, ref)
+print("--fallback torch: the fft model runs through the torch plugin")
+PY
+rm -rf "$work/noplugin" && mkdir "$work/noplugin"
+cp "$bin/../lib/libsinter_runtime.so" "$work/noplugin/"
+expect 2 "the 'torch' plugin (libsinter_plugin_torch.so) is not installed" \
+  env LD_LIBRARY_PATH="$work/noplugin" SINTER_PLUGIN_PATH= \
+  "$bin/sinter-run" "$work/fft_fb.sinter" --input "$work/fft_x.npy" --output-dir "$work/fft_out2"
+expect 2 "The model needs it to run: aten::abs x1, aten::fft_fft x1 \\[UNAVAILABLE\\]" \
+  env LD_LIBRARY_PATH="$work/noplugin" \
+  "$bin/sinter-run" "$work/fft_fb.sinter" --input "$work/fft_x.npy" --output-dir "$work/fft_out2"
+# ... and the plugin named explicitly is found again.
+env LD_LIBRARY_PATH="$work/noplugin" SINTER_PLUGIN_PATH="$bin/../lib/libsinter_plugin_torch.so" \
+  "$bin/sinter-run" "$work/fft_fb.sinter" --input "$work/fft_x.npy" --output-dir "$work/fft_out3"
+expect 1 "needs --fallback torch" "$bin/sinterc" "$models/fft_refused.pt" -o "$work/x.sinter" \
+  --input-shape 1,16 --torch-executed-ops aten::abs
 echo "tools test passed"

@@ -1,0 +1,411 @@
+#include "frontend/fallback.h"
+
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/api/module.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ir/status_macros.h"
+
+namespace sinter::frontend {
+
+struct Fallback::Open {
+  std::shared_ptr<tj::Graph> graph = std::make_shared<tj::Graph>();
+  // Original values computed inside, to their segment values (the latest
+  // evaluation: a node in an unrolled loop joins once per trip).
+  std::unordered_map<const tj::Value*, tj::Value*> map;
+  std::vector<std::pair<const tj::Value*, tj::Value*>> produced;  // in order
+  // The segment's run-time inputs: sinter tensors, each once.
+  std::unordered_map<const ir::Value*, tj::Value*> input_of;
+  std::vector<ir::Value*> inputs;
+  std::unordered_map<const tj::Value*, c10::IValue> example;  // per segment value
+  std::unordered_set<const tj::Node*> members;                // original nodes
+  std::map<std::string, int> kinds;
+  std::string loc;
+  bool mutates = false;
+};
+
+Fallback::Fallback(Importer& im, const FallbackOptions& options,
+                   const std::unordered_set<const tj::Node*>& forced)
+    : im_(im), options_(options), forced_(forced) {}
+Fallback::~Fallback() = default;
+
+namespace {
+
+bool Named(const FallbackOptions& o, const std::string& kind) {
+  return std::find(o.torch_executed_ops.begin(), o.torch_executed_ops.end(), kind) !=
+         o.torch_executed_ops.end();
+}
+
+// Example data for a run-time tensor of `type`: LibTorch runs each node on
+// it to learn the node's result types. Fixed seed: compiles are repeatable.
+at::Tensor ExampleTensor(const ir::TensorType& type) {
+  static at::Generator* gen = new at::Generator(at::detail::createCPUGenerator(20261206));
+  const auto opts = at::TensorOptions().dtype(ToScalarType(type.dtype));
+  const std::vector<int64_t> shape = type.shape.extents();
+  if (at::isFloatingType(ToScalarType(type.dtype))) return at::randn(shape, *gen, opts);
+  return at::zeros(shape, opts);
+}
+
+std::string LibTorchWhat(const std::exception& e) {
+  std::string w = e.what();
+  if (size_t at = w.find("Exception raised from"); at != std::string::npos) w.resize(at);
+  while (!w.empty() && (w.back() == '\n' || w.back() == ' ')) w.pop_back();
+  return w;
+}
+
+}  // namespace
+
+bool Fallback::Pending(const tj::Value* v) const { return open_ && open_->map.count(v) != 0; }
+
+// What sinter's tensors can hold, so what may cross into compiled code.
+bool Fallback::Holdable(const c10::IValue& example) const {
+  if (!example.isTensor()) return false;
+  const at::Tensor& t = example.toTensor();
+  if (t.dim() > 8) return false;
+  switch (t.scalar_type()) {
+    case c10::kFloat:
+    case c10::kHalf:
+    case c10::kBFloat16:
+    case c10::kLong:
+    case c10::kInt:
+    case c10::kChar:
+    case c10::kByte:
+    case c10::kBool:
+      return true;
+    default:  // complex, double (sinter computes in f32), quantized...
+      return false;
+  }
+}
+
+bool Fallback::InSegment(const tj::Node* user) const {
+  for (const tj::Node* n = user; n != nullptr; n = n->owningBlock()->owningNode()) {
+    if (open_->members.count(n)) return true;
+    if (n->owningBlock() == nullptr) break;
+  }
+  return false;
+}
+
+namespace {
+
+bool UsedOutside(const tj::Value* v, const std::function<bool(const tj::Node*)>& inside) {
+  for (const tj::Use& u : v->uses())
+    if (!inside(u.user)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool Fallback::Stranded() const {
+  for (const auto& [orig, seg] : open_->produced) {
+    if (open_->map.at(orig) != seg || Holdable(open_->example.at(seg))) continue;
+    if (UsedOutside(orig, [&](const tj::Node* u) { return InSegment(u); })) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<bool> Fallback::Take(tj::Node* n, bool lowerable) {
+  const std::string kind = n->kind().toQualString();
+  if (forced_.count(n) || Named(options_, kind)) {
+    RETURN_IF_ERROR(Add(n));
+    return true;
+  }
+  if (!open_) return false;
+  bool reads = false;
+  for (const tj::Value* v : n->inputs()) {
+    if (!Pending(v)) continue;
+    reads = true;
+    if (!Holdable(open_->example.at(open_->map.at(v)))) {
+      RETURN_IF_ERROR(Add(n));
+      return true;
+    }
+  }
+  if (!reads) return false;
+  if (!lowerable || Stranded()) {
+    RETURN_IF_ERROR(Add(n));
+    return true;
+  }
+  RETURN_IF_ERROR(Close());
+  return false;
+}
+
+absl::StatusOr<tj::Value*> Fallback::SegValueOf(const Val& val, const c10::TypePtr& type) {
+  tj::Graph& g = *open_->graph;
+  auto constant = [&](const c10::IValue& iv) -> absl::StatusOr<tj::Value*> {
+    try {
+      tj::Value* c = g.insertConstant(iv);
+      open_->example[c] = iv;
+      return c;
+    } catch (const std::exception& e) {
+      return absl::UnimplementedError(
+          absl::StrCat("a constant LibTorch cannot put in a graph: ", LibTorchWhat(e)));
+    }
+  };
+  switch (val.kind) {
+    case Val::Kind::kTensor: {
+      // Weights the segment reads go into its module; run-time tensors are
+      // its inputs.
+      if (std::optional<at::Tensor> t = ConstTensor(val.tensor)) return constant(*t);
+      if (auto it = open_->input_of.find(val.tensor); it != open_->input_of.end())
+        return it->second;
+      tj::Value* in = g.addInput(absl::StrCat("in", open_->inputs.size()));
+      in->setType(c10::TensorType::get());
+      open_->input_of[val.tensor] = in;
+      open_->inputs.push_back(val.tensor);
+      open_->example[in] = ExampleTensor(val.tensor->type());
+      return in;
+    }
+    case Val::Kind::kList:
+    case Val::Kind::kTuple: {
+      if (std::optional<c10::IValue> iv = ToIValue(val, type)) return constant(*iv);
+      // Holds run-time tensors: built in the segment from its items.
+      c10::TypePtr elem = c10::AnyType::get();
+      std::vector<c10::TypePtr> elems;
+      if (auto l = type->cast<c10::ListType>()) elem = l->getElementType();
+      if (auto t = type->cast<c10::TupleType>()) elems = t->elements().vec();
+      std::vector<tj::Value*> items;
+      for (size_t i = 0; i < val.items->size(); ++i) {
+        ASSIGN_OR_RETURN(tj::Value * item,
+                         SegValueOf((*val.items)[i], i < elems.size() ? elems[i] : elem));
+        items.push_back(item);
+      }
+      tj::Node* made =
+          val.is(Val::Kind::kList)
+              ? g.createList(elem->kind() == c10::TypeKind::AnyType ? c10::TensorType::get() : elem,
+                             items)
+              : g.createTuple(items);
+      g.insertNode(made);
+      RETURN_IF_ERROR(Examples(made, nullptr));
+      return made->output();
+    }
+    case Val::Kind::kPoison:
+      return absl::FailedPreconditionError("a value no longer available");
+    case Val::Kind::kNone:
+    case Val::Kind::kInt:
+    case Val::Kind::kFloat:
+    case Val::Kind::kBool:
+    case Val::Kind::kStr:
+    case Val::Kind::kDevice:
+    case Val::Kind::kDict:
+      break;
+  }
+  std::optional<c10::IValue> iv = ToIValue(val, type);
+  if (!iv) return absl::UnimplementedError("a value LibTorch's types cannot carry");
+  return constant(*iv);
+}
+
+absl::StatusOr<tj::Value*> Fallback::SegValue(const tj::Value* v) {
+  if (auto it = open_->map.find(v); it != open_->map.end()) return it->second;
+  absl::StatusOr<tj::Value*> s = SegValueOf(im_.ValOf(v), v->type());
+  if (!s.ok()) {
+    return absl::Status(s.status().code(), absl::StrCat("torch fallback: operand %", v->debugName(),
+                                                        ": ", s.status().message()));
+  }
+  return s;
+}
+
+namespace {
+
+// Is `v` defined inside node `n` (in one of its blocks)?
+bool DefinedIn(const tj::Value* v, const tj::Node* n) {
+  for (const tj::Node* d = v->node(); d != nullptr;) {
+    if (d == n) return true;
+    const tj::Block* b = d->owningBlock();
+    if (b == nullptr) break;
+    d = b->owningNode();
+  }
+  return false;
+}
+
+// The values `n` reads from outside itself: its inputs and what the nodes
+// of its blocks read from outside it.
+void FreeValues(const tj::Node* n, const tj::Node* root, std::vector<const tj::Value*>* out) {
+  for (const tj::Value* v : n->inputs())
+    if (!DefinedIn(v, root)) out->push_back(v);
+  for (const tj::Block* b : n->blocks()) {
+    for (const tj::Node* inner : b->nodes()) FreeValues(inner, root, out);
+    for (const tj::Value* v : b->outputs())
+      if (!DefinedIn(v, root)) out->push_back(v);
+  }
+}
+
+}  // namespace
+
+absl::Status Fallback::Add(tj::Node* n) {
+  if (!open_) {
+    open_ = std::make_unique<Open>();
+    open_->loc = Importer::Loc(n);
+  }
+  std::vector<const tj::Value*> free;
+  FreeValues(n, n, &free);
+  std::unordered_map<const tj::Value*, tj::Value*> env;
+  for (const tj::Value* v : free) {
+    if (env.count(v)) continue;
+    ASSIGN_OR_RETURN(env[v], SegValue(v));
+  }
+  tj::Graph& g = *open_->graph;
+  tj::Node* clone = g.createClone(n, [&](tj::Value* v) { return env.at(v); });
+  g.insertNode(clone);
+  for (size_t i = 0; i < n->outputs().size(); ++i) {
+    open_->map[n->outputs()[i]] = clone->outputs()[i];
+    open_->produced.emplace_back(n->outputs()[i], clone->outputs()[i]);
+    im_.SetVal(n->outputs()[i], Val());
+  }
+  open_->members.insert(n);
+  const std::string kind = n->kind().toQualString();
+  ++open_->kinds[kind];
+  const c10::FunctionSchema* schema = n->maybeSchema();
+  open_->mutates |= (schema != nullptr && schema->is_mutable()) || !n->blocks().empty();
+  // An op that writes an operand in place (`b.mul_(3)`): later readers of
+  // that operand must see the write, so it is the segment's value from now
+  // on (the segment works on a copy of its inputs; Close). A write through
+  // a view would also change the view's base, which is not followed here.
+  if (schema != nullptr && schema->is_mutable()) {
+    for (size_t i = 0; i < n->inputs().size() && i < schema->arguments().size(); ++i) {
+      const c10::AliasInfo* alias = schema->arguments()[i].alias_info();
+      if (alias == nullptr || !alias->isWrite()) continue;
+      const tj::Value* target = n->inputs()[i];
+      if (im_.HasViews(target)) {
+        return absl::UnimplementedError(absl::StrCat(
+            "torch fallback: ", kind, Importer::Loc(n).empty() ? "" : " at " + Importer::Loc(n),
+            " writes in place into a tensor that has views; LibTorch segments do not carry such "
+            "writes back yet"));
+      }
+      tj::Value* seg = env.at(target);
+      open_->map[target] = seg;
+      open_->produced.emplace_back(target, seg);
+      im_.SetVal(target, Val());
+    }
+  }
+  events_.push_back({n, true});
+  return Examples(clone, n);
+}
+
+absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original) {
+  auto& ex = open_->example;
+  const std::string where =
+      original
+          ? absl::StrCat(original->kind().toQualString(),
+                         Importer::Loc(original).empty() ? "" : " at " + Importer::Loc(original))
+          : std::string(clone->kind().toQualString());
+  try {
+    torch::jit::Stack stack;
+    if (clone->blocks().empty() && clone->maybeOperator() != nullptr) {
+      for (const tj::Value* v : clone->inputs()) stack.push_back(ex.at(v));
+      clone->getOperation()(stack);
+    } else {
+      // Control flow: the segment so far runs, returning this node's results.
+      tj::Graph& g = *open_->graph;
+      const size_t before = g.outputs().size();
+      for (tj::Value* v : clone->outputs()) g.registerOutput(v);
+      std::shared_ptr<tj::Graph> copy = g.copy();
+      while (g.outputs().size() > before) g.eraseOutput(g.outputs().size() - 1);
+      std::vector<tj::Value*> outs(copy->outputs().begin(), copy->outputs().end());
+      while (!copy->outputs().empty()) copy->eraseOutput(0);
+      tj::Node* tup = copy->createTuple(outs);
+      copy->insertNode(tup);
+      copy->registerOutput(tup->output());
+      tj::GraphFunction fn("segment_prefix", copy, nullptr);
+      for (const tj::Value* v : g.inputs()) stack.push_back(ex.at(v));
+      fn.run(stack);
+      std::vector<c10::IValue> elems = stack.at(0).toTupleRef().elements().vec();
+      stack.assign(elems.begin(), elems.end());
+    }
+    if (stack.size() != clone->outputs().size())
+      return absl::InternalError(absl::StrCat(where, ": LibTorch returned ", stack.size(),
+                                              " values for ", clone->outputs().size(), " results"));
+    for (size_t i = 0; i < stack.size(); ++i) ex[clone->outputs()[i]] = stack[i];
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where,
+        ": LibTorch cannot run it on example inputs of the compiled shapes: ", LibTorchWhat(e)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Fallback::Close() {
+  if (!open_) return absl::OkStatus();
+  Open& o = *open_;
+  std::vector<std::pair<const tj::Value*, tj::Value*>> outs;
+  for (const auto& [orig, seg] : o.produced) {
+    if (o.map.at(orig) != seg || !Holdable(o.example.at(seg))) continue;
+    if (UsedOutside(orig, [&](const tj::Node* u) { return InSegment(u); }))
+      outs.emplace_back(orig, seg);
+  }
+  if (outs.empty()) {  // nothing reads it: dead code
+    open_.reset();
+    return absl::OkStatus();
+  }
+  tj::Graph& g = *o.graph;
+  std::vector<tj::Value*> results;
+  for (const auto& [orig, seg] : outs) results.push_back(seg);
+  tj::Node* tup = g.createTuple(results);
+  g.insertNode(tup);
+  g.registerOutput(tup->output());
+  // Inputs are lent read-only (they may be mapped weights): a segment that
+  // writes in place, or that control flow could make write, works on copies
+  // (and returns the written copy where an input is also a result).
+  if (o.mutates && !g.inputs().empty()) {
+    tj::WithInsertPoint at(*g.block()->nodes().begin());
+    for (tj::Value* in : g.inputs()) {
+      tj::Value* copy = g.insert(c10::Symbol::fromQualString("aten::clone"), {in});
+      in->replaceAllUsesAfterNodeWith(copy->node(), copy);
+    }
+  }
+  ASSIGN_OR_RETURN(std::string payload, SerializeSegment(o.graph));
+
+  std::vector<std::string> dtypes;
+  std::vector<int64_t> dims;
+  for (const auto& [orig, seg] : outs) {
+    const at::Tensor& t = o.example.at(seg).toTensor();
+    ASSIGN_OR_RETURN(ir::DType d, FromScalarType(t.scalar_type()));
+    dtypes.emplace_back(ir::DTypeName(d));
+    dims.push_back(t.dim());
+    for (int64_t e : t.sizes()) dims.push_back(e);
+  }
+  std::vector<std::string> kinds;
+  for (const auto& [k, count] : o.kinds) kinds.push_back(absl::StrCat(k, " x", count));
+  std::vector<uint8_t> bytes(payload.begin(), payload.end());
+  ir::TensorType ptype{ir::DType::kU8, ir::Shape::Of({static_cast<int64_t>(bytes.size())})};
+  std::vector<ir::Value*> operands{
+      im_.b().Constant(std::make_shared<ir::TensorData>(ptype, std::move(bytes)))};
+  operands.insert(operands.end(), o.inputs.begin(), o.inputs.end());
+  ir::AttributeMap attrs{{"plugin", std::string("torch")},
+                         {"abi", int64_t{1}},
+                         {"ops", absl::StrJoin(kinds, ", ")},
+                         {"result_dtypes", absl::StrJoin(dtypes, ",")},
+                         {"result_dims", dims}};
+  const std::string loc = im_.b().loc();  // the node being lowered's
+  im_.b().SetLoc(o.loc);
+  absl::StatusOr<ir::Operation*> made =
+      im_.b().Create(ir::OpKind::kPluginSegment, operands, std::move(attrs));
+  im_.b().SetLoc(loc);
+  RETURN_IF_ERROR(made.status());
+  ir::Operation* op = *made;
+  for (size_t i = 0; i < outs.size(); ++i) im_.SetVal(outs[i].first, Val::Tensor(op->result(i)));
+  ++segments_;
+  open_.reset();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SerializeSegment(const std::shared_ptr<tj::Graph>& graph) {
+  try {
+    tj::Module m(c10::QualifiedName("__torch__.sinter.Segment"));
+    std::shared_ptr<tj::Graph> g = graph->copy();
+    g->insertInput(0, "self")->setType(m._ivalue()->type());
+    tj::Function* fn = m._ivalue()->compilation_unit()->create_function(
+        c10::QualifiedName(*m.type()->name(), "forward"), g);
+    m.type()->addMethod(fn);
+    std::ostringstream os;
+    m.save(os);
+    return os.str();
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("torch fallback: LibTorch cannot save the segment: ", LibTorchWhat(e)));
+  }
+}
+
+}  // namespace sinter::frontend

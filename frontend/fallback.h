@@ -1,0 +1,88 @@
+// Partial compilation: the TorchScript ops sinter cannot compile (or that
+// the user names) are gathered into segments that LibTorch runs at run time,
+// through the "torch" plugin (include/sinter/sinter_plugin.h). Each segment
+// becomes one `plugin_segment` op whose payload is a serialised TorchScript
+// module: forward(inputs...) -> (outputs...).
+//
+// The importer evaluates nodes in order, so segments grow as it goes: a
+// node that goes to LibTorch joins the open segment; compiled nodes that do
+// not read the segment's results are lowered while it stays open (so a
+// segment's ops need not be adjacent in the source), and the first compiled
+// node that reads one of its results closes it: the segment op is emitted
+// with every result something outside it reads. A node that reads a value
+// sinter cannot hold (a complex tensor, a list of tensors, an int computed
+// from tensor data) joins the segment instead, as does any node while the
+// segment holds such a value that something outside it still reads; so
+// only tensors of sinter's dtypes cross between sinter and LibTorch.
+//
+// Each node is also run by LibTorch as it joins, on example inputs (the
+// constants' own values, random data for run-time tensors), which gives the
+// segment's result types. A result whose size depends on the data (nonzero)
+// is caught by the plugin at run time: it checks every result against the
+// recorded shape.
+#ifndef SINTER_FRONTEND_FALLBACK_H_
+#define SINTER_FRONTEND_FALLBACK_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "frontend/importer.h"
+#include "frontend/torchscript.h"
+
+namespace sinter::frontend {
+
+class Fallback {
+ public:
+  Fallback(Importer& im, const FallbackOptions& options,
+           const std::unordered_set<const tj::Node*>& forced);
+  ~Fallback();
+
+  // Before the importer lowers `n`: true when `n` joined the open segment
+  // (named by --torch-executed-ops, forced by min_block_size, or reading a
+  // value only LibTorch can hold); otherwise closes the segment when `n`
+  // reads one of its results, and the importer lowers `n`. A node without
+  // a lowering (`lowerable` false) that reads the segment joins it.
+  absl::StatusOr<bool> Take(tj::Node* n, bool lowerable);
+  // `n` has no lowering: it joins the open segment.
+  absl::Status Add(tj::Node* n);
+  // Emits the open segment, if any.
+  absl::Status Close();
+
+  // One entry per evaluated node that made IR ops or joined a segment, in
+  // order, for min_block_size.
+  struct Event {
+    const tj::Node* node;
+    bool torch;
+  };
+  std::vector<Event>& events() { return events_; }
+  int segments() const { return segments_; }
+
+ private:
+  struct Open;
+  bool Pending(const tj::Value* v) const;
+  bool Holdable(const c10::IValue& example) const;
+  bool Stranded() const;
+  absl::StatusOr<tj::Value*> SegValue(const tj::Value* v);
+  absl::StatusOr<tj::Value*> SegValueOf(const Val& val, const c10::TypePtr& type);
+  absl::Status Examples(tj::Node* clone, tj::Node* original);
+  bool InSegment(const tj::Node* user) const;
+
+  Importer& im_;
+  const FallbackOptions& options_;
+  const std::unordered_set<const tj::Node*>& forced_;
+  std::unique_ptr<Open> open_;
+  std::vector<Event> events_;
+  int segments_ = 0;
+};
+
+// The segment module's payload: `graph` (inputs: the segment's inputs;
+// output: a tuple of its results) saved as a TorchScript module.
+absl::StatusOr<std::string> SerializeSegment(const std::shared_ptr<tj::Graph>& graph);
+
+}  // namespace sinter::frontend
+
+#endif  // SINTER_FRONTEND_FALLBACK_H_
