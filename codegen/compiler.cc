@@ -487,7 +487,12 @@ std::string CompileReport::ToJson() const {
   }
   auto quote = [](const std::string& x) {
     std::string q = "\"";
-    for (char c : x) q += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    for (char c : x) {
+      if (c == '\n')
+        q += "\\n";
+      else
+        q += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    }
     return q + "\"";
   };
   std::string fused_json, not_fused_json;
