@@ -323,14 +323,17 @@ namespace {
 // what crosses each boundary (Torch-TensorRT's partition summary).
 std::vector<CompileReport::Segment> Partition(const ir::Graph& graph) {
   std::vector<CompileReport::Segment> out;
+  auto by_plugin = [](const ir::Operation& op) {
+    return op.kind() == ir::OpKind::kPluginSegment || op.kind() == ir::OpKind::kPluginOp;
+  };
   bool any = false;
-  for (const auto& op : graph.ops()) any |= op->kind() == ir::OpKind::kPluginSegment;
+  for (const auto& op : graph.ops()) any |= by_plugin(*op);
   if (!any) return out;
   std::vector<std::vector<const ir::Operation*>> groups;
   bool last_plugin = true;
   for (const auto& op : graph.ops()) {
     if (op->kind() == ir::OpKind::kConst) continue;
-    const bool plugin = op->kind() == ir::OpKind::kPluginSegment;
+    const bool plugin = by_plugin(*op);
     if (plugin || last_plugin || groups.empty()) groups.emplace_back();
     groups.back().push_back(op.get());
     last_plugin = plugin;
@@ -339,13 +342,16 @@ std::vector<CompileReport::Segment> Partition(const ir::Graph& graph) {
                                                            graph.outputs().end());
   for (const auto& g : groups) {
     CompileReport::Segment seg;
-    const bool plugin = g.front()->kind() == ir::OpKind::kPluginSegment;
+    const bool segment = g.front()->kind() == ir::OpKind::kPluginSegment;
+    const bool plugin = by_plugin(*g.front());
     seg.backend = plugin ? g.front()->GetStr("plugin") : "sinter";
     seg.loc = g.front()->loc();
     std::unordered_set<const ir::Operation*> members(g.begin(), g.end());
     std::unordered_set<const ir::Value*> seen;
     for (const ir::Operation* op : g) {
-      if (plugin) {
+      if (plugin && !segment) {
+        ++seg.ops[op->GetStr("op")];
+      } else if (plugin) {
         for (absl::string_view item : absl::StrSplit(op->GetStr("ops"), ", ", absl::SkipEmpty())) {
           const size_t x = item.rfind(" x");
           int64_t count = 1;
@@ -357,7 +363,7 @@ std::vector<CompileReport::Segment> Partition(const ir::Graph& graph) {
         ++seg.ops[std::string(op->name())];
       }
       ++seg.kernels;
-      for (int i = plugin ? 1 : 0; i < op->num_operands(); ++i) {
+      for (int i = segment ? 1 : 0; i < op->num_operands(); ++i) {
         const ir::Value* v = op->operand(i);
         const ir::Operation* def = v->def();
         if ((def != nullptr && (members.count(def) || def->kind() == ir::OpKind::kConst)) ||
@@ -397,7 +403,10 @@ std::string PartitionText(const std::vector<CompileReport::Segment>& partition,
     const auto& p = partition[i];
     std::vector<std::string> ops;
     for (const auto& [op, n] : p.ops) ops.push_back(absl::StrCat(op, " x", n));
-    absl::StrAppend(&s, "  ", i, ": ", p.backend, p.backend == "sinter" ? "" : " (fallback)",
+    absl::StrAppend(&s, "  ", i, ": ", p.backend,
+                    p.backend == "sinter"  ? ""
+                    : p.backend == "torch" ? " (fallback)"
+                                           : " (plugin op)",
                     p.loc.empty() ? "" : " at " + p.loc, ", ",
                     p.backend == "sinter" ? absl::StrCat(p.kernels, " kernels: ") : "",
                     absl::StrJoin(ops, ", "), "; in: ", p.inputs, " tensor(s), ", p.input_bytes,

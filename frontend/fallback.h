@@ -51,6 +51,8 @@ class Fallback {
   absl::Status Add(tj::Node* n);
   // Emits the open segment, if any.
   absl::Status Close();
+  // Is `v` computed by the open segment (and not yet one of its results)?
+  bool Pending(const tj::Value* v) const;
 
   // One entry per evaluated node that made IR ops or joined a segment, in
   // order, for min_block_size.
@@ -63,7 +65,6 @@ class Fallback {
 
  private:
   struct Open;
-  bool Pending(const tj::Value* v) const;
   bool Holdable(const c10::IValue& example) const;
   bool Stranded() const;
   absl::StatusOr<tj::Value*> SegValue(const tj::Value* v);

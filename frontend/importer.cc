@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "frontend/fallback.h"
 #include "frontend/lowering_helpers.h"
+#include "frontend/plugin_ops.h"
 #include "frontend/torchscript.h"
 #include "frontend/torchvision_ops.h"
 #include "ir/shape_rules.h"
@@ -564,6 +565,7 @@ absl::Status Importer::EvalIf(tj::Node* n) {
   }
   tj::Block* taken = n->blocks().at(c.i ? 0 : 1);
   RETURN_IF_ERROR(EvalBlock(taken));
+  RETURN_IF_ERROR(Materialize(taken));
   for (size_t i = 0; i < n->outputs().size(); ++i) Set(n, i, vals_[taken->outputs().at(i)]);
   return absl::OkStatus();
 }
@@ -586,6 +588,7 @@ absl::Status Importer::EvalLoop(tj::Node* n) {
     vals_[body->inputs().at(0)] = Val::Int(it);
     for (size_t i = 0; i < carried.size(); ++i) vals_[body->inputs().at(i + 1)] = carried[i];
     RETURN_IF_ERROR(EvalBlock(body));
+    RETURN_IF_ERROR(Materialize(body));
     const Val& c = vals_[body->outputs().at(0)];
     if (!c.is(Val::Kind::kBool) && !c.is(Val::Kind::kInt)) {
       Unsupported(n, "prim::Loop whose condition is known only at run time");
@@ -606,6 +609,7 @@ absl::Status Importer::EvalNode(tj::Node* n) {
   if (fallback_ != nullptr) {
     const std::string base = kind.back() == '_' ? kind.substr(0, kind.size() - 1) : kind;
     const bool lowerable = kind == "prim::If" || kind == "prim::Loop" ||
+                           (plugin_ops_ != nullptr && plugin_ops_->Find(kind) != nullptr) ||
                            ScalarLowerings().count(kind) || AtenLowerings().count(kind) ||
                            AtenLowerings().count(base);
     ASSIGN_OR_RETURN(bool to_torch, fallback_->Take(n, lowerable));
@@ -638,6 +642,9 @@ absl::Status Importer::EvalNode(tj::Node* n) {
     std::string msg = NumIn(n) > 0 && In(n, 0).is(Val::Kind::kStr) ? In(n, 0).s : "";
     return Error(
         n, "the model raises an exception for these inputs" + (msg.empty() ? "" : ": " + msg));
+  }
+  if (plugin_ops_ != nullptr) {
+    if (const PluginOps::Ref* ref = plugin_ops_->Find(kind)) return LowerPluginOp(*this, n, *ref);
   }
   // aten::add and friends mean tensor math when a tensor is involved and
   // Python arithmetic otherwise; the operands decide which table lowers them.
@@ -677,6 +684,16 @@ absl::Status Importer::EvalNode(tj::Node* n) {
   if (folded) return absl::OkStatus();
   if (fallback_ != nullptr) return fallback_->Add(n);
   Unsupported(n, kind);
+  return absl::OkStatus();
+}
+
+// A block's results leave it as values, not through a node: one that the
+// open torch segment computes must be one of its results now.
+absl::Status Importer::Materialize(tj::Block* block) {
+  if (fallback_ == nullptr) return absl::OkStatus();
+  for (const tj::Value* v : block->outputs()) {
+    if (fallback_->Pending(v)) return fallback_->Close();
+  }
   return absl::OkStatus();
 }
 
@@ -871,6 +888,9 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
     return absl::NotFoundError(absl::StrCat("no such file: ", path));
   if (!std::filesystem::is_regular_file(status))
     return absl::InvalidArgumentError(absl::StrCat("'", path, "' is not a regular file"));
+  for (const std::string& lib : options.torch_libraries) RETURN_IF_ERROR(LoadTorchLibrary(lib));
+  PluginOps plugin_ops;
+  for (const std::string& plugin : options.plugins) RETURN_IF_ERROR(plugin_ops.Load(plugin));
   tj::Module frozen;
   // Twice at most: a model that calls torchvision's ops (detectors) cannot
   // be deserialised until their library is loaded, which is done then, on
@@ -930,6 +950,7 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
                                          absl::StrCat("input", i)));
       }
       Importer im(graph.get());
+      if (!plugin_ops.empty()) im.SetPluginOps(&plugin_ops);
       std::optional<Fallback> fallback;
       if (options.fallback.enabled) {
         fallback.emplace(im, options.fallback, forced);

@@ -103,6 +103,7 @@ struct Val {
 
 class Importer;
 class Fallback;
+class PluginOps;
 // Lowers one node; reads its inputs through the importer and sets its outputs.
 using Lowering = absl::Status (*)(Importer& im, tj::Node* n);
 const std::unordered_map<std::string, Lowering>& AtenLowerings();    // lower_aten.cc
@@ -130,6 +131,8 @@ class Importer {
   }
   // Partial compilation (frontend/fallback.h); null: refuse what has no lowering.
   void SetFallback(Fallback* f) { fallback_ = f; }
+  // Custom ops of sinter plugins (frontend/plugin_ops.h); null: none.
+  void SetPluginOps(const PluginOps* p) { plugin_ops_ = p; }
   const Val& In(tj::Node* n, size_t i) { return vals_[n->inputs().at(i)]; }
   size_t NumIn(tj::Node* n) const { return n->inputs().size(); }
   void Set(tj::Node* n, size_t i, Val v) { vals_[n->outputs().at(i)] = std::move(v); }
@@ -165,6 +168,7 @@ class Importer {
 
  private:
   absl::Status EvalBlock(tj::Block* block);
+  absl::Status Materialize(tj::Block* block);
   absl::Status EvalNode(tj::Node* n);
   absl::Status EvalIf(tj::Node* n);
   absl::Status EvalLoop(tj::Node* n);
@@ -204,6 +208,7 @@ class Importer {
   std::unordered_map<const ir::Value*, ir::Value*> nested_padding_;
   tj::Node* current_ = nullptr;
   Fallback* fallback_ = nullptr;
+  const PluginOps* plugin_ops_ = nullptr;
 };
 
 absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v);

@@ -33,6 +33,11 @@ struct FallbackOptions {
 struct ImportOptions {
   std::vector<InputSpec> inputs;  // one per forward() argument, in order
   FallbackOptions fallback;
+  // Sinter plugins whose custom ops the model calls (frontend/plugin_ops.h).
+  std::vector<std::string> plugins;
+  // LibTorch extension libraries to load first (torch.ops.load_library), so
+  // that a model calling their ops deserialises.
+  std::vector<std::string> torch_libraries;
 };
 
 // What partial compilation decided, for the partition report.

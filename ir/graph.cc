@@ -57,6 +57,9 @@ const std::string& Operation::GetStr(const std::string& name) const {
 const std::vector<int64_t>& Operation::GetInts(const std::string& name) const {
   return std::get<std::vector<int64_t>>(attrs_.at(name));
 }
+const std::vector<double>& Operation::GetFloats(const std::string& name) const {
+  return std::get<std::vector<double>>(attrs_.at(name));
+}
 const TensorDataPtr& Operation::GetTensor(const std::string& name) const {
   return std::get<TensorDataPtr>(attrs_.at(name));
 }

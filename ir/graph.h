@@ -96,6 +96,7 @@ class Operation {
   bool GetBool(const std::string& name) const;
   const std::string& GetStr(const std::string& name) const;
   const std::vector<int64_t>& GetInts(const std::string& name) const;
+  const std::vector<double>& GetFloats(const std::string& name) const;
   const TensorDataPtr& GetTensor(const std::string& name) const;
 
   // Regions, in the schema's order; the verifier checks names and presence

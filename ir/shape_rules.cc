@@ -669,10 +669,10 @@ absl::Status InferSort(const Operation& op, std::vector<TensorType>* results) {
 // The results are what the compiler recorded: the plugin's segment is opaque
 // to sinter, so its types are data, checked here for consistency and by the
 // plugin against what it computes at run time.
-absl::Status InferPluginSegment(const Operation& op, std::vector<TensorType>* results) {
-  const TensorType& payload = op.operand(0)->type();
-  if (payload.dtype != DType::kU8 || payload.shape.rank() != 1)
-    return Invalid("operand 0 (the plugin's payload) must be u8[n], got ", ToString(payload));
+namespace {
+
+// Results typed by `result_dtypes` and `result_dims` (plugin ops).
+absl::Status RecordedResults(const Operation& op, std::vector<TensorType>* results) {
   const std::vector<std::string> names = absl::StrSplit(op.GetStr("result_dtypes"), ',');
   const std::vector<int64_t>& dims = op.GetInts("result_dims");
   size_t at = 0;
@@ -692,6 +692,27 @@ absl::Status InferPluginSegment(const Operation& op, std::vector<TensorType>* re
   }
   if (at != dims.size()) return Invalid("result_dims has ", dims.size() - at, " extra value(s)");
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status InferPluginSegment(const Operation& op, std::vector<TensorType>* results) {
+  const TensorType& payload = op.operand(0)->type();
+  if (payload.dtype != DType::kU8 || payload.shape.rank() != 1)
+    return Invalid("operand 0 (the plugin's payload) must be u8[n], got ", ToString(payload));
+  return RecordedResults(op, results);
+}
+
+absl::Status InferPluginOp(const Operation& op, std::vector<TensorType>* results) {
+  const std::vector<int64_t>& kinds = op.GetInts("arg_kinds");
+  size_t ints = 0, floats = 0;
+  for (int64_t k : kinds) {
+    if (k < 0 || k > 2) return Invalid("arg_kinds: unknown kind ", k);
+    ++(k == 1 ? floats : ints);
+  }
+  if (ints != op.GetInts("int_args").size() || floats != op.GetFloats("float_args").size())
+    return Invalid("arg_kinds does not match int_args and float_args");
+  return RecordedResults(op, results);
 }
 
 }  // namespace sinter::ir

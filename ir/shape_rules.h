@@ -40,6 +40,7 @@ SINTER_RULE(InferCumsum)
 SINTER_RULE(InferGather)
 SINTER_RULE(InferSort)
 SINTER_RULE(InferPluginSegment)
+SINTER_RULE(InferPluginOp)
 #undef SINTER_RULE
 
 // What an op gives the kernel body in its region `region` (ops.def): the

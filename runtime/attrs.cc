@@ -56,6 +56,14 @@ StatusOr<std::vector<int64_t>> Attrs::Ints(std::string_view name) const {
   return v;
 }
 
+StatusOr<std::vector<double>> Attrs::Floats(std::string_view name) const {
+  const format::Attr* a = Find(kernel_, name);
+  if (a == nullptr || a->kind() != format::AttrKind::Floats) return Missing(name, "floats");
+  std::vector<double> v;
+  if (a->floats() != nullptr) v.assign(a->floats()->begin(), a->floats()->end());
+  return v;
+}
+
 StatusOr<std::array<int64_t, 2>> IntPair(const Attrs& a, std::string_view name, int64_t min) {
   RT_ASSIGN_OR_RETURN(std::vector<int64_t> v, a.Ints(name));
   if (v.size() != 2 || v[0] < min || v[1] < min || v[0] > (1 << 20) || v[1] > (1 << 20)) {

@@ -30,6 +30,7 @@ class Attrs {
   StatusOr<bool> Bool(std::string_view name) const;
   StatusOr<std::string> Str(std::string_view name) const;
   StatusOr<std::vector<int64_t>> Ints(std::string_view name) const;
+  StatusOr<std::vector<double>> Floats(std::string_view name) const;
 
  private:
   const format::Kernel* kernel_;

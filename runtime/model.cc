@@ -444,7 +444,7 @@ Status Model::Verify(const LoadOptions& options) {
   RT_RETURN_IF_ERROR(VerifyLiveness());
   // The plugins the kernels name, each once, in order of first use.
   for (const Step& step : steps_) {
-    if (step.schema->name != "plugin_segment") continue;
+    if (step.schema->name != "plugin_segment" && step.schema->name != "plugin_op") continue;
     RT_ASSIGN_OR_RETURN(std::string plugin, step.attrs().Str("plugin"));
     if (("," + plugins_ + ",").find("," + plugin + ",") == std::string::npos)
       plugins_ += (plugins_.empty() ? "" : ",") + plugin;

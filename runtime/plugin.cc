@@ -88,8 +88,7 @@ StatusOr<const sinter_plugin_api*> LoadPlugin(const std::string& name, uint32_t 
     }
     const sinter_plugin_api* api = get(abi);
     if (api == nullptr || api->abi_version != abi || api->struct_size < sizeof(sinter_plugin_api) ||
-        api->name == nullptr || name != api->name || api->segment_create == nullptr ||
-        api->segment_run == nullptr || api->segment_destroy == nullptr) {
+        api->name == nullptr || name != api->name) {
       // Kept loaded: the library may have registered things (LibTorch's
       // operators) that do not survive an unload.
       return Status(SINTER_VERSION_MISMATCH,

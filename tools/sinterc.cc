@@ -8,10 +8,14 @@
 //           [--target cpu|cuda|cuda:sm_80,sm_90] [--precision fp32|fp16|bf16] [--tf32]
 //           [--io-precision model|storage] [--layout auto|nhwc|nchw]
 //           [--fallback torch [--min-block-size N] [--torch-executed-ops aten::a,...]]
+//           [--plugin libsinter_plugin_NAME.so] [--torch-library libops.so]
 //
 // --fallback torch: what sinter cannot compile (and the ops named) runs in
 // LibTorch at run time, through the "torch" plugin (libsinter_plugin_torch.so,
 // include/sinter/sinter_plugin.h); the runtime itself stays LibTorch-free.
+// --plugin: a sinter plugin's custom ops replace the TorchScript ops of the
+// same name (examples/custom_op); --torch-library: a LibTorch extension to
+// load first, so that a model calling its ops can be read at all.
 //
 // Exit status: 0 on success, 1 for bad usage, 2 when the model cannot be
 // compiled (unsupported ops, bad shapes), with the reason on stderr.
@@ -38,7 +42,8 @@ int Usage(const std::string& msg) {
          "               [--target cpu|cuda|cuda:sm_80,sm_90] [--precision fp32|fp16|bf16] "
          "[--tf32]\n               [--io-precision model|storage] [--layout auto|nhwc|nchw]\n"
          "               [--fallback torch [--min-block-size N] [--torch-executed-ops "
-         "aten::a,...]]\n";
+         "aten::a,...]]\n"
+         "               [--plugin libsinter_plugin_NAME.so] [--torch-library libops.so]\n";
   return 1;
 }
 
@@ -136,6 +141,10 @@ int main(int argc, char** argv) {
                        std::string(op) + "'");
         import.fallback.torch_executed_ops.emplace_back(op);
       }
+    } else if (a.rfind("--plugin", 0) == 0) {
+      import.plugins.push_back(value("--plugin"));
+    } else if (a.rfind("--torch-library", 0) == 0) {
+      import.torch_libraries.push_back(value("--torch-library"));
     } else if (a.rfind("--emit-ir", 0) == 0) {
       emit_ir = value("--emit-ir");
     } else if (!a.empty() && a[0] == '-') {

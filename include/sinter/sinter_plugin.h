@@ -7,6 +7,11 @@
  * runtime itself never links a plugin's dependencies (LibTorch stays out of
  * libsinter_runtime.so); a plugin may link whatever it needs.
  *
+ * A plugin can also implement custom ops (sinter_plugin_op): a LibTorch
+ * extension op of the user's model compiled by `sinterc --plugin` into a
+ * kernel that calls the plugin, with no LibTorch at run time
+ * (examples/custom_op).
+ *
  * The library exports one C function, `sinter_plugin_get_api`, which returns
  * a table of functions for the ABI version the runtime asks for, or NULL when
  * it does not implement that version (the runtime then refuses the artifact
@@ -44,6 +49,47 @@ typedef struct sinter_plugin_tensor {
   const int64_t* strides;
 } sinter_plugin_tensor;
 
+/* A custom op's scalar argument: the non-tensor arguments of its TorchScript
+ * call, in order. */
+typedef enum sinter_plugin_attr_kind {
+  SINTER_PLUGIN_ATTR_INT = 0,
+  SINTER_PLUGIN_ATTR_FLOAT = 1,
+  SINTER_PLUGIN_ATTR_BOOL = 2
+} sinter_plugin_attr_kind;
+
+typedef struct sinter_plugin_attr {
+  int32_t kind; /* sinter_plugin_attr_kind */
+  int64_t i;    /* INT and BOOL */
+  double f;     /* FLOAT */
+} sinter_plugin_attr;
+
+/* A result's type, as an op's shape function writes it. */
+#define SINTER_PLUGIN_MAX_RANK 8
+typedef struct sinter_plugin_type {
+  int32_t dtype; /* sinter_dtype */
+  int32_t rank;  /* 0 to SINTER_PLUGIN_MAX_RANK */
+  int64_t dims[SINTER_PLUGIN_MAX_RANK];
+} sinter_plugin_type;
+
+/* A custom op: `sinterc --plugin libsinter_plugin_<name>.so` compiles every
+ * TorchScript call of `name` (a registered LibTorch op such as
+ * "myops::scaled_gelu") into a kernel that calls `run` at run time. Its
+ * tensor arguments become the kernel's inputs, its other arguments `attrs`.
+ * Both functions return nonzero with a message on failure. */
+typedef struct sinter_plugin_op {
+  const char* name;
+  /* At compile time: the results' types from the inputs' (whose `data` is
+   * NULL) and the attributes; at most `max_results` of them. */
+  int (*infer)(const sinter_plugin_tensor* inputs, size_t num_inputs,
+               const sinter_plugin_attr* attrs, size_t num_attrs, sinter_plugin_type* results,
+               size_t max_results, size_t* num_results, char* error, size_t error_size);
+  /* At run time: computes the results into the buffers given (of the types
+   * `infer` gave). Called concurrently from several sessions. */
+  int (*run)(const sinter_plugin_tensor* inputs, size_t num_inputs, const sinter_plugin_attr* attrs,
+             size_t num_attrs, const sinter_plugin_tensor* outputs, size_t num_outputs,
+             int num_threads, char* error, size_t error_size);
+} sinter_plugin_op;
+
 typedef struct sinter_plugin_api {
   uint32_t abi_version; /* SINTER_PLUGIN_ABI_VERSION of the plugin's build */
   uint32_t struct_size; /* sizeof(sinter_plugin_api) of the plugin's build */
@@ -67,6 +113,11 @@ typedef struct sinter_plugin_api {
                      const sinter_plugin_tensor* outputs, size_t num_outputs, int num_threads,
                      char* error, size_t error_size);
   void (*segment_destroy)(void* segment);
+
+  /* Custom ops (NULL / 0 for a plugin without them; a plugin with only ops
+   * leaves the segment functions NULL). */
+  const sinter_plugin_op* ops;
+  size_t num_ops;
 } sinter_plugin_api;
 
 /* The one symbol a plugin exports. */

@@ -139,8 +139,14 @@ int Run(void* segment, const sinter_plugin_tensor* inputs, size_t num_inputs,
 
 void Destroy(void* segment) { delete static_cast<Segment*>(segment); }
 
-const sinter_plugin_api kApi = {
-    SINTER_PLUGIN_ABI_VERSION, sizeof(sinter_plugin_api), "torch", &Create, &Run, &Destroy};
+const sinter_plugin_api kApi = {SINTER_PLUGIN_ABI_VERSION,
+                                sizeof(sinter_plugin_api),
+                                "torch",
+                                &Create,
+                                &Run,
+                                &Destroy,
+                                /*ops=*/nullptr,
+                                /*num_ops=*/0};
 
 }  // namespace
 

@@ -1106,6 +1106,7 @@ const OpDef* FindOp(std::string_view name) {
     (*m)[kFusedElementwiseOp.name] = &kFusedElementwiseOp;
     (*m)[kFusedReductionOp.name] = &kFusedReductionOp;
     (*m)[kPluginSegmentOp.name] = &kPluginSegmentOp;
+    (*m)[kPluginOpOp.name] = &kPluginOpOp;
     return m;
   }();
   auto it = index->find(name);
@@ -1118,6 +1119,7 @@ std::vector<std::string_view> CpuOpNames() {
   names.push_back(kFusedElementwiseOp.name);
   names.push_back(kFusedReductionOp.name);
   names.push_back(kPluginSegmentOp.name);
+  names.push_back(kPluginOpOp.name);
   return names;
 }
 

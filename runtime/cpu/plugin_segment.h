@@ -1,4 +1,5 @@
-// The CPU op table's row for plugin_segment (runtime/cpu/plugin_segment.cc).
+// The CPU op table's rows for plugin_segment and plugin_op
+// (runtime/cpu/plugin_segment.cc).
 #ifndef SINTER_RUNTIME_CPU_PLUGIN_SEGMENT_H_
 #define SINTER_RUNTIME_CPU_PLUGIN_SEGMENT_H_
 
@@ -7,6 +8,7 @@
 namespace sinter::rt {
 
 extern const OpDef kPluginSegmentOp;
+extern const OpDef kPluginOpOp;
 
 }  // namespace sinter::rt
 

@@ -27,6 +27,7 @@
 #include "runtime/backend.h"
 #include "runtime/format/kernel_body.h"
 #include "runtime/format/op_schema.h"
+#include "tests/models/case_options.h"
 #include "tests/models/manifest.h"
 
 namespace {
@@ -38,10 +39,10 @@ using sinter::format::Target;
 std::map<sinter::ir::OpKind, std::string> Reached(const std::string& models) {
   std::map<sinter::ir::OpKind, std::string> seen;
   for (const sinter::testing::ModelCase& c : sinter::testing::ReadManifest(models)) {
-    if (c.group != "op" && c.group != "model" && c.group != "fallback") continue;
+    if (c.group != "op" && c.group != "model" && c.group != "fallback" && c.group != "plugin")
+      continue;
     sinter::frontend::ImportOptions opts;
-    // (The fallback cases' fft reaches plugin_segment without their options.)
-    opts.fallback.enabled = c.group == "fallback";
+    sinter::testing::AddCaseOptions(c, SINTER_LIB_DIR, &opts);
     for (size_t i = 0; i < c.shapes.size(); ++i) {
       opts.inputs.push_back(
           {c.shapes[i], c.dtypes[i] == "i64" ? sinter::ir::DType::kI64 : sinter::ir::DType::kF32});

@@ -44,7 +44,7 @@ SCRIPT_VERSION = "1"
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-4
 
-GROUPS = ("model", "model_extra", "refused", "fallback", "op")
+GROUPS = ("model", "model_extra", "refused", "fallback", "plugin", "op")
 MANIFEST_COLUMNS = ("name", "file", "group", "input_shapes", "input_dtypes",
                     "int_high", "rtol", "atol", "note")
 
@@ -74,6 +74,8 @@ def _import_torch(need_torchvision=False):
         import torchvision as _tv
         torchvision = _tv
 
+
+_OUT_DIR = [None]  # main()'s output directory, for builders that need the build's files
 
 # --------------------------------------------------------------------------
 # Case registry
@@ -563,6 +565,19 @@ def _fallback_inplace():
     return Inplace()
 
 
+@case("fallback_branch", "fallback", "2,8",
+      note="executed: aten::relu; min_block: 1; segments: 1 (a torch result leaves an if block)")
+def _fallback_branch():
+    class Branch(nn.Module):
+        def forward(self, x):
+            if x.dim() == 2:
+                y = torch.relu(x)
+            else:
+                y = x
+            return y * 2.0
+    return Branch()
+
+
 @case("fallback_list", "fallback", "2,12",
       note="executed: aten::split; min_block: 1; segments: 1 (a List[Tensor] stays in LibTorch)")
 def _fallback_list():
@@ -571,6 +586,40 @@ def _fallback_list():
             parts = torch.split(torch.tanh(x), 4, dim=1)
             return parts[0] * parts[2] + parts[1]
     return Split()
+
+
+# --------------------------------------------------------------------------
+# group "plugin": models calling a LibTorch extension op that a sinter plugin
+# implements (examples/custom_op), compiled with `--plugin` and
+# `--torch-library`; the note names both ("plugin: NAME; torch_library: LIB").
+# --------------------------------------------------------------------------
+
+def _load_myops(out_dir):
+    """torch.ops.load_library of the example's extension: $SINTER_MYOPS_TORCH
+    (the build passes it), else where the build puts it."""
+    lib = os.environ.get("SINTER_MYOPS_TORCH") or os.path.join(
+        os.path.dirname(os.path.abspath(out_dir)), "lib", "libmyops_torch.so")
+    if not os.path.exists(lib):
+        raise RuntimeError("the custom-op example's LibTorch library is not built: %s "
+                           "(cmake --build build --target myops_torch)" % lib)
+    torch.ops.load_library(lib)
+
+
+@case("plugin_scaled_gelu", "plugin", "2,3,10,10",
+      note="plugin: myops; torch_library: myops_torch (myops::scaled_gelu between a conv and a head)")
+def _plugin_scaled_gelu():
+    _load_myops(_OUT_DIR[0] or ".")
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, x):
+            y = torch.ops.myops.scaled_gelu(self.conv(x), 1.5)
+            return self.fc(y.mean(dim=(2, 3)))
+    return Head()
 
 
 # --------------------------------------------------------------------------
@@ -1852,6 +1901,7 @@ def main(argv=None):
         return 0
     if not a.out_dir:
         p.error("OUT_DIR is required")
+    _OUT_DIR[0] = a.out_dir
     generate(a.out_dir, cases, force=a.force)
     if a.check:
         return 1 if check(a.out_dir) else 0

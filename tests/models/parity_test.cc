@@ -16,15 +16,18 @@
 #include <sstream>
 
 #include "codegen/compiler.h"
+#include "frontend/plugin_ops.h"
 #include "frontend/torchscript.h"
 #include "gtest/gtest.h"
 #include "sinter/sinter.h"
+#include "tests/models/case_options.h"
 #include "tests/models/manifest.h"
 #include "tests/models/torch_reference.h"
 
 namespace {
 
 using Case = sinter::testing::ModelCase;
+using sinter::testing::NoteField;
 using sinter::testing::ReadManifest;
 
 sinter_dtype ToSinter(c10::ScalarType t) {
@@ -51,19 +54,9 @@ std::vector<at::Tensor> CaseInputs(const Case& c) {
   return tensors;
 }
 
-// A "key: value" field of a case's note ("" when absent); fields end at ';'
-// or at " (".
-std::string NoteField(const Case& c, const std::string& key) {
-  const size_t at = c.note.find(key + ": ");
-  if (at == std::string::npos) return "";
-  std::string v = c.note.substr(at + key.size() + 2);
-  v = v.substr(0, std::min(v.find(';'), v.find(" (")));
-  return v;
-}
-
-// Imports and compiles a case; the artifact's bytes. Cases of the fallback
-// group compile with `--fallback torch` and the note's options; `report`
-// receives the compile report.
+// Imports and compiles a case with the options its note asks for
+// (tests/models/case_options.h); the artifact's bytes. `report` receives the
+// compile report.
 std::string CompileCase(const Case& c, const char* pipeline, const char* layout,
                         sinter::codegen::CompileReport* report = nullptr) {
   sinter::frontend::ImportOptions opts;
@@ -71,14 +64,7 @@ std::string CompileCase(const Case& c, const char* pipeline, const char* layout,
     opts.inputs.push_back(
         {c.shapes[i], c.dtypes[i] == "i64" ? sinter::ir::DType::kI64 : sinter::ir::DType::kF32});
   }
-  if (c.group == "fallback") {
-    opts.fallback.enabled = true;
-    if (std::string m = NoteField(c, "min_block"); !m.empty())
-      opts.fallback.min_block_size = std::stoi(m);
-    std::stringstream ops(NoteField(c, "executed"));
-    for (std::string op; std::getline(ops, op, ',');)
-      opts.fallback.torch_executed_ops.push_back(op);
-  }
+  sinter::testing::AddCaseOptions(c, SINTER_LIB_DIR, &opts);
   auto graph = sinter::frontend::ImportTorchScript(c.file, opts);
   EXPECT_TRUE(graph.ok()) << graph.status();
   if (!graph.ok()) return "";
@@ -179,6 +165,11 @@ class ParityTest : public testing::Test {
 
   void TestBody() override {
     if (c_.group == "refused") return TestRefused();
+    // A model calling an extension's ops can be read only with it loaded.
+    sinter::frontend::ImportOptions extension;
+    sinter::testing::AddCaseOptions(c_, SINTER_LIB_DIR, &extension);
+    for (const std::string& lib : extension.torch_libraries)
+      ASSERT_TRUE(sinter::frontend::LoadTorchLibrary(lib).ok()) << lib;
     const std::vector<at::Tensor> tensors = CaseInputs(c_);
     const std::vector<at::Tensor> ref = sinter::testing::TorchForward(c_.file, tensors);
     // The default pipeline with plan-layout's own choice (channels-last for
@@ -197,6 +188,14 @@ class ParityTest : public testing::Test {
       sinter::codegen::CompileReport report;
       const std::string artifact = CompileCase(c_, pipeline, layout, &report);
       ASSERT_FALSE(artifact.empty());
+      if (c_.group == "plugin") {
+        char plugins[64];
+        ASSERT_EQ(sinter_artifact_required_plugins(artifact.data(), artifact.size(), plugins,
+                                                   sizeof plugins),
+                  nullptr);
+        EXPECT_EQ(plugins, NoteField(c_, "plugin"));
+        EXPECT_EQ(report.kernels_by_op["plugin_op"], 1) << report.ToText();
+      }
       if (c_.group == "fallback") {
         // The partition the note promises, and an artifact that says it
         // needs the torch plugin.
