@@ -578,6 +578,32 @@ def _fallback_branch():
     return Branch()
 
 
+@case("fallback_all", "fallback", "1,16",
+      note="segments: 1 (the whole model runs in LibTorch)")
+def _fallback_all():
+    class FftAbs(nn.Module):
+        def forward(self, x):
+            return torch.fft.fft(x).abs()
+    return FftAbs()
+
+
+@case("fallback_none", "fallback", "3,8",
+      note="segments: 0 (nothing needs LibTorch: the artifact needs no plugin)")
+def _fallback_none():
+    torch.manual_seed(5)
+    return nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 2))
+
+
+@case("fallback_two_consumers", "fallback", "4,6",
+      note="executed: aten::sigmoid; min_block: 1; segments: 1 (its result feeds two compiled ops)")
+def _fallback_two_consumers():
+    class TwoConsumers(nn.Module):
+        def forward(self, x):
+            s = torch.sigmoid(x)
+            return s * 2.0 + x, s.sum(dim=1)
+    return TwoConsumers()
+
+
 @case("fallback_list", "fallback", "2,12",
       note="executed: aten::split; min_block: 1; segments: 1 (a List[Tensor] stays in LibTorch)")
 def _fallback_list():
