@@ -106,9 +106,21 @@ std::string Dot(const ir::Graph& g) {
       label = absl::StrCat(op->kind() == ir::OpKind::kFusedElementwise ? "fused + " : "fused ",
                            absl::StrJoin(ops, " + "));
     }
+    // Library calls blue; what a plugin runs (LibTorch fallback segments,
+    // custom ops) orange, labelled with its ops: the partition at a glance.
     bool library = op->info().Has(ir::kLibrary);
+    const bool segment = op->kind() == ir::OpKind::kPluginSegment;
+    const bool plugin = segment || op->kind() == ir::OpKind::kPluginOp;
+    if (plugin) {
+      label = absl::StrCat(op->GetStr("plugin"),
+                           segment ? " segment: " : " op: ", op->GetStr(segment ? "ops" : "op"));
+    }
     absl::StrAppend(&s, "  ", id, " [label=\"", label, "\\n", ir::ToString(op->result()->type()),
-                    "\"", library ? ", style=filled, fillcolor=lightblue" : "", "];\n");
+                    "\"",
+                    plugin    ? ", style=filled, fillcolor=orange"
+                    : library ? ", style=filled, fillcolor=lightblue"
+                              : "",
+                    "];\n");
     for (const ir::Value* v : op->operands()) {
       if (auto it = src.find(v); it != src.end())
         absl::StrAppend(&s, "  ", it->second, " -> ", id, ";\n");

@@ -215,7 +215,9 @@ expect 0 '%0 = relu(%a) : f32\[\]' "$bin/sinter-opt" "$work/good_body.sir"
 # the runtime library alone (no plugin beside it), loading fails naming the
 # plugin, where it looked, and the ops that need it.
 "$bin/sinterc" "$models/fft_refused.pt" -o "$work/fft_fb.sinter" --input-shape 1,16 \
-  --fallback torch --report > "$work/fft_fb_report.txt"
+  --fallback torch --report --dot "$work/fft_fb.dot" > "$work/fft_fb_report.txt"
+grep -q 'torch segment: aten::abs x1, aten::fft_fft x1.*fillcolor=orange' "$work/fft_fb.dot" ||
+  { echo "no torch segment in the DOT graph:"; cat "$work/fft_fb.dot"; exit 1; }
 grep -q "0: torch (fallback) .*aten::fft_fft x1" "$work/fft_fb_report.txt" ||
   { echo "no torch segment in the partition report:"; cat "$work/fft_fb_report.txt"; exit 1; }
 /usr/bin/python3 - "$models/fft_refused.pt" "$work" <<'PY'
