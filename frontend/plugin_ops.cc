@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <vector>
 
@@ -40,6 +42,14 @@ absl::Status PluginOps::Load(const std::string& path) {
                                                       "' does not implement sinter plugin ABI "
                                                       "version ",
                                                       SINTER_PLUGIN_ABI_VERSION));
+  }
+  const std::string name = api->name;
+  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the plugin '", path, "' calls itself '", name,
+        "': a plugin's name is 1 to 64 letters, digits or '_' (the runtime refuses others)"));
   }
   const std::string want = absl::StrCat("libsinter_plugin_", api->name, ".so");
   if (std::filesystem::path(path).filename() != want) {

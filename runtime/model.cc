@@ -446,6 +446,18 @@ Status Model::Verify(const LoadOptions& options) {
   for (const Step& step : steps_) {
     if (step.schema->name != "plugin_segment" && step.schema->name != "plugin_op") continue;
     RT_ASSIGN_OR_RETURN(std::string plugin, step.attrs().Str("plugin"));
+    // The name becomes part of a file name the runtime dlopens: letters,
+    // digits and '_' only, so an artifact cannot name another file.
+    const bool plain = !plugin.empty() && plugin.size() <= 64 &&
+                       std::all_of(plugin.begin(), plugin.end(), [](char ch) {
+                         return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                                (ch >= '0' && ch <= '9') || ch == '_';
+                       });
+    if (!plain) {
+      return DataLoss(StrCat("kernel '", step.schema->name, "' names a plugin '",
+                             plugin.substr(0, 64),
+                             "': a plugin's name is 1 to 64 letters, digits or '_'"));
+    }
     if (("," + plugins_ + ",").find("," + plugin + ",") == std::string::npos)
       plugins_ += (plugins_.empty() ? "" : ",") + plugin;
   }

@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
-#include <map>
-#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -59,54 +57,45 @@ std::vector<std::string> Candidates(const std::string& file, const std::string& 
 
 StatusOr<const sinter_plugin_api*> LoadPlugin(const std::string& name, uint32_t abi,
                                               const std::string& explicit_path) {
-  // One load per (name, file): concurrent model loads share it.
-  static std::mutex mu;
-  static auto* loaded = new std::map<std::string, const sinter_plugin_api*>();
-  const std::string file = "libsinter_plugin_" + name + ".so";
+  // No cache of our own: dlopen of a library already loaded returns it again
+  // (thread-safe, no second initialisation), and a plugin is never unloaded
+  // (a library such as LibTorch registers things that do not survive it).
+  // (Model verification has refused names that are not plain identifiers.)
+  const std::string file = StrCat("libsinter_plugin_", name, ".so");
   std::string looked;
-  std::lock_guard<std::mutex> lock(mu);
   for (const std::string& path : Candidates(file, explicit_path)) {
     // A path that does not name the plugin's file (a directory given
     // without it, or another library) is still tried: the user named it.
     if (!IsFile(path)) {
-      looked += "\n  " + path + " (no such file)";
+      looked += StrCat("\n  ", path, " (no such file)");
       continue;
     }
-    const std::string key = path + "#" + std::to_string(abi);
-    if (auto it = loaded->find(key); it != loaded->end()) return it->second;
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (lib == nullptr) {
       const char* e = dlerror();
-      looked += "\n  " + path + " (" + (e ? e : "dlopen failed") + ")";
+      looked += StrCat("\n  ", path, " (", e ? e : "dlopen failed", ")");
       continue;
     }
     auto get = reinterpret_cast<sinter_plugin_get_api_fn>(dlsym(lib, SINTER_PLUGIN_ENTRY));
     if (get == nullptr) {
-      dlclose(lib);
       return Status(SINTER_UNAVAILABLE, StrCat("'", path, "' is not a sinter plugin (no ",
                                                SINTER_PLUGIN_ENTRY, " symbol)"));
     }
     const sinter_plugin_api* api = get(abi);
     if (api == nullptr || api->abi_version != abi || api->struct_size < sizeof(sinter_plugin_api) ||
         api->name == nullptr || name != api->name) {
-      // Kept loaded: the library may have registered things (LibTorch's
-      // operators) that do not survive an unload.
       return Status(SINTER_VERSION_MISMATCH,
                     StrCat("plugin '", path, "' does not implement sinter plugin ABI version ",
-                           static_cast<long long>(abi), " for '", name, "'",
-                           api != nullptr && api->abi_version != abi
-                               ? StrCat(" (it implements version ",
-                                        static_cast<long long>(api->abi_version), ")")
-                               : std::string()));
+                           static_cast<long long>(abi), " for '", name, "'"));
     }
-    (*loaded)[key] = api;
     return api;
   }
   return Status(SINTER_UNAVAILABLE,
                 StrCat("the '", name, "' plugin (", file,
                        ") is not installed: looked in sinter_model_options.plugin_path, "
                        "$SINTER_PLUGIN_PATH and the runtime library's directory:",
-                       looked.empty() ? std::string("\n  (nowhere to look)") : looked));
+                       looked.empty() ? std::string_view("\n  (nowhere to look)")
+                                      : std::string_view(looked)));
 }
 
 }  // namespace sinter::rt

@@ -2,6 +2,7 @@
 // with a plugin written against the C ABI alone (test_plugin.cc): custom ops
 // and segments computing through it, and every way loading or running can
 // fail, each a status naming the problem. Runs under the sanitizers in CI.
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "ir/graph.h"
+#include "runtime/format/file.h"
 #include "sinter/sinter.h"
 #include "tests/runtime/artifact_fixtures.h"
 
@@ -36,11 +38,12 @@ ModelPtr Load(const std::string& bytes, const std::string& plugin_dir, sinter_st
 }
 
 // x f32[2,3] -> plugin_op `op` (a = 2.5, b = 3) -> relu.
-std::string OpArtifact(const std::string& op, int64_t abi = 1) {
+std::string OpArtifact(const std::string& op, int64_t abi = 1,
+                       const std::string& plugin = "testops") {
   ir::Graph g;
   ir::Value* x = g.AddInput(ir::TensorType{ir::DType::kF32, ir::Shape::Of({2, 3})}, "x");
   ir::Builder b(&g);
-  ir::AttributeMap attrs{{"plugin", std::string("testops")},
+  ir::AttributeMap attrs{{"plugin", plugin},
                          {"abi", abi},
                          {"op", op},
                          {"arg_kinds", std::vector<int64_t>{1, 0}},
@@ -168,6 +171,31 @@ TEST(Plugin, AnotherAbiVersionIsAVersionMismatch) {
   model = Load(OpArtifact("test::axpb", 7), TEST_PLUGIN_V1_DIR, &st);
   EXPECT_EQ(model, nullptr);
   EXPECT_NE(Message(st).find("ABI version 7"), std::string::npos);
+}
+
+TEST(Plugin, ANameThatIsNotAPlainIdentifierIsRefused) {
+  // It becomes part of a file name the runtime dlopens.
+  for (const std::string name : {"../../tmp/evil", "a/b", "x.so", "sp ace"}) {
+    SCOPED_TRACE(name);
+    // sinterc writes no such artifact (it verifies what it writes): one with
+    // a placeholder of the same length, the name put in, the checksums redone.
+    std::string bytes = OpArtifact("test::axpb", 1, std::string(name.size(), 'Q'));
+    const size_t at = bytes.find(std::string(name.size(), 'Q'));
+    ASSERT_NE(at, std::string::npos);
+    bytes.replace(at, name.size(), name);
+    format::FileHeader h;
+    std::memcpy(&h, bytes.data(), sizeof h);
+    h.schema_crc32 = format::Crc32(bytes.data() + h.schema_offset, h.schema_bytes);
+    h.header_crc32 = format::Crc32(&h, offsetof(format::FileHeader, header_crc32));
+    std::memcpy(bytes.data(), &h, sizeof h);
+    const std::string m = Message(sinter_model_verify_memory(bytes.data(), bytes.size(), nullptr));
+    EXPECT_NE(m.find("DATA_LOSS"), std::string::npos) << m;
+    EXPECT_NE(m.find("a plugin's name is 1 to 64 letters, digits or '_'"), std::string::npos) << m;
+    sinter_status* st = nullptr;
+    ModelPtr model = Load(bytes, TEST_PLUGIN_V1_DIR, &st);
+    EXPECT_EQ(model, nullptr);
+    EXPECT_NE(Message(st).find("DATA_LOSS"), std::string::npos);
+  }
 }
 
 TEST(Plugin, AnOpThePluginLacksIsUnimplemented) {
