@@ -60,16 +60,26 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
 
   auto add_tensor = [&](const ir::Value* v, fmt::TensorKind kind, int segment,
                         const std::string& name) -> absl::Status {
-    auto bytes = v->type().ByteSize();
+    const bool dynamic = !v->type().shape.is_static();
+    if (dynamic) {
+      if (kind != fmt::TensorKind::Intermediate || plan.offsets.count(v))
+        return absl::InvalidArgumentError("tensor with a dynamic shape that is not an output");
+      kind = fmt::TensorKind::Dynamic;
+    }
+    auto bytes = dynamic ? std::optional<int64_t>(0) : v->type().ByteSize();
     if (!bytes) return absl::InvalidArgumentError("tensor with dynamic or overflowing shape");
     int64_t offset = 0;
-    if (kind != fmt::TensorKind::Constant) {
+    if (kind != fmt::TensorKind::Constant && kind != fmt::TensorKind::Dynamic) {
       auto it = plan.offsets.find(v);
       if (it == plan.offsets.end())
         return absl::InternalError("value missing from the memory plan");
       offset = it->second;
     }
-    auto shape = b.CreateVector(v->type().shape.extents());
+    // A dimension the run decides is -1 in the artifact.
+    std::vector<int64_t> extents;
+    for (const ir::Dim& d : v->type().shape.dims())
+      extents.push_back(d.is_static() ? d.extent() : -1);
+    auto shape = b.CreateVector(extents);
     auto n = name.empty() ? 0 : b.CreateString(name);
     tensor_of[v] = static_cast<int>(tensors.size());
     tensors.push_back(fmt::CreateTensor(b, n, ir::ToFormat(v->type().dtype), shape, kind, segment,

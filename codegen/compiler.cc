@@ -391,6 +391,7 @@ std::vector<CompileReport::Segment> Partition(const ir::Graph& graph) {
         if (!outside) continue;
         ++seg.outputs;
         seg.output_bytes += v->type().ByteSize().value_or(0);
+        seg.data_dependent_outputs += !v->type().shape.is_static();
       }
     }
     out.push_back(std::move(seg));
@@ -422,7 +423,11 @@ std::string PartitionText(const std::vector<CompileReport::Segment>& partition,
                     p.loc.empty() ? "" : " at " + p.loc, ", ",
                     p.backend == "sinter" ? absl::StrCat(p.kernels, " kernels: ") : "",
                     absl::StrJoin(ops, ", "), "; in: ", p.inputs, " tensor(s), ", p.input_bytes,
-                    " bytes; out: ", p.outputs, " tensor(s), ", p.output_bytes, " bytes\n");
+                    " bytes; out: ", p.outputs, " tensor(s), ", p.output_bytes, " bytes",
+                    p.data_dependent_outputs == 0
+                        ? ""
+                        : absl::StrCat(" (", p.data_dependent_outputs, " sized by the run)"),
+                    "\n");
   }
   s += advice;
   return s;
@@ -551,9 +556,9 @@ std::string CompileReport::ToJson() const {
         &partition_json, partition_json.empty() ? "" : ", ",
         absl::StrFormat("{\"backend\": %s, \"loc\": %s, \"kernels\": %d, \"ops\": {%s}, "
                         "\"inputs\": %d, \"input_bytes\": %d, \"outputs\": %d, "
-                        "\"output_bytes\": %d}",
+                        "\"output_bytes\": %d, \"data_dependent_outputs\": %d}",
                         quote(p.backend), quote(p.loc), p.kernels, ops, p.inputs, p.input_bytes,
-                        p.outputs, p.output_bytes));
+                        p.outputs, p.output_bytes, p.data_dependent_outputs));
   }
   return absl::StrFormat(
       "{\"partition\": [%s], \"partition_advice\": %s, \"ops_in\": %d, \"kernels\": %d, "

@@ -85,6 +85,8 @@ struct CompileReport {
     std::map<std::string, int64_t> ops;  // sinter: kernels by op; torch: TorchScript ops
     int64_t kernels = 0;
     int64_t inputs = 0, input_bytes = 0, outputs = 0, output_bytes = 0;
+    // Of the outputs, those whose size the run decides (not in output_bytes).
+    int64_t data_dependent_outputs = 0;
     std::string loc;
   };
   std::vector<Segment> partition;

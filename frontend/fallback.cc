@@ -26,6 +26,9 @@ struct Fallback::Open {
   std::map<std::string, int> kinds;
   std::string loc;
   bool mutates = false;
+  // Segment values whose size depends on the data (and everything computed
+  // from them): they never cross into compiled code, only out of the model.
+  std::unordered_set<const tj::Value*> dynamic;
 };
 
 Fallback::Fallback(Importer& im, const FallbackOptions& options,
@@ -81,6 +84,44 @@ bool Fallback::Holdable(const c10::IValue& example) const {
   }
 }
 
+bool Fallback::CanCross(const tj::Value* seg) const {
+  return !open_->dynamic.count(seg) && Holdable(open_->example.at(seg));
+}
+
+namespace {
+
+// Ops whose result size depends on the data, not only on their operands'
+// shapes.
+bool DataDependentKind(const std::string& kind) {
+  static const std::unordered_set<std::string> kinds = {
+      "aten::nonzero",    "aten::nonzero_numpy",     "aten::argwhere", "aten::masked_select",
+      "aten::unique_dim", "aten::_unique",           "aten::_unique2", "aten::unique_consecutive",
+      "torchvision::nms", "torchvision::batched_nms"};
+  return kinds.count(kind) != 0;
+}
+
+bool IsMask(const at::Tensor& t) {
+  return t.scalar_type() == c10::kBool || t.scalar_type() == c10::kByte;
+}
+
+}  // namespace
+
+bool Fallback::DataDependent(Importer& im, const tj::Node* n) {
+  const std::string kind = n->kind().toQualString();
+  if (DataDependentKind(kind)) return true;
+  // x[mask]: as many rows as the mask has true elements.
+  if (kind == "aten::index" && n->inputs().size() > 1) {
+    const Val& idx = im.ValOf(n->inputs()[1]);
+    if (!idx.is(Val::Kind::kList)) return false;
+    for (const Val& i : *idx.items) {
+      if (i.is(Val::Kind::kTensor) &&
+          (i.tensor->type().dtype == ir::DType::kBool || i.tensor->type().dtype == ir::DType::kU8))
+        return true;
+    }
+  }
+  return false;
+}
+
 bool Fallback::InSegment(const tj::Node* user) const {
   for (const tj::Node* n = user; n != nullptr; n = n->owningBlock()->owningNode()) {
     if (open_->members.count(n)) return true;
@@ -99,10 +140,18 @@ bool UsedOutside(const tj::Value* v, const std::function<bool(const tj::Node*)>&
 
 }  // namespace
 
+// The model's own results leave through the top-level return: a value only
+// that reads needs no compiled reader, so it strands nothing (Close hands it
+// out, flattened).
+bool ModelReturn(const tj::Node* u) {
+  return u->kind() == c10::prim::Return && u->owningBlock() == u->owningGraph()->block();
+}
+
 bool Fallback::Stranded() const {
   for (const auto& [orig, seg] : open_->produced) {
-    if (open_->map.at(orig) != seg || Holdable(open_->example.at(seg))) continue;
-    if (UsedOutside(orig, [&](const tj::Node* u) { return InSegment(u); })) return true;
+    if (open_->map.at(orig) != seg || CanCross(seg)) continue;
+    if (UsedOutside(orig, [&](const tj::Node* u) { return InSegment(u) || ModelReturn(u); }))
+      return true;
   }
   return false;
 }
@@ -118,7 +167,7 @@ absl::StatusOr<bool> Fallback::Take(tj::Node* n, bool lowerable) {
   for (const tj::Value* v : n->inputs()) {
     if (!Pending(v)) continue;
     reads = true;
-    if (!Holdable(open_->example.at(open_->map.at(v)))) {
+    if (!CanCross(open_->map.at(v))) {
       RETURN_IF_ERROR(Add(n));
       return true;
     }
@@ -160,8 +209,13 @@ absl::StatusOr<tj::Value*> Fallback::SegValueOf(const Val& val, const c10::TypeP
     }
     case Val::Kind::kList:
     case Val::Kind::kTuple: {
-      if (std::optional<c10::IValue> iv = ToIValue(val, type)) return constant(*iv);
-      // Holds run-time tensors: built in the segment from its items.
+      // A tuple of constants is a constant; a list never is: the segment
+      // may append to it, and a constant list would be one object shared
+      // by every run (and every example run), growing each time.
+      if (val.is(Val::Kind::kTuple)) {
+        if (std::optional<c10::IValue> iv = ToIValue(val, type)) return constant(*iv);
+      }
+      // Built in the segment from its items.
       c10::TypePtr elem = c10::AnyType::get();
       std::vector<c10::TypePtr> elems;
       if (auto l = type->cast<c10::ListType>()) elem = l->getElementType();
@@ -256,6 +310,16 @@ absl::Status Fallback::Add(tj::Node* n) {
   }
   open_->members.insert(n);
   const std::string kind = n->kind().toQualString();
+  // Is the size of what it computes (results, and operands it writes, as
+  // `list.append(x[mask])` does) the data's?
+  bool dynamic = DataDependentKind(kind);
+  if (kind == "aten::index" && clone->inputs().size() > 1) {
+    const c10::IValue& idx = open_->example.at(clone->inputs()[1]);
+    if (idx.isList()) {
+      for (const c10::IValue& i : idx.toListRef()) dynamic |= i.isTensor() && IsMask(i.toTensor());
+    }
+  }
+  for (const tj::Value* v : free) dynamic |= open_->dynamic.count(env.at(v)) != 0;
   ++open_->kinds[kind];
   const c10::FunctionSchema* schema = n->maybeSchema();
   open_->mutates |= (schema != nullptr && schema->is_mutable()) || !n->blocks().empty();
@@ -275,13 +339,18 @@ absl::Status Fallback::Add(tj::Node* n) {
             "writes back yet"));
       }
       tj::Value* seg = env.at(target);
+      if (dynamic) open_->dynamic.insert(seg);
       open_->map[target] = seg;
       open_->produced.emplace_back(target, seg);
       im_.SetVal(target, Val());
     }
   }
   events_.push_back({n, true});
-  return Examples(clone, n);
+  RETURN_IF_ERROR(Examples(clone, n));
+  if (dynamic) {
+    for (const tj::Value* o : clone->outputs()) open_->dynamic.insert(o);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original) {
@@ -294,7 +363,16 @@ absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original) {
   try {
     torch::jit::Stack stack;
     if (clone->blocks().empty() && clone->maybeOperator() != nullptr) {
-      for (const tj::Value* v : clone->inputs()) stack.push_back(ex.at(v));
+      for (const tj::Value* v : clone->inputs()) {
+        // Constants that Graph::insert made (Flatten's indices) have no
+        // example of their own.
+        if (auto it = ex.find(v); it != ex.end())
+          stack.push_back(it->second);
+        else if (std::optional<c10::IValue> c = tj::toIValue(v))
+          stack.push_back(*c);
+        else
+          return absl::InternalError(absl::StrCat(where, ": an operand without an example"));
+      }
       clone->getOperation()(stack);
     } else {
       // Control flow: the segment so far runs, returning this node's results.
@@ -326,14 +404,139 @@ absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original) {
   return absl::OkStatus();
 }
 
-absl::Status Fallback::Close() {
+absl::Status Fallback::Flatten(tj::Value* seg, bool dynamic, Val* shape,
+                               std::vector<std::pair<tj::Value*, bool>>* leaves) {
+  tj::Graph& g = *open_->graph;
+  const c10::IValue ex = open_->example.at(seg);
+  dynamic |= open_->dynamic.count(seg) != 0;
+  std::vector<tj::Value*> items;
+  try {
+    if (ex.isTensor()) {
+      if (!Holdable(ex)) {
+        return absl::UnimplementedError(absl::StrCat(
+            "torch fallback: the model returns a ", c10::toString(ex.toTensor().scalar_type()),
+            " tensor computed in LibTorch, which sinter's outputs cannot hold"));
+      }
+      *shape = Val::Tensor(nullptr);
+      leaves->emplace_back(seg, dynamic);
+      return absl::OkStatus();
+    }
+    tj::Node* made = seg->node();
+    const c10::Symbol k = made->kind();
+    if (k == c10::prim::TupleConstruct || k == c10::prim::ListConstruct ||
+        k == c10::prim::DictConstruct) {
+      // Built in the segment: its items directly, each with its own size
+      // kind (a dict of a static and a data-dependent tensor stays so).
+      const bool dict = k == c10::prim::DictConstruct;
+      *shape =
+          dict ? Val::Dict()
+               : Val::Seq(k == c10::prim::ListConstruct ? Val::Kind::kList : Val::Kind::kTuple, {});
+      for (size_t i = 0; i < made->inputs().size(); i += dict ? 2 : 1) {
+        tj::Value* item = made->inputs()[dict ? i + 1 : i];
+        if (dict) {
+          const std::optional<c10::IValue> key = tj::toIValue(made->inputs()[i]);
+          if (!key || !key->isString()) break;  // taken apart below instead
+          shape->keys->push_back(Val::Str(key->toStringRef()));
+        }
+        items.push_back(item);
+      }
+      if (items.size() * (dict ? 2 : 1) == made->inputs().size()) {
+        for (tj::Value* item : items) {
+          Val v;
+          RETURN_IF_ERROR(Flatten(item, false, &v, leaves));
+          shape->items->push_back(std::move(v));
+        }
+        return absl::OkStatus();
+      }
+      items.clear();
+    }
+    if (ex.isTuple()) {
+      tj::Node* unpack = g.insertNode(g.createTupleUnpack(seg));
+      RETURN_IF_ERROR(Examples(unpack, nullptr));
+      items.assign(unpack->outputs().begin(), unpack->outputs().end());
+      *shape = Val::Seq(Val::Kind::kTuple, {});
+    } else if (ex.isList()) {
+      // The example's length: a list whose length the data decides (rare:
+      // torchvision's are per image) is caught at run time, as its items
+      // are then more or fewer than the results recorded.
+      for (size_t i = 0; i < ex.toListRef().size(); ++i) {
+        tj::Value* item = g.insert(c10::Symbol::fromQualString("aten::__getitem__"),
+                                   {seg, static_cast<int64_t>(i)});
+        RETURN_IF_ERROR(Examples(item->node(), nullptr));
+        items.push_back(item);
+      }
+      *shape = Val::Seq(Val::Kind::kList, {});
+    } else if (ex.isGenericDict() &&
+               ex.toGenericDict().keyType()->kind() == c10::TypeKind::StringType) {
+      *shape = Val::Dict();
+      for (const auto& e : ex.toGenericDict()) {
+        tj::Value* item = g.insert(c10::Symbol::fromQualString("aten::__getitem__"),
+                                   {seg, e.key().toStringRef()});
+        RETURN_IF_ERROR(Examples(item->node(), nullptr));
+        items.push_back(item);
+        shape->keys->push_back(Val::Str(e.key().toStringRef()));
+      }
+    } else {
+      return absl::UnimplementedError(
+          absl::StrCat("torch fallback: the model returns a ", ex.tagKind(),
+                       " computed in LibTorch; sinter's outputs are tensors (in tuples, lists "
+                       "and dicts with string keys)"));
+    }
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("torch fallback: cannot take the model's outputs apart: ", LibTorchWhat(e)));
+  }
+  for (tj::Value* item : items) {
+    Val v;
+    RETURN_IF_ERROR(Flatten(item, dynamic, &v, leaves));
+    shape->items->push_back(std::move(v));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Fills the leaves of `shape` (Flatten's placeholders) with `results`, in order.
+void FillLeaves(Val* shape, const std::vector<ir::Value*>& results, size_t* next) {
+  if (shape->is(Val::Kind::kTensor)) {
+    shape->tensor = results[(*next)++];
+    return;
+  }
+  for (Val& item : *shape->items) FillLeaves(&item, results, next);
+}
+
+}  // namespace
+
+absl::Status Fallback::Close(const tj::Block* model) {
   if (!open_) return absl::OkStatus();
   Open& o = *open_;
   std::vector<std::pair<const tj::Value*, tj::Value*>> outs;
+  std::vector<bool> dynamic;
   for (const auto& [orig, seg] : o.produced) {
-    if (o.map.at(orig) != seg || !Holdable(o.example.at(seg))) continue;
-    if (UsedOutside(orig, [&](const tj::Node* u) { return InSegment(u); }))
+    if (o.map.at(orig) != seg || !CanCross(seg)) continue;
+    if (UsedOutside(orig, [&](const tj::Node* u) { return InSegment(u); })) {
       outs.emplace_back(orig, seg);
+      dynamic.push_back(false);
+    }
+  }
+  // At the end of the model: what it returns from the segment, which may be
+  // of a data-dependent size or in containers, leaves as tensors.
+  std::vector<std::pair<const tj::Value*, Val>> returned;
+  if (model != nullptr) {
+    for (const tj::Value* v : model->outputs()) {
+      if (!Pending(v) || CanCross(o.map.at(v))) continue;
+      bool seen = false;
+      for (const auto& r : returned) seen |= r.first == v;
+      if (seen) continue;
+      std::vector<std::pair<tj::Value*, bool>> leaves;
+      Val shape;
+      RETURN_IF_ERROR(Flatten(o.map.at(v), false, &shape, &leaves));
+      for (const auto& [leaf, dyn] : leaves) {
+        outs.emplace_back(v, leaf);
+        dynamic.push_back(dyn);
+      }
+      returned.emplace_back(v, std::move(shape));
+    }
   }
   if (outs.empty()) {  // nothing reads it: dead code
     open_.reset();
@@ -357,14 +560,16 @@ absl::Status Fallback::Close() {
   }
   ASSIGN_OR_RETURN(std::string payload, SerializeSegment(o.graph));
 
+  // A dimension the data decides is recorded as -(k + 1): the k-th such
+  // dimension of the model, a symbol of its own (ir/shape_rules.cc).
   std::vector<std::string> dtypes;
   std::vector<int64_t> dims;
-  for (const auto& [orig, seg] : outs) {
-    const at::Tensor& t = o.example.at(seg).toTensor();
+  for (size_t r = 0; r < outs.size(); ++r) {
+    const at::Tensor& t = o.example.at(outs[r].second).toTensor();
     ASSIGN_OR_RETURN(ir::DType d, FromScalarType(t.scalar_type()));
     dtypes.emplace_back(ir::DTypeName(d));
     dims.push_back(t.dim());
-    for (int64_t e : t.sizes()) dims.push_back(e);
+    for (int64_t e : t.sizes()) dims.push_back(dynamic[r] ? -(++symbols_) : e);
   }
   std::vector<std::string> kinds;
   for (const auto& [k, count] : o.kinds) kinds.push_back(absl::StrCat(k, " x", count));
@@ -385,7 +590,20 @@ absl::Status Fallback::Close() {
   im_.b().SetLoc(loc);
   RETURN_IF_ERROR(made.status());
   ir::Operation* op = *made;
-  for (size_t i = 0; i < outs.size(); ++i) im_.SetVal(outs[i].first, Val::Tensor(op->result(i)));
+  std::vector<ir::Value*> leaf_results;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    bool flattened = false;
+    for (const auto& r : returned) flattened |= r.first == outs[i].first;
+    if (flattened)
+      leaf_results.push_back(op->result(i));
+    else
+      im_.SetVal(outs[i].first, Val::Tensor(op->result(i)));
+  }
+  size_t next = 0;
+  for (auto& [v, shape] : returned) {
+    FillLeaves(&shape, leaf_results, &next);
+    im_.SetVal(v, shape);
+  }
   ++segments_;
   open_.reset();
   return absl::OkStatus();

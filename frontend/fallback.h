@@ -49,8 +49,10 @@ class Fallback {
   absl::StatusOr<bool> Take(tj::Node* n, bool lowerable);
   // `n` has no lowering: it joins the open segment.
   absl::Status Add(tj::Node* n);
-  // Emits the open segment, if any.
-  absl::Status Close();
+  // Emits the open segment, if any. With `model`, the model's top-level
+  // block at the end of the import: what it returns from the segment leaves
+  // too, taken apart into tensors (and may have data-dependent sizes).
+  absl::Status Close(const tj::Block* model = nullptr);
   // Is `v` computed by the open segment (and not yet one of its results)?
   bool Pending(const tj::Value* v) const;
 
@@ -62,14 +64,25 @@ class Fallback {
   };
   std::vector<Event>& events() { return events_; }
   int segments() const { return segments_; }
+  // Is the size of `n`'s result known only from the data (nonzero, x[mask],
+  // nms)? Such a node goes to LibTorch, and what reads its result too: its
+  // results leave the model with the size the run gives them (dims -1).
+  static bool DataDependent(Importer& im, const tj::Node* n);
 
  private:
   struct Open;
   bool Holdable(const c10::IValue& example) const;
+  // May segment value `seg` cross into compiled code (holdable, not dynamic)?
+  bool CanCross(const tj::Value* seg) const;
   bool Stranded() const;
   absl::StatusOr<tj::Value*> SegValue(const tj::Value* v);
   absl::StatusOr<tj::Value*> SegValueOf(const Val& val, const c10::TypePtr& type);
   absl::Status Examples(tj::Node* clone, tj::Node* original);
+  // Takes segment value `seg` (a tensor, or tuples, lists and string-keyed
+  // dicts of them) apart into tensor `leaves` (each with whether its size is
+  // data-dependent); `shape` gets the structure, leaves as null tensors.
+  absl::Status Flatten(tj::Value* seg, bool dynamic, Val* shape,
+                       std::vector<std::pair<tj::Value*, bool>>* leaves);
   bool InSegment(const tj::Node* user) const;
 
   Importer& im_;
@@ -78,6 +91,7 @@ class Fallback {
   std::unique_ptr<Open> open_;
   std::vector<Event> events_;
   int segments_ = 0;
+  int64_t symbols_ = 0;  // data-dependent dimensions so far
 };
 
 // The segment module's payload: `graph` (inputs: the segment's inputs;

@@ -103,6 +103,21 @@ absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v) {
     }
     return d;
   }
+  if (v.isObject()) {
+    // A module attribute that freezing kept because forward() writes to it
+    // (torchvision's detectors set `self._has_warned`), or a TorchScript
+    // class instance: an object, as prim::CreateObject makes, from
+    // attribute name to value.
+    const c10::intrusive_ptr<c10::ivalue::Object> obj = v.toObject();
+    const c10::ClassTypePtr type = obj->type();
+    Val d = Val::Dict();
+    for (size_t i = 0; i < type->numAttributes(); ++i) {
+      ASSIGN_OR_RETURN(Val x, FromIValue(im, obj->getSlot(i)));
+      d.keys->push_back(Val::Str(type->getAttributeName(i)));
+      d.items->push_back(std::move(x));
+    }
+    return d;
+  }
   return absl::UnimplementedError(absl::StrCat("constant of type ", v.tagKind()));
 }
 
@@ -201,16 +216,20 @@ ir::Value* Importer::Scalar(double v, ir::DType dtype) {
 
 absl::StatusOr<ir::Value*> Importer::TensorOrScalar(tj::Node* n, size_t i, ir::Value* like) {
   const Val& v = In(n, i);
+  // PyTorch's promotion: a 0-dim tensor or a number of the same or a lower
+  // category (bool < integer < float) than the tensor operand takes its
+  // dtype; one of a higher category wins, as its category's default dtype
+  // (arange(n) + 0.5 is f32): Promote does that for the 0-dim tensor made.
+  const ir::DType to = like->type().dtype;
   if (v.is(Val::Kind::kTensor)) {
-    // A 0-dim tensor of another dtype (e.g. an int tensor added to a float
-    // one) follows the tensor operand's dtype, as PyTorch's promotion does.
-    if (v.tensor->type().dtype != like->type().dtype && v.tensor->type().shape.rank() == 0) {
-      return Op(ir::OpKind::kCast, {v.tensor},
-                {{"to", std::string(ir::DTypeName(like->type().dtype))}});
-    }
+    const ir::DType from = v.tensor->type().dtype;
+    if (from != to && v.tensor->type().shape.rank() == 0 && Category(from) <= Category(to))
+      return Op(ir::OpKind::kCast, {v.tensor}, {{"to", std::string(ir::DTypeName(to))}});
     return v.tensor;
   }
-  if (v.is_number()) return Scalar(v.number(), like->type().dtype);
+  if (v.is(Val::Kind::kFloat) && Category(to) < 2) return Scalar(v.number(), ir::DType::kF32);
+  if (v.is(Val::Kind::kInt) && Category(to) < 1) return Scalar(v.number(), ir::DType::kI64);
+  if (v.is_number()) return Scalar(v.number(), to);
   return Error(n, absl::StrCat("operand ", i, " is neither a tensor nor a number"));
 }
 
@@ -614,6 +633,7 @@ absl::Status Importer::EvalNode(tj::Node* n) {
                            AtenLowerings().count(base);
     ASSIGN_OR_RETURN(bool to_torch, fallback_->Take(n, lowerable));
     if (to_torch) return absl::OkStatus();
+    if (Fallback::DataDependent(*this, n)) return fallback_->Add(n);
   }
   if (kind == "prim::If") return EvalIf(n);
   if (kind == "prim::Loop") return EvalLoop(n);
@@ -712,8 +732,12 @@ absl::Status Importer::EvalBlock(tj::Block* block) {
   return absl::OkStatus();
 }
 
-absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& inputs,
+absl::Status Importer::ImportGraph(tj::Graph& g, const c10::IValue& self,
+                                   const std::vector<ir::Value*>& inputs,
                                    const std::vector<c10::IValue>& defaults) {
+  // inputs()[0] is the module itself: what freezing left of it (attributes
+  // forward() writes, and the submodules holding them) as an object.
+  ASSIGN_OR_RETURN(vals_[g.inputs()[0]], FromIValue(*this, self));
   // A `List[Tensor]` parameter (torchvision's detectors take `images`
   // so) receives every input shape the other parameters leave: each tensor
   // parameter before and after it takes one, and any optional parameter
@@ -737,7 +761,6 @@ absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& 
     for (size_t i = 0; i < n; ++i) items.push_back(Val::Tensor(inputs[before + i]));
     std::vector<ir::Value*> rest(inputs.begin(), inputs.begin() + before);
     rest.insert(rest.end(), inputs.begin() + before + n, inputs.end());
-    vals_[g.inputs()[0]] = Val::None();
     for (size_t i = 0; i < before; ++i) vals_[g.inputs()[i + 1]] = Val::Tensor(inputs[i]);
     vals_[g.inputs()[p]] = Val::Seq(Val::Kind::kList, std::move(items));
     for (size_t i = 0; i < after; ++i)
@@ -748,8 +771,8 @@ absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& 
     }
     return Finish(g);
   }
-  // inputs()[0] is the module itself. Arguments past the given inputs take
-  // their declared defaults (e.g. `mask=None`).
+  // Arguments past the given inputs take their declared defaults (e.g.
+  // `mask=None`).
   if (g.inputs().size() < inputs.size() + 1 ||
       g.inputs().size() - 1 > inputs.size() + defaults.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -757,7 +780,6 @@ absl::Status Importer::ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& 
         g.inputs().size() - 1 - std::min(defaults.size(), g.inputs().size() - 1), " to ",
         g.inputs().size() - 1, " tensor inputs, ", inputs.size(), " input shapes were given"));
   }
-  vals_[g.inputs()[0]] = Val::None();
   for (size_t i = 0; i < inputs.size(); ++i) vals_[g.inputs()[i + 1]] = Val::Tensor(inputs[i]);
   for (size_t i = inputs.size() + 1; i < g.inputs().size(); ++i) {
     const c10::IValue& d = defaults[defaults.size() - (g.inputs().size() - i)];
@@ -773,7 +795,7 @@ absl::Status Importer::Finish(tj::Graph& g) {
   // first, the error after them.
   if (!evaluated.ok() && unsupported_.empty()) return evaluated;
   current_ = nullptr;
-  if (fallback_ != nullptr && evaluated.ok()) RETURN_IF_ERROR(fallback_->Close());
+  if (fallback_ != nullptr && evaluated.ok()) RETURN_IF_ERROR(fallback_->Close(g.block()));
   if (!unsupported_.empty()) {
     std::vector<std::string> lines;
     for (const auto& [k, m] : unsupported_) {
@@ -956,7 +978,7 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
         fallback.emplace(im, options.fallback, forced);
         im.SetFallback(&*fallback);
       }
-      RETURN_IF_ERROR(im.ImportGraph(*g, inputs, defaults));
+      RETURN_IF_ERROR(im.ImportGraph(*g, frozen._ivalue(), inputs, defaults));
       if (!fallback) return graph;
       const std::vector<Fallback::Event>& events = fallback->events();
       if (round == 0) first_events = events;

@@ -113,7 +113,9 @@ class Importer {
  public:
   explicit Importer(ir::Graph* graph) : graph_(graph), b_(graph) {}
 
-  absl::Status ImportGraph(tj::Graph& g, const std::vector<ir::Value*>& inputs,
+  // `self` is the (frozen) module, forward()'s first parameter.
+  absl::Status ImportGraph(tj::Graph& g, const c10::IValue& self,
+                           const std::vector<ir::Value*>& inputs,
                            const std::vector<c10::IValue>& defaults);
   // With the parameters bound: evaluates the body and records the outputs.
   absl::Status Finish(tj::Graph& g);

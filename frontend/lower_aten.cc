@@ -50,6 +50,12 @@ absl::Status Binary(Importer& im, tj::Node* n) {
   if (Op == OpKind::kDiv && im.NumIn(n) == 3 && !im.IsNone(n, 2)) {
     return im.Error(n, "division with a rounding mode is not supported");
   }
+  // Tensor division is true division: integers divide as f32.
+  if (Op == OpKind::kDiv && !ir::IsFloat(x->type().dtype)) {
+    for (ir::Value** v : {&x, &y}) {
+      ASSIGN_OR_RETURN(*v, im.Op(OpKind::kCast, {*v}, {{"to", std::string("f32")}}));
+    }
+  }
   return Out(im, n, im.Op(Op, {x, y}));
 }
 

@@ -67,14 +67,12 @@ absl::StatusOr<ir::DType> DTypeFromCode(int64_t code) {
   return absl::UnimplementedError(absl::StrCat("PyTorch dtype code ", code));
 }
 
-namespace {
+namespace {}  // namespace
 
 int Category(ir::DType d) {
   if (d == ir::DType::kBool) return 0;
   return ir::IsFloat(d) ? 2 : 1;
 }
-
-}  // namespace
 
 absl::Status Promote(Importer& im, ir::Value** a, ir::Value** b) {
   const ir::DType da = (*a)->type().dtype, db = (*b)->type().dtype;

@@ -21,6 +21,8 @@ absl::StatusOr<ir::DType> DTypeFromCode(int64_t scalar_type);
 // rank-0 operand giving way to a tensor of its own category (x * a float
 // scalar tensor stays x's dtype); both come back cast to the result dtype.
 absl::Status Promote(Importer& im, ir::Value** a, ir::Value** b);
+// PyTorch's dtype categories: bool 0, integers 1, floating point 2.
+int Category(ir::DType d);
 
 absl::StatusOr<ir::Value*> ReshapeOp(Importer& im, ir::Value* x, const std::vector<int64_t>& shape);
 absl::StatusOr<ir::Value*> TransposeOp(Importer& im, ir::Value* x, int64_t a, int64_t b);

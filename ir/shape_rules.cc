@@ -671,8 +671,11 @@ absl::Status InferSort(const Operation& op, std::vector<TensorType>* results) {
 // plugin against what it computes at run time.
 namespace {
 
-// Results typed by `result_dtypes` and `result_dims` (plugin ops).
-absl::Status RecordedResults(const Operation& op, std::vector<TensorType>* results) {
+// Results typed by `result_dtypes` and `result_dims` (plugin ops). With
+// `data_dependent`, a dimension -(k + 1) is one the run decides (a fallback
+// segment's nonzero or nms): the symbol `dk`, unbounded.
+absl::Status RecordedResults(const Operation& op, std::vector<TensorType>* results,
+                             bool data_dependent = false) {
   const std::vector<std::string> names = absl::StrSplit(op.GetStr("result_dtypes"), ',');
   const std::vector<int64_t>& dims = op.GetInts("result_dims");
   size_t at = 0;
@@ -683,12 +686,19 @@ absl::Status RecordedResults(const Operation& op, std::vector<TensorType>* resul
         static_cast<size_t>(dims[at]) > dims.size() - at - 1) {
       return Invalid("result_dims does not describe result ", results->size());
     }
-    std::vector<int64_t> shape(dims.begin() + at + 1, dims.begin() + at + 1 + dims[at]);
-    for (int64_t d : shape) {
-      if (d < 0) return Invalid("result ", results->size(), " has a negative dimension");
+    std::vector<Dim> shape;
+    for (int64_t d :
+         std::vector<int64_t>(dims.begin() + at + 1, dims.begin() + at + 1 + dims[at])) {
+      if (d >= 0) {
+        shape.push_back(Dim::Static(d));
+      } else if (data_dependent && d != INT64_MIN) {
+        shape.push_back(Dim::Symbol(absl::StrCat("d", -(d + 1))));
+      } else {
+        return Invalid("result ", results->size(), " has a negative dimension");
+      }
     }
     at += 1 + dims[at];
-    results->push_back(Make(*t, shape));
+    results->push_back(TensorType{*t, Shape(std::move(shape))});
   }
   if (at != dims.size()) return Invalid("result_dims has ", dims.size() - at, " extra value(s)");
   return absl::OkStatus();
@@ -700,7 +710,7 @@ absl::Status InferPluginSegment(const Operation& op, std::vector<TensorType>* re
   const TensorType& payload = op.operand(0)->type();
   if (payload.dtype != DType::kU8 || payload.shape.rank() != 1)
     return Invalid("operand 0 (the plugin's payload) must be u8[n], got ", ToString(payload));
-  return RecordedResults(op, results);
+  return RecordedResults(op, results, /*data_dependent=*/true);
 }
 
 absl::Status InferPluginOp(const Operation& op, std::vector<TensorType>* results) {

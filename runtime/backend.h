@@ -60,6 +60,9 @@ class BackendSession {
   // Host memory of output `index` after a run; FAILED_PRECONDITION when the
   // output lives in memory the host cannot read (bound device memory).
   virtual StatusOr<const void*> Output(size_t index) const = 0;
+  // The shape output `index` had in the last run, when its size is the
+  // run's (TensorKind::kDynamic); null otherwise.
+  virtual const std::vector<int64_t>* OutputDims(size_t) const { return nullptr; }
 };
 
 class BackendModel {

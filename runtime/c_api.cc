@@ -423,6 +423,27 @@ sinter_status* sinter_session_get_output(sinter_session* session, size_t index,
   });
 }
 
+sinter_status* sinter_session_output_shape(const sinter_session* session, size_t index,
+                                           int64_t* out_dims, size_t capacity, size_t* out_rank) {
+  if (out_rank != nullptr) *out_rank = 0;
+  if (session == nullptr) return NullArg("session");
+  if (out_rank == nullptr) return NullArg("out_rank");
+  if (out_dims == nullptr && capacity > 0) return NullArg("out_dims");
+  return Guard([&]() -> sinter_status* {
+    auto dims = session->session->OutputDims(index);
+    if (!dims.ok()) return ToC(dims.status());
+    if (dims.value().size() > capacity) {
+      return MakeStatus(SINTER_INVALID_ARGUMENT, "output " + std::to_string(index) + " has rank " +
+                                                     std::to_string(dims.value().size()) +
+                                                     ", room for " + std::to_string(capacity) +
+                                                     " dims given");
+    }
+    std::copy(dims.value().begin(), dims.value().end(), out_dims);
+    *out_rank = dims.value().size();
+    return nullptr;
+  });
+}
+
 sinter_status* sinter_session_copy_output(sinter_session* session, size_t index, void* data,
                                           size_t byte_size) {
   if (session == nullptr) return NullArg("session");

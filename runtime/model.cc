@@ -172,6 +172,8 @@ const char* KindName(TensorKind k) {
       return "constant";
     case TensorKind::kIntermediate:
       return "intermediate";
+    case TensorKind::kDynamic:
+      return "dynamic";
   }
   return "?";
 }
@@ -323,6 +325,28 @@ Status Model::Verify(const LoadOptions& options) {
         return DataLoss(StrCat(where(), ": rank above ", kMaxRank));
       d.dims.assign(t->shape()->begin(), t->shape()->end());
     }
+    if (static_cast<int>(t->kind()) < 0 || t->kind() > format::TensorKind::MAX) {
+      return DataLoss(StrCat(where(), ": unknown kind"));
+    }
+    d.kind = static_cast<TensorKind>(t->kind());
+    if (d.kind == TensorKind::kDynamic) {
+      // Sized by its run: -1 where the data decides, the rest bounded as any
+      // tensor's; no bytes of its own in the artifact.
+      std::vector<int64_t> known;
+      for (int64_t e : d.dims) {
+        if (e < -1) return DataLoss(StrCat(where(), ": shape has a negative dimension"));
+        known.push_back(std::max<int64_t>(e, 1));
+      }
+      int64_t n;
+      uint64_t span;
+      if (!CheckedNumElements(known, &n) ||
+          __builtin_mul_overflow(static_cast<uint64_t>(n), sinter_dtype_size(d.dtype), &span) ||
+          span > kMaxBytes)
+        return DataLoss(StrCat(where(), ": dynamic tensor with implausibly large extents"));
+      if (t->byte_size() != 0 || t->arena_offset() != 0)
+        return DataLoss(StrCat(where(), ": a dynamic tensor records arena bytes"));
+      continue;
+    }
     uint64_t bytes;
     if (!CheckedNumElements(d.dims, &d.num_elements) ||
         __builtin_mul_overflow(static_cast<uint64_t>(d.num_elements), sinter_dtype_size(d.dtype),
@@ -346,10 +370,6 @@ Status Model::Verify(const LoadOptions& options) {
       }
     }
     d.byte_size = bytes;
-    if (static_cast<int>(t->kind()) < 0 || t->kind() > format::TensorKind::MAX) {
-      return DataLoss(StrCat(where(), ": unknown kind"));
-    }
-    d.kind = static_cast<TensorKind>(t->kind());
     if (d.kind == TensorKind::kConstant) {
       int seg = t->segment();
       if (seg < 0 || static_cast<size_t>(seg) >= num_segments) {
@@ -402,6 +422,12 @@ Status Model::Verify(const LoadOptions& options) {
     RT_RETURN_IF_ERROR(check_index(idx, "model output"));
     outputs_.push_back(idx);
   }
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    if (tensors_[i].kind == TensorKind::kDynamic &&
+        std::find(outputs_.begin(), outputs_.end(), static_cast<int>(i)) == outputs_.end()) {
+      return DataLoss(StrCat("tensor ", i, " is dynamic but not a model output"));
+    }
+  }
 
   // 6. Code objects: in range and intact (each its own CRC, whether or not
   // the weights are checked: damaged code must never run). Which of them a
@@ -430,7 +456,8 @@ Status Model::Verify(const LoadOptions& options) {
   // schema and the code objects allow.
   std::vector<char> defined(tensors_.size(), 0);
   for (size_t i = 0; i < tensors_.size(); ++i)
-    defined[i] = tensors_[i].kind != TensorKind::kIntermediate;
+    defined[i] =
+        tensors_[i].kind != TensorKind::kIntermediate && tensors_[i].kind != TensorKind::kDynamic;
   const auto* kernels = m->kernels();
   const size_t num_kernels = kernels ? kernels->size() : 0;
   steps_.resize(num_kernels);
@@ -516,12 +543,18 @@ Status Model::VerifyKernel(size_t k, const format::Kernel* kd, format::Target ta
     RT_RETURN_IF_ERROR(check_index(idx));
     if (!defined[idx])
       return DataLoss(StrCat(where(), ": reads tensor ", idx, " before it is written"));
+    if (tensors_[idx].kind == TensorKind::kDynamic) {
+      return DataLoss(StrCat(where(), ": reads tensor ", idx,
+                             ", whose size only its run decides (only a model output may be)"));
+    }
     step.inputs.push_back(idx);
   }
   for (size_t j = 0; j < n_out; ++j) {
     int idx = kd->outputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
     RT_RETURN_IF_ERROR(check_index(idx));
-    if (tensors_[idx].kind != TensorKind::kIntermediate) {
+    // A dynamic tensor: only a plugin segment sizes its results at run time.
+    if (tensors_[idx].kind != TensorKind::kIntermediate &&
+        (tensors_[idx].kind != TensorKind::kDynamic || op_name != "plugin_segment")) {
       return DataLoss(StrCat(where(), ": writes ", KindName(tensors_[idx].kind), " tensor ", idx));
     }
     if (defined[idx]) return DataLoss(StrCat(where(), ": tensor ", idx, " is written twice"));

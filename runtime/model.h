@@ -38,7 +38,9 @@ class Storage {
   static std::unique_ptr<Storage> View(const void* data, size_t size);
 };
 
-enum class TensorKind : uint8_t { kInput, kConstant, kIntermediate };
+// kDynamic: a model output whose size its run decides (dims -1 there,
+// byte_size 0), in memory of the session (format::TensorKind::Dynamic).
+enum class TensorKind : uint8_t { kInput, kConstant, kIntermediate, kDynamic };
 
 struct TensorDesc {
   std::string name;

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <utility>
 #include <vector>
@@ -82,8 +83,9 @@ StatusOr<const sinter_plugin_api*> LoadPlugin(const std::string& name, uint32_t 
                                                SINTER_PLUGIN_ENTRY, " symbol)"));
     }
     const sinter_plugin_api* api = get(abi);
-    if (api == nullptr || api->abi_version != abi || api->struct_size < sizeof(sinter_plugin_api) ||
-        api->name == nullptr || name != api->name) {
+    if (api == nullptr || api->abi_version != abi ||
+        api->struct_size < offsetof(sinter_plugin_api, segment_run_alloc) || api->name == nullptr ||
+        name != api->name) {
       return Status(SINTER_VERSION_MISMATCH,
                     StrCat("plugin '", path, "' does not implement sinter plugin ABI version ",
                            static_cast<long long>(abi), " for '", name, "'"));

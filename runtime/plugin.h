@@ -4,6 +4,7 @@
 #ifndef SINTER_RUNTIME_PLUGIN_H_
 #define SINTER_RUNTIME_PLUGIN_H_
 
+#include <cstddef>
 #include <string>
 
 #include "runtime/status.h"
@@ -20,6 +21,14 @@ namespace sinter::rt {
 // implement `abi`.
 StatusOr<const sinter_plugin_api*> LoadPlugin(const std::string& name, uint32_t abi,
                                               const std::string& explicit_path);
+
+// Does `api` run segments with data-dependent result sizes (its table
+// reaches segment_run_alloc, added within ABI version 1)?
+inline bool RunsDataDependent(const sinter_plugin_api* api) {
+  return api->struct_size >=
+             offsetof(sinter_plugin_api, segment_run_alloc) + sizeof(api->segment_run_alloc) &&
+         api->segment_run_alloc != nullptr;
+}
 
 }  // namespace sinter::rt
 

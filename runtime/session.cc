@@ -76,6 +76,7 @@ Status Session::Run() {
           StrCat("input ", i, " '", model_->tensors()[model_->inputs()[i]].name, "' is not set"));
     }
   }
+  has_run_ = false;  // a failed run leaves no outputs to read
   if (profiling_) {
     std::vector<KernelTime> times;
     RT_RETURN_IF_ERROR(backend_->Run(&times));
@@ -95,8 +96,28 @@ StatusOr<std::pair<const void*, size_t>> Session::Output(size_t index) const {
   if (!has_run_) return Status(SINTER_FAILED_PRECONDITION, "no run has completed yet");
   auto p = backend_->Output(index);
   if (!p.ok()) return p.status();
+  const TensorDesc& d = model_->tensors()[model_->outputs()[index]];
+  if (d.kind != TensorKind::kDynamic) return std::pair<const void*, size_t>(p.value(), d.byte_size);
+  auto dims = OutputDims(index);
+  if (!dims.ok()) return dims.status();
+  int64_t n = 0;
+  CheckedNumElements(dims.value(), &n);  // checked when the run sized it
   return std::pair<const void*, size_t>(p.value(),
-                                        model_->tensors()[model_->outputs()[index]].byte_size);
+                                        static_cast<size_t>(n) * sinter_dtype_size(d.dtype));
+}
+
+StatusOr<std::vector<int64_t>> Session::OutputDims(size_t index) const {
+  if (index >= model_->outputs().size()) {
+    return InvalidArgument(StrCat("output index ", index, " out of range: the model has ",
+                                  model_->outputs().size(), " outputs"));
+  }
+  const TensorDesc& d = model_->tensors()[model_->outputs()[index]];
+  if (d.kind != TensorKind::kDynamic) return d.dims;
+  if (!has_run_) return Status(SINTER_FAILED_PRECONDITION, "no run has completed yet");
+  const std::vector<int64_t>* dims = backend_->OutputDims(index);
+  if (dims == nullptr)
+    return Status(SINTER_INTERNAL, StrCat("output '", d.name, "': the run did not size it"));
+  return *dims;
 }
 
 }  // namespace sinter::rt

@@ -27,6 +27,10 @@ class Session {
   Status BindOutputDevice(size_t index, void* device_ptr, size_t byte_size);
   // Output of the last run, borrowed.
   StatusOr<std::pair<const void*, size_t>> Output(size_t index) const;
+  // The shape of output `index` in the last run: the model's, or for one
+  // whose size its run decides, what the run gave (FAILED_PRECONDITION
+  // before one).
+  StatusOr<std::vector<int64_t>> OutputDims(size_t index) const;
 
   // With profiling on, each run records when each kernel started and how long
   // it took (microseconds from the run's start); off, runs read no clock.

@@ -109,9 +109,14 @@ int Run(int argc, char** argv) {
       return Fail(st, "output info");
     if (sinter_status* st = sinter_session_get_output(session.get(), i, &data, &bytes))
       return Fail(st, "output " + std::to_string(i));
+    // The shape the run gave it (an output's size may be the data's).
+    int64_t dims[8];
+    size_t rank = 0;
+    if (sinter_status* st = sinter_session_output_shape(session.get(), i, dims, 8, &rank))
+      return Fail(st, "output " + std::to_string(i) + " shape");
     std::string path = out_dir + "/output" + std::to_string(i) + ".npy";
-    std::string err = sinter::tools::WriteNpy(
-        path, info.dtype, std::vector<int64_t>(info.dims, info.dims + info.rank), data, bytes);
+    std::string err = sinter::tools::WriteNpy(path, info.dtype,
+                                              std::vector<int64_t>(dims, dims + rank), data, bytes);
     if (!err.empty()) return Error(err);
   }
   return 0;

@@ -76,7 +76,9 @@ typedef enum sinter_dtype {
 SINTER_API size_t sinter_dtype_size(sinter_dtype dtype);
 SINTER_API const char* sinter_dtype_name(sinter_dtype dtype);
 
-/* Describes one input or output. Pointers stay valid while the model lives. */
+/* Describes one input or output. Pointers stay valid while the model lives.
+ * An output whose size its run decides has -1 for each such dimension and
+ * byte_size 0 (see sinter_session_output_shape). */
 typedef struct sinter_tensor_info {
   const char* name;
   sinter_dtype dtype;
@@ -220,6 +222,16 @@ SINTER_API sinter_status* sinter_session_profile_entry(const sinter_session* ses
 /* Borrows an output of the last run: valid until the next run or release. */
 SINTER_API sinter_status* sinter_session_get_output(sinter_session* session, size_t index,
                                                     const void** out_data, size_t* out_byte_size);
+/* The shape output `index` had in the last run: `*out_rank` dims into
+ * `out_dims`, which has room for `capacity` (SINTER_INVALID_ARGUMENT when too
+ * small; 8 always suffice). For most outputs these are sinter_tensor_info's
+ * dims; an output whose size the data decides (its info has dims -1 there
+ * and byte_size 0: nonzero, x[mask] or nms in a `--fallback torch` segment)
+ * has the dims its run gave, and get_output / copy_output then work with
+ * that size. SINTER_FAILED_PRECONDITION before a run for such an output. */
+SINTER_API sinter_status* sinter_session_output_shape(const sinter_session* session, size_t index,
+                                                      int64_t* out_dims, size_t capacity,
+                                                      size_t* out_rank);
 /* Copies an output of the last run into caller memory of `byte_size` bytes. */
 SINTER_API sinter_status* sinter_session_copy_output(sinter_session* session, size_t index,
                                                      void* data, size_t byte_size);

@@ -90,6 +90,12 @@ typedef struct sinter_plugin_op {
              int num_threads, char* error, size_t error_size);
 } sinter_plugin_op;
 
+/* Memory for result `output` of a segment_run_alloc call, of shape `dims`
+ * (`rank` of them): dense, row-major, 64-byte aligned; valid until the call
+ * returns to the runtime, which keeps it as the model's output. */
+typedef void* (*sinter_plugin_alloc_fn)(void* alloc_ctx, size_t output, const int64_t* dims,
+                                        int32_t rank);
+
 typedef struct sinter_plugin_api {
   uint32_t abi_version; /* SINTER_PLUGIN_ABI_VERSION of the plugin's build */
   uint32_t struct_size; /* sizeof(sinter_plugin_api) of the plugin's build */
@@ -118,6 +124,20 @@ typedef struct sinter_plugin_api {
    * leaves the segment functions NULL). */
   const sinter_plugin_op* ops;
   size_t num_ops;
+
+  /* Added within version 1 (a plugin whose struct_size ends before it has
+   * none): segments with results whose size the data decides (nonzero,
+   * x[mask], nms: the compiler records -1 for each such dimension). The
+   * runtime calls this instead of segment_run for them. Such a result's
+   * `outputs` entry has data NULL and dims -1 where the run decides; the
+   * plugin calls `alloc(alloc_ctx, index, dims, rank)` once with the
+   * result's actual dims (its recorded rank, dtype and static dims) and
+   * writes the result into the memory returned (NULL: refused or out of
+   * memory, an error). Other results are as in segment_run. */
+  int (*segment_run_alloc)(void* segment, const sinter_plugin_tensor* inputs, size_t num_inputs,
+                           const sinter_plugin_tensor* outputs, size_t num_outputs, int num_threads,
+                           sinter_plugin_alloc_fn alloc, void* alloc_ctx, char* error,
+                           size_t error_size);
 } sinter_plugin_api;
 
 /* The one symbol a plugin exports. */

@@ -54,10 +54,12 @@ int Create(const void* payload, size_t size, void** out, char* error, size_t err
         seg->module.eval();
         *out = seg.release();
         return 0;
-      } catch (const c10::Error& e) {
+      } catch (const std::exception& e) {
         // A segment with torchvision's ops (nms, roi_align) needs their
-        // library registered first, as the compiler did.
-        const std::string what = e.what_without_backtrace();
+        // library registered first, as the compiler did. (An unknown op is
+        // a torch::jit::ErrorReport, not a c10::Error.)
+        const auto* c10e = dynamic_cast<const c10::Error*>(&e);
+        const std::string what = c10e ? c10e->what_without_backtrace() : e.what();
         if (attempt > 0 || what.find("torchvision::") == std::string::npos) throw;
         if (absl::Status st = sinter::frontend::LoadTorchvisionOps(); !st.ok()) {
           SetError(error, error_size, what + "\n" + std::string(st.message()));
@@ -73,9 +75,19 @@ int Create(const void* payload, size_t size, void** out, char* error, size_t err
   return 1;
 }
 
-int Run(void* segment, const sinter_plugin_tensor* inputs, size_t num_inputs,
-        const sinter_plugin_tensor* outputs, size_t num_outputs, int num_threads, char* error,
-        size_t error_size) {
+// Does `got` fit a result recorded as `want` (-1: any extent)?
+bool Fits(c10::IntArrayRef got, c10::IntArrayRef want) {
+  if (got.size() != want.size()) return false;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (want[i] >= 0 && got[i] != want[i]) return false;
+  return true;
+}
+
+// segment_run, and with `alloc` segment_run_alloc: results whose `data` is
+// NULL get their memory from `alloc` once their size is known.
+int RunImpl(void* segment, const sinter_plugin_tensor* inputs, size_t num_inputs,
+            const sinter_plugin_tensor* outputs, size_t num_outputs, int num_threads,
+            sinter_plugin_alloc_fn alloc, void* alloc_ctx, char* error, size_t error_size) {
   try {
     auto* seg = static_cast<Segment*>(segment);
     if (num_threads > 0 && at::get_num_threads() != num_threads) at::set_num_threads(num_threads);
@@ -113,16 +125,32 @@ int Run(void* segment, const sinter_plugin_tensor* inputs, size_t num_inputs,
         return 1;
       }
       const c10::IntArrayRef dims(want.dims, want.rank);
+      const bool sized_by_run = want.data == nullptr && alloc != nullptr;
       if (!elems[o].isTensor() || elems[o].toTensor().scalar_type() != type ||
-          elems[o].toTensor().sizes() != dims) {
+          !(sized_by_run ? Fits(elems[o].toTensor().sizes(), dims)
+                         : elems[o].toTensor().sizes() == dims)) {
         const std::string got = elems[o].isTensor() ? Describe(elems[o].toTensor().scalar_type(),
                                                                elems[o].toTensor().sizes())
                                                     : elems[o].tagKind();
         SetError(error, error_size,
                  "result " + std::to_string(o) + " is " + got + ", the compiled model expects " +
                      Describe(type, dims) +
-                     " (a size that depends on the data is not supported yet)");
+                     (sized_by_run
+                          ? ""
+                          : " (a size the data decides, which the compiler did not see as one)"));
         return 1;
+      }
+      if (sized_by_run) {
+        const at::Tensor& t = elems[o].toTensor();
+        void* data = alloc(alloc_ctx, o, t.sizes().data(), static_cast<int32_t>(t.dim()));
+        if (data == nullptr) {
+          SetError(error, error_size,
+                   "the runtime gave no memory for result " + std::to_string(o) + " of shape " +
+                       Describe(type, t.sizes()));
+          return 1;
+        }
+        torch::from_blob(data, t.sizes(), at::TensorOptions().dtype(type)).copy_(t);
+        continue;
       }
       torch::from_blob(want.data, dims, c10::IntArrayRef(want.strides, want.rank),
                        at::TensorOptions().dtype(type))
@@ -137,6 +165,24 @@ int Run(void* segment, const sinter_plugin_tensor* inputs, size_t num_inputs,
   return 1;
 }
 
+int Run(void* segment, const sinter_plugin_tensor* inputs, size_t num_inputs,
+        const sinter_plugin_tensor* outputs, size_t num_outputs, int num_threads, char* error,
+        size_t error_size) {
+  return RunImpl(segment, inputs, num_inputs, outputs, num_outputs, num_threads, nullptr, nullptr,
+                 error, error_size);
+}
+
+int RunAlloc(void* segment, const sinter_plugin_tensor* inputs, size_t num_inputs,
+             const sinter_plugin_tensor* outputs, size_t num_outputs, int num_threads,
+             sinter_plugin_alloc_fn alloc, void* alloc_ctx, char* error, size_t error_size) {
+  if (alloc == nullptr) {
+    SetError(error, error_size, "segment_run_alloc without an allocator");
+    return 1;
+  }
+  return RunImpl(segment, inputs, num_inputs, outputs, num_outputs, num_threads, alloc, alloc_ctx,
+                 error, error_size);
+}
+
 void Destroy(void* segment) { delete static_cast<Segment*>(segment); }
 
 const sinter_plugin_api kApi = {SINTER_PLUGIN_ABI_VERSION,
@@ -146,7 +192,8 @@ const sinter_plugin_api kApi = {SINTER_PLUGIN_ABI_VERSION,
                                 &Run,
                                 &Destroy,
                                 /*ops=*/nullptr,
-                                /*num_ops=*/0};
+                                /*num_ops=*/0,
+                                &RunAlloc};
 
 }  // namespace
 

@@ -61,11 +61,15 @@ class CpuSession final : public BackendSession {
   StatusOr<const void*> Output(size_t index) const override {
     return static_cast<const void*>(TensorData(model_.outputs()[index]));
   }
+  const std::vector<int64_t>* OutputDims(size_t index) const override {
+    return dynamic_.Dims(model_.outputs()[index]);
+  }
 
  private:
   void* TensorData(int t) const {
     const TensorDesc& d = model_.tensors()[t];
     if (d.kind == TensorKind::kConstant) return const_cast<uint8_t*>(d.constant);
+    if (d.kind == TensorKind::kDynamic) return dynamic_.Data(t);
     return arena_ + d.arena_offset;
   }
 
@@ -74,6 +78,7 @@ class CpuSession final : public BackendSession {
   uint8_t* arena_ = nullptr;
   uint64_t scratch_offset_ = 0;
   std::unique_ptr<ThreadPool> pool_;
+  DynamicTensors dynamic_;
 };
 
 class CpuModel final : public BackendModel {
@@ -204,7 +209,8 @@ Status CpuSession::Run(std::vector<KernelTime>* profile) {
     out.clear();
     for (int t : step.inputs) in.push_back(TensorData(t));
     for (int t : step.outputs) out.push_back(TensorData(t));
-    RunContext ctx{&tensors, &step, in.data(), out.data(), arena_ + scratch_offset_, pool_.get()};
+    RunContext ctx{&tensors,    &step,    in.data(), out.data(), arena_ + scratch_offset_,
+                   pool_.get(), &dynamic_};
     const Clock::time_point t0 = profile ? Clock::now() : Clock::time_point();
     if (cs.def->run_fallible != nullptr) {
       if (Status st = cs.def->run_fallible(*cs.params, ctx); !st.ok()) {
@@ -220,6 +226,68 @@ Status CpuSession::Run(std::vector<KernelTime>* profile) {
 }
 
 }  // namespace
+
+DynamicTensors::~DynamicTensors() {
+  for (auto& [t, b] : buffers_) std::free(b.data);
+}
+
+void* DynamicTensors::Data(int t) const {
+  for (const auto& [id, b] : buffers_)
+    if (id == t) return b.data;
+  return nullptr;
+}
+
+const std::vector<int64_t>* DynamicTensors::Dims(int t) const {
+  for (const auto& [id, b] : buffers_)
+    if (id == t) return &b.dims;
+  return nullptr;
+}
+
+StatusOr<void*> DynamicTensors::Resize(int t, const TensorDesc& desc, const int64_t* dims,
+                                       size_t rank) {
+  std::vector<int64_t> shape(dims, dims + rank);
+  auto text = [&] {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+    return s + "]";
+  };
+  if (desc.kind != TensorKind::kDynamic || rank != desc.dims.size() || (rank > 0 && !dims))
+    return InvalidArgument(StrCat("output '", desc.name, "': a result of rank ", rank,
+                                  ", expected ", desc.dims.size()));
+  for (size_t i = 0; i < rank; ++i) {
+    if (dims[i] < 0 || (desc.dims[i] >= 0 && dims[i] != desc.dims[i])) {
+      return InvalidArgument(StrCat("output '", desc.name, "': a result of shape ", text(),
+                                    ", which its recorded "
+                                    "static dimensions do not allow"));
+    }
+  }
+  int64_t n;
+  uint64_t bytes;
+  if (!CheckedNumElements(shape, &n) ||
+      __builtin_mul_overflow(static_cast<uint64_t>(n), sinter_dtype_size(desc.dtype), &bytes) ||
+      bytes > (uint64_t{1} << 40)) {
+    return Status(SINTER_RESOURCE_EXHAUSTED,
+                  StrCat("output '", desc.name, "': a result of shape ", text(), " is too large"));
+  }
+  Buffer* b = nullptr;
+  for (auto& [id, buf] : buffers_)
+    if (id == t) b = &buf;
+  if (b == nullptr) b = &buffers_.emplace_back(t, Buffer{}).second;
+  if (bytes > b->capacity || b->data == nullptr) {
+    const uint64_t cap = std::max<uint64_t>(
+        kArenaAlignment, (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment);
+    void* fresh = std::aligned_alloc(kArenaAlignment, cap);
+    if (fresh == nullptr) {
+      return Status(SINTER_RESOURCE_EXHAUSTED,
+                    StrCat("output '", desc.name, "': cannot allocate ", bytes, " bytes"));
+    }
+    std::free(b->data);
+    b->data = fresh;
+    b->capacity = cap;
+  }
+  b->dims = std::move(shape);
+  return b->data;
+}
 
 const Backend& CpuBackend() {
   static const Backend b{"cpu", &CpuModel::Load, &CpuOpNames};

@@ -20,6 +20,27 @@
 namespace sinter::rt {
 
 // What a kernel sees when it runs.
+// The session's memory for the model outputs whose size their run decides
+// (TensorKind::kDynamic), which the kernel writing one sizes as it runs.
+class DynamicTensors {
+ public:
+  ~DynamicTensors();
+  // Memory for tensor `t` (of `desc`) with shape `dims`: its recorded rank
+  // and static dims, -1 nowhere; 64-byte aligned, reused when large enough.
+  StatusOr<void*> Resize(int t, const TensorDesc& desc, const int64_t* dims, size_t rank);
+  void* Data(int t) const;
+  // The dims of its last Resize; null before one.
+  const std::vector<int64_t>* Dims(int t) const;
+
+ private:
+  struct Buffer {
+    void* data = nullptr;
+    uint64_t capacity = 0;
+    std::vector<int64_t> dims;
+  };
+  std::vector<std::pair<int, Buffer>> buffers_;  // few: a model's outputs
+};
+
 struct RunContext {
   const std::vector<TensorDesc>* tensors;
   const Step* step;
@@ -27,6 +48,7 @@ struct RunContext {
   void* const* out;  // data pointers of step->outputs
   void* scratch;     // Step scratch, 64-byte aligned
   kernels::cpu::Parallel* par;
+  DynamicTensors* dynamic = nullptr;
 
   const TensorDesc& input(int i) const { return (*tensors)[step->inputs[i]]; }
   const TensorDesc& output(int i) const { return (*tensors)[step->outputs[i]]; }

@@ -21,6 +21,8 @@ struct Lent {
     dims.push_back(t.dims);
     std::vector<int64_t> s(t.dims.size(), 1);
     for (size_t i = t.dims.size(); i-- > 1;) s[i - 1] = s[i] * t.dims[i];
+    // A result sized by the run (dims -1) has no strides until it is: 0s.
+    if (t.kind == TensorKind::kDynamic) s.assign(t.dims.size(), 0);
     strides.push_back(std::move(s));
   }
   // The tensors of one run: inputs `first` onwards (the payload before them
@@ -68,6 +70,7 @@ struct SegmentParams : KernelParams {
   const sinter_plugin_api* api = nullptr;
   void* segment = nullptr;
   Lent lent;
+  bool dynamic = false;  // a result's size is the run's (segment_run_alloc)
   ~SegmentParams() override {
     if (segment != nullptr) api->segment_destroy(segment);
   }
@@ -85,8 +88,15 @@ StatusOr<std::unique_ptr<KernelParams>> PrepareSegment(const PrepareContext& c) 
   auto p = std::make_unique<SegmentParams>();
   for (size_t i = 1; i < c.inputs.size(); ++i) p->lent.Add(*c.inputs[i]);
   for (const TensorDesc* t : c.outputs) p->lent.Add(*t);
+  for (const TensorDesc* t : c.outputs) p->dynamic |= t->kind == TensorKind::kDynamic;
   RT_ASSIGN_OR_RETURN(p->api, KernelPlugin(c, plugin, abi, ops));
   if (p->api == nullptr) return std::unique_ptr<KernelParams>(std::move(p));
+  if (p->dynamic && !RunsDataDependent(p->api)) {
+    return Status(SINTER_UNIMPLEMENTED, StrCat("the '", plugin,
+                                               "' plugin cannot run segments whose results have a "
+                                               "data-dependent size (",
+                                               ops, ")"));
+  }
   if (p->api->segment_create == nullptr || p->api->segment_run == nullptr ||
       p->api->segment_destroy == nullptr) {
     return Status(SINTER_UNIMPLEMENTED,
@@ -111,10 +121,53 @@ Status RunSegment(const KernelParams& kp, const RunContext& c) {
   p.lent.Lend(c, 1, &in, &out);
   char error[1024] = "";
   const int threads = c.par != nullptr ? c.par->num_threads() : 1;
-  if (p.api->segment_run(p.segment, in.data(), in.size(), out.data(), out.size(), threads, error,
-                         sizeof error) != 0) {
+  if (!p.dynamic) {
+    if (p.api->segment_run(p.segment, in.data(), in.size(), out.data(), out.size(), threads, error,
+                           sizeof error) != 0) {
+      error[sizeof error - 1] = '\0';
+      return Status(SINTER_INTERNAL, StrCat("the plugin failed: ", error));
+    }
+    return Status::Ok();
+  }
+  // Results sized by the run: the plugin asks for their memory, which the
+  // session keeps as the model's outputs.
+  struct Alloc {
+    const RunContext* c;
+    Status status;
+    std::vector<char> sized;  // per result, this run
+  } alloc{&c, Status::Ok(), std::vector<char>(c.step->outputs.size(), 0)};
+  auto resize = [](void* ctx, size_t o, const int64_t* dims, int32_t rank) -> void* {
+    auto* a = static_cast<Alloc*>(ctx);
+    if (!a->status.ok()) return nullptr;
+    if (o >= a->c->step->outputs.size() || rank < 0 || a->c->dynamic == nullptr ||
+        a->c->output(static_cast<int>(o)).kind != TensorKind::kDynamic) {
+      a->status = InvalidArgument(StrCat("the plugin asked for memory for result ", o,
+                                         ", which is not one of a data-dependent size"));
+      return nullptr;
+    }
+    auto got = a->c->dynamic->Resize(a->c->step->outputs[o], a->c->output(static_cast<int>(o)),
+                                     dims, static_cast<size_t>(rank));
+    if (!got.ok()) {
+      a->status = got.status();
+      return nullptr;
+    }
+    a->sized[o] = 1;
+    return got.value();
+  };
+  for (sinter_plugin_tensor& t : out) {
+    for (int32_t d = 0; d < t.rank; ++d)
+      if (t.dims[d] < 0) t.data = nullptr;
+  }
+  const int rc = p.api->segment_run_alloc(p.segment, in.data(), in.size(), out.data(), out.size(),
+                                          threads, resize, &alloc, error, sizeof error);
+  if (!alloc.status.ok()) return alloc.status;
+  if (rc != 0) {
     error[sizeof error - 1] = '\0';
     return Status(SINTER_INTERNAL, StrCat("the plugin failed: ", error));
+  }
+  for (size_t o = 0; o < c.step->outputs.size(); ++o) {
+    if (c.output(static_cast<int>(o)).kind == TensorKind::kDynamic && !alloc.sized[o])
+      return Status(SINTER_INTERNAL, StrCat("the plugin did not write result ", o));
   }
   return Status::Ok();
 }

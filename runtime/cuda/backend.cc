@@ -193,6 +193,13 @@ StatusOr<std::unique_ptr<BackendModel>> LoadCuda(const Model& model, const LoadC
   // checked by the loader before any driver call, so a damaged artifact is
   // DATA_LOSS on every machine, GPU or not), and every step planned.
   if (model.code_objects().empty()) return DataLoss("a CUDA artifact with no CUDA device code");
+  for (const TensorDesc& t : model.tensors()) {
+    if (t.kind == TensorKind::kDynamic)
+      return Status(SINTER_UNIMPLEMENTED,
+                    StrCat("output '", t.name,
+                           "' has a data-dependent size, which the CUDA backend "
+                           "does not run yet"));
+  }
   for (const CodeObject& o : model.code_objects()) {
     bool ptx = false;
     if (ImageArch(o.format, &ptx) < 0)

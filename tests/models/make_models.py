@@ -614,6 +614,38 @@ def _fallback_list():
     return Split()
 
 
+@case("fallback_nonzero", "fallback", "4,8",
+      note="segments: 1 (x[mask] and nonzero, so their readers, in LibTorch: outputs sized "
+      "by the run, dims -1); returns a dict, output named 'keep'")
+def _fallback_nonzero():
+    class Selected(nn.Module):
+        def forward(self, x):
+            y = torch.relu(x) * 2.0
+            keep = y[y > 0.5]
+            idx = torch.nonzero(x > 1.0)
+            return {"keep": keep * 3.0, "idx": idx, "dense": y + 1.0}
+    return Selected()
+
+
+@case("fallback_ssdlite", "fallback", "1,3,320,320",
+      note="segments: 1 (backbone, heads, anchors and box decoding compiled; the per-class "
+      "thresholds, topk and batched nms in LibTorch, its outputs sized by the run); "
+      "needs torchvision ops; wrapped as users export detectors")
+def _fallback_ssdlite():
+    _import_torch(need_torchvision=True)
+
+    class Detect(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = torchvision.models.detection.ssdlite320_mobilenet_v3_large(
+                weights=None, weights_backbone=None)
+
+        def forward(self, x):
+            d = self.m([x[0]])[1][0]
+            return d["boxes"], d["scores"], d["labels"]
+    return Detect()
+
+
 # --------------------------------------------------------------------------
 # group "plugin": models calling a LibTorch extension op that a sinter plugin
 # implements (examples/custom_op), compiled with `--plugin` and
@@ -1314,6 +1346,21 @@ def _arange():
             c = torch.arange(0.5, 5.0, 0.45)
             return x + a + b, c * 2.0
     return Arange()
+
+
+@case("op_int_float_promotion", "op", "3,6",
+      note="integer tensors with float numbers and 0-dim float tensors, true division "
+      "(SSD's default boxes: (arange(n) + 0.5) / n)")
+def _int_float_promotion():
+    class Promotion(nn.Module):
+        def forward(self, x):
+            n = x.shape[1]
+            centres = (torch.arange(0, n) + 0.5) / n
+            halves = torch.arange(n) * 0.5
+            ratio = torch.arange(1, n + 1) / torch.arange(2, n + 2)
+            scaled = torch.arange(n) * torch.tensor(1.5)
+            return x + centres + halves + ratio, scaled
+    return Promotion()
 
 
 @case("op_logical", "op", "4,8")

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/compiler.h"
 #include "gtest/gtest.h"
 #include "ir/graph.h"
 #include "runtime/format/file.h"
@@ -83,6 +84,34 @@ std::string SegmentArtifact(float scale, size_t payload_bytes = sizeof(float)) {
   return CompileOrDie(g, "default");
 }
 
+// x f32[5] -> plugin_segment (payload: the float `scale`) in `g`: its result
+// is sized by the run (result_dims [1, -1]: x[x > 0] * scale).
+ir::Value* DynamicSegment(ir::Graph& g, float scale) {
+  ir::Value* x = g.AddInput(ir::TensorType{ir::DType::kF32, ir::Shape::Of({5})}, "x");
+  ir::Builder b(&g);
+  std::vector<uint8_t> bytes(sizeof scale);
+  std::memcpy(bytes.data(), &scale, sizeof scale);
+  ir::Value* payload = b.Constant(std::make_shared<ir::TensorData>(
+      ir::TensorType{ir::DType::kU8, ir::Shape::Of({4})}, std::move(bytes)));
+  ir::AttributeMap attrs{{"plugin", std::string("testops")},
+                         {"abi", int64_t{1}},
+                         {"ops", std::string("test::positive x1")},
+                         {"result_dtypes", std::string("f32")},
+                         {"result_dims", std::vector<int64_t>{1, -1}}};
+  absl::StatusOr<ir::Operation*> s =
+      b.Create(ir::OpKind::kPluginSegment, {payload, x}, std::move(attrs));
+  EXPECT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(ir::ToString((*s)->result(0)->type()), "f32[?d0]");
+  return (*s)->result(0);
+}
+
+// DynamicSegment as the model's output.
+std::string DynamicSegmentArtifact(float scale) {
+  ir::Graph g;
+  g.AddOutput(DynamicSegment(g, scale));
+  return CompileOrDie(g, "default");
+}
+
 // Runs `model` on `x`; the output, or the run's status in `error`.
 std::vector<float> RunModel(sinter_model* model, std::vector<float> x, std::vector<int64_t> dims,
                             std::string* error = nullptr) {
@@ -137,6 +166,74 @@ TEST(PluginSegment, ComputesThroughThePlugin) {
   const std::vector<float> x = {-1, 0, 0.25f, 1, 2};
   const std::vector<float> y = RunModel(model.get(), x, {5});
   for (size_t i = 0; i < x.size(); ++i) EXPECT_FLOAT_EQ(y[i], -std::exp(x[i]) * 0.5f);
+}
+
+TEST(PluginSegment, AnOutputSizedByItsRun) {
+  sinter_status* st = nullptr;
+  ModelPtr model = Load(DynamicSegmentArtifact(2.0f), TEST_PLUGIN_V1_DIR, &st);
+  ASSERT_EQ(st, nullptr) << Message(st);
+  sinter_tensor_info info;
+  ASSERT_EQ(sinter_model_output_info(model.get(), 0, &info), nullptr);
+  ASSERT_EQ(info.rank, 1u);
+  EXPECT_EQ(info.dims[0], -1);
+  EXPECT_EQ(info.byte_size, 0u);
+  sinter_session* raw = nullptr;
+  ASSERT_EQ(sinter_session_create(model.get(), nullptr, &raw), nullptr);
+  std::unique_ptr<sinter_session, void (*)(sinter_session*)> s(raw, sinter_session_release);
+  int64_t dims[1] = {0};
+  size_t rank = 9;
+  EXPECT_NE(Message(sinter_session_output_shape(s.get(), 0, dims, 1, &rank))
+                .find("FAILED_PRECONDITION: no run has completed yet"),
+            std::string::npos);
+  // One session, runs of different sizes (growing and shrinking, none).
+  for (const std::vector<float>& x : std::vector<std::vector<float>>{
+           {1, -2, 3, -4, 5}, {-1, -1, -1, -1, -1}, {1, 2, 3, 4, 5}, {0, 7, 0, 0, 0}}) {
+    const int64_t five = 5;
+    ASSERT_EQ(sinter_session_set_input(s.get(), 0, SINTER_F32, &five, 1, x.data(), 20), nullptr);
+    ASSERT_EQ(Message(sinter_session_run(s.get())), "OK");
+    std::vector<float> want;
+    for (float v : x)
+      if (v > 0) want.push_back(v * 2);
+    ASSERT_EQ(sinter_session_output_shape(s.get(), 0, dims, 1, &rank), nullptr);
+    ASSERT_EQ(rank, 1u);
+    EXPECT_EQ(dims[0], static_cast<int64_t>(want.size()));
+    const void* data = nullptr;
+    size_t bytes = 1;
+    ASSERT_EQ(sinter_session_get_output(s.get(), 0, &data, &bytes), nullptr);
+    EXPECT_EQ(bytes, want.size() * sizeof(float));
+    std::vector<float> got(want.size());
+    ASSERT_EQ(sinter_session_copy_output(s.get(), 0, got.data(), bytes), nullptr);
+    EXPECT_EQ(got, want);
+  }
+  // Too little room for the dims is an error, not a truncation.
+  EXPECT_NE(
+      Message(sinter_session_output_shape(s.get(), 0, dims, 0, &rank)).find("INVALID_ARGUMENT"),
+      std::string::npos);
+}
+
+TEST(PluginSegment, AResultThePluginSizesWronglyOrNotAtAllIsAnError) {
+  for (const auto& [scale, want] :
+       std::vector<std::pair<float, std::string>>{{99.0f, "a result of rank 2, expected 1"},
+                                                  {98.0f, "the plugin did not write result 0"}}) {
+    sinter_status* st = nullptr;
+    ModelPtr model = Load(DynamicSegmentArtifact(scale), TEST_PLUGIN_V1_DIR, &st);
+    ASSERT_EQ(st, nullptr) << Message(st);
+    std::string error;
+    RunModel(model.get(), {1, 2, 3, 4, 5}, {5}, &error);
+    EXPECT_NE(error.find(want), std::string::npos) << error;
+    EXPECT_NE(error.find("(plugin_segment"), std::string::npos) << error;
+  }
+}
+
+TEST(PluginSegment, NothingCompiledReadsAResultSizedByItsRun) {
+  ir::Graph g;
+  ir::Value* y = DynamicSegment(g, 1.0f);
+  ir::Builder b(&g);
+  g.AddOutput(*b.Make(ir::OpKind::kNeg, {y}));
+  absl::StatusOr<std::string> bytes = codegen::Compile(g, codegen::CompileOptions{}, nullptr);
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_NE(std::string(bytes.status().message()).find("dynamic shapes"), std::string::npos)
+      << bytes.status();
 }
 
 TEST(Plugin, MissingIsUnavailableNamingItAndTheOps) {

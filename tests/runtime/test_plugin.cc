@@ -2,7 +2,8 @@
 // the C ABI alone, as a third party's would be: "testops" has
 //   op "test::axpb"(x f32, a float, b int) -> x * a + b,
 //   op "test::fail"(x) -> an error from run,
-//   segments whose payload is one float s: (x f32) -> (x * s),
+//   segments whose payload is one float s: (x f32) -> (x * s), or where
+//   the result's size is the run's, (x f32) -> (x[x > 0] * s),
 // and is built twice: for ABI version 1 and, as a library of the same name
 // in another directory, for version 2 only (TEST_PLUGIN_ABI).
 #include <cstdio>
@@ -82,13 +83,36 @@ int RunSegment(void* segment, const sinter_plugin_tensor* in, size_t n_in,
   return 0;
 }
 
+// Results sized by the run (dims -1): the positive elements of x times s.
+// Payloads 98 and 99 misbehave on purpose: 98 never asks for the result's
+// memory, 99 asks for a shape of the wrong rank.
+int RunSegmentAlloc(void* segment, const sinter_plugin_tensor* in, size_t n_in,
+                    const sinter_plugin_tensor* out, size_t n_out, int threads,
+                    sinter_plugin_alloc_fn alloc, void* alloc_ctx, char* error, size_t error_size) {
+  if (n_in != 1 || n_out != 1) return Fail(error, error_size, "one input, one result");
+  if (out[0].data != nullptr)
+    return RunSegment(segment, in, n_in, out, n_out, threads, error, error_size);
+  const float s = static_cast<Segment*>(segment)->scale;
+  if (s == 98) return 0;
+  const float* x = static_cast<const float*>(in[0].data);
+  int64_t kept = 0;
+  for (int64_t i = 0, n = Count(in[0]); i < n; ++i) kept += x[i] > 0;
+  const int64_t dims[2] = {kept, 1};
+  float* y = static_cast<float*>(alloc(alloc_ctx, 0, dims, s == 99 ? 2 : 1));
+  if (y == nullptr) return Fail(error, error_size, "no memory for the result");
+  for (int64_t i = 0, n = Count(in[0]); i < n; ++i)
+    if (x[i] > 0) *y++ = x[i] * s;
+  return 0;
+}
+
 void Destroy(void* segment) { delete static_cast<Segment*>(segment); }
 
 const sinter_plugin_op kOps[] = {{"test::axpb", &SameAsInput, &Axpb},
                                  {"test::fail", &SameAsInput, &AlwaysFails}};
 
 const sinter_plugin_api kApi = {
-    TEST_PLUGIN_ABI, sizeof(sinter_plugin_api), "testops", &Create, &RunSegment, &Destroy, kOps, 2};
+    TEST_PLUGIN_ABI, sizeof(sinter_plugin_api), "testops", &Create, &RunSegment, &Destroy, kOps, 2,
+    &RunSegmentAlloc};
 
 }  // namespace
 
