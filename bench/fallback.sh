@@ -12,22 +12,8 @@
 #   bash bench/fallback.sh [--threads N] [--iters N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=$(nproc)
 iters=20
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --threads) threads=$2; shift 2 ;;
-    --iters) iters=$2; shift 2 ;;
-    *) echo "usage: bash bench/fallback.sh [--threads N] [--iters N]" >&2; exit 1 ;;
-  esac
-done
-# LibTorch's OpenMP workers spin after every parallel region by default; with
-# segments interleaved with sinter's kernels on few cores, that spinning takes
-# a core from sinter's next kernels (measured here: ResNet-50 with one torch
-# segment, 65 ms active against 59 ms passive, 55 ms fully compiled). Passive
-# waiting is what a deployment mixing the two runtimes should set; it applies
-# to the LibTorch-alone column too.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+source bench/mixed_args.sh
 bash scripts/setup.sh
 bash scripts/build.sh sinterc sinter-compare sinter_runtime sinter_plugin_torch >/dev/null
 /usr/bin/python3 tests/models/make_models.py build/models --only resnet50 transformer >/dev/null

@@ -64,6 +64,14 @@ std::string LibTorchWhat(const std::exception& e) {
 
 bool Fallback::Pending(const tj::Value* v) const { return open_ && open_->map.count(v) != 0; }
 
+bool Fallback::CanCrossPending(const tj::Value* v) const { return CanCross(open_->map.at(v)); }
+
+void Fallback::Alias(const tj::Value* from, const tj::Value* to) {
+  tj::Value* seg = open_->map.at(from);
+  open_->map[to] = seg;
+  open_->produced.emplace_back(to, seg);
+}
+
 // What sinter's tensors can hold, so what may cross into compiled code.
 bool Fallback::Holdable(const c10::IValue& example) const {
   if (!example.isTensor()) return false;
@@ -109,6 +117,7 @@ bool IsMask(const at::Tensor& t) {
 bool Fallback::DataDependent(Importer& im, const tj::Node* n) {
   const std::string kind = n->kind().toQualString();
   if (DataDependentKind(kind)) return true;
+  if (kind == "aten::where" && n->inputs().size() == 1) return true;  // where(cond): nonzero
   // x[mask]: as many rows as the mask has true elements.
   if (kind == "aten::index" && n->inputs().size() > 1) {
     const Val& idx = im.ValOf(n->inputs()[1]);
@@ -312,7 +321,7 @@ absl::Status Fallback::Add(tj::Node* n) {
   const std::string kind = n->kind().toQualString();
   // Is the size of what it computes (results, and operands it writes, as
   // `list.append(x[mask])` does) the data's?
-  bool dynamic = DataDependentKind(kind);
+  bool dynamic = DataDependentKind(kind) || (kind == "aten::where" && n->inputs().size() == 1);
   if (kind == "aten::index" && clone->inputs().size() > 1) {
     const c10::IValue& idx = open_->example.at(clone->inputs()[1]);
     if (idx.isList()) {
@@ -345,15 +354,34 @@ absl::Status Fallback::Add(tj::Node* n) {
       im_.SetVal(target, Val());
     }
   }
+  // A loop or branch that joins may append to (or set items of) lists and
+  // dicts from outside it, as `for i in ...: out.append(x)` does: like an
+  // in-place write, such a container is the segment's from now on.
+  std::vector<tj::Value*> rebound;
+  if (!n->blocks().empty()) {
+    for (const tj::Value* v : free) {
+      const c10::TypeKind k = v->type()->kind();
+      if ((k != c10::TypeKind::ListType && k != c10::TypeKind::DictType) ||
+          open_->map.count(v) != 0)
+        continue;
+      tj::Value* seg = env.at(v);
+      if (dynamic) open_->dynamic.insert(seg);
+      open_->map[v] = seg;
+      open_->produced.emplace_back(v, seg);
+      im_.SetVal(v, Val());
+      rebound.push_back(seg);
+    }
+  }
   events_.push_back({n, true});
-  RETURN_IF_ERROR(Examples(clone, n));
+  RETURN_IF_ERROR(Examples(clone, n, rebound));
   if (dynamic) {
     for (const tj::Value* o : clone->outputs()) open_->dynamic.insert(o);
   }
   return absl::OkStatus();
 }
 
-absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original) {
+absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original,
+                                const std::vector<tj::Value*>& written) {
   auto& ex = open_->example;
   const std::string where =
       original
@@ -377,8 +405,11 @@ absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original) {
     } else {
       // Control flow: the segment so far runs, returning this node's results.
       tj::Graph& g = *open_->graph;
+      // The containers it writes are read back from the same run: their
+      // examples (lists the loop appended to) are what the run left.
       const size_t before = g.outputs().size();
       for (tj::Value* v : clone->outputs()) g.registerOutput(v);
+      for (tj::Value* v : written) g.registerOutput(v);
       std::shared_ptr<tj::Graph> copy = g.copy();
       while (g.outputs().size() > before) g.eraseOutput(g.outputs().size() - 1);
       std::vector<tj::Value*> outs(copy->outputs().begin(), copy->outputs().end());
@@ -390,6 +421,9 @@ absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original) {
       for (const tj::Value* v : g.inputs()) stack.push_back(ex.at(v));
       fn.run(stack);
       std::vector<c10::IValue> elems = stack.at(0).toTupleRef().elements().vec();
+      for (size_t w = 0; w < written.size(); ++w)
+        ex[written[w]] = elems.at(clone->outputs().size() + w);
+      elems.resize(clone->outputs().size());
       stack.assign(elems.begin(), elems.end());
     }
     if (stack.size() != clone->outputs().size())

@@ -55,6 +55,11 @@ class Fallback {
   absl::Status Close(const tj::Block* model = nullptr);
   // Is `v` computed by the open segment (and not yet one of its results)?
   bool Pending(const tj::Value* v) const;
+  // For a pending `v`: may it cross into compiled code?
+  bool CanCrossPending(const tj::Value* v) const;
+  // `to` (a block's result taking pending `from`'s value: an inlined
+  // branch, an unrolled loop) is the same segment value.
+  void Alias(const tj::Value* from, const tj::Value* to);
 
   // One entry per evaluated node that made IR ops or joined a segment, in
   // order, for min_block_size.
@@ -77,7 +82,11 @@ class Fallback {
   bool Stranded() const;
   absl::StatusOr<tj::Value*> SegValue(const tj::Value* v);
   absl::StatusOr<tj::Value*> SegValueOf(const Val& val, const c10::TypePtr& type);
-  absl::Status Examples(tj::Node* clone, tj::Node* original);
+  // Runs `clone` (of `original`, or null) on the examples for its results'
+  // examples; `written`: segment containers a control-flow node writes,
+  // whose examples its run updates.
+  absl::Status Examples(tj::Node* clone, tj::Node* original,
+                        const std::vector<tj::Value*>& written = {});
   // Takes segment value `seg` (a tensor, or tuples, lists and string-keyed
   // dicts of them) apart into tensor `leaves` (each with whether its size is
   // data-dependent); `shape` gets the structure, leaves as null tensors.

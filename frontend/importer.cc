@@ -534,6 +534,21 @@ std::optional<c10::IValue> ToIValue(const Val& v, const c10::TypePtr& type) {
   return std::nullopt;
 }
 
+bool Importer::SmallConstantOperands(tj::Node* n) {
+  constexpr int64_t kSmall = 64;  // elements: shapes and scales, not weights
+  bool tensor = false;
+  for (size_t i = 0; i < n->inputs().size(); ++i) {
+    const Val& v = In(n, i);
+    if (!v.is(Val::Kind::kTensor)) continue;
+    const ir::Operation* def = v.tensor->def();
+    if (def == nullptr || def->kind() != ir::OpKind::kConst ||
+        v.tensor->type().shape.NumElements().value_or(kSmall + 1) > kSmall)
+      return false;
+    tensor = true;
+  }
+  return tensor;
+}
+
 absl::StatusOr<bool> Importer::EvalWithTorch(tj::Node* n) {
   if (n->isNondeterministic() || n->kind().is_prim() || !n->maybeOperator()) return false;
   const c10::FunctionSchema* schema = n->maybeSchema();
@@ -585,7 +600,8 @@ absl::Status Importer::EvalIf(tj::Node* n) {
   tj::Block* taken = n->blocks().at(c.i ? 0 : 1);
   RETURN_IF_ERROR(EvalBlock(taken));
   RETURN_IF_ERROR(Materialize(taken));
-  for (size_t i = 0; i < n->outputs().size(); ++i) Set(n, i, vals_[taken->outputs().at(i)]);
+  for (size_t i = 0; i < n->outputs().size(); ++i)
+    Transfer(taken->outputs().at(i), n->outputs()[i]);
   return absl::OkStatus();
 }
 
@@ -599,13 +615,15 @@ absl::Status Importer::EvalLoop(tj::Node* n) {
     return absl::OkStatus();
   }
   tj::Block* body = n->blocks().at(0);
-  std::vector<Val> carried;
-  for (size_t i = 2; i < n->inputs().size(); ++i) carried.push_back(In(n, i));
+  // The carried values, by the TorchScript value holding each (a segment's
+  // pending value is passed on by Transfer, not as a Val).
+  std::vector<const tj::Value*> carried;
+  for (size_t i = 2; i < n->inputs().size(); ++i) carried.push_back(n->inputs()[i]);
   bool cond = cond0.i != 0;
   for (int64_t it = 0; cond && it < trips.i; ++it) {
     if (it >= kMaxLoopTrips) return Error(n, "loop runs more than 100000 iterations");
     vals_[body->inputs().at(0)] = Val::Int(it);
-    for (size_t i = 0; i < carried.size(); ++i) vals_[body->inputs().at(i + 1)] = carried[i];
+    for (size_t i = 0; i < carried.size(); ++i) Transfer(carried[i], body->inputs().at(i + 1));
     RETURN_IF_ERROR(EvalBlock(body));
     RETURN_IF_ERROR(Materialize(body));
     const Val& c = vals_[body->outputs().at(0)];
@@ -614,9 +632,9 @@ absl::Status Importer::EvalLoop(tj::Node* n) {
       return absl::OkStatus();
     }
     cond = c.i != 0;
-    for (size_t i = 0; i < carried.size(); ++i) carried[i] = vals_[body->outputs().at(i + 1)];
+    for (size_t i = 0; i < carried.size(); ++i) carried[i] = body->outputs().at(i + 1);
   }
-  for (size_t i = 0; i < carried.size(); ++i) Set(n, i, carried[i]);
+  for (size_t i = 0; i < carried.size(); ++i) Transfer(carried[i], n->outputs()[i]);
   return absl::OkStatus();
 }
 
@@ -666,6 +684,14 @@ absl::Status Importer::EvalNode(tj::Node* n) {
   if (plugin_ops_ != nullptr) {
     if (const PluginOps::Ref* ref = plugin_ops_->Find(kind)) return LowerPluginOp(*this, n, *ref);
   }
+  // Arithmetic on small constant tensors (image sizes, scales: what a
+  // detector's transform computes before `.item()` reads a number back) is
+  // LibTorch's own, at compile time, so the numbers are known; weights stay
+  // for sinter's passes to fold.
+  if (SmallConstantOperands(n)) {
+    ASSIGN_OR_RETURN(bool folded, EvalWithTorch(n));
+    if (folded) return absl::OkStatus();
+  }
   // aten::add and friends mean tensor math when a tensor is involved and
   // Python arithmetic otherwise; the operands decide which table lowers them.
   bool has_tensor = false;
@@ -684,7 +710,19 @@ absl::Status Importer::EvalNode(tj::Node* n) {
     else if (auto it2 = second.find(k); it2 != second.end())
       f = it2->second;
     if (f == nullptr) continue;
-    RETURN_IF_ERROR(f(*this, n));
+    if (absl::Status st = f(*this, n); !st.ok()) {
+      // A form of the op sinter does not compile (x[i, j] with two index
+      // tensors): with partial compilation it runs in LibTorch instead.
+      // What the lowering made before it stopped is dead (DCE); lowerings
+      // check before they change a list or a binding.
+      if (fallback_ == nullptr) return st;
+      if (absl::Status fb = fallback_->Add(n); !fb.ok()) {
+        return absl::Status(
+            st.code(),
+            absl::StrCat(st.message(), "\n(nor can LibTorch run it: ", fb.message(), ")"));
+      }
+      return absl::OkStatus();
+    }
     RecordViews(n, kind);
     if (in_place && !n->outputs().empty() && !n->inputs().empty()) {
       if (AliasReadLater(n)) {
@@ -711,10 +749,24 @@ absl::Status Importer::EvalNode(tj::Node* n) {
 // open torch segment computes must be one of its results now.
 absl::Status Importer::Materialize(tj::Block* block) {
   if (fallback_ == nullptr) return absl::OkStatus();
+  bool pending = false;
   for (const tj::Value* v : block->outputs()) {
-    if (fallback_->Pending(v)) return fallback_->Close();
+    if (!fallback_->Pending(v)) continue;
+    // One that cannot leave the segment (a list, a size the data decides)
+    // stays in it: Transfer makes what receives it the segment's too.
+    if (!fallback_->CanCrossPending(v)) return absl::OkStatus();
+    pending = true;
   }
-  return absl::OkStatus();
+  return pending ? fallback_->Close() : absl::OkStatus();
+}
+
+void Importer::Transfer(const tj::Value* from, const tj::Value* to) {
+  if (fallback_ != nullptr && fallback_->Pending(from)) {
+    fallback_->Alias(from, to);
+    vals_[to] = Val();
+    return;
+  }
+  vals_[to] = vals_[from];
 }
 
 absl::Status Importer::EvalBlock(tj::Block* block) {

@@ -170,6 +170,9 @@ class Importer {
 
  private:
   absl::Status EvalBlock(tj::Block* block);
+  // `to` takes `from`'s value: its Val, or where `from` is a value the open
+  // torch segment computes, that segment value.
+  void Transfer(const tj::Value* from, const tj::Value* to);
   absl::Status Materialize(tj::Block* block);
   absl::Status EvalNode(tj::Node* n);
   absl::Status EvalIf(tj::Node* n);
@@ -192,6 +195,8 @@ class Importer {
   // index tables, meshgrids, masks made from shapes. False when the node does
   // not qualify (a run-time tensor operand, a nondeterministic or mutating
   // op, a value LibTorch's types cannot carry).
+  // Are `n`'s tensor operands (one at least) all small constants?
+  bool SmallConstantOperands(tj::Node* n);
   absl::StatusOr<bool> EvalWithTorch(tj::Node* n);
 
   ir::Graph* graph_;

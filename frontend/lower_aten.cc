@@ -542,6 +542,11 @@ absl::Status ExpandAs(Importer& im, tj::Node* n) {
 absl::StatusOr<ir::Value*> AsBool(Importer& im, ir::Value* x);
 
 absl::Status Where(Importer& im, tj::Node* n) {
+  if (im.NumIn(n) != 3) {
+    return im.Error(n,
+                    "where(condition) alone (nonzero's indices) has a size the data decides: "
+                    "--fallback torch runs it in LibTorch");
+  }
   ASSIGN_OR_RETURN(ir::Value * c, im.Tensor(n, 0));
   ir::Value* like = im.In(n, 1).is(K::kTensor) ? im.In(n, 1).tensor : im.In(n, 2).tensor;
   if (like == nullptr) return im.Error(n, "where() needs a tensor branch");

@@ -2,6 +2,7 @@
 // strings, lists and tuples, shape queries, and the runtime flags whose value
 // is fixed for inference (grad mode off, autocast off, CPU tensors).
 // Each row: `// what it computes`, then the lowering.
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -296,6 +297,18 @@ const std::unordered_map<std::string, Lowering>& Table() {
          if (!s.is(K::kList)) return im.Error(n, "append to a non-list");
          s.items->push_back(im.In(n, 1));
          im.Set(n, 0, s);
+         return absl::OkStatus();
+       }},
+      // list.insert(i, x): Python's index rules (negative from the end,
+      // clamped to the list).
+      {"aten::insert", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& s = im.In(n, 0);
+         if (!s.is(K::kList)) return im.Error(n, "insert into a non-list");
+         ASSIGN_OR_RETURN(int64_t at, im.Int(n, 1));
+         const int64_t size = static_cast<int64_t>(s.items->size());
+         if (at < 0) at += size;
+         at = std::clamp<int64_t>(at, 0, size);
+         s.items->insert(s.items->begin() + at, im.In(n, 2));
          return absl::OkStatus();
        }},
       // x is None / x is not None

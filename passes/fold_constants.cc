@@ -1,8 +1,9 @@
 // Constant folding: evaluates at compile time the ops whose operands are all
 // constants (weight reshapes and transposes, the slices that split packed
 // attention weights, arithmetic on parameters), so they cost nothing at run
-// time. Only data movement and cheap f32 elementwise math are folded; a fold
-// never changes results beyond what the runtime kernel would compute.
+// time. Only data movement, cheap f32 elementwise math and exact integer
+// arithmetic are folded; a fold never changes results beyond what the
+// runtime kernel would compute.
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -138,6 +139,106 @@ bool FoldElementwise(const Folding& f) {
   return true;
 }
 
+// Integer and bool elements, read and written as int64 (exact for every
+// integer dtype of the IR).
+int64_t LoadInt(const ir::TensorData& d, int64_t i) {
+  switch (d.type().dtype) {
+    case ir::DType::kI64:
+      return d.data<int64_t>()[i];
+    case ir::DType::kI32:
+      return d.data<int32_t>()[i];
+    case ir::DType::kI8:
+      return d.data<int8_t>()[i];
+    case ir::DType::kU8:
+      return d.data<uint8_t>()[i];
+    case ir::DType::kBool:
+      return d.data<uint8_t>()[i] != 0;
+    case ir::DType::kF32:
+    case ir::DType::kF16:
+    case ir::DType::kBF16:
+    case ir::DType::kF64:
+      break;
+  }
+  return 0;
+}
+
+bool IsIntegral(ir::DType t) {
+  return !ir::IsFloat(t);  // the integers and bool
+}
+
+// Stores `v` into element `i` of a result of dtype `t`, wrapping as a
+// two's-complement integer of its width does (as LibTorch's integer
+// arithmetic does); f32 takes the nearest float.
+void StoreInt(std::vector<uint8_t>& out, ir::DType t, int64_t i, int64_t v) {
+  switch (t) {
+    case ir::DType::kI64:
+      reinterpret_cast<int64_t*>(out.data())[i] = v;
+      return;
+    case ir::DType::kI32:
+      reinterpret_cast<int32_t*>(out.data())[i] = static_cast<int32_t>(static_cast<uint32_t>(v));
+      return;
+    case ir::DType::kI8:
+      reinterpret_cast<int8_t*>(out.data())[i] = static_cast<int8_t>(static_cast<uint8_t>(v));
+      return;
+    case ir::DType::kU8:
+      out[i] = static_cast<uint8_t>(v);
+      return;
+    case ir::DType::kBool:
+      out[i] = v != 0;
+      return;
+    case ir::DType::kF32:
+      reinterpret_cast<float*>(out.data())[i] = static_cast<float>(v);
+      return;
+    case ir::DType::kF16:
+    case ir::DType::kBF16:
+    case ir::DType::kF64:
+      return;
+  }
+}
+
+// Integer (and bool) arithmetic on constants: shape and index arithmetic
+// (anchor grids, strides) that has no run-time kernel on the CPU, exact.
+// Casts from integers to integers, bool or f32 too; a cast from a float
+// stays for the runtime's kernel, whose rounding it must match.
+bool FoldInteger(const Folding& f) {
+  const ir::Operation& op = f.op;
+  const ir::DType out = op.result()->type().dtype;
+  std::vector<std::vector<int64_t>> shapes;
+  for (const ir::TensorData* d : f.in) shapes.push_back(d->type().shape.extents());
+  std::vector<int64_t> idx(f.dims.size(), 0);
+  for (int64_t i = 0; i < f.n; ++i, Next(idx, f.dims)) {
+    const int64_t a = LoadInt(*f.in[0], BroadcastOffset(idx, shapes[0]));
+    const int64_t b = f.in.size() > 1 ? LoadInt(*f.in[1], BroadcastOffset(idx, shapes[1])) : 0;
+    // Unsigned arithmetic: wraps like LibTorch's, with no signed overflow.
+    const uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
+    const OpKind k = op.kind();
+    int64_t v = a;  // cast
+    if (k == OpKind::kAdd) v = static_cast<int64_t>(ua + ub);
+    if (k == OpKind::kSub) v = static_cast<int64_t>(ua - ub);
+    if (k == OpKind::kMul) v = static_cast<int64_t>(ua * ub);
+    if (k == OpKind::kNeg) v = static_cast<int64_t>(uint64_t{0} - ua);
+    if (k == OpKind::kMaximum) v = std::max(a, b);
+    if (k == OpKind::kMinimum) v = std::min(a, b);
+    StoreInt(f.result, out, i, v);
+  }
+  return true;
+}
+
+bool IntegerFoldable(const ir::Operation& op) {
+  for (const ir::Value* v : op.operands())
+    if (!IsIntegral(v->type().dtype)) return false;
+  const ir::DType out = op.result()->type().dtype;
+  const OpKind k = op.kind();
+  if (k == OpKind::kCast) return IsIntegral(out) || out == ir::DType::kF32;
+  if (k != OpKind::kAdd && k != OpKind::kSub && k != OpKind::kMul && k != OpKind::kNeg &&
+      k != OpKind::kMaximum && k != OpKind::kMinimum)
+    return false;
+  // Same dtype in and out, as the frontend's promotion makes them.
+  for (const ir::Value* v : op.operands())
+    if (v->type().dtype != out) return false;
+  return out != ir::DType::kBool;
+}
+
 // The fold column of the op table, registered here next to the folds (TVM's
 // per-op attribute maps): the movement ops fold by moving bytes, and every op
 // of the kernel-body vocabulary over f32 folds through the vocabulary's
@@ -152,6 +253,7 @@ FoldFn FoldOf(const ir::Operation& op) {
   if (auto it = table->find(op.kind()); it != table->end()) return it->second;
   if (Fusable(op) && op.result()->type().dtype == ir::DType::kF32 && AllF32(op))
     return &FoldElementwise;
+  if (IntegerFoldable(op)) return &FoldInteger;
   return nullptr;
 }
 

@@ -221,7 +221,8 @@ void RunCast(const KernelParams& kp, const RunContext& c) {
 struct BroadcastParams : KernelParams {
   kc::Binary fn;
   int rank;
-  Dims a, b, c, y;  // aligned to the output rank
+  Dims a, b, c, y;   // aligned to the output rank
+  bool i64 = false;  // binary ops: integer operands (BinaryI64)
 };
 
 // Checks that the two inputs broadcast to the recorded output and fills the
@@ -236,17 +237,55 @@ Status PrepareBroadcast2(const PrepareContext& c, BroadcastParams* p) {
   return Status::Ok();
 }
 
+// Index arithmetic on i64 tensors (offsets added to top-k indices, as
+// detectors' proposal selection does): exact, wrapping as LibTorch's does.
+// Small tensors, so one plain broadcasting loop.
+void BinaryI64(kc::Binary fn, const int64_t* a, const Dims& ad, const int64_t* b, const Dims& bd,
+               int64_t* y, const Dims& yd) {
+  const size_t rank = yd.size();
+  Dims as(rank, 0), bs(rank, 0);
+  for (int64_t i = static_cast<int64_t>(rank) - 1, sa = 1, sb = 1; i >= 0; --i) {
+    if (ad[i] != 1) as[i] = sa;
+    if (bd[i] != 1) bs[i] = sb;
+    sa *= ad[i];
+    sb *= bd[i];
+  }
+  int64_t n = 1;
+  for (int64_t e : yd) n *= e;
+  Dims idx(rank, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = 0; d < rank; ++d) oa += idx[d] * as[d], ob += idx[d] * bs[d];
+    const uint64_t x = static_cast<uint64_t>(a[oa]), z = static_cast<uint64_t>(b[ob]);
+    int64_t v = static_cast<int64_t>(x + z);
+    if (fn == kc::Binary::kSub) v = static_cast<int64_t>(x - z);
+    if (fn == kc::Binary::kMul) v = static_cast<int64_t>(x * z);
+    if (fn == kc::Binary::kMax) v = std::max(a[oa], b[ob]);
+    if (fn == kc::Binary::kMin) v = std::min(a[oa], b[ob]);
+    y[i] = v;
+    for (size_t d = rank; d-- > 0 && ++idx[d] == yd[d];) idx[d] = 0;
+  }
+}
+
 template <kc::Binary Fn>
 ParamsOr PrepareBinary(const PrepareContext& c) {
-  RT_RETURN_IF_ERROR(ExpectF32(c));
   auto p = std::make_unique<BroadcastParams>();
   p->fn = Fn;
+  p->i64 = Fn != kc::Binary::kDiv && Fn != kc::Binary::kPow;
+  for (const TensorDesc* t : c.inputs) p->i64 &= t->dtype == SINTER_I64;
+  p->i64 &= c.outputs[0]->dtype == SINTER_I64;
+  if (!p->i64) RT_RETURN_IF_ERROR(ExpectF32(c));
   RT_RETURN_IF_ERROR(PrepareBroadcast2(c, p.get()));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
 void RunBinary(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const BroadcastParams&>(kp);
+  if (p.i64) {
+    BinaryI64(p.fn, c.in_ptr<int64_t>(0), p.a, c.in_ptr<int64_t>(1), p.b, c.out_ptr<int64_t>(0),
+              p.y);
+    return;
+  }
   kc::BinaryF32(p.fn, c.in_ptr(0), p.a.data(), c.in_ptr(1), p.b.data(), c.out_ptr(0), p.y.data(),
                 p.rank, c.par);
 }

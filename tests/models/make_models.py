@@ -627,23 +627,40 @@ def _fallback_nonzero():
     return Selected()
 
 
+def _as_users_export(detector):
+    """forward(x: Tensor) -> (boxes, scores, labels) of the first image: a
+    torchvision detector wrapped as users export one."""
+    class Detect(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = detector
+
+        def forward(self, x):
+            d = self.m([x[0]])[1][0]
+            return d["boxes"], d["scores"], d["labels"]
+    return Detect()
+
+
 @case("fallback_ssdlite", "fallback", "1,3,320,320",
       note="segments: 1 (backbone, heads, anchors and box decoding compiled; the per-class "
       "thresholds, topk and batched nms in LibTorch, its outputs sized by the run); "
       "needs torchvision ops; wrapped as users export detectors")
 def _fallback_ssdlite():
     _import_torch(need_torchvision=True)
+    return _as_users_export(torchvision.models.detection.ssdlite320_mobilenet_v3_large(
+        weights=None, weights_backbone=None))
 
-    class Detect(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = torchvision.models.detection.ssdlite320_mobilenet_v3_large(
-                weights=None, weights_backbone=None)
 
-        def forward(self, x):
-            d = self.m([x[0]])[1][0]
-            return d["boxes"], d["scores"], d["labels"]
-    return Detect()
+@case("fallback_fasterrcnn", "fallback", "1,3,320,320",
+      note="segments: 2 (backbone, FPN, RPN head and anchors compiled; the proposals' "
+      "multi-index gather, then everything after the RPN's data-dependent filtering in "
+      "LibTorch); needs torchvision ops; wrapped as users export detectors")
+def _fallback_fasterrcnn():
+    _import_torch(need_torchvision=True)
+    # A low score threshold: with random weights every class scores about
+    # 1/91, and the test wants detections to compare.
+    return _as_users_export(torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, box_score_thresh=0.001))
 
 
 # --------------------------------------------------------------------------
@@ -1361,6 +1378,21 @@ def _int_float_promotion():
             scaled = torch.arange(n) * torch.tensor(1.5)
             return x + centres + halves + ratio, scaled
     return Promotion()
+
+
+@case("op_index_arith", "op", "4,9", note="i64 index arithmetic at run time (top-k indices "
+      "offset per row, as detectors' proposal selection does); list.insert")
+def _index_arith():
+    class IndexArith(nn.Module):
+        def forward(self, x):
+            top = x.topk(3, dim=1)[1]
+            offsets = torch.arange(4).unsqueeze(1) * x.shape[1]
+            flat = top + offsets
+            parts = [x[:, :3], x[:, 6:]]
+            parts.insert(1, x[:, 3:6] * 2.0)
+            parts.insert(-5, x[:, :1])
+            return flat, torch.maximum(flat - 2, top), torch.cat(parts, dim=1)
+    return IndexArith()
 
 
 @case("op_logical", "op", "4,8")
