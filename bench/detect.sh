@@ -25,43 +25,7 @@ cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo "{\"machine\": \"$cpu\", \"cores\": $(nproc), \"threads\": $threads, \"omp_wait_policy\": \"$OMP_WAIT_POLICY\", \"commit\": \"$(git rev-parse --short HEAD)\", \"date\": \"$stamp\"}" > "$out"
 
 # The models and the image, scripted with Debian's torch (seeded).
-/usr/bin/python3 - "$d" <<'EOF'
-import os, sys
-import numpy as np
-import torch, torchvision
-d = sys.argv[1]
-torch.manual_seed(0)
-
-class Detect(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        det = self.m([x[0]])[1][0]
-        return det["boxes"], det["scores"], det["labels"]
-
-class Segment(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        return self.m(x)["out"]
-
-# A low score threshold: with random weights every class scores about 1/91,
-# and the detector should have detections to post-process.
-frcnn = torchvision.models.detection.fasterrcnn_resnet50_fpn(
-    weights=None, weights_backbone=None, min_size=320, max_size=320, box_score_thresh=0.001)
-deeplab = torchvision.models.segmentation.deeplabv3_resnet50(
-    weights=None, weights_backbone=None, aux_loss=False)
-for name, m in (("fasterrcnn_resnet50_fpn", Detect(frcnn)), ("deeplabv3_resnet50", Segment(deeplab))):
-    path = os.path.join(d, name + ".pt")
-    if not os.path.exists(path):
-        torch.jit.script(m.eval()).save(path)
-np.save(os.path.join(d, "image.npy"),
-        np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32))
-EOF
+/usr/bin/python3 bench/detect_models.py "$d"
 
 printf "%-26s %4s %12s %10s %8s %s\n" model thr "libtorch ms" "sinter ms" ratio "sinter partition"
 for m in fasterrcnn_resnet50_fpn deeplabv3_resnet50; do
@@ -73,40 +37,7 @@ for m in fasterrcnn_resnet50_fpn deeplabv3_resnet50; do
   build/bin/sinter-run "$d/$m.sinter" --input "$d/image.npy" --output-dir "$d/$m.out" \
     --threads "$threads"
   # Agreement with LibTorch, then LibTorch's time.
-  torch_line=$(/usr/bin/python3 - "$d" "$m" "$threads" "$iters" <<'EOF'
-import glob, json, os, statistics, sys, time
-import numpy as np
-import torch, torchvision  # noqa: F401 (registers torchvision's ops)
-d, m, threads, iters = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-torch.set_num_threads(threads)
-model = torch.jit.load(os.path.join(d, m + ".pt")).eval()
-x = torch.from_numpy(np.load(os.path.join(d, "image.npy")))
-with torch.no_grad():
-    ref = model(x)
-ref = list(ref) if isinstance(ref, tuple) else [ref]
-got = [np.load(os.path.join(d, m + ".out", "output%d.npy" % i)) for i in range(len(ref))]
-check = {}
-for i, (r, g) in enumerate(zip(ref, got)):
-    r = r.numpy()
-    assert r.shape == g.shape, (m, i, r.shape, g.shape)
-    diff = float(np.abs(r.astype(np.float64) - g).max()) if r.size else 0.0
-    if m.startswith("faster"):
-        tol = [320 * 1e-3, 1e-4, 0][i]  # boxes (of the image size), scores, labels
-    else:
-        tol = 1e-3 + 1e-3 * float(np.abs(r).max())
-    assert diff <= tol, (m, i, diff, tol)
-    check["output%d" % i] = {"shape": list(g.shape), "max_abs_diff": diff}
-with torch.no_grad():
-    for _ in range(3):
-        model(x)
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        model(x)
-        times.append((time.perf_counter() - t0) * 1e3)
-print(json.dumps({"median_ms": statistics.median(times), "check": check}))
-EOF
-)
+  torch_line=$(/usr/bin/python3 bench/detect_torch.py "$d" "$m" "$threads" "$iters")
   alone=$(build/bin/sinter-bench "$d/$m.sinter" --iters "$iters" --warmup 3 --threads "$threads" --json)
   echo "{\"name\": \"$m\", \"libtorch\": $torch_line, \"sinter\": $alone, \"report\": $(cat "$d/$m.report.json")}" >> "$out"
   /usr/bin/python3 - "$torch_line" "$alone" "$d/$m.report.json" "$m" "$threads" <<'EOF'
