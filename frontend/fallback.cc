@@ -555,9 +555,19 @@ absl::Status Fallback::Close(const tj::Block* model) {
   }
   // At the end of the model: what it returns from the segment, which may be
   // of a data-dependent size or in containers, leaves as tensors.
-  std::vector<std::pair<const tj::Value*, Val>> returned;
+  // Whenever it closes: a value only the model's return reads (no compiled
+  // reader strands it) leaves now, or it would be lost.
+  std::vector<const tj::Value*> to_return;
   if (model != nullptr) {
-    for (const tj::Value* v : model->outputs()) {
+    for (const tj::Value* v : model->outputs()) to_return.push_back(v);
+  }
+  for (const auto& [orig, seg] : o.produced) {
+    for (const tj::Use& u : orig->uses())
+      if (ModelReturn(u.user)) to_return.push_back(orig);
+  }
+  std::vector<std::pair<const tj::Value*, Val>> returned;
+  {
+    for (const tj::Value* v : to_return) {
       if (!Pending(v) || CanCross(o.map.at(v))) continue;
       bool seen = false;
       for (const auto& r : returned) seen |= r.first == v;

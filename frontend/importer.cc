@@ -888,8 +888,14 @@ absl::Status Importer::Finish(tj::Graph& g) {
         items.push_back({(*v.items)[i], name});
       }
       pending.insert(pending.begin(), items.begin(), items.end());
+    } else if (v.is(Val::Kind::kPoison)) {
+      return absl::UnimplementedError(
+          absl::StrCat("forward() returns a value that is not known at compile time",
+                       p.name.empty() ? "" : " ('" + p.name + "')",
+                       fallback_ != nullptr ? " (computed in LibTorch and not taken apart)" : ""));
     } else if (!v.is(Val::Kind::kNone)) {
-      return absl::UnimplementedError("forward() returns a value that is not a tensor");
+      return absl::UnimplementedError(absl::StrCat("forward() returns a value that is not a tensor",
+                                                   p.name.empty() ? "" : " ('" + p.name + "')"));
     }
   }
   if (outs.empty()) return absl::InvalidArgumentError("forward() returns no tensor");
