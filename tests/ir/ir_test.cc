@@ -305,6 +305,38 @@ TEST(ParserTest, DynamicDimsAndHexCase) {
   ExpectRoundTrip(*g);
 }
 
+// A fallback segment's results of data-dependent size: result_dims -(k+1)
+// is the symbol `dk`; the text form round-trips, a declared type that
+// disagrees with the rule is an error, and -1 is refused on a plugin_op
+// (only a segment sizes results as it runs).
+TEST(ParserTest, DataDependentSegmentResultsRoundTrip) {
+  const std::string text =
+      "graph @main(%x: f32[5]) {\n"
+      "  %0 = const() {value = #0} : u8[1]\n"
+      "  %1, %2 = plugin_segment(%0, %x) {abi = 1, ops = \"aten::nonzero x1\", plugin = "
+      "\"torch\", result_dims = [2, -1, -2, 1, 5], result_dtypes = \"i64,f32\"} : (i64[?d0,?d1], "
+      "f32[5])\n"
+      "  return %1 as \"idx\", %2 as \"dense\"\n"
+      "}\n"
+      "blobs {\n"
+      "  #0 = 0x00\n"
+      "}\n";
+  std::unique_ptr<Graph> g = MustParse(text);
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(Print(*g), text);
+  ExpectRoundTrip(*g);
+  std::string wrong = text;
+  wrong.replace(wrong.find("i64[?d0,?d1]"), 12, "i64[?d0,?d7]");
+  EXPECT_FALSE(Parse(wrong).ok() && Verify(**Parse(wrong)).ok());
+  EXPECT_THAT(ParseError("graph @main(%x: f32[2,3]) {\n"
+                         "  %0 = plugin_op(%x) {abi = 1, arg_kinds = [], float_args = [], "
+                         "int_args = [], op = \"my::op\", plugin = \"p\", result_dims = [1, -1], "
+                         "result_dtypes = \"f32\"} : f32[?d0]\n"
+                         "  return %0\n"
+                         "}\n"),
+              HasSubstr("negative dimension"));
+}
+
 // The names a model's outputs carry (a dict's keys) print as `as "name"` and
 // parse back; naming some outputs but not all is an error.
 TEST(ParserTest, OutputNamesRoundTrip) {

@@ -496,6 +496,54 @@ TEST_P(HandMadeBadArtifactTest, IsRejectedWithCodeAndMessage) {
 const int64_t kBig = int64_t{1} << 40;
 
 const BadCase kBadCases[] = {
+    // Tensors whose size a run decides (TensorKind Dynamic): model outputs
+    // a plugin segment writes, read by no kernel, with no arena bytes.
+    {"DynamicTensorWrittenByAnotherKernel",
+     [](ModelSpec* m) {
+       m->tensors[2] = T("y", {1, 2, -1, 2}, fmt::TensorKind::Dynamic, -1, 0);
+       m->tensors[2].byte_size = 0;
+       m->outputs = {3, 2};
+     },
+     SINTER_DATA_LOSS, "writes dynamic tensor 2"},
+    {"DynamicTensorReadByAKernel",
+     [](ModelSpec* m) {
+       m->tensors[2] = T("y", {-1}, fmt::TensorKind::Dynamic, -1, 0);
+       m->tensors[2].byte_size = 0;
+       m->outputs = {3, 2};
+       m->kernels[0] = {"plugin_segment",
+                        {1, 0},
+                        {2},
+                        {StrAttr("plugin", "torch"), IntAttr("abi", 1), StrAttr("ops", "x"),
+                         StrAttr("result_dtypes", "f32"), IntsAttr("result_dims", {1, -1})}};
+     },
+     SINTER_DATA_LOSS, "whose size only its run decides"},
+    {"DynamicTensorNotAnOutput",
+     [](ModelSpec* m) {
+       m->tensors.push_back(T("d", {-1}, fmt::TensorKind::Dynamic, -1, 0));
+       m->tensors.back().byte_size = 0;
+     },
+     SINTER_DATA_LOSS, "is dynamic but not a model output"},
+    {"DynamicTensorWithArenaBytes",
+     [](ModelSpec* m) {
+       m->tensors.push_back(T("d", {-1, 4}, fmt::TensorKind::Dynamic, -1, 64));
+       m->tensors.back().byte_size = 16;
+       m->outputs = {3, 4};
+     },
+     SINTER_DATA_LOSS, "a dynamic tensor records arena bytes"},
+    {"DynamicTensorWithANegativeDimensionBelowMinusOne",
+     [](ModelSpec* m) {
+       m->tensors.push_back(T("d", {-2}, fmt::TensorKind::Dynamic, -1, 0));
+       m->tensors.back().byte_size = 0;
+       m->outputs = {3, 4};
+     },
+     SINTER_DATA_LOSS, "shape has a negative dimension"},
+    {"DynamicTensorWithHugeStaticExtents",
+     [](ModelSpec* m) {
+       m->tensors.push_back(T("d", {-1, kBig, kBig}, fmt::TensorKind::Dynamic, -1, 0));
+       m->tensors.back().byte_size = 0;
+       m->outputs = {3, 4};
+     },
+     SINTER_DATA_LOSS, "implausibly large extents"},
     // Structure: DATA_LOSS.
     {"SegmentOutsideDataRegion", [](ModelSpec* m) { m->segments[0] = fmt::Segment(64, 144); },
      SINTER_DATA_LOSS, "does not fit the data region"},
