@@ -171,6 +171,33 @@ absl::StatusOr<bool> Fallback::Take(tj::Node* n, bool lowerable) {
     RETURN_IF_ERROR(Add(n));
     return true;
   }
+  // An object's attribute (a module's `self.cell_anchors = [...]`) set to
+  // a value the segment holds: objects are the importer's, not LibTorch's,
+  // so the attribute refers to the segment value, and reading it back
+  // gives that value (its readers then join the segment).
+  if (n->kind() == c10::prim::SetAttr || n->kind() == c10::prim::GetAttr) {
+    const Val& obj = im_.ValOf(n->inputs()[0]);
+    if (obj.is(Val::Kind::kDict)) {
+      const std::pair<const void*, std::string> key{obj.items.get(), n->s(c10::attr::name)};
+      if (n->kind() == c10::prim::SetAttr) {
+        attrs_.erase(key);
+        if (!Pending(n->inputs()[1])) return false;  // the importer stores it
+        attrs_[key] = n->inputs()[1];
+        return true;
+      }
+      if (auto it = attrs_.find(key); it != attrs_.end()) {
+        if (Pending(it->second)) {
+          Alias(it->second, n->output());
+          im_.SetVal(n->output(), Val());
+        } else {
+          // The segment has closed: its value, if it could leave it.
+          im_.SetVal(n->output(), im_.ValOf(it->second));
+        }
+        return true;
+      }
+      return false;
+    }
+  }
   if (!open_) return false;
   bool reads = false;
   for (const tj::Value* v : n->inputs()) {

@@ -101,6 +101,9 @@ class Fallback {
   std::vector<Event> events_;
   int segments_ = 0;
   int64_t symbols_ = 0;  // data-dependent dimensions so far
+  // Object attributes set to segment values: (the object's items, name) to
+  // the TorchScript value set.
+  std::map<std::pair<const void*, std::string>, const tj::Value*> attrs_;
 };
 
 // The segment module's payload: `graph` (inputs: the segment's inputs;

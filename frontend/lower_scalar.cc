@@ -299,6 +299,16 @@ const std::unordered_map<std::string, Lowering>& Table() {
          im.Set(n, 0, s);
          return absl::OkStatus();
        }},
+      // list.extend(other): its items appended, in order (a copy of them
+      // first: `x.extend(x)` doubles x once).
+      {"aten::extend", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& s = im.In(n, 0);
+         const Val& other = im.In(n, 1);
+         if (!s.is(K::kList) || !IsSeq(other)) return im.Error(n, "extend of a non-list");
+         const std::vector<Val> items = *other.items;
+         s.items->insert(s.items->end(), items.begin(), items.end());
+         return absl::OkStatus();
+       }},
       // list.insert(i, x): Python's index rules (negative from the end,
       // clamped to the list).
       {"aten::insert", [](Importer& im, tj::Node* n) -> absl::Status {

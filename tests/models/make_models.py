@@ -1381,7 +1381,7 @@ def _int_float_promotion():
 
 
 @case("op_index_arith", "op", "4,9", note="i64 index arithmetic at run time (top-k indices "
-      "offset per row, as detectors' proposal selection does); list.insert")
+      "offset per row, as detectors' proposal selection does); list.insert and extend")
 def _index_arith():
     class IndexArith(nn.Module):
         def forward(self, x):
@@ -1391,6 +1391,7 @@ def _index_arith():
             parts = [x[:, :3], x[:, 6:]]
             parts.insert(1, x[:, 3:6] * 2.0)
             parts.insert(-5, x[:, :1])
+            parts.extend([x[:, 8:] * 3.0, x[:, :2]])
             return flat, torch.maximum(flat - 2, top), torch.cat(parts, dim=1)
     return IndexArith()
 
