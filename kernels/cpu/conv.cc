@@ -225,9 +225,17 @@ int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads) {
   return slots * SlotFloats(s, num_threads <= 1 || slots > 1) * 4;
 }
 
+int64_t Conv2dPreparedWeightFloats(const Conv2dShape& s) {
+  return internal::WinogradApplies(s) ? internal::WinogradWeightFloats(s) : 0;
+}
+
+void Conv2dPrepareWeightsF32(const Conv2dShape& s, const float* w, float* prepared) {
+  if (internal::WinogradApplies(s)) internal::WinogradWeights(s, w, prepared);
+}
+
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-               void* scratch, Parallel* par, const RangeDone* done) {
-  if (s.nhwc) return internal::Conv2dNhwcF32(s, x, w, bias, y, scratch, par, done);
+               void* scratch, Parallel* par, const RangeDone* done, const float* prepared) {
+  if (s.nhwc) return internal::Conv2dNhwcF32(s, x, w, bias, y, scratch, par, done, prepared);
   if (done != nullptr && done->fn == nullptr) done = nullptr;
   if (s.n <= 0 || s.oc <= 0 || s.oh <= 0 || s.ow <= 0) return;
   if (IsDepthwise(s)) {

@@ -50,11 +50,23 @@ void ForEachImage(const Conv2dShape& s, Parallel* par, float* col, int64_t slot_
 // The channels-last kernels behind Conv2dF32 / Conv2dScratchBytes (nhwc.cc).
 int64_t Conv2dNhwcScratchBytes(const Conv2dShape& s, int num_threads);
 void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                   float* y, void* scratch, Parallel* par, const RangeDone* done);
+                   float* y, void* scratch, Parallel* par, const RangeDone* done,
+                   const float* prepared);
 // ... and behind MaxPool2dF32 / AvgPool2dF32 (pool.cc).
 void MaxPool2dNhwcF32(const Pool2dShape& s, const float* x, float* y, Parallel* par);
 void AvgPool2dNhwcF32(const Pool2dShape& s, bool count_include_pad, int64_t divisor, const float* x,
                       float* y, Parallel* par);
+
+// Winograd F(4x4, 3x3) for channels-last 3x3 stride-1 convolutions
+// (winograd.cc): whether it runs `s`, the transformed weights it takes
+// (WinogradWeightFloats floats from weights [oc, 3, 3, c]), its scratch.
+bool WinogradApplies(const Conv2dShape& s);
+int64_t WinogradWeightFloats(const Conv2dShape& s);
+void WinogradWeights(const Conv2dShape& s, const float* w, float* u);
+int64_t WinogradScratchBytes(const Conv2dShape& s, int num_threads);
+void WinogradConvNhwc(const Conv2dShape& s, const float* x, const float* prepared,
+                      const float* bias, float* y, void* scratch, Parallel* par,
+                      const RangeDone* done);
 
 }  // namespace sinter::kernels::cpu::internal
 

@@ -26,6 +26,17 @@ struct GemmEpilogue {
 void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
           bool b_transposed, float* c, int64_t ldc, const GemmEpilogue& ep, Parallel* par);
 
+// B packed once for many products (weights): panels of `width` columns
+// (GemmPackedWidth(): the micro-kernel's, 16 or 32), each k x width floats,
+// k-major, columns past n zero. GemmPacked computes what Gemm does with that
+// B, without packing it; `width` must be what the B was packed with.
+int GemmPackedWidth();
+int64_t GemmPackedBFloats(int64_t k, int64_t n, int width);
+void GemmPackB(int64_t k, int64_t n, const float* b, int64_t ldb, bool b_transposed, int width,
+               float* dst);
+void GemmPacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bp,
+                int width, float* c, int64_t ldc, const GemmEpilogue& ep, Parallel* par);
+
 // Turns GemmEpilogue::block calls into RangeDone calls for a C whose element
 // (i, j) lies at offset base + i * ldc + j of the caller's output: one range
 // per row of the block, or one for the block when it spans whole rows.
@@ -42,7 +53,8 @@ inline void SetBlockRanges(GemmEpilogue* ep, BlockRanges* r) {
 }
 
 // Which micro-kernel the blocked GEMM uses. kDefault: AVX-512 when the CPU
-// has it and the environment variable SINTER_NO_AVX512 is unset or 0, else
+// has it at full width (not AMD Zen 4) and the environment variable
+// SINTER_NO_AVX512 is unset or 0, else
 // AVX2 (or plain x86-64). For tests and measurements; returns whether the
 // path asked for is now in use (false for kAvx512 on a CPU without it, the
 // choice then unchanged). Not to be called while GEMMs run.

@@ -241,13 +241,18 @@ int64_t Conv2dNhwcScratchBytes(const Conv2dShape& s, int num_threads) {
   if (IsDepthwise(s)) return (s.kh * s.kw * s.oc + 16) * 4;
   if (IsPointwise(s)) return 0;
   const int64_t slots = Slots(s, num_threads);
-  return slots * SlotFloats(s, num_threads <= 1 || slots > 1) * 4;
+  const int64_t direct = slots * SlotFloats(s, num_threads <= 1 || slots > 1) * 4;
+  return WinogradApplies(s) ? std::max(direct, WinogradScratchBytes(s, num_threads)) : direct;
 }
 
 void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                   float* y, void* scratch, Parallel* par, const RangeDone* done) {
+                   float* y, void* scratch, Parallel* par, const RangeDone* done,
+                   const float* prepared) {
   if (done != nullptr && done->fn == nullptr) done = nullptr;
   if (s.n <= 0 || s.oc <= 0 || s.oh <= 0 || s.ow <= 0) return;
+  if (prepared != nullptr && WinogradApplies(s)) {
+    return WinogradConvNhwc(s, x, prepared, bias, y, scratch, par, done);
+  }
   const int64_t ocg = s.oc / s.groups, cg = s.c / s.groups;
   if (IsDepthwise(s)) {
     const int64_t taps = s.kh * s.kw, rows = s.n * s.oh;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <unordered_map>
@@ -499,6 +500,9 @@ const kc::RangeDone* BindEpilogue(const Epilogue& e, const RunContext& c, Epilog
 struct ConvParams : KernelParams {
   kc::Conv2dShape s;
   Epilogue epilogue;
+  // The weights as the kernel's faster algorithm wants them (Winograd's),
+  // made once here from constant weights; null when it uses them as stored.
+  std::unique_ptr<float, void (*)(void*)> prepared{nullptr, &std::free};
 };
 
 ParamsOr PrepareConv2d(const PrepareContext& c) {
@@ -540,6 +544,18 @@ ParamsOr PrepareConv2d(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(
       ExpectDims(*c.outputs[0], StoredDims({x[0], w[0], p->s.oh, p->s.ow}, nhwc), "output"));
   RT_RETURN_IF_ERROR(PrepareEpilogue(c, &p->epilogue));
+  const int64_t prepared = kc::Conv2dPreparedWeightFloats(p->s);
+  if (prepared > 0 && c.inputs[1]->kind == TensorKind::kConstant &&
+      c.inputs[1]->constant != nullptr) {
+    // Without the memory the convolution runs its direct algorithm: slower,
+    // the same answer.
+    p->prepared.reset(static_cast<float*>(
+        std::aligned_alloc(64, (static_cast<size_t>(prepared) * 4 + 63) / 64 * 64)));
+    if (p->prepared != nullptr) {
+      kc::Conv2dPrepareWeightsF32(p->s, reinterpret_cast<const float*>(c.inputs[1]->constant),
+                                  p->prepared.get());
+    }
+  }
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
@@ -558,7 +574,7 @@ void RunConv2d(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const ConvParams&>(kp);
   EpilogueRun ep;
   kc::Conv2dF32(p.s, c.in_ptr(0), c.in_ptr(1), c.step->inputs.size() >= 3 ? c.in_ptr(2) : nullptr,
-                c.out_ptr(0), c.scratch, c.par, BindEpilogue(p.epilogue, c, &ep));
+                c.out_ptr(0), c.scratch, c.par, BindEpilogue(p.epilogue, c, &ep), p.prepared.get());
 }
 
 struct PoolParams : KernelParams {

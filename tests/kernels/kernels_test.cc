@@ -613,11 +613,21 @@ Conv2dShape MakeConv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, int
 }
 
 std::vector<float> RunConv(const Conv2dShape& s, const std::vector<float>& x,
-                           const std::vector<float>& w, const float* bias, Parallel* par) {
+                           const std::vector<float>& w, const float* bias, Parallel* par,
+                           const std::vector<float>* prepared = nullptr) {
   std::vector<float> y(s.n * s.oc * s.oh * s.ow, 77.f);
   Scratch scratch(Conv2dScratchBytes(s, par ? par->num_threads() : 1));
-  Conv2dF32(s, x.data(), w.data(), bias, y.data(), scratch.p, par);
+  Conv2dF32(s, x.data(), w.data(), bias, y.data(), scratch.p, par, nullptr,
+            prepared != nullptr ? prepared->data() : nullptr);
   return y;
+}
+
+// The weights as the convolution's faster algorithm wants them (Winograd's
+// for NHWC 3x3 stride 1); empty when it has none.
+std::vector<float> Prepared(const Conv2dShape& s, const std::vector<float>& w) {
+  std::vector<float> p(static_cast<size_t>(Conv2dPreparedWeightFloats(s)));
+  if (!p.empty()) Conv2dPrepareWeightsF32(s, w.data(), p.data());
+  return p;
 }
 
 // A dense 4-D tensor of dims d, with its dims reordered by perm (as
@@ -700,6 +710,18 @@ void CheckConv(const Conv2dShape& s, const std::string& what) {
       ThreadParallel par(threads);
       ExpectSame(yn, RunConv(nhwc.s, xn, wn, b, &par), what + " NHWC threaded");
     }
+    // Channels-last with prepared weights (Winograd F(4x4, 3x3)): its
+    // transforms add rounding, a few 1e-6 of the terms' magnitude (at most
+    // 4.4e-6 measured over these shapes); threads change only which thread
+    // computes a tile, never how.
+    const std::vector<float> prepared = Prepared(nhwc.s, wn);
+    if (prepared.empty()) continue;
+    std::vector<float> yw = RunConv(nhwc.s, xn, wn, b, nullptr, &prepared);
+    ExpectClose(nhwc.OutputToNchw(yw), want, 1e-5, 1e-6, what + " Winograd", &mag);
+    for (int threads : {2, 3}) {
+      ThreadParallel par(threads);
+      ExpectSame(yw, RunConv(nhwc.s, xn, wn, b, &par, &prepared), what + " Winograd threaded");
+    }
   }
 }
 
@@ -728,6 +750,14 @@ TEST(Conv2d, MatchesReference) {
     CheckConv(MakeConv(1, 4, 19, 40, 4, 5, 5, 1, 3, 2, 2, 1, 1, 4), "depthwise 5x5 stride 3");
     CheckConv(MakeConv(2, 8, 16, 17, 16, 3, 3, 1, 1, 2, 2, 2, 2, 8), "depthwise x2 dilation 2");
     CheckConv(MakeConv(1, 6, 3, 4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6), "depthwise tiny");
+    // Winograd in NHWC: whole and partial 4x4 tiles, channel counts not a
+    // multiple of 8, no padding, uneven padding, several images, 256
+    // channels (several K slices); threads split one image's tile rows.
+    CheckConv(MakeConv(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd whole tiles");
+    CheckConv(MakeConv(2, 20, 13, 11, 27, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd partial tiles");
+    CheckConv(MakeConv(1, 33, 14, 19, 17, 3, 3, 1, 1, 0, 0, 1, 1, 1), "Winograd no padding");
+    CheckConv(MakeConv(3, 16, 10, 12, 40, 3, 3, 1, 1, 2, 0, 1, 1, 1), "Winograd uneven padding");
+    CheckConv(MakeConv(1, 256, 26, 26, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd 256 channels");
   });
 }
 
@@ -743,7 +773,9 @@ TEST(Conv2d, RangeDoneSeesEachFinalElementOnce) {
       {MakeConv(1, 64, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1), "chunked im2col"},
       {MakeConv(1, 128, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2), "chunked im2col groups"},
       {MakeConv(2, 8, 20, 21, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8), "depthwise 3x3"},
-      {MakeConv(2, 8, 16, 17, 16, 3, 3, 1, 1, 2, 2, 2, 2, 8), "depthwise x2 dilation 2"}};
+      {MakeConv(2, 8, 16, 17, 16, 3, 3, 1, 1, 2, 2, 2, 2, 8), "depthwise x2 dilation 2"},
+      {MakeConv(2, 20, 13, 11, 27, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd partial tiles"},
+      {MakeConv(1, 256, 26, 26, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd 256 channels"}};
   ForEachGemmPath([&] {
     for (const auto& [s, what] : convs) {
       std::vector<float> x = Random(s.n * s.c * s.h * s.w, 31);
@@ -766,6 +798,17 @@ TEST(Conv2d, RangeDoneSeesEachFinalElementOnce) {
               plain, [](int64_t) { return true; },
               std::string(what) + (channels_last ? " NHWC" : "") +
                   " threads=" + std::to_string(threads));
+          const std::vector<float> prepared =
+              channels_last ? Prepared(cs, ws) : std::vector<float>{};
+          if (prepared.empty()) continue;
+          const std::vector<float> wino = RunConv(cs, xs, ws, bias.data(), par, &prepared);
+          std::vector<float> yw(plain.size(), 77.f);
+          RangeCheck wcheck(yw.data(), static_cast<int64_t>(yw.size()));
+          Conv2dF32(cs, xs.data(), ws.data(), bias.data(), yw.data(), scratch.p, par, &wcheck.done,
+                    prepared.data());
+          wcheck.Expect(
+              wino, [](int64_t) { return true; },
+              std::string(what) + " Winograd threads=" + std::to_string(threads));
         }
       }
     }
