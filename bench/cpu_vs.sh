@@ -32,7 +32,9 @@ for s in "${specs[@]}"; do
   shape=$(awk -F'\t' -v m="$name" '$1==m {print $4}' build/models/manifest.tsv)
   [ -n "$shape" ] || { echo "cpu_vs.sh: no test model '$name'" >&2; exit 1; }
   [[ "$shape" != *";"* ]] || { echo "cpu_vs.sh: $name has several inputs (not supported here)" >&2; exit 1; }
-  args+=("$name:$shape:$batch")
+  # The parity suite's tolerances for the model (rtol, atol).
+  tol=$(awk -F'\t' -v m="$name" '$1==m {print $7 ":" $8}' build/models/manifest.tsv)
+  args+=("$name:$shape:$batch:$tol")
 done
 mkdir -p bench/results
 stamp=$(date -u +%Y%m%d-%H%M%S)
