@@ -45,7 +45,16 @@ struct Geometry {
   int64_t chunk_rows;   // tile rows per chunk
   int64_t chunks;       // over all images
   int64_t slot_floats;  // one thread's V and M
+  // Too few tiles to give each thread its own chunk (a 14x14 image has 16):
+  // one chunk at a time, the threads splitting its transforms by tile rows
+  // and its 36 GEMMs between them.
+  bool split_elements = false;
 };
+
+// Rows of the GEMMs below which splitting an image's tile rows between
+// threads costs more than the three barriers of split_elements (14x14x256
+// at 2 threads: 8-row GEMMs scaled 1.44x, not 1.9x).
+constexpr int64_t kMinSplitTiles = 32;
 
 Geometry Plan(const Conv2dShape& s, int threads) {
   Geometry g;
@@ -53,8 +62,15 @@ Geometry Plan(const Conv2dShape& s, int threads) {
   g.tw = CeilDiv(s.ow, kTile);
   const int64_t row_floats = g.tw * kElems * (s.c + s.oc);
   int64_t per_image = CeilDiv(g.th, std::clamp<int64_t>(kChunkFloats / row_floats, 1, g.th));
-  // Enough chunks to keep every thread busy.
-  if (threads > 1 && s.n * per_image < threads) per_image = std::min(g.th, CeilDiv(threads, s.n));
+  // Enough chunks to keep every thread busy, unless they would be too small.
+  if (threads > 1 && s.n * per_image < threads) {
+    const int64_t split = std::min(g.th, CeilDiv(threads, s.n));
+    if (CeilDiv(g.th, split) * g.tw >= kMinSplitTiles) {
+      per_image = split;
+    } else {
+      g.split_elements = true;
+    }
+  }
   // Chunks of equal height: a short last one would make GEMMs of few rows.
   g.chunk_rows = CeilDiv(g.th, per_image);
   g.chunks = s.n * CeilDiv(g.th, g.chunk_rows);
@@ -84,14 +100,16 @@ SINTER_INLINE void OutputTransform6(const T (&m)[6], T (&o)[4]) {
 }
 
 // V[e][t][c] for the tiles of tile rows [ty0, ty1) of image `img`, channels
-// eight at a time; taps outside the input are zero.
+// eight at a time; taps outside the input are zero. The chunk V belongs to
+// starts at tile row `base` and has `tiles` tiles.
 SINTER_MULTIVERSION void InputTiles(const Conv2dShape& s, const Geometry& g, const float* x,
-                                    int64_t img, int64_t ty0, int64_t ty1, float* v) {
-  const int64_t tiles = (ty1 - ty0) * g.tw, estride = tiles * s.c;
+                                    int64_t img, int64_t ty0, int64_t ty1, int64_t base,
+                                    int64_t tiles, float* v) {
+  const int64_t estride = tiles * s.c;
   const float* xi = x + img * s.h * s.w * s.c;
   for (int64_t ty = ty0; ty < ty1; ++ty) {
     for (int64_t tx = 0; tx < g.tw; ++tx) {
-      const int64_t t = (ty - ty0) * g.tw + tx;
+      const int64_t t = (ty - base) * g.tw + tx;
       const int64_t iy0 = ty * kTile - s.pad_h, ix0 = tx * kTile - s.pad_w;
       const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + kIn <= s.h && ix0 + kIn <= s.w;
       for (int64_t c = 0; c < s.c; c += 8) {
@@ -141,12 +159,12 @@ SINTER_MULTIVERSION void InputTiles(const Conv2dShape& s, const Geometry& g, con
 // output.
 SINTER_MULTIVERSION void OutputTiles(const Conv2dShape& s, const Geometry& g, const float* m,
                                      const float* bias, int64_t img, int64_t ty0, int64_t ty1,
-                                     float* y) {
-  const int64_t tiles = (ty1 - ty0) * g.tw, estride = tiles * s.oc;
+                                     int64_t base, int64_t tiles, float* y) {
+  const int64_t estride = tiles * s.oc;
   float* yi = y + img * s.oh * s.ow * s.oc;
   for (int64_t ty = ty0; ty < ty1; ++ty) {
     for (int64_t tx = 0; tx < g.tw; ++tx) {
-      const int64_t t = (ty - ty0) * g.tw + tx;
+      const int64_t t = (ty - base) * g.tw + tx;
       const int64_t rows = std::min(kTile, s.oh - ty * kTile);
       const int64_t cols = std::min(kTile, s.ow - tx * kTile);
       for (int64_t o = 0; o < s.oc; o += 8) {
@@ -243,7 +261,9 @@ void WinogradWeights(const Conv2dShape& s, const float* w, float* prepared) {
 
 int64_t WinogradScratchBytes(const Conv2dShape& s, int num_threads) {
   const Geometry g = Plan(s, num_threads);
-  return std::min<int64_t>(std::max(num_threads, 1), g.chunks) * g.slot_floats * 4;
+  const int64_t slots =
+      g.split_elements ? 1 : std::min<int64_t>(std::max(num_threads, 1), g.chunks);
+  return slots * g.slot_floats * 4;
 }
 
 void WinogradConvNhwc(const Conv2dShape& s, const float* x, const float* prepared,
@@ -255,27 +275,46 @@ void WinogradConvNhwc(const Conv2dShape& s, const float* x, const float* prepare
   const int threads = par != nullptr ? par->num_threads() : 1;
   const Geometry g = Plan(s, threads);
   const int64_t per_image = CeilDiv(g.th, g.chunk_rows);
+  // Chunk `chunk` with V at v, its GEMMs' elements [e0, e1) and tile rows
+  // [r0, r1) of its transforms (phase 0: input, 1: products, 2: output).
+  auto phase = [&](int step, int64_t chunk, float* v, int64_t b, int64_t e) {
+    const int64_t img = chunk / per_image;
+    const int64_t ty0 = chunk % per_image * g.chunk_rows;
+    const int64_t ty1 = std::min(g.th, ty0 + g.chunk_rows);
+    const int64_t tiles = (ty1 - ty0) * g.tw;
+    float* m = v + kElems * tiles * s.c;
+    if (step == 0) return InputTiles(s, g, x, img, ty0 + b, ty0 + e, ty0, tiles, v);
+    if (step == 1) {
+      for (int64_t el = b; el < e; ++el) {
+        GemmPacked(tiles, s.oc, s.c, v + el * tiles * s.c, s.c, u + el * PackedStride(s), width,
+                   m + el * tiles * s.oc, s.oc, GemmEpilogue{}, nullptr);
+      }
+      return;
+    }
+    OutputTiles(s, g, m, bias, img, ty0 + b, ty0 + e, ty0, tiles, y);
+    if (done != nullptr) {
+      const int64_t row = s.ow * s.oc, r0 = img * s.oh + (ty0 + b) * kTile;
+      const int64_t r1 = img * s.oh + std::min(s.oh, (ty0 + e) * kTile);
+      done->fn(done->ctx, r0 * row, r1 * row);
+    }
+  };
+  float* v = static_cast<float*>(scratch);
+  if (g.split_elements) {
+    for (int64_t chunk = 0; chunk < g.chunks; ++chunk) {
+      const int64_t rows = std::min(g.chunk_rows, g.th - chunk % per_image * g.chunk_rows);
+      ParallelFor(par, rows, [&](int64_t b, int64_t e) { phase(0, chunk, v, b, e); });
+      ParallelFor(par, kElems, [&](int64_t b, int64_t e) { phase(1, chunk, v, b, e); });
+      ParallelFor(par, rows, [&](int64_t b, int64_t e) { phase(2, chunk, v, b, e); });
+    }
+    return;
+  }
   const int64_t slots = std::min<int64_t>(std::max(threads, 1), g.chunks);
   ParallelFor(slots > 1 ? par : nullptr, slots, [&](int64_t s0, int64_t s1) {
     for (int64_t slot = s0; slot < s1; ++slot) {
-      float* v = static_cast<float*>(scratch) + slot * g.slot_floats;
       for (int64_t chunk = slot; chunk < g.chunks; chunk += slots) {
-        const int64_t img = chunk / per_image;
-        const int64_t ty0 = chunk % per_image * g.chunk_rows;
-        const int64_t ty1 = std::min(g.th, ty0 + g.chunk_rows);
-        const int64_t tiles = (ty1 - ty0) * g.tw;
-        float* m = v + kElems * tiles * s.c;
-        InputTiles(s, g, x, img, ty0, ty1, v);
-        for (int64_t e = 0; e < kElems; ++e) {
-          GemmPacked(tiles, s.oc, s.c, v + e * tiles * s.c, s.c, u + e * PackedStride(s), width,
-                     m + e * tiles * s.oc, s.oc, GemmEpilogue{}, nullptr);
-        }
-        OutputTiles(s, g, m, bias, img, ty0, ty1, y);
-        if (done != nullptr) {
-          const int64_t row = s.ow * s.oc, r0 = img * s.oh + ty0 * kTile;
-          const int64_t r1 = img * s.oh + std::min(s.oh, ty1 * kTile);
-          done->fn(done->ctx, r0 * row, r1 * row);
-        }
+        const int64_t rows = std::min(g.chunk_rows, g.th - chunk % per_image * g.chunk_rows);
+        float* sv = v + slot * g.slot_floats;
+        for (int step = 0; step < 3; ++step) phase(step, chunk, sv, 0, step == 1 ? kElems : rows);
       }
     }
   });

@@ -752,12 +752,14 @@ TEST(Conv2d, MatchesReference) {
     CheckConv(MakeConv(1, 6, 3, 4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6), "depthwise tiny");
     // Winograd in NHWC: whole and partial 4x4 tiles, channel counts not a
     // multiple of 8, no padding, uneven padding, several images, 256
-    // channels (several K slices); threads split one image's tile rows.
+    // channels (several K slices); threads take whole images, or split one
+    // image's tile rows (40x36), or its GEMMs when it has few tiles (26x26).
     CheckConv(MakeConv(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd whole tiles");
     CheckConv(MakeConv(2, 20, 13, 11, 27, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd partial tiles");
     CheckConv(MakeConv(1, 33, 14, 19, 17, 3, 3, 1, 1, 0, 0, 1, 1, 1), "Winograd no padding");
     CheckConv(MakeConv(3, 16, 10, 12, 40, 3, 3, 1, 1, 2, 0, 1, 1, 1), "Winograd uneven padding");
     CheckConv(MakeConv(1, 256, 26, 26, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd 256 channels");
+    CheckConv(MakeConv(1, 16, 40, 36, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd rows per thread");
   });
 }
 
@@ -775,7 +777,8 @@ TEST(Conv2d, RangeDoneSeesEachFinalElementOnce) {
       {MakeConv(2, 8, 20, 21, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8), "depthwise 3x3"},
       {MakeConv(2, 8, 16, 17, 16, 3, 3, 1, 1, 2, 2, 2, 2, 8), "depthwise x2 dilation 2"},
       {MakeConv(2, 20, 13, 11, 27, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd partial tiles"},
-      {MakeConv(1, 256, 26, 26, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd 256 channels"}};
+      {MakeConv(1, 256, 26, 26, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd 256 channels"},
+      {MakeConv(1, 16, 40, 36, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1), "Winograd rows per thread"}};
   ForEachGemmPath([&] {
     for (const auto& [s, what] : convs) {
       std::vector<float> x = Random(s.n * s.c * s.h * s.w, 31);
