@@ -55,6 +55,16 @@ class MappedFile : public Storage {
   }
   const uint8_t* data() const override { return static_cast<const uint8_t*>(p_); }
   size_t size() const override { return n_; }
+  void Release(const uint8_t* p, size_t n) const override {
+    // Whole pages inside the range only: its neighbours may still be read.
+    // The mapping is private and never written, so the pages dropped are
+    // clean copies of the file (as the kernel may drop them under memory
+    // pressure anyway).
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
 
  private:
   void* p_;
@@ -235,6 +245,13 @@ StatusOr<std::shared_ptr<Model>> Model::Load(std::unique_ptr<Storage> storage,
 }
 
 Model::~Model() = default;
+
+void Model::ReleaseConstant(int t) const {
+  const TensorDesc& d = tensors_[t];
+  if (d.kind == TensorKind::kConstant && d.constant != nullptr) {
+    storage_->Release(d.constant, d.byte_size);
+  }
+}
 
 Status Model::Verify(const LoadOptions& options) {
   const uint8_t* base = storage_->data();

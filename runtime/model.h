@@ -33,6 +33,10 @@ class Storage {
   virtual ~Storage() = default;
   virtual const uint8_t* data() const = 0;
   virtual size_t size() const = 0;
+  // [p, p + n) will not be read for a long while (a kernel keeps its own
+  // prepared copy): a mapped file gives its whole pages there back to the
+  // system, to be read from the file again if touched; memory does nothing.
+  virtual void Release(const uint8_t* p, size_t n) const {}
   static StatusOr<std::unique_ptr<Storage>> MapFile(const std::string& path);
   static StatusOr<std::unique_ptr<Storage>> Copy(const void* data, size_t size);
   static std::unique_ptr<Storage> View(const void* data, size_t size);
@@ -128,6 +132,9 @@ class Model {
   const std::string& target() const { return target_; }  // "cpu" or "cuda"
   // The plugins its kernels need, comma-separated ("torch"), "" for none.
   const std::string& plugins() const { return plugins_; }
+  // Constant tensor `t` will not be read again for a long while (its kernels
+  // hold prepared copies): its pages go back to the system (Storage::Release).
+  void ReleaseConstant(int t) const;
   // The backend half; null for a verify-only model.
   const BackendModel* backend() const { return backend_.get(); }
   int native_kernels() const { return backend_ ? backend_->native_kernels() : 0; }

@@ -226,11 +226,16 @@ int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads) {
 }
 
 int64_t Conv2dPreparedWeightFloats(const Conv2dShape& s) {
-  return internal::WinogradApplies(s) ? internal::WinogradWeightFloats(s) : 0;
+  if (internal::WinogradApplies(s)) return internal::WinogradWeightFloats(s);
+  if (internal::PackedWeightsApply(s)) return internal::PackedWeightFloats(ColRows(s), s.oc);
+  return 0;
 }
 
 void Conv2dPrepareWeightsF32(const Conv2dShape& s, const float* w, float* prepared) {
-  if (internal::WinogradApplies(s)) internal::WinogradWeights(s, w, prepared);
+  if (internal::WinogradApplies(s)) return internal::WinogradWeights(s, w, prepared);
+  // Channels-last weights [oc, kh, kw, c] are the GEMM's B transposed.
+  if (internal::PackedWeightsApply(s))
+    internal::PackWeight(ColRows(s), s.oc, w, ColRows(s), true, prepared);
 }
 
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,

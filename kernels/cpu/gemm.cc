@@ -693,6 +693,29 @@ void GemmPacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, co
   Blocked<Avx2Shape>(g, &TileAvx2, threads, p);
 }
 
+namespace {
+constexpr int64_t kPackedHeader = 16;  // floats: keeps the panels 64-byte aligned
+}  // namespace
+
+int64_t PackedWeightFloats(int64_t k, int64_t n) {
+  return kPackedHeader + GemmPackedBFloats(k, n, 32);
+}
+
+void PackWeight(int64_t k, int64_t n, const float* b, int64_t ldb, bool transposed, float* dst) {
+  const int32_t width = GemmPackedWidth();
+  std::fill(dst, dst + kPackedHeader, 0.f);
+  std::memcpy(dst, &width, sizeof width);
+  GemmPackB(k, n, b, ldb, transposed, width, dst + kPackedHeader);
+}
+
+void GemmPackedWeight(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                      const float* packed, float* c, int64_t ldc, const GemmEpilogue& ep,
+                      Parallel* par) {
+  int32_t width;
+  std::memcpy(&width, packed, sizeof width);
+  GemmPacked(m, n, k, a, lda, packed + kPackedHeader, width, c, ldc, ep, par);
+}
+
 }  // namespace internal
 
 void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,

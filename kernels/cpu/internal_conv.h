@@ -19,6 +19,11 @@ inline bool IsPointwise(const Conv2dShape& s) {
 inline bool IsDepthwise(const Conv2dShape& s) { return s.groups == s.c && s.oc % s.c == 0; }
 // The GEMM's inner dimension: taps of one output value.
 inline int64_t ColRows(const Conv2dShape& s) { return s.c / s.groups * s.kh * s.kw; }
+// Channels-last, ungrouped, not depthwise: one GEMM against the weights as
+// they lie ([oc, taps]), which can therefore be packed once (PackWeight).
+inline bool PackedWeightsApply(const Conv2dShape& s) {
+  return s.nhwc && s.groups == 1 && !IsDepthwise(s);
+}
 // Images processed concurrently, each by one thread with serial GEMMs and its
 // own im2col buffer; 1 means one image at a time with parallel GEMMs.
 inline int64_t Slots(const Conv2dShape& s, int threads) {

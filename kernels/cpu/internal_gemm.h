@@ -37,6 +37,17 @@ void GemmPackB(int64_t k, int64_t n, const float* b, int64_t ldb, bool b_transpo
 void GemmPacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bp,
                 int width, float* c, int64_t ldc, const GemmEpilogue& ep, Parallel* par);
 
+// A weight matrix B (k x n; stored [n, k] when transposed) packed once: a
+// 16-float header holding the panel width it was packed with (the kernels
+// choose theirs per process, and a test may switch), then GemmPackB's panels,
+// sized for the widest panels so the size does not depend on the choice.
+int64_t PackedWeightFloats(int64_t k, int64_t n);
+void PackWeight(int64_t k, int64_t n, const float* b, int64_t ldb, bool transposed, float* dst);
+// C = A * B (+ epilogue) with B from PackWeight.
+void GemmPackedWeight(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                      const float* packed, float* c, int64_t ldc, const GemmEpilogue& ep,
+                      Parallel* par);
+
 // Turns GemmEpilogue::block calls into RangeDone calls for a C whose element
 // (i, j) lies at offset base + i * ldc + j of the caller's output: one range
 // per row of the block, or one for the block when it spans whole rows.

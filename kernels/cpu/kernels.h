@@ -101,16 +101,18 @@ struct Conv2dShape {
 // Bytes of scratch memory Conv2dF32 needs (im2col / packing buffers), with
 // or without prepared weights.
 int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads);
-// Weights a convolution wants prepared once, before its runs, to use a
-// faster algorithm (Winograd's transformed weights for channels-last 3x3
-// stride-1 convolutions): how many floats; 0 when it uses them as stored.
+// Weights a convolution wants prepared once, before its runs, instead of
+// per run: for channels-last convolutions, Winograd's transformed weights
+// (3x3 stride 1) or the weights packed for the GEMM (other ungrouped ones).
+// How many floats; 0 when it uses them as stored.
 int64_t Conv2dPreparedWeightFloats(const Conv2dShape& s);
 // prepared[Conv2dPreparedWeightFloats(s)] from the stored weights w.
 void Conv2dPrepareWeightsF32(const Conv2dShape& s, const float* w, float* prepared);
 // y = conv(x, w) + bias (bias may be null). `scratch` holds
 // Conv2dScratchBytes(s, par threads) bytes, 64-byte aligned. `done`, when
 // given, sees the whole output (flat offsets in its layout) range by range.
-// `prepared`: null, or what Conv2dPrepareWeightsF32 made of w.
+// `prepared`: null, or what Conv2dPrepareWeightsF32 made of w (w is then
+// not read).
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                void* scratch, Parallel* par, const RangeDone* done = nullptr,
                const float* prepared = nullptr);

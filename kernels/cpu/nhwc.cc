@@ -68,8 +68,9 @@ void Im2colNhwc(const Conv2dShape& s, const float* x, int64_t g, float* col, int
 
 // One image: im2col chunk by chunk, a GEMM per chunk and group. `y_off`: the
 // image's offset in the whole output, for `done`.
-void ConvImageNhwc(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                   float* y, int64_t y_off, float* col, Parallel* par, const RangeDone* done) {
+void ConvImageNhwc(const Conv2dShape& s, const float* x, const float* w, const float* packed,
+                   const float* bias, float* y, int64_t y_off, float* col, Parallel* par,
+                   const RangeDone* done) {
   const int64_t ocg = s.oc / s.groups, taps = ColRows(s), n = s.oh * s.ow;
   const int64_t chunk = PixelChunk(s, par == nullptr);
   for (int64_t j0 = 0; j0 < n; j0 += chunk) {
@@ -84,8 +85,12 @@ void ConvImageNhwc(const Conv2dShape& s, const float* x, const float* w, const f
       ep.bias = bias ? bias + g * ocg : nullptr;
       BlockRanges ranges{done, y_off + j0 * s.oc + g * ocg, s.oc};
       SetBlockRanges(&ep, &ranges);
-      Gemm(jn, ocg, taps, col, taps, w + g * ocg * taps, taps, true, y + j0 * s.oc + g * ocg, s.oc,
-           ep, par);
+      if (packed != nullptr) {  // groups == 1
+        GemmPackedWeight(jn, ocg, taps, col, taps, packed, y + j0 * s.oc, s.oc, ep, par);
+      } else {
+        Gemm(jn, ocg, taps, col, taps, w + g * ocg * taps, taps, true, y + j0 * s.oc + g * ocg,
+             s.oc, ep, par);
+      }
     }
   }
 }
@@ -267,6 +272,15 @@ void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const f
     });
     return;
   }
+  // Weights packed once (PackedWeightsApply), else packed per call.
+  const float* packed = prepared != nullptr && PackedWeightsApply(s) ? prepared : nullptr;
+  if (IsPointwise(s) && packed != nullptr) {
+    GemmEpilogue ep;
+    ep.bias = bias;
+    BlockRanges ranges{done, 0, s.oc};
+    SetBlockRanges(&ep, &ranges);
+    return GemmPackedWeight(s.n * s.h * s.w, s.oc, s.c, x, s.c, packed, y, s.oc, ep, par);
+  }
   if (IsPointwise(s)) {
     for (int64_t g = 0; g < s.groups; ++g) {
       GemmEpilogue ep;
@@ -281,8 +295,8 @@ void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const f
   const int64_t in_size = s.h * s.w * s.c, out_size = s.oh * s.ow * s.oc;
   ForEachImage(s, par, static_cast<float*>(scratch), SlotFloats(s, true),
                [&](int64_t img, float* col, Parallel* image_par) {
-                 ConvImageNhwc(s, x + img * in_size, w, bias, y + img * out_size, img * out_size,
-                               col, image_par, done);
+                 ConvImageNhwc(s, x + img * in_size, w, packed, bias, y + img * out_size,
+                               img * out_size, col, image_par, done);
                });
 }
 

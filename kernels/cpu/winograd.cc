@@ -20,7 +20,6 @@
 // terms' magnitudes (kernels_test's shapes and ResNet's 56x56x64 and
 // 14x14x256), well inside the parity suite's tolerances.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/internal_conv.h"
@@ -212,13 +211,11 @@ bool WinogradApplies(const Conv2dShape& s) {
          s.dil_h == 1 && s.dil_w == 1 && s.oh >= 8 && s.ow >= 8 && s.c >= 16 && s.oc >= 16;
 }
 
-// The prepared weights: a 16-float header (the GEMM panel width, as an
-// int32, in the first), then per element e of the 6x6 tile U_e [c, oc] as
-// GemmPackB packs it, at a stride sized for the widest panels.
-constexpr int64_t kHeader = 16;
-int64_t PackedStride(const Conv2dShape& s) { return GemmPackedBFloats(s.c, s.oc, 32); }
+// The prepared weights: per element e of the 6x6 tile, U_e [c, oc] as
+// PackWeight packs it.
+int64_t PackedStride(const Conv2dShape& s) { return PackedWeightFloats(s.c, s.oc); }
 
-int64_t WinogradWeightFloats(const Conv2dShape& s) { return kHeader + kElems * PackedStride(s); }
+int64_t WinogradWeightFloats(const Conv2dShape& s) { return kElems * PackedStride(s); }
 
 void WinogradWeights(const Conv2dShape& s, const float* w, float* prepared) {
   std::vector<float> u(static_cast<size_t>(kElems * s.c * s.oc));
@@ -250,12 +247,8 @@ void WinogradWeights(const Conv2dShape& s, const float* w, float* prepared) {
       }
     }
   }
-  const int32_t width = GemmPackedWidth();
-  std::fill(prepared, prepared + kHeader, 0.f);
-  std::memcpy(prepared, &width, sizeof width);
   for (int64_t e = 0; e < kElems; ++e) {
-    GemmPackB(s.c, s.oc, u.data() + e * s.c * s.oc, s.oc, false, width,
-              prepared + kHeader + e * PackedStride(s));
+    PackWeight(s.c, s.oc, u.data() + e * s.c * s.oc, s.oc, false, prepared + e * PackedStride(s));
   }
 }
 
@@ -269,9 +262,6 @@ int64_t WinogradScratchBytes(const Conv2dShape& s, int num_threads) {
 void WinogradConvNhwc(const Conv2dShape& s, const float* x, const float* prepared,
                       const float* bias, float* y, void* scratch, Parallel* par,
                       const RangeDone* done) {
-  int32_t width;
-  std::memcpy(&width, prepared, sizeof width);
-  const float* u = prepared + kHeader;
   const int threads = par != nullptr ? par->num_threads() : 1;
   const Geometry g = Plan(s, threads);
   const int64_t per_image = CeilDiv(g.th, g.chunk_rows);
@@ -286,8 +276,9 @@ void WinogradConvNhwc(const Conv2dShape& s, const float* x, const float* prepare
     if (step == 0) return InputTiles(s, g, x, img, ty0 + b, ty0 + e, ty0, tiles, v);
     if (step == 1) {
       for (int64_t el = b; el < e; ++el) {
-        GemmPacked(tiles, s.oc, s.c, v + el * tiles * s.c, s.c, u + el * PackedStride(s), width,
-                   m + el * tiles * s.oc, s.oc, GemmEpilogue{}, nullptr);
+        GemmPackedWeight(tiles, s.oc, s.c, v + el * tiles * s.c, s.c,
+                         prepared + el * PackedStride(s), m + el * tiles * s.oc, s.oc,
+                         GemmEpilogue{}, nullptr);
       }
       return;
     }

@@ -150,12 +150,18 @@ StatusOr<std::unique_ptr<BackendModel>> CpuModel::Load(const Model& model, const
       return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": the CPU backend has no such kernel"));
     const Attrs attrs = step.attrs();
     NativeFunctions native{&step, &cm->modules_};
-    PrepareContext pc{attrs, {}, {}, &native, &step, ctx.options};
+    std::vector<int> unread;
+    PrepareContext pc{attrs, {}, {}, &native, &step, ctx.options, &unread};
     for (int t : step.inputs) pc.inputs.push_back(&tensors[t]);
     for (int t : step.outputs) pc.outputs.push_back(&tensors[t]);
     auto params = cs.def->prepare(pc);
     if (!params.ok()) return params.status().WithContext(where());
     cs.params = std::move(params.value());
+    // Weights the kernel holds a prepared copy of go back to the system at
+    // once, before the next kernel prepares its own: ResNet-50's would
+    // otherwise be resident twice at load (Winograd's 3x3 ones five times).
+    // Another kernel reading one reads it from the file again.
+    for (int i : unread) model.ReleaseConstant(step.inputs[i]);
     for (const CodeUse& u : step.code) {
       if (!(native.roles_asked & (1u << static_cast<unsigned>(u.role)))) {
         return DataLoss(StrCat(where(), ": a function ('", u.symbol, "') for its ",

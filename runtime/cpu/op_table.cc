@@ -546,14 +546,15 @@ ParamsOr PrepareConv2d(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(PrepareEpilogue(c, &p->epilogue));
   const int64_t prepared = kc::Conv2dPreparedWeightFloats(p->s);
   if (prepared > 0 && c.inputs[1]->kind == TensorKind::kConstant &&
-      c.inputs[1]->constant != nullptr) {
-    // Without the memory the convolution runs its direct algorithm: slower,
+      c.inputs[1]->constant != nullptr && !(c.options != nullptr && c.options->verify_only)) {
+    // Without the memory the convolution packs its weights per run: slower,
     // the same answer.
     p->prepared.reset(static_cast<float*>(
         std::aligned_alloc(64, (static_cast<size_t>(prepared) * 4 + 63) / 64 * 64)));
     if (p->prepared != nullptr) {
       kc::Conv2dPrepareWeightsF32(p->s, reinterpret_cast<const float*>(c.inputs[1]->constant),
                                   p->prepared.get());
+      if (c.unread_inputs != nullptr) c.unread_inputs->push_back(1);
     }
   }
   return std::unique_ptr<KernelParams>(std::move(p));

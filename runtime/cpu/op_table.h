@@ -80,6 +80,10 @@ struct PrepareContext {
   const NativeFunctions* native = nullptr;
   const Step* step = nullptr;  // its bodies (Step::Body), checked by the loader
   const LoadOptions* options = nullptr;
+  // The kernel appends the operands it will never read at run time because
+  // it keeps a prepared copy (packed weights); the loader then releases
+  // their pages (Model::ReleaseConstant).
+  std::vector<int>* unread_inputs = nullptr;
 };
 
 // Parameters a kernel derived from its attributes and shapes at load.

@@ -710,17 +710,18 @@ void CheckConv(const Conv2dShape& s, const std::string& what) {
       ThreadParallel par(threads);
       ExpectSame(yn, RunConv(nhwc.s, xn, wn, b, &par), what + " NHWC threaded");
     }
-    // Channels-last with prepared weights (Winograd F(4x4, 3x3)): its
-    // transforms add rounding, a few 1e-6 of the terms' magnitude (at most
-    // 4.4e-6 measured over these shapes); threads change only which thread
-    // computes a tile, never how.
+    // Channels-last with prepared weights: packed once for the GEMM, or
+    // Winograd F(4x4, 3x3)'s, whose transforms add rounding, a few 1e-6 of
+    // the terms' magnitude (at most 4.4e-6 measured over these shapes);
+    // threads change only which thread computes a tile, never how.
     const std::vector<float> prepared = Prepared(nhwc.s, wn);
     if (prepared.empty()) continue;
     std::vector<float> yw = RunConv(nhwc.s, xn, wn, b, nullptr, &prepared);
-    ExpectClose(nhwc.OutputToNchw(yw), want, 1e-5, 1e-6, what + " Winograd", &mag);
+    ExpectClose(nhwc.OutputToNchw(yw), want, 1e-5, 1e-6, what + " prepared weights", &mag);
     for (int threads : {2, 3}) {
       ThreadParallel par(threads);
-      ExpectSame(yw, RunConv(nhwc.s, xn, wn, b, &par, &prepared), what + " Winograd threaded");
+      ExpectSame(yw, RunConv(nhwc.s, xn, wn, b, &par, &prepared),
+                 what + " prepared weights threaded");
     }
   }
 }
@@ -811,7 +812,7 @@ TEST(Conv2d, RangeDoneSeesEachFinalElementOnce) {
                     prepared.data());
           wcheck.Expect(
               wino, [](int64_t) { return true; },
-              std::string(what) + " Winograd threads=" + std::to_string(threads));
+              std::string(what) + " prepared weights threads=" + std::to_string(threads));
         }
       }
     }
