@@ -728,4 +728,23 @@ void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const
   internal::Gemm(m, n, k, a, lda, b, ldb, b_transposed, c, ldc, ep, par);
 }
 
+int64_t GemmPackedWeightFloats(int64_t m, int64_t n, int64_t k) {
+  return m > 4 && n > 0 && k > 0 ? internal::PackedWeightFloats(k, n) : 0;
+}
+
+void GemmPackWeightF32(int64_t n, int64_t k, const float* b, int64_t ldb, bool b_transposed,
+                       float* packed) {
+  internal::PackWeight(k, n, b, ldb, b_transposed, packed);
+}
+
+void GemmPackedF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                   const float* packed, const float* bias, float* c, int64_t ldc, Parallel* par,
+                   const RangeDone* done) {
+  internal::GemmEpilogue ep;
+  ep.bias = bias;
+  internal::BlockRanges ranges{done, 0, ldc};
+  internal::SetBlockRanges(&ep, &ranges);
+  internal::GemmPackedWeight(m, n, k, a, lda, packed, c, ldc, ep, par);
+}
+
 }  // namespace sinter::kernels::cpu

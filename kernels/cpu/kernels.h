@@ -143,6 +143,15 @@ void AdaptivePool2dNhwcF32(bool max, const Pool2dShape& s, const float* x, float
 void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
              int64_t ldb, bool b_transposed, const float* bias, float* c, int64_t ldc,
              Parallel* par, const RangeDone* done = nullptr);
+// The same product with B a weight matrix packed once (at load) instead of
+// per call. GemmPackedWeightFloats: floats the packed B takes, 0 when
+// packing does not pay (m <= 4 rows stream B once as it lies).
+int64_t GemmPackedWeightFloats(int64_t m, int64_t n, int64_t k);
+void GemmPackWeightF32(int64_t n, int64_t k, const float* b, int64_t ldb, bool b_transposed,
+                       float* packed);
+void GemmPackedF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                   const float* packed, const float* bias, float* c, int64_t ldc, Parallel* par,
+                   const RangeDone* done = nullptr);
 
 // ---- Data movement -------------------------------------------------------------
 

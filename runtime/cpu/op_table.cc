@@ -497,12 +497,35 @@ const kc::RangeDone* BindEpilogue(const Epilogue& e, const RunContext& c, Epilog
 
 // ---- Convolution and pooling ---------------------------------------------------------
 
+// Weights a kernel prepares once at load (packed for the GEMM, Winograd's
+// transform) instead of per run; null when it uses them as stored.
+using PreparedWeights = std::unique_ptr<float, void (*)(void*)>;
+
+// `floats` floats made by fill(dst) from constant operand `input`, which the
+// kernel then never reads (the loader releases its pages). Null when the
+// operand is not a constant, the model is only verified, or the memory is
+// not there: the kernel then works from the weights as stored, slower, to
+// the same answer.
+template <typename Fill>
+PreparedWeights PrepareWeights(const PrepareContext& c, int input, int64_t floats, Fill&& fill) {
+  PreparedWeights p(nullptr, &std::free);
+  const TensorDesc& w = *c.inputs[input];
+  if (floats <= 0 || w.kind != TensorKind::kConstant || w.constant == nullptr ||
+      (c.options != nullptr && c.options->verify_only)) {
+    return p;
+  }
+  p.reset(static_cast<float*>(
+      std::aligned_alloc(64, (static_cast<size_t>(floats) * 4 + 63) / 64 * 64)));
+  if (p == nullptr) return p;
+  fill(reinterpret_cast<const float*>(w.constant), p.get());
+  if (c.unread_inputs != nullptr) c.unread_inputs->push_back(input);
+  return p;
+}
+
 struct ConvParams : KernelParams {
   kc::Conv2dShape s;
   Epilogue epilogue;
-  // The weights as the kernel's faster algorithm wants them (Winograd's),
-  // made once here from constant weights; null when it uses them as stored.
-  std::unique_ptr<float, void (*)(void*)> prepared{nullptr, &std::free};
+  PreparedWeights prepared{nullptr, &std::free};
 };
 
 ParamsOr PrepareConv2d(const PrepareContext& c) {
@@ -544,19 +567,9 @@ ParamsOr PrepareConv2d(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(
       ExpectDims(*c.outputs[0], StoredDims({x[0], w[0], p->s.oh, p->s.ow}, nhwc), "output"));
   RT_RETURN_IF_ERROR(PrepareEpilogue(c, &p->epilogue));
-  const int64_t prepared = kc::Conv2dPreparedWeightFloats(p->s);
-  if (prepared > 0 && c.inputs[1]->kind == TensorKind::kConstant &&
-      c.inputs[1]->constant != nullptr && !(c.options != nullptr && c.options->verify_only)) {
-    // Without the memory the convolution packs its weights per run: slower,
-    // the same answer.
-    p->prepared.reset(static_cast<float*>(
-        std::aligned_alloc(64, (static_cast<size_t>(prepared) * 4 + 63) / 64 * 64)));
-    if (p->prepared != nullptr) {
-      kc::Conv2dPrepareWeightsF32(p->s, reinterpret_cast<const float*>(c.inputs[1]->constant),
-                                  p->prepared.get());
-      if (c.unread_inputs != nullptr) c.unread_inputs->push_back(1);
-    }
-  }
+  p->prepared = PrepareWeights(
+      c, 1, kc::Conv2dPreparedWeightFloats(p->s),
+      [&](const float* w, float* dst) { kc::Conv2dPrepareWeightsF32(p->s, w, dst); });
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
@@ -667,6 +680,7 @@ void RunAdaptivePool(const KernelParams& kp, const RunContext& c) {
 struct LinearParams : KernelParams {
   int64_t m, n, k;
   Epilogue epilogue;
+  PreparedWeights packed{nullptr, &std::free};
 };
 
 ParamsOr PrepareLinear(const PrepareContext& c) {
@@ -685,15 +699,22 @@ ParamsOr PrepareLinear(const PrepareContext& c) {
   p->n = w[0];
   p->k = w[1];
   RT_RETURN_IF_ERROR(PrepareEpilogue(c, &p->epilogue));
+  p->packed = PrepareWeights(
+      c, 1, kc::GemmPackedWeightFloats(p->m, p->n, p->k),
+      [&](const float* w, float* dst) { kc::GemmPackWeightF32(p->n, p->k, w, p->k, true, dst); });
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
 void RunLinear(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const LinearParams&>(kp);
   EpilogueRun ep;
-  kc::GemmF32(p.m, p.n, p.k, c.in_ptr(0), p.k, c.in_ptr(1), p.k, /*b_transposed=*/true,
-              c.step->inputs.size() >= 3 ? c.in_ptr(2) : nullptr, c.out_ptr(0), p.n, c.par,
-              BindEpilogue(p.epilogue, c, &ep));
+  const float* bias = c.step->inputs.size() >= 3 ? c.in_ptr(2) : nullptr;
+  if (p.packed != nullptr) {
+    return kc::GemmPackedF32(p.m, p.n, p.k, c.in_ptr(0), p.k, p.packed.get(), bias, c.out_ptr(0),
+                             p.n, c.par, BindEpilogue(p.epilogue, c, &ep));
+  }
+  kc::GemmF32(p.m, p.n, p.k, c.in_ptr(0), p.k, c.in_ptr(1), p.k, /*b_transposed=*/true, bias,
+              c.out_ptr(0), p.n, c.par, BindEpilogue(p.epilogue, c, &ep));
 }
 
 struct MatmulParams : KernelParams {

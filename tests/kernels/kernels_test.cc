@@ -595,6 +595,41 @@ TEST(Gemm, RangeDoneSeesEachFinalElementOnce) {
   });
 }
 
+TEST(Gemm, PackedWeightsGiveTheSameProduct) {
+  // B packed once (PackWeight's panels, at the GEMM path's width) must give
+  // exactly what packing per call gives: same tiles, same order of sums.
+  // Shapes: edge tiles in M and N, several K slices, N chunks.
+  const int64_t shapes[][3] = {{5, 7, 3}, {13, 33, 300}, {128, 256, 256}, {49, 520, 70}};
+  ForEachGemmPath([&] {
+    for (const auto& sh : shapes) {
+      const int64_t m = sh[0], n = sh[1], k = sh[2];
+      for (bool bt : {false, true}) {
+        std::vector<float> a = Random(m * k, 1), b = Random(k * n, 2), bias = Random(n, 3);
+        const int64_t ldb = bt ? k : n;
+        std::vector<float> packed(static_cast<size_t>(GemmPackedWeightFloats(m, n, k)));
+        ASSERT_FALSE(packed.empty());
+        GemmPackWeightF32(n, k, b.data(), ldb, bt, packed.data());
+        for (int threads : {1, 2, 3}) {
+          ThreadParallel pool(threads);
+          Parallel* par = threads > 1 ? &pool : nullptr;
+          std::vector<float> want(m * n), got(m * n, 7.f);
+          GemmF32(m, n, k, a.data(), k, b.data(), ldb, bt, bias.data(), want.data(), n, par);
+          RangeCheck check(got.data(), m * n);
+          GemmPackedF32(m, n, k, a.data(), k, packed.data(), bias.data(), got.data(), n, par,
+                        &check.done);
+          check.Expect(
+              want, [](int64_t) { return true; },
+              "packed m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                  " k=" + std::to_string(k) + " bt=" + std::to_string(bt) +
+                  " threads=" + std::to_string(threads));
+        }
+      }
+    }
+  });
+  // Products of at most 4 rows stream B as it lies: nothing to pack.
+  EXPECT_EQ(GemmPackedWeightFloats(4, 100, 100), 0);
+}
+
 // ---- Convolution -------------------------------------------------------------------------
 
 int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode = false) {
