@@ -104,13 +104,13 @@ void BlockDone(const Args& g, int64_t row0, int64_t rows, int64_t col0, int64_t 
   if (g.ep.block != nullptr) g.ep.block(g.ep.block_ctx, row0, rows, col0, cols);
 }
 
-// Stores MR x NR accumulators into C[row.., col..] (mr x nr valid), adding
-// C's old value when add_c and the bias when `first`.
-template <class S>
-SINTER_INLINE void StoreTile(typename S::V (&acc)[S::kMr][S::kNr / kLanes<typename S::V>],
-                             const Args& g, int64_t row, int64_t col, int mr, int nr, bool first) {
+// Stores MR x (kNv vectors) accumulators into C[row.., col..] (mr x nr
+// valid), adding C's old value when add_c and the bias when `first`.
+template <class S, int kNv>
+SINTER_INLINE void StoreTile(typename S::V (&acc)[S::kMr][kNv], const Args& g, int64_t row,
+                             int64_t col, int mr, int nr, bool first) {
   using V = typename S::V;
-  constexpr int kW = kLanes<V>, kNv = S::kNr / kW;
+  constexpr int kW = kLanes<V>, kCols = kNv * kW;
   V* tag = nullptr;  // selects the LoadV overload
   const bool add_c = !first || g.ep.accumulate;
   if (first && g.ep.bias != nullptr) {
@@ -137,7 +137,7 @@ SINTER_INLINE void StoreTile(typename S::V (&acc)[S::kMr][S::kNr / kLanes<typena
     }
   }
   float* c = g.c + row * g.ldc + col;
-  if (mr == S::kMr && nr == S::kNr) {
+  if (mr == S::kMr && nr == kCols) {
 #pragma GCC unroll 16
     for (int r = 0; r < S::kMr; ++r) {
       float* cr = c + r * g.ldc;
@@ -292,12 +292,15 @@ SINTER_INLINE void PackBTransposed(const Args& g, int64_t p0, int64_t kc, int64_
   }
 }
 
-// C tile [row.., col..] (mr x nr) from a packed A micro-panel and B panel.
-template <class S>
+// C tile [row.., col..] (mr x nr) from a packed A micro-panel and B panel,
+// over the panel's first kNv vectors of columns: all of them, or half for a
+// last panel half empty (a C of 24 or 40 columns would otherwise spend a
+// fifth to a quarter of its FMAs on zeros).
+template <class S, int kNv = S::kNr / kLanes<typename S::V>>
 SINTER_INLINE void Micro(int64_t kc, const float* __restrict a, const float* __restrict b,
                          const Args& g, int64_t row, int64_t col, int mr, int nr, bool first) {
   using V = typename S::V;
-  constexpr int kW = kLanes<V>, kNv = S::kNr / kW;
+  constexpr int kW = kLanes<V>;
   V* tag = nullptr;
   // kc >= 1: the first step initialises the accumulators. (Zero-filling
   // them instead compiled to a rep stos of the stack copy that the partial
@@ -337,7 +340,19 @@ SINTER_INLINE void Micro(int64_t kc, const float* __restrict a, const float* __r
     a += S::kMr;
     b += S::kNr;
   }
-  StoreTile<S>(acc, g, row, col, mr, nr, first);
+  StoreTile<S, kNv>(acc, g, row, col, mr, nr, first);
+}
+
+// Micro with the half-width variant for a last panel of at most half its
+// columns.
+template <class S>
+SINTER_INLINE void MicroAny(int64_t kc, const float* __restrict a, const float* __restrict b,
+                            const Args& g, int64_t row, int64_t col, int mr, int nr, bool first) {
+  constexpr int kNv = S::kNr / kLanes<typename S::V>;
+  if constexpr (kNv % 2 == 0) {
+    if (nr <= S::kNr / 2) return Micro<S, kNv / 2>(kc, a, b, g, row, col, mr, nr, first);
+  }
+  Micro<S>(kc, a, b, g, row, col, mr, nr, first);
 }
 
 // One task: C[i0 .. i1, j0 .. j0+nc] over all of K, in M blocks of mc rows.
@@ -368,7 +383,7 @@ SINTER_INLINE void TileImpl(const Args& g, int64_t i0, int64_t i1, int64_t mc, i
           const int mr = static_cast<int>(std::min<int64_t>(kMr, mb - i));
           for (int64_t j = 0; j < nc; j += kNr) {
             const int nr = static_cast<int>(std::min<int64_t>(kNr, nc - j));
-            Micro<S>(kc, apack + i * kc, bchunk + j * bstride, g, ib + i, j0 + j, mr, nr, first);
+            MicroAny<S>(kc, apack + i * kc, bchunk + j * bstride, g, ib + i, j0 + j, mr, nr, first);
           }
         }
       } else {
@@ -376,7 +391,7 @@ SINTER_INLINE void TileImpl(const Args& g, int64_t i0, int64_t i1, int64_t mc, i
           const int nr = static_cast<int>(std::min<int64_t>(kNr, nc - j));
           for (int64_t i = 0; i < mb; i += kMr) {
             const int mr = static_cast<int>(std::min<int64_t>(kMr, mb - i));
-            Micro<S>(kc, apack + i * kc, bchunk + j * bstride, g, ib + i, j0 + j, mr, nr, first);
+            MicroAny<S>(kc, apack + i * kc, bchunk + j * bstride, g, ib + i, j0 + j, mr, nr, first);
           }
         }
       }
