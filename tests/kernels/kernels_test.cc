@@ -786,6 +786,11 @@ TEST(Conv2d, MatchesReference) {
     CheckConv(MakeConv(1, 4, 19, 40, 4, 5, 5, 1, 3, 2, 2, 1, 1, 4), "depthwise 5x5 stride 3");
     CheckConv(MakeConv(2, 8, 16, 17, 16, 3, 3, 1, 1, 2, 2, 2, 2, 8), "depthwise x2 dilation 2");
     CheckConv(MakeConv(1, 6, 3, 4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6), "depthwise tiny");
+    // Four pixels at a time where the window lies inside (NHWC), with a
+    // channel tail, dilation, stride, and images too narrow for a block.
+    CheckConv(MakeConv(1, 12, 17, 23, 12, 5, 5, 1, 1, 4, 4, 2, 2, 12), "depthwise 5x5 dilation 2");
+    CheckConv(MakeConv(2, 24, 15, 19, 24, 5, 5, 2, 2, 2, 2, 1, 1, 24), "depthwise 5x5 stride 2");
+    CheckConv(MakeConv(1, 16, 7, 7, 16, 5, 5, 1, 1, 2, 2, 1, 1, 16), "depthwise 5x5 on 7x7");
     // Winograd in NHWC: whole and partial 4x4 tiles, channel counts not a
     // multiple of 8, no padding, uneven padding, several images, 256
     // channels (several K slices); threads take whole images, or split one
