@@ -228,6 +228,7 @@ int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads) {
 int64_t Conv2dPreparedWeightFloats(const Conv2dShape& s) {
   if (internal::WinogradApplies(s)) return internal::WinogradWeightFloats(s);
   if (internal::PackedWeightsApply(s)) return internal::PackedWeightFloats(ColRows(s), s.oc);
+  if (s.nhwc && IsDepthwise(s)) return s.kh * s.kw * s.oc;
   return 0;
 }
 
@@ -236,6 +237,7 @@ void Conv2dPrepareWeightsF32(const Conv2dShape& s, const float* w, float* prepar
   // Channels-last weights [oc, kh, kw, c] are the GEMM's B transposed.
   if (internal::PackedWeightsApply(s))
     internal::PackWeight(ColRows(s), s.oc, w, ColRows(s), true, prepared);
+  if (s.nhwc && IsDepthwise(s)) internal::DepthwiseWeightsNhwc(s, w, prepared);
 }
 
 void Conv2dF32(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,

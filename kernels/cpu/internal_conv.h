@@ -57,6 +57,9 @@ int64_t Conv2dNhwcScratchBytes(const Conv2dShape& s, int num_threads);
 void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                    float* y, void* scratch, Parallel* par, const RangeDone* done,
                    const float* prepared);
+// A channels-last depthwise convolution's weights [oc, kh, kw, 1] tap-major,
+// wt[tap * oc + o], so that a tap's weights line up with the channels.
+void DepthwiseWeightsNhwc(const Conv2dShape& s, const float* w, float* wt);
 // ... and behind MaxPool2dF32 / AvgPool2dF32 (pool.cc).
 void MaxPool2dNhwcF32(const Pool2dShape& s, const float* x, float* y, Parallel* par);
 void AvgPool2dNhwcF32(const Pool2dShape& s, bool count_include_pad, int64_t divisor, const float* x,

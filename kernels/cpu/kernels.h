@@ -103,7 +103,8 @@ struct Conv2dShape {
 int64_t Conv2dScratchBytes(const Conv2dShape& s, int num_threads);
 // Weights a convolution wants prepared once, before its runs, instead of
 // per run: for channels-last convolutions, Winograd's transformed weights
-// (3x3 stride 1) or the weights packed for the GEMM (other ungrouped ones).
+// (3x3 stride 1), the weights packed for the GEMM (other ungrouped ones) or
+// tap-major (depthwise).
 // How many floats; 0 when it uses them as stored.
 int64_t Conv2dPreparedWeightFloats(const Conv2dShape& s);
 // prepared[Conv2dPreparedWeightFloats(s)] from the stored weights w.

@@ -284,6 +284,13 @@ void PoolNhwc(const Pool2dShape& s, int mode, bool count_include_pad, int64_t di
 
 }  // namespace
 
+void DepthwiseWeightsNhwc(const Conv2dShape& s, const float* w, float* wt) {
+  const int64_t taps = s.kh * s.kw;
+  for (int64_t o = 0; o < s.oc; ++o) {
+    for (int64_t t = 0; t < taps; ++t) wt[t * s.oc + o] = w[o * taps + t];
+  }
+}
+
 int64_t Conv2dNhwcScratchBytes(const Conv2dShape& s, int num_threads) {
   if (IsDepthwise(s)) return (s.kh * s.kw * s.oc + 16) * 4;
   if (IsPointwise(s)) return 0;
@@ -303,9 +310,11 @@ void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const f
   const int64_t ocg = s.oc / s.groups, cg = s.c / s.groups;
   if (IsDepthwise(s)) {
     const int64_t taps = s.kh * s.kw, rows = s.n * s.oh;
-    float* wt = static_cast<float*>(scratch);
-    for (int64_t o = 0; o < s.oc; ++o) {
-      for (int64_t t = 0; t < taps; ++t) wt[t * s.oc + o] = w[o * taps + t];
+    // The weights tap-major (DepthwiseWeightsNhwc): prepared once, or here.
+    const float* wt = prepared;
+    if (wt == nullptr) {
+      DepthwiseWeightsNhwc(s, w, static_cast<float*>(scratch));
+      wt = static_cast<float*>(scratch);
     }
     const int64_t tasks = NumTasks(par, rows * s.ow * s.oc * taps, kGrain);
     const int64_t per = CeilDiv(rows, tasks);
