@@ -567,6 +567,11 @@ void Blocked(const Args& g, TileFn tile, int threads, Parallel* p) {
   });
 }
 
+// Threads worth a product: products under 2^18 multiply-adds run serially.
+int GemmThreads(int64_t m, int64_t n, int64_t k, Parallel* par) {
+  return par != nullptr && static_cast<double>(m) * n * k >= (1 << 18) ? par->num_threads() : 1;
+}
+
 // -1: not decided yet; then 0 (AVX2 / plain) or 1 (AVX-512).
 std::atomic<int> g_avx512{-1};
 
@@ -649,8 +654,7 @@ void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const fl
     BlockDone(g, 0, m, 0, n);
     return;
   }
-  const int threads =
-      par != nullptr && static_cast<double>(m) * n * k >= (1 << 18) ? par->num_threads() : 1;
+  const int threads = GemmThreads(m, n, k, par);
   Parallel* p = threads > 1 ? par : nullptr;
   if (m <= 4) {
     int64_t tasks = threads > 1 ? std::min<int64_t>(CeilDiv(n, 64), 4 * threads) : 1;
@@ -699,8 +703,7 @@ void GemmPacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, co
   if (m <= 0 || n <= 0 || k <= 0) return Gemm(m, n, k, a, lda, nullptr, 0, false, c, ldc, ep, par);
   Args g{m, n, k, a, lda, nullptr, 0, false, c, ldc, ep};
   g.bp = bp;
-  const int threads =
-      par != nullptr && static_cast<double>(m) * n * k >= (1 << 18) ? par->num_threads() : 1;
+  const int threads = GemmThreads(m, n, k, par);
   Parallel* p = threads > 1 ? par : nullptr;
 #if SINTER_HAVE_AVX512
   if (width == Avx512Shape::kNr) return Blocked<Avx512Shape>(g, &TileAvx512, threads, p);

@@ -44,6 +44,7 @@ struct Geometry {
   int64_t chunk_rows;   // tile rows per chunk
   int64_t chunks;       // over all images
   int64_t slot_floats;  // one thread's V and M
+  int64_t slots;        // V and M buffers in the scratch
   // Too few tiles to give each thread its own chunk (a 14x14 image has 16):
   // one chunk at a time, the threads splitting its transforms by tile rows
   // and its 36 GEMMs between them.
@@ -74,6 +75,7 @@ Geometry Plan(const Conv2dShape& s, int threads) {
   g.chunk_rows = CeilDiv(g.th, per_image);
   g.chunks = s.n * CeilDiv(g.th, g.chunk_rows);
   g.slot_floats = (g.chunk_rows * row_floats + 15) / 16 * 16;
+  g.slots = g.split_elements ? 1 : std::min<int64_t>(std::max(threads, 1), g.chunks);
   return g;
 }
 
@@ -254,9 +256,7 @@ void WinogradWeights(const Conv2dShape& s, const float* w, float* prepared) {
 
 int64_t WinogradScratchBytes(const Conv2dShape& s, int num_threads) {
   const Geometry g = Plan(s, num_threads);
-  const int64_t slots =
-      g.split_elements ? 1 : std::min<int64_t>(std::max(num_threads, 1), g.chunks);
-  return slots * g.slot_floats * 4;
+  return g.slots * g.slot_floats * 4;
 }
 
 void WinogradConvNhwc(const Conv2dShape& s, const float* x, const float* prepared,
@@ -299,7 +299,7 @@ void WinogradConvNhwc(const Conv2dShape& s, const float* x, const float* prepare
     }
     return;
   }
-  const int64_t slots = std::min<int64_t>(std::max(threads, 1), g.chunks);
+  const int64_t slots = g.slots;
   ParallelFor(slots > 1 ? par : nullptr, slots, [&](int64_t s0, int64_t s1) {
     for (int64_t slot = s0; slot < s1; ++slot) {
       for (int64_t chunk = slot; chunk < g.chunks; chunk += slots) {
