@@ -384,6 +384,26 @@ sinter_status* sinter_session_set_profiling(sinter_session* session, int enable)
   return nullptr;
 }
 
+size_t sinter_model_kernel_count(const sinter_model* model) {
+  return model == nullptr ? 0 : model->model->steps().size();
+}
+
+sinter_status* sinter_model_kernel_cost(const sinter_model* model, size_t index, double* out_flops,
+                                        const char** out_shape) {
+  if (out_flops != nullptr) *out_flops = 0;
+  if (out_shape != nullptr) *out_shape = nullptr;
+  if (model == nullptr) return NullArg("model");
+  const auto& steps = model->model->steps();
+  if (index >= steps.size()) {
+    return MakeStatus(SINTER_INVALID_ARGUMENT, "kernel " + std::to_string(index) +
+                                                   " out of range: the model has " +
+                                                   std::to_string(steps.size()));
+  }
+  if (out_flops != nullptr) *out_flops = steps[index].cost.flops;
+  if (out_shape != nullptr) *out_shape = steps[index].cost.shape.c_str();
+  return nullptr;
+}
+
 size_t sinter_session_profile_count(const sinter_session* session) {
   return session == nullptr ? 0 : session->session->profile().size();
 }

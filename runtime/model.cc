@@ -625,6 +625,7 @@ Status Model::VerifyKernel(size_t k, const format::Kernel* kd, format::Target ta
       return DataLoss(StrCat(where(), ": missing region '", r.name, "'"));
   }
   step.label = KernelLabel(op_name, step.attrs(), step);
+  step.cost = KernelCostOf(step, tensors_);
   return Status::Ok();
 }
 

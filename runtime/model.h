@@ -14,6 +14,7 @@
 #include "runtime/backend.h"
 #include "runtime/format/kernel_body.h"
 #include "runtime/format/op_schema.h"
+#include "runtime/kernel_cost.h"
 #include "runtime/status.h"
 #include "sinter/sinter.h"
 
@@ -88,8 +89,10 @@ struct Step {
   // (format::CheckKernelBody) at load.
   std::vector<std::pair<CodeRole, format::KernelBody>> bodies;
   std::string loc;
-  // For profiles: the op, or the ops a fused kernel runs ("conv2d + relu").
+  // For profiles: the op, or the ops a fused kernel runs ("conv2d + relu"),
+  // and its arithmetic and shape.
   std::string label;
+  KernelCost cost;
 
   Attrs attrs() const { return Attrs(kernel); }
   // The function for `role`, or null when the kernel has none.

@@ -2,13 +2,19 @@
 // of a sinter artifact, in the spirit of trtexec. Inputs are random.
 //
 //   sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]
-//                [--profile FILE.json]
+//                [--profile FILE.json [--peak-gflops PER_CORE]]
 //
 // --profile runs the model `iters` more times with per-kernel timing, writes
 // the last run as a Chrome trace (opens in Perfetto or chrome://tracing),
 // each kernel named after the ops it runs, and prints (to stderr) the kernels
-// that take the most time, averaged over those runs.
+// that take the most time, averaged over those runs, with the GFLOP/s of
+// convolutions and matrix products and their share of the cores' FMA peak
+// (measured here unless --peak-gflops gives one core's).
 #include <sys/resource.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -51,8 +57,59 @@ std::string JsonQuote(const std::string& s) {
   return q + "\"";
 }
 
-// Profiled runs: a Chrome trace of the last one, and the kernels by average time.
-int Profile(sinter_session* session, int iters, const std::string& file) {
+#if defined(__x86_64__)
+// GFLOP/s of one core running independent FMA chains, the arithmetic limit a
+// convolution or GEMM is measured against: 12 chains hide the FMA latency on
+// every x86 core of the last decade; a 512-bit run counts only where it is
+// faster (a CPU that splits 512-bit FMAs runs them at the 256-bit rate). A
+// macro, not a template: the body must be compiled for each target's ISA.
+#define SINTER_FMA_PEAK(V, SET, FMA, FIRST, LANES)                           \
+  constexpr int kChains = 12;                                                \
+  constexpr int64_t kIters = 1 << 21;                                        \
+  V acc[kChains];                                                            \
+  for (int c = 0; c < kChains; ++c) acc[c] = SET(1.0f + c * 1e-3f);          \
+  const V a = SET(0.999999f), b = SET(1e-7f);                                \
+  auto t0 = Clock::now();                                                    \
+  for (int64_t i = 0; i < kIters; ++i) {                                     \
+    for (int c = 0; c < kChains; ++c) acc[c] = FMA(acc[c], a, b);            \
+  }                                                                          \
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count(); \
+  float sink = 0;                                                            \
+  for (int c = 0; c < kChains; ++c) sink += FIRST(acc[c]);                   \
+  volatile float keep = sink;                                                \
+  (void)keep;                                                                \
+  return 2.0 * (LANES)*kChains * static_cast<double>(kIters) / s / 1e9;
+
+__attribute__((target("avx2,fma"))) double Peak256() {
+  SINTER_FMA_PEAK(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32, 8)
+}
+__attribute__((target("avx512f"))) double Peak512() {
+  SINTER_FMA_PEAK(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32, 16)
+}
+#undef SINTER_FMA_PEAK
+#endif
+
+// Measured FMA peak of one core in GFLOP/s (the best of three tries, as a
+// shared machine may lend the core to someone else for one), 0 when unknown.
+double MeasurePeakGflops() {
+#if defined(__x86_64__)
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+  double best = 0;
+  for (int i = 0; i < 3; ++i) {
+    best = std::max(best, Peak256());
+    if (__builtin_cpu_supports("avx512f")) best = std::max(best, Peak512());
+  }
+  return best;
+#else
+  return 0;
+#endif
+}
+
+// Profiled runs: a Chrome trace of the last one, the kernels by average time
+// with the GFLOP/s of convolutions and matrix products against `peak` (the
+// FMA peak of `threads` cores; 0 when unknown), and the slowest kernels.
+int Profile(const sinter_model* model, sinter_session* session, int iters, const std::string& file,
+            double peak) {
   if (sinter_status* st = sinter_session_set_profiling(session, 1)) return Fail(st, "profile");
   std::vector<double> total;
   for (int i = 0; i < iters; ++i) {
@@ -66,38 +123,94 @@ int Profile(sinter_session* session, int iters, const std::string& file) {
       total[k] += e.duration_us;
     }
   }
+  struct Row {
+    double us = 0, flops = 0;
+  };
+  struct Kernel {
+    double us, flops;
+    std::string text;
+  };
   std::ofstream f(file);
   f << "{\"traceEvents\": [\n";
-  std::map<std::string, double> by_label;
-  double sum = 0;
+  std::map<std::string, Row> by_label;
+  std::vector<Kernel> kernels;
+  double sum = 0, counted_us = 0, counted_flops = 0;
   for (size_t k = 0; k < total.size(); ++k) {
     sinter_profile_entry e;
     if (sinter_status* st = sinter_session_profile_entry(session, k, &e))
       return Fail(st, "profile");
+    double flops = 0;
+    const char* shape = nullptr;
+    if (sinter_status* st = sinter_model_kernel_cost(model, k, &flops, &shape))
+      return Fail(st, "kernel cost");
+    const double us = total[k] / iters;
     f << (k ? ",\n" : "") << "  {\"name\": " << JsonQuote(e.label)
       << ", \"cat\": " << JsonQuote(e.kernel)
       << ", \"ph\": \"X\", \"pid\": 1, \"tid\": 1, \"ts\": " << e.start_us
       << ", \"dur\": " << e.duration_us << ", \"args\": {\"step\": " << k
-      << ", \"loc\": " << JsonQuote(e.loc) << ", \"mean_us\": " << total[k] / iters << "}}";
-    by_label[e.label] += total[k] / iters;
-    sum += total[k] / iters;
+      << ", \"loc\": " << JsonQuote(e.loc) << ", \"shape\": " << JsonQuote(shape)
+      << ", \"flops\": " << flops << ", \"mean_us\": " << us << "}}";
+    by_label[e.label].us += us;
+    by_label[e.label].flops += flops;
+    sum += us;
+    if (flops > 0) {
+      counted_us += us;
+      counted_flops += flops;
+    }
+    kernels.push_back(
+        {us, flops, std::string(shape) + "  (" + e.label + ", step " + std::to_string(k) + ")"});
   }
   f << "\n]}\n";
   if (!f) {
     std::cerr << "sinter-bench: cannot write " << file << "\n";
     return 2;
   }
+  // "  61.2 GFLOP/s  52%" for arithmetic kernels, blank for the rest.
+  auto rate = [&](double flops, double us) {
+    char buf[48] = "";
+    if (flops > 0 && us > 0) {
+      const double g = flops / us / 1e3;
+      if (peak > 0)
+        std::snprintf(buf, sizeof buf, "%6.1f GFLOP/s %4.0f%%", g, 100 * g / peak);
+      else
+        std::snprintf(buf, sizeof buf, "%6.1f GFLOP/s      ", g);
+    } else {
+      std::snprintf(buf, sizeof buf, "%20s", "");
+    }
+    return std::string(buf);
+  };
   std::vector<std::pair<double, std::string>> rows;
-  for (const auto& [label, us] : by_label) rows.push_back({us, label});
+  for (const auto& [label, r] : by_label) rows.push_back({r.us, label});
   std::sort(rows.rbegin(), rows.rend());
   std::fprintf(stderr, "profile (%d runs, %zu kernels, %.3f ms of kernel time per run) -> %s\n",
                iters, total.size(), sum / 1000, file.c_str());
+  if (peak > 0) std::fprintf(stderr, "FMA peak of the cores used: %.1f GFLOP/s\n", peak);
+  if (counted_flops > 0) {
+    std::fprintf(stderr, "  %8.3f ms %5.1f%% %s  convolutions and matrix products, %.3f GFLOP\n",
+                 counted_us / 1000, sum > 0 ? 100 * counted_us / sum : 0.0,
+                 rate(counted_flops, counted_us).c_str(), counted_flops / 1e9);
+  }
+  std::fprintf(stderr, "by kernel:\n");
   for (size_t i = 0; i < rows.size() && i < 12; ++i) {
-    std::fprintf(stderr, "  %8.3f ms %5.1f%%  %s\n", rows[i].first / 1000,
-                 sum > 0 ? 100 * rows[i].first / sum : 0.0, rows[i].second.c_str());
+    const Row& r = by_label[rows[i].second];
+    std::fprintf(stderr, "  %8.3f ms %5.1f%% %s  %s\n", rows[i].first / 1000,
+                 sum > 0 ? 100 * rows[i].first / sum : 0.0, rate(r.flops, r.us).c_str(),
+                 rows[i].second.c_str());
+  }
+  std::stable_sort(kernels.begin(), kernels.end(),
+                   [](const Kernel& a, const Kernel& b) { return a.us > b.us; });
+  std::fprintf(stderr, "slowest kernels:\n");
+  for (size_t i = 0; i < kernels.size() && i < 15; ++i) {
+    std::fprintf(stderr, "  %8.3f ms %5.1f%% %s  %s\n", kernels[i].us / 1000,
+                 sum > 0 ? 100 * kernels[i].us / sum : 0.0,
+                 rate(kernels[i].flops, kernels[i].us).c_str(), kernels[i].text.c_str());
   }
   return 0;
 }
+
+constexpr char kUsage[] =
+    "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n"
+    "                    [--profile FILE.json [--peak-gflops PER_CORE]]\n";
 
 }  // namespace
 
@@ -106,6 +219,7 @@ int main(int argc, char** argv) {
   int iters = 50, warmup = 5, threads = 0;
   bool json = false;
   std::string profile;
+  double peak_per_core = -1;  // measured unless --peak-gflops
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--iters" && i + 1 < argc)
@@ -118,19 +232,17 @@ int main(int argc, char** argv) {
       json = true;
     else if (a == "--profile" && i + 1 < argc)
       profile = argv[++i];
+    else if (a == "--peak-gflops" && i + 1 < argc)
+      peak_per_core = std::atof(argv[++i]);
     else if (!a.empty() && a[0] != '-' && path.empty())
       path = a;
     else {
-      std::cerr
-          << "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n"
-             "                    [--profile FILE.json]\n";
+      std::cerr << kUsage;
       return 1;
     }
   }
   if (path.empty()) {
-    std::cerr
-        << "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n"
-           "                    [--profile FILE.json]\n";
+    std::cerr << kUsage;
     return 1;
   }
   auto t0 = Clock::now();
@@ -197,7 +309,11 @@ int main(int argc, char** argv) {
         sinter_model_arena_bytes(model), sinter_model_native_kernel_count(model), PeakRssMb());
   }
   if (!profile.empty()) {
-    if (int rc = Profile(session, iters, profile)) return rc;
+    // The peak is measured before the profiled runs, on an idle pool.
+    const double per_core = peak_per_core >= 0 ? peak_per_core : MeasurePeakGflops();
+    const long cores = threads > 0 ? threads : std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+    if (int rc = Profile(model, session, iters, profile, per_core * static_cast<double>(cores)))
+      return rc;
   }
   sinter_session_release(session);
   sinter_model_release(model);

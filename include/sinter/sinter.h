@@ -215,6 +215,15 @@ typedef struct sinter_profile_entry {
 
 /* With profiling on, each run times every kernel (two clock reads per kernel). */
 SINTER_API sinter_status* sinter_session_set_profiling(sinter_session* session, int enable);
+/* What kernel `index` of a model (numbered as profile entries are) computes:
+ * `*out_flops` its arithmetic per run, a multiply-add counted as 2 (convolutions
+ * and matrix products; 0 for kernels bound by memory, not arithmetic), and
+ * `*out_shape` (owned by the model; may be NULL) its shape in words,
+ * "conv 3x3/2 3->32 out 1x112x112 nhwc", "linear 1x1280 * 1280x1000", or its
+ * first output's dims. Either out pointer may be NULL. */
+SINTER_API size_t sinter_model_kernel_count(const sinter_model* model);
+SINTER_API sinter_status* sinter_model_kernel_cost(const sinter_model* model, size_t index,
+                                                   double* out_flops, const char** out_shape);
 /* Kernels of the last profiled run (0 before one). */
 SINTER_API size_t sinter_session_profile_count(const sinter_session* session);
 SINTER_API sinter_status* sinter_session_profile_entry(const sinter_session* session, size_t index,

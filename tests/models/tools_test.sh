@@ -78,9 +78,16 @@ for k in ("load_ms", "first_run_ms", "latency_ms_median", "latency_ms_p90", "lat
 events = json.load(open(sys.argv[1] + "/trace.json"))["traceEvents"]
 assert events and all(e["ph"] == "X" and e["dur"] >= 0 and e["name"] for e in events), events
 assert any(e["cat"] == "lstm" for e in events), [e["cat"] for e in events]
+# The linear head's arithmetic (a multiply-add counts 2) and shape; nothing
+# else of this model counts arithmetic.
+heads = [e for e in events if e["cat"] == "linear"]
+assert heads and all(e["args"]["flops"] > 0 and e["args"]["shape"].startswith("linear ")
+                     for e in heads), heads
+assert all(e["args"]["flops"] == 0 for e in events if e["cat"] not in ("linear", "matmul")), events
 print("sinter-bench json and profile ok: %d kernels" % len(events))
 PY
 grep -q "ms of kernel time per run" "$work/profile.txt" || { cat "$work/profile.txt"; exit 1; }
+grep -q "GFLOP/s.*linear " "$work/profile.txt" || { cat "$work/profile.txt"; exit 1; }
 
 # 5. The CUDA target without a GPU.
 if "$bin/sinterc" "$models/squeezenet1_1.pt" -o "$work/sq.sinter" --input-shape 1,3,224,224 \

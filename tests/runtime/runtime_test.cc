@@ -954,6 +954,48 @@ TEST(CApiTest, ProfilingTimesEveryKernelAndNamesItsOps) {
   EXPECT_EQ(sinter_session_profile_count(nullptr), 0u);
 }
 
+TEST(CApiTest, KernelCostCountsConvolutionAndGemmArithmetic) {
+  ModelPtr model = LoadMemory(Compile(BuildWideNet, "default"));
+  const size_t n = sinter_model_kernel_count(model.get());
+  ASSERT_GT(n, 2u);
+  bool conv = false, linear = false;
+  for (size_t i = 0; i < n; ++i) {
+    double flops = -1;
+    const char* shape = nullptr;
+    ASSERT_TRUE(IsOk(sinter_model_kernel_cost(model.get(), i, &flops, &shape)));
+    ASSERT_NE(shape, nullptr);
+    const std::string text = shape;
+    if (text.rfind("conv ", 0) == 0) {
+      conv = true;
+      // 2 images x 16 channels x 32x32 outputs, each 8 x 3x3 multiply-adds.
+      EXPECT_EQ(flops, 2.0 * (2 * 16 * 32 * 32) * (8 * 3 * 3));
+      EXPECT_TRUE(text == "conv 3x3/1 8->16 out 2x32x32 nhwc" ||
+                  text == "conv 3x3/1 8->16 out 2x32x32 nchw")
+          << text;
+    } else if (text.rfind("linear ", 0) == 0) {
+      linear = true;
+      EXPECT_EQ(flops, 2.0 * 2 * 16 * 32);
+      EXPECT_EQ(text, "linear 2x16 * 16x32");
+    } else {
+      EXPECT_EQ(flops, 0) << text << ": only arithmetic kernels count";
+      EXPECT_EQ(text.front(), '[') << text;
+    }
+  }
+  EXPECT_TRUE(conv);
+  EXPECT_TRUE(linear);
+  double flops = -1;
+  const char* shape = "x";
+  Error err = Take(sinter_model_kernel_cost(model.get(), n, &flops, &shape));
+  EXPECT_EQ(err.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(err.message.find("out of range"), std::string::npos) << err.message;
+  EXPECT_EQ(flops, 0);
+  EXPECT_EQ(shape, nullptr);
+  EXPECT_TRUE(IsOk(sinter_model_kernel_cost(model.get(), 0, nullptr, nullptr)));
+  EXPECT_EQ(Take(sinter_model_kernel_cost(nullptr, 0, &flops, &shape)).code,
+            SINTER_INVALID_ARGUMENT);
+  EXPECT_EQ(sinter_model_kernel_count(nullptr), 0u);
+}
+
 TEST(CApiTest, LoadMemoryCopiesTheBytes) {
   std::string bytes = TwoOutputsArtifact();
   ModelPtr model = LoadMemory(bytes);
