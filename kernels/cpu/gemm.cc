@@ -726,12 +726,19 @@ void PackWeight(int64_t k, int64_t n, const float* b, int64_t ldb, bool transpos
   GemmPackB(k, n, b, ldb, transposed, width, dst + kPackedHeader);
 }
 
+const float* PackedWeightPanels(const float* packed, int* width) {
+  int32_t w;
+  std::memcpy(&w, packed, sizeof w);
+  *width = w;
+  return packed + kPackedHeader;
+}
+
 void GemmPackedWeight(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                       const float* packed, float* c, int64_t ldc, const GemmEpilogue& ep,
                       Parallel* par) {
-  int32_t width;
-  std::memcpy(&width, packed, sizeof width);
-  GemmPacked(m, n, k, a, lda, packed + kPackedHeader, width, c, ldc, ep, par);
+  int width;
+  const float* panels = PackedWeightPanels(packed, &width);
+  GemmPacked(m, n, k, a, lda, panels, width, c, ldc, ep, par);
 }
 
 }  // namespace internal

@@ -43,6 +43,8 @@ void GemmPacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, co
 // sized for the widest panels so the size does not depend on the choice.
 int64_t PackedWeightFloats(int64_t k, int64_t n);
 void PackWeight(int64_t k, int64_t n, const float* b, int64_t ldb, bool transposed, float* dst);
+// The panels of a PackWeight result and the width they were packed with.
+const float* PackedWeightPanels(const float* packed, int* width);
 // C = A * B (+ epilogue) with B from PackWeight.
 void GemmPackedWeight(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                       const float* packed, float* c, int64_t ldc, const GemmEpilogue& ep,

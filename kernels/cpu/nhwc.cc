@@ -5,6 +5,8 @@
 //    Y[n*h*w, oc] = X[n*h*w, c] * W[oc, c]^T (B transposed: the weight rows).
 //  - depthwise: a direct loop; the weights, transposed once per call into the
 //    scratch buffer as [kh*kw, oc], line up with the channels of each tap.
+//  - few input channels (the stem), with weights packed at load: directly,
+//    tiles of output pixels by channels over the window's taps;
 //  - otherwise im2col, where each row is one output pixel's taps (ky, kx, ci)
 //    made of whole channel runs, then Y[pixels, ocg] = col * W[ocg, taps]^T.
 //    Chunking and the per-image thread split are those of the NCHW kernel.
@@ -92,6 +94,109 @@ void ConvImageNhwc(const Conv2dShape& s, const float* x, const float* w, const f
              s.oc, ep, par);
       }
     }
+  }
+}
+
+// Ungrouped, with few input channels and a row of taps that fits `off`: the
+// stem of every CNN (3 channels, 3x3 to 7x7 windows, stride 2), whose 27- to
+// 147-wide im2col rows cost as much to build and pack as to multiply.
+constexpr int64_t kDirectMaxChannels = 4, kDirectMaxRowTaps = 64;
+bool DirectApplies(const Conv2dShape& s) {
+  return PackedWeightsApply(s) && !IsPointwise(s) && s.c <= kDirectMaxChannels &&
+         s.kw * s.c <= kDirectMaxRowTaps;
+}
+
+// Output rows [r0, r1) (row = image * oh + oy) of such a convolution, from
+// the input as it lies and the weights as PackWeight packed them (panels of
+// `width` columns, one row of them per tap (ky, kx, ci)): tiles of 6 output
+// pixels by 16 channels accumulate, tap by tap, one broadcast input value per
+// pixel times the tap's 16 weights: the GEMM micro-kernel's 12 accumulators,
+// 2 weight loads and 6 broadcasts per step, without the im2col rows.
+// Pixels whose window crosses the left or right edge go one at a time.
+SINTER_MULTIVERSION void DirectRowsNhwc(const Conv2dShape& s, const float* x, const float* panels,
+                                        int width, const float* bias, float* y, int64_t r0,
+                                        int64_t r1, const RangeDone* done) {
+  constexpr int kMr = 6;
+  const int64_t taps = ColRows(s), row_taps = s.kw * s.c;
+  // Input offsets of a tap row's (kx, ci) from the pixel's leftmost tap.
+  int64_t off[kDirectMaxRowTaps] = {};
+  for (int64_t t = 0; t < row_taps; ++t) off[t] = (t / s.c) * s.dil_w * s.c + t % s.c;
+  // Output columns whose whole window lies inside the input: [lo, hi).
+  const int64_t reach = s.w - 1 - (s.kw - 1) * s.dil_w + s.pad_w;
+  const int64_t lo = std::min(s.ow, CeilDiv(s.pad_w, s.stride_w));
+  const int64_t hi = std::max(lo, std::min(s.ow, reach < 0 ? 0 : reach / s.stride_w + 1));
+  const int64_t pstep = s.stride_w * s.c;  // input distance of adjacent output pixels
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t img = r / s.oh, oy = r % s.oh;
+    int64_t ky0, ky1;
+    WindowRange(oy * s.stride_h - s.pad_h, s.dil_h, s.h, s.kh, &ky0, &ky1);
+    const float* xi = x + img * s.h * s.w * s.c;
+    float* yr = y + r * s.ow * s.oc;
+    for (int64_t cb = 0; cb < s.oc; cb += 16) {
+      // 16 columns of a panel (a 32-wide one holds two such blocks); the
+      // panel's columns past oc are zero, so whole vectors load.
+      const float* panel = panels + cb / width * taps * width + cb % width;
+      const int64_t nc = std::min<int64_t>(16, s.oc - cb);
+      V8 b0{}, b1{};
+      if (bias != nullptr) {
+        b0 = LoadPart(bias + cb, std::min<int64_t>(8, nc));
+        if (nc > 8) b1 = LoadPart(bias + cb + 8, nc - 8);
+      }
+      auto store = [&](int64_t ox, V8 v0, V8 v1) SINTER_LAMBDA {
+        float* yp = yr + ox * s.oc + cb;
+        if (nc == 16) {
+          Store(yp, v0);
+          Store(yp + 8, v1);
+        } else {
+          StorePart(yp, v0, std::min<int64_t>(8, nc));
+          if (nc > 8) StorePart(yp + 8, v1, nc - 8);
+        }
+      };
+      for (int64_t ox = 0; ox < s.ow;) {
+        const int64_t ix0 = ox * s.stride_w - s.pad_w;
+        if (ox >= lo && ox + kMr <= hi) {
+          V8 acc[kMr][2];
+          for (int i = 0; i < kMr; ++i) {
+            acc[i][0] = b0;
+            acc[i][1] = b1;
+          }
+          for (int64_t ky = ky0; ky < ky1; ++ky) {
+            const float* xp = xi + ((oy * s.stride_h - s.pad_h + ky * s.dil_h) * s.w + ix0) * s.c;
+            const float* wp = panel + ky * row_taps * width;
+            for (int64_t t = 0; t < row_taps; ++t) {
+              const V8 w0 = Load(wp + t * width), w1 = Load(wp + t * width + 8);
+              const float* q = xp + off[t];
+#pragma GCC unroll 6
+              for (int i = 0; i < kMr; ++i) {
+                // A scalar times a vector: one vbroadcastss from memory
+                // (Splat builds the vector lane by lane).
+                const float a = q[i * pstep];
+                acc[i][0] += a * w0;
+                acc[i][1] += a * w1;
+              }
+            }
+          }
+          for (int i = 0; i < kMr; ++i) store(ox + i, acc[i][0], acc[i][1]);
+          ox += kMr;
+          continue;
+        }
+        int64_t kx0, kx1;
+        WindowRange(ix0, s.dil_w, s.w, s.kw, &kx0, &kx1);
+        V8 a0 = b0, a1 = b1;
+        for (int64_t ky = ky0; ky < ky1; ++ky) {
+          const float* xp = xi + ((oy * s.stride_h - s.pad_h + ky * s.dil_h) * s.w + ix0) * s.c;
+          for (int64_t t = kx0 * s.c; t < kx1 * s.c; ++t) {
+            const float* wp = panel + (ky * row_taps + t) * width;
+            const float a = xp[off[t]];
+            a0 += a * Load(wp);
+            a1 += a * Load(wp + 8);
+          }
+        }
+        store(ox, a0, a1);
+        ++ox;
+      }
+    }
+    if (done != nullptr) done->fn(done->ctx, r * s.ow * s.oc, (r + 1) * s.ow * s.oc);
   }
 }
 
@@ -325,6 +430,17 @@ void Conv2dNhwcF32(const Conv2dShape& s, const float* x, const float* w, const f
   }
   // Weights packed once (PackedWeightsApply), else packed per call.
   const float* packed = prepared != nullptr && PackedWeightsApply(s) ? prepared : nullptr;
+  if (packed != nullptr && DirectApplies(s)) {
+    int width;
+    const float* panels = PackedWeightPanels(packed, &width);
+    const int64_t rows = s.n * s.oh;
+    const int64_t tasks = NumTasks(par, rows * s.ow * s.oc * ColRows(s), kGrain);
+    const int64_t per = CeilDiv(rows, tasks);
+    ParallelFor(tasks > 1 ? par : nullptr, CeilDiv(rows, per), [&](int64_t t0, int64_t t1) {
+      DirectRowsNhwc(s, x, panels, width, bias, y, t0 * per, std::min(rows, t1 * per), done);
+    });
+    return;
+  }
   if (IsPointwise(s) && packed != nullptr) {
     GemmEpilogue ep;
     ep.bias = bias;

@@ -776,6 +776,13 @@ TEST(Conv2d, MatchesReference) {
     CheckConv(MakeConv(2, 6, 9, 9, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1), "1x1 stride 2");
     CheckConv(MakeConv(1, 3, 32, 32, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), "7x7 stride 2");
     CheckConv(MakeConv(4, 20, 10, 10, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1), "batch 4 (image slots)");
+    // Few input channels: the direct kernel with prepared weights (tiles of
+    // 6 pixels inside the input, single pixels at the edges, 16-channel
+    // blocks with a partial last one).
+    CheckConv(MakeConv(2, 3, 23, 29, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1), "stem 3x3 stride 2");
+    CheckConv(MakeConv(1, 3, 30, 27, 40, 7, 7, 2, 2, 3, 3, 1, 1, 1), "stem 7x7 stride 2, 40 out");
+    CheckConv(MakeConv(1, 2, 17, 26, 19, 3, 3, 1, 1, 2, 1, 2, 2, 1), "direct dilation 2");
+    CheckConv(MakeConv(2, 4, 9, 31, 7, 5, 4, 1, 3, 0, 2, 1, 1, 1), "direct 5x4 stride 3");
     CheckConv(MakeConv(1, 1, 9, 9, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1), "single input channel");
     // Serial GEMMs take im2col in chunks of output positions (here < oh * ow).
     CheckConv(MakeConv(1, 64, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1), "chunked im2col");
