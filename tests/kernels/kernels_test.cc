@@ -1015,6 +1015,8 @@ TEST(StridedCopy, MatchesReference) {
       {{}, {}},                        // rank 0
       {{5, 1}, {1, 5}},                // extent-1 dim
       {{-5, 1}, {4, 5}},               // negative stride (flip), offset below
+      {{60, 5, 1, 20}, {2, 4, 5, 3}},  // NCHW -> NHWC: short rows over a contiguous dim
+      {{1, 20}, {20, 3}},              // ... of one image
   };
   for (int64_t elem : {1, 2, 4, 8, 3}) {
     std::vector<uint8_t> x(120 * elem);
@@ -1036,6 +1038,15 @@ TEST(StridedCopy, MatchesReference) {
   StridedCopy(x.data(), strides.data(), y2.data(), dims.data(), 2, 4, &par);
   ExpectSame(y1, y2, "threaded strided copy");
   EXPECT_EQ(y1[1 * 700 + 2], x[2 * 300 + 1]);
+  // NCHW -> NHWC of two 3-channel images: threads start mid-row.
+  const std::vector<int64_t> nhwc = {2, 250, 301, 3}, nhwc_st = {3 * 250 * 301, 301, 1, 250 * 301};
+  std::vector<float> img = Random(2 * 3 * 250 * 301, 10), z1(img.size()), z2(img.size());
+  StridedCopy(img.data(), nhwc_st.data(), z1.data(), nhwc.data(), 4, 4, nullptr);
+  StridedCopy(img.data(), nhwc_st.data(), z2.data(), nhwc.data(), 4, 4, &par);
+  ExpectSame(z1, z2, "threaded NCHW -> NHWC");
+  const auto* bytes = reinterpret_cast<const uint8_t*>(img.data());
+  std::vector<uint8_t> want = CopyRef(bytes, nhwc_st, nhwc, 4);
+  EXPECT_EQ(std::memcmp(want.data(), z1.data(), want.size()), 0);
 }
 
 TEST(Embedding, LooksUpRowsAndGivesNaNRowsForBadIndices) {
