@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz with Clang, AddressSanitizer and
 # UndefinedBehaviorSanitizer (no suppressions), makes their seed corpora from
-# real artifacts, and runs one target, or all of them one after another.
+# real artifacts, and runs one target, or all of them, as many at a time as
+# there are cores (each target is one process on one core).
 # Usage: scripts/fuzz.sh artifact|text_ir|npy|kernel_body|all SECONDS
 # Exit status 0: no finding; otherwise the finding's input is under
 # build-fuzz/findings/ and the report is on stderr.
@@ -14,12 +15,9 @@ target=${1:?usage: scripts/fuzz.sh artifact|text_ir|npy|kernel_body|all SECONDS}
 seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
 jobs=$(nproc)
 
-if [ "$target" = all ]; then
-  for t in artifact text_ir npy kernel_body; do bash "$0" "$t" "$seconds"; done
-  exit 0
-fi
 case "$target" in
-  artifact | text_ir | npy | kernel_body) ;;
+  all) targets=(artifact text_ir npy kernel_body) ;;
+  artifact | text_ir | npy | kernel_body) targets=("$target") ;;
   *) echo "fuzz.sh: unknown target '$target' (artifact, text_ir, npy, kernel_body, all)" >&2
      exit 1 ;;
 esac
@@ -29,7 +27,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -DSINTER_SANITIZE=address,undefined,fuzzer-no-link -DSINTER_BUILD_FUZZERS=ON \
     -DSINTER_BUILD_FRONTEND=OFF -DSINTER_BUILD_TESTS=OFF >/dev/null
 fi
-ninja -C build-fuzz -j"$jobs" "${target}_fuzz" kernel_body_seeds
+ninja -C build-fuzz -j"$jobs" "${targets[@]/%/_fuzz}" kernel_body_seeds
 
 # Seeds: made once per build folder from the parity op models.
 seeds=build-fuzz/seeds
@@ -58,13 +56,41 @@ if [ ! -f "$seeds/.done" ]; then
   touch "$seeds/.done"
 fi
 
-corpus=build-fuzz/corpus/$target
-mkdir -p "$corpus" build-fuzz/findings
-dict=()
-[ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
-echo "== fuzz $target for ${seconds}s ($(ls "$seeds/$target" | wc -l) seeds)"
-ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  "build-fuzz/bin/${target}_fuzz" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2560 \
-    -malloc_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
-    -artifact_prefix="build-fuzz/findings/$target-" "$corpus" "$seeds/$target"
+# One target for $seconds; its output goes to $2 (read after it ends, so
+# that targets running side by side do not interleave their reports).
+fuzz_one() {
+  local t=$1 log=$2 corpus=build-fuzz/corpus/$1 dict=()
+  mkdir -p "$corpus" build-fuzz/findings
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+  echo "== fuzz $t for ${seconds}s ($(ls "$seeds/$t" | wc -l) seeds)" > "$log"
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "build-fuzz/bin/${t}_fuzz" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2560 \
+      -malloc_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
+      -artifact_prefix="build-fuzz/findings/$t-" "$corpus" "$seeds/$t" >> "$log" 2>&1
+}
+
+logs=build-fuzz/logs
+mkdir -p "$logs"
+failed=()
+for ((i = 0; i < ${#targets[@]}; i += jobs)); do
+  batch=("${targets[@]:i:jobs}")
+  pids=()
+  for t in "${batch[@]}"; do
+    fuzz_one "$t" "$logs/$t.log" &
+    pids+=($!)
+  done
+  for k in "${!batch[@]}"; do
+    t=${batch[$k]}
+    if wait "${pids[$k]}"; then
+      grep -E "^== fuzz|^stat::number_of_executed_units|^Done" "$logs/$t.log" || true
+    else
+      cat "$logs/$t.log" >&2
+      failed+=("$t")
+    fi
+  done
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz.sh: findings or failures in: ${failed[*]} (inputs under build-fuzz/findings/)" >&2
+  exit 1
+fi
