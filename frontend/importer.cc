@@ -536,17 +536,23 @@ std::optional<c10::IValue> ToIValue(const Val& v, const c10::TypePtr& type) {
 
 bool Importer::SmallConstantOperands(tj::Node* n) {
   constexpr int64_t kSmall = 64;  // elements: shapes and scales, not weights
-  bool tensor = false;
+  // Integer tensors (index arithmetic: an anchor grid's `arange(w) * stride`)
+  // up to this size fold too: the runtime computes no integer arithmetic, so
+  // without folding here only the optimising passes could (not -O0).
+  constexpr int64_t kIndexTensor = int64_t{1} << 20;
+  bool tensor = false, small = true, integer = false;
   for (size_t i = 0; i < n->inputs().size(); ++i) {
     const Val& v = In(n, i);
     if (!v.is(Val::Kind::kTensor)) continue;
     const ir::Operation* def = v.tensor->def();
-    if (def == nullptr || def->kind() != ir::OpKind::kConst ||
-        v.tensor->type().shape.NumElements().value_or(kSmall + 1) > kSmall)
-      return false;
+    if (def == nullptr || def->kind() != ir::OpKind::kConst) return false;
+    const int64_t elements = v.tensor->type().shape.NumElements().value_or(kIndexTensor + 1);
+    if (elements > kIndexTensor) return false;
+    small &= elements <= kSmall;
+    integer |= !ir::IsFloat(v.tensor->type().dtype) && v.tensor->type().dtype != ir::DType::kBool;
     tensor = true;
   }
-  return tensor;
+  return tensor && (small || integer);
 }
 
 absl::StatusOr<bool> Importer::EvalWithTorch(tj::Node* n) {

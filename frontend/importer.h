@@ -195,7 +195,8 @@ class Importer {
   // index tables, meshgrids, masks made from shapes. False when the node does
   // not qualify (a run-time tensor operand, a nondeterministic or mutating
   // op, a value LibTorch's types cannot carry).
-  // Are `n`'s tensor operands (one at least) all small constants?
+  // Are `n`'s tensor operands (one at least) all constants, small ones or
+  // integer tensors (index arithmetic)?
   bool SmallConstantOperands(tj::Node* n);
   absl::StatusOr<bool> EvalWithTorch(tj::Node* n);
 

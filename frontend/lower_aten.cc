@@ -210,6 +210,46 @@ absl::Status LayerNorm(Importer& im, tj::Node* n) {
   return Out(im, n, LayerNormOp(im, x, static_cast<int64_t>(shape.size()), w, b, eps));
 }
 
+// group_norm(x[N, C, *], G, weight[C]?, bias[C]?, eps): each image's channels
+// in G groups, each group normalised over its channels and positions. As
+// layer_norm over [N, G, C/G * prod(*)] (unit weight, zero bias), then the
+// per-channel affine on [N, C, *], which the fusion passes join to the
+// layer_norm kernel.
+absl::Status GroupNorm(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t groups, im.Int(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * w, im.OptTensor(n, 2));
+  ASSIGN_OR_RETURN(ir::Value * b, im.OptTensor(n, 3));
+  ASSIGN_OR_RETURN(double eps, im.Float(n, 4));
+  const ir::Shape& shape = x->type().shape;
+  if (!shape.is_static() || shape.rank() < 2) {
+    return im.Error(n,
+                    "group_norm input must have static rank >= 2, got " + ir::ToString(x->type()));
+  }
+  const std::vector<int64_t> dims = shape.extents();
+  const int64_t c = dims[1];
+  if (groups <= 0 || c % groups != 0) {
+    return im.Error(n, absl::StrCat("group_norm: ", c, " channels in ", groups, " groups"));
+  }
+  int64_t per_group = c / groups;
+  for (size_t d = 2; d < dims.size(); ++d) per_group *= dims[d];
+  ASSIGN_OR_RETURN(ir::Value * g, ReshapeOp(im, x, {dims[0], groups, per_group}));
+  ASSIGN_OR_RETURN(ir::Value * y, LayerNormOp(im, g, 1, nullptr, nullptr, eps));
+  ASSIGN_OR_RETURN(y, ReshapeOp(im, y, dims));
+  // weight and bias [C] broadcast as [C, 1, ...] against [N, C, *].
+  std::vector<int64_t> param(dims.size() - 1, 1);
+  param[0] = c;
+  if (w != nullptr) {
+    ASSIGN_OR_RETURN(ir::Value * wc, ReshapeOp(im, w, param));
+    ASSIGN_OR_RETURN(y, im.Op(OpKind::kMul, {y, wc}));
+  }
+  if (b != nullptr) {
+    ASSIGN_OR_RETURN(ir::Value * bc, ReshapeOp(im, b, param));
+    ASSIGN_OR_RETURN(y, im.Op(OpKind::kAdd, {y, bc}));
+  }
+  return Out(im, n, y);
+}
+
 absl::Status BatchNorm(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
   ASSIGN_OR_RETURN(ir::Value * w, im.OptTensor(n, 1));
@@ -1680,6 +1720,7 @@ const std::unordered_map<std::string, Lowering>& Table() {
                                          }},
       {"aten::batch_norm", &BatchNorm},
       {"aten::layer_norm", &LayerNorm},
+      {"aten::group_norm", &GroupNorm},
       {"aten::softmax", [](Importer& im, tj::Node* n) { return Softmax(im, n, OpKind::kSoftmax); }},
       {"aten::log_softmax",
        [](Importer& im, tj::Node* n) { return Softmax(im, n, OpKind::kLogSoftmax); }},

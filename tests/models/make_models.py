@@ -663,6 +663,58 @@ def _fallback_fasterrcnn():
         weights=None, weights_backbone=None, box_score_thresh=0.001))
 
 
+@case("fallback_fcos", "fallback", "1,3,320,320",
+      note="output_atol: 0.32,0.0001 (boxes within 1e-3 of the image size); segments: 1 (ResNet-50 FPN backbone and the heads with their group norms "
+      "compiled; the per-level thresholds, topk, box decoding and batched nms in LibTorch); "
+      "needs torchvision ops; wrapped as users export detectors")
+def _fallback_fcos():
+    _import_torch(need_torchvision=True)
+    # Low thresholds: with random weights the classification prior keeps
+    # every score near 0.01, and the test wants detections to compare.
+    return _as_users_export(torchvision.models.detection.fcos_resnet50_fpn(
+        weights=None, weights_backbone=None, min_size=320, max_size=320, score_thresh=0.001))
+
+
+@case("fallback_retinanet", "fallback", "1,3,320,320",
+      note="output_atol: 0.32,0.0001 (boxes within 1e-3 of the image size); segments: 1 (ResNet-50 FPN backbone, heads and anchors compiled; the per-level "
+      "thresholds, topk, box decoding and batched nms in LibTorch); needs torchvision ops; "
+      "wrapped as users export detectors")
+def _fallback_retinanet():
+    _import_torch(need_torchvision=True)
+    return _as_users_export(torchvision.models.detection.retinanet_resnet50_fpn(
+        weights=None, weights_backbone=None, min_size=320, max_size=320, score_thresh=0.001))
+
+
+@case("fallback_ssd300", "fallback", "1,3,300,300",
+      note="segments: 1 (VGG-16 backbone with its L2 norm, heads, anchors and box decoding "
+      "compiled; the per-class thresholds, topk and batched nms in LibTorch); needs "
+      "torchvision ops; wrapped as users export detectors")
+def _fallback_ssd300():
+    _import_torch(need_torchvision=True)
+    m = torchvision.models.detection.ssd300_vgg16(
+        weights=None, weights_backbone=None, score_thresh=0.001, detections_per_img=20,
+        topk_candidates=50)
+    # With random weights (VGG without batch norm) the class logits are huge
+    # and every kept score is 1.0: the ranking of the detections would be a
+    # matter of ties. Scaled down, and keeping the 20 best of 50 candidates
+    # per class, the kept scores lie 1e-4 or more apart.
+    with torch.no_grad():
+        for p in m.head.classification_head.parameters():
+            p.mul_(0.03)
+    return _as_users_export(m)
+
+
+@case("fallback_fasterrcnn_resnet50", "fallback", "1,3,320,320",
+      note="output_atol: 0.32,0.0003 (boxes within 1e-3 of the image size); segments: 2 (ResNet-50 FPN backbone, RPN head and anchors compiled; the "
+      "proposals' multi-index gather, then everything after the RPN's data-dependent "
+      "filtering in LibTorch); needs torchvision ops; wrapped as users export detectors")
+def _fallback_fasterrcnn_resnet50():
+    _import_torch(need_torchvision=True)
+    return _as_users_export(torchvision.models.detection.fasterrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, min_size=320, max_size=320,
+        box_score_thresh=0.001))
+
+
 # --------------------------------------------------------------------------
 # group "plugin": models calling a LibTorch extension op that a sinter plugin
 # implements (examples/custom_op), compiled with `--plugin` and
@@ -1084,6 +1136,26 @@ def _layer_norm(shape):
     m = nn.LayerNorm(list(shape))
     _randomize_(m.weight, m.bias)
     return m
+
+
+@case("op_group_norm", "op", "2,12,5,7", groups=4, affine=True)
+@case("op_group_norm_plain_3d", "op", "3,6,10", groups=3, affine=False)
+@case("op_group_norm_after_conv", "op", "1,3,9,9", groups=8, affine=True, conv=True)
+def _group_norm(groups, affine, conv=False):
+    class GroupNormCase(nn.Module):
+        def __init__(self):
+            super().__init__()
+            # After a convolution, as in FCOS's heads: the conv's chain is
+            # channels-last, the group norm reads channels in NCHW order.
+            self.conv = nn.Conv2d(3, 16, 3, padding=1) if conv else nn.Identity()
+            channels = 16 if conv else (12 if groups == 4 else 6)
+            self.norm = nn.GroupNorm(groups, channels, eps=1e-5, affine=affine)
+            if affine:
+                _randomize_(self.norm.weight, self.norm.bias)
+
+        def forward(self, x):
+            return torch.relu(self.norm(self.conv(x)))
+    return GroupNormCase()
 
 
 @case("op_mean_hw_keepdim", "op", "2,3,8,8", keepdim=True)
