@@ -117,7 +117,10 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
                               data->bytes().size());
         data_bytes += static_cast<int64_t>(data->bytes().size());
       }
-      absl::Status st = add_tensor(op->result(), fmt::TensorKind::Constant, it->second, "");
+      // A constant the model returns keeps its output name.
+      const auto named = output_name.find(op->result());
+      absl::Status st = add_tensor(op->result(), fmt::TensorKind::Constant, it->second,
+                                   named != output_name.end() ? named->second : "");
       if (!st.ok()) return st;
       continue;
     }

@@ -484,8 +484,12 @@ absl::Status Fallback::Flatten(tj::Value* seg, bool dynamic, Val* shape,
     }
     tj::Node* made = seg->node();
     const c10::Symbol k = made->kind();
-    if (k == c10::prim::TupleConstruct || k == c10::prim::ListConstruct ||
-        k == c10::prim::DictConstruct) {
+    // A list may have been appended to after its construct (a detector's
+    // per-image results are): its construct's items stand for it only when
+    // the example has as many.
+    const bool list_as_built = k == c10::prim::ListConstruct && ex.isList() &&
+                               ex.toListRef().size() == made->inputs().size();
+    if (k == c10::prim::TupleConstruct || list_as_built || k == c10::prim::DictConstruct) {
       // Built in the segment: its items directly, each with its own size
       // kind (a dict of a static and a data-dependent tensor stays so).
       const bool dict = k == c10::prim::DictConstruct;
@@ -609,7 +613,8 @@ absl::Status Fallback::Close(const tj::Block* model) {
       returned.emplace_back(v, std::move(shape));
     }
   }
-  if (outs.empty()) {  // nothing reads it: dead code
+  if (outs.empty()) {  // nothing reads it (dead code), or what it returns holds no tensor
+    for (auto& [v, shape] : returned) im_.SetVal(v, shape);
     open_.reset();
     return absl::OkStatus();
   }

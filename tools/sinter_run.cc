@@ -1,4 +1,6 @@
-// sinter-run: runs a sinter artifact on .npy inputs, writing .npy outputs.
+// sinter-run: runs a sinter artifact on .npy inputs, writing .npy outputs,
+// one per model output, named after it (output0.npy ..., or out.npy,
+// boxes.npy ... where the model names its outputs).
 //
 //   sinter-run MODEL.sinter --input in0.npy [--input in1.npy ...] --output-dir DIR
 //              [--threads N]
@@ -6,6 +8,7 @@
 // Uses only the public C API (include/sinter/sinter.h). Exit status: 0 on
 // success, 1 for bad usage, 2 when the model, an input or an output fails,
 // with the reason on stderr; never a signal or an uncaught exception.
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -13,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -101,6 +105,7 @@ int Run(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) return Error("cannot create the output folder '" + out_dir + "': " + ec.message());
+  std::set<std::string> written;
   for (size_t i = 0; i < sinter_model_output_count(model.get()); ++i) {
     sinter_tensor_info info;
     const void* data = nullptr;
@@ -114,7 +119,18 @@ int Run(int argc, char** argv) {
     size_t rank = 0;
     if (sinter_status* st = sinter_session_output_shape(session.get(), i, dims, 8, &rank))
       return Fail(st, "output " + std::to_string(i) + " shape");
-    std::string path = out_dir + "/output" + std::to_string(i) + ".npy";
+    // Named after the output ("output0", or "out", "boxes" where the model
+    // returns dicts): letters, digits, '_', '-' and '.' kept, the rest '_'.
+    std::string name =
+        info.name != nullptr && info.name[0] != '\0' ? info.name : "output" + std::to_string(i);
+    for (char& ch : name) {
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.')
+        ch = '_';
+    }
+    if (name.front() == '.') name.front() = '_';
+    if (!written.insert(name).second) name += "_" + std::to_string(i);
+    written.insert(name);
+    std::string path = out_dir + "/" + name + ".npy";
     std::string err = sinter::tools::WriteNpy(path, info.dtype,
                                               std::vector<int64_t>(dims, dims + rank), data, bytes);
     if (!err.empty()) return Error(err);

@@ -715,6 +715,27 @@ def _fallback_fasterrcnn_resnet50():
         box_score_thresh=0.001))
 
 
+@case("fallback_fcos_direct", "fallback", "3,320,320",
+      note="output_atol: 0.32,0.0001 (boxes within 1e-3 of the image size); segments: 1 "
+      "(scripted as torchvision makes it: forward(images: List[Tensor]) returning "
+      "(losses, detections), flattened into the one image's boxes, scores and labels; "
+      "output named 'boxes'); needs torchvision ops")
+def _fallback_fcos_direct():
+    _import_torch(need_torchvision=True)
+    return torchvision.models.detection.fcos_resnet50_fpn(
+        weights=None, weights_backbone=None, min_size=320, max_size=320, score_thresh=0.001)
+
+
+@case("fallback_fasterrcnn_direct", "fallback", "3,320,320",
+      note="segments: 2 (scripted as torchvision makes it: forward(images: List[Tensor]) "
+      "returning (losses, detections), flattened into the one image's boxes, labels and "
+      "scores; output named 'boxes'); needs torchvision ops")
+def _fallback_fasterrcnn_direct():
+    _import_torch(need_torchvision=True)
+    return torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, box_score_thresh=0.001)
+
+
 # --------------------------------------------------------------------------
 # group "plugin": models calling a LibTorch extension op that a sinter plugin
 # implements (examples/custom_op), compiled with `--plugin` and

@@ -201,6 +201,29 @@ got, ref = np.load(sys.argv[1] + "/noin_out/output0.npy"), np.load(sys.argv[1] +
 assert got.shape == ref.shape and np.allclose(got, ref, rtol=1e-5, atol=1e-6), (got, ref)
 print("a model without inputs compiles and runs")
 PY
+# sinter-run names each output's file after it: a model returning a dict
+# writes one .npy per key.
+cat > "$work/dictout.py" <<'PY'
+import sys, numpy as np, torch
+class DictOut(torch.nn.Module):
+    def forward(self, x):
+        return {"scores": torch.sigmoid(x), "total": x.sum(dim=1)}
+m = torch.jit.script(DictOut())
+m.save(sys.argv[1] + "/dictout.pt")
+np.save(sys.argv[1] + "/dictout_x.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+PY
+/usr/bin/python3 "$work/dictout.py" "$work"
+"$bin/sinterc" "$work/dictout.pt" -o "$work/dictout.sinter" --input-shape 2,3
+"$bin/sinter-run" "$work/dictout.sinter" --input "$work/dictout_x.npy" --output-dir "$work/dictout_out"
+/usr/bin/python3 - "$work" <<'PY'
+import os, sys, numpy as np
+d = sys.argv[1] + "/dictout_out"
+assert sorted(os.listdir(d)) == ["scores.npy", "total.npy"], os.listdir(d)
+x = np.arange(6, dtype=np.float32).reshape(2, 3)
+assert np.allclose(np.load(d + "/scores.npy"), 1 / (1 + np.exp(-x)), rtol=1e-6, atol=1e-6)
+assert np.allclose(np.load(d + "/total.npy"), x.sum(axis=1))
+print("sinter-run names the output files after the model's dict keys")
+PY
 # 8. sinter-opt refuses a kernel body no backend could run (an op outside the
 # vocabulary, naming it and its line) and round-trips one it accepts.
 cat > "$work/bad_body.sir" <<'SIR'
