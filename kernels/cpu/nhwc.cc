@@ -97,6 +97,13 @@ void ConvImageNhwc(const Conv2dShape& s, const float* x, const float* w, const f
   }
 }
 
+// Output columns whose whole window lies inside the input: [*lo, *hi).
+SINTER_INLINE void InteriorColumns(const Conv2dShape& s, int64_t* lo, int64_t* hi) {
+  const int64_t reach = s.w - 1 - (s.kw - 1) * s.dil_w + s.pad_w;
+  *lo = std::min(s.ow, CeilDiv(s.pad_w, s.stride_w));
+  *hi = std::max(*lo, std::min(s.ow, reach < 0 ? 0 : reach / s.stride_w + 1));
+}
+
 // Ungrouped, with few input channels and a row of taps that fits `off`: the
 // stem of every CNN (3 channels, 3x3 to 7x7 windows, stride 2), whose 27- to
 // 147-wide im2col rows cost as much to build and pack as to multiply.
@@ -121,10 +128,8 @@ SINTER_MULTIVERSION void DirectRowsNhwc(const Conv2dShape& s, const float* x, co
   // Input offsets of a tap row's (kx, ci) from the pixel's leftmost tap.
   int64_t off[kDirectMaxRowTaps] = {};
   for (int64_t t = 0; t < row_taps; ++t) off[t] = (t / s.c) * s.dil_w * s.c + t % s.c;
-  // Output columns whose whole window lies inside the input: [lo, hi).
-  const int64_t reach = s.w - 1 - (s.kw - 1) * s.dil_w + s.pad_w;
-  const int64_t lo = std::min(s.ow, CeilDiv(s.pad_w, s.stride_w));
-  const int64_t hi = std::max(lo, std::min(s.ow, reach < 0 ? 0 : reach / s.stride_w + 1));
+  int64_t lo, hi;
+  InteriorColumns(s, &lo, &hi);
   const int64_t pstep = s.stride_w * s.c;  // input distance of adjacent output pixels
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t img = r / s.oh, oy = r % s.oh;
@@ -217,10 +222,8 @@ SINTER_MULTIVERSION void DepthwiseRowsNhwc(const Conv2dShape& s, const float* x,
   for (int64_t t = 0; blocked && t < taps; ++t)
     off[t] = ((t / s.kw) * s.dil_h * s.w + (t % s.kw) * s.dil_w) * s.c;
   const bool full3 = s.kh == 3 && s.kw == 3;
-  // Output columns whose whole window lies inside the input: [lo, hi).
-  const int64_t reach = s.w - 1 - (s.kw - 1) * s.dil_w + s.pad_w;
-  const int64_t lo = std::min(s.ow, CeilDiv(s.pad_w, s.stride_w));
-  const int64_t hi = std::max(lo, std::min(s.ow, reach < 0 ? 0 : reach / s.stride_w + 1));
+  int64_t lo, hi;
+  InteriorColumns(s, &lo, &hi);
   const int64_t pstep = s.stride_w * s.c;  // input distance of adjacent output pixels
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t img = r / s.oh, oy = r % s.oh;
