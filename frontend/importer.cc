@@ -536,9 +536,10 @@ std::optional<c10::IValue> ToIValue(const Val& v, const c10::TypePtr& type) {
 
 bool Importer::SmallConstantOperands(tj::Node* n) {
   constexpr int64_t kSmall = 64;  // elements: shapes and scales, not weights
-  // Integer tensors (index arithmetic: an anchor grid's `arange(w) * stride`)
-  // up to this size fold too: the runtime computes no integer arithmetic, so
-  // without folding here only the optimising passes could (not -O0).
+  // Integer tensors (index arithmetic: an anchor grid's int32
+  // `arange(w) * stride`) up to this size fold too: the runtime computes only
+  // i64 add, sub, mul, max and min, so without folding here only the
+  // optimising passes could (not -O0).
   constexpr int64_t kIndexTensor = int64_t{1} << 20;
   bool tensor = false, small = true, integer = false;
   for (size_t i = 0; i < n->inputs().size(); ++i) {
