@@ -49,7 +49,7 @@ int64_t AlignUp(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
 
 absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::MemoryPlan& plan,
                                           ArtifactStats* stats, const NativeKernels* native,
-                                          const CudaCode* cuda) {
+                                          const CudaCode* cuda, const ir::BatchSymbol* batch) {
   fb::FlatBufferBuilder b(1 << 16);
   std::unordered_map<const ir::Value*, int> tensor_of;
   std::vector<fb::Offset<fmt::Tensor>> tensors;
@@ -195,13 +195,21 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
   if (cuda != nullptr) {
     for (const CudaCode::Image& im : cuda->images) add_object(im.format, im.bytes);
   }
+  fb::Offset<fmt::Batch> vbatch = 0;
+  if (batch != nullptr) {
+    if (batch->input_axes.size() != inputs.size() || batch->output_axes.size() != outputs.size())
+      return absl::InternalError("the batch axes do not match the graph's inputs and outputs");
+    vbatch =
+        fmt::CreateBatch(b, b.CreateString(batch->name), batch->min, batch->max,
+                         b.CreateVector(batch->input_axes), b.CreateVector(batch->output_axes));
+  }
   auto model = fmt::CreateModel(
       b, b.CreateString("sinterc 0.1.0"), b.CreateString(cuda != nullptr ? "cuda" : "cpu"),
       b.CreateVector(tensors), b.CreateVector(inputs), b.CreateVector(outputs),
       b.CreateVector(kernels), b.CreateVectorOfStructs(segments),
       static_cast<uint64_t>(plan.arena_bytes), static_cast<uint64_t>(plan.intermediate_bytes),
       b.CreateVector(objects), cuda != nullptr && cuda->allow_tf32,
-      b.CreateString(cuda != nullptr ? cuda->precision : "f32"));
+      b.CreateString(cuda != nullptr ? cuda->precision : "f32"), vbatch);
   fmt::FinishModelBuffer(b, model);
 
   format::FileHeader h{};

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "ir/batch_analysis.h"
 #include "ir/graph.h"
 #include "passes/memory_plan.h"
 #include "runtime/format/sinter_generated.h"
@@ -58,7 +59,8 @@ struct CudaCode {
 absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::MemoryPlan& plan,
                                           ArtifactStats* stats = nullptr,
                                           const NativeKernels* native = nullptr,
-                                          const CudaCode* cuda = nullptr);
+                                          const CudaCode* cuda = nullptr,
+                                          const ir::BatchSymbol* batch = nullptr);
 
 }  // namespace sinter::codegen
 

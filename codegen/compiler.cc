@@ -295,7 +295,8 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   }
   ArtifactStats stats;
   ASSIGN_OR_RETURN(std::string artifact,
-                   WriteArtifact(graph, plan, &stats, &native, cuda_target ? &cuda_code : nullptr));
+                   WriteArtifact(graph, plan, &stats, &native, cuda_target ? &cuda_code : nullptr,
+                                 options.batch ? &*options.batch : nullptr));
   // The runtime's own verification of what was written (every kernel
   // through its backend's checks, no device needed): nothing compiles that
   // the runtime would refuse.
@@ -311,6 +312,20 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
   }
   r.kernels = stats.kernels;
   r.arena_bytes = plan.arena_bytes;
+  if (options.batch) {
+    // The arena is one sample's whatever the batch: the runtime runs the
+    // plan per sample (ir/batch_analysis.h).
+    const ir::BatchSymbol& b = *options.batch;
+    std::vector<std::string> ins, outs;
+    for (size_t i = 0; i < b.input_axes.size(); ++i)
+      if (b.input_axes[i] >= 0) ins.push_back(absl::StrCat(i, ":", b.input_axes[i]));
+    for (size_t i = 0; i < b.output_axes.size(); ++i)
+      if (b.output_axes[i] >= 0) outs.push_back(absl::StrCat(i, ":", b.output_axes[i]));
+    r.batch = absl::StrCat("dynamic batch: ", b.name, " in [", b.min, ", ", b.max,
+                           "], run one sample at a time (arena: the same ", plan.arena_bytes,
+                           " bytes at every batch); axes of inputs ", absl::StrJoin(ins, ", "),
+                           ", of outputs ", absl::StrJoin(outs, ", "));
+  }
   r.intermediate_bytes = plan.intermediate_bytes;
   r.constant_bytes = stats.constant_bytes;
   r.artifact_bytes = stats.file_bytes;
@@ -471,6 +486,7 @@ std::string CompileReport::ToText() const {
       ops_in, kernels, library_calls, arena_bytes,
       intermediate_bytes ? 100.0 * arena_bytes / intermediate_bytes : 0.0, intermediate_bytes,
       constant_bytes, artifact_bytes);
+  if (!batch.empty()) absl::StrAppend(&s, batch, "\n");
   if (target == "cuda") {
     absl::StrAppend(&s, "target: cuda (", absl::StrJoin(cuda_images, ", "), "), storage ",
                     precision, ", ", cuda_generated_kernels, " distinct generated kernels, NVRTC ",
@@ -568,11 +584,11 @@ std::string CompileReport::ToJson() const {
       "\"native_ms\": %.1f, \"target\": \"%s\", \"precision\": \"%s\", "
       "\"cuda_generated_kernels\": %d, \"nvrtc_ms\": %.1f, \"cuda_kernels\": [%s], "
       "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s], "
-      "\"pipeline\": %s}",
+      "\"pipeline\": %s, \"batch\": %s}",
       partition_json, quote(partition_advice), ops_in, kernels, library_calls, arena_bytes,
       intermediate_bytes, constant_bytes, artifact_bytes, native_level, native_kernels,
       native_bytes, native_ms, target, precision, cuda_generated_kernels, nvrtc_ms, cuda_json,
-      by_op, fused_json, not_fused_json, passes_json, quote(pipeline));
+      by_op, fused_json, not_fused_json, passes_json, quote(pipeline), quote(batch));
 }
 
 }  // namespace sinter::codegen

@@ -4,10 +4,12 @@
 #define SINTER_CODEGEN_COMPILER_H_
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "codegen/cuda/resources.h"
+#include "ir/batch_analysis.h"
 #include "ir/graph.h"
 #include "passes/pass.h"
 
@@ -32,6 +34,9 @@ struct CompileOptions {
   // than the convolutions gain, on the CPU and on CUDA with tensor cores),
   // "nhwc" or "nchw".
   std::string layout = "auto";
+  // A dynamic batch the frontend checked (frontend/torchscript.h): the graph
+  // is one sample's, and the artifact records where the batch goes.
+  std::optional<ir::BatchSymbol> batch;
   // If set, receives the optimised LLVM IR of the native kernels.
   std::string* llvm_ir = nullptr;
   passes::PassManagerOptions pass_options;
@@ -39,6 +44,7 @@ struct CompileOptions {
 
 struct CompileReport {
   int64_t ops_in = 0;         // IR ops after import, constants excluded
+  std::string batch;          // the dynamic batch, in words; "" when static
   int64_t kernels = 0;        // kernel launches per inference
   int64_t library_calls = 0;  // GEMM / convolution kernels
   int64_t arena_bytes = 0;

@@ -963,9 +963,11 @@ int SegmentsWith(const std::vector<Fallback::Event>& events,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& path,
-                                                             const ImportOptions& options,
-                                                             PartitionSummary* summary) {
+namespace {
+
+absl::StatusOr<std::unique_ptr<ir::Graph>> ImportOnce(const std::string& path,
+                                                      const ImportOptions& options,
+                                                      PartitionSummary* summary) {
   // stat only: opening a FIFO would wait for a writer (and a device may
   // never end), so anything but a regular file is refused before LibTorch
   // opens it.
@@ -1071,6 +1073,49 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("LibTorch error while importing: ", e.what()));
   }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& path,
+                                                             const ImportOptions& options,
+                                                             PartitionSummary* summary,
+                                                             ir::BatchSymbol* batch) {
+  std::vector<int> axes;
+  bool dynamic = false;
+  for (size_t i = 0; i < options.inputs.size(); ++i) {
+    const InputSpec& s = options.inputs[i];
+    if (s.batch_axis >= static_cast<int>(s.shape.size()))
+      return absl::InvalidArgumentError(absl::StrCat("input ", i, ": batch axis out of range"));
+    axes.push_back(s.batch_axis < 0 ? -1 : s.batch_axis);
+    dynamic |= s.batch_axis >= 0;
+  }
+  if (!dynamic) return ImportOnce(path, options, summary);
+  if (batch == nullptr)
+    return absl::InvalidArgumentError("a dynamic batch needs a caller that records it");
+  if (options.batch_min < 1 || options.batch_max < options.batch_min)
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad batch range ", options.batch_min, "..", options.batch_max));
+  // The model at batch 1 is what is compiled; at the probe batch it shows
+  // which axes follow the batch (ir/batch_analysis.h). 3, not 2: fewer
+  // coincidences with the small extents models have anyway.
+  constexpr int64_t kProbe = 3;
+  ImportOptions unit = options, probe = options;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i] < 0) continue;
+    unit.inputs[i].shape[axes[i]] = 1;
+    probe.inputs[i].shape[axes[i]] = kProbe;
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> graph, ImportOnce(path, unit, summary));
+  ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> probed, ImportOnce(path, probe, nullptr));
+  absl::StatusOr<std::vector<int>> outputs = ir::CheckSeparableBatch(*graph, *probed, axes, kProbe);
+  if (!outputs.ok()) {
+    return absl::Status(outputs.status().code(), absl::StrCat("symbol '", options.batch_symbol,
+                                                              "': ", outputs.status().message()));
+  }
+  *batch = ir::BatchSymbol{options.batch_symbol, options.batch_min, options.batch_max, axes,
+                           *std::move(outputs)};
+  return graph;
 }
 
 }  // namespace sinter::frontend

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ir/batch_analysis.h"
 #include "ir/graph.h"
 
 namespace sinter::frontend {
@@ -17,6 +18,9 @@ namespace sinter::frontend {
 struct InputSpec {
   std::vector<int64_t> shape;
   ir::DType dtype = ir::DType::kF32;
+  // The axis that is the dynamic batch (ImportOptions::batch_symbol), or -1;
+  // its extent in `shape` is ignored.
+  int batch_axis = -1;
 };
 
 // Partial compilation (`sinterc --fallback torch`): what sinter cannot
@@ -38,6 +42,10 @@ struct ImportOptions {
   // LibTorch extension libraries to load first (torch.ops.load_library), so
   // that a model calling their ops deserialises.
   std::vector<std::string> torch_libraries;
+  // A dynamic batch (`--input-shape batch=1..64,3,224,224`): its name and
+  // range, on the inputs whose batch_axis is set.
+  std::string batch_symbol = "batch";
+  int64_t batch_min = 1, batch_max = 1;
 };
 
 // What partial compilation decided, for the partition report.
@@ -53,9 +61,15 @@ struct PartitionSummary {
 // Errors: NotFound for a missing file, InvalidArgument for a file LibTorch
 // cannot load or inputs that do not fit, Unimplemented listing every
 // unsupported op kind with its count and first source line.
+//
+// With a dynamic batch, the graph is the model at batch 1, checked to run
+// the batch one sample at a time (ir/batch_analysis.h), and `batch` (which
+// must then be given) receives the symbol and every input's and output's
+// batch axis; a model that mixes samples is InvalidArgument naming the op.
 absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& path,
                                                              const ImportOptions& options,
-                                                             PartitionSummary* summary = nullptr);
+                                                             PartitionSummary* summary = nullptr,
+                                                             ir::BatchSymbol* batch = nullptr);
 
 }  // namespace sinter::frontend
 

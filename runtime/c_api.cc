@@ -126,6 +126,12 @@ sinter_status* Info(const sinter_model* model, size_t index, bool input,
   out_info->rank = t.dims.size();
   out_info->dims = t.dims.data();
   out_info->byte_size = t.byte_size;
+  // A dynamic batch: -1 on its axis, and no size until a run has one.
+  if (const sinter::rt::BatchInfo* b = model->model->batch();
+      b != nullptr && (input ? b->input_axes : b->output_axes)[index] >= 0) {
+    out_info->dims = (input ? b->input_dims : b->output_dims)[index].data();
+    out_info->byte_size = 0;
+  }
   return nullptr;
 }
 
@@ -301,6 +307,42 @@ sinter_status* sinter_model_input_info(const sinter_model* model, size_t index,
 sinter_status* sinter_model_output_info(const sinter_model* model, size_t index,
                                         sinter_tensor_info* out_info) {
   return Guard([&] { return Info(model, index, false, out_info); });
+}
+
+sinter_status* sinter_model_dim_range(const sinter_model* model, int is_output, size_t index,
+                                      size_t axis, const char** out_symbol, int64_t* out_min,
+                                      int64_t* out_max) {
+  return Guard([&]() -> sinter_status* {
+    if (model == nullptr) return NullArg("model");
+    if (out_symbol == nullptr || out_min == nullptr || out_max == nullptr)
+      return NullArg(out_symbol == nullptr ? "out_symbol"
+                     : out_min == nullptr  ? "out_min"
+                                           : "out_max");
+    const auto& list = is_output ? model->model->outputs() : model->model->inputs();
+    const char* what = is_output ? "output" : "input";
+    if (index >= list.size()) {
+      return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(what) + " index " +
+                                                     std::to_string(index) + " out of range (" +
+                                                     std::to_string(list.size()) + ")");
+    }
+    const auto& t = model->model->tensors()[list[index]];
+    if (axis >= t.dims.size()) {
+      return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(what) + " '" + t.name + "' has rank " +
+                                                     std::to_string(t.dims.size()) + ", no axis " +
+                                                     std::to_string(axis));
+    }
+    const sinter::rt::BatchInfo* b = model->model->batch();
+    if (b == nullptr ||
+        (is_output ? b->output_axes : b->input_axes)[index] != static_cast<int>(axis)) {
+      return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(what) + " '" + t.name + "' axis " +
+                                                     std::to_string(axis) +
+                                                     " has no range: it is not a dynamic batch");
+    }
+    *out_symbol = b->symbol.c_str();
+    *out_min = b->min;
+    *out_max = b->max;
+    return nullptr;
+  });
 }
 
 size_t sinter_model_arena_bytes(const sinter_model* model) {

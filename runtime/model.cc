@@ -253,6 +253,47 @@ void Model::ReleaseConstant(int t) const {
   }
 }
 
+// The batch of a format::Batch: a named range, one axis (or none) per input
+// and output, each holding 1 in the one-sample plan; bounded so that a whole
+// batch's bytes fit int64.
+Status Model::VerifyBatch(const format::Batch& b) {
+  BatchInfo info;
+  info.symbol = b.symbol()->str();
+  info.min = b.min();
+  info.max = b.max();
+  if (info.symbol.empty() || info.min < 1 || info.max < info.min || info.max > (int64_t{1} << 20))
+    return DataLoss(
+        StrCat("batch '", info.symbol, "': bad range [", info.min, ", ", info.max, "]"));
+  auto axes = [&](const flatbuffers::Vector<int32_t>* v, const std::vector<int>& list,
+                  const char* what, std::vector<int>* out,
+                  std::vector<std::vector<int64_t>>* dims) -> Status {
+    if (v == nullptr || v->size() != list.size())
+      return DataLoss(StrCat("batch '", info.symbol, "': not one axis per model ", what));
+    for (size_t i = 0; i < list.size(); ++i) {
+      const int a = v->Get(static_cast<flatbuffers::uoffset_t>(i));
+      const TensorDesc& t = tensors_[list[i]];
+      dims->push_back(t.dims);
+      out->push_back(a);
+      if (a == -1) continue;
+      if (a < 0 || static_cast<size_t>(a) >= t.dims.size() || t.dims[a] != 1 ||
+          t.kind == TensorKind::kDynamic ||
+          t.byte_size > static_cast<uint64_t>(INT64_MAX / info.max)) {
+        return DataLoss(StrCat("batch '", info.symbol, "': bad axis ", a, " of model ", what, " '",
+                               t.name, "'"));
+      }
+      dims->back()[a] = -1;
+    }
+    return Status::Ok();
+  };
+  RT_RETURN_IF_ERROR(axes(b.input_axes(), inputs_, "input", &info.input_axes, &info.input_dims));
+  RT_RETURN_IF_ERROR(
+      axes(b.output_axes(), outputs_, "output", &info.output_axes, &info.output_dims));
+  if (std::all_of(info.input_axes.begin(), info.input_axes.end(), [](int a) { return a < 0; }))
+    return DataLoss(StrCat("batch '", info.symbol, "': no input has it"));
+  batch_ = std::move(info);
+  return Status::Ok();
+}
+
 Status Model::Verify(const LoadOptions& options) {
   const uint8_t* base = storage_->data();
   const uint64_t size = storage_->size();
@@ -445,6 +486,7 @@ Status Model::Verify(const LoadOptions& options) {
       return DataLoss(StrCat("tensor ", i, " is dynamic but not a model output"));
     }
   }
+  if (m->batch() != nullptr) RT_RETURN_IF_ERROR(VerifyBatch(*m->batch()));
 
   // 6. Code objects: in range and intact (each its own CRC, whether or not
   // the weights are checked: damaged code must never run). Which of them a

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@
 
 namespace sinter::format {
 struct Kernel;
-}
+struct Batch;
+}  // namespace sinter::format
 
 namespace sinter::rt {
 
@@ -109,6 +111,17 @@ struct Step {
   }
 };
 
+// A dynamic batch (format::Batch): the plan computes one sample, its tensors
+// hold 1 on the batch axes, and a session runs it per sample
+// (runtime/session.h).
+struct BatchInfo {
+  std::string symbol;
+  int64_t min = 1, max = 1;
+  std::vector<int> input_axes, output_axes;  // -1: the tensor has no batch axis
+  // What sinter_tensor_info shows: the dims with -1 on the batch axis.
+  std::vector<std::vector<int64_t>> input_dims, output_dims;
+};
+
 struct LoadOptions {
   bool verify_weights_checksum = false;  // CRC of the whole constants region
   bool allow_native_code = true;         // load the artifact's native CPU kernels
@@ -132,6 +145,8 @@ class Model {
   const std::vector<Step>& steps() const { return steps_; }
   const std::vector<CodeObject>& code_objects() const { return code_objects_; }
   uint64_t arena_bytes() const { return arena_bytes_; }
+  // The dynamic batch, or null when every dimension is static.
+  const BatchInfo* batch() const { return batch_ ? &*batch_ : nullptr; }
   const std::string& target() const { return target_; }  // "cpu" or "cuda"
   // The plugins its kernels need, comma-separated ("torch"), "" for none.
   const std::string& plugins() const { return plugins_; }
@@ -148,6 +163,7 @@ class Model {
   Status VerifyKernel(size_t k, const format::Kernel* kd, format::Target target,
                       std::vector<char>& defined);
   Status VerifyLiveness() const;
+  Status VerifyBatch(const format::Batch& batch);
 
   std::unique_ptr<Storage> storage_;
   std::string target_;
@@ -158,6 +174,7 @@ class Model {
   std::vector<Step> steps_;
   std::vector<CodeObject> code_objects_;
   uint64_t arena_bytes_ = 0;
+  std::optional<BatchInfo> batch_;
   std::unique_ptr<BackendModel> backend_;  // last: it refers to everything above
 };
 

@@ -1,6 +1,9 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <cstring>
+
+#include "runtime/dims.h"
 
 namespace sinter::rt {
 
@@ -20,6 +23,9 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> 
   std::unique_ptr<Session> s(new Session());
   s->model_ = std::move(model);
   s->input_set_.assign(s->model_->inputs().size(), 0);
+  s->input_batch_.assign(s->model_->inputs().size(), 0);
+  s->batch_inputs_.resize(s->model_->inputs().size());
+  s->batch_outputs_.resize(s->model_->outputs().size());
   auto b = s->model_->backend()->CreateSession(config);
   if (!b.ok()) return b.status();
   s->backend_ = std::move(b.value());
@@ -28,6 +34,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> 
 
 Status Session::BindInputDevice(size_t index, void* device_ptr, size_t byte_size) {
   if (index >= model_->inputs().size()) return InvalidArgument("input index out of range");
+  if (const BatchInfo* b = model_->batch(); b != nullptr && b->input_axes[index] >= 0)
+    return Status(SINTER_UNIMPLEMENTED, "device pointers for an input with a dynamic batch");
   RT_RETURN_IF_ERROR(backend_->BindInputDevice(index, device_ptr, byte_size));
   input_set_[index] = device_ptr != nullptr;
   return Status::Ok();
@@ -35,6 +43,8 @@ Status Session::BindInputDevice(size_t index, void* device_ptr, size_t byte_size
 
 Status Session::BindOutputDevice(size_t index, void* device_ptr, size_t byte_size) {
   if (index >= model_->outputs().size()) return InvalidArgument("output index out of range");
+  if (const BatchInfo* b = model_->batch(); b != nullptr && b->output_axes[index] >= 0)
+    return Status(SINTER_UNIMPLEMENTED, "device pointers for an output with a dynamic batch");
   return backend_->BindOutputDevice(index, device_ptr, byte_size);
 }
 
@@ -51,19 +61,42 @@ Status Session::SetInput(size_t index, sinter_dtype dtype, const int64_t* dims, 
     return InvalidArgument(StrCat(where, ": dtype ", sinter_dtype_name(dtype), ", expected ",
                                   sinter_dtype_name(d.dtype)));
   }
-  if (rank != d.dims.size() || (rank > 0 && dims == nullptr) ||
-      !std::equal(d.dims.begin(), d.dims.end(), dims)) {
-    std::string got = "[";
-    for (size_t i = 0; dims != nullptr && i < rank; ++i)
-      got += (i ? "," : "") + std::to_string(dims[i]);
-    std::string want = "[";
-    for (size_t i = 0; i < d.dims.size(); ++i) want += (i ? "," : "") + std::to_string(d.dims[i]);
-    return InvalidArgument(StrCat(where, ": shape ", got, "], expected ", want, "]"));
+  // With a dynamic batch, the input's batch axis takes any extent in the
+  // symbol's range; everything else is the model's.
+  const BatchInfo* batch = model_->batch();
+  const int axis = batch != nullptr ? batch->input_axes[index] : -1;
+  auto dims_text = [&](const int64_t* v, size_t n, bool symbolic) {
+    std::string t = "[";
+    for (size_t i = 0; v != nullptr && i < n; ++i) {
+      t += i ? "," : "";
+      t += symbolic && static_cast<int>(i) == axis ? batch->symbol : std::to_string(v[i]);
+    }
+    return t + "]";
+  };
+  bool same = rank == d.dims.size() && (rank == 0 || dims != nullptr);
+  for (size_t i = 0; same && i < rank; ++i)
+    same = static_cast<int>(i) == axis || dims[i] == d.dims[i];
+  if (!same) {
+    return InvalidArgument(StrCat(where, ": shape ", dims_text(dims, rank, false), ", expected ",
+                                  dims_text(d.dims.data(), d.dims.size(), true)));
   }
-  if (byte_size != d.byte_size || (byte_size > 0 && data == nullptr)) {
-    return InvalidArgument(StrCat(where, ": ", byte_size, " bytes given, expected ", d.byte_size));
+  const int64_t n = axis >= 0 ? dims[axis] : 1;
+  if (axis >= 0 && (n < batch->min || n > batch->max)) {
+    return InvalidArgument(StrCat(where, ": ", batch->symbol, " = ", n, " is outside its range [",
+                                  batch->min, ", ", batch->max, "] (axis ", axis, ")"));
   }
-  RT_RETURN_IF_ERROR(backend_->SetInput(index, data, byte_size));
+  const uint64_t want = d.byte_size * static_cast<uint64_t>(n);  // bounded at load
+  if (byte_size != want || (byte_size > 0 && data == nullptr)) {
+    return InvalidArgument(StrCat(where, ": ", byte_size, " bytes given, expected ", want));
+  }
+  if (n == 1) {
+    RT_RETURN_IF_ERROR(backend_->SetInput(index, data, byte_size));
+    std::vector<uint8_t>().swap(batch_inputs_[index]);
+  } else {
+    const auto* p = static_cast<const uint8_t*>(data);
+    batch_inputs_[index].assign(p, p + byte_size);
+  }
+  input_batch_[index] = axis >= 0 ? n : 0;
   input_set_[index] = 1;
   return Status::Ok();
 }
@@ -77,6 +110,29 @@ Status Session::Run() {
     }
   }
   has_run_ = false;  // a failed run leaves no outputs to read
+  if (const BatchInfo* batch = model_->batch(); batch != nullptr) {
+    // Every batched input must have been given the same batch.
+    int64_t n = 0;
+    size_t first = 0;
+    for (size_t i = 0; i < input_batch_.size(); ++i) {
+      if (batch->input_axes[i] < 0) continue;
+      if (n == 0) {
+        n = input_batch_[i], first = i;
+      } else if (input_batch_[i] != n) {
+        const auto& t = model_->tensors();
+        return InvalidArgument(StrCat("inputs ", first, " '", t[model_->inputs()[first]].name,
+                                      "' and ", i, " '", t[model_->inputs()[i]].name,
+                                      "' disagree on ", batch->symbol, ": ", n, " and ",
+                                      input_batch_[i]));
+      }
+    }
+    run_batch_ = n;
+    if (n > 1) {
+      RT_RETURN_IF_ERROR(RunPerSample(n));
+      has_run_ = true;
+      return Status::Ok();
+    }
+  }
   if (profiling_) {
     std::vector<KernelTime> times;
     RT_RETURN_IF_ERROR(backend_->Run(&times));
@@ -88,15 +144,74 @@ Status Session::Run() {
   return Status::Ok();
 }
 
+const uint8_t* Session::InputSample(size_t index, int64_t b) {
+  const TensorDesc& d = model_->tensors()[model_->inputs()[index]];
+  const int axis = model_->batch()->input_axes[index];
+  const int64_t n = input_batch_[index];
+  const uint64_t outer = static_cast<uint64_t>(Prod(d.dims, 0, axis));
+  const uint8_t* all = batch_inputs_[index].data();
+  if (d.byte_size == 0) return all;          // an empty tensor (outer may be 0)
+  const uint64_t row = d.byte_size / outer;  // one sample's bytes of one outer index
+  if (outer == 1) return all + static_cast<uint64_t>(b) * row;
+  scratch_.resize(d.byte_size);
+  for (uint64_t o = 0; o < outer; ++o)
+    std::memcpy(scratch_.data() + o * row, all + (o * n + b) * row, row);
+  return scratch_.data();
+}
+
+Status Session::RunPerSample(int64_t n) {
+  const BatchInfo& batch = *model_->batch();
+  const auto& tensors = model_->tensors();
+  for (size_t o = 0; o < batch_outputs_.size(); ++o) {
+    if (batch.output_axes[o] >= 0)
+      batch_outputs_[o].resize(tensors[model_->outputs()[o]].byte_size * n);
+  }
+  std::vector<KernelTime> total, times;
+  for (int64_t b = 0; b < n; ++b) {
+    for (size_t i = 0; i < input_batch_.size(); ++i) {
+      if (batch.input_axes[i] < 0) continue;
+      RT_RETURN_IF_ERROR(
+          backend_->SetInput(i, InputSample(i, b), tensors[model_->inputs()[i]].byte_size));
+    }
+    RT_RETURN_IF_ERROR(backend_->Run(profiling_ ? &times : nullptr));
+    // A profile of the batch: each kernel's time summed over the samples,
+    // starting where the first sample's did.
+    if (profiling_ && b == 0) total = times;
+    for (size_t k = 0; profiling_ && b > 0 && k < total.size() && k < times.size(); ++k)
+      total[k].duration_us += times[k].duration_us;
+    for (size_t o = 0; o < batch_outputs_.size(); ++o) {
+      const int axis = batch.output_axes[o];
+      if (axis < 0) continue;
+      auto p = backend_->Output(o);
+      if (!p.ok()) return p.status();
+      const TensorDesc& d = tensors[model_->outputs()[o]];
+      if (d.byte_size == 0) continue;
+      const uint64_t outer = static_cast<uint64_t>(Prod(d.dims, 0, axis));
+      const uint64_t row = d.byte_size / outer;
+      const auto* src = static_cast<const uint8_t*>(p.value());
+      for (uint64_t k = 0; k < outer; ++k) {
+        std::memcpy(batch_outputs_[o].data() + (k * n + b) * row, src + k * row, row);
+      }
+    }
+  }
+  if (profiling_) profile_ = std::move(total);
+  return Status::Ok();
+}
+
 StatusOr<std::pair<const void*, size_t>> Session::Output(size_t index) const {
   if (index >= model_->outputs().size()) {
     return InvalidArgument(StrCat("output index ", index, " out of range: the model has ",
                                   model_->outputs().size(), " outputs"));
   }
   if (!has_run_) return Status(SINTER_FAILED_PRECONDITION, "no run has completed yet");
+  const TensorDesc& d = model_->tensors()[model_->outputs()[index]];
+  if (const BatchInfo* b = model_->batch(); b != nullptr && b->output_axes[index] >= 0) {
+    if (run_batch_ > 1)
+      return std::pair<const void*, size_t>(batch_outputs_[index].data(),
+                                            batch_outputs_[index].size());
+  }
   auto p = backend_->Output(index);
   if (!p.ok()) return p.status();
-  const TensorDesc& d = model_->tensors()[model_->outputs()[index]];
   if (d.kind != TensorKind::kDynamic) return std::pair<const void*, size_t>(p.value(), d.byte_size);
   auto dims = OutputDims(index);
   if (!dims.ok()) return dims.status();
@@ -112,6 +227,12 @@ StatusOr<std::vector<int64_t>> Session::OutputDims(size_t index) const {
                                   model_->outputs().size(), " outputs"));
   }
   const TensorDesc& d = model_->tensors()[model_->outputs()[index]];
+  if (const BatchInfo* b = model_->batch(); b != nullptr && b->output_axes[index] >= 0) {
+    if (!has_run_) return Status(SINTER_FAILED_PRECONDITION, "no run has completed yet");
+    std::vector<int64_t> dims = d.dims;
+    dims[b->output_axes[index]] = run_batch_;
+    return dims;
+  }
   if (d.kind != TensorKind::kDynamic) return d.dims;
   if (!has_run_) return Status(SINTER_FAILED_PRECONDITION, "no run has completed yet");
   const std::vector<int64_t>* dims = backend_->OutputDims(index);

@@ -39,6 +39,12 @@ class Session {
 
  private:
   Session() = default;
+  // A model with a dynamic batch given more than one sample: the plan runs
+  // once per sample, each input's slice in, each output's slice out.
+  Status RunPerSample(int64_t batch);
+  // Sample `b` of batched input `index` (contiguous when its batch axis
+  // leads, gathered into scratch_ otherwise).
+  const uint8_t* InputSample(size_t index, int64_t b);
 
   std::shared_ptr<const Model> model_;
   std::unique_ptr<BackendSession> backend_;
@@ -46,6 +52,13 @@ class Session {
   bool has_run_ = false;
   bool profiling_ = false;
   std::vector<KernelTime> profile_;  // of the last profiled run, one per step
+  // Dynamic batch (Model::batch()): per input, the batch it was given (0:
+  // none yet) and, above one sample, a copy of the whole batch; per output,
+  // the last run's whole batch when it had more than one sample.
+  std::vector<int64_t> input_batch_;
+  std::vector<std::vector<uint8_t>> batch_inputs_, batch_outputs_;
+  std::vector<uint8_t> scratch_;
+  int64_t run_batch_ = 1;
 };
 
 }  // namespace sinter::rt

@@ -2,6 +2,7 @@
 // of a sinter artifact, in the spirit of trtexec. Inputs are random.
 //
 //   sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]
+//                [--batch N]  (a dynamic batch's size; default: its minimum)
 //                [--profile FILE.json [--peak-gflops PER_CORE]]
 //
 // --profile runs the model `iters` more times with per-kernel timing, writes
@@ -210,13 +211,13 @@ int Profile(const sinter_model* model, sinter_session* session, int iters, const
 
 constexpr char kUsage[] =
     "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n"
-    "                    [--profile FILE.json [--peak-gflops PER_CORE]]\n";
+    "                    [--batch N] [--profile FILE.json [--peak-gflops PER_CORE]]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string path;
-  int iters = 50, warmup = 5, threads = 0;
+  int iters = 50, warmup = 5, threads = 0, batch = 0;
   bool json = false;
   std::string profile;
   double peak_per_core = -1;  // measured unless --peak-gflops
@@ -228,6 +229,8 @@ int main(int argc, char** argv) {
       warmup = std::max(0, std::atoi(argv[++i]));
     else if (a == "--threads" && i + 1 < argc)
       threads = std::atoi(argv[++i]);
+    else if (a == "--batch" && i + 1 < argc)
+      batch = std::atoi(argv[++i]);
     else if (a == "--json")
       json = true;
     else if (a == "--profile" && i + 1 < argc)
@@ -260,13 +263,26 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < sinter_model_input_count(model); ++i) {
     sinter_tensor_info info;
     if (sinter_status* st = sinter_model_input_info(model, i, &info)) return Fail(st, "input info");
-    std::vector<uint8_t> buf(info.byte_size, 0);
+    // A dynamic batch (-1) runs at --batch, or at the least its range takes.
+    std::vector<int64_t> dims(info.dims, info.dims + info.rank);
+    size_t bytes = sinter_dtype_size(info.dtype);
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (dims[d] == -1) {
+        const char* symbol = nullptr;
+        int64_t lo = 1, hi = 1;
+        if (sinter_status* st = sinter_model_dim_range(model, 0, i, d, &symbol, &lo, &hi))
+          return Fail(st, "input info");
+        dims[d] = batch > 0 ? batch : lo;
+      }
+      bytes *= static_cast<size_t>(dims[d]);
+    }
+    std::vector<uint8_t> buf(bytes, 0);
     if (info.dtype == SINTER_F32) {
       float* f = reinterpret_cast<float*>(buf.data());
-      for (size_t k = 0; k < info.byte_size / 4; ++k) f[k] = dist(rng);
+      for (size_t k = 0; k < bytes / 4; ++k) f[k] = dist(rng);
     }
-    if (sinter_status* st = sinter_session_set_input(session, i, info.dtype, info.dims, info.rank,
-                                                     buf.data(), buf.size())) {
+    if (sinter_status* st = sinter_session_set_input(session, i, info.dtype, dims.data(),
+                                                     dims.size(), buf.data(), buf.size())) {
       return Fail(st, "set input");
     }
   }

@@ -1,6 +1,8 @@
 // sinterc: compiles a TorchScript model into a sinter artifact.
 //
 //   sinterc MODEL.pt -o MODEL.sinter --input-shape 1,3,224,224 [--input-shape ...]
+//   (a dimension NAME=MIN..MAX, e.g. batch=1..64,3,224,224: one artifact for
+//   every batch in the range, run one sample at a time; ir/batch_analysis.h)
 //           [--input-dtype f32,...] [-O0 | --pipeline NAME] [--report]
 //           [--report-json FILE] [--print-ir-after=PASS] [--print-ir-after-all]
 //           [--emit-ir FILE] [--dot FILE] [--time-passes]
@@ -19,6 +21,7 @@
 //
 // Exit status: 0 on success, 1 for bad usage, 2 when the model cannot be
 // compiled (unsupported ops, bad shapes), with the reason on stderr.
+#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -51,7 +54,7 @@ int Usage(const std::string& msg) {
 
 int main(int argc, char** argv) {
   using namespace sinter;
-  std::string model, out, report_json, emit_ir, emit_llvm, dot, llvm_ir;
+  std::string model, out, report_json, emit_ir, emit_llvm, dot, llvm_ir, batch_name;
   bool report = false;
   frontend::ImportOptions import;
   std::vector<ir::DType> dtypes;
@@ -77,6 +80,36 @@ int main(int argc, char** argv) {
       if (text.empty()) return Usage("empty --input-shape (use 'scalar' for a 0-d input)");
       if (text != "scalar") {
         for (absl::string_view d : absl::StrSplit(text, ',')) {
+          // NAME=MIN..MAX: a dynamic batch (frontend/torchscript.h).
+          if (const size_t eq = d.find('='); eq != absl::string_view::npos) {
+            const std::string name(d.substr(0, eq));
+            const absl::string_view range = d.substr(eq + 1);
+            const size_t dots = range.find("..");
+            int64_t lo = 0, hi = 0;
+            bool ident = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
+            for (char c : name) ident &= std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+            if (!ident || dots == absl::string_view::npos ||
+                !absl::SimpleAtoi(range.substr(0, dots), &lo) ||
+                !absl::SimpleAtoi(range.substr(dots + 2), &hi) || lo < 1 || hi < lo) {
+              return Usage("bad --input-shape '" + text + "': dimension '" + std::string(d) +
+                           "' is not NAME=MIN..MAX (a name and a range of positive numbers)");
+            }
+            if (spec.batch_axis >= 0)
+              return Usage("--input-shape '" + text + "': more than one dynamic dimension");
+            if (!batch_name.empty() &&
+                (name != batch_name || lo != import.batch_min || hi != import.batch_max)) {
+              return Usage("--input-shape '" + text + "': '" + std::string(d) +
+                           "' is a second dynamic dimension (only one symbol, the batch, is "
+                           "supported; the same NAME=MIN..MAX on several inputs is one symbol)");
+            }
+            batch_name = name;
+            import.batch_symbol = name;
+            import.batch_min = lo;
+            import.batch_max = hi;
+            spec.batch_axis = static_cast<int>(spec.shape.size());
+            spec.shape.push_back(1);
+            continue;
+          }
           int64_t v;
           if (!absl::SimpleAtoi(d, &v) || v <= 0) {
             return Usage("bad --input-shape '" + text + "': dimension '" + std::string(d) +
@@ -163,11 +196,13 @@ int main(int argc, char** argv) {
   if (!import.fallback.enabled && !import.fallback.torch_executed_ops.empty())
     return Usage("--torch-executed-ops needs --fallback torch");
   frontend::PartitionSummary partition;
-  auto graph = frontend::ImportTorchScript(model, import, &partition);
+  ir::BatchSymbol batch;
+  auto graph = frontend::ImportTorchScript(model, import, &partition, &batch);
   if (!graph.ok()) {
     std::cerr << "sinterc: " << model << ": " << graph.status().message() << "\n";
     return 2;
   }
+  if (!batch_name.empty()) copts.batch = batch;
   if (!emit_ir.empty()) {
     std::ofstream(emit_ir) << ir::Print(**graph);
   }

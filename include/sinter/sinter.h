@@ -140,7 +140,19 @@ SINTER_API sinter_status* sinter_model_input_info(const sinter_model* model, siz
                                                   sinter_tensor_info* out_info);
 SINTER_API sinter_status* sinter_model_output_info(const sinter_model* model, size_t index,
                                                    sinter_tensor_info* out_info);
-/* Bytes of activation memory each session allocates. */
+/* A dimension that varies between runs: a dynamic batch (`sinterc
+ * --input-shape batch=1..64,3,224,224`) shows as -1 in sinter_tensor_info's
+ * dims (byte_size 0) of the inputs and outputs that have it. This gives its
+ * symbol (valid while the model lives) and the range a run accepts, for
+ * input (`is_output` 0) or output `index` and its dimension `axis`;
+ * SINTER_INVALID_ARGUMENT when that dimension is fixed or data-dependent.
+ * Inputs that share the symbol must be given the same extent; after a run,
+ * sinter_session_output_shape gives each output's dims. */
+SINTER_API sinter_status* sinter_model_dim_range(const sinter_model* model, int is_output,
+                                                 size_t index, size_t axis, const char** out_symbol,
+                                                 int64_t* out_min, int64_t* out_max);
+/* Bytes of activation memory each session allocates (with a dynamic batch:
+ * one sample's, whatever the batch). */
 SINTER_API size_t sinter_model_arena_bytes(const sinter_model* model);
 /* Kernels of this model that run native code (see disable_native_code). */
 SINTER_API size_t sinter_model_native_kernel_count(const sinter_model* model);

@@ -277,4 +277,37 @@ env LD_LIBRARY_PATH="$work/noplugin" SINTER_PLUGIN_PATH="$bin/../lib/libsinter_p
   "$bin/sinter-run" "$work/fft_fb.sinter" --input "$work/fft_x.npy" --output-dir "$work/fft_out3"
 expect 1 "needs --fallback torch" "$bin/sinterc" "$models/fft_refused.pt" -o "$work/x.sinter" \
   --input-shape 1,16 --torch-executed-ops aten::abs
+
+# A dynamic batch (issue 12): the LSTM compiled once for batch 1..4, run by
+# sinter-run at batch 3 against LibTorch; a batch outside the range, a second
+# symbol, and a symbol the model mixes (the LSTM's sequence) named.
+"$bin/sinterc" "$models/lstm.pt" -o "$work/lstm_dyn.sinter" --input-shape batch=1..4,32,64 \
+  --report > "$work/lstm_dyn.report"
+grep -q "dynamic batch: batch in \[1, 4\]" "$work/lstm_dyn.report" ||
+  { echo "no dynamic batch in the report:"; cat "$work/lstm_dyn.report"; exit 1; }
+/usr/bin/python3 - "$models/lstm.pt" "$work" <<'PY'
+import sys, numpy as np, torch
+torch.manual_seed(2)
+x = torch.randn(3, 32, 64)
+np.save(sys.argv[2] + "/in_b3.npy", x.numpy())
+np.save(sys.argv[2] + "/in_b5.npy", torch.randn(5, 32, 64).numpy())
+with torch.no_grad():
+    np.save(sys.argv[2] + "/ref_b3.npy", torch.jit.load(sys.argv[1]).eval()(x).numpy())
+PY
+"$bin/sinter-run" "$work/lstm_dyn.sinter" --input "$work/in_b3.npy" --output-dir "$work/out_b3"
+/usr/bin/python3 - "$work" <<'PY'
+import sys, numpy as np
+got, ref = np.load(sys.argv[1] + "/out_b3/output0.npy"), np.load(sys.argv[1] + "/ref_b3.npy")
+assert got.shape == ref.shape == (3, 10), (got.shape, ref.shape)
+assert np.allclose(got, ref, rtol=1e-4, atol=1e-4), float(np.abs(got - ref).max())
+print("dynamic batch: sinter-run at batch 3 matches LibTorch")
+PY
+expect 2 "input 0 'input0': batch = 5 is outside its range \[1, 4\]" \
+  "$bin/sinter-run" "$work/lstm_dyn.sinter" --input "$work/in_b5.npy" --output-dir "$work/o"
+expect 1 "is not NAME=MIN..MAX" \
+  "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape batch=4..1,32,64
+expect 1 "more than one dynamic dimension" \
+  "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape batch=1..4,seq=1..32,64
+expect 2 "symbol 'seq': the batch cannot run one sample at a time: .*'lstm'.* runs its recurrence over the batch" \
+  "$bin/sinterc" "$models/lstm.pt" -o "$work/x.sinter" --input-shape 1,seq=1..32,64
 echo "tools test passed"

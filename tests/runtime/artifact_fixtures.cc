@@ -177,4 +177,18 @@ void BuildSmallConv(ir::Graph* g) {
   Output(g, sum, "y");
 }
 
+std::string DynamicBatchArtifact() {
+  ir::Graph g;
+  Builder b(&g);
+  Value* a = Input(&g, {1, 4}, "a");
+  Value* x = Input(&g, {2, 1, 4}, "b");
+  Output(&g, Make(b, OpKind::kAdd, {a, x}), "sum");
+  Output(&g, Make(b, OpKind::kTanh, {a}), "t");
+  codegen::CompileOptions options;
+  options.batch = ir::BatchSymbol{"batch", 1, 8, {0, 1}, {1, 0}};
+  auto artifact = codegen::Compile(g, options, nullptr);
+  if (!artifact.ok()) Die("compile failed: " + std::string(artifact.status().message()));
+  return *std::move(artifact);
+}
+
 }  // namespace sinter::testing

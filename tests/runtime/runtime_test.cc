@@ -598,6 +598,88 @@ TEST(CApiTest, SetInputMismatchesNameTheInput) {
   EXPECT_EQ(e.code, SINTER_FAILED_PRECONDITION);
 }
 
+// One artifact, any batch in its range (issue 12): -1 and the range in the
+// tensor info, each run's output dims, the batch on a leading and on a
+// middle axis, and the errors that name the symbol, the range and the input.
+TEST(CApiTest, DynamicBatchRunsEveryBatchInItsRange) {
+  ModelPtr model = LoadMemory(DynamicBatchArtifact());
+  ASSERT_NE(model, nullptr);
+  sinter_tensor_info info;
+  ASSERT_TRUE(IsOk(sinter_model_input_info(model.get(), 1, &info)));
+  EXPECT_EQ(std::vector<int64_t>(info.dims, info.dims + info.rank),
+            (std::vector<int64_t>{2, -1, 4}));
+  EXPECT_EQ(info.byte_size, 0u);
+  ASSERT_TRUE(IsOk(sinter_model_output_info(model.get(), 0, &info)));
+  EXPECT_EQ(std::vector<int64_t>(info.dims, info.dims + info.rank),
+            (std::vector<int64_t>{2, -1, 4}));
+  const char* symbol = nullptr;
+  int64_t lo = 0, hi = 0;
+  ASSERT_TRUE(IsOk(sinter_model_dim_range(model.get(), 0, 1, 1, &symbol, &lo, &hi)));
+  EXPECT_STREQ(symbol, "batch");
+  EXPECT_EQ(lo, 1);
+  EXPECT_EQ(hi, 8);
+  ASSERT_TRUE(IsOk(sinter_model_dim_range(model.get(), 1, 1, 0, &symbol, &lo, &hi)));
+  Error e = Take(sinter_model_dim_range(model.get(), 0, 1, 2, &symbol, &lo, &hi));
+  EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(e.message.find("not a dynamic batch"), std::string::npos) << e.message;
+
+  SessionPtr session = NewSession(model.get(), 2);
+  ASSERT_NE(session, nullptr);
+  int64_t dims[8];
+  size_t rank = 0;
+  e = Take(sinter_session_output_shape(session.get(), 0, dims, 8, &rank));
+  EXPECT_EQ(e.code, SINTER_FAILED_PRECONDITION);
+  for (int64_t n : {3, 1, 8}) {
+    SCOPED_TRACE("batch " + std::to_string(n));
+    std::vector<float> a = Pattern(n * 4, 1), x = Pattern(2 * n * 4, 2);
+    const int64_t da[] = {n, 4}, dx[] = {2, n, 4};
+    ASSERT_TRUE(IsOk(
+        sinter_session_set_input(session.get(), 0, SINTER_F32, da, 2, a.data(), a.size() * 4)));
+    ASSERT_TRUE(IsOk(
+        sinter_session_set_input(session.get(), 1, SINTER_F32, dx, 3, x.data(), x.size() * 4)));
+    ASSERT_TRUE(IsOk(sinter_session_run(session.get())));
+    ASSERT_TRUE(IsOk(sinter_session_output_shape(session.get(), 0, dims, 8, &rank)));
+    EXPECT_EQ(std::vector<int64_t>(dims, dims + rank), (std::vector<int64_t>{2, n, 4}));
+    const void* data = nullptr;
+    size_t bytes = 0;
+    ASSERT_TRUE(IsOk(sinter_session_get_output(session.get(), 0, &data, &bytes)));
+    ASSERT_EQ(bytes, static_cast<size_t>(2 * n * 4 * 4));
+    const float* sum = static_cast<const float*>(data);
+    for (int64_t k = 0; k < 2 * n * 4; ++k) EXPECT_EQ(sum[k], a[k % (n * 4)] + x[k]) << k;
+    ASSERT_TRUE(IsOk(sinter_session_output_shape(session.get(), 1, dims, 8, &rank)));
+    EXPECT_EQ(std::vector<int64_t>(dims, dims + rank), (std::vector<int64_t>{n, 4}));
+    ASSERT_TRUE(IsOk(sinter_session_get_output(session.get(), 1, &data, &bytes)));
+    ASSERT_EQ(bytes, static_cast<size_t>(n * 4 * 4));
+    for (int64_t k = 0; k < n * 4; ++k)
+      EXPECT_NEAR(static_cast<const float*>(data)[k], std::tanh(a[k]), 1e-6) << k;
+  }
+  // Outside the range, and an axis that is not the batch's.
+  std::vector<float> big(9 * 4 * 2);
+  for (int64_t n : {int64_t{0}, int64_t{9}}) {
+    const int64_t d[] = {n, 4};
+    e = Take(sinter_session_set_input(session.get(), 0, SINTER_F32, d, 2, big.data(), n * 16));
+    EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+    EXPECT_NE(e.message.find("input 0 'a': batch = " + std::to_string(n) +
+                             " is outside its range [1, 8]"),
+              std::string::npos)
+        << e.message;
+  }
+  const int64_t rank3[] = {2, 4, 1};
+  e = Take(sinter_session_set_input(session.get(), 0, SINTER_F32, rank3, 3, big.data(), 32));
+  EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(e.message.find("expected [batch,4]"), std::string::npos) << e.message;
+  // Two inputs that disagree on the batch: a run refuses, naming both.
+  const int64_t a2[] = {2, 4}, x3[] = {2, 3, 4};
+  ASSERT_TRUE(IsOk(sinter_session_set_input(session.get(), 0, SINTER_F32, a2, 2, big.data(), 32)));
+  ASSERT_TRUE(IsOk(sinter_session_set_input(session.get(), 1, SINTER_F32, x3, 3, big.data(), 96)));
+  e = Take(sinter_session_run(session.get()));
+  EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(e.message.find("inputs 0 'a' and 1 'b' disagree on batch: 2 and 3"), std::string::npos)
+      << e.message;
+  e = Take(sinter_session_output_shape(session.get(), 0, dims, 8, &rank));
+  EXPECT_EQ(e.code, SINTER_FAILED_PRECONDITION);
+}
+
 TEST(CApiTest, PreconditionsAndOutputErrors) {
   ModelPtr model = LoadMemory(TwoOutputsArtifact());
   ASSERT_NE(model, nullptr);
