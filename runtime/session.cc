@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "runtime/dims.h"
 
@@ -26,6 +27,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> 
   s->input_batch_.assign(s->model_->inputs().size(), 0);
   s->batch_inputs_.resize(s->model_->inputs().size());
   s->batch_outputs_.resize(s->model_->outputs().size());
+  s->shared_inputs_.resize(s->model_->inputs().size());
+  s->config_ = config;
   auto b = s->model_->backend()->CreateSession(config);
   if (!b.ok()) return b.status();
   s->backend_ = std::move(b.value());
@@ -92,6 +95,10 @@ Status Session::SetInput(size_t index, sinter_dtype dtype, const int64_t* dims, 
   if (n == 1) {
     RT_RETURN_IF_ERROR(backend_->SetInput(index, data, byte_size));
     std::vector<uint8_t>().swap(batch_inputs_[index]);
+    if (batch != nullptr && axis < 0) {
+      const auto* p = static_cast<const uint8_t*>(data);
+      shared_inputs_[index].assign(p, p + byte_size);
+    }
   } else {
     const auto* p = static_cast<const uint8_t*>(data);
     batch_inputs_[index].assign(p, p + byte_size);
@@ -144,7 +151,7 @@ Status Session::Run() {
   return Status::Ok();
 }
 
-const uint8_t* Session::InputSample(size_t index, int64_t b) {
+const uint8_t* Session::InputSample(size_t index, int64_t b, std::vector<uint8_t>* scratch) {
   const TensorDesc& d = model_->tensors()[model_->inputs()[index]];
   const int axis = model_->batch()->input_axes[index];
   const int64_t n = input_batch_[index];
@@ -153,10 +160,49 @@ const uint8_t* Session::InputSample(size_t index, int64_t b) {
   if (d.byte_size == 0) return all;          // an empty tensor (outer may be 0)
   const uint64_t row = d.byte_size / outer;  // one sample's bytes of one outer index
   if (outer == 1) return all + static_cast<uint64_t>(b) * row;
-  scratch_.resize(d.byte_size);
+  scratch->resize(d.byte_size);
   for (uint64_t o = 0; o < outer; ++o)
-    std::memcpy(scratch_.data() + o * row, all + (o * n + b) * row, row);
-  return scratch_.data();
+    std::memcpy(scratch->data() + o * row, all + (o * n + b) * row, row);
+  return scratch->data();
+}
+
+Status Session::CopyOutSample(BackendSession* from, int64_t n, int64_t b) {
+  const BatchInfo& batch = *model_->batch();
+  for (size_t o = 0; o < batch_outputs_.size(); ++o) {
+    const int axis = batch.output_axes[o];
+    if (axis < 0) continue;
+    auto p = from->Output(o);
+    if (!p.ok()) return p.status();
+    const TensorDesc& d = model_->tensors()[model_->outputs()[o]];
+    if (d.byte_size == 0) continue;
+    const uint64_t outer = static_cast<uint64_t>(Prod(d.dims, 0, axis));
+    const uint64_t row = d.byte_size / outer;
+    const auto* src = static_cast<const uint8_t*>(p.value());
+    for (uint64_t k = 0; k < outer; ++k)
+      std::memcpy(batch_outputs_[o].data() + (k * n + b) * row, src + k * row, row);
+  }
+  return Status::Ok();
+}
+
+Status Session::RunLane(BackendSession* lane, int64_t n, int64_t first, int64_t stride,
+                        int64_t end) {
+  const BatchInfo& batch = *model_->batch();
+  const auto& tensors = model_->tensors();
+  std::vector<uint8_t> scratch;
+  for (size_t i = 0; i < shared_inputs_.size() && lane != backend_.get(); ++i) {
+    if (batch.input_axes[i] < 0)
+      RT_RETURN_IF_ERROR(lane->SetInput(i, shared_inputs_[i].data(), shared_inputs_[i].size()));
+  }
+  for (int64_t b = first; b < end; b += stride) {
+    for (size_t i = 0; i < input_batch_.size(); ++i) {
+      if (batch.input_axes[i] < 0) continue;
+      RT_RETURN_IF_ERROR(
+          lane->SetInput(i, InputSample(i, b, &scratch), tensors[model_->inputs()[i]].byte_size));
+    }
+    RT_RETURN_IF_ERROR(lane->Run(nullptr));
+    RT_RETURN_IF_ERROR(CopyOutSample(lane, n, b));
+  }
+  return Status::Ok();
 }
 
 Status Session::RunPerSample(int64_t n) {
@@ -166,12 +212,41 @@ Status Session::RunPerSample(int64_t n) {
     if (batch.output_axes[o] >= 0)
       batch_outputs_[o].resize(tensors[model_->outputs()[o]].byte_size * n);
   }
+  // Whole rounds of T samples side by side on T one-thread lanes (not when
+  // profiling: a profile times each kernel of one plan); the rest, one
+  // sample at a time with every thread.
+  int64_t lanes = 1;
+  if (model_->target() == "cpu" && !profiling_) {
+    lanes = config_.num_threads > 0 ? config_.num_threads
+                                    : std::max(1u, std::thread::hardware_concurrency());
+    lanes = std::min(lanes, n);
+  }
+  int64_t parallel = lanes > 1 ? n / lanes * lanes : 0;
+  if (parallel > 0) {
+    SessionConfig one = config_;
+    one.num_threads = 1;
+    while (lanes_.size() < static_cast<size_t>(lanes)) {
+      auto s = model_->backend()->CreateSession(one);
+      if (!s.ok()) return s.status();
+      lanes_.push_back(std::move(s.value()));
+    }
+    std::vector<Status> status(lanes, Status::Ok());
+    std::vector<std::thread> threads;
+    for (int64_t t = 1; t < lanes; ++t) {
+      threads.emplace_back([&, t] { status[t] = RunLane(lanes_[t].get(), n, t, lanes, parallel); });
+    }
+    status[0] = RunLane(lanes_[0].get(), n, 0, lanes, parallel);
+    for (std::thread& th : threads) th.join();
+    for (const Status& st : status) RT_RETURN_IF_ERROR(st);
+  }
+  unbatched_from_ = parallel < n ? backend_.get() : lanes_[0].get();
   std::vector<KernelTime> total, times;
-  for (int64_t b = 0; b < n; ++b) {
+  std::vector<uint8_t> scratch;
+  for (int64_t b = parallel; b < n; ++b) {
     for (size_t i = 0; i < input_batch_.size(); ++i) {
       if (batch.input_axes[i] < 0) continue;
-      RT_RETURN_IF_ERROR(
-          backend_->SetInput(i, InputSample(i, b), tensors[model_->inputs()[i]].byte_size));
+      RT_RETURN_IF_ERROR(backend_->SetInput(i, InputSample(i, b, &scratch),
+                                            tensors[model_->inputs()[i]].byte_size));
     }
     RT_RETURN_IF_ERROR(backend_->Run(profiling_ ? &times : nullptr));
     // A profile of the batch: each kernel's time summed over the samples,
@@ -179,20 +254,7 @@ Status Session::RunPerSample(int64_t n) {
     if (profiling_ && b == 0) total = times;
     for (size_t k = 0; profiling_ && b > 0 && k < total.size() && k < times.size(); ++k)
       total[k].duration_us += times[k].duration_us;
-    for (size_t o = 0; o < batch_outputs_.size(); ++o) {
-      const int axis = batch.output_axes[o];
-      if (axis < 0) continue;
-      auto p = backend_->Output(o);
-      if (!p.ok()) return p.status();
-      const TensorDesc& d = tensors[model_->outputs()[o]];
-      if (d.byte_size == 0) continue;
-      const uint64_t outer = static_cast<uint64_t>(Prod(d.dims, 0, axis));
-      const uint64_t row = d.byte_size / outer;
-      const auto* src = static_cast<const uint8_t*>(p.value());
-      for (uint64_t k = 0; k < outer; ++k) {
-        std::memcpy(batch_outputs_[o].data() + (k * n + b) * row, src + k * row, row);
-      }
-    }
+    RT_RETURN_IF_ERROR(CopyOutSample(backend_.get(), n, b));
   }
   if (profiling_) profile_ = std::move(total);
   return Status::Ok();
@@ -205,12 +267,14 @@ StatusOr<std::pair<const void*, size_t>> Session::Output(size_t index) const {
   }
   if (!has_run_) return Status(SINTER_FAILED_PRECONDITION, "no run has completed yet");
   const TensorDesc& d = model_->tensors()[model_->outputs()[index]];
-  if (const BatchInfo* b = model_->batch(); b != nullptr && b->output_axes[index] >= 0) {
-    if (run_batch_ > 1)
+  BackendSession* from = backend_.get();
+  if (const BatchInfo* b = model_->batch(); b != nullptr && run_batch_ > 1) {
+    if (b->output_axes[index] >= 0)
       return std::pair<const void*, size_t>(batch_outputs_[index].data(),
                                             batch_outputs_[index].size());
+    from = unbatched_from_;
   }
-  auto p = backend_->Output(index);
+  auto p = from->Output(index);
   if (!p.ok()) return p.status();
   if (d.kind != TensorKind::kDynamic) return std::pair<const void*, size_t>(p.value(), d.byte_size);
   auto dims = OutputDims(index);
@@ -235,7 +299,9 @@ StatusOr<std::vector<int64_t>> Session::OutputDims(size_t index) const {
   }
   if (d.kind != TensorKind::kDynamic) return d.dims;
   if (!has_run_) return Status(SINTER_FAILED_PRECONDITION, "no run has completed yet");
-  const std::vector<int64_t>* dims = backend_->OutputDims(index);
+  const BackendSession* from =
+      model_->batch() != nullptr && run_batch_ > 1 ? unbatched_from_ : backend_.get();
+  const std::vector<int64_t>* dims = from->OutputDims(index);
   if (dims == nullptr)
     return Status(SINTER_INTERNAL, StrCat("output '", d.name, "': the run did not size it"));
   return *dims;

@@ -42,9 +42,13 @@ class Session {
   // A model with a dynamic batch given more than one sample: the plan runs
   // once per sample, each input's slice in, each output's slice out.
   Status RunPerSample(int64_t batch);
+  // Runs samples [first, first + count) on `lane`, `stride` apart.
+  Status RunLane(BackendSession* lane, int64_t n, int64_t first, int64_t stride, int64_t end);
+  // Sample b of every output into batch_outputs_.
+  Status CopyOutSample(BackendSession* from, int64_t n, int64_t b);
   // Sample `b` of batched input `index` (contiguous when its batch axis
   // leads, gathered into scratch_ otherwise).
-  const uint8_t* InputSample(size_t index, int64_t b);
+  const uint8_t* InputSample(size_t index, int64_t b, std::vector<uint8_t>* scratch);
 
   std::shared_ptr<const Model> model_;
   std::unique_ptr<BackendSession> backend_;
@@ -57,7 +61,16 @@ class Session {
   // the last run's whole batch when it had more than one sample.
   std::vector<int64_t> input_batch_;
   std::vector<std::vector<uint8_t>> batch_inputs_, batch_outputs_;
-  std::vector<uint8_t> scratch_;
+  // On the CPU with T > 1 threads, whole rounds of T samples run side by
+  // side, one per lane (a one-thread session of its own, made on first
+  // use): small layers do not split well across threads, samples do. The
+  // lanes need the shared (unbatched) inputs too, so a batched model keeps
+  // a copy of them.
+  SessionConfig config_;
+  std::vector<std::unique_ptr<BackendSession>> lanes_;
+  std::vector<std::vector<uint8_t>> shared_inputs_;
+  // Where the last batched run left the outputs without a batch axis.
+  BackendSession* unbatched_from_ = nullptr;
   int64_t run_batch_ = 1;
 };
 

@@ -182,10 +182,12 @@ std::string DynamicBatchArtifact() {
   Builder b(&g);
   Value* a = Input(&g, {1, 4}, "a");
   Value* x = Input(&g, {2, 1, 4}, "b");
+  Value* c = Input(&g, {3}, "c");
   Output(&g, Make(b, OpKind::kAdd, {a, x}), "sum");
   Output(&g, Make(b, OpKind::kTanh, {a}), "t");
+  Output(&g, Make(b, OpKind::kAdd, {c, c}), "twice_c");
   codegen::CompileOptions options;
-  options.batch = ir::BatchSymbol{"batch", 1, 8, {0, 1}, {1, 0}};
+  options.batch = ir::BatchSymbol{"batch", 1, 8, {0, 1, -1}, {1, 0, -1}};
   auto artifact = codegen::Compile(g, options, nullptr);
   if (!artifact.ok()) Die("compile failed: " + std::string(artifact.status().message()));
   return *std::move(artifact);

@@ -61,9 +61,10 @@ void BuildScaledTanh(ir::Graph* g, float scale);
 void BuildSmallConv(ir::Graph* g);
 inline constexpr uint32_t kSmallConvWeightSeed = 31;
 
-// A dynamic batch, "batch" in [1, 8]: a f32[batch,4] and b f32[2,batch,4]
-// -> "sum" = add(a, b) f32[2,batch,4] and "t" = tanh(a) f32[batch,4],
-// compiled for one sample (the runtime runs the batch sample by sample).
+// A dynamic batch, "batch" in [1, 8]: a f32[batch,4], b f32[2,batch,4] and
+// c f32[3] (shared) -> "sum" = add(a, b) f32[2,batch,4], "t" = tanh(a)
+// f32[batch,4] and "twice_c" = c + c f32[3], compiled for one sample (the
+// runtime runs the batch sample by sample).
 std::string DynamicBatchArtifact();
 
 }  // namespace sinter::testing

@@ -623,12 +623,17 @@ TEST(CApiTest, DynamicBatchRunsEveryBatchInItsRange) {
   EXPECT_EQ(e.code, SINTER_INVALID_ARGUMENT);
   EXPECT_NE(e.message.find("not a dynamic batch"), std::string::npos) << e.message;
 
+  // Two threads: batch 3 runs samples 0 and 1 side by side on one-thread
+  // lanes and sample 2 on both threads; batch 8 runs on the lanes only.
   SessionPtr session = NewSession(model.get(), 2);
   ASSERT_NE(session, nullptr);
   int64_t dims[8];
   size_t rank = 0;
   e = Take(sinter_session_output_shape(session.get(), 0, dims, 8, &rank));
   EXPECT_EQ(e.code, SINTER_FAILED_PRECONDITION);
+  const float c[3] = {1.5f, -2, 0.25f};
+  const int64_t dc[] = {3};
+  ASSERT_TRUE(IsOk(sinter_session_set_input(session.get(), 2, SINTER_F32, dc, 1, c, sizeof c)));
   for (int64_t n : {3, 1, 8}) {
     SCOPED_TRACE("batch " + std::to_string(n));
     std::vector<float> a = Pattern(n * 4, 1), x = Pattern(2 * n * 4, 2);
@@ -652,6 +657,9 @@ TEST(CApiTest, DynamicBatchRunsEveryBatchInItsRange) {
     ASSERT_EQ(bytes, static_cast<size_t>(n * 4 * 4));
     for (int64_t k = 0; k < n * 4; ++k)
       EXPECT_NEAR(static_cast<const float*>(data)[k], std::tanh(a[k]), 1e-6) << k;
+    ASSERT_TRUE(IsOk(sinter_session_get_output(session.get(), 2, &data, &bytes)));
+    ASSERT_EQ(bytes, sizeof c);
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(static_cast<const float*>(data)[k], 2 * c[k]) << k;
   }
   // Outside the range, and an axis that is not the batch's.
   std::vector<float> big(9 * 4 * 2);
