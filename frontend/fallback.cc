@@ -64,6 +64,10 @@ std::string LibTorchWhat(const std::exception& e) {
 
 bool Fallback::Pending(const tj::Value* v) const { return open_ && open_->map.count(v) != 0; }
 
+void Fallback::Forget(const tj::Value* v) {
+  if (open_) open_->map.erase(v);
+}
+
 bool Fallback::CanCrossPending(const tj::Value* v) const { return CanCross(open_->map.at(v)); }
 
 void Fallback::Alias(const tj::Value* from, const tj::Value* to) {
@@ -158,7 +162,10 @@ bool ModelReturn(const tj::Node* u) {
 
 bool Fallback::Stranded() const {
   for (const auto& [orig, seg] : open_->produced) {
-    if (open_->map.at(orig) != seg || CanCross(seg)) continue;
+    if (auto it = open_->map.find(orig);
+        it == open_->map.end() || it->second != seg || CanCross(seg)) {
+      continue;
+    }
     if (UsedOutside(orig, [&](const tj::Node* u) { return InSegment(u) || ModelReturn(u); }))
       return true;
   }
@@ -271,15 +278,68 @@ absl::StatusOr<tj::Value*> Fallback::SegValueOf(const Val& val, const c10::TypeP
       RETURN_IF_ERROR(Examples(made, nullptr));
       return made->output();
     }
+    case Val::Kind::kDict: {
+      // An object (a TorchScript class instance, which the importer keeps
+      // as a dict from attribute name to value): LibTorch reads it by slot
+      // (prim::GetAttr), so the segment builds one of its class, each
+      // attribute from the importer's value or, where the model set it to
+      // a value the segment holds, from that (MultiScaleRoIAlign's
+      // LevelMapper, whose k_min and k_max come from the feature sizes).
+      c10::TypePtr t = type;
+      if (auto o = t->cast<c10::OptionalType>()) t = o->getElementType();
+      const c10::ClassTypePtr cls = t->cast<c10::ClassType>();
+      if (cls == nullptr || cls->is_module() || cls->compilation_unit() == nullptr) break;
+      tj::Node* create = g.insertNode(g.createObject(cls));
+      auto example = c10::ivalue::Object::create(c10::StrongTypePtr(cls->compilation_unit(), cls),
+                                                 cls->numAttributes());
+      for (size_t i = 0; i < cls->numAttributes(); ++i) {
+        const std::string name = cls->getAttributeName(i);
+        tj::Value* item = nullptr;
+        if (auto it = attrs_.find({val.items.get(), name}); it != attrs_.end()) {
+          ASSIGN_OR_RETURN(item, SegValue(it->second));
+        } else {
+          size_t at = 0;
+          while (at < val.keys->size() &&
+                 !((*val.keys)[at].is(Val::Kind::kStr) && (*val.keys)[at].s == name)) {
+            ++at;
+          }
+          if (at == val.keys->size()) {
+            return absl::UnimplementedError(absl::StrCat(
+                "an object of ", cls->str(), " whose attribute '", name, "' is not set"));
+          }
+          ASSIGN_OR_RETURN(item, SegValueOf((*val.items)[at], cls->getAttribute(i)));
+        }
+        tj::Node* set = g.create(c10::prim::SetAttr, {create->output(), item}, 0);
+        set->s_(c10::attr::name, name);
+        g.insertNode(set);
+        std::optional<c10::IValue> e;
+        if (auto it = open_->example.find(item); it != open_->example.end()) e = it->second;
+        if (!e) e = tj::toIValue(item);
+        if (!e) return absl::InternalError(absl::StrCat("attribute '", name, "' has no example"));
+        example->setSlot(i, std::move(*e));
+      }
+      open_->example[create->output()] = c10::IValue(example);
+      return create->output();
+    }
     case Val::Kind::kPoison:
       return absl::FailedPreconditionError("a value no longer available");
     case Val::Kind::kNone:
+      // None where the type holds no None: a branch that raises yields
+      // placeholders (prim::Uninitialized, which the importer reads as
+      // None); a None constant there would make LibTorch type the branch's
+      // results Optional when it reads the saved segment back.
+      if (type->kind() != c10::TypeKind::NoneType && type->kind() != c10::TypeKind::OptionalType &&
+          type->kind() != c10::TypeKind::AnyType) {
+        tj::Node* u = g.insertNode(g.createUninitialized(type));
+        open_->example[u->output()] = c10::IValue();
+        return u->output();
+      }
+      break;
     case Val::Kind::kInt:
     case Val::Kind::kFloat:
     case Val::Kind::kBool:
     case Val::Kind::kStr:
     case Val::Kind::kDevice:
-    case Val::Kind::kDict:
       break;
   }
   std::optional<c10::IValue> iv = ToIValue(val, type);
@@ -415,6 +475,31 @@ absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original,
           ? absl::StrCat(original->kind().toQualString(),
                          Importer::Loc(original).empty() ? "" : " at " + Importer::Loc(original))
           : std::string(clone->kind().toQualString());
+  // The segment so far runs, returning this node's results (and the
+  // containers it writes, read back from the same run: their examples,
+  // lists a loop appended to, are what the run left).
+  auto run_prefix = [&](torch::jit::Stack& stack) {
+    tj::Graph& g = *open_->graph;
+    const size_t before = g.outputs().size();
+    for (tj::Value* v : clone->outputs()) g.registerOutput(v);
+    for (tj::Value* v : written) g.registerOutput(v);
+    std::shared_ptr<tj::Graph> copy = g.copy();
+    while (g.outputs().size() > before) g.eraseOutput(g.outputs().size() - 1);
+    std::vector<tj::Value*> outs(copy->outputs().begin(), copy->outputs().end());
+    while (!copy->outputs().empty()) copy->eraseOutput(0);
+    tj::Node* tup = copy->createTuple(outs);
+    copy->insertNode(tup);
+    copy->registerOutput(tup->output());
+    tj::GraphFunction fn("segment_prefix", copy, nullptr);
+    stack.clear();
+    for (const tj::Value* v : g.inputs()) stack.push_back(ex.at(v));
+    fn.run(stack);
+    std::vector<c10::IValue> elems = stack.at(0).toTupleRef().elements().vec();
+    for (size_t w = 0; w < written.size(); ++w)
+      ex[written[w]] = elems.at(clone->outputs().size() + w);
+    elems.resize(clone->outputs().size());
+    stack.assign(elems.begin(), elems.end());
+  };
   try {
     torch::jit::Stack stack;
     if (clone->blocks().empty() && clone->maybeOperator() != nullptr) {
@@ -428,30 +513,19 @@ absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original,
         else
           return absl::InternalError(absl::StrCat(where, ": an operand without an example"));
       }
-      clone->getOperation()(stack);
+      try {
+        clone->getOperation()(stack);
+      } catch (const std::exception&) {
+        // The operands' examples come from separate runs, so a container
+        // that a later op mutated (a detector's per-image dict, given its
+        // "keypoints" in a loop) may be an older copy here: the whole
+        // prefix, run once, has them consistent. Its error, if any, is
+        // the one reported.
+        run_prefix(stack);
+      }
     } else {
-      // Control flow: the segment so far runs, returning this node's results.
-      tj::Graph& g = *open_->graph;
-      // The containers it writes are read back from the same run: their
-      // examples (lists the loop appended to) are what the run left.
-      const size_t before = g.outputs().size();
-      for (tj::Value* v : clone->outputs()) g.registerOutput(v);
-      for (tj::Value* v : written) g.registerOutput(v);
-      std::shared_ptr<tj::Graph> copy = g.copy();
-      while (g.outputs().size() > before) g.eraseOutput(g.outputs().size() - 1);
-      std::vector<tj::Value*> outs(copy->outputs().begin(), copy->outputs().end());
-      while (!copy->outputs().empty()) copy->eraseOutput(0);
-      tj::Node* tup = copy->createTuple(outs);
-      copy->insertNode(tup);
-      copy->registerOutput(tup->output());
-      tj::GraphFunction fn("segment_prefix", copy, nullptr);
-      for (const tj::Value* v : g.inputs()) stack.push_back(ex.at(v));
-      fn.run(stack);
-      std::vector<c10::IValue> elems = stack.at(0).toTupleRef().elements().vec();
-      for (size_t w = 0; w < written.size(); ++w)
-        ex[written[w]] = elems.at(clone->outputs().size() + w);
-      elems.resize(clone->outputs().size());
-      stack.assign(elems.begin(), elems.end());
+      // Control flow: the segment so far runs.
+      run_prefix(stack);
     }
     if (stack.size() != clone->outputs().size())
       return absl::InternalError(absl::StrCat(where, ": LibTorch returned ", stack.size(),
@@ -578,7 +652,8 @@ absl::Status Fallback::Close(const tj::Block* model) {
   std::vector<std::pair<const tj::Value*, tj::Value*>> outs;
   std::vector<bool> dynamic;
   for (const auto& [orig, seg] : o.produced) {
-    if (o.map.at(orig) != seg || !CanCross(seg)) continue;
+    if (auto it = o.map.find(orig); it == o.map.end() || it->second != seg || !CanCross(seg))
+      continue;
     if (UsedOutside(orig, [&](const tj::Node* u) { return InSegment(u); })) {
       outs.emplace_back(orig, seg);
       dynamic.push_back(false);

@@ -60,6 +60,9 @@ class Fallback {
   // `to` (a block's result taking pending `from`'s value: an inlined
   // branch, an unrolled loop) is the same segment value.
   void Alias(const tj::Value* from, const tj::Value* to);
+  // The importer evaluates `v`'s node again (a loop's next iteration): a
+  // segment value that an earlier iteration left for it is stale.
+  void Forget(const tj::Value* v);
 
   // One entry per evaluated node that made IR ops or joined a segment, in
   // order, for min_block_size.

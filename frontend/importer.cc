@@ -773,11 +773,16 @@ void Importer::Transfer(const tj::Value* from, const tj::Value* to) {
     vals_[to] = Val();
     return;
   }
+  if (fallback_ != nullptr) fallback_->Forget(to);
   vals_[to] = vals_[from];
 }
 
 absl::Status Importer::EvalBlock(tj::Block* block) {
   for (tj::Node* n : block->nodes()) {
+    // A loop body's nodes run once per iteration: what a segment held for
+    // their results last time is not this time's.
+    if (fallback_ != nullptr)
+      for (const tj::Value* o : n->outputs()) fallback_->Forget(o);
     const size_t ops = graph_->num_ops();
     const size_t events = fallback_ ? fallback_->events().size() : 0;
     RETURN_IF_ERROR(EvalNode(n));

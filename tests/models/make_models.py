@@ -736,6 +736,33 @@ def _fallback_fasterrcnn_direct():
         weights=None, weights_backbone=None, box_score_thresh=0.001)
 
 
+def _keypoints_as_users_export(detector):
+    """forward(x: Tensor) -> the first image's boxes, scores, labels,
+    keypoints and keypoint scores."""
+    class Detect(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = detector
+
+        def forward(self, x):
+            d = self.m([x[0]])[1][0]
+            return d["boxes"], d["scores"], d["labels"], d["keypoints"], d["keypoints_scores"]
+    return Detect()
+
+
+@case("fallback_keypointrcnn", "fallback", "1,3,320,320",
+      note="output_atol: 0.32,0.0001,0,0.32,0.02 (boxes and keypoints within 1e-3 of the "
+      "image size; keypoint scores are heatmap logits up to ~120, measured within 0.006); "
+      "segments: 2 (ResNet-50 FPN backbone, RPN head and anchors compiled; the RoI heads, "
+      "whose keypoint pooler builds its LevelMapper from the feature sizes, in LibTorch); "
+      "needs torchvision ops; wrapped as users export detectors")
+def _fallback_keypointrcnn():
+    _import_torch(need_torchvision=True)
+    return _keypoints_as_users_export(torchvision.models.detection.keypointrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, min_size=320, max_size=320,
+        box_score_thresh=0.001))
+
+
 # --------------------------------------------------------------------------
 # group "plugin": models calling a LibTorch extension op that a sinter plugin
 # implements (examples/custom_op), compiled with `--plugin` and
