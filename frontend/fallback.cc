@@ -467,6 +467,24 @@ absl::Status Fallback::Add(tj::Node* n) {
   return absl::OkStatus();
 }
 
+std::vector<c10::IValue> Fallback::RunPrefix(const std::vector<tj::Value*>& values) {
+  tj::Graph& g = *open_->graph;
+  const size_t before = g.outputs().size();
+  for (tj::Value* v : values) g.registerOutput(v);
+  std::shared_ptr<tj::Graph> copy = g.copy();
+  while (g.outputs().size() > before) g.eraseOutput(g.outputs().size() - 1);
+  std::vector<tj::Value*> outs(copy->outputs().begin(), copy->outputs().end());
+  while (!copy->outputs().empty()) copy->eraseOutput(0);
+  tj::Node* tup = copy->createTuple(outs);
+  copy->insertNode(tup);
+  copy->registerOutput(tup->output());
+  tj::GraphFunction fn("segment_prefix", copy, nullptr);
+  torch::jit::Stack stack;
+  for (const tj::Value* v : g.inputs()) stack.push_back(open_->example.at(v));
+  fn.run(stack);
+  return stack.at(0).toTupleRef().elements().vec();
+}
+
 absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original,
                                 const std::vector<tj::Value*>& written) {
   auto& ex = open_->example;
@@ -475,26 +493,13 @@ absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original,
           ? absl::StrCat(original->kind().toQualString(),
                          Importer::Loc(original).empty() ? "" : " at " + Importer::Loc(original))
           : std::string(clone->kind().toQualString());
-  // The segment so far runs, returning this node's results (and the
-  // containers it writes, read back from the same run: their examples,
-  // lists a loop appended to, are what the run left).
+  // The segment so far runs, returning this node's results and the
+  // containers it writes, read back from the same run: their examples
+  // (lists a loop appended to) are what the run left.
   auto run_prefix = [&](torch::jit::Stack& stack) {
-    tj::Graph& g = *open_->graph;
-    const size_t before = g.outputs().size();
-    for (tj::Value* v : clone->outputs()) g.registerOutput(v);
-    for (tj::Value* v : written) g.registerOutput(v);
-    std::shared_ptr<tj::Graph> copy = g.copy();
-    while (g.outputs().size() > before) g.eraseOutput(g.outputs().size() - 1);
-    std::vector<tj::Value*> outs(copy->outputs().begin(), copy->outputs().end());
-    while (!copy->outputs().empty()) copy->eraseOutput(0);
-    tj::Node* tup = copy->createTuple(outs);
-    copy->insertNode(tup);
-    copy->registerOutput(tup->output());
-    tj::GraphFunction fn("segment_prefix", copy, nullptr);
-    stack.clear();
-    for (const tj::Value* v : g.inputs()) stack.push_back(ex.at(v));
-    fn.run(stack);
-    std::vector<c10::IValue> elems = stack.at(0).toTupleRef().elements().vec();
+    std::vector<tj::Value*> values(clone->outputs().begin(), clone->outputs().end());
+    values.insert(values.end(), written.begin(), written.end());
+    std::vector<c10::IValue> elems = RunPrefix(values);
     for (size_t w = 0; w < written.size(); ++w)
       ex[written[w]] = elems.at(clone->outputs().size() + w);
     elems.resize(clone->outputs().size());
@@ -542,10 +547,14 @@ absl::Status Fallback::Examples(tj::Node* clone, tj::Node* original,
 absl::Status Fallback::Flatten(tj::Value* seg, bool dynamic, Val* shape,
                                std::vector<std::pair<tj::Value*, bool>>* leaves) {
   tj::Graph& g = *open_->graph;
-  const c10::IValue ex = open_->example.at(seg);
+  c10::IValue ex = open_->example.at(seg);
   dynamic |= open_->dynamic.count(seg) != 0;
   std::vector<tj::Value*> items;
   try {
+    // A container's example may be an older copy (see Examples): what the
+    // segment returns is what one run of it leaves there (Keypoint R-CNN's
+    // per-image dicts get their keypoints after they are listed).
+    if (ex.isList() || ex.isGenericDict()) ex = RunPrefix({seg}).at(0);
     if (ex.isTensor()) {
       if (!Holdable(ex)) {
         return absl::UnimplementedError(absl::StrCat(
@@ -563,7 +572,11 @@ absl::Status Fallback::Flatten(tj::Value* seg, bool dynamic, Val* shape,
     // the example has as many.
     const bool list_as_built = k == c10::prim::ListConstruct && ex.isList() &&
                                ex.toListRef().size() == made->inputs().size();
-    if (k == c10::prim::TupleConstruct || list_as_built || k == c10::prim::DictConstruct) {
+    // Likewise a dict given more keys later (Keypoint R-CNN's per-image
+    // result gets its "keypoints" after the boxes).
+    const bool dict_as_built = k == c10::prim::DictConstruct && ex.isGenericDict() &&
+                               ex.toGenericDict().size() * 2 == made->inputs().size();
+    if (k == c10::prim::TupleConstruct || list_as_built || dict_as_built) {
       // Built in the segment: its items directly, each with its own size
       // kind (a dict of a static and a data-dependent tensor stays so).
       const bool dict = k == c10::prim::DictConstruct;

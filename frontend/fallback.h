@@ -90,6 +90,10 @@ class Fallback {
   // whose examples its run updates.
   absl::Status Examples(tj::Node* clone, tj::Node* original,
                         const std::vector<tj::Value*>& written = {});
+  // Runs the segment so far once on the examples of its inputs and gives
+  // the values of `values`, as that one run leaves them (throws LibTorch's
+  // errors).
+  std::vector<c10::IValue> RunPrefix(const std::vector<tj::Value*>& values);
   // Takes segment value `seg` (a tensor, or tuples, lists and string-keyed
   // dicts of them) apart into tensor `leaves` (each with whether its size is
   // data-dependent); `shape` gets the structure, leaves as null tensors.

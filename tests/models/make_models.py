@@ -763,6 +763,19 @@ def _fallback_keypointrcnn():
         box_score_thresh=0.001))
 
 
+@case("fallback_keypointrcnn_direct", "fallback", "3,320,320",
+      note="output_atol: 0.32,0,0.0001,0.32,0.02 (boxes and keypoints within 1e-3 of the "
+      "image size; keypoint scores measured within 0.006); segments: 2 (scripted as "
+      "torchvision makes it: forward(images: List[Tensor]) returning (losses, detections), "
+      "flattened into the one image's boxes, labels, scores, keypoints and keypoint scores; "
+      "output named 'boxes'); needs torchvision ops")
+def _fallback_keypointrcnn_direct():
+    _import_torch(need_torchvision=True)
+    return torchvision.models.detection.keypointrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, min_size=320, max_size=320,
+        box_score_thresh=0.001)
+
+
 # --------------------------------------------------------------------------
 # group "plugin": models calling a LibTorch extension op that a sinter plugin
 # implements (examples/custom_op), compiled with `--plugin` and
