@@ -314,29 +314,24 @@ sinter_status* sinter_model_dim_range(const sinter_model* model, int is_output, 
                                       int64_t* out_max) {
   return Guard([&]() -> sinter_status* {
     if (model == nullptr) return NullArg("model");
-    if (out_symbol == nullptr || out_min == nullptr || out_max == nullptr)
-      return NullArg(out_symbol == nullptr ? "out_symbol"
-                     : out_min == nullptr  ? "out_min"
-                                           : "out_max");
+    if (out_symbol == nullptr) return NullArg("out_symbol");
+    if (out_min == nullptr) return NullArg("out_min");
+    if (out_max == nullptr) return NullArg("out_max");
     const auto& list = is_output ? model->model->outputs() : model->model->inputs();
     const char* what = is_output ? "output" : "input";
     if (index >= list.size()) {
-      return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(what) + " index " +
-                                                     std::to_string(index) + " out of range (" +
-                                                     std::to_string(list.size()) + ")");
+      return MakeStatus(
+          SINTER_INVALID_ARGUMENT,
+          sinter::rt::StrCat(what, " index ", index, " out of range (", list.size(), ")"));
     }
     const auto& t = model->model->tensors()[list[index]];
-    if (axis >= t.dims.size()) {
-      return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(what) + " '" + t.name + "' has rank " +
-                                                     std::to_string(t.dims.size()) + ", no axis " +
-                                                     std::to_string(axis));
-    }
     const sinter::rt::BatchInfo* b = model->model->batch();
-    if (b == nullptr ||
+    if (axis >= t.dims.size() || b == nullptr ||
         (is_output ? b->output_axes : b->input_axes)[index] != static_cast<int>(axis)) {
-      return MakeStatus(SINTER_INVALID_ARGUMENT, std::string(what) + " '" + t.name + "' axis " +
-                                                     std::to_string(axis) +
-                                                     " has no range: it is not a dynamic batch");
+      return MakeStatus(
+          SINTER_INVALID_ARGUMENT,
+          sinter::rt::StrCat(what, " '", t.name, "' axis ", axis, " of ", t.dims.size(),
+                             " has no range: it is not a dynamic batch"));
     }
     *out_symbol = b->symbol.c_str();
     *out_min = b->min;
