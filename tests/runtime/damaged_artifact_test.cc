@@ -327,6 +327,13 @@ struct ModelSpec {
   };
   std::vector<Object> code_objects;
   bool disable_native = false;  // load without native code (its bytes are not an object)
+  // A dynamic batch (format::Batch), when set.
+  struct Batch {
+    std::string symbol = "batch";
+    int64_t min = 1, max = 8;
+    std::vector<int> input_axes{0}, output_axes{0};
+  };
+  std::optional<Batch> batch;
 };
 
 // FlatBuffer + a correct header with checksums: only the model is wrong.
@@ -360,11 +367,17 @@ std::string Serialize(const ModelSpec& m) {
   for (const ModelSpec::Object& o : m.code_objects)
     objects.push_back(
         fmt::CreateCodeObject(b, b.CreateString(o.format), o.module, o.segment, o.crc32));
+  fb::Offset<fmt::Batch> batch = 0;
+  if (m.batch) {
+    batch =
+        fmt::CreateBatch(b, b.CreateString(m.batch->symbol), m.batch->min, m.batch->max,
+                         b.CreateVector(m.batch->input_axes), b.CreateVector(m.batch->output_axes));
+  }
   auto model = fmt::CreateModel(
       b, b.CreateString("damaged_artifact_test"), b.CreateString(m.target),
       m.no_tensor_table ? 0 : b.CreateVector(tensors), b.CreateVector(m.inputs),
       b.CreateVector(m.outputs), b.CreateVector(kernels), b.CreateVectorOfStructs(m.segments),
-      m.arena_bytes, m.arena_bytes, objects.empty() ? 0 : b.CreateVector(objects));
+      m.arena_bytes, m.arena_bytes, objects.empty() ? 0 : b.CreateVector(objects), false, 0, batch);
   fmt::FinishModelBuffer(b, model);
 
   fmt::FileHeader h{};
@@ -438,6 +451,32 @@ TEST(HandMadeArtifactTest, BaseSpecLoadsAndRunsCorrectly) {
   sinter_model_release(r.model);
 }
 
+// The same artifact with a dynamic batch on x and z: a batch of two is the
+// two samples run one at a time.
+TEST(HandMadeArtifactTest, BatchedBaseSpecRunsEachSample) {
+  ModelSpec m = BaseSpec();
+  m.batch = ModelSpec::Batch{};
+  Result r = Load(Serialize(m), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  sinter_session* s = nullptr;
+  ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+  const std::vector<float> x = Pattern(64, 7);
+  std::vector<float> one(16), both(16);
+  for (int b = 0; b < 2; ++b) {
+    const int64_t dims[] = {1, 2, 4, 4};
+    ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 4, x.data() + 32 * b, 128), nullptr);
+    ASSERT_EQ(sinter_session_run(s), nullptr);
+    ASSERT_EQ(sinter_session_copy_output(s, 0, one.data() + 8 * b, 32), nullptr);
+  }
+  const int64_t dims[] = {2, 2, 4, 4};
+  ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 4, x.data(), 256), nullptr);
+  ASSERT_EQ(sinter_session_run(s), nullptr);
+  ASSERT_EQ(sinter_session_copy_output(s, 0, both.data(), 64), nullptr);
+  EXPECT_EQ(one, both);
+  sinter_session_release(s);
+  sinter_model_release(r.model);
+}
+
 // The CUDA cases: the convolution alone (a kernel the CUDA target runs).
 void CudaConvOnly(ModelSpec* m) {
   m->kernels.resize(1);
@@ -496,6 +535,58 @@ TEST_P(HandMadeBadArtifactTest, IsRejectedWithCodeAndMessage) {
 const int64_t kBig = int64_t{1} << 40;
 
 const BadCase kBadCases[] = {
+    // A dynamic batch's table (format::Batch): a named range, one axis per
+    // input and output, each of extent 1 in the one-sample plan.
+    {"BatchRangeEmpty",
+     [](ModelSpec* m) {
+       m->batch = {"batch", 4, 3};
+     },
+     SINTER_DATA_LOSS, "batch 'batch': bad range [4, 3]"},
+    {"BatchRangeFromZero",
+     [](ModelSpec* m) {
+       m->batch = {"batch", 0, 3};
+     },
+     SINTER_DATA_LOSS, "bad range [0, 3]"},
+    {"BatchRangeHuge",
+     [](ModelSpec* m) {
+       m->batch = {"batch", 1, kBig};
+     },
+     SINTER_DATA_LOSS, "bad range"},
+    {"BatchWithoutSymbol",
+     [](ModelSpec* m) {
+       m->batch = {"", 1, 8};
+     },
+     SINTER_DATA_LOSS, "bad range"},
+    {"BatchAxisOutOfRank",
+     [](ModelSpec* m) {
+       m->batch = ModelSpec::Batch{};
+       m->batch->input_axes = {4};
+     },
+     SINTER_DATA_LOSS, "bad axis 4 of model input 'x'"},
+    {"BatchAxisNotOfExtentOne",
+     [](ModelSpec* m) {
+       m->batch = ModelSpec::Batch{};
+       m->batch->output_axes = {1};
+     },
+     SINTER_DATA_LOSS, "bad axis 1 of model output 'z'"},
+    {"BatchAxesNotOnePerInput",
+     [](ModelSpec* m) {
+       m->batch = ModelSpec::Batch{};
+       m->batch->input_axes = {0, 0};
+     },
+     SINTER_DATA_LOSS, "not one axis per model input"},
+    {"BatchOnNoInput",
+     [](ModelSpec* m) {
+       m->batch = ModelSpec::Batch{};
+       m->batch->input_axes = {-1};
+     },
+     SINTER_DATA_LOSS, "no input has it"},
+    {"BatchAxisNegative",
+     [](ModelSpec* m) {
+       m->batch = ModelSpec::Batch{};
+       m->batch->output_axes = {-2};
+     },
+     SINTER_DATA_LOSS, "bad axis -2"},
     // Tensors whose size a run decides (TensorKind Dynamic): model outputs
     // a plugin segment writes, read by no kernel, with no arena bytes.
     {"DynamicTensorWrittenByAnotherKernel",
