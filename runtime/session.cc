@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "runtime/dims.h"
@@ -232,10 +233,18 @@ Status Session::RunPerSample(int64_t n) {
     }
     std::vector<Status> status(lanes, Status::Ok());
     std::vector<std::thread> threads;
-    for (int64_t t = 1; t < lanes; ++t) {
-      threads.emplace_back([&, t] { status[t] = RunLane(lanes_[t].get(), n, t, lanes, parallel); });
+    // When the system cannot start a thread: RESOURCE_EXHAUSTED, after
+    // joining the lanes that did start (a joinable thread must not be
+    // destroyed).
+    try {
+      for (int64_t t = 1; t < lanes; ++t) {
+        threads.emplace_back(
+            [&, t] { status[t] = RunLane(lanes_[t].get(), n, t, lanes, parallel); });
+      }
+    } catch (const std::system_error&) {
+      status[0] = Status(SINTER_RESOURCE_EXHAUSTED, "cannot start a thread for a batch lane");
     }
-    status[0] = RunLane(lanes_[0].get(), n, 0, lanes, parallel);
+    if (status[0].ok()) status[0] = RunLane(lanes_[0].get(), n, 0, lanes, parallel);
     for (std::thread& th : threads) th.join();
     for (const Status& st : status) RT_RETURN_IF_ERROR(st);
   }

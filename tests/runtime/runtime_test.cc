@@ -848,6 +848,42 @@ TEST(SessionTest, ThreadCreationFailureIsResourceExhausted) {
   EXPECT_NE(ok, nullptr);
 }
 
+// The same for the threads of a batched run's lanes: the run fails with
+// RESOURCE_EXHAUSTED (no thread left joinable), and the session runs again
+// once threads can start.
+TEST(SessionTest, BatchLaneThreadFailureIsResourceExhausted) {
+  ModelPtr model = LoadMemory(DynamicBatchArtifact());
+  ASSERT_NE(model, nullptr);
+  SessionPtr session = NewSession(model.get(), 3);
+  ASSERT_NE(session, nullptr);
+  std::vector<float> a(6 * 4, 0.5f), x(2 * 6 * 4, 0.25f);
+  const float c[3] = {1, 2, 3};
+  const int64_t da[] = {6, 4}, dx[] = {2, 6, 4}, dc[] = {3};
+  ASSERT_TRUE(
+      IsOk(sinter_session_set_input(session.get(), 0, SINTER_F32, da, 2, a.data(), a.size() * 4)));
+  ASSERT_TRUE(
+      IsOk(sinter_session_set_input(session.get(), 1, SINTER_F32, dx, 3, x.data(), x.size() * 4)));
+  ASSERT_TRUE(IsOk(sinter_session_set_input(session.get(), 2, SINTER_F32, dc, 1, c, sizeof c)));
+  pthread_attr_t saved, huge;
+  ASSERT_EQ(pthread_getattr_default_np(&saved), 0);
+  ASSERT_EQ(pthread_attr_init(&huge), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&huge, size_t{1} << 46), 0);
+  ASSERT_EQ(pthread_setattr_default_np(&huge), 0);
+  Error e = Take(sinter_session_run(session.get()));
+  ASSERT_EQ(pthread_setattr_default_np(&saved), 0);
+  pthread_attr_destroy(&huge);
+  pthread_attr_destroy(&saved);
+  EXPECT_EQ(e.code, SINTER_RESOURCE_EXHAUSTED) << e.message;
+  EXPECT_NE(e.message.find("cannot start a thread for a batch lane"), std::string::npos)
+      << e.message;
+  ASSERT_TRUE(IsOk(sinter_session_run(session.get())));
+  const void* data = nullptr;
+  size_t bytes = 0;
+  ASSERT_TRUE(IsOk(sinter_session_get_output(session.get(), 0, &data, &bytes)));
+  ASSERT_EQ(bytes, x.size() * 4);
+  EXPECT_EQ(static_cast<const float*>(data)[47], 0.75f);
+}
+
 // Under an address-space limit (RLIMIT_AS, as containers set), an arena that
 // does not fit is RESOURCE_EXHAUSTED naming its size, and the process goes
 // on: the same model's small sibling still gets a session and runs. In a
