@@ -31,9 +31,10 @@ int64_t Axis(int64_t axis, int rank) { return axis < 0 ? axis + rank : axis; }
 
 // The batch axis of a value from its two types: the one axis whose extent is
 // f at batch 1 and k * f at the probe batch; -1 when the types are equal.
-// f > 1 is a batch folded into the axis as its major factor (attention's
-// `view(L, B * heads, d)`): sample b holds [b * f, (b + 1) * f) there. The
-// reshape rule below admits only that order.
+// f > 1 is a batch folded into the axis together with other dims (attention's
+// `view(L, B * heads, d)` and `view(L * B, E)`); which part of f lies inside
+// the batch (its minor factor) only the reshape that folded it knows, so the
+// walk below carries it per value and the reshape rule checks it.
 absl::StatusOr<int> BatchAxis(const TensorType& unit, const TensorType& probe, int64_t k,
                               const std::string& what) {
   if (unit.dtype != probe.dtype || unit.shape.rank() != probe.shape.rank() ||
@@ -71,8 +72,8 @@ bool SameAttribute(const Attribute& a, const Attribute& b) {
 // differs between samples.
 bool RepeatsAlong(const TensorData& unit, const TensorData& probe, int axis, int64_t k) {
   const std::vector<int64_t> d = unit.type().shape.extents();
-  // Minor factor 1 (ValueBatch): sample b is the row after each of the
-  // batch axis's own indices.
+  // Taken with minor factor 1 (what CheckOp gives a constant): sample b is
+  // the row after each of the batch axis's own indices.
   const int64_t outer = Prod(d, 0, axis + 1);
   const size_t inner =
       static_cast<size_t>(Prod(d, axis + 1, d.size()) * DTypeSize(unit.type().dtype));

@@ -4,19 +4,20 @@
 // sinter runs such a model one sample at a time through the plan compiled for
 // a batch of one, which is exact only when the model treats its samples
 // independently: no op may mix values across the batch axis (a softmax or a
-// sum over it, a reshape that folds it into another dimension, a constant
+// sum over it, a reshape that moves elements between samples, a constant
 // built from the batch size). This analysis proves that, op by op, from two
 // imports of the same model: one at batch 1 (the graph that is compiled) and
 // one at a probe batch. The probe graph tells which axis of every value is
 // the batch axis (the one whose extent follows the batch size); the two
 // graphs must be the same program apart from those extents (an `x.size(0)`
 // the frontend folded into arithmetic shows up as a differing constant or
-// attribute); and each op's row in the switch below says which of its axes
-// it may carry a batch along.
+// attribute); and each op's case in CheckOp (batch_analysis.cc, one switch
+// over the op table) says which of its axes it may carry a batch along.
 //
 // Why per sample rather than symbolic extents in every kernel: the batch-1
 // plan is the static plan, so every sample runs at static speed with no
-// planning at run time, and the arena is a single sample's. The cost is
+// planning at run time, and the arena is a single sample's; on T threads
+// the runtime runs T samples side by side (runtime/session.h). The cost is
 // that a batch gives the GEMMs no longer rows (layer4 of a ResNet at batch 8
 // would pack 392 rows, not 49).
 #ifndef SINTER_IR_BATCH_ANALYSIS_H_
