@@ -3,11 +3,13 @@
 # against LibTorch on torchvision's fasterrcnn_resnet50_fpn (min_size 320,
 # wrapped as users export a detector, compiled with --fallback torch: backbone,
 # FPN, RPN head and anchors compiled, the proposal filtering, RoI heads and NMS
-# in LibTorch through the torch plugin) and deeplabv3_resnet50 (fully
-# compiled), random weights, one 320x320 image. Outputs are checked against
+# in LibTorch through the torch plugin), keypointrcnn_resnet50_fpn (the same,
+# with keypoints and their scores) and deeplabv3_resnet50 (fully compiled),
+# random weights, one 320x320 image. Outputs are checked against
 # LibTorch first (same detections; boxes within 1e-3 of the image size,
 # scores 1e-4; the segmentation map 1e-3), then each runtime is timed in a
-# process of its own: sinter by sinter-bench, LibTorch (frozen, eval, no_grad)
+# process of its own, on the same image (the work a detector does depends on
+# its detections): sinter by sinter-bench, LibTorch (frozen, eval, no_grad)
 # by a Python loop; medians of --iters runs after 3 warm-up runs.
 #
 #   bash bench/detect.sh [--threads N] [--iters N]
@@ -28,9 +30,9 @@ echo "{\"machine\": \"$cpu\", \"cores\": $(nproc), \"threads\": $threads, \"omp_
 /usr/bin/python3 bench/detect_models.py "$d"
 
 printf "%-26s %4s %12s %10s %8s %s\n" model thr "libtorch ms" "sinter ms" ratio "sinter partition"
-for m in fasterrcnn_resnet50_fpn deeplabv3_resnet50; do
+for m in fasterrcnn_resnet50_fpn deeplabv3_resnet50 keypointrcnn_resnet50_fpn; do
   flags=()
-  [ "$m" = fasterrcnn_resnet50_fpn ] && flags=(--fallback torch)
+  [ "$m" != deeplabv3_resnet50 ] && flags=(--fallback torch)
   build/bin/sinterc "$d/$m.pt" -o "$d/$m.sinter" --input-shape 1,3,320,320 --cpu native \
     "${flags[@]}" --report-json "$d/$m.report.json"
   rm -rf "$d/$m.out"
@@ -38,7 +40,8 @@ for m in fasterrcnn_resnet50_fpn deeplabv3_resnet50; do
     --threads "$threads"
   # Agreement with LibTorch, then LibTorch's time.
   torch_line=$(/usr/bin/python3 bench/detect_torch.py "$d" "$m" "$threads" "$iters")
-  alone=$(build/bin/sinter-bench "$d/$m.sinter" --iters "$iters" --warmup 3 --threads "$threads" --json)
+  alone=$(build/bin/sinter-bench "$d/$m.sinter" --input "$d/image.npy" --iters "$iters" --warmup 3 \
+            --threads "$threads" --json)
   echo "{\"name\": \"$m\", \"libtorch\": $torch_line, \"sinter\": $alone, \"report\": $(cat "$d/$m.report.json")}" >> "$out"
   /usr/bin/python3 - "$torch_line" "$alone" "$d/$m.report.json" "$m" "$threads" <<'EOF'
 import json, sys

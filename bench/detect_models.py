@@ -15,6 +15,15 @@ class Detect(torch.nn.Module):
         det = self.m([x[0]])[1][0]
         return det["boxes"], det["scores"], det["labels"]
 
+class DetectKeypoints(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        det = self.m([x[0]])[1][0]
+        return det["boxes"], det["scores"], det["labels"], det["keypoints"], det["keypoints_scores"]
+
 class Segment(torch.nn.Module):
     def __init__(self, m):
         super().__init__()
@@ -29,7 +38,10 @@ frcnn = torchvision.models.detection.fasterrcnn_resnet50_fpn(
     weights=None, weights_backbone=None, min_size=320, max_size=320, box_score_thresh=0.001)
 deeplab = torchvision.models.segmentation.deeplabv3_resnet50(
     weights=None, weights_backbone=None, aux_loss=False)
-for name, m in (("fasterrcnn_resnet50_fpn", Detect(frcnn)), ("deeplabv3_resnet50", Segment(deeplab))):
+kprcnn = torchvision.models.detection.keypointrcnn_resnet50_fpn(
+    weights=None, weights_backbone=None, min_size=320, max_size=320, box_score_thresh=0.001)
+for name, m in (("fasterrcnn_resnet50_fpn", Detect(frcnn)), ("deeplabv3_resnet50", Segment(deeplab)),
+                ("keypointrcnn_resnet50_fpn", DetectKeypoints(kprcnn))):
     path = os.path.join(d, name + ".pt")
     if not os.path.exists(path):
         torch.jit.script(m.eval()).save(path)

@@ -3,6 +3,7 @@
 //
 //   sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]
 //                [--batch N]  (a dynamic batch's size; default: its minimum)
+//                [--input FILE.npy ...]  (inputs to time on; default: random)
 //                [--profile FILE.json [--peak-gflops PER_CORE]]
 //
 // --profile runs the model `iters` more times with per-kernel timing, writes
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "sinter/sinter.h"
+#include "tools/npy.h"
 
 namespace {
 
@@ -211,7 +213,8 @@ int Profile(const sinter_model* model, sinter_session* session, int iters, const
 
 constexpr char kUsage[] =
     "usage: sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]\n"
-    "                    [--batch N] [--profile FILE.json [--peak-gflops PER_CORE]]\n";
+    "                    [--batch N] [--input FILE.npy ...]\n"
+    "                    [--profile FILE.json [--peak-gflops PER_CORE]]\n";
 
 }  // namespace
 
@@ -220,6 +223,7 @@ int main(int argc, char** argv) {
   int iters = 50, warmup = 5, threads = 0, batch = 0;
   bool json = false;
   std::string profile;
+  std::vector<std::string> input_files;
   double peak_per_core = -1;  // measured unless --peak-gflops
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -231,6 +235,8 @@ int main(int argc, char** argv) {
       threads = std::atoi(argv[++i]);
     else if (a == "--batch" && i + 1 < argc)
       batch = std::atoi(argv[++i]);
+    else if (a == "--input" && i + 1 < argc)
+      input_files.push_back(argv[++i]);
     else if (a == "--json")
       json = true;
     else if (a == "--profile" && i + 1 < argc)
@@ -261,6 +267,21 @@ int main(int argc, char** argv) {
   std::mt19937 rng(0);
   std::normal_distribution<float> dist;
   for (size_t i = 0; i < sinter_model_input_count(model); ++i) {
+    // Given inputs (--input FILE.npy, in order): a model whose work depends
+    // on its data (a detector's detections) is timed on real data.
+    if (i < input_files.size()) {
+      sinter::tools::NpyArray arr;
+      if (std::string err = sinter::tools::ReadNpy(input_files[i], &arr); !err.empty()) {
+        std::fprintf(stderr, "sinter-bench: input %zu: %s\n", i, err.c_str());
+        return 2;
+      }
+      if (sinter_status* st =
+              sinter_session_set_input(session, i, arr.dtype, arr.shape.data(), arr.shape.size(),
+                                       arr.data.data(), arr.data.size())) {
+        return Fail(st, "set input");
+      }
+      continue;
+    }
     sinter_tensor_info info;
     if (sinter_status* st = sinter_model_input_info(model, i, &info)) return Fail(st, "input info");
     // A dynamic batch (-1) runs at --batch, or at the least its range takes.
