@@ -548,6 +548,39 @@ absl::Status Split(Importer& im, tj::Node* n) {
   return SetList(im, n, parts);
 }
 
+// tensor_split(x, sections: int | indices: int[], dim): `sections` parts
+// whose sizes differ by at most one (the first ones larger), or the parts
+// between the given indices.
+absl::Status TensorSplit(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 2));
+  ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dim, x->type().shape.rank()));
+  const int64_t extent = x->type().shape[static_cast<int>(axis)].extent();
+  std::vector<int64_t> cuts;
+  if (im.In(n, 1).is(K::kInt)) {
+    const int64_t sections = im.In(n, 1).i;
+    if (sections <= 0) return im.Error(n, "tensor_split needs a positive number of sections");
+    for (int64_t i = 1, at = 0; i < sections; ++i) {
+      at += extent / sections + (i - 1 < extent % sections ? 1 : 0);
+      cuts.push_back(at);
+    }
+  } else {
+    ASSIGN_OR_RETURN(cuts, im.Ints(n, 1));
+  }
+  std::vector<ir::Value*> parts;
+  int64_t at = 0;
+  cuts.push_back(extent);
+  for (int64_t cut : cuts) {
+    // Python slice bounds: negative from the end, clamped, never backwards.
+    auto [b, e] = ClampSlice(at, cut, extent);
+    e = std::max(b, e);
+    ASSIGN_OR_RETURN(ir::Value * p, SliceOp(im, x, axis, b, e, 1));
+    parts.push_back(p);
+    at = cut;
+  }
+  return SetList(im, n, parts);
+}
+
 absl::Status Unbind(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
   ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
@@ -1801,12 +1834,21 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::gru", &LowerGru},
       {"aten::_transformer_encoder_layer_fwd", &LowerTransformerEncoderLayer},
       {"aten::_native_multi_head_attention", &LowerNativeMultiHeadAttention},
+      {"aten::tensor_split", &TensorSplit},
   };
   return *table;
 }
 
 }  // namespace
 
-const std::unordered_map<std::string, Lowering>& AtenLowerings() { return Table(); }
+const std::unordered_map<std::string, Lowering>& AtenLowerings() {
+  // The rows above, and those of the files that lower families of ops.
+  static const auto* all = [] {
+    auto* t = new std::unordered_map<std::string, Lowering>(Table());
+    AddVolumetricLowerings(*t);
+    return t;
+  }();
+  return *all;
+}
 
 }  // namespace sinter::frontend

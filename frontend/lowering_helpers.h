@@ -47,6 +47,8 @@ absl::Status NestedFromMask(Importer& im, tj::Node* n);
 absl::Status ToPaddedTensor(Importer& im, tj::Node* n);
 // GRU unrolled into linear and elementwise ops (recurrent.cc).
 absl::Status LowerGru(Importer& im, tj::Node* n);
+// conv3d and the 3-D pools as 2-D ops over frames (volumetric.cc).
+void AddVolumetricLowerings(std::unordered_map<std::string, Lowering>& table);
 
 }  // namespace sinter::frontend
 

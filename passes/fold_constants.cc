@@ -1,15 +1,16 @@
 // Constant folding: evaluates at compile time the ops whose operands are all
 // constants (weight reshapes and transposes, the slices that split packed
 // attention weights, arithmetic on parameters), so they cost nothing at run
-// time. Only data movement, cheap f32 elementwise math and exact integer
-// arithmetic are folded; a fold never changes results beyond what the
-// runtime kernel would compute.
+// time. Only data movement, cheap f32/bool elementwise math, exact integer
+// arithmetic and casts with the runtime's rules are folded; a fold never changes results beyond
+// what the runtime kernel would compute.
 #include <cmath>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
 
 #include "ir/shape_rules.h"
+#include "kernels/cast.h"
 #include "passes/fusion_util.h"
 #include "passes/pass.h"
 #include "passes/rewrite_util.h"
@@ -43,10 +44,13 @@ void Next(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
   for (int d = static_cast<int>(dims.size()) - 1; d >= 0 && ++idx[d] == dims[d]; --d) idx[d] = 0;
 }
 
-bool AllF32(const ir::Operation& op) {
+// f32 and bool: the kernel-body vocabulary's element types (comparisons
+// give bool, `where` takes it).
+bool F32OrBool(ir::DType t) { return t == ir::DType::kF32 || t == ir::DType::kBool; }
+bool AllF32OrBool(const ir::Operation& op) {
   for (const ir::Value* v : op.operands())
-    if (v->type().dtype != ir::DType::kF32) return false;
-  return true;
+    if (!F32OrBool(v->type().dtype)) return false;
+  return F32OrBool(op.result()->type().dtype);
 }
 
 // What a fold sees: the op, its constant operands, and the result to fill
@@ -122,6 +126,7 @@ bool FoldElementwise(const Folding& f) {
   const std::vector<ir::Value*> args = bb.inputs();
   absl::StatusOr<format::KernelBody> body = ir::LowerBody(*bb.Finish(*r));
   if (!body.ok()) return false;
+  const bool bool_out = f.op.result()->type().dtype == ir::DType::kBool;
   float* y = reinterpret_cast<float*>(f.result.data());
   std::vector<const ir::TensorData*> data;
   std::vector<std::vector<int64_t>> shapes;
@@ -132,9 +137,17 @@ bool FoldElementwise(const Folding& f) {
   std::vector<double> x(args.size());
   std::vector<int64_t> idx(f.dims.size(), 0);
   for (int64_t i = 0; i < f.n; ++i, Next(idx, f.dims)) {
-    for (size_t j = 0; j < args.size(); ++j)
-      x[j] = data[j]->data<float>()[BroadcastOffset(idx, shapes[j])];
-    y[i] = static_cast<float>(EvalBody(*body, x));
+    for (size_t j = 0; j < args.size(); ++j) {
+      const int64_t at = BroadcastOffset(idx, shapes[j]);
+      x[j] = data[j]->type().dtype == ir::DType::kBool ? double{data[j]->data<uint8_t>()[at] != 0}
+                                                       : double{data[j]->data<float>()[at]};
+    }
+    const double v = EvalBody(*body, x);
+    if (bool_out) {
+      f.result[i] = v != 0;
+    } else {
+      y[i] = static_cast<float>(v);
+    }
   }
   return true;
 }
@@ -198,8 +211,8 @@ void StoreInt(std::vector<uint8_t>& out, ir::DType t, int64_t i, int64_t v) {
 
 // Integer (and bool) arithmetic on constants: shape and index arithmetic
 // (anchor grids, strides) that has no run-time kernel on the CPU, exact.
-// Casts from integers to integers, bool or f32 too; a cast from a float
-// stays for the runtime's kernel, whose rounding it must match.
+// Casts from integers to integers, bool or f32 too (a cast from f32 to an
+// integer is FoldFloatToInt's, with the runtime kernel's rounding).
 bool FoldInteger(const Folding& f) {
   const ir::Operation& op = f.op;
   const ir::DType out = op.result()->type().dtype;
@@ -220,6 +233,37 @@ bool FoldInteger(const Folding& f) {
     if (k == OpKind::kMaximum) v = std::max(a, b);
     if (k == OpKind::kMinimum) v = std::min(a, b);
     StoreInt(f.result, out, i, v);
+  }
+  return true;
+}
+
+// cast(f32 const) -> integer const, with the conversion rules the runtime's
+// cast kernels share (kernels/cast.h), so the fold gives what the kernel
+// would: index arithmetic done in float (relative position tables) folds.
+bool FoldFloatToInt(const Folding& f) {
+  const ir::DType out = f.op.result()->type().dtype;
+  const float* x = f.in[0]->data<float>();
+  for (int64_t i = 0; i < f.n; ++i) {
+    switch (out) {
+      case ir::DType::kI64:
+        StoreInt(f.result, out, i, sinter_cast::FloatToI64(x[i]));
+        break;
+      case ir::DType::kI32:
+        StoreInt(f.result, out, i, sinter_cast::FloatToI32(x[i]));
+        break;
+      case ir::DType::kU8:
+        StoreInt(f.result, out, i, sinter_cast::FloatToU8(x[i]));
+        break;
+      case ir::DType::kBool:
+        StoreInt(f.result, out, i, x[i] != 0);  // NaN is true
+        break;
+      case ir::DType::kI8:  // no kernel casts f32 to i8: leave it
+      case ir::DType::kF32:
+      case ir::DType::kF16:
+      case ir::DType::kBF16:
+      case ir::DType::kF64:
+        return false;
+    }
   }
   return true;
 }
@@ -251,9 +295,11 @@ FoldFn FoldOf(const ir::Operation& op) {
       {OpKind::kConcat, &FoldConcat},
   };
   if (auto it = table->find(op.kind()); it != table->end()) return it->second;
-  if (Fusable(op) && op.result()->type().dtype == ir::DType::kF32 && AllF32(op))
-    return &FoldElementwise;
+  if (Fusable(op) && AllF32OrBool(op)) return &FoldElementwise;
   if (IntegerFoldable(op)) return &FoldInteger;
+  if (op.kind() == OpKind::kCast && op.operand(0)->type().dtype == ir::DType::kF32 &&
+      IsIntegral(op.result()->type().dtype))
+    return &FoldFloatToInt;
   return nullptr;
 }
 

@@ -273,10 +273,24 @@ _TV = _TVX = dict(shapes="1,3,224,224")
       tv="lraspp_mobilenet_v3_large", hw=160, seg=True,
       note=_BN_NOTE + "; returns a dict, output named 'out'",
       tv_kw=(("weights_backbone", None),))
-def _torchvision_model(tv, tv_kw=(), logits_only=False, hw=224, seg=False):
-    zoo = torchvision.models.segmentation if seg else torchvision.models
+# Video classifiers on [N, C, T, H, W] clips (conv3d and the 3-D pools,
+# lowered to 2-D ops over frames). The ResNet-3D family pools adaptively, so
+# a short, small clip keeps them cheap; S3D's final average pool (2, 7, 7)
+# fixes its clip at 16 x 224 x 224 (MViT: see _mvit_v2_s_small).
+@case("r3d_18", "model_extra", "1,3,8,64,64", tv="r3d_18", hw=64, frames=8,
+      video=True, note=_BN_NOTE)
+@case("mc3_18", "model_extra", "1,3,8,64,64", tv="mc3_18", hw=64, frames=8,
+      video=True, note=_BN_NOTE)
+@case("r2plus1d_18", "model_extra", "1,3,8,64,64", tv="r2plus1d_18", hw=64,
+      frames=8, video=True, note=_BN_NOTE)
+@case("s3d", "model_extra", "1,3,16,224,224", tv="s3d", frames=16, video=True,
+      note=_BN_NOTE)
+def _torchvision_model(tv, tv_kw=(), logits_only=False, hw=224, seg=False,
+                       video=False, frames=0):
+    zoo = (torchvision.models.segmentation if seg else
+           torchvision.models.video if video else torchvision.models)
     m = getattr(zoo, tv)(weights=None, **dict(tv_kw))
-    _make_outputs_nontrivial(m, hw)
+    _make_outputs_nontrivial(m, hw, frames)
     if not logits_only:
         return m
 
@@ -290,7 +304,27 @@ def _torchvision_model(tv, tv_kw=(), logits_only=False, hw=224, seg=False):
     return LogitsOnly(m)
 
 
-def _make_outputs_nontrivial(m, hw):
+@case("mvit_v2_s", "model_extra", "1,3,8,112,112")
+def _mvit_v2_s_small():
+    """torchvision's mvit_v2_s with its position tables sized for 8 x 112 x
+    112 clips: mvit_v2_s() fixes 16 x 224 x 224 (8x the work) and passes the
+    sizes to torchvision's _mvit itself, so they are overridden there."""
+    from torchvision.models.video import mvit
+    build = mvit._mvit
+
+    def sized(**kw):
+        kw.update(spatial_size=(112, 112), temporal_size=8)
+        return build(**kw)
+    mvit._mvit = sized
+    try:
+        m = mvit.mvit_v2_s(weights=None)
+    finally:
+        mvit._mvit = build
+    _make_outputs_nontrivial(m, 112, 8)
+    return m
+
+
+def _make_outputs_nontrivial(m, hw, frames=0):
     """torchvision's random init gives useless test outputs: with BatchNorm
     running stats at mean 0 / var 1, activations shrink or blow up with depth
     (mobilenet_v2 ~1e-9, efficientnet_b0 ~1e-14, inception_v3 ~1e12), and
@@ -318,7 +352,8 @@ def _make_outputs_nontrivial(m, hw):
     hooks = [bn.register_forward_pre_hook(set_stats) for bn in bns]
     m.eval()
     with torch.no_grad():
-        m(torch.randn(2, 3, hw, hw))
+        m(torch.randn(2, 3, frames, hw, hw) if frames else
+          torch.randn(2, 3, hw, hw))
     for h in hooks:
         h.remove()
 
@@ -834,6 +869,19 @@ def _conv2d(cin, cout, k, **kw):
     return nn.Conv2d(cin, cout, k, **kw)
 
 
+# conv3d runs as one 2-D convolution per temporal tap (frontend/volumetric.cc):
+# temporal stride, padding and dilation, groups, no bias, depthwise.
+@case("op_conv3d", "op", "2,3,5,8,8", cin=3, cout=8, k=3, padding=1)
+@case("op_conv3d_strided_dilated", "op", "1,4,9,8,9", cin=4, cout=6,
+      k=(3, 3, 2), stride=(2, 1, 2), dilation=(2, 1, 1), padding=(2, 1, 0))
+@case("op_conv3d_groups_nobias", "op", "2,4,4,5,5", cin=4, cout=6,
+      k=(2, 1, 1), groups=2, bias=False)
+@case("op_conv3d_depthwise", "op", "1,4,5,9,9", cin=4, cout=4, k=3,
+      groups=4, stride=(1, 2, 2), padding=1)
+def _conv3d(cin, cout, k, **kw):
+    return nn.Conv3d(cin, cout, k, **kw)
+
+
 @case("op_batch_norm2d", "op", "2,6,8,8")
 def _batch_norm2d():
     m = nn.BatchNorm2d(6)
@@ -1147,6 +1195,25 @@ def _minimum():
       mod="AdaptiveAvgPool2d", args=(("output_size", (3, 3)),))
 @case("op_adaptive_max_pool2d_2x2", "op", "2,3,7,7",
       mod="AdaptiveMaxPool2d", args=(("output_size", (2, 2)),))
+@case("op_max_pool3d_k3s2p1", "op", "2,3,7,8,8", mod="MaxPool3d",
+      args=(("kernel_size", 3), ("stride", 2), ("padding", 1)))
+@case("op_max_pool3d_ceil_dilation", "op", "1,3,9,7,7", mod="MaxPool3d",
+      args=(("kernel_size", (3, 2, 2)), ("stride", 2), ("dilation", (2, 1, 1)),
+            ("ceil_mode", True)))
+@case("op_avg_pool3d_excl_pad", "op", "2,3,7,8,8", mod="AvgPool3d",
+      args=(("kernel_size", 3), ("stride", 2), ("padding", 1),
+            ("count_include_pad", False)))
+@case("op_avg_pool3d_ceil_incl_pad", "op", "1,3,6,7,7", mod="AvgPool3d",
+      args=(("kernel_size", 3), ("stride", 2), ("padding", 1),
+            ("ceil_mode", True), ("count_include_pad", True)),
+      note="windows past the padded edge: each axis' divisor is clipped to "
+      "the padded input")
+@case("op_avg_pool3d_divisor", "op", "1,2,4,6,6", mod="AvgPool3d",
+      args=(("kernel_size", (2, 3, 3)), ("stride", 1), ("divisor_override", 5)))
+@case("op_adaptive_avg_pool3d", "op", "2,3,5,7,7", mod="AdaptiveAvgPool3d",
+      args=(("output_size", (2, 3, 3)),))
+@case("op_adaptive_max_pool3d", "op", "1,3,7,7,7", mod="AdaptiveMaxPool3d",
+      args=(("output_size", (3, 2, 2)),))
 @case("op_flatten_module", "op", "2,3,4,4", mod="Flatten")
 @case("op_softmax_lastdim", "op", "2,5,16", mod="Softmax",
       args=(("dim", -1),))
@@ -1155,6 +1222,18 @@ def _minimum():
       args=(("dim", -1),))
 def _nn_module_pool(mod, args=()):
     return getattr(nn, mod)(**dict(args))
+
+
+@case("op_tensor_split", "op", "2,7,5")
+def _tensor_split():
+    class TensorSplit(nn.Module):
+        def forward(self, x):
+            a, b, c = torch.tensor_split(x, 3, dim=1)  # sizes 3, 2, 2
+            d, e, f = torch.tensor_split(x, (1, -2), dim=1)
+            # Indices need not rise: x[:, 4:2] is empty, the last part x[:, 2:].
+            g, h, i = torch.tensor_split(x, (4, 2), dim=1)
+            return a, b, c * 2, d, e + 1, f, g, i
+    return TensorSplit()
 
 
 # Linear / matmul.

@@ -122,6 +122,43 @@ blobs {
   EXPECT_CHECKS(ir::Print(**g), "CHECK: #0 = 0x0000803F00008040000000400000A040000040400000C040");
 }
 
+// Index arithmetic done in float on constants (MViT's relative position
+// tables: a comparison, a where and a cast back to i64) folds, with the
+// runtime's cast rules: truncation toward zero, NaN and out-of-range floats
+// to INT64_MIN (kernels/cast.h).
+TEST(FoldConstants, FoldsFloatIndexArithmeticAndCastsToIntegers) {
+  auto g = ir::Parse(R"(
+graph @main() {
+  %c = const() {value = #0} : f32[4]
+  %z = const() {value = 0.0} : f32[]
+  %m = lt(%c, %z) : bool[4]
+  %ten = const() {value = 10.0} : f32[]
+  %a = add(%c, %ten) : f32[4]
+  %w = where(%m, %a, %c) : f32[4]
+  %i = cast(%w) {to = "i64"} : i64[4]
+  return %i, %m
+}
+blobs {
+  #0 = 0x0000C0BFCDCC2C400000C07FEC78AD60
+})");
+  ASSERT_TRUE(g.ok()) << g.status();
+  passes::PassManager pm;
+  ASSERT_TRUE(pm.Add("fold-constants").ok());
+  ASSERT_TRUE(pm.Add("dce").ok());
+  ASSERT_TRUE(pm.Run(**g).ok());
+  // [-1.5, 2.7, NaN, 1e20] -> where(<0, +10) = [8.5, 2.7, NaN, 1e20]
+  // -> i64 [8, 2, INT64_MIN, INT64_MIN]; the mask [1, 0, 0, 0].
+  const std::string out = ir::Print(**g);
+  EXPECT_CHECKS(out, R"(
+CHECK-NOT: cast(
+CHECK-NOT: where(
+CHECK-NOT: lt(
+CHECK: %0 = const() {value = #0} : bool[4]
+CHECK: %1 = const() {value = #1} : i64[4]
+CHECK: #0 = 0x01000000
+CHECK: #1 = 0x0800000000000000020000000000000000000000000000800000000000000080)");
+}
+
 TEST(FoldConstants, LeavesOpsWithRuntimeOperands) {
   std::string out = RunPasses(R"(
 graph @main(%x: f32[4]) {
