@@ -211,26 +211,14 @@ absl::Status LayerNorm(Importer& im, tj::Node* n) {
 }
 
 // group_norm(x[N, C, *], G, weight[C]?, bias[C]?, eps): each image's channels
-// in G groups, each group normalised over its channels and positions. As
-// layer_norm over [N, G, C/G * prod(*)] (unit weight, zero bias), then the
-// per-channel affine on [N, C, *], which the fusion passes join to the
-// layer_norm kernel.
-absl::Status GroupNorm(Importer& im, tj::Node* n) {
-  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
-  ASSIGN_OR_RETURN(int64_t groups, im.Int(n, 1));
-  ASSIGN_OR_RETURN(ir::Value * w, im.OptTensor(n, 2));
-  ASSIGN_OR_RETURN(ir::Value * b, im.OptTensor(n, 3));
-  ASSIGN_OR_RETURN(double eps, im.Float(n, 4));
-  const ir::Shape& shape = x->type().shape;
-  if (!shape.is_static() || shape.rank() < 2) {
-    return im.Error(n,
-                    "group_norm input must have static rank >= 2, got " + ir::ToString(x->type()));
-  }
-  const std::vector<int64_t> dims = shape.extents();
+// in G groups, each group normalised over its channels and positions, then
+// weight and bias [C] (either null) per channel. As layer_norm over
+// [N, G, C/G * prod(*)] (unit weight, zero bias), then the per-channel affine
+// on [N, C, *], which the fusion passes join to the layer_norm kernel.
+absl::StatusOr<ir::Value*> GroupNormOp(Importer& im, ir::Value* x, int64_t groups, ir::Value* w,
+                                       ir::Value* b, double eps) {
+  const std::vector<int64_t> dims = x->type().shape.extents();
   const int64_t c = dims[1];
-  if (groups <= 0 || c % groups != 0) {
-    return im.Error(n, absl::StrCat("group_norm: ", c, " channels in ", groups, " groups"));
-  }
   int64_t per_group = c / groups;
   for (size_t d = 2; d < dims.size(); ++d) per_group *= dims[d];
   ASSIGN_OR_RETURN(ir::Value * g, ReshapeOp(im, x, {dims[0], groups, per_group}));
@@ -247,7 +235,151 @@ absl::Status GroupNorm(Importer& im, tj::Node* n) {
     ASSIGN_OR_RETURN(ir::Value * bc, ReshapeOp(im, b, param));
     ASSIGN_OR_RETURN(y, im.Op(OpKind::kAdd, {y, bc}));
   }
-  return Out(im, n, y);
+  return y;
+}
+
+absl::Status GroupNorm(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(int64_t groups, im.Int(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * w, im.OptTensor(n, 2));
+  ASSIGN_OR_RETURN(ir::Value * b, im.OptTensor(n, 3));
+  ASSIGN_OR_RETURN(double eps, im.Float(n, 4));
+  const ir::Shape& shape = x->type().shape;
+  if (!shape.is_static() || shape.rank() < 2) {
+    return im.Error(n,
+                    "group_norm input must have static rank >= 2, got " + ir::ToString(x->type()));
+  }
+  const int64_t c = shape[1].extent();
+  if (groups <= 0 || c % groups != 0) {
+    return im.Error(n, absl::StrCat("group_norm: ", c, " channels in ", groups, " groups"));
+  }
+  return Out(im, n, GroupNormOp(im, x, groups, w, b, eps));
+}
+
+// grid_sampler(x, grid, interpolation, padding, align_corners), what
+// F.grid_sample calls: interpolation 0 bilinear, 1 nearest (2, bicubic, is
+// refused); padding 0 zeros, 1 border, 2 reflection. 4-D only.
+absl::Status GridSample(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * grid, im.Tensor(n, 1));
+  ASSIGN_OR_RETURN(int64_t mode, im.Int(n, 2));
+  ASSIGN_OR_RETURN(int64_t padding, im.Int(n, 3));
+  ASSIGN_OR_RETURN(bool align_corners, im.Bool(n, 4));
+  if (x->type().shape.rank() != 4) return im.Error(n, "only 2-D grid sampling is supported");
+  if (mode != 0 && mode != 1)
+    return im.Error(n, mode == 2 ? "bicubic grid sampling is not supported"
+                                 : absl::StrCat("unknown interpolation mode ", mode));
+  if (padding < 0 || padding > 2)
+    return im.Error(n, absl::StrCat("unknown padding mode ", padding));
+  static constexpr const char* kPadding[] = {"zeros", "border", "reflection"};
+  return Out(im, n,
+             im.Op(OpKind::kGridSample, {x, grid},
+                   {{"mode", std::string(mode == 0 ? "bilinear" : "nearest")},
+                    {"padding_mode", std::string(kPadding[padding])},
+                    {"align_corners", align_corners}}));
+}
+
+// im2col(x[N, C, H, W], kernel, dilation, padding, stride), what F.unfold
+// calls: [N, C * kh * kw, L], channel c's patch rows c * kh * kw + i * kw + j
+// over the L output positions. Each kernel offset's strided slice of the
+// zero-padded input, stacked after the channel axis.
+absl::Status Im2col(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(auto k, Pair(im, n, 1));
+  ASSIGN_OR_RETURN(auto d, Pair(im, n, 2));
+  ASSIGN_OR_RETURN(auto p, Pair(im, n, 3));
+  ASSIGN_OR_RETURN(auto s, Pair(im, n, 4));
+  if (x->type().shape.rank() != 4 || !x->type().shape.is_static())
+    return im.Error(n, "unfold takes a static [N, C, H, W] input");
+  for (int a = 0; a < 2; ++a) {
+    if (k[a] <= 0 || d[a] <= 0 || s[a] <= 0 || p[a] < 0)
+      return im.Error(n, "unfold: kernel, dilation and stride must be positive, padding >= 0");
+  }
+  std::vector<int64_t> dims = x->type().shape.extents();
+  int64_t out[2];
+  for (int a = 0; a < 2; ++a) {
+    out[a] = (dims[2 + a] + 2 * p[a] - d[a] * (k[a] - 1) - 1) / s[a] + 1;
+    if (out[a] <= 0) return im.Error(n, "unfold: the kernel is larger than the padded input");
+  }
+  for (int a = 0; a < 2; ++a) {  // zero padding, axis by axis
+    if (p[a] == 0) continue;
+    std::vector<int64_t> block = x->type().shape.extents();
+    block[2 + a] = p[a];
+    ir::Value* zeros = Fill(im, block, x->type().dtype, 0.0);
+    ASSIGN_OR_RETURN(x, im.Op(OpKind::kConcat, {zeros, x, zeros}, {{"axis", int64_t{2 + a}}}));
+  }
+  std::vector<ir::Value*> patches;
+  for (int64_t i = 0; i < k[0]; ++i) {
+    for (int64_t j = 0; j < k[1]; ++j) {
+      ASSIGN_OR_RETURN(ir::Value * v,
+                       SliceOp(im, x, 2, i * d[0], i * d[0] + (out[0] - 1) * s[0] + 1, s[0]));
+      ASSIGN_OR_RETURN(v, SliceOp(im, v, 3, j * d[1], j * d[1] + (out[1] - 1) * s[1] + 1, s[1]));
+      ASSIGN_OR_RETURN(v, ReshapeOp(im, v, {dims[0], dims[1], 1, out[0] * out[1]}));
+      patches.push_back(v);
+    }
+  }
+  ir::Value* y = patches[0];
+  if (patches.size() > 1) {
+    ASSIGN_OR_RETURN(y, im.Op(OpKind::kConcat, patches, {{"axis", int64_t{2}}}));
+  }
+  return Out(im, n, ReshapeOp(im, y, {dims[0], dims[1] * k[0] * k[1], out[0] * out[1]}));
+}
+
+// tensor(data, dtype?, device?, requires_grad): a constant from a number or
+// a (nested) list of numbers; PyTorch's dtype unless one is given: i64 for
+// ints, f32 for floats, bool for bools.
+absl::Status TensorFromData(Importer& im, tj::Node* n) {
+  const Val& data = im.In(n, 0);
+  std::vector<int64_t> shape;
+  std::vector<double> values;
+  ir::DType dt = ir::DType::kBool;
+  auto note = [&dt](const Val& v) {
+    if (v.is(K::kFloat)) {
+      dt = ir::DType::kF32;
+    } else if (v.is(K::kInt) && dt == ir::DType::kBool) {
+      dt = ir::DType::kI64;
+    }
+  };
+  // Walks the nesting level by level; each level's lists must agree in length.
+  std::vector<const Val*> level{&data};
+  while (!level.empty() && (level[0]->is(K::kList) || level[0]->is(K::kTuple))) {
+    const size_t len = level[0]->items->size();
+    shape.push_back(static_cast<int64_t>(len));
+    std::vector<const Val*> next;
+    for (const Val* v : level) {
+      if (!(v->is(K::kList) || v->is(K::kTuple)) || v->items->size() != len)
+        return im.Error(n, "tensor: the nested lists are not rectangular");
+      for (const Val& item : *v->items) next.push_back(&item);
+    }
+    level = std::move(next);
+  }
+  for (const Val* v : level) {
+    if (!v->is_number()) return im.Error(n, "tensor: data must be numbers known at compile time");
+    note(*v);
+    values.push_back(v->number());
+  }
+  if (im.NumIn(n) > 1 && !im.IsNone(n, 1)) {
+    ASSIGN_OR_RETURN(int64_t code, im.Int(n, 1));
+    ASSIGN_OR_RETURN(dt, DTypeFromCode(code));
+  }
+  if (dt != ir::DType::kF32 && dt != ir::DType::kI64 && dt != ir::DType::kBool)
+    return im.Error(n, "tensor: only f32, i64 and bool data");
+  ir::TensorType type{dt, ir::Shape::Of(shape)};
+  std::vector<uint8_t> bytes(values.size() * ir::DTypeSize(dt));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dt == ir::DType::kF32) {
+      const float f = static_cast<float>(values[i]);
+      std::memcpy(&bytes[i * 4], &f, 4);
+    } else if (dt == ir::DType::kI64) {
+      const int64_t v = static_cast<int64_t>(values[i]);
+      std::memcpy(&bytes[i * 8], &v, 8);
+    } else {
+      bytes[i] = values[i] != 0;
+    }
+  }
+  im.Set(n, 0,
+         Val::Tensor(im.b().Constant(std::make_shared<ir::TensorData>(type, std::move(bytes)))));
+  return absl::OkStatus();
 }
 
 absl::Status BatchNorm(Importer& im, tj::Node* n) {
@@ -266,6 +398,27 @@ absl::Status BatchNorm(Importer& im, tj::Node* n) {
   if (w == nullptr) w = Fill(im, {c}, x->type().dtype, 1.0);
   if (b == nullptr) b = Fill(im, {c}, x->type().dtype, 0.0);
   return Out(im, n, im.Op(OpKind::kBatchNorm, {x, mean, var, w, b}, {{"eps", eps}}));
+}
+
+// instance_norm(x[N, C, *], weight?, bias?, running_mean?, running_var?,
+// use_input_stats, momentum, eps, cudnn_enabled): with the instance's own
+// statistics (InstanceNorm's default, also at inference), each image's
+// channel normalised over its positions: group norm with a group per
+// channel. With running statistics it is batch norm, whose arguments have
+// the same places.
+absl::Status InstanceNorm(Importer& im, tj::Node* n) {
+  ASSIGN_OR_RETURN(bool use_input_stats, im.Bool(n, 5));
+  if (!use_input_stats) return BatchNorm(im, n);
+  ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
+  ASSIGN_OR_RETURN(ir::Value * w, im.OptTensor(n, 1));
+  ASSIGN_OR_RETURN(ir::Value * b, im.OptTensor(n, 2));
+  ASSIGN_OR_RETURN(double eps, im.Float(n, 7));
+  const ir::Shape& shape = x->type().shape;
+  if (!shape.is_static() || shape.rank() < 3) {
+    return im.Error(
+        n, "instance_norm input must have static rank >= 3, got " + ir::ToString(x->type()));
+  }
+  return Out(im, n, GroupNormOp(im, x, shape[1].extent(), w, b, eps));  // a group per channel
 }
 
 // A pooling stride: an empty list means the kernel size (PyTorch's default).
@@ -461,18 +614,30 @@ absl::Status Stack(Importer& im, tj::Node* n) {
 absl::Status Slice(Importer& im, tj::Node* n) {
   const Val& src = im.In(n, 0);
   if (src.is(K::kList) || src.is(K::kTuple)) {  // list slicing
-    int64_t size = static_cast<int64_t>(src.items->size());
-    int64_t start = 0, end = size, step = 1;
+    const int64_t size = static_cast<int64_t>(src.items->size());
+    ASSIGN_OR_RETURN(int64_t step, im.Int(n, 3));
+    if (step == 0) return im.Error(n, "slice step cannot be zero");
+    // Python's bounds (PySlice_AdjustIndices): a negative step walks down
+    // from the last item (`l[::-1]` reverses) and stops before `end`.
+    std::optional<int64_t> start, end;
     if (!im.IsNone(n, 1)) {
       ASSIGN_OR_RETURN(start, im.Int(n, 1));
     }
     if (!im.IsNone(n, 2)) {
       ASSIGN_OR_RETURN(end, im.Int(n, 2));
     }
-    ASSIGN_OR_RETURN(step, im.Int(n, 3));
-    auto [b, e] = ClampSlice(start, end, size);
     std::vector<Val> items;
-    for (int64_t i = b; i < e; i += std::max<int64_t>(step, 1)) items.push_back((*src.items)[i]);
+    if (step > 0) {
+      auto [b, e] = ClampSlice(start.value_or(0), end.value_or(size), size);
+      for (int64_t i = b; i < e; i += step) items.push_back((*src.items)[i]);
+    } else {
+      auto adjust = [size](int64_t v) {
+        if (v < 0) v += size;
+        return std::clamp<int64_t>(v, -1, size - 1);
+      };
+      const int64_t b = start ? adjust(*start) : size - 1, e = end ? adjust(*end) : -1;
+      for (int64_t i = b; i > e; i += step) items.push_back((*src.items)[i]);
+    }
     im.Set(n, 0, Val::Seq(K::kList, std::move(items)));
     return absl::OkStatus();
   }
@@ -1835,6 +2000,11 @@ const std::unordered_map<std::string, Lowering>& Table() {
       {"aten::_transformer_encoder_layer_fwd", &LowerTransformerEncoderLayer},
       {"aten::_native_multi_head_attention", &LowerNativeMultiHeadAttention},
       {"aten::tensor_split", &TensorSplit},
+      {"aten::instance_norm", &InstanceNorm},
+      {"aten::tensor", &TensorFromData},
+      {"aten::grid_sampler", &GridSample},
+      {"aten::grid_sampler_2d", &GridSample},
+      {"aten::im2col", &Im2col},
   };
   return *table;
 }

@@ -33,6 +33,23 @@ absl::StatusOr<std::vector<int64_t>> Triple(Importer& im, tj::Node* n, size_t i)
   return v;
 }
 
+// A pool's stride (operand 2): empty means the kernel (PyTorch's default).
+absl::StatusOr<std::vector<int64_t>> PoolStride3(Importer& im, tj::Node* n,
+                                                 const std::vector<int64_t>& kernel) {
+  ASSIGN_OR_RETURN(auto s, im.Ints(n, 2));
+  if (s.empty()) return kernel;
+  if (s.size() == 1) s = {s[0], s[0], s[0]};
+  if (s.size() != 3) return im.Error(n, "operand 2 needs 0, 1 or 3 values");
+  return s;
+}
+
+// `acc` op `v`, or `v` when `acc` is null: the running sum or maximum of a
+// temporal window's taps.
+absl::StatusOr<ir::Value*> Accumulate(Importer& im, OpKind op, ir::Value* acc, ir::Value* v) {
+  if (acc == nullptr) return v;
+  return im.Op(op, {acc, v});
+}
+
 // The input as [N, C, T, H, W] with static extents.
 absl::StatusOr<ir::Value*> Video(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
@@ -142,11 +159,7 @@ absl::Status Conv3d(Importer& im, tj::Node* n) {
     std::vector<ir::Value*> in{f, wk};
     if (tap == 0 && b != nullptr) in.push_back(b);
     ASSIGN_OR_RETURN(ir::Value * y, im.Op(OpKind::kConv2d, in, attrs));
-    if (sum == nullptr) {
-      sum = y;
-    } else {
-      ASSIGN_OR_RETURN(sum, im.Op(OpKind::kAdd, {sum, y}));
-    }
+    ASSIGN_OR_RETURN(sum, Accumulate(im, OpKind::kAdd, sum, y));
   }
   ASSIGN_OR_RETURN(ir::Value * y, UnfoldFrames(im, sum, batch));
   ASSIGN_OR_RETURN(y, SwapTimeAndChannels(im, y));
@@ -178,10 +191,7 @@ absl::Status Finish(Importer& im, tj::Node* n, absl::StatusOr<ir::Value*> frames
 absl::Status MaxPool3d(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, Video(im, n));
   ASSIGN_OR_RETURN(auto k, Triple(im, n, 1));
-  ASSIGN_OR_RETURN(auto s, im.Ints(n, 2));
-  if (s.empty()) s = k;
-  if (s.size() == 1) s = {s[0], s[0], s[0]};
-  if (s.size() != 3) return im.Error(n, "operand 2 needs 0, 1 or 3 values");
+  ASSIGN_OR_RETURN(auto s, PoolStride3(im, n, k));
   ASSIGN_OR_RETURN(auto p, Triple(im, n, 3));
   ASSIGN_OR_RETURN(auto d, Triple(im, n, 4));
   ASSIGN_OR_RETURN(bool ceil, im.Bool(n, 5));
@@ -205,11 +215,7 @@ absl::Status MaxPool3d(Importer& im, tj::Node* n) {
   ir::Value* m = nullptr;
   for (int64_t tap = 0; tap < k[0]; ++tap) {
     ASSIGN_OR_RETURN(ir::Value * f, Frames(im, y, tap * d[0], out, s[0]));
-    if (m == nullptr) {
-      m = f;
-    } else {
-      ASSIGN_OR_RETURN(m, im.Op(OpKind::kMaximum, {m, f}));
-    }
+    ASSIGN_OR_RETURN(m, Accumulate(im, OpKind::kMaximum, m, f));
   }
   return Finish(im, n, m);
 }
@@ -222,10 +228,7 @@ absl::Status MaxPool3d(Importer& im, tj::Node* n) {
 absl::Status AvgPool3d(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, Video(im, n));
   ASSIGN_OR_RETURN(auto k, Triple(im, n, 1));
-  ASSIGN_OR_RETURN(auto s, im.Ints(n, 2));
-  if (s.empty()) s = k;
-  if (s.size() == 1) s = {s[0], s[0], s[0]};
-  if (s.size() != 3) return im.Error(n, "operand 2 needs 0, 1 or 3 values");
+  ASSIGN_OR_RETURN(auto s, PoolStride3(im, n, k));
   ASSIGN_OR_RETURN(auto p, Triple(im, n, 3));
   ASSIGN_OR_RETURN(bool ceil, im.Bool(n, 4));
   ASSIGN_OR_RETURN(bool include_pad, im.Bool(n, 5));
@@ -255,11 +258,7 @@ absl::Status AvgPool3d(Importer& im, tj::Node* n) {
   ir::Value* sum = nullptr;
   for (int64_t tap = 0; tap < k[0]; ++tap) {
     ASSIGN_OR_RETURN(ir::Value * f, Frames(im, y, tap, out, s[0]));
-    if (sum == nullptr) {
-      sum = f;
-    } else {
-      ASSIGN_OR_RETURN(sum, im.Op(OpKind::kAdd, {sum, f}));
-    }
+    ASSIGN_OR_RETURN(sum, Accumulate(im, OpKind::kAdd, sum, f));
   }
   // 1 / (the window's temporal length) per output frame, as [1, T', 1, 1, 1].
   ir::TensorType type{ir::DType::kF32, ir::Shape::Of({1, out, 1, 1, 1})};

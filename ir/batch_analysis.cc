@@ -198,6 +198,12 @@ absl::Status CheckOp(const Operation& op, const Operation& unit, const std::vect
       if (in[1] >= 0 && axis == in[1]) return Refuse(op, "gathers along the batch axis");
       return absl::OkStatus();
     }
+    case OpKind::kGridSample:
+      // Image n is read at grid n's points: both batched on N, or neither.
+      if (in[0] != in[1] || (in[0] >= 0 && minor_in[0] != minor_in[1]))
+        return Refuse(op, "reads one sample's image at another's grid");
+      if (in[0] > 0) return Refuse(op, absl::StrCat("has the batch on axis ", in[0], ", not N"));
+      return absl::OkStatus();
     case OpKind::kLayerNorm:
       // Normalises the trailing dims from `axis` on.
       if (in[0] >= 0 && in[0] >= Axis(op.GetInt("axis"), rank_of(0)))

@@ -653,6 +653,26 @@ absl::Status InferGather(const Operation& op, std::vector<TensorType>* results) 
   return absl::OkStatus();
 }
 
+absl::Status InferGridSample(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto g, StaticExtents(op.operand(1)));
+  const DType t = op.operand(0)->type().dtype;
+  if (!IsFloat(t) || op.operand(1)->type().dtype != t)
+    return Invalid("grid_sample takes float data and a grid of the same dtype");
+  if (x.size() != 4 || g.size() != 4 || g[3] != 2 || g[0] != x[0]) {
+    return Invalid("grid_sample takes x [N,C,H,W] and grid [N,OH,OW,2], got ", Dims(x), " and ",
+                   Dims(g));
+  }
+  const std::string& mode = op.GetStr("mode");
+  const std::string& padding = op.GetStr("padding_mode");
+  if (mode != "bilinear" && mode != "nearest")
+    return Invalid("grid_sample mode '", mode, "': bilinear or nearest");
+  if (padding != "zeros" && padding != "border" && padding != "reflection")
+    return Invalid("grid_sample padding_mode '", padding, "': zeros, border or reflection");
+  results->push_back(Make(t, {x[0], x[1], g[1], g[2]}));
+  return absl::OkStatus();
+}
+
 absl::Status InferSort(const Operation& op, std::vector<TensorType>* results) {
   ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
   ASSIGN_OR_RETURN(int64_t axis, AlongAxis(op, in));

@@ -7,6 +7,7 @@
 //     identical kernels of a model (ResNet's many conv + add + relu of one
 //     shape) compile once;
 //  2. one translation unit: kernels/cuda/params.h, kernels/cast.h,
+//     kernels/grid_sample.h,
 //     kernels/cuda/kernels.cuh,
 //     then the generated kernels;
 //  3. NVRTC: a cubin per architecture, PTX of the newest.
@@ -118,6 +119,7 @@ std::string CudaConstraint(const ir::Operation& op) {
       {OpKind::kAvgPool2d, FloatResult},
       {OpKind::kAdaptiveAvgPool2d, FloatResult},
       {OpKind::kAdaptiveMaxPool2d, FloatResult},
+      {OpKind::kGridSample, FloatResult},
       {OpKind::kReduceSum, FloatResult},
       {OpKind::kReduceMean, FloatResult},
       {OpKind::kReduceMax, FloatResult},
@@ -351,8 +353,8 @@ absl::StatusOr<CudaModule> BuildCudaModule(const ir::Graph& g, const CudaTargetO
   }
 
   m.source = absl::StrCat("// sinter CUDA module: hand-written kernels, then ", m.generated_kernels,
-                          " generated kernels\n", kCudaParamsH, "\n", kCastH, "\n", kCudaKernelsCuh,
-                          "\n", generated);
+                          " generated kernels\n", kCudaParamsH, "\n", kCastH, "\n", kGridSampleH,
+                          "\n", kCudaKernelsCuh, "\n", generated);
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < options.archs.size(); ++i) {
     const std::string& arch = options.archs[i];

@@ -134,6 +134,20 @@ void AdaptiveAvgPool2dF32(const float* x, float* y, int64_t nc, int64_t h, int64
                           int64_t ow, Parallel* par);
 void AdaptiveMaxPool2dF32(const float* x, float* y, int64_t nc, int64_t h, int64_t w, int64_t oh,
                           int64_t ow, Parallel* par);
+
+// grid_sample (PyTorch's F.grid_sample, 2-D): x [N, C, H, W] read at the
+// normalised (x, y) points of grid [N, OH, OW, 2], giving y [N, C, OH, OW].
+// The values are kernels/grid_sample.h's.
+enum class SampleMode : int { kBilinear = 0, kNearest = 1 };
+enum class SamplePadding : int { kZeros = 0, kBorder = 1, kReflection = 2 };
+struct GridSampleShape {
+  int64_t n, c, h, w, oh, ow;
+  SampleMode mode;
+  SamplePadding padding;
+  bool align_corners;
+};
+void GridSampleF32(const GridSampleShape& s, const float* x, const float* grid, float* y,
+                   Parallel* par);
 // Adaptive pooling of channels-last tensors (s.kh .. s.dil_w unused).
 void AdaptivePool2dNhwcF32(bool max, const Pool2dShape& s, const float* x, float* y, Parallel* par);
 

@@ -1,6 +1,7 @@
 // Hand-written CUDA kernels for the ops that are not elementwise programs,
 // reductions with a generated kernel, or library calls: data movement,
-// pooling, plain reductions, unfused batch norm, embedding and casts.
+// pooling, plain reductions, unfused batch norm, embedding, grid sampling and
+// casts.
 // sinterc compiles this file with NVRTC into every CUDA artifact's module,
 // next to the generated kernels (codegen/cuda); the runtime fills the
 // parameter blocks of kernels/cuda/params.h and launches them.
@@ -10,10 +11,12 @@
 // storage types (float, __half, __nv_bfloat16) and computes in float.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-// Under NVRTC the module's source has kernels/cast.h ahead of this file
+// Under NVRTC the module's source has kernels/cast.h and
+// kernels/grid_sample.h ahead of this file
 // (codegen/cuda/cuda_target.cc); elsewhere it is included.
 #if !defined(__CUDACC_RTC__)
 #include "kernels/cast.h"
+#include "kernels/grid_sample.h"
 #endif
 
 #ifndef SINTER_KERNELS_CUDA_KERNELS_CUH_
@@ -189,6 +192,26 @@ __device__ void Embedding(const T* __restrict__ weight, const long long* __restr
   }
 }
 
+// One thread per output element: its point's taps, then its channel's sum.
+template <typename T>
+__device__ void GridSample(const T* __restrict__ x, const T* __restrict__ grid, T* __restrict__ y,
+                           const sinter_grid_sample_params& p) {
+  const long long total = p.n * p.c * p.oh * p.ow, out_plane = p.oh * p.ow;
+  for (long long i = GridStart(); i < total; i += GridStep()) {
+    const long long point = i % out_plane, nc = i / out_plane, n = nc / p.c;
+    const T* g = grid + (n * out_plane + point) * 2;
+    const sinter_sample::Taps t =
+        sinter_sample::PointTaps(ToF(g[0]), ToF(g[1]), p.h, p.w, static_cast<int>(p.mode),
+                                 static_cast<int>(p.padding), p.align_corners != 0);
+    const T* plane = x + nc * p.h * p.w;
+    float v = 0.f;
+    for (int k = 0; k < t.count; ++k) {
+      if (t.at[k] >= 0) v += ToF(plane[t.at[k]]) * t.weight[k];
+    }
+    y[i] = FromF<T>(v);
+  }
+}
+
 // Offsets of output element i in each of `k` broadcast inputs.
 template <int K>
 __device__ __forceinline__ void Offsets(long long i, const sinter_select_params& p,
@@ -276,6 +299,10 @@ SINTER_K_COPY(sinter_copy_8, unsigned long long)
   extern "C" __global__ void sinter_embedding_##SUFFIX(const T* w, const long long* idx, T* y,     \
                                                        sinter_embedding_params p) {                \
     sinter_k::Embedding(w, idx, y, p);                                                             \
+  }                                                                                                \
+  extern "C" __global__ void sinter_grid_sample_##SUFFIX(const T* x, const T* grid, T* y,          \
+                                                         sinter_grid_sample_params p) {            \
+    sinter_k::GridSample(x, grid, y, p);                                                           \
   }                                                                                                \
   extern "C" __global__ void sinter_compare_##SUFFIX(const T* a, const T* b, unsigned char* y,     \
                                                      sinter_select_params p) {                     \

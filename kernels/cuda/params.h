@@ -55,6 +55,13 @@ struct sinter_embedding_params {
   long long count, dim, vocab;
 };
 
+// grid_sample: x [n, c, h, w] read at grid [n, oh, ow, 2]'s normalised
+// points (kernels/grid_sample.h: mode 0 bilinear, 1 nearest; padding 0
+// zeros, 1 border, 2 reflection).
+struct sinter_grid_sample_params {
+  long long n, c, h, w, oh, ow, mode, padding, align_corners;
+};
+
 // Comparisons (op 0 gt, 1 ge, 2 lt, 3 le, 4 eq, 5 ne; bool out as 0/1
 // bytes) and where(cond, a, b), with NumPy broadcasting: each input's
 // element stride per output dim (0 where it broadcasts). Operand slots:

@@ -694,6 +694,53 @@ void RunAdaptivePool(const KernelParams& kp, const RunContext& c) {
                                                               s.w, s.oh, s.ow, c.par);
 }
 
+struct GridSampleParams : KernelParams {
+  kc::GridSampleShape s;
+};
+
+ParamsOr PrepareGridSample(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims &x = c.inputs[0]->dims, &g = c.inputs[1]->dims;
+  if (x.size() != 4 || g.size() != 4 || g[3] != 2 || g[0] != x[0]) {
+    return InvalidArgument(StrCat("grid_sample input ", DimsStr(x), " and grid ", DimsStr(g),
+                                  " are not [N,C,H,W] and [N,OH,OW,2]"));
+  }
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {x[0], x[1], g[1], g[2]}, "output"));
+  RT_ASSIGN_OR_RETURN(std::string mode, c.attrs.Str("mode"));
+  RT_ASSIGN_OR_RETURN(std::string padding, c.attrs.Str("padding_mode"));
+  RT_ASSIGN_OR_RETURN(bool align_corners, c.attrs.Bool("align_corners"));
+  auto p = std::make_unique<GridSampleParams>();
+  if (mode == "bilinear") {
+    p->s.mode = kc::SampleMode::kBilinear;
+  } else if (mode == "nearest") {
+    p->s.mode = kc::SampleMode::kNearest;
+  } else {
+    return InvalidArgument(StrCat("grid_sample mode '", mode, "'"));
+  }
+  if (padding == "zeros") {
+    p->s.padding = kc::SamplePadding::kZeros;
+  } else if (padding == "border") {
+    p->s.padding = kc::SamplePadding::kBorder;
+  } else if (padding == "reflection") {
+    p->s.padding = kc::SamplePadding::kReflection;
+  } else {
+    return InvalidArgument(StrCat("grid_sample padding_mode '", padding, "'"));
+  }
+  p->s.n = x[0];
+  p->s.c = x[1];
+  p->s.h = x[2];
+  p->s.w = x[3];
+  p->s.oh = g[1];
+  p->s.ow = g[2];
+  p->s.align_corners = align_corners;
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunGridSample(const KernelParams& kp, const RunContext& c) {
+  kc::GridSampleF32(static_cast<const GridSampleParams&>(kp).s, c.in_ptr(0), c.in_ptr(1),
+                    c.out_ptr(0), c.par);
+}
+
 // ---- GEMM ------------------------------------------------------------------------------
 
 struct LinearParams : KernelParams {
@@ -1186,6 +1233,7 @@ const OpDef kOps[] = {
     {"lstm", &PrepareLstm, &LstmScratch, &RunLstm},
     {"cumsum", &PrepareCumsum, &NoScratch, &RunCumsum},
     {"gather", &PrepareGather, &NoScratch, &RunGather},
+    {"grid_sample", &PrepareGridSample, &NoScratch, &RunGridSample},
     {"sort", &PrepareSort, &SortScratch, &RunSort},
     {"reshape", &PrepareReshape, &NoScratch, &RunReshape},
     {"transpose", &PrepareTranspose, &NoScratch, &RunStrided},

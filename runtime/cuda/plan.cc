@@ -447,6 +447,36 @@ Status PlanEmbedding(const PlanContext& c, StepPlan* sp) {
   return Status::Ok();
 }
 
+Status PlanGridSample(const PlanContext& c, StepPlan* sp) {
+  sp->kind = Kind::kHand;
+  const TensorDesc& out = c.out();
+  const Dims &x = c.in(0).dims, &g = c.in(1).dims;
+  if (!FloatStorage(out.dtype) || c.in(0).dtype != out.dtype || c.in(1).dtype != out.dtype ||
+      x.size() != 4 || g.size() != 4 || g[3] != 2 || g[0] != x[0] ||
+      out.dims != Dims{x[0], x[1], g[1], g[2]})
+    return InvalidArgument("grid_sample shapes or dtypes");
+  RT_ASSIGN_OR_RETURN(std::string mode, c.a.Str("mode"));
+  RT_ASSIGN_OR_RETURN(std::string padding, c.a.Str("padding_mode"));
+  RT_ASSIGN_OR_RETURN(bool align_corners, c.a.Bool("align_corners"));
+  sinter_grid_sample_params p{x[0], x[1], x[2], x[3], g[1], g[2], 0, 0, align_corners ? 1 : 0};
+  if (mode == "nearest") {
+    p.mode = 1;
+  } else if (mode != "bilinear") {
+    return InvalidArgument(StrCat("grid_sample mode '", mode, "'"));
+  }
+  if (padding == "border") {
+    p.padding = 1;
+  } else if (padding == "reflection") {
+    p.padding = 2;
+  } else if (padding != "zeros") {
+    return InvalidArgument(StrCat("grid_sample padding_mode '", padding, "'"));
+  }
+  RT_ASSIGN_OR_RETURN(LaunchPlan l, Hand(StrCat("sinter_grid_sample_", Suffix(out.dtype)),
+                                         out.num_elements, Block(p)));
+  sp->launches.push_back(std::move(l));
+  return Status::Ok();
+}
+
 Status PlanCast(const PlanContext& c, StepPlan* sp) {
   const TensorDesc& out = c.out();
   if (c.in(0).dims != out.dims) return InvalidArgument("cast changes the shape");
@@ -532,6 +562,7 @@ constexpr PlanRow kPlans[] = {
     {"reduce_max", PlanReduce, 2},
     {"batch_norm", PlanBatchNorm, 0},
     {"embedding", PlanEmbedding, 0},
+    {"grid_sample", PlanGridSample, 0},
     {"cast", PlanCast, 0},
     {"gt", PlanSelect, 0},
     {"ge", PlanSelect, 1},

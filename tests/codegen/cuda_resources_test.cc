@@ -127,7 +127,8 @@ TEST(Occupancy, EmittedKernelsCompileWithoutSpillsAtFullOccupancy) {
 // memory: latency is hidden by resident warps, as for generated kernels).
 TEST(Occupancy, HandWrittenKernelsDoNotSpill) {
   if (!NvrtcVersion().ok()) GTEST_SKIP() << "NVRTC not loadable: " << NvrtcVersion().status();
-  const std::string source = absl::StrCat(kCudaParamsH, "\n", kCastH, "\n", kCudaKernelsCuh, "\n");
+  const std::string source =
+      absl::StrCat(kCudaParamsH, "\n", kCastH, "\n", kGridSampleH, "\n", kCudaKernelsCuh, "\n");
   for (const char* arch : {"sm_80", "sm_90"}) {
     SCOPED_TRACE(arch);
     auto bin = CompileCuda(source, "hand_written", arch, false);

@@ -1,13 +1,14 @@
 // The hand-written CUDA kernels (kernels/cuda/kernels.cuh) on the executor:
 // copies (a transpose), a reduction, f16 max pooling, bf16 casts, embedding
 // with an index outside the table, and a broadcast where, each against a
-// loop here; every access checked. Shows the emulation accepts what NVRTC
-// compiles into every module.
+// loop here; grid_sample against the CPU kernel; every access checked. Shows the emulation accepts
+// what NVRTC compiles into every module.
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/kernels.h"
 #include "kernels/cuda/params.h"
 #include "tests/cuda_emu/executor.h"
 
@@ -22,6 +23,8 @@ void sinter_embedding_f32(const float* w, const long long* idx, float* y,
                           sinter_embedding_params p);
 void sinter_where_f32(const unsigned char* c, const float* a, const float* b, float* y,
                       sinter_select_params p);
+void sinter_grid_sample_f32(const float* x, const float* grid, float* y,
+                            sinter_grid_sample_params p);
 }
 
 namespace sinter::cuda_emu {
@@ -147,6 +150,44 @@ TEST(KernelsCuh, EmbeddingGivesNaNOutsideTheTable) {
         ASSERT_EQ(got[i * dim + j], w[idx[i] * dim + j]);
       } else {
         ASSERT_TRUE(std::isnan(got[i * dim + j])) << "row " << i;
+      }
+    }
+  }
+}
+
+// Every mode, padding and corner rule, at points inside and outside the
+// image: the same taps and weights as the CPU kernel (kernels/grid_sample.h
+// serves both), so the same values.
+TEST(KernelsCuh, GridSampleMatchesTheCpuKernel) {
+  const long long n = 2, c = 3, h = 5, w = 7, oh = 4, ow = 6;
+  std::vector<float> x(n * c * h * w), grid(n * oh * ow * 2);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+  for (size_t i = 0; i < grid.size(); ++i) grid[i] = 1.4f * std::cos(0.91f * static_cast<float>(i));
+  DeviceBuffer<float> dx(x, "x"), dg(grid, "grid");
+  for (long long mode : {0, 1}) {
+    for (long long padding : {0, 1, 2}) {
+      for (long long corners : {0, 1}) {
+        SCOPED_TRACE(testing::Message()
+                     << "mode " << mode << " padding " << padding << " align_corners " << corners);
+        DeviceBuffer<float> y(n * c * oh * ow, "y");
+        const sinter_grid_sample_params p{n, c, h, w, oh, ow, mode, padding, corners};
+        const LaunchReport r =
+            Launch(&sinter_grid_sample_f32, kGrid, kBlock, 0, dx.get(), dg.get(), y.get(), p);
+        ASSERT_TRUE(r.ok()) << r.message;
+        const kernels::cpu::GridSampleShape s{n,
+                                              c,
+                                              h,
+                                              w,
+                                              oh,
+                                              ow,
+                                              static_cast<kernels::cpu::SampleMode>(mode),
+                                              static_cast<kernels::cpu::SamplePadding>(padding),
+                                              corners != 0};
+        std::vector<float> want(n * c * oh * ow);
+        kernels::cpu::GridSampleF32(s, x.data(), grid.data(), want.data(), nullptr);
+        const std::vector<float> got = y.ToHost();
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_NEAR(got[i], want[i], 1e-6f * (1.f + std::fabs(want[i]))) << "element " << i;
       }
     }
   }

@@ -129,6 +129,29 @@ TEST(BatchAnalysisTest, ABatchFoldedIntoAnAxisStaysPerSample) {
       {0}, "output 0 has the batch folded");
 }
 
+// grid_sample reads image n at grid n's points: both batched on N, or the
+// grid shared only when neither is.
+TEST(BatchAnalysisTest, GridSamplePairsImageAndGridPerSample) {
+  auto r = CheckBoth(
+      "graph @m(%x: f32[B,2,4,4], %g: f32[B,3,3,2]) {\n"
+      "  %y = grid_sample(%x, %g) {align_corners = false, mode = \"bilinear\", "
+      "padding_mode = \"zeros\"} : f32[B,2,3,3]\n"
+      "  return %y\n"
+      "}\n",
+      {0, 0});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, (std::vector<int>{0}));
+  // Samples side by side in the channel axis, read at one grid per sample:
+  // the image's batch is on C, not N.
+  ExpectRefused(
+      "graph @m(%x: f32[1,B,4,4], %g: f32[1,3,3,2]) {\n"
+      "  %y = grid_sample(%x, %g) {align_corners = false, mode = \"bilinear\", "
+      "padding_mode = \"zeros\"} : f32[1,B,3,3]\n"
+      "  return %y\n"
+      "}\n",
+      {1, -1}, "'grid_sample' reads one sample's image at another's grid");
+}
+
 TEST(BatchAnalysisTest, ContractingTheBatchAxisIsRefused) {
   ExpectRefused(
       "graph @m(%x: f32[B,4]) {\n"

@@ -172,6 +172,31 @@ TEST(ShapeRulesTest, Broadcast) {
   EXPECT_THAT(InferError(OpKind::kExpand, {F({1})}, {{"shape", Ints{-5}}}), HasSubstr("negative"));
 }
 
+TEST(ShapeRulesTest, GridSample) {
+  const AttributeMap a{{"mode", std::string("bilinear")},
+                       {"padding_mode", std::string("zeros")},
+                       {"align_corners", false}};
+  EXPECT_EQ(InferOne(OpKind::kGridSample, {F({2, 3, 8, 9}), F({2, 5, 4, 2})}, a), F({2, 3, 5, 4}));
+  // f16 storage after convert-f16: the result keeps it.
+  EXPECT_EQ(InferOne(OpKind::kGridSample,
+                     {T(DType::kF16, {1, 1, 4, 4}), T(DType::kF16, {1, 2, 2, 2})}, a),
+            T(DType::kF16, {1, 1, 2, 2}));
+  EXPECT_THAT(InferError(OpKind::kGridSample, {F({2, 3, 8, 9}), F({1, 5, 4, 2})}, a),
+              HasSubstr("grid [N,OH,OW,2]"));
+  EXPECT_THAT(InferError(OpKind::kGridSample, {F({2, 3, 8, 9}), F({2, 5, 4, 3})}, a),
+              HasSubstr("grid [N,OH,OW,2]"));
+  EXPECT_THAT(InferError(OpKind::kGridSample, {F({2, 3, 8, 9}), T(DType::kF16, {2, 5, 4, 2})}, a),
+              HasSubstr("same dtype"));
+  AttributeMap bicubic = a;
+  bicubic["mode"] = std::string("bicubic");
+  EXPECT_THAT(InferError(OpKind::kGridSample, {F({2, 3, 8, 9}), F({2, 5, 4, 2})}, bicubic),
+              HasSubstr("mode 'bicubic'"));
+  AttributeMap wrap = a;
+  wrap["padding_mode"] = std::string("wrap");
+  EXPECT_THAT(InferError(OpKind::kGridSample, {F({2, 3, 8, 9}), F({2, 5, 4, 2})}, wrap),
+              HasSubstr("padding_mode 'wrap'"));
+}
+
 TEST(ShapeRulesTest, ReductionsAndMisc) {
   AttributeMap keep{{"axes", Ints{1, -1}}, {"keepdim", true}};
   EXPECT_EQ(InferOne(OpKind::kReduceSum, {F({2, 3, 4})}, keep), F({2, 1, 1}));

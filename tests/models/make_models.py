@@ -304,6 +304,20 @@ def _torchvision_model(tv, tv_kw=(), logits_only=False, hw=224, seg=False,
     return LogitsOnly(m)
 
 
+# Optical flow: RAFT's 12 refinement steps, each sampling its correlation
+# pyramid with grid_sample (bilinear, align_corners) around the current
+# flow; raft_large upsamples each step's flow with a learnt convex mask
+# (F.unfold), raft_small bilinearly. Outputs: the 12 flow estimates.
+@case("raft_small", "model_extra", "1,3,128,128;1,3,128,128", tv="raft_small",
+      note=_BN_NOTE)
+@case("raft_large", "model_extra", "1,3,128,128;1,3,128,128", tv="raft_large",
+      note=_BN_NOTE)
+def _raft(tv):
+    m = getattr(torchvision.models.optical_flow, tv)(weights=None)
+    _make_outputs_nontrivial(m, 128, pair=True)
+    return m
+
+
 @case("mvit_v2_s", "model_extra", "1,3,8,112,112")
 def _mvit_v2_s_small():
     """torchvision's mvit_v2_s with its position tables sized for 8 x 112 x
@@ -324,7 +338,7 @@ def _mvit_v2_s_small():
     return m
 
 
-def _make_outputs_nontrivial(m, hw, frames=0):
+def _make_outputs_nontrivial(m, hw, frames=0, pair=False):
     """torchvision's random init gives useless test outputs: with BatchNorm
     running stats at mean 0 / var 1, activations shrink or blow up with depth
     (mobilenet_v2 ~1e-9, efficientnet_b0 ~1e-14, inception_v3 ~1e12), and
@@ -352,8 +366,11 @@ def _make_outputs_nontrivial(m, hw, frames=0):
     hooks = [bn.register_forward_pre_hook(set_stats) for bn in bns]
     m.eval()
     with torch.no_grad():
-        m(torch.randn(2, 3, frames, hw, hw) if frames else
-          torch.randn(2, 3, hw, hw))
+        if pair:  # optical flow: two images
+            m(torch.randn(2, 3, hw, hw), torch.randn(2, 3, hw, hw))
+        else:
+            m(torch.randn(2, 3, frames, hw, hw) if frames else
+              torch.randn(2, 3, hw, hw))
     for h in hooks:
         h.remove()
 
@@ -1222,6 +1239,82 @@ def _minimum():
       args=(("dim", -1),))
 def _nn_module_pool(mod, args=()):
     return getattr(nn, mod)(**dict(args))
+
+
+# Grid points from randn * 1.3 fall inside and outside [-1, 1]: every padding
+# mode's rule is exercised.
+@case("op_grid_sample_bilinear_zeros", "op", "2,3,6,7;2,5,4,2",
+      mode="bilinear", padding_mode="zeros", align_corners=False)
+@case("op_grid_sample_bilinear_border_corners", "op", "2,3,6,7;2,5,4,2",
+      mode="bilinear", padding_mode="border", align_corners=True)
+@case("op_grid_sample_bilinear_reflection", "op", "1,2,5,4;1,6,6,2",
+      mode="bilinear", padding_mode="reflection", align_corners=False)
+@case("op_grid_sample_nearest_reflection_corners", "op", "1,2,5,4;1,6,6,2",
+      mode="nearest", padding_mode="reflection", align_corners=True)
+@case("op_grid_sample_nearest_zeros", "op", "2,3,6,7;2,5,4,2",
+      mode="nearest", padding_mode="zeros", align_corners=False)
+def _grid_sample(mode, padding_mode, align_corners):
+    class GridSample(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mode = mode
+            self.padding_mode = padding_mode
+            self.align_corners = align_corners
+
+        def forward(self, x, grid):
+            return F.grid_sample(x, grid * 1.3, mode=self.mode,
+                                 padding_mode=self.padding_mode,
+                                 align_corners=self.align_corners)
+    return GridSample()
+
+
+@case("op_unfold", "op", "2,3,5,6")
+def _unfold():
+    class Unfold(nn.Module):
+        def forward(self, x):
+            a = F.unfold(x, kernel_size=3, padding=1)
+            b = F.unfold(x, (2, 3), dilation=(1, 2), padding=(0, 1),
+                         stride=(2, 1))
+            return a, b
+    return Unfold()
+
+
+@case("op_instance_norm", "op", "2,4,5,6", affine=False, running=False)
+@case("op_instance_norm_affine", "op", "2,4,5,6", affine=True, running=False)
+@case("op_instance_norm_running_stats", "op", "2,4,5,6", affine=True,
+      running=True)
+def _instance_norm(affine, running):
+    m = nn.InstanceNorm2d(4, affine=affine, track_running_stats=running)
+    if affine:
+        _randomize_(m.weight, m.bias)
+    if running:
+        with torch.no_grad():
+            m.running_mean.copy_(torch.randn(4) * 0.5)
+            m.running_var.copy_(torch.rand(4) + 0.5)
+    return m.eval()
+
+
+@case("op_tensor_from_data", "op", "2,3")
+def _tensor_from_data():
+    class FromData(nn.Module):
+        def forward(self, x):
+            scale = torch.sqrt(torch.tensor(x.shape[1]))  # i64 -> f32
+            return x / scale + torch.tensor([1.0, 2.0, 3.0]), torch.tensor(
+                [[1, 2], [3, 4]])
+    return FromData()
+
+
+# List slicing with Python's bounds, negative steps included (torchvision's
+# make_coords_grid stacks meshgrid(...)[::-1]).
+@case("op_list_slice_steps", "op", "2,5,3")
+def _list_slice_steps():
+    class ListSlice(nn.Module):
+        def forward(self, x):
+            p = torch.unbind(x, dim=1)
+            return (torch.stack(p[::-1], 1), torch.stack(p[3:0:-2], 1),
+                    torch.stack(p[-1:-4:-1], 1), torch.stack(p[::2], 1),
+                    torch.stack(p[10:-10:-3], 1))
+    return ListSlice()
 
 
 @case("op_tensor_split", "op", "2,7,5")

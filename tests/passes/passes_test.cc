@@ -159,6 +159,22 @@ CHECK: #0 = 0x01000000
 CHECK: #1 = 0x0800000000000000020000000000000000000000000000800000000000000080)");
 }
 
+TEST(SoftmaxLastAxis, MovesTheAxisLastAndBack) {
+  std::string out = RunPasses(R"(
+graph @main(%x: f32[2,3,4]) {
+  %a = softmax(%x) {axis = 1} : f32[2,3,4]
+  %b = log_softmax(%x) {axis = -1} : f32[2,3,4]
+  return %a, %b
+})",
+                              "softmax-last-axis");
+  EXPECT_CHECKS(out, R"(
+CHECK: %0 = transpose(%x) {perm = [0, 2, 1]} : f32[2,4,3]
+CHECK-NEXT: %1 = softmax(%0) {axis = 2} : f32[2,4,3]
+CHECK-NEXT: %2 = transpose(%1) {perm = [0, 2, 1]} : f32[2,3,4]
+CHECK-NEXT: log_softmax(%x) {axis = -1}
+CHECK: return %2)");
+}
+
 TEST(FoldConstants, LeavesOpsWithRuntimeOperands) {
   std::string out = RunPasses(R"(
 graph @main(%x: f32[4]) {
