@@ -139,8 +139,9 @@ bool FoldElementwise(const Folding& f) {
   for (int64_t i = 0; i < f.n; ++i, Next(idx, f.dims)) {
     for (size_t j = 0; j < args.size(); ++j) {
       const int64_t at = BroadcastOffset(idx, shapes[j]);
-      x[j] = data[j]->type().dtype == ir::DType::kBool ? double{data[j]->data<uint8_t>()[at] != 0}
-                                                       : double{data[j]->data<float>()[at]};
+      x[j] = data[j]->type().dtype == ir::DType::kBool
+                 ? (data[j]->data<uint8_t>()[at] != 0 ? 1.0 : 0.0)
+                 : static_cast<double>(data[j]->data<float>()[at]);
     }
     const double v = EvalBody(*body, x);
     if (bool_out) {
