@@ -32,10 +32,11 @@ std::string WhyUnsupported(const ir::Operation& op, ir::Target target) {
   for (const ir::Value* v : op.operands()) {
     if (!v->type().shape.is_static()) return "dynamic shapes";
   }
-  // Only a plugin segment sizes results as it runs (a fallback segment's
-  // nonzero); they may only leave the model (operands above).
+  // Only an op sized by its run (nonzero, a fallback segment's nms) has a
+  // result with a symbolic dimension; it may only leave the model (operands
+  // above).
   for (int r = 0; r < op.num_results(); ++r) {
-    if (!op.result(r)->type().shape.is_static() && op.kind() != ir::OpKind::kPluginSegment)
+    if (!op.result(r)->type().shape.is_static() && !op.info().Has(ir::kSizedByRun))
       return "dynamic shapes";
   }
   const format::TargetStrategy& s = op.info().strategy(target);

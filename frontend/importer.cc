@@ -658,7 +658,12 @@ absl::Status Importer::EvalNode(tj::Node* n) {
                            AtenLowerings().count(base);
     ASSIGN_OR_RETURN(bool to_torch, fallback_->Take(n, lowerable));
     if (to_torch) return absl::OkStatus();
-    if (Fallback::DataDependent(*this, n)) return fallback_->Add(n);
+    // A size the data decides, read by later ops: LibTorch runs them all.
+    // One the model returns as it is compiles (run_sized.cc); one returned
+    // in a container stays in LibTorch, since a torch segment may take the
+    // container and would then read the result.
+    if (Fallback::DataDependent(*this, n) && !OnlyLeavesModel(n, /*containers=*/false))
+      return fallback_->Add(n);
   }
   if (kind == "prim::If") return EvalIf(n);
   if (kind == "prim::Loop") return EvalLoop(n);

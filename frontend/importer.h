@@ -162,6 +162,9 @@ class Importer {
   ir::Value* Scalar(double v, ir::DType dtype);
 
   absl::Status Error(tj::Node* n, const std::string& msg);
+  // A fresh symbol for a dimension the run decides (n0, n1, ...; a fallback
+  // segment's are d0, d1, ...).
+  std::string NewSizeSymbol() { return "n" + std::to_string(size_symbols_++); }
   static std::string Loc(tj::Node* n);
 
   // Op building with the node's location in error messages.
@@ -217,6 +220,7 @@ class Importer {
   tj::Node* current_ = nullptr;
   Fallback* fallback_ = nullptr;
   const PluginOps* plugin_ops_ = nullptr;
+  int64_t size_symbols_ = 0;
 };
 
 absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v);

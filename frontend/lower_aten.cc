@@ -786,8 +786,20 @@ absl::Status Where(Importer& im, tj::Node* n) {
                     "--fallback torch runs it in LibTorch");
   }
   ASSIGN_OR_RETURN(ir::Value * c, im.Tensor(n, 0));
-  ir::Value* like = im.In(n, 1).is(K::kTensor) ? im.In(n, 1).tensor : im.In(n, 2).tensor;
-  if (like == nullptr) return im.Error(n, "where() needs a tensor branch");
+  ir::Value* like = im.In(n, 1).is(K::kTensor)   ? im.In(n, 1).tensor
+                    : im.In(n, 2).is(K::kTensor) ? im.In(n, 2).tensor
+                                                 : nullptr;
+  if (like == nullptr) {
+    // Two numbers: PyTorch's result is f32 (the default float dtype) when
+    // either is a float, else i64 (bools: bool).
+    const Val &x = im.In(n, 1), &y = im.In(n, 2);
+    if (!x.is_number() || !y.is_number())
+      return im.Error(n, "where() needs tensor or number branches");
+    const ir::DType t = x.is(K::kFloat) || y.is(K::kFloat) ? ir::DType::kF32
+                        : x.is(K::kBool) && y.is(K::kBool) ? ir::DType::kBool
+                                                           : ir::DType::kI64;
+    like = im.Scalar(0, t);
+  }
   ASSIGN_OR_RETURN(ir::Value * a, im.TensorOrScalar(n, 1, like));
   ASSIGN_OR_RETURN(ir::Value * b, im.TensorOrScalar(n, 2, like));
   RETURN_IF_ERROR(Promote(im, &a, &b));
@@ -1583,8 +1595,8 @@ absl::StatusOr<ir::Value*> GatherAxis(Importer& im, ir::Value* x, int64_t dim, i
 // the other entries None): a table lookup, the indexed dim moved to the
 // front and the rest flattened, so embedding's kernel gathers whole rows
 // (an index still out of range after Python's wrap of negative ones gives a
-// row of NaN, as embedding documents; LibTorch raises). Bool
-// masks select a data-dependent number of elements: refused.
+// row of NaN, as embedding documents; LibTorch raises). A bool mask over
+// the leading dims selects a number of rows the data decides (MaskIndex).
 absl::Status Index(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(ir::Value * x, im.Tensor(n, 0));
   const Val& list = im.In(n, 1);
@@ -1600,8 +1612,10 @@ absl::Status Index(Importer& im, tj::Node* n) {
     dim = static_cast<int64_t>(i);
   }
   if (idx == nullptr) return Out(im, n, x);
-  if (idx->type().dtype == ir::DType::kBool || idx->type().dtype == ir::DType::kU8)
-    return im.Error(n, "indexing by a mask (a data-dependent size) is not supported");
+  if (idx->type().dtype == ir::DType::kBool || idx->type().dtype == ir::DType::kU8) {
+    if (dim != 0) return im.Error(n, "indexing by a mask after other dims is not supported");
+    return MaskIndex(im, n, x, idx);
+  }
   if (idx->type().dtype != ir::DType::kI64 && idx->type().dtype != ir::DType::kI32) {
     return im.Error(n, "index tensors must be integer");
   }
@@ -1969,6 +1983,14 @@ const std::unordered_map<std::string, Lowering>& Table() {
                                          }},
       {"aten::zeros_like", [](Importer& im, tj::Node* n) { return FullLike(im, n, 0.0, 1); }},
       {"aten::ones_like", [](Importer& im, tj::Node* n) { return FullLike(im, n, 1.0, 1); }},
+      // full_like(x, value, dtype, ...): torchvision's RoI format fills a
+      // column with each image's index.
+      {"aten::full_like",
+       [](Importer& im, tj::Node* n) -> absl::
+                                         Status {
+                                           ASSIGN_OR_RETURN(double v, im.Float(n, 1));
+                                           return FullLike(im, n, v, 2);
+                                         }},
       {"aten::to", &To},
       {"aten::type_as",
        [](Importer& im,
@@ -2016,6 +2038,8 @@ const std::unordered_map<std::string, Lowering>& AtenLowerings() {
   static const auto* all = [] {
     auto* t = new std::unordered_map<std::string, Lowering>(Table());
     AddVolumetricLowerings(*t);
+    AddRunSizedLowerings(*t);
+    AddDetectionLowerings(*t);
     return t;
   }();
   return *all;

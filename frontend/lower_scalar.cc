@@ -533,6 +533,62 @@ const std::unordered_map<std::string, Lowering>& Table() {
          im.Set(n, 0, d);
          return absl::OkStatus();
        }},
+      // device.type: "cpu" (the device sinter traces LibTorch's semantics on).
+      {"prim::type", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& d = im.In(n, 0);
+         if (!d.is(K::kDevice)) return im.Error(n, ".type of something other than a device");
+         im.Set(n, 0, Val::Str(d.s));
+         return absl::OkStatus();
+       }},
+      // isinstance(v, T): the value's kind is known at compile time, so is
+      // the answer (torchvision's roi_align takes a Tensor or a List[Tensor]).
+      {"prim::isinstance", [](Importer& im, tj::Node* n) -> absl::Status {
+         const Val& v = im.In(n, 0);
+         bool match = false;
+         for (const c10::TypePtr& t : n->tys(c10::attr::types)) {
+           switch (t->kind()) {
+             case c10::TypeKind::TensorType:
+               match |= v.is(K::kTensor);
+               break;
+             case c10::TypeKind::ListType: {
+               // List[Tensor] against List[int]: by the first item, if any.
+               const c10::TypePtr elem = t->containedTypes().at(0);
+               const bool tensors = elem->kind() == c10::TypeKind::TensorType;
+               match |= v.is(K::kList) &&
+                        (v.items->empty() || (*v.items)[0].is(K::kTensor) == tensors);
+               break;
+             }
+             case c10::TypeKind::AnyListType:
+               match |= v.is(K::kList);
+               break;
+             case c10::TypeKind::AnyTupleType:
+             case c10::TypeKind::TupleType:
+               match |= v.is(K::kTuple);
+               break;
+             case c10::TypeKind::DictType:
+               match |= v.is(K::kDict);
+               break;
+             case c10::TypeKind::IntType:
+               match |= v.is(K::kInt);
+               break;
+             case c10::TypeKind::FloatType:
+               match |= v.is(K::kFloat);
+               break;
+             case c10::TypeKind::BoolType:
+               match |= v.is(K::kBool);
+               break;
+             case c10::TypeKind::StringType:
+               match |= v.is(K::kStr);
+               break;
+             case c10::TypeKind::NoneType:
+               match |= v.is(K::kNone);
+               break;
+             default:
+               return im.Error(n, "isinstance against " + t->str());
+           }
+         }
+         return SetBool(im, n, match);
+       }},
       // Shape queries on tensors.
       {"aten::size", [](Importer& im, tj::Node* n) -> absl::Status {
          ASSIGN_OR_RETURN(ir::Value * t, im.Tensor(n, 0));

@@ -49,6 +49,18 @@ absl::Status ToPaddedTensor(Importer& im, tj::Node* n);
 absl::Status LowerGru(Importer& im, tj::Node* n);
 // conv3d and the 3-D pools as 2-D ops over frames (volumetric.cc).
 void AddVolumetricLowerings(std::unordered_map<std::string, Lowering>& table);
+// Sizes the data decides (run_sized.cc): nonzero, argwhere, masked_select,
+// and x[mask] for a mask over x's leading dims (MaskIndex, from aten::index).
+// They compile only where their result leaves the model (OnlyLeavesModel:
+// returned, directly or, with `containers`, in a tuple, list or dict).
+void AddRunSizedLowerings(std::unordered_map<std::string, Lowering>& table);
+absl::Status MaskIndex(Importer& im, tj::Node* n, ir::Value* x, ir::Value* mask);
+// A fresh symbol for the size of n's result, or why it cannot be compiled
+// (a later op reads it).
+absl::StatusOr<std::string> ReturnedSizeSymbol(Importer& im, tj::Node* n);
+// torchvision::roi_align and torchvision::nms (detection.cc).
+void AddDetectionLowerings(std::unordered_map<std::string, Lowering>& table);
+bool OnlyLeavesModel(const tj::Node* n, bool containers);
 
 }  // namespace sinter::frontend
 

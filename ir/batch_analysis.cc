@@ -37,6 +37,10 @@ int64_t Axis(int64_t axis, int rank) { return axis < 0 ? axis + rank : axis; }
 // walk below carries it per value and the reshape rule checks it.
 absl::StatusOr<int> BatchAxis(const TensorType& unit, const TensorType& probe, int64_t k,
                               const std::string& what) {
+  // The same type at both batches, a dimension the run decides included:
+  // no batch axis (whether the op may read a batched operand is its rule's
+  // question).
+  if (unit == probe) return -1;
   if (unit.dtype != probe.dtype || unit.shape.rank() != probe.shape.rank() ||
       !unit.shape.is_static() || !probe.shape.is_static()) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is ", ToString(unit), " at batch 1 but ",
@@ -279,6 +283,17 @@ absl::Status CheckOp(const Operation& op, const Operation& unit, const std::vect
       return absl::OkStatus();
     case OpKind::kExpand:
       return out[0] >= 0 ? aligned() : absl::OkStatus();
+    case OpKind::kRoiAlign:
+      // Each RoI names the image it reads: samples are not apart.
+      if (any_in) return Refuse(op, "reads the image each RoI names, across the batch");
+      return absl::OkStatus();
+    case OpKind::kNonzero:
+    case OpKind::kMaskedSelect:
+    case OpKind::kNms:
+      // One result for the whole batch, sized by the data: the samples'
+      // runs would each give their own.
+      if (any_in) return Refuse(op, "has a size the data decides over the whole batch");
+      return absl::OkStatus();
     case OpKind::kPluginSegment:
     case OpKind::kPluginOp:
       if (any_in)

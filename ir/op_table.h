@@ -32,7 +32,8 @@ using format::TraitBits;
 inline constexpr TraitBits kNoTraits = format::kNoTraits, kElementwise = format::kElementwise,
                            kBroadcast = format::kBroadcast, kCommutative = format::kCommutative,
                            kInPlace = format::kInPlace, kReduction = format::kReduction,
-                           kMovement = format::kMovement, kLibrary = format::kLibrary;
+                           kMovement = format::kMovement, kLibrary = format::kLibrary,
+                           kSizedByRun = format::kSizedByRun;
 
 // Computes result types from the operands' types and the op's attributes.
 using ShapeRule = absl::Status (*)(const Operation& op, std::vector<TensorType>* results);

@@ -2,11 +2,14 @@
 // the table's schema) and produces its result types or says why it cannot.
 #include "ir/shape_rules.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "ir/graph.h"
 #include "ir/kernel_body.h"
+#include "ir/printer.h"
 #include "ir/status_macros.h"
 
 namespace sinter::ir {
@@ -683,6 +686,65 @@ absl::Status InferSort(const Operation& op, std::vector<TensorType>* results) {
   in[axis] = k;
   results->push_back(Make(t, in));
   results->push_back(Make(DType::kI64, in));
+  return absl::OkStatus();
+}
+
+// The sizes the data decides: the leading dimension is the symbol `size`
+// names (the frontend makes one per op, so two ops' counts never look alike).
+absl::StatusOr<Dim> RunSizedDim(const Operation& op) {
+  const std::string& name = op.GetStr("size");
+  if (!IsIdentifier(name)) return Invalid("size '", name, "' is not a symbol name");
+  return Dim::Symbol(name);
+}
+
+absl::Status InferNonzero(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(Dim n, RunSizedDim(op));
+  results->push_back(
+      TensorType{DType::kI64, Shape({n, Dim::Static(static_cast<int64_t>(x.size()))})});
+  return absl::OkStatus();
+}
+
+absl::Status InferMaskedSelect(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto mask, StaticExtents(op.operand(1)));
+  ASSIGN_OR_RETURN(Dim n, RunSizedDim(op));
+  if (op.operand(1)->type().dtype != DType::kBool)
+    return Invalid("masked_select's mask must be bool, got ", ToString(op.operand(1)->type()));
+  if (mask.empty() || mask.size() > x.size() || !std::equal(mask.begin(), mask.end(), x.begin())) {
+    return Invalid("masked_select's mask ", Dims(mask), " is not the leading dims of x ", Dims(x));
+  }
+  std::vector<Dim> dims{n};
+  for (size_t d = mask.size(); d < x.size(); ++d) dims.push_back(Dim::Static(x[d]));
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
+  return absl::OkStatus();
+}
+
+absl::Status InferNms(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto boxes, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto scores, StaticExtents(op.operand(1)));
+  ASSIGN_OR_RETURN(Dim n, RunSizedDim(op));
+  if (op.operand(0)->type().dtype != DType::kF32 || op.operand(1)->type().dtype != DType::kF32 ||
+      boxes.size() != 2 || boxes[1] != 4 || scores.size() != 1 || scores[0] != boxes[0]) {
+    return Invalid("nms takes f32 boxes [K,4] and scores [K], got ",
+                   ToString(op.operand(0)->type()), " and ", ToString(op.operand(1)->type()));
+  }
+  results->push_back(TensorType{DType::kI64, Shape({n})});
+  return absl::OkStatus();
+}
+
+absl::Status InferRoiAlign(const Operation& op, std::vector<TensorType>* results) {
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  ASSIGN_OR_RETURN(auto rois, StaticExtents(op.operand(1)));
+  if (op.operand(0)->type().dtype != DType::kF32 || op.operand(1)->type().dtype != DType::kF32 ||
+      x.size() != 4 || rois.size() != 2 || rois[1] != 5) {
+    return Invalid("roi_align takes f32 x [N,C,H,W] and rois [K,5], got ",
+                   ToString(op.operand(0)->type()), " and ", ToString(op.operand(1)->type()));
+  }
+  const int64_t ph = op.GetInt("pooled_height"), pw = op.GetInt("pooled_width");
+  if (ph < 1 || pw < 1 || ph > (1 << 16) || pw > (1 << 16))
+    return Invalid("roi_align output size ", ph, "x", pw, " outside [1, 65536]");
+  results->push_back(Make(DType::kF32, {rois[0], x[1], ph, pw}));
   return absl::OkStatus();
 }
 

@@ -611,9 +611,10 @@ Status Model::VerifyKernel(size_t k, const format::Kernel* kd, format::Target ta
   for (size_t j = 0; j < n_out; ++j) {
     int idx = kd->outputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
     RT_RETURN_IF_ERROR(check_index(idx));
-    // A dynamic tensor: only a plugin segment sizes its results at run time.
+    // A dynamic tensor: only an op the schema marks sized-by-run (nonzero,
+    // a plugin segment) sizes its results at run time.
     if (tensors_[idx].kind != TensorKind::kIntermediate &&
-        (tensors_[idx].kind != TensorKind::kDynamic || op_name != "plugin_segment")) {
+        (tensors_[idx].kind != TensorKind::kDynamic || !step.schema->Has(format::kSizedByRun))) {
       return DataLoss(StrCat(where(), ": writes ", KindName(tensors_[idx].kind), " tensor ", idx));
     }
     if (defined[idx]) return DataLoss(StrCat(where(), ": tensor ", idx, " is written twice"));

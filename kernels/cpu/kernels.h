@@ -212,6 +212,45 @@ void SortF32(const float* x, float* values, int64_t* indices, int64_t outer, int
 void SortI64(const int64_t* x, int64_t* values, int64_t* indices, int64_t outer, int64_t len,
              int64_t inner, int64_t k, bool descending, int64_t* scratch);
 
+// ---- Detection (kernels/cpu/detect.cc) -------------------------------------------
+
+// torchvision's roi_align: per RoI (batch index, x1, y1, x2, y2, in input
+// pixels before spatial_scale) and bin, the mean of a grid of bilinear
+// samples (sampling_ratio per side, or ceil(bin size) when <= 0); `aligned`
+// shifts by half a pixel. A batch index outside [0, n) gives NaN.
+struct RoiAlignShape {
+  int64_t n, c, h, w, k, ph, pw;
+  float spatial_scale;
+  int64_t sampling_ratio;
+  bool aligned;
+};
+void RoiAlignF32(const RoiAlignShape& s, const float* x, const float* rois, float* y,
+                 Parallel* par);
+// torchvision's nms: indices of the boxes kept, highest score first (a
+// stable sort, NaN first), each suppressing the later ones whose IoU with it
+// exceeds the threshold. `keep` holds n; returns how many. `scratch` holds
+// NmsScratchBytes(n).
+int64_t NmsF32(const float* boxes, const float* scores, int64_t n, double iou_threshold,
+               int64_t* keep, void* scratch);
+int64_t NmsScratchBytes(int64_t n);
+
+// ---- Sizes the data decides (nonzero, masked_select) ------------------------------
+//
+// Each counts first, so the caller can size the result, then writes it.
+// Elements are `elem_bytes` (1, 2, 4 or 8) wide; with `is_float` they are
+// IEEE numbers, so a lone sign bit (-0.0) is zero and NaN is nonzero, as
+// PyTorch's nonzero has it, whatever the float's width.
+
+int64_t CountNonzero(const void* x, int64_t n, int elem_bytes, bool is_float);
+// The row-major coordinates (rank of them each) of x's nonzero elements, in
+// order, into y; returns how many were written (CountNonzero's).
+int64_t NonzeroIndices(const void* x, const int64_t* dims, int rank, int elem_bytes, bool is_float,
+                       int64_t* y);
+// The rows of x (rows of row_bytes) whose mask byte is not 0, in order, into
+// y; returns how many. CountNonzero(mask, rows, 1, false) sizes y.
+int64_t MaskedSelectRows(const void* x, const uint8_t* mask, int64_t rows, int64_t row_bytes,
+                         void* y);
+
 // ---- Recurrent -------------------------------------------------------------------
 
 struct LstmShape {

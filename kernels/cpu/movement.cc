@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/internal_simd.h"
 #include "kernels/cpu/kernels.h"
@@ -128,6 +129,56 @@ void EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t
       std::memcpy(row, weight + indices[i] * dim, static_cast<size_t>(dim) * sizeof(float));
     }
   }
+}
+
+namespace {
+
+// Element i's bits, the sign bit cleared for floats: nonzero exactly when
+// PyTorch's `x != 0` holds.
+inline uint64_t Bits(const uint8_t* x, int64_t i, int elem_bytes, bool is_float) {
+  uint64_t v = 0;
+  std::memcpy(&v, x + i * elem_bytes, static_cast<size_t>(elem_bytes));  // little-endian
+  if (is_float) v &= ~(uint64_t{1} << (8 * elem_bytes - 1));
+  return v;
+}
+
+}  // namespace
+
+int64_t CountNonzero(const void* x, int64_t n, int elem_bytes, bool is_float) {
+  const auto* p = static_cast<const uint8_t*>(x);
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += Bits(p, i, elem_bytes, is_float) != 0;
+  return count;
+}
+
+int64_t NonzeroIndices(const void* x, const int64_t* dims, int rank, int elem_bytes, bool is_float,
+                       int64_t* y) {
+  const auto* p = static_cast<const uint8_t*>(x);
+  int64_t n = 1;
+  for (int d = 0; d < rank; ++d) n *= dims[d];
+  std::vector<int64_t> at(static_cast<size_t>(rank), 0);  // coordinates of element i
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (Bits(p, i, elem_bytes, is_float) != 0) {
+      std::copy(at.begin(), at.end(), y + count * rank);
+      ++count;
+    }
+    for (int d = rank - 1; d >= 0 && ++at[d] == dims[d]; --d) at[d] = 0;
+  }
+  return count;
+}
+
+int64_t MaskedSelectRows(const void* x, const uint8_t* mask, int64_t rows, int64_t row_bytes,
+                         void* y) {
+  const auto* src = static_cast<const uint8_t*>(x);
+  auto* dst = static_cast<uint8_t*>(y);
+  int64_t count = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (mask[r] == 0) continue;
+    std::memcpy(dst + count * row_bytes, src + r * row_bytes, static_cast<size_t>(row_bytes));
+    ++count;
+  }
+  return count;
 }
 
 }  // namespace sinter::kernels::cpu

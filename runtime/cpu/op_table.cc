@@ -741,6 +741,43 @@ void RunGridSample(const KernelParams& kp, const RunContext& c) {
                     c.out_ptr(0), c.par);
 }
 
+struct RoiAlignParams : KernelParams {
+  kc::RoiAlignShape s;
+};
+
+ParamsOr PrepareRoiAlign(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims &x = c.inputs[0]->dims, &r = c.inputs[1]->dims;
+  if (x.size() != 4 || r.size() != 2 || r[1] != 5) {
+    return InvalidArgument(StrCat("roi_align input ", DimsStr(x), " and rois ", DimsStr(r),
+                                  " are not [N,C,H,W] and [K,5]"));
+  }
+  auto p = std::make_unique<RoiAlignParams>();
+  RT_ASSIGN_OR_RETURN(p->s.ph, c.attrs.Int("pooled_height"));
+  RT_ASSIGN_OR_RETURN(p->s.pw, c.attrs.Int("pooled_width"));
+  RT_ASSIGN_OR_RETURN(double scale, c.attrs.Float("spatial_scale"));
+  RT_ASSIGN_OR_RETURN(p->s.sampling_ratio, c.attrs.Int("sampling_ratio"));
+  RT_ASSIGN_OR_RETURN(p->s.aligned, c.attrs.Bool("aligned"));
+  if (p->s.ph < 1 || p->s.pw < 1 || p->s.ph > (1 << 16) || p->s.pw > (1 << 16))
+    return InvalidArgument(StrCat("roi_align output size ", p->s.ph, "x", p->s.pw));
+  // A grid of samples per bin the artifact fixes: bounded like any extent.
+  if (p->s.sampling_ratio > (1 << 10))
+    return InvalidArgument(StrCat("roi_align sampling_ratio ", p->s.sampling_ratio));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], {r[0], x[1], p->s.ph, p->s.pw}, "output"));
+  p->s.n = x[0];
+  p->s.c = x[1];
+  p->s.h = x[2];
+  p->s.w = x[3];
+  p->s.k = r[0];
+  p->s.spatial_scale = static_cast<float>(scale);
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+void RunRoiAlign(const KernelParams& kp, const RunContext& c) {
+  kc::RoiAlignF32(static_cast<const RoiAlignParams&>(kp).s, c.in_ptr(0), c.in_ptr(1), c.out_ptr(0),
+                  c.par);
+}
+
 // ---- GEMM ------------------------------------------------------------------------------
 
 struct LinearParams : KernelParams {
@@ -1013,6 +1050,115 @@ void RunLstm(const KernelParams& kp, const RunContext& c) {
               c.out_ptr(2), c.scratch, c.par);
 }
 
+// ---- Sizes the data decides: nonzero, masked_select ----------------------------------
+//
+// Their result is a model output the session sizes as the kernel runs
+// (TensorKind::kDynamic, leading dim -1): count, size, then write.
+
+struct RunSizedParams : KernelParams {
+  int elem_bytes = 0;
+  bool is_float = false;
+  int64_t rows = 0, row_bytes = 0;  // masked_select: x as [rows, row]
+};
+
+bool FloatDType(sinter_dtype t) {
+  return t == SINTER_F32 || t == SINTER_F16 || t == SINTER_BF16 || t == SINTER_F64;
+}
+
+// The result: sized by the run, its leading dim -1 and the rest `rest`.
+Status ExpectRunSized(const TensorDesc& y, const Dims& rest, sinter_dtype dtype, const char* op) {
+  Dims want{-1};
+  want.insert(want.end(), rest.begin(), rest.end());
+  if (y.kind != TensorKind::kDynamic || y.dims != want) {
+    return InvalidArgument(StrCat(op, " result '", y.name, "' must be sized by the run as ",
+                                  DimsStr(want), ", recorded ", DimsStr(y.dims)));
+  }
+  return ExpectDType(y, dtype, op);
+}
+
+ParamsOr PrepareNonzero(const PrepareContext& c) {
+  const TensorDesc& x = *c.inputs[0];
+  RT_RETURN_IF_ERROR(
+      ExpectRunSized(*c.outputs[0], {static_cast<int64_t>(x.dims.size())}, SINTER_I64, "nonzero"));
+  auto p = std::make_unique<RunSizedParams>();
+  p->elem_bytes = static_cast<int>(sinter_dtype_size(x.dtype));
+  p->is_float = FloatDType(x.dtype);
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+Status RunNonzero(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const RunSizedParams&>(kp);
+  const TensorDesc& x = c.input(0);
+  const int64_t count = kc::CountNonzero(c.in[0], x.num_elements, p.elem_bytes, p.is_float);
+  const int64_t dims[2] = {count, static_cast<int64_t>(x.dims.size())};
+  RT_ASSIGN_OR_RETURN(void* y, c.dynamic->Resize(c.step->outputs[0], c.output(0), dims, 2));
+  kc::NonzeroIndices(c.in[0], x.dims.data(), static_cast<int>(x.dims.size()), p.elem_bytes,
+                     p.is_float, static_cast<int64_t*>(y));
+  return Status::Ok();
+}
+
+ParamsOr PrepareMaskedSelect(const PrepareContext& c) {
+  const TensorDesc &x = *c.inputs[0], &mask = *c.inputs[1];
+  RT_RETURN_IF_ERROR(ExpectDType(mask, SINTER_BOOL, "masked_select mask"));
+  if (mask.dims.empty() || mask.dims.size() > x.dims.size() ||
+      !std::equal(mask.dims.begin(), mask.dims.end(), x.dims.begin())) {
+    return InvalidArgument(StrCat("masked_select mask ", DimsStr(mask.dims),
+                                  " is not the leading dims of x ", DimsStr(x.dims)));
+  }
+  const Dims rest(x.dims.begin() + static_cast<std::ptrdiff_t>(mask.dims.size()), x.dims.end());
+  RT_RETURN_IF_ERROR(ExpectRunSized(*c.outputs[0], rest, x.dtype, "masked_select"));
+  auto p = std::make_unique<RunSizedParams>();
+  p->rows = mask.num_elements;
+  p->row_bytes = static_cast<int64_t>(sinter_dtype_size(x.dtype)) * Prod(rest, 0, rest.size());
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+struct NmsParams : KernelParams {
+  int64_t n = 0;
+  double iou = 0;
+};
+
+ParamsOr PrepareNms(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectDType(*c.inputs[0], SINTER_F32, "nms boxes"));
+  RT_RETURN_IF_ERROR(ExpectDType(*c.inputs[1], SINTER_F32, "nms scores"));
+  const Dims &b = c.inputs[0]->dims, &s = c.inputs[1]->dims;
+  if (b.size() != 2 || b[1] != 4 || s.size() != 1 || s[0] != b[0]) {
+    return InvalidArgument(
+        StrCat("nms boxes ", DimsStr(b), " and scores ", DimsStr(s), " are not [K,4] and [K]"));
+  }
+  RT_RETURN_IF_ERROR(ExpectRunSized(*c.outputs[0], {}, SINTER_I64, "nms"));
+  auto p = std::make_unique<NmsParams>();
+  p->n = b[0];
+  RT_ASSIGN_OR_RETURN(p->iou, c.attrs.Float("iou_threshold"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+// The kept indices first (n of them at most), then NmsF32's own.
+int64_t NmsScratch(const KernelParams& kp, int) {
+  const int64_t n = static_cast<const NmsParams&>(kp).n;
+  return n * static_cast<int64_t>(sizeof(int64_t)) + kc::NmsScratchBytes(n);
+}
+
+Status RunNms(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const NmsParams&>(kp);
+  auto* keep = static_cast<int64_t*>(c.scratch);
+  const int64_t kept = kc::NmsF32(c.in_ptr(0), c.in_ptr(1), p.n, p.iou, keep, keep + p.n);
+  RT_ASSIGN_OR_RETURN(void* y, c.dynamic->Resize(c.step->outputs[0], c.output(0), &kept, 1));
+  std::memcpy(y, keep, static_cast<size_t>(kept) * sizeof(int64_t));
+  return Status::Ok();
+}
+
+Status RunMaskedSelect(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const RunSizedParams&>(kp);
+  const auto* mask = c.in_ptr<uint8_t>(1);
+  Dims dims = c.output(0).dims;
+  dims[0] = kc::CountNonzero(mask, p.rows, 1, false);
+  RT_ASSIGN_OR_RETURN(void* y,
+                      c.dynamic->Resize(c.step->outputs[0], c.output(0), dims.data(), dims.size()));
+  kc::MaskedSelectRows(c.in[0], mask, p.rows, p.row_bytes, y);
+  return Status::Ok();
+}
+
 // ---- Data movement ---------------------------------------------------------------------------
 
 struct CopyParams : KernelParams {
@@ -1234,7 +1380,11 @@ const OpDef kOps[] = {
     {"cumsum", &PrepareCumsum, &NoScratch, &RunCumsum},
     {"gather", &PrepareGather, &NoScratch, &RunGather},
     {"grid_sample", &PrepareGridSample, &NoScratch, &RunGridSample},
+    {"roi_align", &PrepareRoiAlign, &NoScratch, &RunRoiAlign},
+    {"nms", &PrepareNms, &NmsScratch, nullptr, &RunNms},
     {"sort", &PrepareSort, &SortScratch, &RunSort},
+    {"nonzero", &PrepareNonzero, &NoScratch, nullptr, &RunNonzero},
+    {"masked_select", &PrepareMaskedSelect, &NoScratch, nullptr, &RunMaskedSelect},
     {"reshape", &PrepareReshape, &NoScratch, &RunReshape},
     {"transpose", &PrepareTranspose, &NoScratch, &RunStrided},
     {"slice", &PrepareSlice, &NoScratch, &RunStrided},

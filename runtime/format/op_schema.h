@@ -26,6 +26,11 @@ enum TraitBits : uint32_t {
   kReduction = 1u << 4,    // reduces along one or more axes
   kMovement = 1u << 5,     // only moves data
   kLibrary = 1u << 6,      // GEMM/convolution: a library call with fusable epilogues
+  // A result's size is the run's (nonzero, a fallback segment's nms): the
+  // shape rule names the dimension the data decides with a symbol, and the
+  // kernel sizes the result as it runs. Such results may only leave the
+  // model today (the loader and the compiler's support check enforce it).
+  kSizedByRun = 1u << 7,
 };
 
 // How fusion may treat an op, derived from its traits (TVM's TOpPattern).

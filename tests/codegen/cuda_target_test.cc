@@ -287,6 +287,28 @@ graph @main(%x: f32[4], %i: i64[4], %j: i64[4]) {
   EXPECT_EQ(std::string(st.message()).find("where"), std::string::npos) << st;
 }
 
+// The sizes the data decides and roi_align have no CUDA kernels: the
+// compile stops, naming them (ops.def's REFUSED reasons).
+TEST(CudaSupport, RefusesSizesTheRunDecides) {
+  auto g = sinter::ir::Parse(R"(
+graph @main(%x: f32[4,3], %m: bool[4], %b: f32[4,4], %s: f32[4], %i: f32[1,3,8,8], %r: f32[4,5]) {
+  %a = nonzero(%x) {size = "n0"} : i64[?n0,2]
+  %c = masked_select(%x, %m) {size = "n1"} : f32[?n1,3]
+  %k = nms(%b, %s) {iou_threshold = 0.5, size = "n2"} : i64[?n2]
+  %p = roi_align(%i, %r) {pooled_height = 2, pooled_width = 2, spatial_scale = 0.5, sampling_ratio = 2, aligned = false} : f32[4,3,2,2]
+  return %a, %c, %k, %p
+})");
+  ASSERT_TRUE(g.ok()) << g.status();
+  absl::Status st = sinter::codegen::CheckTargetSupport(**g, sinter::ir::Target::kCuda);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnimplemented);
+  for (const char* want : {"nonzero x1 (sizes the data decides run on the CPU target only)",
+                           "masked_select x1 (sizes the data decides", "nms x1 (sizes the data",
+                           "roi_align x1 (roi_align has no CUDA kernel yet)"}) {
+    EXPECT_NE(std::string(st.message()).find(want), std::string::npos) << st;
+  }
+  EXPECT_TRUE(sinter::codegen::CheckTargetSupport(**g, sinter::ir::Target::kCpu).ok());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {

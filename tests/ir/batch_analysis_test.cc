@@ -79,6 +79,8 @@ TEST(BatchAnalysisTest, OpsThatMixSamplesAreRefusedByName) {
                 "'reshape' at a.py:7 moves elements across the batch axis"},
            Case{"%y = concat(%x, %x) {axis = 0} : f32[K,4]",
                 "'concat' at a.py:7 changes the extent of"},
+           Case{"%y = nonzero(%x) {size = \"n0\"} : i64[?n0,2]",
+                "'nonzero' at a.py:7 drops the batch axis"},
        }) {
     SCOPED_TRACE(c.op);
     std::string text =

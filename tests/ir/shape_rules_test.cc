@@ -197,6 +197,44 @@ TEST(ShapeRulesTest, GridSample) {
               HasSubstr("padding_mode 'wrap'"));
 }
 
+// The sizes the data decides: the leading dim is the op's `size` symbol.
+TEST(ShapeRulesTest, SizesTheRunDecides) {
+  const AttributeMap n0{{"size", std::string("n0")}};
+  const TensorType idx{DType::kI64, Shape({Dim::Symbol("n0"), Dim::Static(3)})};
+  EXPECT_EQ(InferOne(OpKind::kNonzero, {F({2, 3, 4})}, n0), idx);
+  EXPECT_EQ(InferOne(OpKind::kNonzero, {T(DType::kBool, {2, 3, 4})}, n0), idx);
+  EXPECT_EQ(InferOne(OpKind::kMaskedSelect, {F({2, 3, 4}), T(DType::kBool, {2, 3})}, n0),
+            (TensorType{DType::kF32, Shape({Dim::Symbol("n0"), Dim::Static(4)})}));
+  EXPECT_EQ(InferOne(OpKind::kMaskedSelect, {T(DType::kI64, {5}), T(DType::kBool, {5})}, n0),
+            (TensorType{DType::kI64, Shape({Dim::Symbol("n0")})}));
+  EXPECT_THAT(InferError(OpKind::kMaskedSelect, {F({2, 3, 4}), T(DType::kBool, {3})}, n0),
+              HasSubstr("is not the leading dims"));
+  EXPECT_THAT(InferError(OpKind::kMaskedSelect, {F({2, 3}), F({2, 3})}, n0),
+              HasSubstr("mask must be bool"));
+  EXPECT_THAT(InferError(OpKind::kNonzero, {F({2})}, {{"size", std::string("2x")}}),
+              HasSubstr("not a symbol name"));
+  const AttributeMap nms{{"iou_threshold", 0.5}, {"size", std::string("n1")}};
+  EXPECT_EQ(InferOne(OpKind::kNms, {F({7, 4}), F({7})}, nms),
+            (TensorType{DType::kI64, Shape({Dim::Symbol("n1")})}));
+  EXPECT_THAT(InferError(OpKind::kNms, {F({7, 4}), F({6})}, nms),
+              HasSubstr("nms takes f32 boxes [K,4] and scores [K]"));
+}
+
+TEST(ShapeRulesTest, RoiAlign) {
+  const AttributeMap a{{"pooled_height", int64_t{3}},
+                       {"pooled_width", int64_t{4}},
+                       {"spatial_scale", 0.25},
+                       {"sampling_ratio", int64_t{-1}},
+                       {"aligned", true}};
+  EXPECT_EQ(InferOne(OpKind::kRoiAlign, {F({2, 8, 16, 16}), F({5, 5})}, a), F({5, 8, 3, 4}));
+  EXPECT_THAT(InferError(OpKind::kRoiAlign, {F({2, 8, 16, 16}), F({5, 4})}, a),
+              HasSubstr("rois [K,5]"));
+  AttributeMap empty = a;
+  empty["pooled_width"] = int64_t{0};
+  EXPECT_THAT(InferError(OpKind::kRoiAlign, {F({2, 8, 16, 16}), F({5, 5})}, empty),
+              HasSubstr("output size 3x0"));
+}
+
 TEST(ShapeRulesTest, ReductionsAndMisc) {
   AttributeMap keep{{"axes", Ints{1, -1}}, {"keepdim", true}};
   EXPECT_EQ(InferOne(OpKind::kReduceSum, {F({2, 3, 4})}, keep), F({2, 1, 1}));

@@ -1066,6 +1066,65 @@ TEST(Embedding, LooksUpRowsAndGivesNaNRowsForBadIndices) {
   }
 }
 
+// ---- Sizes the data decides, detection -----------------------------------------------
+
+// Nonzero is "not +-0" for floats of every width (the sign bit alone is
+// zero; NaN and the smallest subnormal are not) and "any bit" for integers.
+TEST(Nonzero, FloatsOfEveryWidthAndIntegers) {
+  const uint16_t f16[] = {0x0000, 0x8000, 0x7e00, 0x0001, 0xbc00};  // 0 -0 NaN tiny -1
+  EXPECT_EQ(CountNonzero(f16, 5, 2, true), 3);
+  const uint32_t f32[] = {0x80000000u, 0x7fc00000u, 0x00000000u};
+  EXPECT_EQ(CountNonzero(f32, 3, 4, true), 1);
+  const uint64_t f64[] = {0x8000000000000000ull, 0x3ff0000000000000ull};
+  EXPECT_EQ(CountNonzero(f64, 2, 8, true), 1);
+  const int64_t i64[] = {0, INT64_MIN, -1, 0};
+  EXPECT_EQ(CountNonzero(i64, 4, 8, false), 2);
+  const uint8_t b[] = {1, 0, 0, 1, 1, 0};
+  const int64_t dims[] = {2, 3};
+  int64_t idx[6 * 2];
+  ASSERT_EQ(NonzeroIndices(b, dims, 2, 1, false, idx), 3);
+  EXPECT_EQ(std::vector<int64_t>(idx, idx + 6), (std::vector<int64_t>{0, 0, 1, 0, 1, 1}));
+  const float rows[] = {1, 2, 3, 4, 5, 6};
+  const uint8_t row_mask[] = {1, 0, 1};
+  float picked[6];
+  ASSERT_EQ(MaskedSelectRows(rows, row_mask, 3, 2 * sizeof(float), picked), 2);
+  EXPECT_EQ(std::vector<float>(picked, picked + 4), (std::vector<float>{1, 2, 5, 6}));
+}
+
+// Greedy suppression by descending score (ties keep index order): box 1
+// overlaps box 0 by IoU 0.6 and goes at 0.5, stays at 0.7.
+TEST(Nms, SuppressesByDescendingScore) {
+  const float boxes[] = {0, 0, 10, 10, 0, 2.5f, 10, 12.5f, 20, 20, 30, 30, 20, 20, 30, 30};
+  const float scores[] = {0.5f, 0.9f, 0.3f, 0.3f};
+  std::vector<int64_t> keep(4);
+  std::vector<uint8_t> scratch(static_cast<size_t>(NmsScratchBytes(4)));
+  ASSERT_EQ(NmsF32(boxes, scores, 4, 0.5, keep.data(), scratch.data()), 2);
+  EXPECT_EQ(keep[0], 1);
+  EXPECT_EQ(keep[1], 2);
+  ASSERT_EQ(NmsF32(boxes, scores, 4, 0.7, keep.data(), scratch.data()), 3);
+  EXPECT_EQ(keep, (std::vector<int64_t>{1, 0, 2, 0}));
+}
+
+// One bin covering a constant image averages to the constant; a batch
+// index outside the batch gives NaN.
+TEST(RoiAlign, AveragesSamplesAndRefusesBadBatchIndices) {
+  std::vector<float> x(2 * 1 * 4 * 4, 3.0f), y(2);
+  for (int i = 16; i < 32; ++i) x[i] = 7.0f;
+  const float rois[] = {1, 0.5f, 0.5f, 2.5f, 2.5f, 2, 0, 0, 1, 1};
+  const RoiAlignShape s{2, 1, 4, 4, 2, 1, 1, 1.0f, 2, false};
+  RoiAlignF32(s, x.data(), rois, y.data(), nullptr);
+  EXPECT_FLOAT_EQ(y[0], 7.0f);
+  EXPECT_TRUE(std::isnan(y[1]));
+  // Boxes no image holds: NaN, inverted (aligned: nothing sampled, 0 as in
+  // torchvision), astronomically large (samples capped at the map's extent):
+  // bounded work, no index made from NaN.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float odd[] = {0, nan, 0, 1, 1, 0, 3, 3, 1, 1, 0, 0, 0, 1e30f, 1e30f};
+  std::vector<float> y2(3 * 4, -1.0f);
+  RoiAlignF32({2, 1, 4, 4, 3, 2, 2, 1.0f, -1, true}, x.data(), odd, y2.data(), nullptr);
+  for (float v : y2) EXPECT_EQ(v, 0.0f);
+}
+
 // ---- LSTM --------------------------------------------------------------------------------
 
 struct LstmRun {

@@ -534,10 +534,20 @@ def _fft():
     return FftAbs()
 
 
+@case("nonzero_read_refused", "refused", "4,6",
+      note="expect: aten::nonzero (its size the data decides, and aten::mul reads it)")
+def _nonzero_read():
+    class NonzeroRead(nn.Module):
+        def forward(self, x):
+            return torch.nonzero(x > 0.0) * 2
+    return NonzeroRead()
+
+
 # torchvision's own ops load (sinterc loads torchvision's operator library
 # on demand, as the detectors need), and are then refused by name.
 @case("nms_refused", "refused", "8,4;8",
-      note="expect: torchvision::nms (loaded from torchvision's library, then refused)")
+      note="expect: torchvision::nms (loaded from torchvision's library; refused because "
+      "aten::index reads its result, whose size the data decides)")
 def _nms():
     _import_torch(need_torchvision=True)
 
@@ -545,7 +555,7 @@ def _nms():
         def forward(self, boxes, scores):
             xy = boxes[:, :2].abs()
             b = torch.cat([xy, xy + boxes[:, 2:].abs() + 0.1], 1)
-            return torchvision.ops.nms(b, scores, 0.5)
+            return b[torchvision.ops.nms(b, scores, 0.5)]
     return Nms()
 
 
@@ -1327,6 +1337,89 @@ def _tensor_split():
             g, h, i = torch.tensor_split(x, (4, 2), dim=1)
             return a, b, c * 2, d, e + 1, f, g, i
     return TensorSplit()
+
+
+# Sizes the data decides, returned as they are (compiled: the nonzero and
+# masked_select ops size their result as they run; dims -1 in the artifact).
+@case("op_nonzero", "op", "4,6;3,5,2",
+      note="f32 with exact zeros (relu) and -0.0, bool, and an empty result")
+def _nonzero():
+    class Nonzero(nn.Module):
+        def forward(self, x, y):
+            z = torch.relu(x) * torch.where(x > -0.25, 1.0, -1.0)  # 0.0 and -0.0
+            return (torch.nonzero(z), torch.nonzero(y > 0.3), torch.argwhere(x > 100.0),
+                    x * 2.0)
+    return Nonzero()
+
+
+@case("op_nonzero_i64", "op", "3,4,5", dtypes="i64", int_high=3)
+def _nonzero_i64():
+    class NonzeroInt(nn.Module):
+        def forward(self, x):
+            return torch.argwhere(x), torch.nonzero(x - 1)
+    return NonzeroInt()
+
+
+@case("op_masked_select", "op", "3,1,5;4,5",
+      note="mask and x broadcast to [3,4,5]; x[mask] by rows and by elements")
+def _masked_select():
+    class MaskedSelect(nn.Module):
+        def forward(self, x, y):
+            rows = y[y.sum(1) > 0.0]           # [n, 5]
+            elems = x[x > 0.0]                 # [n]
+            planes = x[x.sum((1, 2)) > -1e9]   # every plane: [3, 1, 5]
+            return {"sel": torch.masked_select(x, y < 0.0), "rows": rows,
+                    "elems": elems, "planes": planes}
+    return MaskedSelect()
+
+
+@case("op_masked_select_i64", "op", "2,7", dtypes="i64", int_high=5)
+def _masked_select_i64():
+    class MaskedSelectInt(nn.Module):
+        def forward(self, x):
+            return x[x > 2], torch.masked_select(x, x.to(torch.uint8).bool())
+    return MaskedSelectInt()
+
+
+# torchvision's detection ops. nms's result (its size the data decides) is
+# returned as it is; batched_nms offsets each class's boxes (its coordinate
+# trick, compiled) before one nms.
+@case("op_nms", "op", "24,4;24", note="needs torchvision ops")
+def _op_nms():
+    _import_torch(need_torchvision=True)
+
+    class Nms(nn.Module):
+        def forward(self, boxes, scores):
+            xy = boxes[:, :2].abs() * 2.0
+            b = torch.cat([xy, xy + boxes[:, 2:].abs() + 0.5], 1)
+            classes = (scores > 0.0).to(torch.int64)
+            return (torchvision.ops.nms(b, scores, 0.5),
+                    torchvision.ops.batched_nms(b, scores, classes, 0.3))
+    return Nms()
+
+
+@case("op_roi_align", "op", "2,3,10,12;6,4;3,4",
+      note="RoIs as [K,5] and as a List[Tensor] per image; some reach past the image; "
+      "needs torchvision ops")
+def _op_roi_align():
+    _import_torch(need_torchvision=True)
+
+    class RoiAlign(nn.Module):
+        def forward(self, x, boxes, more):
+            xy = boxes[:, :2].abs() * 4.0
+            b = torch.cat([xy, xy + boxes[:, 2:].abs() * 6.0 + 0.5], 1)
+            idx = torch.tensor([[0.0], [1.0], [0.0], [1.0], [1.0], [0.0]])
+            rois = torch.cat([idx, b], 1)
+            a = torchvision.ops.roi_align(x, rois, (3, 4), spatial_scale=0.5,
+                                          sampling_ratio=2, aligned=False)
+            c = torchvision.ops.roi_align(x, rois, 2, spatial_scale=1.0,
+                                          sampling_ratio=-1, aligned=True)
+            mxy = more[:, :2].abs() * 3.0
+            m = torch.cat([mxy, mxy + more[:, 2:].abs() * 2.0 + 1.0], 1)
+            d = torchvision.ops.roi_align(x, [m, b[:2]], (5, 5), spatial_scale=0.25,
+                                          sampling_ratio=0, aligned=False)
+            return a, c, d
+    return RoiAlign()
 
 
 # Linear / matmul.

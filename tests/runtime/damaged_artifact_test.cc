@@ -423,6 +423,18 @@ ModelSpec BaseSpec() {
   return m;
 }
 
+// BaseSpec's convolution at output channel o, row i, column j, in double.
+double BaseConv(const std::vector<float>& x, const std::vector<float>& w, int o, int i, int j) {
+  double acc = 0;
+  for (int c = 0; c < 2; ++c) {
+    for (int ki = 0; ki < 3; ++ki) {
+      for (int kj = 0; kj < 3; ++kj)
+        acc += double{x[(c * 4 + i + ki) * 4 + j + kj]} * w[((o * 2 + c) * 3 + ki) * 3 + kj];
+    }
+  }
+  return acc;
+}
+
 TEST(HandMadeArtifactTest, BaseSpecLoadsAndRunsCorrectly) {
   Result r = Load(Serialize(BaseSpec()), /*verify_weights=*/true);
   ASSERT_EQ(r.code, SINTER_OK) << r.message;
@@ -436,16 +448,57 @@ TEST(HandMadeArtifactTest, BaseSpecLoadsAndRunsCorrectly) {
   for (int o = 0; o < 2; ++o) {
     for (int i = 0; i < 2; ++i) {
       for (int j = 0; j < 2; ++j) {
-        double acc = 0;
-        for (int c = 0; c < 2; ++c) {
-          for (int ki = 0; ki < 3; ++ki) {
-            for (int kj = 0; kj < 3; ++kj)
-              acc += double{x[(c * 4 + i + ki) * 4 + j + kj]} * w[((o * 2 + c) * 3 + ki) * 3 + kj];
-          }
-        }
+        const double acc = BaseConv(x, w, o, i, j);
         EXPECT_NEAR(z[(o * 2 + i) * 2 + j], std::max(acc, 0.0), 1e-5);
       }
     }
+  }
+  sinter_session_release(s);
+  sinter_model_release(r.model);
+}
+
+// conv2d, relu, then nonzero: the output's size is the run's, its dims -1
+// in the model's description, and after a run the indices of the relu's
+// positive elements (the input negated gives the other ones).
+TEST(HandMadeArtifactTest, NonzeroSizesItsOutputByTheRun) {
+  ModelSpec m = BaseSpec();
+  m.tensors.push_back(T("idx", {-1, 4}, fmt::TensorKind::Dynamic, -1, 0));
+  m.tensors.back().byte_size = 0;
+  m.tensors.back().dtype = fmt::DType::I64;
+  m.kernels.push_back({"nonzero", {3}, {4}, {StrAttr("size", "n0")}});
+  m.outputs = {4};
+  Result r = Load(Serialize(m), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  sinter_tensor_info info;
+  ASSERT_EQ(sinter_model_output_info(r.model, 0, &info), nullptr);
+  EXPECT_EQ(info.dims[0], -1);
+  EXPECT_EQ(info.dims[1], 4);
+  sinter_session* s = nullptr;
+  ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+  const int64_t dims[] = {1, 2, 4, 4};
+  for (float sign : {1.0f, -1.0f}) {
+    std::vector<float> x = Pattern(32, 6), w = Pattern(36, 5);
+    for (float& v : x) v *= sign;
+    ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 4, x.data(), 128), nullptr);
+    ASSERT_EQ(sinter_session_run(s), nullptr);
+    // The positive conv outputs, found here.
+    std::vector<int64_t> want;
+    for (int o = 0; o < 2; ++o) {
+      for (int i = 0; i < 2; ++i) {
+        for (int j = 0; j < 2; ++j) {
+          if (BaseConv(x, w, o, i, j) > 0.0) want.insert(want.end(), {0, o, i, j});
+        }
+      }
+    }
+    int64_t got_dims[4] = {};
+    size_t rank = 0;
+    ASSERT_EQ(sinter_session_output_shape(s, 0, got_dims, 4, &rank), nullptr);
+    ASSERT_EQ(rank, 2u);
+    EXPECT_EQ(got_dims[0], static_cast<int64_t>(want.size() / 4));
+    EXPECT_EQ(got_dims[1], 4);
+    std::vector<int64_t> got(want.size());
+    ASSERT_EQ(sinter_session_copy_output(s, 0, got.data(), got.size() * sizeof(int64_t)), nullptr);
+    EXPECT_EQ(got, want);
   }
   sinter_session_release(s);
   sinter_model_release(r.model);
@@ -635,6 +688,21 @@ const BadCase kBadCases[] = {
        m->outputs = {3, 4};
      },
      SINTER_DATA_LOSS, "implausibly large extents"},
+    // nonzero and masked_select size their result by the run: a recorded
+    // static result is a kernel the compiler never writes.
+    {"NonzeroWithAStaticResult",
+     [](ModelSpec* m) {
+       m->tensors[3] = T("z", {4, 4}, fmt::TensorKind::Intermediate, -1, 192);
+       m->kernels[1] = {"nonzero", {2}, {3}, {StrAttr("size", "n0")}};
+     },
+     SINTER_INVALID_ARGUMENT, "nonzero result 'z' must be sized by the run as [-1,4]"},
+    {"MaskedSelectWithAFloatMask",
+     [](ModelSpec* m) {
+       m->tensors[3] = T("z", {-1}, fmt::TensorKind::Dynamic, -1, 0);
+       m->tensors[3].byte_size = 0;
+       m->kernels[1] = {"masked_select", {2, 2}, {3}, {StrAttr("size", "n0")}};
+     },
+     SINTER_INVALID_ARGUMENT, "masked_select mask 'y' has the wrong dtype"},
     // Structure: DATA_LOSS.
     {"SegmentOutsideDataRegion", [](ModelSpec* m) { m->segments[0] = fmt::Segment(64, 144); },
      SINTER_DATA_LOSS, "does not fit the data region"},
