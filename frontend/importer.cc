@@ -597,8 +597,135 @@ absl::Status Importer::EvalConstant(tj::Node* n) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Why a branch cannot be if-converted (it raises, or changes a list or dict
+// that outlives it); empty when it can.
+std::string NotConvertible(tj::Block* b) {
+  static const std::unordered_set<std::string> mutating = {
+      "aten::append", "aten::_set_item", "aten::insert",     "aten::pop",
+      "aten::clear",  "aten::extend",    "aten::remove",     "aten::setdefault",
+      "aten::update", "aten::reverse",   "aten::__setitem__"};
+  for (tj::Node* m : b->nodes()) {
+    const std::string k = m->kind().toQualString();
+    if (k == "prim::RaiseException") return "a branch raises an exception";
+    if (mutating.count(k)) return absl::StrCat("a branch changes a list or dict (", k, ")");
+    for (tj::Block* sub : m->blocks()) {
+      if (std::string why = NotConvertible(sub); !why.empty()) return why;
+    }
+  }
+  return "";
+}
+
+bool SameVal(const Val& a, const Val& b) {
+  return a.kind == b.kind && a.tensor == b.tensor && a.i == b.i &&
+         (a.f == b.f || (a.f != a.f && b.f != b.f)) && a.s == b.s && a.items == b.items &&
+         a.keys == b.keys;
+}
+
+}  // namespace
+
+// where(cond, a, b) for what two branches left in one place: tensors of one
+// type meet in a select; anything else must be the same in both.
+absl::StatusOr<Val> Importer::SelectVal(ir::Value* cond, const Val& a, const Val& b) {
+  if (SameVal(a, b)) return a;
+  if (Poisoned(a) || Poisoned(b)) return Val();
+  if (a.is(Val::Kind::kTensor) && b.is(Val::Kind::kTensor)) {
+    if (a.tensor->type() != b.tensor->type()) {
+      return absl::UnimplementedError(absl::StrCat("the branches give ", ToString(a.tensor->type()),
+                                                   " and ", ToString(b.tensor->type())));
+    }
+    ASSIGN_OR_RETURN(ir::Value * v, b_.Make(ir::OpKind::kWhere, {cond, a.tensor, b.tensor}));
+    return Val::Tensor(v);
+  }
+  if (a.is(Val::Kind::kTuple) && b.is(Val::Kind::kTuple) && a.items->size() == b.items->size()) {
+    std::vector<Val> items;
+    for (size_t i = 0; i < a.items->size(); ++i) {
+      ASSIGN_OR_RETURN(Val v, SelectVal(cond, (*a.items)[i], (*b.items)[i]));
+      items.push_back(std::move(v));
+    }
+    return Val::Seq(Val::Kind::kTuple, std::move(items));
+  }
+  if (a.is_number() && b.is_number() && a.kind == b.kind && a.number() == b.number()) return a;
+  // A number against a tensor (`a and b` is an if giving b or False): the
+  // number as a tensor like the other.
+  if (a.is(Val::Kind::kTensor) != b.is(Val::Kind::kTensor) && (a.is_number() || b.is_number())) {
+    const Val& t = a.is(Val::Kind::kTensor) ? a : b;
+    const Val& num = a.is(Val::Kind::kTensor) ? b : a;
+    const ir::TensorType& type = t.tensor->type();
+    if (type.shape.is_static()) {
+      const Val filled = Val::Tensor(Fill(*this, type.shape.extents(), type.dtype, num.number()));
+      return a.is(Val::Kind::kTensor) ? SelectVal(cond, a, filled) : SelectVal(cond, filled, b);
+    }
+  }
+  return absl::UnimplementedError("the branches give values other than tensors that differ");
+}
+
+// prim::If on a value known only at run time (a one-element tensor, as
+// `if x.sum() > 0:` gives): if-converted. Both branches are lowered, and
+// their results, and the outer values a branch rebinds (an in-place op),
+// meet in where(cond, then, else). Exact for branches of tensor code, which
+// have no side effects, at the price of computing both; refused for a branch
+// that raises, changes a list, or gives a result of another type than the
+// other's. Region ops that run one branch only are the dynamic-shapes
+// issue's item 4, still to come.
+absl::Status Importer::EvalRunTimeIf(tj::Node* n, ir::Value* cond) {
+  for (tj::Block* b : n->blocks()) {
+    if (std::string why = NotConvertible(b); !why.empty()) {
+      Unsupported(n, absl::StrCat("prim::If on a value known only at run time (", why, ")"));
+      for (size_t i = 0; i < n->outputs().size(); ++i) Set(n, i, Val());
+      return absl::OkStatus();
+    }
+  }
+  if (cond->type().dtype != ir::DType::kBool) {
+    ASSIGN_OR_RETURN(cond, Op(ir::OpKind::kNe, {cond, Scalar(0, cond->type().dtype)}));
+  }
+  if (cond->type().shape.rank() != 0) {
+    ASSIGN_OR_RETURN(cond, Op(ir::OpKind::kReshape, {cond}, {{"shape", std::vector<int64_t>{}}}));
+  }
+  const std::unordered_map<const tj::Value*, Val> before = vals_;
+  std::vector<Val> results[2];
+  std::unordered_map<const tj::Value*, Val> rebound[2];
+  for (int arm = 0; arm < 2; ++arm) {
+    vals_ = before;
+    tj::Block* b = n->blocks().at(arm);
+    RETURN_IF_ERROR(EvalBlock(b));
+    for (const tj::Value* o : b->outputs()) results[arm].push_back(vals_[o]);
+    for (const auto& [v, val] : before) {
+      if (const Val& now = vals_[v]; !SameVal(now, val)) rebound[arm][v] = now;
+    }
+  }
+  vals_ = before;
+  for (int arm = 0; arm < 2; ++arm) {
+    for (const auto& [v, val] : rebound[arm]) {
+      auto other = rebound[1 - arm].find(v);
+      const Val& a = arm == 0 ? val : (other != rebound[0].end() ? other->second : before.at(v));
+      const Val& b = arm == 1 ? val : (other != rebound[1].end() ? other->second : before.at(v));
+      absl::StatusOr<Val> merged = SelectVal(cond, a, b);
+      if (!merged.ok()) {
+        return Error(n, absl::StrCat("prim::If on a value known only at run time: a value both "
+                                     "branches may change: ",
+                                     merged.status().message()));
+      }
+      vals_[v] = *merged;
+    }
+  }
+  for (size_t i = 0; i < n->outputs().size(); ++i) {
+    absl::StatusOr<Val> merged = SelectVal(cond, results[0].at(i), results[1].at(i));
+    if (!merged.ok()) {
+      return absl::UnimplementedError(
+          Error(n, absl::StrCat("prim::If on a value known only at run time: result ", i, ": ",
+                                merged.status().message()))
+              .message());
+    }
+    Set(n, i, *merged);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Importer::EvalIf(tj::Node* n) {
   const Val& c = In(n, 0);
+  if (c.is(Val::Kind::kTensor) && fallback_ == nullptr) return EvalRunTimeIf(n, c.tensor);
   if (!c.is(Val::Kind::kBool) && !c.is(Val::Kind::kInt)) {
     if (!c.is(Val::Kind::kPoison)) Unsupported(n, "prim::If on a value known only at run time");
     for (size_t i = 0; i < n->outputs().size(); ++i) Set(n, i, Val());

@@ -135,6 +135,7 @@ class Importer {
   void SetFallback(Fallback* f) { fallback_ = f; }
   // Custom ops of sinter plugins (frontend/plugin_ops.h); null: none.
   void SetPluginOps(const PluginOps* p) { plugin_ops_ = p; }
+  bool has_fallback() const { return fallback_ != nullptr; }
   const Val& In(tj::Node* n, size_t i) { return vals_[n->inputs().at(i)]; }
   size_t NumIn(tj::Node* n) const { return n->inputs().size(); }
   void Set(tj::Node* n, size_t i, Val v) { vals_[n->outputs().at(i)] = std::move(v); }
@@ -179,6 +180,8 @@ class Importer {
   absl::Status Materialize(tj::Block* block);
   absl::Status EvalNode(tj::Node* n);
   absl::Status EvalIf(tj::Node* n);
+  absl::Status EvalRunTimeIf(tj::Node* n, ir::Value* cond);
+  absl::StatusOr<Val> SelectVal(ir::Value* cond, const Val& a, const Val& b);
   absl::Status EvalLoop(tj::Node* n);
   absl::Status EvalConstant(tj::Node* n);
   void Unsupported(tj::Node* n, const std::string& kind);

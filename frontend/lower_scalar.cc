@@ -429,6 +429,14 @@ const std::unordered_map<std::string, Lowering>& Table() {
          return absl::OkStatus();
        }},
       {"aten::Bool", [](Importer& im, tj::Node* n) -> absl::Status {
+         // A one-element tensor known only at run time: a condition that
+         // prim::If converts into selects (Importer::EvalRunTimeIf). With
+         // partial compilation, LibTorch runs such branches instead.
+         const Val& x = im.In(n, 0);
+         if (x.is(K::kTensor) && !im.has_fallback() && x.tensor->type().shape.NumElements() == 1) {
+           im.Set(n, 0, x);
+           return absl::OkStatus();
+         }
          ASSIGN_OR_RETURN(double a, im.Float(n, 0));
          return SetBool(im, n, a != 0);
        }},

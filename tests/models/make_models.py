@@ -543,6 +543,17 @@ def _nonzero_read():
     return NonzeroRead()
 
 
+@case("if_raises_refused", "refused", "3,4",
+      note="expect: prim::If (on a run-time value, a branch raises an exception)")
+def _if_raises():
+    class IfRaises(nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:
+                raise RuntimeError("positive")
+            return x * 2.0
+    return IfRaises()
+
+
 # torchvision's own ops load (sinterc loads torchvision's operator library
 # on demand, as the detectors need), and are then refused by name.
 @case("nms_refused", "refused", "8,4;8",
@@ -1420,6 +1431,42 @@ def _op_roi_align():
                                           sampling_ratio=0, aligned=False)
             return a, c, d
     return RoiAlign()
+
+
+# Branches on values known only at run time: if-converted (both branches
+# lowered, their results and in-place rebinds joined by where). The first two
+# conditions hold and fail whatever the input, so both arms are exercised.
+@case("op_if_on_tensor", "op", "3,4")
+def _if_on_tensor():
+    class IfOnTensor(nn.Module):
+        def forward(self, x):
+            if x.sum() > -1e6:
+                y = torch.relu(x) * 2.0
+            else:
+                y = torch.sigmoid(x) - 1.0
+            if bool(x.abs().max() > 1e6):
+                z = x + 1.0
+                w = x.exp()
+            else:
+                z = x * 3.0
+                w = torch.tanh(x)
+            u = x.clone()
+            if x.mean() > -1e6:
+                u.add_(5.0)
+            if y.sum() > 0:
+                if z.sum() > 0:
+                    v = y + z
+                else:
+                    v = y - z
+            else:
+                v = y
+            # `and` is an if giving the second condition or False.
+            if x.sum() > -1e6 and x.max() > 1e6:
+                t = x * 7.0
+            else:
+                t = x / 7.0
+            return y, z, w, u, v, t
+    return IfOnTensor()
 
 
 # Linear / matmul.
