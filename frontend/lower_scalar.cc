@@ -335,6 +335,14 @@ const std::unordered_map<std::string, Lowering>& Table() {
          return im.Error(n, "'is not' between values other than None and tensors");
        }},
       {"aten::__not__", [](Importer& im, tj::Node* n) -> absl::Status {
+         // `not` of a condition known only at run time (a tensor, see
+         // aten::Bool): x == 0, as bool(x) is x != 0.
+         if (const Val& x = im.In(n, 0); x.is(K::kTensor)) {
+           ASSIGN_OR_RETURN(ir::Value * y, im.Op(ir::OpKind::kEq,
+                                                 {x.tensor, im.Scalar(0, x.tensor->type().dtype)}));
+           im.Set(n, 0, Val::Tensor(y));
+           return absl::OkStatus();
+         }
          ASSIGN_OR_RETURN(bool b, im.Bool(n, 0));
          return SetBool(im, n, !b);
        }},

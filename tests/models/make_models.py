@@ -1465,7 +1465,11 @@ def _if_on_tensor():
                 t = x * 7.0
             else:
                 t = x / 7.0
-            return y, z, w, u, v, t
+            if not bool(x.max() > 1e6):
+                r = x + 2.0
+            else:
+                r = x
+            return y, z, w, u, v, t, r
     return IfOnTensor()
 
 
