@@ -40,8 +40,10 @@ SINTER_SAMPLE_FN float Reflect(float in, long long twice_low, long long twice_hi
   const float span = static_cast<float>(twice_high - twice_low) / 2.f;
   in = fabsf(in - lo);
   const float extra = fmodf(in, span);
-  const int flips = static_cast<int>(floorf(in / span));
-  return flips % 2 == 0 ? extra + lo : span - extra + lo;
+  // The parity of the flips, in float: casting a huge or NaN quotient to an
+  // integer is undefined (a grid of 1e30 is an input like any other).
+  const float flips = floorf(in / span);
+  return fmodf(flips, 2.f) == 0.f ? extra + lo : span - extra + lo;
 }
 
 SINTER_SAMPLE_FN float SourceIndex(float coord, long long size, int padding, bool align_corners) {

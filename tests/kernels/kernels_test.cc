@@ -1066,6 +1066,22 @@ TEST(Embedding, LooksUpRowsAndGivesNaNRowsForBadIndices) {
   }
 }
 
+// Reflection padding of a grid far outside the image (or not a number) is
+// defined: a value in range or NaN, never an out-of-range read (the
+// artifact fuzzer found a float-to-int cast of 1e30 here under UBSan).
+TEST(GridSample, ReflectionOfFarAndNaNPoints) {
+  const std::vector<float> x = Random(1 * 1 * 3 * 4, 7);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> grid = {1e30f, -1e30f, 3e9f, 0.25f, nan, 0.5f, -7.5f, 11.0f};
+  for (bool align : {false, true}) {
+    std::vector<float> y(4);
+    const GridSampleShape s{1,    1, 3, 4, 1, 4, SampleMode::kBilinear, SamplePadding::kReflection,
+                            align};
+    GridSampleF32(s, x.data(), grid.data(), y.data(), nullptr);
+    for (float v : y) EXPECT_TRUE(std::isnan(v) || std::fabs(v) <= 10.0f) << v;
+  }
+}
+
 // ---- Sizes the data decides, detection -----------------------------------------------
 
 // Nonzero is "not +-0" for floats of every width (the sign bit alone is
