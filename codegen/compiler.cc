@@ -326,6 +326,25 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
                            " bytes at every batch); axes of inputs ", absl::StrJoin(ins, ", "),
                            ", of outputs ", absl::StrJoin(outs, ", "));
   }
+  std::set<std::string> symbols;
+  for (const auto& op : graph.ops()) {
+    bool run_sized_operand = false;
+    for (const ir::Value* v : op->operands()) run_sized_operand |= !v->type().shape.is_static();
+    r.run_extent_kernels += run_sized_operand;
+    // A symbol is born where a result has one its operands lack.
+    for (int i = 0; i < op->num_results(); ++i) {
+      for (const ir::Dim& d : op->result(i)->type().shape.dims()) {
+        if (d.is_static()) continue;
+        bool inherited = false;
+        for (const ir::Value* v : op->operands())
+          for (const ir::Dim& e : v->type().shape.dims()) inherited |= e == d;
+        if (!inherited && symbols.insert(d.symbol()).second) {
+          r.run_sized.push_back(absl::StrCat(d.symbol(), " (", std::string(op->name()),
+                                             op->loc().empty() ? "" : " at " + op->loc(), ")"));
+        }
+      }
+    }
+  }
   r.intermediate_bytes = plan.intermediate_bytes;
   r.constant_bytes = stats.constant_bytes;
   r.artifact_bytes = stats.file_bytes;
@@ -487,6 +506,11 @@ std::string CompileReport::ToText() const {
       intermediate_bytes ? 100.0 * arena_bytes / intermediate_bytes : 0.0, intermediate_bytes,
       constant_bytes, artifact_bytes);
   if (!batch.empty()) absl::StrAppend(&s, batch, "\n");
+  if (!run_sized.empty()) {
+    absl::StrAppend(&s, "sizes the data decides: ", absl::StrJoin(run_sized, ", "), "; ",
+                    run_extent_kernels,
+                    " kernels prepared at the run's extents, their results in session memory\n");
+  }
   if (target == "cuda") {
     absl::StrAppend(&s, "target: cuda (", absl::StrJoin(cuda_images, ", "), "), storage ",
                     precision, ", ", cuda_generated_kernels, " distinct generated kernels, NVRTC ",
@@ -584,11 +608,14 @@ std::string CompileReport::ToJson() const {
       "\"native_ms\": %.1f, \"target\": \"%s\", \"precision\": \"%s\", "
       "\"cuda_generated_kernels\": %d, \"nvrtc_ms\": %.1f, \"cuda_kernels\": [%s], "
       "\"kernels_by_op\": {%s}, \"fused_kernels\": [%s], \"not_fused\": [%s], \"passes\": [%s], "
-      "\"pipeline\": %s, \"batch\": %s}",
+      "\"pipeline\": %s, \"batch\": %s, \"run_sized\": [%s], \"run_extent_kernels\": %d}",
       partition_json, quote(partition_advice), ops_in, kernels, library_calls, arena_bytes,
       intermediate_bytes, constant_bytes, artifact_bytes, native_level, native_kernels,
       native_bytes, native_ms, target, precision, cuda_generated_kernels, nvrtc_ms, cuda_json,
-      by_op, fused_json, not_fused_json, passes_json, quote(pipeline), quote(batch));
+      by_op, fused_json, not_fused_json, passes_json, quote(pipeline), quote(batch),
+      absl::StrJoin(run_sized, ", ",
+                    [&](std::string* out, const std::string& r) { out->append(quote(r)); }),
+      run_extent_kernels);
 }
 
 }  // namespace sinter::codegen

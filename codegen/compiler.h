@@ -43,8 +43,13 @@ struct CompileOptions {
 };
 
 struct CompileReport {
-  int64_t ops_in = 0;         // IR ops after import, constants excluded
-  std::string batch;          // the dynamic batch, in words; "" when static
+  int64_t ops_in = 0;  // IR ops after import, constants excluded
+  std::string batch;   // the dynamic batch, in words; "" when static
+  // Sizes the data decides: each symbol and the op that makes it ("n0
+  // (nms at m.py:9)"), and the kernels the runtime prepares at the run's
+  // extents (their results live in session memory, not the arena).
+  std::vector<std::string> run_sized;
+  int64_t run_extent_kernels = 0;
   int64_t kernels = 0;        // kernel launches per inference
   int64_t library_calls = 0;  // GEMM / convolution kernels
   int64_t arena_bytes = 0;

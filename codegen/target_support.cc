@@ -29,14 +29,21 @@ std::string TargetConstraint(const ir::Operation& op, ir::Target target) {
 }  // namespace
 
 std::string WhyUnsupported(const ir::Operation& op, ir::Target target) {
+  // A size the data decides (a symbolic dimension) comes from an op sized by
+  // its run (nonzero, nms, a fallback segment) and flows only through ops
+  // whose kernels take the run's extents (kRunExtents), on the CPU.
+  bool run_sized_operand = false;
   for (const ir::Value* v : op.operands()) {
-    if (!v->type().shape.is_static()) return "dynamic shapes";
+    if (v->type().shape.is_static()) continue;
+    if (!op.info().Has(ir::kRunExtents))
+      return absl::StrCat("an operand of a size the data decides (", ir::ToString(v->type()),
+                          "), which its kernel cannot take");
+    if (target != ir::Target::kCpu) return "sizes the data decides run on the CPU target only";
+    run_sized_operand = true;
   }
-  // Only an op sized by its run (nonzero, a fallback segment's nms) has a
-  // result with a symbolic dimension; it may only leave the model (operands
-  // above).
   for (int r = 0; r < op.num_results(); ++r) {
-    if (!op.result(r)->type().shape.is_static() && !op.info().Has(ir::kSizedByRun))
+    if (!op.result(r)->type().shape.is_static() && !op.info().Has(ir::kSizedByRun) &&
+        !run_sized_operand)
       return "dynamic shapes";
   }
   const format::TargetStrategy& s = op.info().strategy(target);

@@ -166,6 +166,13 @@ class Importer {
   // A fresh symbol for a dimension the run decides (n0, n1, ...; a fallback
   // segment's are d0, d1, ...).
   std::string NewSizeSymbol() { return "n" + std::to_string(size_symbols_++); }
+  // The symbol for the count of true elements of `mask`: one per mask, so
+  // x[m] and y[m] have sizes sinter knows are equal.
+  std::string MaskSizeSymbol(const ir::Value* mask) {
+    auto [it, fresh] = mask_symbols_.emplace(mask, std::string());
+    if (fresh) it->second = NewSizeSymbol();
+    return it->second;
+  }
   static std::string Loc(tj::Node* n);
 
   // Op building with the node's location in error messages.
@@ -224,6 +231,7 @@ class Importer {
   Fallback* fallback_ = nullptr;
   const PluginOps* plugin_ops_ = nullptr;
   int64_t size_symbols_ = 0;
+  std::unordered_map<const ir::Value*, std::string> mask_symbols_;
 };
 
 absl::StatusOr<Val> FromIValue(Importer& im, const c10::IValue& v);

@@ -590,11 +590,26 @@ absl::StatusOr<std::vector<ir::Value*>> TensorList(Importer& im, tj::Node* n, si
   return out;
 }
 
+// A concat; along a dim some operand has sized by the run, the result's
+// extent there is a new symbol (the sum the run gives).
+absl::StatusOr<ir::Value*> ConcatOp(Importer& im, const std::vector<ir::Value*>& xs, int64_t dim) {
+  ir::AttributeMap attrs{{"axis", dim}};
+  for (const ir::Value* x : xs) {
+    const int rank = x->type().shape.rank();
+    const int64_t axis = dim < 0 ? dim + rank : dim;
+    if (axis >= 0 && axis < rank && !x->type().shape[static_cast<int>(axis)].is_static()) {
+      attrs["size"] = im.NewSizeSymbol();
+      break;
+    }
+  }
+  return im.Op(OpKind::kConcat, xs, std::move(attrs));
+}
+
 absl::Status Cat(Importer& im, tj::Node* n) {
   ASSIGN_OR_RETURN(auto xs, TensorList(im, n, 0));
   ASSIGN_OR_RETURN(int64_t dim, im.Int(n, 1));
   if (xs.size() == 1) return Out(im, n, xs[0]);
-  return Out(im, n, im.Op(OpKind::kConcat, xs, {{"axis", dim}}));
+  return Out(im, n, ConcatOp(im, xs, dim));
 }
 
 absl::Status Stack(Importer& im, tj::Node* n) {
@@ -607,7 +622,7 @@ absl::Status Stack(Importer& im, tj::Node* n) {
     dims.insert(dims.begin() + dim, 1);
     ASSIGN_OR_RETURN(x, ReshapeOp(im, x, dims));
   }
-  return Out(im, n, im.Op(OpKind::kConcat, xs, {{"axis", dim}}));
+  return Out(im, n, ConcatOp(im, xs, dim));
 }
 
 // x[start:end:step] along dim, Python bounds (None, negative, past the end)
@@ -780,11 +795,8 @@ absl::Status ExpandAs(Importer& im, tj::Node* n) {
 absl::StatusOr<ir::Value*> AsBool(Importer& im, ir::Value* x);
 
 absl::Status Where(Importer& im, tj::Node* n) {
-  if (im.NumIn(n) != 3) {
-    return im.Error(n,
-                    "where(condition) alone (nonzero's indices) has a size the data decides: "
-                    "--fallback torch runs it in LibTorch");
-  }
+  if (im.NumIn(n) == 1) return WhereIndices(im, n);
+  if (im.NumIn(n) != 3) return im.Error(n, "where takes a condition and two values, or one");
   ASSIGN_OR_RETURN(ir::Value * c, im.Tensor(n, 0));
   ir::Value* like = im.In(n, 1).is(K::kTensor)   ? im.In(n, 1).tensor
                     : im.In(n, 2).is(K::kTensor) ? im.In(n, 2).tensor
@@ -1619,6 +1631,8 @@ absl::Status Index(Importer& im, tj::Node* n) {
   if (idx->type().dtype != ir::DType::kI64 && idx->type().dtype != ir::DType::kI32) {
     return im.Error(n, "index tensors must be integer");
   }
+  if (!x->type().shape.is_static() || !idx->type().shape.is_static())
+    return Out(im, n, RunSizedIndex(im, n, x, dim, idx));
   std::vector<int64_t> shape = x->type().shape.extents();
   const int64_t rank = static_cast<int64_t>(shape.size());
   if (dim >= rank) return im.Error(n, "too many indices");

@@ -131,9 +131,25 @@ std::pair<int64_t, int64_t> ClampSlice(int64_t start, int64_t end, int64_t size)
 absl::StatusOr<ir::Value*> SliceOp(Importer& im, ir::Value* x, int64_t dim, int64_t start,
                                    int64_t end, int64_t step) {
   ASSIGN_OR_RETURN(int64_t axis, ir::NormalizeAxis(dim, x->type().shape.rank()));
+  if (step <= 0) return absl::InvalidArgumentError("slice step must be positive");
+  if (const ir::Dim& d = x->type().shape[static_cast<int>(axis)]; !d.is_static()) {
+    // Along a size the data decides the kernel clamps the bounds to the
+    // run's extent (Python's rule for bounds from the start); the result's
+    // extent is a new symbol.
+    if (start < 0 || end < 0) {
+      return absl::UnimplementedError(absl::StrCat(
+          "a slice counting from the end of a dim whose size the data decides (", d.symbol(), ")"));
+    }
+    if (start == 0 && end == INT64_MAX && step == 1) return x;
+    return im.Op(OpKind::kSlice, {x},
+                 {{"axis", axis},
+                  {"start", start},
+                  {"end", std::max(start, end)},
+                  {"step", step},
+                  {"size", im.NewSizeSymbol()}});
+  }
   int64_t size = x->type().shape[static_cast<int>(axis)].extent();
   auto [b, e] = ClampSlice(start, end, size);
-  if (step <= 0) return absl::InvalidArgumentError("slice step must be positive");
   if (b == 0 && e == size && step == 1) return x;
   return im.Op(OpKind::kSlice, {x}, {{"axis", axis}, {"start", b}, {"end", e}, {"step", step}});
 }

@@ -51,16 +51,27 @@ absl::Status LowerGru(Importer& im, tj::Node* n);
 void AddVolumetricLowerings(std::unordered_map<std::string, Lowering>& table);
 // Sizes the data decides (run_sized.cc): nonzero, argwhere, masked_select,
 // and x[mask] for a mask over x's leading dims (MaskIndex, from aten::index).
-// They compile only where their result leaves the model (OnlyLeavesModel:
-// returned, directly or, with `containers`, in a tuple, list or dict).
+// They compile where their result leaves the model (OnlyLeavesModel:
+// returned, directly or, with `containers`, in a tuple, list or dict) or
+// is read only by ops that take the run's extents (indexing, slicing,
+// concatenation, reductions, elementwise ops; run_sized.cc lists them).
 void AddRunSizedLowerings(std::unordered_map<std::string, Lowering>& table);
 absl::Status MaskIndex(Importer& im, tj::Node* n, ir::Value* x, ir::Value* mask);
+// where(cond) alone: nonzero's columns, one index tensor per dim of cond.
+absl::Status WhereIndices(Importer& im, tj::Node* n);
 // A fresh symbol for the size of n's result, or why it cannot be compiled
 // (a later op reads it).
 absl::StatusOr<std::string> ReturnedSizeSymbol(Importer& im, tj::Node* n);
+// Only the check: every reader of n's result takes the run's extents.
+absl::Status CheckRunSizedReaders(Importer& im, tj::Node* n);
 // torchvision::roi_align and torchvision::nms (detection.cc).
 void AddDetectionLowerings(std::unordered_map<std::string, Lowering>& table);
 bool OnlyLeavesModel(const tj::Node* n, bool containers);
+// x[idx] along dim 0 where x or the integer index tensor idx has a size the
+// data decides: rows gathered by embedding, whose kernel takes the run's
+// extents.
+absl::StatusOr<ir::Value*> RunSizedIndex(Importer& im, tj::Node* n, ir::Value* x, int64_t dim,
+                                         ir::Value* idx);
 
 }  // namespace sinter::frontend
 

@@ -33,7 +33,7 @@ inline constexpr TraitBits kNoTraits = format::kNoTraits, kElementwise = format:
                            kBroadcast = format::kBroadcast, kCommutative = format::kCommutative,
                            kInPlace = format::kInPlace, kReduction = format::kReduction,
                            kMovement = format::kMovement, kLibrary = format::kLibrary,
-                           kSizedByRun = format::kSizedByRun;
+                           kSizedByRun = format::kSizedByRun, kRunExtents = format::kRunExtents;
 
 // Computes result types from the operands' types and the op's attributes.
 using ShapeRule = absl::Status (*)(const Operation& op, std::vector<TensorType>* results);

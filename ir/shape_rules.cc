@@ -3,6 +3,7 @@
 #include "ir/shape_rules.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -249,10 +250,43 @@ absl::Status InferCast(const Operation& op, std::vector<TensorType>* results) {
   return absl::OkStatus();
 }
 
+// NumPy broadcasting where a dim may be a size the data decides (elementwise
+// ops take the run's extents): a symbol meets itself or a static 1; against
+// another symbol or a static extent above 1 it would need the run to agree,
+// which nothing checks before the kernel, so it is refused here.
+absl::StatusOr<Shape> BroadcastSymbolic(const Shape& a, const Shape& b) {
+  const size_t rank = static_cast<size_t>(std::max(a.rank(), b.rank()));
+  std::vector<Dim> out;
+  for (size_t i = 0; i < rank; ++i) {
+    const size_t pa = rank - static_cast<size_t>(a.rank()),
+                 pb = rank - static_cast<size_t>(b.rank());
+    const Dim da = i < pa ? Dim::Static(1) : a[static_cast<int>(i - pa)];
+    const Dim db = i < pb ? Dim::Static(1) : b[static_cast<int>(i - pb)];
+    if (da == db || (db.is_static() && db.extent() == 1)) {
+      out.push_back(da);
+    } else if (da.is_static() && da.extent() == 1) {
+      out.push_back(db);
+    } else if (da.is_static() && db.is_static()) {
+      return Invalid("shapes ", ToString(a), " and ", ToString(b), " do not broadcast");
+    } else {
+      return absl::UnimplementedError(absl::StrCat(
+          "shapes ", ToString(a), " and ", ToString(b),
+          " broadcast only if the run's sizes agree, which sinter does not check yet"));
+    }
+  }
+  return Shape(std::move(out));
+}
+
 absl::Status InferBroadcast(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireSameDType(op));
   if (op.operand(0)->type().shape == op.operand(1)->type().shape) {
     results->push_back(op.operand(0)->type());
+    return absl::OkStatus();
+  }
+  if (!op.operand(0)->type().shape.is_static() || !op.operand(1)->type().shape.is_static()) {
+    ASSIGN_OR_RETURN(Shape out,
+                     BroadcastSymbolic(op.operand(0)->type().shape, op.operand(1)->type().shape));
+    results->push_back(TensorType{op.operand(0)->type().dtype, std::move(out)});
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(auto a, StaticExtents(op.operand(0)));
@@ -340,6 +374,14 @@ absl::Status InferWhere(const Operation& op, std::vector<TensorType>* results) {
   if (op.operand(1)->type().dtype != op.operand(2)->type().dtype) {
     return Invalid("where branches have different dtypes");
   }
+  if (!op.operand(0)->type().shape.is_static() || !op.operand(1)->type().shape.is_static() ||
+      !op.operand(2)->type().shape.is_static()) {
+    ASSIGN_OR_RETURN(Shape ab,
+                     BroadcastSymbolic(op.operand(1)->type().shape, op.operand(2)->type().shape));
+    ASSIGN_OR_RETURN(Shape out, BroadcastSymbolic(op.operand(0)->type().shape, ab));
+    results->push_back(TensorType{op.operand(1)->type().dtype, std::move(out)});
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(auto c, StaticExtents(op.operand(0)));
   ASSIGN_OR_RETURN(auto a, StaticExtents(op.operand(1)));
   ASSIGN_OR_RETURN(auto b, StaticExtents(op.operand(2)));
@@ -349,8 +391,10 @@ absl::Status InferWhere(const Operation& op, std::vector<TensorType>* results) {
   return absl::OkStatus();
 }
 
+// Over dims sized by the run too (kRunExtents): a reduced one goes (or is
+// 1), a kept one stays the symbol.
 absl::Status InferReduce(const Operation& op, std::vector<TensorType>* results) {
-  ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
+  const std::vector<Dim>& in = op.operand(0)->type().shape.dims();
   std::vector<bool> reduced(in.size(), false);
   for (int64_t a : op.GetInts("axes")) {
     ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(a, in.size()));
@@ -358,14 +402,14 @@ absl::Status InferReduce(const Operation& op, std::vector<TensorType>* results) 
     if (reduced[axis]) return Invalid("axis ", a, " repeated");
     reduced[axis] = true;
   }
-  std::vector<int64_t> out;
+  std::vector<Dim> out;
   for (size_t i = 0; i < in.size(); ++i) {
     if (!reduced[i])
       out.push_back(in[i]);
     else if (op.GetBool("keepdim"))
-      out.push_back(1);
+      out.push_back(Dim::Static(1));
   }
-  results->push_back(Make(op.operand(0)->type().dtype, out));
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(out))});
   return absl::OkStatus();
 }
 
@@ -485,10 +529,13 @@ absl::Status InferEmbedding(const Operation& op, std::vector<TensorType>* result
   RETURN_IF_ERROR(RequireRank(op.operand(0), 2, "embedding weight"));
   DType idx = op.operand(1)->type().dtype;
   if (idx != DType::kI64 && idx != DType::kI32) return Invalid("embedding indices must be integer");
-  ASSIGN_OR_RETURN(auto w, StaticExtents(op.operand(0)));
-  ASSIGN_OR_RETURN(auto i, StaticExtents(op.operand(1)));
-  i.push_back(w[1]);
-  results->push_back(Make(op.operand(0)->type().dtype, i));
+  // A table or indices sized by the run (kRunExtents): the rows follow the
+  // indices; the row length must be known.
+  const Dim& row = op.operand(0)->type().shape[1];
+  if (!row.is_static()) return Invalid("embedding rows of a length the data decides");
+  std::vector<Dim> dims = op.operand(1)->type().shape.dims();
+  dims.push_back(row);
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
   return absl::OkStatus();
 }
 
@@ -533,7 +580,45 @@ absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Dim> RunSizedDim(const Operation& op);
+
+// A reshape of x sized by the run (kRunExtents): x's one symbolic dim stays
+// whole at the target's -1, the other elements regrouped, so the result's
+// size follows the symbol with no arithmetic on it.
+absl::Status InferRunSizedReshape(const Operation& op, std::vector<TensorType>* results) {
+  const Shape& in = op.operand(0)->type().shape;
+  const std::vector<int64_t>& out = op.GetInts("shape");
+  std::optional<Dim> symbol;
+  int64_t rest_in = 1, rest_out = 1, infer_at = -1;
+  for (const Dim& d : in.dims()) {
+    if (!d.is_static()) {
+      if (symbol) return absl::UnimplementedError("a reshape of two dims sized by the run");
+      symbol = d;
+    } else if (__builtin_mul_overflow(rest_in, d.extent(), &rest_in)) {
+      return Invalid("reshape input overflows");
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1 && infer_at < 0) {
+      infer_at = static_cast<int64_t>(i);
+    } else if (out[i] < 0 || __builtin_mul_overflow(rest_out, out[i], &rest_out)) {
+      return Invalid("bad reshape target ", Dims(out));
+    }
+  }
+  if (infer_at < 0 || rest_in != rest_out) {
+    return absl::UnimplementedError(
+        absl::StrCat("a reshape of ", ToString(op.operand(0)->type()), " to ", Dims(out),
+                     ": of a size the run decides, only its -1 may stand for the symbolic dim"));
+  }
+  std::vector<Dim> dims;
+  for (size_t i = 0; i < out.size(); ++i)
+    dims.push_back(static_cast<int64_t>(i) == infer_at ? *symbol : Dim::Static(out[i]));
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
+  return absl::OkStatus();
+}
+
 absl::Status InferReshape(const Operation& op, std::vector<TensorType>* results) {
+  if (!op.operand(0)->type().shape.is_static()) return InferRunSizedReshape(op, results);
   ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
   std::vector<int64_t> out = op.GetInts("shape");
   int64_t known = 1, infer_at = -1, total = 1;
@@ -574,8 +659,45 @@ absl::Status InferTranspose(const Operation& op, std::vector<TensorType>* result
   return absl::OkStatus();
 }
 
+// A concat of operands sized by the run (kRunExtents): dims off the axis
+// equal as dims; along it a sum, or the symbol `size` names where any
+// operand's extent there is a symbol.
+absl::Status InferRunSizedConcat(const Operation& op, std::vector<TensorType>* results) {
+  std::vector<Dim> out = op.operand(0)->type().shape.dims();
+  if (out.empty()) return Invalid("cannot concat scalars");
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), out.size()));
+  int64_t sum = 0;
+  bool symbolic = false;
+  for (int i = 0; i < op.num_operands(); ++i) {
+    const std::vector<Dim>& s = op.operand(i)->type().shape.dims();
+    if (s.size() != out.size()) return Invalid("concat operands differ in rank");
+    for (size_t d = 0; d < s.size(); ++d) {
+      if (static_cast<int64_t>(d) != axis && !(s[d] == out[d])) {
+        return Invalid("concat operand ", i, " is ", ToString(op.operand(i)->type()), ", expected ",
+                       ToString(op.operand(0)->type()), " off axis ", axis);
+      }
+    }
+    const Dim& e = s[static_cast<size_t>(axis)];
+    symbolic |= !e.is_static();
+    if (e.is_static() && __builtin_add_overflow(sum, e.extent(), &sum))
+      return Invalid("concat overflows");
+  }
+  if (symbolic) {
+    if (!op.HasAttr("size"))
+      return Invalid("a concat along a dim sized by the run needs the symbol `size`");
+    ASSIGN_OR_RETURN(out[static_cast<size_t>(axis)], RunSizedDim(op));
+  } else {
+    out[static_cast<size_t>(axis)] = Dim::Static(sum);
+  }
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(out))});
+  return absl::OkStatus();
+}
+
 absl::Status InferConcat(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireSameDType(op));
+  for (const Value* v : op.operands()) {
+    if (!v->type().shape.is_static()) return InferRunSizedConcat(op, results);
+  }
   ASSIGN_OR_RETURN(auto out, StaticExtents(op.operand(0)));
   if (out.empty()) return Invalid("cannot concat scalars");
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), out.size()));
@@ -594,6 +716,31 @@ absl::Status InferConcat(const Operation& op, std::vector<TensorType>* results) 
 }
 
 absl::Status InferSlice(const Operation& op, std::vector<TensorType>* results) {
+  const Shape& shape = op.operand(0)->type().shape;
+  if (!shape.is_static()) {
+    // Of x sized by the run (kRunExtents): along a symbolic dim the bounds
+    // clamp to the run's extent and the result's is the symbol `size` names;
+    // along another the bounds are checked as ever.
+    if (shape.rank() == 0) return Invalid("cannot slice a scalar");
+    ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), shape.rank()));
+    int64_t start = op.GetInt("start"), end = op.GetInt("end"), step = op.GetInt("step");
+    std::vector<Dim> dims = shape.dims();
+    const Dim& d = dims[static_cast<size_t>(axis)];
+    if (step <= 0 || start < 0 || end < start || (d.is_static() && end > d.extent())) {
+      return Invalid("slice [", start, ":", end, ":", step, "] out of range for ",
+                     ToString(op.operand(0)->type()));
+    }
+    if (d.is_static()) {
+      dims[static_cast<size_t>(axis)] =
+          Dim::Static(end == start ? 0 : (end - start - 1) / step + 1);
+    } else {
+      if (!op.HasAttr("size"))
+        return Invalid("a slice along a dim sized by the run needs the symbol `size`");
+      ASSIGN_OR_RETURN(dims[static_cast<size_t>(axis)], RunSizedDim(op));
+    }
+    results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
   if (in.empty()) return Invalid("cannot slice a scalar");
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), in.size()));
@@ -697,35 +844,37 @@ absl::StatusOr<Dim> RunSizedDim(const Operation& op) {
   return Dim::Symbol(name);
 }
 
+// Their operands may be sized by the run too (kRunExtents): dims compare
+// as dims, a symbol equal only to itself.
 absl::Status InferNonzero(const Operation& op, std::vector<TensorType>* results) {
-  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  const int rank = op.operand(0)->type().shape.rank();
   ASSIGN_OR_RETURN(Dim n, RunSizedDim(op));
-  results->push_back(
-      TensorType{DType::kI64, Shape({n, Dim::Static(static_cast<int64_t>(x.size()))})});
+  results->push_back(TensorType{DType::kI64, Shape({n, Dim::Static(rank)})});
   return absl::OkStatus();
 }
 
 absl::Status InferMaskedSelect(const Operation& op, std::vector<TensorType>* results) {
-  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
-  ASSIGN_OR_RETURN(auto mask, StaticExtents(op.operand(1)));
+  const std::vector<Dim>&x = op.operand(0)->type().shape.dims(),
+        &mask = op.operand(1)->type().shape.dims();
   ASSIGN_OR_RETURN(Dim n, RunSizedDim(op));
   if (op.operand(1)->type().dtype != DType::kBool)
     return Invalid("masked_select's mask must be bool, got ", ToString(op.operand(1)->type()));
   if (mask.empty() || mask.size() > x.size() || !std::equal(mask.begin(), mask.end(), x.begin())) {
-    return Invalid("masked_select's mask ", Dims(mask), " is not the leading dims of x ", Dims(x));
+    return Invalid("masked_select's mask ", ToString(op.operand(1)->type().shape),
+                   " is not the leading dims of x ", ToString(op.operand(0)->type().shape));
   }
   std::vector<Dim> dims{n};
-  for (size_t d = mask.size(); d < x.size(); ++d) dims.push_back(Dim::Static(x[d]));
+  dims.insert(dims.end(), x.begin() + static_cast<std::ptrdiff_t>(mask.size()), x.end());
   results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
   return absl::OkStatus();
 }
 
 absl::Status InferNms(const Operation& op, std::vector<TensorType>* results) {
-  ASSIGN_OR_RETURN(auto boxes, StaticExtents(op.operand(0)));
-  ASSIGN_OR_RETURN(auto scores, StaticExtents(op.operand(1)));
+  const Shape &boxes = op.operand(0)->type().shape, &scores = op.operand(1)->type().shape;
   ASSIGN_OR_RETURN(Dim n, RunSizedDim(op));
   if (op.operand(0)->type().dtype != DType::kF32 || op.operand(1)->type().dtype != DType::kF32 ||
-      boxes.size() != 2 || boxes[1] != 4 || scores.size() != 1 || scores[0] != boxes[0]) {
+      boxes.rank() != 2 || !(boxes[1] == Dim::Static(4)) || scores.rank() != 1 ||
+      !(scores[0] == boxes[0])) {
     return Invalid("nms takes f32 boxes [K,4] and scores [K], got ",
                    ToString(op.operand(0)->type()), " and ", ToString(op.operand(1)->type()));
   }

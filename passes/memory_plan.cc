@@ -54,10 +54,10 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ir::Graph& graph) {
   std::unordered_map<const ir::Value*, size_t> index;
   const int end = static_cast<int>(graph.num_ops());
   auto add = [&](const ir::Value* v, int first) -> absl::Status {
-    // A model output whose size its run decides (a fallback segment's
-    // nonzero) lives in memory of the session, not the arena; nothing
-    // compiled reads it (codegen/target_support.cc refuses that).
-    if (first >= 0 && !v->type().shape.is_static() && graph.IsOutput(v)) return absl::OkStatus();
+    // A value whose size its run decides (nonzero's, what an op taking the
+    // run's extents makes of it) lives in memory of the session, sized as
+    // the kernel writing it runs, not in the arena.
+    if (first >= 0 && !v->type().shape.is_static()) return absl::OkStatus();
     std::optional<int64_t> bytes = v->type().ByteSize();
     if (!bytes) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -480,12 +480,6 @@ Status Model::Verify(const LoadOptions& options) {
     RT_RETURN_IF_ERROR(check_index(idx, "model output"));
     outputs_.push_back(idx);
   }
-  for (size_t i = 0; i < tensors_.size(); ++i) {
-    if (tensors_[i].kind == TensorKind::kDynamic &&
-        std::find(outputs_.begin(), outputs_.end(), static_cast<int>(i)) == outputs_.end()) {
-      return DataLoss(StrCat("tensor ", i, " is dynamic but not a model output"));
-    }
-  }
   if (m->batch() != nullptr) RT_RETURN_IF_ERROR(VerifyBatch(*m->batch()));
 
   // 6. Code objects: in range and intact (each its own CRC, whether or not
@@ -597,14 +591,19 @@ Status Model::VerifyKernel(size_t k, const format::Kernel* kd, format::Target ta
                                                          : std::string("one or more")));
   }
   RT_RETURN_IF_ERROR(CheckAttributes(*step.schema, kd).WithContext(where()));
+  bool reads_dynamic = false;
   for (size_t j = 0; j < n_in; ++j) {
     int idx = kd->inputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
     RT_RETURN_IF_ERROR(check_index(idx));
     if (!defined[idx])
       return DataLoss(StrCat(where(), ": reads tensor ", idx, " before it is written"));
     if (tensors_[idx].kind == TensorKind::kDynamic) {
-      return DataLoss(StrCat(where(), ": reads tensor ", idx,
-                             ", whose size only its run decides (only a model output may be)"));
+      if (!step.schema->Has(format::kRunExtents)) {
+        return DataLoss(StrCat(where(), ": reads tensor ", idx,
+                               ", whose size only its run decides, and ", op_name,
+                               " cannot take the run's extents"));
+      }
+      reads_dynamic = true;
     }
     step.inputs.push_back(idx);
   }
@@ -612,9 +611,11 @@ Status Model::VerifyKernel(size_t k, const format::Kernel* kd, format::Target ta
     int idx = kd->outputs()->Get(static_cast<flatbuffers::uoffset_t>(j));
     RT_RETURN_IF_ERROR(check_index(idx));
     // A dynamic tensor: only an op the schema marks sized-by-run (nonzero,
-    // a plugin segment) sizes its results at run time.
+    // a plugin segment), or one taking the run's extents that reads a
+    // dynamic tensor, sizes its results at run time.
     if (tensors_[idx].kind != TensorKind::kIntermediate &&
-        (tensors_[idx].kind != TensorKind::kDynamic || !step.schema->Has(format::kSizedByRun))) {
+        (tensors_[idx].kind != TensorKind::kDynamic ||
+         !(step.schema->Has(format::kSizedByRun) || reads_dynamic))) {
       return DataLoss(StrCat(where(), ": writes ", KindName(tensors_[idx].kind), " tensor ", idx));
     }
     if (defined[idx]) return DataLoss(StrCat(where(), ": tensor ", idx, " is written twice"));

@@ -181,6 +181,10 @@ void StridedCopy(const void* x, const int64_t* x_strides, void* y, const int64_t
 // kernel too), which the README documents.
 void EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
                   int64_t count, float* y);
+// The same for a table of any dtype: rows of `row_bytes`, and an index
+// outside [0, vocab) gives a row of `fill` (one element of `elem_bytes`).
+void EmbeddingRows(const void* table, int64_t vocab, int64_t row_bytes, const int64_t* indices,
+                   int64_t count, const void* fill, int elem_bytes, void* y);
 
 // ---- Along one axis (cumsum, gather, sort) ---------------------------------------
 //

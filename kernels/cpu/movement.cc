@@ -119,16 +119,26 @@ void StridedCopy(const void* x, const int64_t* x_strides, void* y, const int64_t
   });
 }
 
-void EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
-                  int64_t count, float* y) {
+void EmbeddingRows(const void* table, int64_t vocab, int64_t row_bytes, const int64_t* indices,
+                   int64_t count, const void* fill, int elem_bytes, void* y) {
+  const auto* t = static_cast<const uint8_t*>(table);
+  auto* out = static_cast<uint8_t*>(y);
   for (int64_t i = 0; i < count; ++i) {
-    float* row = y + i * dim;
+    uint8_t* row = out + i * row_bytes;
     if (indices[i] < 0 || indices[i] >= vocab) {
-      std::fill(row, row + dim, std::numeric_limits<float>::quiet_NaN());
+      for (int64_t b = 0; b < row_bytes; b += elem_bytes)
+        std::memcpy(row + b, fill, static_cast<size_t>(elem_bytes));
     } else {
-      std::memcpy(row, weight + indices[i] * dim, static_cast<size_t>(dim) * sizeof(float));
+      std::memcpy(row, t + indices[i] * row_bytes, static_cast<size_t>(row_bytes));
     }
   }
+}
+
+void EmbeddingF32(const float* weight, int64_t vocab, int64_t dim, const int64_t* indices,
+                  int64_t count, float* y) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EmbeddingRows(weight, vocab, dim * static_cast<int64_t>(sizeof(float)), indices, count, &nan,
+                sizeof(float), y);
 }
 
 namespace {

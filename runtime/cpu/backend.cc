@@ -8,6 +8,7 @@
 //     for is refused: an artifact holds nothing a kernel ignores.
 // A session owns one arena (the planned activations, then scratch sized for
 // the hungriest kernel, since kernels run one at a time) and a thread pool.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -23,7 +24,10 @@ namespace {
 
 struct CpuStep {
   const OpDef* def = nullptr;
-  std::unique_ptr<KernelParams> params;
+  std::unique_ptr<KernelParams> params;  // null for a step prepared as it runs
+  // It reads a tensor its run sizes (ops.def kRunExtents): prepared at each
+  // run for the run's extents (CpuSession::RunAtExtents).
+  bool at_run_extents = false;
 };
 
 // "elf-x86_64-v3" -> "x86-64-v3"; "" for a format the CPU does not run.
@@ -46,18 +50,101 @@ const char* RoleName(CodeRole r) {
   return "?";
 }
 
+// A step reading a tensor its run sized, at given extents: its operands'
+// descriptions with the dynamic ones' dims from `dims_of` (each at most
+// DynamicTensors bounds), its results' from the kernel's run_dims (a result
+// of recorded static shape must come out so), and the kernel's own
+// load-time check (prepare) against them, which bounds every access as at
+// load.
+struct AtExtents {
+  std::vector<TensorDesc> descs;  // inputs, then outputs
+  std::vector<const TensorDesc*> in, out;
+  std::unique_ptr<KernelParams> params;
+};
+
+// Bounded as DynamicTensors::Resize bounds what it allocates, so a result
+// shape no run could hold stops the run before any kernel sees it.
+Status SetDims(TensorDesc* d, std::vector<int64_t> dims) {
+  int64_t n;
+  uint64_t bytes;
+  if (!CheckedNumElements(dims, &n) ||
+      __builtin_mul_overflow(static_cast<uint64_t>(n), sinter_dtype_size(d->dtype), &bytes) ||
+      bytes > (uint64_t{1} << 40)) {
+    std::string text;
+    for (int64_t e : dims) text += (text.empty() ? "" : ",") + std::to_string(e);
+    return Status(SINTER_RESOURCE_EXHAUSTED,
+                  StrCat("tensor '", d->name, "': a result of shape [", text, "] is too large"));
+  }
+  d->dims = std::move(dims);
+  d->num_elements = n;
+  d->byte_size = bytes;
+  return Status::Ok();
+}
+
+// `dims_of(t, ctx)`: a dynamic input's dims (a function, not a template, to
+// keep one copy of this in the runtime).
+using DimsOf = StatusOr<std::vector<int64_t>> (*)(int t, const void* ctx);
+
+Status PrepareAtExtents(const Step& step, const OpDef& def, const std::vector<TensorDesc>& tensors,
+                        DimsOf dims_of, const void* ctx, AtExtents* a) {
+  const size_t n_in = step.inputs.size(), n_out = step.outputs.size();
+  a->descs.assign(n_in + n_out, TensorDesc{});
+  a->in.resize(n_in);
+  a->out.resize(n_out);
+  for (size_t i = 0; i < n_in; ++i) {
+    const int t = step.inputs[i];
+    a->descs[i] = tensors[t];
+    if (tensors[t].kind == TensorKind::kDynamic) {
+      RT_ASSIGN_OR_RETURN(std::vector<int64_t> dims, dims_of(t, ctx));
+      RT_RETURN_IF_ERROR(SetDims(&a->descs[i], std::move(dims)));
+    }
+    a->in[i] = &a->descs[i];
+  }
+  const Attrs attrs = step.attrs();
+  RT_ASSIGN_OR_RETURN(std::vector<Dims> dims, def.run_dims(attrs, a->in));
+  if (dims.size() != n_out)
+    return Status(SINTER_INTERNAL, "run_dims gave a wrong number of results");
+  for (size_t o = 0; o < n_out; ++o) {
+    TensorDesc& d = a->descs[n_in + o];
+    d = tensors[step.outputs[o]];
+    if (d.kind == TensorKind::kDynamic) {
+      if (dims[o].size() != d.dims.size())
+        return InvalidArgument(
+            StrCat("result '", d.name, "' of rank ", dims[o].size(), ", recorded ", d.dims.size()));
+      // -1: a size the kernel decides as it runs (nonzero of what the run
+      // sized), the result staying as recorded for the kernel to size.
+      if (std::find(dims[o].begin(), dims[o].end(), -1) == dims[o].end())
+        RT_RETURN_IF_ERROR(SetDims(&d, std::move(dims[o])));
+    } else if (dims[o] != d.dims) {
+      return InvalidArgument(
+          StrCat("result '", d.name, "' of a shape its recorded static dims do not allow"));
+    }
+    a->out[o] = &d;
+  }
+  static const std::vector<const NativeCode*> kNoModules;
+  NativeFunctions native{&step, &kNoModules};
+  PrepareContext pc{attrs, a->in, a->out, &native, &step, nullptr, nullptr};
+  pc.run_extents = true;
+  RT_ASSIGN_OR_RETURN(a->params, def.prepare(pc));
+  return Status::Ok();
+}
+
 class CpuModel;
 
 class CpuSession final : public BackendSession {
  public:
   CpuSession(const Model& model, const CpuModel& cm) : model_(model), cm_(cm) {}
-  ~CpuSession() override { std::free(arena_); }
+  ~CpuSession() override {
+    std::free(arena_);
+    std::free(run_scratch_);
+  }
   Status Init(int num_threads);
   Status SetInput(size_t index, const void* data, size_t bytes) override {
     if (bytes) std::memcpy(TensorData(model_.inputs()[index]), data, bytes);
     return Status::Ok();
   }
   Status Run(std::vector<KernelTime>* profile) override;
+  Status RunAtExtents(const Step& step, const CpuStep& cs);
   StatusOr<const void*> Output(size_t index) const override {
     return static_cast<const void*>(TensorData(model_.outputs()[index]));
   }
@@ -78,7 +165,11 @@ class CpuSession final : public BackendSession {
   uint8_t* arena_ = nullptr;
   uint64_t scratch_offset_ = 0;
   std::unique_ptr<ThreadPool> pool_;
+  int num_threads_ = 1;
   DynamicTensors dynamic_;
+  // Scratch of the steps prepared as they run, sized by the largest so far.
+  void* run_scratch_ = nullptr;
+  uint64_t run_scratch_bytes_ = 0;
 };
 
 class CpuModel final : public BackendModel {
@@ -148,6 +239,45 @@ StatusOr<std::unique_ptr<BackendModel>> CpuModel::Load(const Model& model, const
     cs.def = FindOp(step.schema->name);
     if (cs.def == nullptr)
       return Status(SINTER_UNIMPLEMENTED, StrCat(where(), ": the CPU backend has no such kernel"));
+    for (int t : step.inputs) cs.at_run_extents |= tensors[t].kind == TensorKind::kDynamic;
+    if (cs.at_run_extents) {
+      // The loader admitted it (its schema's kRunExtents); its shapes are
+      // known only as it runs, so it is prepared then, and has no native
+      // code (compiled for shapes fixed in advance).
+      if (cs.def->run_dims == nullptr) {
+        return Status(SINTER_UNIMPLEMENTED,
+                      StrCat(where(), ": the CPU kernel cannot take the run's extents"));
+      }
+      if (!step.code.empty())
+        return DataLoss(StrCat(where(), ": native code for a kernel sized as it runs"));
+      // Its checks that do not depend on the run (dtypes, ranks, attributes,
+      // static dims) run now, with every size the data decides 0 and then 1:
+      // an artifact that fails both (a dtype the kernel lacks, a result of
+      // the wrong rank or static dims) is refused at load. One extent alone
+      // could refuse what runs (max over an empty axis; a reshape 1 does not
+      // divide).
+      struct Probe {
+        const std::vector<TensorDesc>* tensors;
+        int64_t extent;
+      };
+      Status st;
+      for (int64_t extent : {0, 1}) {
+        AtExtents probe;
+        const Probe at{&tensors, extent};
+        st = PrepareAtExtents(
+            step, *cs.def, tensors,
+            [](int t, const void* ctx) -> StatusOr<std::vector<int64_t>> {
+              const auto& p = *static_cast<const Probe*>(ctx);
+              std::vector<int64_t> dims = (*p.tensors)[t].dims;
+              for (int64_t& d : dims) d = d < 0 ? p.extent : d;
+              return dims;
+            },
+            &at, &probe);
+        if (st.ok()) break;
+      }
+      if (!st.ok()) return st.WithContext(where());
+      continue;
+    }
     const Attrs attrs = step.attrs();
     NativeFunctions native{&step, &cm->modules_};
     std::vector<int> unread;
@@ -177,8 +307,10 @@ Status CpuSession::Init(int num_threads) {
   if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
   // Scratch sits after the planned arena; kernels run one at a time, so one
   // region sized for the hungriest kernel serves them all.
+  num_threads_ = num_threads;
   uint64_t scratch = 0;
   for (const CpuStep& step : cm_.steps()) {
+    if (step.at_run_extents) continue;
     int64_t b = step.def->scratch_bytes(*step.params, num_threads);
     if (b < 0) return InvalidArgument("kernel scratch size overflows");
     scratch = std::max<uint64_t>(scratch, static_cast<uint64_t>(b));
@@ -211,6 +343,15 @@ Status CpuSession::Run(std::vector<KernelTime>* profile) {
   for (size_t k = 0; k < model_.steps().size(); ++k) {
     const Step& step = model_.steps()[k];
     const CpuStep& cs = cm_.steps()[k];
+    if (cs.at_run_extents) {
+      const Clock::time_point t0 = profile ? Clock::now() : Clock::time_point();
+      if (Status st = RunAtExtents(step, cs); !st.ok()) {
+        return st.WithContext(StrCat("kernel ", k, " (", step.schema->name,
+                                     step.loc.empty() ? "" : " at " + step.loc, ")"));
+      }
+      if (profile) (*profile)[k] = {us(t0), us(Clock::now()) - us(t0)};
+      continue;
+    }
     in.clear();
     out.clear();
     for (int t : step.inputs) in.push_back(TensorData(t));
@@ -228,6 +369,55 @@ Status CpuSession::Run(std::vector<KernelTime>* profile) {
     }
     if (profile) (*profile)[k] = {us(t0), us(Clock::now()) - us(t0)};
   }
+  return Status::Ok();
+}
+
+// The run: the step prepared at this run's extents, session memory for its
+// results the run sizes (DynamicTensors::Resize checks them against the
+// recorded static dims and bounds them), scratch, and the kernel. A shape
+// the run makes impossible (a reshape its count does not divide) stops it.
+Status CpuSession::RunAtExtents(const Step& step, const CpuStep& cs) {
+  const auto& tensors = model_.tensors();
+  AtExtents a;
+  RT_RETURN_IF_ERROR(PrepareAtExtents(
+      step, *cs.def, tensors,
+      [](int t, const void* ctx) -> StatusOr<std::vector<int64_t>> {
+        const std::vector<int64_t>* dims = static_cast<const DynamicTensors*>(ctx)->Dims(t);
+        if (dims == nullptr)
+          return Status(SINTER_INTERNAL, StrCat("tensor ", t, " read before its run sized it"));
+        return *dims;
+      },
+      &dynamic_, &a));
+  std::vector<void*> in(step.inputs.size()), out(step.outputs.size());
+  for (size_t i = 0; i < in.size(); ++i) in[i] = TensorData(step.inputs[i]);
+  for (size_t o = 0; o < out.size(); ++o) {
+    const int t = step.outputs[o];
+    const TensorDesc& d = *a.out[o];
+    if (std::find(d.dims.begin(), d.dims.end(), -1) != d.dims.end()) {
+      out[o] = nullptr;  // the kernel sizes it (DynamicTensors::Resize) as it runs
+    } else if (tensors[t].kind == TensorKind::kDynamic) {
+      RT_ASSIGN_OR_RETURN(out[o], dynamic_.Resize(t, tensors[t], d.dims.data(), d.dims.size()));
+    } else {
+      out[o] = TensorData(t);
+    }
+  }
+  const int64_t scratch = cs.def->scratch_bytes(*a.params, num_threads_);
+  if (scratch < 0) return InvalidArgument("kernel scratch size overflows");
+  if (static_cast<uint64_t>(scratch) > run_scratch_bytes_) {
+    const uint64_t cap =
+        (static_cast<uint64_t>(scratch) + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+    void* fresh = std::aligned_alloc(kArenaAlignment, cap);
+    if (fresh == nullptr)
+      return Status(SINTER_RESOURCE_EXHAUSTED, StrCat("cannot allocate ", cap, " scratch bytes"));
+    std::free(run_scratch_);
+    run_scratch_ = fresh;
+    run_scratch_bytes_ = cap;
+  }
+  RunContext ctx{&tensors, &step, in.data(), out.data(), run_scratch_, pool_.get(), &dynamic_};
+  ctx.run_inputs = a.in.data();
+  ctx.run_outputs = a.out.data();
+  if (cs.def->run_fallible != nullptr) return cs.def->run_fallible(*a.params, ctx);
+  cs.def->run(*a.params, ctx);
   return Status::Ok();
 }
 

@@ -333,12 +333,9 @@ struct RowParams : KernelParams {
 };
 
 // Reduced axes must be one contiguous run: [outer, axis, inner].
-template <kc::Reduce Fn>
-ParamsOr PrepareReduce(const PrepareContext& c) {
-  RT_RETURN_IF_ERROR(ExpectF32(c));
-  const Dims& x = c.inputs[0]->dims;
-  RT_ASSIGN_OR_RETURN(Dims axes, c.attrs.Ints("axes"));
-  RT_ASSIGN_OR_RETURN(bool keepdim, c.attrs.Bool("keepdim"));
+// The axes a reduction of x reduces (one flag per dim), checked.
+StatusOr<std::vector<char>> ReducedAxes(const Attrs& attrs, const Dims& x) {
+  RT_ASSIGN_OR_RETURN(Dims axes, attrs.Ints("axes"));
   std::vector<char> red(x.size(), 0);
   for (int64_t a : axes) {
     RT_ASSIGN_OR_RETURN(int64_t ax, Axis(a, x.size()));
@@ -346,21 +343,42 @@ ParamsOr PrepareReduce(const PrepareContext& c) {
     if (red[ax]) return InvalidArgument("repeated reduction axis");
     red[ax] = 1;
   }
+  return red;
+}
+
+// The result's dims: x's unreduced ones, and 1 for each reduced with keepdim.
+StatusOr<Dims> ReducedDims(const Attrs& attrs, const Dims& x) {
+  RT_ASSIGN_OR_RETURN(std::vector<char> red, ReducedAxes(attrs, x));
+  RT_ASSIGN_OR_RETURN(bool keepdim, attrs.Bool("keepdim"));
+  Dims y;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!red[i]) y.push_back(x[i]);
+    if (red[i] && keepdim) y.push_back(1);
+  }
+  return y;
+}
+
+StatusOr<std::vector<Dims>> ReduceRunDims(const Attrs& attrs,
+                                          const std::vector<const TensorDesc*>& in) {
+  RT_ASSIGN_OR_RETURN(Dims y, ReducedDims(attrs, in[0]->dims));
+  return std::vector<Dims>{y};
+}
+
+template <kc::Reduce Fn>
+ParamsOr PrepareReduce(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(ExpectF32(c));
+  const Dims& x = c.inputs[0]->dims;
+  RT_ASSIGN_OR_RETURN(std::vector<char> red, ReducedAxes(c.attrs, x));
+  RT_ASSIGN_OR_RETURN(Dims y, ReducedDims(c.attrs, x));
   auto p = std::make_unique<RowParams>();
   p->fn = Fn;
-  Dims y;
   int first = -1, last = -1;
   for (size_t i = 0; i < x.size(); ++i) {
-    if (red[i]) {
-      if (first < 0) first = static_cast<int>(i);
-      if (last >= 0 && last != static_cast<int>(i) - 1) {
-        return Status(SINTER_UNIMPLEMENTED, "reduction axes must be contiguous");
-      }
-      last = static_cast<int>(i);
-      if (keepdim) y.push_back(1);
-    } else {
-      y.push_back(x[i]);
-    }
+    if (!red[i]) continue;
+    if (first < 0) first = static_cast<int>(i);
+    if (last >= 0 && last != static_cast<int>(i) - 1)
+      return Status(SINTER_UNIMPLEMENTED, "reduction axes must be contiguous");
+    last = static_cast<int>(i);
   }
   if (first < 0) {
     p->outer = Prod(x, 0, x.size());
@@ -872,22 +890,66 @@ void RunMatmul(const KernelParams& kp, const RunContext& c) {
 
 // ---- Embedding and LSTM --------------------------------------------------------------------
 
+Status ExpectDType(const TensorDesc& t, sinter_dtype want, const char* what);
+
+struct EmbeddingParams : KernelParams {
+  int elem = 4;
+  uint64_t fill = 0;  // an out-of-range index's element, its bytes
+};
+
 ParamsOr PrepareEmbedding(const PrepareContext& c) {
   const Dims &w = c.inputs[0]->dims, &i = c.inputs[1]->dims;
-  if (c.inputs[0]->dtype != SINTER_F32 || c.inputs[1]->dtype != SINTER_I64 || w.size() != 2) {
-    return InvalidArgument("embedding needs an f32 [V,D] table and i64 indices");
+  if (c.inputs[1]->dtype != SINTER_I64 || w.size() != 2) {
+    return InvalidArgument("embedding needs a [V,D] table and i64 indices");
   }
+  RT_RETURN_IF_ERROR(ExpectDType(*c.outputs[0], c.inputs[0]->dtype, "embedding output"));
   Dims y = i;
   y.push_back(w[1]);
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "output"));
-  return std::unique_ptr<KernelParams>(std::make_unique<KernelParams>());
+  auto p = std::make_unique<EmbeddingParams>();
+  p->elem = static_cast<int>(sinter_dtype_size(c.inputs[0]->dtype));
+  // Out-of-range indices give NaN rows (as on CUDA; kernels/cpu/kernels.h),
+  // the lowest integer, or zeros.
+  switch (c.inputs[0]->dtype) {
+    case SINTER_F32:
+      p->fill = 0x7fc00000u;
+      break;
+    case SINTER_F64:
+      p->fill = 0x7ff8000000000000u;
+      break;
+    case SINTER_F16:
+      p->fill = 0x7e00u;
+      break;
+    case SINTER_BF16:
+      p->fill = 0x7fc0u;
+      break;
+    case SINTER_I64:
+      p->fill = uint64_t{1} << 63;
+      break;
+    case SINTER_I32:
+      p->fill = uint64_t{1} << 31;
+      break;
+    case SINTER_I8:
+    case SINTER_U8:
+    case SINTER_BOOL:
+      break;
+  }
+  return std::unique_ptr<KernelParams>(std::move(p));
 }
 
-void RunEmbedding(const KernelParams&, const RunContext& c) {
+StatusOr<std::vector<Dims>> EmbeddingRunDims(const Attrs&,
+                                             const std::vector<const TensorDesc*>& in) {
+  if (in[0]->dims.size() != 2) return InvalidArgument("embedding needs a [V,D] table");
+  Dims y = in[1]->dims;
+  y.push_back(in[0]->dims[1]);
+  return std::vector<Dims>{y};
+}
+
+void RunEmbedding(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const EmbeddingParams&>(kp);
   const Dims& w = c.input(0).dims;
-  // Out-of-range indices give NaN rows, as on CUDA (kernels/cpu/kernels.h).
-  kc::EmbeddingF32(c.in_ptr(0), w[0], w[1], c.in_ptr<int64_t>(1), c.input(1).num_elements,
-                   c.out_ptr(0));
+  kc::EmbeddingRows(c.in[0], w[0], w[1] * p.elem, c.in_ptr<int64_t>(1), c.input(1).num_elements,
+                    &p.fill, p.elem, c.out[0]);
 }
 
 // ---- Along one axis: cumsum, gather, sort -----------------------------------------
@@ -1114,6 +1176,24 @@ ParamsOr PrepareMaskedSelect(const PrepareContext& c) {
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
+// At the run's extents (of x sized by the run): the count is the kernel's.
+StatusOr<std::vector<Dims>> NonzeroRunDims(const Attrs&, const std::vector<const TensorDesc*>& in) {
+  return std::vector<Dims>{{-1, static_cast<int64_t>(in[0]->dims.size())}};
+}
+
+StatusOr<std::vector<Dims>> MaskedSelectRunDims(const Attrs&,
+                                                const std::vector<const TensorDesc*>& in) {
+  const Dims &x = in[0]->dims, &mask = in[1]->dims;
+  if (mask.size() > x.size()) return InvalidArgument("masked_select mask of a higher rank");
+  Dims y{-1};
+  y.insert(y.end(), x.begin() + static_cast<std::ptrdiff_t>(mask.size()), x.end());
+  return std::vector<Dims>{y};
+}
+
+StatusOr<std::vector<Dims>> NmsRunDims(const Attrs&, const std::vector<const TensorDesc*>&) {
+  return std::vector<Dims>{{-1}};
+}
+
 struct NmsParams : KernelParams {
   int64_t n = 0;
   double iou = 0;
@@ -1178,14 +1258,10 @@ Status SameDType(const PrepareContext& c) {
   return Status::Ok();
 }
 
-ParamsOr PrepareReshape(const PrepareContext& c) {
-  RT_RETURN_IF_ERROR(SameDType(c));
-  RT_ASSIGN_OR_RETURN(Dims shape, c.attrs.Ints("shape"));
-  if (c.outputs[0]->num_elements != c.inputs[0]->num_elements) {
-    return InvalidArgument("reshape changes the element count");
-  }
-  // The output is the `shape` attribute with its one -1 resolved, as the IR's
-  // shape rule made it.
+// `shape` with its one -1 resolved for `elements`, as the IR's shape rule
+// made it.
+StatusOr<Dims> ReshapeTarget(const Attrs& attrs, int64_t elements) {
+  RT_ASSIGN_OR_RETURN(Dims shape, attrs.Ints("shape"));
   int64_t known = 1;
   int infer_at = -1;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -1196,12 +1272,27 @@ ParamsOr PrepareReshape(const PrepareContext& c) {
     }
   }
   if (infer_at >= 0) {
-    if (known == 0 || c.inputs[0]->num_elements % known != 0)
+    if (known == 0 || elements % known != 0)
       return InvalidArgument(StrCat("cannot infer -1 in reshape target ", DimsStr(shape)));
-    shape[infer_at] = c.inputs[0]->num_elements / known;
+    shape[infer_at] = elements / known;
   }
+  return shape;
+}
+
+ParamsOr PrepareReshape(const PrepareContext& c) {
+  RT_RETURN_IF_ERROR(SameDType(c));
+  if (c.outputs[0]->num_elements != c.inputs[0]->num_elements) {
+    return InvalidArgument("reshape changes the element count");
+  }
+  RT_ASSIGN_OR_RETURN(Dims shape, ReshapeTarget(c.attrs, c.inputs[0]->num_elements));
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], shape, "output"));
   return std::unique_ptr<KernelParams>(std::make_unique<CopyParams>());
+}
+
+StatusOr<std::vector<Dims>> ReshapeRunDims(const Attrs& attrs,
+                                           const std::vector<const TensorDesc*>& in) {
+  RT_ASSIGN_OR_RETURN(Dims shape, ReshapeTarget(attrs, in[0]->num_elements));
+  return std::vector<Dims>{shape};
 }
 
 // An empty tensor may have no storage at all (a null pointer), which memmove
@@ -1237,27 +1328,52 @@ void RunStrided(const KernelParams& kp, const RunContext& c) {
                   c.out[0], p.dims.data(), static_cast<int>(p.dims.size()), p.elem, c.par);
 }
 
+struct SliceBounds {
+  int64_t axis = 0, start = 0, end = 0, step = 1;
+  int64_t extent() const { return end == start ? 0 : (end - start - 1) / step + 1; }
+};
+
+// The slice's attributes, checked against x's dims; with `clamp` (x sized by
+// the run) the bounds are clamped to x's extent first, as Python's are.
+StatusOr<SliceBounds> SliceOf(const Attrs& attrs, const Dims& x, bool clamp) {
+  SliceBounds b;
+  RT_ASSIGN_OR_RETURN(int64_t a, attrs.Int("axis"));
+  RT_ASSIGN_OR_RETURN(b.axis, Axis(a, x.size()));
+  RT_ASSIGN_OR_RETURN(b.start, attrs.Int("start"));
+  RT_ASSIGN_OR_RETURN(b.end, attrs.Int("end"));
+  RT_ASSIGN_OR_RETURN(b.step, attrs.Int("step"));
+  if (clamp && !x.empty() && b.start >= 0 && b.end >= b.start) {
+    b.start = std::min(b.start, x[b.axis]);
+    b.end = std::min(b.end, x[b.axis]);
+  }
+  if (x.empty() || b.step <= 0 || b.start < 0 || b.end < b.start || b.end > x[b.axis]) {
+    return InvalidArgument("slice bounds out of range");
+  }
+  return b;
+}
+
 ParamsOr PrepareSlice(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(SameDType(c));
   const Dims& x = c.inputs[0]->dims;
-  RT_ASSIGN_OR_RETURN(int64_t a, c.attrs.Int("axis"));
-  RT_ASSIGN_OR_RETURN(int64_t axis, Axis(a, x.size()));
-  RT_ASSIGN_OR_RETURN(int64_t start, c.attrs.Int("start"));
-  RT_ASSIGN_OR_RETURN(int64_t end, c.attrs.Int("end"));
-  RT_ASSIGN_OR_RETURN(int64_t step, c.attrs.Int("step"));
-  if (x.empty() || step <= 0 || start < 0 || end < start || end > x[axis]) {
-    return InvalidArgument("slice bounds out of range");
-  }
+  RT_ASSIGN_OR_RETURN(SliceBounds b, SliceOf(c.attrs, x, c.run_extents));
   auto p = std::make_unique<CopyParams>();
   p->dims = x;
-  p->dims[axis] = end == start ? 0 : (end - start - 1) / step + 1;  // no overflow for huge steps
+  p->dims[b.axis] = b.extent();  // no overflow for huge steps
   p->strides = Strides(x);
-  p->offset = start * p->strides[axis];
+  p->offset = b.start * p->strides[b.axis];
   // A step is only taken between two outputs, and then stays inside the input.
-  if (p->dims[axis] > 1) p->strides[axis] *= step;
+  if (p->dims[b.axis] > 1) p->strides[b.axis] *= b.step;
   p->elem = static_cast<int64_t>(sinter_dtype_size(c.outputs[0]->dtype));
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], p->dims, "output"));
   return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+StatusOr<std::vector<Dims>> SliceRunDims(const Attrs& attrs,
+                                         const std::vector<const TensorDesc*>& in) {
+  RT_ASSIGN_OR_RETURN(SliceBounds b, SliceOf(attrs, in[0]->dims, /*clamp=*/true));
+  Dims y = in[0]->dims;
+  y[b.axis] = b.extent();
+  return std::vector<Dims>{y};
 }
 
 ParamsOr PrepareExpand(const PrepareContext& c) {
@@ -1277,6 +1393,21 @@ ParamsOr PrepareExpand(const PrepareContext& c) {
   p->strides = s;
   p->elem = static_cast<int64_t>(sinter_dtype_size(c.outputs[0]->dtype));
   return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+// The operands' extents along the axis summed (PrepareConcat checks the rest).
+StatusOr<std::vector<Dims>> ConcatRunDims(const Attrs& attrs,
+                                          const std::vector<const TensorDesc*>& in) {
+  Dims y = in[0]->dims;
+  RT_ASSIGN_OR_RETURN(int64_t a, attrs.Int("axis"));
+  RT_ASSIGN_OR_RETURN(int64_t axis, Axis(a, y.size()));
+  if (y.empty()) return InvalidArgument("concat of scalars");
+  for (size_t i = 1; i < in.size(); ++i) {
+    if (in[i]->dims.size() != y.size()) return InvalidArgument("concat inputs differ in rank");
+    if (__builtin_add_overflow(y[axis], in[i]->dims[axis], &y[axis]))
+      return InvalidArgument("concat extent overflows");
+  }
+  return std::vector<Dims>{y};
 }
 
 ParamsOr PrepareConcat(const PrepareContext& c) {
@@ -1323,10 +1454,27 @@ void RunConcat(const KernelParams& kp, const RunContext& c) {
 
 // ---- The table ---------------------------------------------------------------------------------
 
+// Elementwise ops at the run's extents (ops.def kRunExtents): the result
+// has the operand's shape, or all operands' broadcast.
+StatusOr<std::vector<Dims>> SameRunDims(const Attrs&, const std::vector<const TensorDesc*>& in) {
+  return std::vector<Dims>{in[0]->dims};
+}
+
+StatusOr<std::vector<Dims>> BroadcastRunDims(const Attrs&,
+                                             const std::vector<const TensorDesc*>& in) {
+  Dims y = in[0]->dims;
+  for (size_t i = 1; i < in.size(); ++i) {
+    RT_ASSIGN_OR_RETURN(y, Broadcast(y, in[i]->dims));
+  }
+  return std::vector<Dims>{y};
+}
+
 #define UNARY(NAME, FN) \
-  { NAME, &PrepareUnary<kc::Unary::FN>, &NoScratch, &RunUnary }
+  { NAME, &PrepareUnary<kc::Unary::FN>, &NoScratch, &RunUnary, nullptr, &SameRunDims }
 #define BINARY(NAME, FN) \
-  { NAME, &PrepareBinary<kc::Binary::FN>, &NoScratch, &RunBinary }
+  { NAME, &PrepareBinary<kc::Binary::FN>, &NoScratch, &RunBinary, nullptr, &BroadcastRunDims }
+#define BODY_OP(NAME) \
+  { NAME, &PrepareBodyOp, &NoScratch, &RunBodyOp, nullptr, &BroadcastRunDims }
 
 const OpDef kOps[] = {
     UNARY("relu", kRelu),
@@ -1347,7 +1495,7 @@ const OpDef kOps[] = {
     UNARY("leaky_relu", kLeakyRelu),
     UNARY("elu", kElu),
     UNARY("clamp", kClamp),
-    {"cast", &PrepareCast, &NoScratch, &RunCast},
+    {"cast", &PrepareCast, &NoScratch, &RunCast, nullptr, &SameRunDims},
     BINARY("add", kAdd),
     BINARY("sub", kSub),
     BINARY("mul", kMul),
@@ -1355,16 +1503,19 @@ const OpDef kOps[] = {
     BINARY("pow", kPow),
     BINARY("maximum", kMax),
     BINARY("minimum", kMin),
-    {"where", &PrepareBodyOp, &NoScratch, &RunBodyOp},
-    {"gt", &PrepareBodyOp, &NoScratch, &RunBodyOp},
-    {"ge", &PrepareBodyOp, &NoScratch, &RunBodyOp},
-    {"lt", &PrepareBodyOp, &NoScratch, &RunBodyOp},
-    {"le", &PrepareBodyOp, &NoScratch, &RunBodyOp},
-    {"eq", &PrepareBodyOp, &NoScratch, &RunBodyOp},
-    {"ne", &PrepareBodyOp, &NoScratch, &RunBodyOp},
-    {"reduce_sum", &PrepareReduce<kc::Reduce::kSum>, &NoScratch, &RunReduce},
-    {"reduce_mean", &PrepareReduce<kc::Reduce::kMean>, &NoScratch, &RunReduce},
-    {"reduce_max", &PrepareReduce<kc::Reduce::kMax>, &NoScratch, &RunReduce},
+    BODY_OP("where"),
+    BODY_OP("gt"),
+    BODY_OP("ge"),
+    BODY_OP("lt"),
+    BODY_OP("le"),
+    BODY_OP("eq"),
+    BODY_OP("ne"),
+    {"reduce_sum", &PrepareReduce<kc::Reduce::kSum>, &NoScratch, &RunReduce, nullptr,
+     &ReduceRunDims},
+    {"reduce_mean", &PrepareReduce<kc::Reduce::kMean>, &NoScratch, &RunReduce, nullptr,
+     &ReduceRunDims},
+    {"reduce_max", &PrepareReduce<kc::Reduce::kMax>, &NoScratch, &RunReduce, nullptr,
+     &ReduceRunDims},
     {"softmax", &PrepareSoftmax<false>, &NoScratch, &RunSoftmax},
     {"log_softmax", &PrepareSoftmax<true>, &NoScratch, &RunSoftmax},
     {"layer_norm", &PrepareLayerNorm, &NoScratch, &RunLayerNorm},
@@ -1376,21 +1527,22 @@ const OpDef kOps[] = {
     {"adaptive_max_pool2d", &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<true>},
     {"linear", &PrepareLinear, &NoScratch, &RunLinear},
     {"matmul", &PrepareMatmul, &NoScratch, &RunMatmul},
-    {"embedding", &PrepareEmbedding, &NoScratch, &RunEmbedding},
+    {"embedding", &PrepareEmbedding, &NoScratch, &RunEmbedding, nullptr, &EmbeddingRunDims},
     {"lstm", &PrepareLstm, &LstmScratch, &RunLstm},
     {"cumsum", &PrepareCumsum, &NoScratch, &RunCumsum},
     {"gather", &PrepareGather, &NoScratch, &RunGather},
     {"grid_sample", &PrepareGridSample, &NoScratch, &RunGridSample},
     {"roi_align", &PrepareRoiAlign, &NoScratch, &RunRoiAlign},
-    {"nms", &PrepareNms, &NmsScratch, nullptr, &RunNms},
+    {"nms", &PrepareNms, &NmsScratch, nullptr, &RunNms, &NmsRunDims},
     {"sort", &PrepareSort, &SortScratch, &RunSort},
-    {"nonzero", &PrepareNonzero, &NoScratch, nullptr, &RunNonzero},
-    {"masked_select", &PrepareMaskedSelect, &NoScratch, nullptr, &RunMaskedSelect},
-    {"reshape", &PrepareReshape, &NoScratch, &RunReshape},
+    {"nonzero", &PrepareNonzero, &NoScratch, nullptr, &RunNonzero, &NonzeroRunDims},
+    {"masked_select", &PrepareMaskedSelect, &NoScratch, nullptr, &RunMaskedSelect,
+     &MaskedSelectRunDims},
+    {"reshape", &PrepareReshape, &NoScratch, &RunReshape, nullptr, &ReshapeRunDims},
     {"transpose", &PrepareTranspose, &NoScratch, &RunStrided},
-    {"slice", &PrepareSlice, &NoScratch, &RunStrided},
+    {"slice", &PrepareSlice, &NoScratch, &RunStrided, nullptr, &SliceRunDims},
     {"expand", &PrepareExpand, &NoScratch, &RunStrided},
-    {"concat", &PrepareConcat, &NoScratch, &RunConcat},
+    {"concat", &PrepareConcat, &NoScratch, &RunConcat, nullptr, &ConcatRunDims},
 };
 
 }  // namespace

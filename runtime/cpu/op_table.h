@@ -14,6 +14,7 @@
 #include "kernels/cpu/kernels.h"
 #include "runtime/attrs.h"
 #include "runtime/cpu/native.h"
+#include "runtime/dims.h"
 #include "runtime/model.h"
 #include "runtime/status.h"
 
@@ -50,8 +51,17 @@ struct RunContext {
   kernels::cpu::Parallel* par;
   DynamicTensors* dynamic = nullptr;
 
-  const TensorDesc& input(int i) const { return (*tensors)[step->inputs[i]]; }
-  const TensorDesc& output(int i) const { return (*tensors)[step->outputs[i]]; }
+  // A kernel taking the run's extents (ops.def kRunExtents) sees its
+  // operands and results at the run's shapes: these, not the recorded ones.
+  const TensorDesc* const* run_inputs = nullptr;
+  const TensorDesc* const* run_outputs = nullptr;
+
+  const TensorDesc& input(int i) const {
+    return run_inputs ? *run_inputs[i] : (*tensors)[step->inputs[i]];
+  }
+  const TensorDesc& output(int i) const {
+    return run_outputs ? *run_outputs[i] : (*tensors)[step->outputs[i]];
+  }
   template <typename T = float>
   const T* in_ptr(int i) const {
     return static_cast<const T*>(in[i]);
@@ -84,6 +94,9 @@ struct PrepareContext {
   // it keeps a prepared copy (packed weights); the loader then releases
   // their pages (Model::ReleaseConstant).
   std::vector<int>* unread_inputs = nullptr;
+  // Prepared as it runs, for the run's extents (ops.def kRunExtents): the
+  // shapes are the run's, none -1; a slice clamps its bounds to them.
+  bool run_extents = false;
 };
 
 // Parameters a kernel derived from its attributes and shapes at load.
@@ -104,6 +117,11 @@ struct OpDef {
   // For the few kernels that can fail at run time (a plugin's segment): set,
   // it runs instead of `run`, and an error stops the run.
   Status (*run_fallible)(const KernelParams& params, const RunContext& ctx) = nullptr;
+  // For ops that take the run's extents (ops.def kRunExtents): the results'
+  // dims from the operands' at the run (none -1), before `prepare` checks
+  // them all. A step reading a tensor its run sizes is prepared so each run.
+  StatusOr<std::vector<Dims>> (*run_dims)(const Attrs& attrs,
+                                          const std::vector<const TensorDesc*>& inputs) = nullptr;
 };
 
 const OpDef* FindOp(std::string_view name);

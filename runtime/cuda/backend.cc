@@ -196,7 +196,7 @@ StatusOr<std::unique_ptr<BackendModel>> LoadCuda(const Model& model, const LoadC
   for (const TensorDesc& t : model.tensors()) {
     if (t.kind == TensorKind::kDynamic)
       return Status(SINTER_UNIMPLEMENTED,
-                    StrCat("output '", t.name,
+                    StrCat("tensor '", t.name,
                            "' has a data-dependent size, which the CUDA backend "
                            "does not run yet"));
   }

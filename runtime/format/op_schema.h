@@ -28,9 +28,15 @@ enum TraitBits : uint32_t {
   kLibrary = 1u << 6,      // GEMM/convolution: a library call with fusable epilogues
   // A result's size is the run's (nonzero, a fallback segment's nms): the
   // shape rule names the dimension the data decides with a symbol, and the
-  // kernel sizes the result as it runs. Such results may only leave the
-  // model today (the loader and the compiler's support check enforce it).
+  // kernel sizes the result as it runs. Only a model output or an op that
+  // takes the run's extents (kRunExtents) may read such a result (the
+  // loader and the compiler's support check enforce it).
   kSizedByRun = 1u << 7,
+  // Its kernel may read an operand whose size its run decides: given one,
+  // the CPU kernel is prepared at run time for the run's extents, its
+  // result's size is the run's too, and the shape rule carries the symbol
+  // (the result's dim is an operand's symbol, or the one `size` names).
+  kRunExtents = 1u << 8,
 };
 
 // How fusion may treat an op, derived from its traits (TVM's TOpPattern).

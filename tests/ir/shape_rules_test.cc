@@ -220,6 +220,71 @@ TEST(ShapeRulesTest, SizesTheRunDecides) {
               HasSubstr("nms takes f32 boxes [K,4] and scores [K]"));
 }
 
+// Ops taking the run's extents carry the symbol: embedding's rows follow
+// its indices, a reshape's -1 stands for the symbolic dim, a slice along it
+// makes the symbol `size` names.
+TEST(ShapeRulesTest, RunExtentsCarryTheSymbol) {
+  const Dim n0 = Dim::Symbol("n0");
+  const TensorType idx{DType::kI64, Shape({n0})};
+  EXPECT_EQ(InferOne(OpKind::kEmbedding, {F({7, 4}), idx}),
+            (TensorType{DType::kF32, Shape({n0, Dim::Static(4)})}));
+  EXPECT_EQ(InferOne(OpKind::kEmbedding, {T(DType::kI64, {7, 1}), idx}),
+            (TensorType{DType::kI64, Shape({n0, Dim::Static(1)})}));
+  const TensorType rows{DType::kF32, Shape({n0, Dim::Static(6)})};
+  EXPECT_EQ(InferOne(OpKind::kReshape, {rows}, {{"shape", Ints{-1, 3, 2}}}),
+            (TensorType{DType::kF32, Shape({n0, Dim::Static(3), Dim::Static(2)})}));
+  EXPECT_EQ(InferOne(OpKind::kReshape, {TensorType{DType::kF32, Shape({n0, Dim::Static(1)})}},
+                     {{"shape", Ints{-1}}}),
+            (TensorType{DType::kF32, Shape({n0})}));
+  // [n0,6] -> [-1] would be 6 * n0: no arithmetic on symbols yet.
+  EXPECT_THAT(InferError(OpKind::kReshape, {rows}, {{"shape", Ints{-1}}}),
+              HasSubstr("only its -1 may stand for the symbolic dim"));
+  EXPECT_THAT(InferError(OpKind::kReshape, {rows}, {{"shape", Ints{3, 2}}}),
+              HasSubstr("only its -1 may stand for the symbolic dim"));
+  AttributeMap head{{"axis", int64_t{0}},
+                    {"start", int64_t{0}},
+                    {"end", int64_t{100}},
+                    {"step", int64_t{1}},
+                    {"size", std::string("n1")}};
+  EXPECT_EQ(InferOne(OpKind::kSlice, {rows}, head),
+            (TensorType{DType::kF32, Shape({Dim::Symbol("n1"), Dim::Static(6)})}));
+  AttributeMap cols{
+      {"axis", int64_t{1}}, {"start", int64_t{2}}, {"end", int64_t{6}}, {"step", int64_t{2}}};
+  EXPECT_EQ(InferOne(OpKind::kSlice, {rows}, cols),
+            (TensorType{DType::kF32, Shape({n0, Dim::Static(2)})}));
+  cols["end"] = int64_t{7};
+  EXPECT_THAT(InferError(OpKind::kSlice, {rows}, cols), HasSubstr("out of range"));
+  head.erase("size");
+  EXPECT_THAT(InferError(OpKind::kSlice, {rows}, head), HasSubstr("needs the symbol `size`"));
+  // concat: off the axis the symbols agree; along it a new symbol.
+  EXPECT_EQ(InferOne(OpKind::kConcat, {rows, rows}, {{"axis", int64_t{1}}}),
+            (TensorType{DType::kF32, Shape({n0, Dim::Static(12)})}));
+  EXPECT_EQ(InferOne(OpKind::kConcat, {rows, F({2, 6})},
+                     {{"axis", int64_t{0}}, {"size", std::string("n2")}}),
+            (TensorType{DType::kF32, Shape({Dim::Symbol("n2"), Dim::Static(6)})}));
+  EXPECT_THAT(InferError(OpKind::kConcat, {rows, F({2, 6})}, {{"axis", int64_t{0}}}),
+              HasSubstr("needs the symbol `size`"));
+  EXPECT_THAT(InferError(OpKind::kConcat, {rows, F({2, 6})}, {{"axis", int64_t{1}}}),
+              HasSubstr("expected f32[?n0,6] off axis 1"));
+  // Reductions: a reduced symbolic dim goes, a kept one stays.
+  EXPECT_EQ(InferOne(OpKind::kReduceSum, {rows}, {{"axes", Ints{1}}, {"keepdim", false}}),
+            (TensorType{DType::kF32, Shape({n0})}));
+  EXPECT_EQ(InferOne(OpKind::kReduceMax, {rows}, {{"axes", Ints{0}}, {"keepdim", true}}),
+            F({1, 6}));
+  // Elementwise ops broadcast a symbol against itself or 1 only.
+  EXPECT_EQ(InferOne(OpKind::kMul, {rows, F({6})}), rows);
+  EXPECT_THAT(InferError(OpKind::kAdd, {rows, F({3, 6})}),
+              HasSubstr("broadcast only if the run's sizes agree"));
+  EXPECT_THAT(
+      InferError(OpKind::kAdd,
+                 {rows, TensorType{DType::kF32, Shape({Dim::Symbol("n9"), Dim::Static(6)})}}),
+      HasSubstr("broadcast only if the run's sizes agree"));
+  // Ops that do not take the run's extents refuse a symbolic operand.
+  EXPECT_THAT(InferError(OpKind::kSort, {rows},
+                         {{"axis", int64_t{0}}, {"k", int64_t{1}}, {"descending", false}}),
+              HasSubstr("dynamic dimensions"));
+}
+
 TEST(ShapeRulesTest, RoiAlign) {
   const AttributeMap a{{"pooled_height", int64_t{3}},
                        {"pooled_width", int64_t{4}},

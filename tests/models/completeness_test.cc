@@ -25,6 +25,7 @@
 #include "ir/op_table.h"
 #include "passes/pass.h"
 #include "runtime/backend.h"
+#include "runtime/cpu/op_table.h"
 #include "runtime/format/kernel_body.h"
 #include "runtime/format/op_schema.h"
 #include "tests/models/case_options.h"
@@ -103,6 +104,11 @@ TEST(OpTable, EveryRowIsComplete) {
           EXPECT_FALSE(in_table) << target << ": IR only, yet the backend has a row";
           break;
       }
+    }
+    if (s.Has(sinter::format::kRunExtents) && s.strategy(Target::kCpu).RunsAsKernel()) {
+      const sinter::rt::OpDef* row = sinter::rt::FindOp(s.name);
+      EXPECT_TRUE(row != nullptr && row->run_dims != nullptr)
+          << "takes the run's extents (kRunExtents), yet the CPU row has no run_dims";
     }
     EXPECT_TRUE(reached.count(info.kind))
         << "no parity case reaches it: add one to tests/models/make_models.py";

@@ -535,11 +535,11 @@ def _fft():
 
 
 @case("nonzero_read_refused", "refused", "4,6",
-      note="expect: aten::nonzero (its size the data decides, and aten::mul reads it)")
+      note="expect: aten::nonzero (its size the data decides, and aten::sort reads it)")
 def _nonzero_read():
     class NonzeroRead(nn.Module):
         def forward(self, x):
-            return torch.nonzero(x > 0.0) * 2
+            return (torch.nonzero(x > 0.0) * 2).sort(0)[0]
     return NonzeroRead()
 
 
@@ -558,7 +558,7 @@ def _if_raises():
 # on demand, as the detectors need), and are then refused by name.
 @case("nms_refused", "refused", "8,4;8",
       note="expect: torchvision::nms (loaded from torchvision's library; refused because "
-      "aten::index reads its result, whose size the data decides)")
+      "aten::topk reads what it indexes, whose size the data decides)")
 def _nms():
     _import_torch(need_torchvision=True)
 
@@ -566,7 +566,7 @@ def _nms():
         def forward(self, boxes, scores):
             xy = boxes[:, :2].abs()
             b = torch.cat([xy, xy + boxes[:, 2:].abs() + 0.1], 1)
-            return b[torchvision.ops.nms(b, scores, 0.5)]
+            return (b[torchvision.ops.nms(b, scores, 0.5)] * 2.0).topk(2, 0)[0]
     return Nms()
 
 
@@ -1407,6 +1407,90 @@ def _op_nms():
             return (torchvision.ops.nms(b, scores, 0.5),
                     torchvision.ops.batched_nms(b, scores, classes, 0.3))
     return Nms()
+
+
+@case("op_nms_keep", "op", "24,4;24",
+      note="a detector's ending: the kept boxes, scores and labels, at most 6; "
+      "needs torchvision ops")
+def _op_nms_keep():
+    _import_torch(need_torchvision=True)
+
+    class NmsKeep(nn.Module):
+        def forward(self, boxes, scores):
+            xy = boxes[:, :2].abs() * 2.0
+            b = torch.cat([xy, xy + boxes[:, 2:].abs() + 0.5], 1)
+            labels = (scores > 0.0).to(torch.int64)
+            keep = torchvision.ops.batched_nms(b, scores, labels, 0.3)[:6]
+            return b[keep], scores[keep], labels[keep], keep
+    return NmsKeep()
+
+
+@case("op_nms_of_kept", "op", "24,4;24",
+      note="nms, masked_select and nonzero of what a score threshold kept; "
+      "needs torchvision ops")
+def _op_nms_of_kept():
+    _import_torch(need_torchvision=True)
+
+    class NmsOfKept(nn.Module):
+        def forward(self, boxes, scores):
+            xy = boxes[:, :2].abs() * 2.0
+            b = torch.cat([xy, xy + boxes[:, 2:].abs() + 0.5], 1)
+            m = scores > -0.3
+            bk, sk = b[m], scores[m]
+            keep = torchvision.ops.nms(bk, sk, 0.4)[:8]
+            return bk[keep], sk[keep], sk[sk > 0.5], torch.nonzero(sk > 0.0)
+    return NmsOfKept()
+
+
+@case("op_index_run_sized", "op", "5,6;5,3,2",
+      note="indexing by where/nonzero results, slicing them, selecting their columns")
+def _op_index_run_sized():
+    class IndexRunSized(nn.Module):
+        def forward(self, x, y):
+            inds = torch.where(x.sum(1) > 0.0)[0]
+            rows = y[inds]
+            r, c = torch.where(x > 0.5)
+            pts = torch.nonzero(x < -0.5)
+            none = torch.nonzero(x > 100.0)[:, 0]
+            return (rows, rows[:2], rows[1::2], x[r], c, pts[:, 1], y[pts[:, 0]][1:],
+                    y[none])
+    return IndexRunSized()
+
+
+@case("op_run_sized_elementwise", "op", "24,4;24",
+      note="arithmetic, comparisons, casts and selects on rows the data picks")
+def _op_run_sized_elementwise():
+    class RunSizedElementwise(nn.Module):
+        def forward(self, boxes, scores):
+            keep = torch.where(scores > 0.0)[0]
+            b = boxes[keep]
+            s = scores[keep]
+            scale = torch.tensor([2.0, 0.5, 2.0, 0.5])
+            wh = b[:, 2:] - b[:, :2]
+            big = s > 0.5
+            clipped = b.clamp(min=-1.0, max=1.0) * scale
+            sel = torch.where(big, s, s * -1.0)
+            return (clipped, wh.abs().sqrt(), big.to(torch.int64), sel, torch.sigmoid(s) + 1.0,
+                    b[:, 0] / (b[:, 1].abs() + 1.0))
+    return RunSizedElementwise()
+
+
+@case("op_run_sized_concat_reduce", "op", "24,4;24",
+      note="box decoding with unbind and stack, concatenation and reductions over rows "
+      "the data picks")
+def _op_run_sized_concat_reduce():
+    class RunSizedConcatReduce(nn.Module):
+        def forward(self, boxes, scores):
+            keep = torch.where(scores > 0.0)[0]
+            b = boxes[keep]
+            s = scores[keep]
+            x1, y1, x2, y2 = b.unbind(1)
+            decoded = torch.stack([x1 * 2.0, y1 * 0.5, x2 * 2.0, y2 * 0.5], dim=1)
+            low = boxes[torch.where(scores < -0.5)[0]]
+            both = torch.cat([b, low, boxes[:2]], 0)
+            return (decoded, both, b.sum(1), b.mean(0), s.sum(), b.amax(1, keepdim=True),
+                    torch.cat([b, decoded], 1))
+    return RunSizedConcatReduce()
 
 
 @case("op_roi_align", "op", "2,3,10,12;6,4;3,4",

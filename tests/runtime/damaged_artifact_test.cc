@@ -504,6 +504,83 @@ TEST(HandMadeArtifactTest, NonzeroSizesItsOutputByTheRun) {
   sinter_model_release(r.model);
 }
 
+// What nonzero sized, read by kernels that take the run's extents: a slice
+// clamped to the run's count and a reshape of it, each sized as it runs; a
+// reshape the run's count does not divide stops the run, naming the kernel.
+TEST(HandMadeArtifactTest, KernelsTakeTheExtentsOfWhatTheRunSized) {
+  ModelSpec m = BaseSpec();
+  auto dynamic = [&](const char* name, std::vector<int64_t> dims) {
+    m.tensors.push_back(T(name, std::move(dims), fmt::TensorKind::Dynamic, -1, 0));
+    m.tensors.back().byte_size = 0;
+    m.tensors.back().dtype = fmt::DType::I64;
+  };
+  dynamic("idx", {-1, 4});
+  dynamic("some", {-1, 4});
+  dynamic("flat", {-1});
+  dynamic("threes", {-1, 3});
+  m.kernels.push_back({"nonzero", {3}, {4}, {StrAttr("size", "n0")}});
+  m.kernels.push_back({"slice",
+                       {4},
+                       {5},
+                       {IntAttr("axis", 0), IntAttr("start", 1), IntAttr("end", 3),
+                        IntAttr("step", 1), StrAttr("size", "n1")}});
+  m.kernels.push_back({"reshape", {5}, {6}, {IntsAttr("shape", {-1})}});
+  m.kernels.push_back({"reshape", {4}, {7}, {IntsAttr("shape", {-1, 3})}});
+  m.outputs = {5, 6, 7};
+  Result r = Load(Serialize(m), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  sinter_session* s = nullptr;
+  ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+  const int64_t dims[] = {1, 2, 4, 4};
+  int runs_checked = 0;
+  for (float sign : {1.0f, -1.0f, 0.0f}) {
+    std::vector<float> x = Pattern(32, 6), w = Pattern(36, 5);
+    for (float& v : x) v *= sign;
+    std::vector<int64_t> all;
+    for (int o = 0; o < 2; ++o)
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j)
+          if (BaseConv(x, w, o, i, j) > 0.0) all.insert(all.end(), {0, o, i, j});
+    const int64_t n = static_cast<int64_t>(all.size() / 4);
+    ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 4, x.data(), 128), nullptr);
+    sinter_status* st = sinter_session_run(s);
+    if ((4 * n) % 3 != 0) {
+      // The count decides whether [n,4] regroups into rows of 3.
+      ASSERT_NE(st, nullptr);
+      EXPECT_EQ(sinter_status_get_code(st), SINTER_INVALID_ARGUMENT);
+      const std::string msg = sinter_status_get_message(st);
+      EXPECT_NE(msg.find("kernel 5 (reshape"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("cannot infer -1"), std::string::npos) << msg;
+      sinter_status_free(st);
+      continue;
+    }
+    ASSERT_EQ(st, nullptr) << sinter_status_get_message(st);
+    ++runs_checked;
+    const std::vector<int64_t> some(all.begin() + std::min<int64_t>(n, 1) * 4,
+                                    all.begin() + std::min<int64_t>(n, 3) * 4);
+    int64_t got_dims[4] = {};
+    size_t rank = 0;
+    ASSERT_EQ(sinter_session_output_shape(s, 0, got_dims, 4, &rank), nullptr);
+    ASSERT_EQ(rank, 2u);
+    EXPECT_EQ(got_dims[0], static_cast<int64_t>(some.size() / 4));
+    ASSERT_EQ(sinter_session_output_shape(s, 1, got_dims, 4, &rank), nullptr);
+    ASSERT_EQ(rank, 1u);
+    EXPECT_EQ(got_dims[0], static_cast<int64_t>(some.size()));
+    ASSERT_EQ(sinter_session_output_shape(s, 2, got_dims, 4, &rank), nullptr);
+    EXPECT_EQ(got_dims[0] * 3, 4 * n);
+    for (int o = 0; o < 3; ++o) {
+      const std::vector<int64_t>& want = o == 2 ? all : some;
+      std::vector<int64_t> got(want.size());
+      ASSERT_EQ(sinter_session_copy_output(s, o, got.data(), got.size() * sizeof(int64_t)),
+                nullptr);
+      EXPECT_EQ(got, want) << "output " << o;
+    }
+  }
+  EXPECT_GE(runs_checked, 1);  // the zero input's n = 0 always divides
+  sinter_session_release(s);
+  sinter_model_release(r.model);
+}
+
 // The same artifact with a dynamic batch on x and z: a batch of two is the
 // two samples run one at a time.
 TEST(HandMadeArtifactTest, BatchedBaseSpecRunsEachSample) {
@@ -659,14 +736,32 @@ const BadCase kBadCases[] = {
                         {2},
                         {StrAttr("plugin", "torch"), IntAttr("abi", 1), StrAttr("ops", "x"),
                          StrAttr("result_dtypes", "f32"), IntsAttr("result_dims", {1, -1})}};
+       // softmax takes no run's extents (ops.def: no kRunExtents).
+       m->kernels[1] = {"softmax", {2}, {3}, {IntAttr("axis", 0)}};
      },
-     SINTER_DATA_LOSS, "whose size only its run decides"},
-    {"DynamicTensorNotAnOutput",
+     SINTER_DATA_LOSS, "whose size only its run decides, and softmax cannot take"},
+    // A kernel at the run's extents whose recorded static result no run
+    // could give: refused at load, where its checks run at empty extents.
+    {"RunExtentKernelWithAStaticResult",
      [](ModelSpec* m) {
-       m->tensors.push_back(T("d", {-1}, fmt::TensorKind::Dynamic, -1, 0));
+       m->tensors.push_back(T("idx", {-1, 4}, fmt::TensorKind::Dynamic, -1, 0));
        m->tensors.back().byte_size = 0;
+       m->tensors.back().dtype = fmt::DType::I64;
+       m->tensors.push_back(T("c", {2, 4}, fmt::TensorKind::Intermediate, -1, 256));
+       m->arena_bytes = 320;
+       m->kernels.push_back({"nonzero", {3}, {4}, {StrAttr("size", "n0")}});
+       m->kernels.push_back({"cast", {4}, {5}, {StrAttr("to", "f32")}});
+       m->outputs = {5};
      },
-     SINTER_DATA_LOSS, "is dynamic but not a model output"},
+     SINTER_INVALID_ARGUMENT, "kernel 3 (cast at test.py:3): result 'c' of a shape its recorded"},
+    {"RunSizedTensorWrittenByAKernelTakingStaticShapes",
+     [](ModelSpec* m) {
+       m->tensors.push_back(T("d", {-1, 2, 2, 2}, fmt::TensorKind::Dynamic, -1, 0));
+       m->tensors.back().byte_size = 0;
+       m->kernels.push_back({"reshape", {3}, {4}, {IntsAttr("shape", {-1, 2, 2, 2})}});
+       m->outputs = {4};
+     },
+     SINTER_DATA_LOSS, "writes dynamic tensor 4"},
     {"DynamicTensorWithArenaBytes",
      [](ModelSpec* m) {
        m->tensors.push_back(T("d", {-1, 4}, fmt::TensorKind::Dynamic, -1, 64));

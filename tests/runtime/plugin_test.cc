@@ -225,15 +225,48 @@ TEST(PluginSegment, AResultThePluginSizesWronglyOrNotAtAllIsAnError) {
   }
 }
 
-TEST(PluginSegment, NothingCompiledReadsAResultSizedByItsRun) {
+// A compiled kernel that takes the run's extents (neg: ops.def kRunExtents)
+// reads what the plugin sized, at each run's size; one that cannot (sort)
+// is refused when the graph is built.
+TEST(PluginSegment, CompiledKernelsTakeTheExtentsOfAResultSizedByItsRun) {
   ir::Graph g;
-  ir::Value* y = DynamicSegment(g, 1.0f);
+  ir::Value* y = DynamicSegment(g, 2.0f);
   ir::Builder b(&g);
   g.AddOutput(*b.Make(ir::OpKind::kNeg, {y}));
-  absl::StatusOr<std::string> bytes = codegen::Compile(g, codegen::CompileOptions{}, nullptr);
-  ASSERT_FALSE(bytes.ok());
-  EXPECT_NE(std::string(bytes.status().message()).find("dynamic shapes"), std::string::npos)
-      << bytes.status();
+  sinter_status* st = nullptr;
+  ModelPtr model = Load(CompileOrDie(g, "default"), TEST_PLUGIN_V1_DIR, &st);
+  ASSERT_EQ(st, nullptr) << Message(st);
+  sinter_session* raw = nullptr;
+  ASSERT_EQ(sinter_session_create(model.get(), nullptr, &raw), nullptr);
+  std::unique_ptr<sinter_session, void (*)(sinter_session*)> s(raw, sinter_session_release);
+  for (const std::vector<float>& x :
+       std::vector<std::vector<float>>{{1, -2, 3, -4, 5}, {-1, -1, -1, -1, -1}, {0, 7, 0, 0, 0}}) {
+    const int64_t five = 5;
+    ASSERT_EQ(sinter_session_set_input(s.get(), 0, SINTER_F32, &five, 1, x.data(), 20), nullptr);
+    ASSERT_EQ(Message(sinter_session_run(s.get())), "OK");
+    std::vector<float> want;
+    for (float v : x)
+      if (v > 0) want.push_back(-v * 2);
+    int64_t dims[1] = {0};
+    size_t rank = 0;
+    ASSERT_EQ(sinter_session_output_shape(s.get(), 0, dims, 1, &rank), nullptr);
+    ASSERT_EQ(rank, 1u);
+    ASSERT_EQ(dims[0], static_cast<int64_t>(want.size()));
+    std::vector<float> got(want.size());
+    ASSERT_EQ(sinter_session_copy_output(s.get(), 0, got.data(), got.size() * sizeof(float)),
+              nullptr);
+    EXPECT_EQ(got, want);
+  }
+
+  // sort takes no run's extents: its shape rule refuses the operand.
+  ir::Graph refused;
+  ir::Value* z = DynamicSegment(refused, 1.0f);
+  ir::Builder rb(&refused);
+  absl::StatusOr<ir::Operation*> sort = rb.Create(
+      ir::OpKind::kSort, {z}, {{"axis", int64_t{0}}, {"k", int64_t{1}}, {"descending", false}});
+  ASSERT_FALSE(sort.ok());
+  EXPECT_NE(std::string(sort.status().message()).find("dynamic dimensions"), std::string::npos)
+      << sort.status();
 }
 
 TEST(Plugin, MissingIsUnavailableNamingItAndTheOps) {
