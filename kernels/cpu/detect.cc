@@ -121,6 +121,7 @@ void RoiAlignF32(const RoiAlignShape& s, const float* x, const float* rois, floa
 
 int64_t NmsF32(const float* boxes, const float* scores, int64_t n, double iou_threshold,
                int64_t* keep, void* scratch) {
+  if (n <= 0) return 0;  // no boxes: the scratch may be empty (null)
   auto* order = static_cast<int64_t*>(scratch);
   auto* sort_scratch = order + n;
   auto* areas = reinterpret_cast<float*>(sort_scratch + n);  // the sorted scores first

@@ -403,9 +403,11 @@ Status CpuSession::RunAtExtents(const Step& step, const CpuStep& cs) {
   }
   const int64_t scratch = cs.def->scratch_bytes(*a.params, num_threads_);
   if (scratch < 0) return InvalidArgument("kernel scratch size overflows");
-  if (static_cast<uint64_t>(scratch) > run_scratch_bytes_) {
+  // Never null, even for none: kernels may form pointers into it.
+  if (static_cast<uint64_t>(scratch) > run_scratch_bytes_ || run_scratch_ == nullptr) {
     const uint64_t cap =
-        (static_cast<uint64_t>(scratch) + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+        std::max<uint64_t>(kArenaAlignment, (static_cast<uint64_t>(scratch) + kArenaAlignment - 1) /
+                                                kArenaAlignment * kArenaAlignment);
     void* fresh = std::aligned_alloc(kArenaAlignment, cap);
     if (fresh == nullptr)
       return Status(SINTER_RESOURCE_EXHAUSTED, StrCat("cannot allocate ", cap, " scratch bytes"));

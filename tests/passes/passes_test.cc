@@ -455,5 +455,67 @@ TEST(Pipelines, AreKnownAndVerified) {
   EXPECT_NE(std::string(st.message()).find("dce"), std::string::npos) << "lists the known passes";
 }
 
+// Sizes the data decides through the default pipeline: every pass keeps
+// the symbols (the manager verifies after each), elementwise ops on them stay
+// unfused (their kernels take the run's extents; fused ones do not yet) while
+// the static ones around still fuse, and the memory plan leaves every
+// symbolic value out of the arena.
+TEST(RunSized, SymbolsSurviveTheDefaultPipelineAndStayOutOfTheArena) {
+  const std::string text = R"(graph @main(%b: f32[8,4], %s: f32[8]) {
+  %0 = const() {value = 0.0} : f32[]
+  %1 = const() {value = 2.0} : f32[]
+  %2 = mul(%s, %1) : f32[8]
+  %3 = relu(%2) : f32[8]
+  %4 = gt(%3, %0) : bool[8]
+  %5 = masked_select(%b, %4) {size = "n0"} : f32[?n0,4]
+  %6 = masked_select(%3, %4) {size = "n0"} : f32[?n0]
+  %7 = nms(%5, %6) {iou_threshold = 0.5, size = "n1"} : i64[?n1]
+  %8 = slice(%7) {axis = 0, end = 3, size = "n2", start = 0, step = 1} : i64[?n2]
+  %9 = embedding(%5, %8) : f32[?n2,4]
+  %10 = mul(%9, %1) : f32[?n2,4]
+  %11 = relu(%10) : f32[?n2,4]
+  %12 = reduce_sum(%11) {axes = [1], keepdim = false} : f32[?n2]
+  %13 = reshape(%12) {shape = [-1, 1]} : f32[?n2,1]
+  %14 = concat(%13, %13) {axis = 1} : f32[?n2,2]
+  return %14, %8
+}
+)";
+  auto parsed = ir::Parse(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(ir::Print(**parsed), text);  // the text form round-trips
+  const std::string out =
+      RunPasses(text,
+                "dce,fold-constants,cse,canonicalize,fold-batch-norm,lower-batch-norm,plan-layout,"
+                "fold-constants,canonicalize,cse,matmul-to-linear,fuse-elementwise,fuse-epilogue,"
+                "fuse-reduction,dce");
+  EXPECT_CHECKS(out, R"(CHECK: fused_elementwise(
+CHECK: masked_select({{.*}}) {size = "n0"} : f32[?n0,4]
+CHECK: masked_select({{.*}}) {size = "n0"} : f32[?n0]
+CHECK: nms({{.*}} : i64[?n1]
+CHECK: slice({{.*}} : i64[?n2]
+CHECK: embedding({{.*}} : f32[?n2,4]
+CHECK-NEXT: mul({{.*}} : f32[?n2,4]
+CHECK-NEXT: relu({{.*}} : f32[?n2,4]
+CHECK-NEXT: reduce_sum({{.*}} : f32[?n2]
+CHECK-NEXT: reshape({{.*}} : f32[?n2,1]
+CHECK-NEXT: concat({{.*}} : f32[?n2,2]
+CHECK-NOT: fused_elementwise)");
+  auto g = ir::Parse(out);
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto plan = passes::PlanMemory(**g);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  int static_values = 0;
+  for (const auto& op : (*g)->ops()) {
+    for (int r = 0; r < op->num_results(); ++r) {
+      const ir::Value* v = op->result(r);
+      if (op->kind() == ir::OpKind::kConst) continue;
+      EXPECT_EQ(plan->offsets.count(v) != 0, v->type().shape.is_static())
+          << ir::ToString(v->type());
+      static_values += v->type().shape.is_static();
+    }
+  }
+  EXPECT_EQ(static_values, 2);  // the fused scale-and-relu and the mask
+}
+
 }  // namespace
 }  // namespace sinter
