@@ -62,7 +62,11 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
                         const std::string& name) -> absl::Status {
     const bool dynamic = !v->type().shape.is_static();
     if (dynamic) {
-      if (kind != fmt::TensorKind::Intermediate || plan.offsets.count(v))
+      // An input of a symbolic extent (ir/extent_analysis.h), or a value a
+      // run sizes: in session memory, not the arena.
+      const bool symbolic_input =
+          kind == fmt::TensorKind::Input && batch != nullptr && !batch->per_sample;
+      if ((kind != fmt::TensorKind::Intermediate && !symbolic_input) || plan.offsets.count(v))
         return absl::InvalidArgumentError("tensor with a dynamic shape that is not an output");
       kind = fmt::TensorKind::Dynamic;
     }
@@ -100,7 +104,8 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
   };
   std::vector<int> inputs, outputs;
   for (const auto& in : graph.inputs()) {
-    if (!in->type().shape.is_static()) return absl::UnimplementedError("dynamic input shapes");
+    if (!in->type().shape.is_static() && (batch == nullptr || batch->per_sample))
+      return absl::UnimplementedError("dynamic input shapes");
     absl::Status st = add_tensor(in.get(), fmt::TensorKind::Input, -1, in->name());
     if (!st.ok()) return st;
     inputs.push_back(tensor_of[in.get()]);
@@ -199,9 +204,9 @@ absl::StatusOr<std::string> WriteArtifact(const ir::Graph& graph, const passes::
   if (batch != nullptr) {
     if (batch->input_axes.size() != inputs.size() || batch->output_axes.size() != outputs.size())
       return absl::InternalError("the batch axes do not match the graph's inputs and outputs");
-    vbatch =
-        fmt::CreateBatch(b, b.CreateString(batch->name), batch->min, batch->max,
-                         b.CreateVector(batch->input_axes), b.CreateVector(batch->output_axes));
+    vbatch = fmt::CreateBatch(b, b.CreateString(batch->name), batch->min, batch->max,
+                              b.CreateVector(batch->input_axes), b.CreateVector(batch->output_axes),
+                              batch->per_sample);
   }
   auto model = fmt::CreateModel(
       b, b.CreateString("sinterc 0.1.0"), b.CreateString(cuda != nullptr ? "cuda" : "cpu"),

@@ -321,10 +321,18 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
       if (b.input_axes[i] >= 0) ins.push_back(absl::StrCat(i, ":", b.input_axes[i]));
     for (size_t i = 0; i < b.output_axes.size(); ++i)
       if (b.output_axes[i] >= 0) outs.push_back(absl::StrCat(i, ":", b.output_axes[i]));
-    r.batch = absl::StrCat("dynamic batch: ", b.name, " in [", b.min, ", ", b.max,
-                           "], run one sample at a time (arena: the same ", plan.arena_bytes,
-                           " bytes at every batch); axes of inputs ", absl::StrJoin(ins, ", "),
-                           ", of outputs ", absl::StrJoin(outs, ", "));
+    if (b.per_sample) {
+      r.batch = absl::StrCat("dynamic batch: ", b.name, " in [", b.min, ", ", b.max,
+                             "], run one sample at a time (arena: the same ", plan.arena_bytes,
+                             " bytes at every batch); axes of inputs ", absl::StrJoin(ins, ", "),
+                             ", of outputs ", absl::StrJoin(outs, ", "));
+    } else {
+      r.batch = absl::StrCat("symbolic extent: ", b.name, " in [", b.min, ", ", b.max,
+                             "], taken by each kernel reading it at the run's extent (arena: ",
+                             plan.arena_bytes, " bytes for what does not depend on ", b.name,
+                             "; the rest in session memory sized by the run); axes of inputs ",
+                             absl::StrJoin(ins, ", "));
+    }
   }
   std::set<std::string> symbols;
   for (const auto& op : graph.ops()) {

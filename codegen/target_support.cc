@@ -29,16 +29,19 @@ std::string TargetConstraint(const ir::Operation& op, ir::Target target) {
 }  // namespace
 
 std::string WhyUnsupported(const ir::Operation& op, ir::Target target) {
-  // A size the data decides (a symbolic dimension) comes from an op sized by
-  // its run (nonzero, nms, a fallback segment) and flows only through ops
+  // A size decided at run time (a symbolic dimension) comes from an op
+  // sized by its run (nonzero, nms, a fallback segment) or from an input of
+  // a symbolic extent (ir/extent_analysis.h), and flows only through ops
   // whose kernels take the run's extents (kRunExtents), on the CPU.
   bool run_sized_operand = false;
   for (const ir::Value* v : op.operands()) {
     if (v->type().shape.is_static()) continue;
     if (!op.info().Has(ir::kRunExtents))
-      return absl::StrCat("an operand of a size the data decides (", ir::ToString(v->type()),
+      return absl::StrCat("an operand of a size decided at run time (", ir::ToString(v->type()),
                           "), which its kernel cannot take");
-    if (target != ir::Target::kCpu) return "sizes the data decides run on the CPU target only";
+    if (target != ir::Target::kCpu)
+      return "sizes decided at run time (by the data or a symbolic extent) run on the CPU target "
+             "only";
     run_sized_operand = true;
   }
   for (int r = 0; r < op.num_results(); ++r) {

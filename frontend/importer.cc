@@ -17,6 +17,7 @@
 #include "frontend/plugin_ops.h"
 #include "frontend/torchscript.h"
 #include "frontend/torchvision_ops.h"
+#include "ir/extent_analysis.h"
 #include "ir/shape_rules.h"
 #include "ir/status_macros.h"
 
@@ -1246,13 +1247,52 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
   ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> graph, ImportOnce(path, unit, summary));
   ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> probed, ImportOnce(path, probe, nullptr));
   absl::StatusOr<std::vector<int>> outputs = ir::CheckSeparableBatch(*graph, *probed, axes, kProbe);
-  if (!outputs.ok()) {
-    return absl::Status(outputs.status().code(), absl::StrCat("symbol '", options.batch_symbol,
-                                                              "': ", outputs.status().message()));
+  if (outputs.ok()) {
+    *batch = ir::BatchSymbol{options.batch_symbol, options.batch_min, options.batch_max, axes,
+                             *std::move(outputs)};
+    return graph;
   }
-  *batch = ir::BatchSymbol{options.batch_symbol, options.batch_min, options.batch_max, axes,
-                           *std::move(outputs)};
-  return graph;
+  // The model mixes values along the symbol (attention over a sequence, a
+  // recurrence): then a symbolic extent every kernel takes at run, found
+  // from two imports (ir/extent_analysis.h). The probes: two extents in
+  // the range, primes where it has them (fewer coincidences with a
+  // model's own sizes), the largest (fewer clamps such as min(seq, 64)).
+  std::vector<int64_t> probes;
+  for (int64_t p :
+       {97, 89, 83, 79, 73, 71, 67, 61, 59, 53, 47, 43, 41, 37, 31, 29, 23, 19, 17, 13, 11, 7, 5}) {
+    if (p >= options.batch_min && p <= options.batch_max && probes.size() < 2) probes.push_back(p);
+  }
+  for (int64_t p = options.batch_max; p >= std::max<int64_t>(options.batch_min, 2); --p) {
+    if (probes.size() >= 2) break;
+    if (std::find(probes.begin(), probes.end(), p) == probes.end()) probes.push_back(p);
+  }
+  absl::Status symbolic = absl::InvalidArgumentError(absl::StrCat(
+      "symbol '", options.batch_symbol, "': its range has fewer than two extents above 1"));
+  if (probes.size() == 2) {
+    ImportOptions at1 = options, at2 = options;
+    for (size_t i = 0; i < axes.size(); ++i) {
+      if (axes[i] < 0) continue;
+      at1.inputs[i].shape[axes[i]] = probes[0];
+      at2.inputs[i].shape[axes[i]] = probes[1];
+    }
+    absl::StatusOr<std::unique_ptr<ir::Graph>> g1 = ImportOnce(path, at1, summary);
+    absl::StatusOr<std::unique_ptr<ir::Graph>> g2 = ImportOnce(path, at2, nullptr);
+    symbolic = !g1.ok() ? g1.status() : !g2.ok() ? g2.status() : absl::OkStatus();
+    if (symbolic.ok())
+      symbolic = ir::SymbolizeExtent(g1->get(), **g2, options.batch_symbol, probes[0], probes[1]);
+    if (symbolic.ok()) {
+      ir::BatchSymbol b{options.batch_symbol, options.batch_min, options.batch_max, axes,
+                        std::vector<int>((*g1)->outputs().size(), -1)};
+      b.per_sample = false;
+      *batch = std::move(b);
+      return *std::move(g1);
+    }
+  }
+  // Neither: both reasons, the per-sample one first (the common case).
+  return absl::Status(
+      outputs.status().code(),
+      absl::StrCat("symbol '", options.batch_symbol, "': ", outputs.status().message(),
+                   "; nor as an extent the kernels take: ", symbolic.message()));
 }
 
 }  // namespace sinter::frontend

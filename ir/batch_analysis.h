@@ -40,6 +40,10 @@ struct BatchSymbol {
   // same for every sample (an input shared by the batch, a constant output).
   std::vector<int> input_axes;
   std::vector<int> output_axes;
+  // false: not run per sample but a symbolic extent the kernels take at
+  // run (ir/extent_analysis.h); the graph's inputs carry the symbol on
+  // their axes, and output_axes are all -1.
+  bool per_sample = true;
 };
 
 // `unit` is the model imported with every batched input's batch axis at 1,

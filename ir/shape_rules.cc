@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "ir/extent_analysis.h"
 #include "ir/graph.h"
 #include "ir/kernel_body.h"
 #include "ir/printer.h"
@@ -18,11 +19,15 @@ namespace {
 
 absl::Status Invalid(auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); }
 
-absl::StatusOr<std::vector<int64_t>> StaticExtents(const Value* v) {
-  if (!v->type().shape.is_static()) {
+absl::StatusOr<std::vector<int64_t>> StaticExtents(const Shape& s) {
+  if (!s.is_static()) {
     return absl::UnimplementedError("dynamic dimensions are not supported by this op yet");
   }
-  return v->type().shape.extents();
+  return s.extents();
+}
+
+absl::StatusOr<std::vector<int64_t>> StaticExtents(const Value* v) {
+  return StaticExtents(v->type().shape);
 }
 
 std::string Dims(const std::vector<int64_t>& d) { return "[" + absl::StrJoin(d, ",") + "]"; }
@@ -489,10 +494,29 @@ absl::Status InferAdaptivePool2d(const Operation& op, std::vector<TensorType>* r
   return absl::OkStatus();
 }
 
+// Of x sized by the run (kRunExtents): its rows follow the symbol; the
+// contracted dim is the weight's, static.
+absl::Status InferRunSizedLinear(const Operation& op, std::vector<TensorType>* results) {
+  std::vector<Dim> x = op.operand(0)->type().shape.dims();
+  ASSIGN_OR_RETURN(auto w, StaticExtents(op.operand(1)));
+  if (x.empty() || !(x.back() == Dim::Static(w[1])))
+    return Invalid("input ", ToString(op.operand(0)->type()), " does not match weight ", Dims(w));
+  if (op.num_operands() >= 3) {
+    ASSIGN_OR_RETURN(auto b, StaticExtents(op.operand(2)));
+    if (b != std::vector<int64_t>{w[0]}) return Invalid("bias ", Dims(b), " != [", w[0], "]");
+  }
+  if (op.num_operands() > 3 || op.region("epilogue") != nullptr)
+    return absl::UnimplementedError("an epilogue over rows sized by the run");
+  x.back() = Dim::Static(w[0]);
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(x))});
+  return absl::OkStatus();
+}
+
 absl::Status InferLinear(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireSameDType(op));
-  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
   RETURN_IF_ERROR(RequireRank(op.operand(1), 2, "linear weight"));
+  if (!op.operand(0)->type().shape.is_static()) return InferRunSizedLinear(op, results);
+  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
   ASSIGN_OR_RETURN(auto w, StaticExtents(op.operand(1)));
   if (x.empty() || x.back() != w[1]) {
     return Invalid("input ", Dims(x), " does not match weight ", Dims(w));
@@ -507,8 +531,31 @@ absl::Status InferLinear(const Operation& op, std::vector<TensorType>* results) 
   return absl::OkStatus();
 }
 
+// Of operands sized by the run (kRunExtents): dims compare as dims, a
+// symbol equal only to itself; batch dims broadcast as elementwise ops'.
+absl::Status InferRunSizedMatmul(const Operation& op, std::vector<TensorType>* results) {
+  std::vector<Dim> a = op.operand(0)->type().shape.dims(), b = op.operand(1)->type().shape.dims();
+  if (a.empty() || b.empty()) return Invalid("matmul operands must have rank >= 1");
+  const bool a_vec = a.size() == 1, b_vec = b.size() == 1;
+  if (a_vec) a.insert(a.begin(), Dim::Static(1));
+  if (b_vec) b.push_back(Dim::Static(1));
+  if (!(a.back() == b[b.size() - 2])) {
+    return Invalid("matmul inner dims differ: ", ToString(op.operand(0)->type()), " @ ",
+                   ToString(op.operand(1)->type()));
+  }
+  ASSIGN_OR_RETURN(Shape batch, BroadcastSymbolic(Shape(std::vector<Dim>(a.begin(), a.end() - 2)),
+                                                  Shape(std::vector<Dim>(b.begin(), b.end() - 2))));
+  std::vector<Dim> out = batch.dims();
+  if (!a_vec) out.push_back(a[a.size() - 2]);
+  if (!b_vec) out.push_back(b.back());
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(out))});
+  return absl::OkStatus();
+}
+
 absl::Status InferMatmul(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireSameDType(op));
+  if (!op.operand(0)->type().shape.is_static() || !op.operand(1)->type().shape.is_static())
+    return InferRunSizedMatmul(op, results);
   ASSIGN_OR_RETURN(auto a, StaticExtents(op.operand(0)));
   ASSIGN_OR_RETURN(auto b, StaticExtents(op.operand(1)));
   if (a.empty() || b.empty()) return Invalid("matmul operands must have rank >= 1");
@@ -541,7 +588,13 @@ absl::Status InferEmbedding(const Operation& op, std::vector<TensorType>* result
 
 absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
   RETURN_IF_ERROR(RequireRank(op.operand(0), 3, "lstm input"));
-  ASSIGN_OR_RETURN(auto x, StaticExtents(op.operand(0)));
+  // Its steps may be sized by the run (kRunExtents): the sequence dim may
+  // be a symbol, which the output keeps; the batch and features are static.
+  const bool bf = op.GetBool("batch_first");
+  const Dim seq_dim = op.operand(0)->type().shape[bf ? 1 : 0];
+  std::vector<Dim> xd = op.operand(0)->type().shape.dims();
+  xd[bf ? 1 : 0] = Dim::Static(1);
+  ASSIGN_OR_RETURN(auto x, StaticExtents(Shape(xd)));
   int64_t layers = op.GetInt("num_layers"), hidden = op.GetInt("hidden_size");
   int64_t dirs = op.GetBool("bidirectional") ? 2 : 1;
   int64_t per = op.GetBool("has_biases") ? 4 : 2;
@@ -552,8 +605,7 @@ absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
   if (op.num_operands() != 3 + layers * dirs * per) {
     return Invalid("lstm expects ", 3 + layers * dirs * per, " operands, got ", op.num_operands());
   }
-  bool bf = op.GetBool("batch_first");
-  int64_t batch = bf ? x[0] : x[1], seq = bf ? x[1] : x[0];
+  int64_t batch = bf ? x[0] : x[1];
   std::vector<int64_t> state{layers * dirs, batch, hidden};
   for (int i = 1; i < 3; ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
@@ -573,8 +625,9 @@ absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
     }
   }
   DType dt = op.operand(0)->type().dtype;
-  results->push_back(Make(dt, bf ? std::vector<int64_t>{batch, seq, hidden * dirs}
-                                 : std::vector<int64_t>{seq, batch, hidden * dirs}));
+  const Dim b = Dim::Static(batch), h = Dim::Static(hidden * dirs);
+  results->push_back(TensorType{
+      dt, Shape(bf ? std::vector<Dim>{b, seq_dim, h} : std::vector<Dim>{seq_dim, b, h})});
   results->push_back(Make(dt, state));
   results->push_back(Make(dt, state));
   return absl::OkStatus();
@@ -726,7 +779,22 @@ absl::Status InferSlice(const Operation& op, std::vector<TensorType>* results) {
     int64_t start = op.GetInt("start"), end = op.GetInt("end"), step = op.GetInt("step");
     std::vector<Dim> dims = shape.dims();
     const Dim& d = dims[static_cast<size_t>(axis)];
-    if (step <= 0 || start < 0 || end < start || (d.is_static() && end > d.extent())) {
+    // Along a symbolic dim a negative bound counts from its end, as
+    // Python's (ir/extent_analysis.h): x[-k:] is k long, and a run
+    // shorter than k fails there; x[0:] is the symbol itself.
+    if (!d.is_static() && step > 0 && start < 0 && end == kSliceToEnd && start > -kSliceToEnd) {
+      dims[static_cast<size_t>(axis)] = Dim::Static((-start - 1) / step + 1);
+      results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
+      return absl::OkStatus();
+    }
+    if (!d.is_static() && step == 1 && start == 0 && end == kSliceToEnd && !op.HasAttr("size")) {
+      results->push_back(op.operand(0)->type());
+      return absl::OkStatus();
+    }
+    const bool from_end = !d.is_static() && (start < 0 || end < 0) && start > -kSliceToEnd &&
+                          end > -kSliceToEnd && step > 0;
+    if (!from_end &&
+        (step <= 0 || start < 0 || end < start || (d.is_static() && end > d.extent()))) {
       return Invalid("slice [", start, ":", end, ":", step, "] out of range for ",
                      ToString(op.operand(0)->type()));
     }

@@ -57,7 +57,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ir::Graph& graph) {
     // A value whose size its run decides (nonzero's, what an op taking the
     // run's extents makes of it) lives in memory of the session, sized as
     // the kernel writing it runs, not in the arena.
-    if (first >= 0 && !v->type().shape.is_static()) return absl::OkStatus();
+    // So does an input of a symbolic extent (ir/extent_analysis.h).
+    if (!v->type().shape.is_static()) return absl::OkStatus();
     std::optional<int64_t> bytes = v->type().ByteSize();
     if (!bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -70,7 +71,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ir::Graph& graph) {
   for (const auto& in : graph.inputs()) {
     absl::Status st = add(in.get(), -1);
     if (!st.ok()) return st;
-    items.back().last = end;
+    if (auto it = index.find(in.get()); it != index.end()) items[it->second].last = end;
   }
   int t = 0;
   for (const auto& op : graph.ops()) {

@@ -50,6 +50,11 @@ class BackendSession {
   virtual ~BackendSession() = default;
   // Copies input `index` (its dtype, shape and size already checked).
   virtual Status SetInput(size_t index, const void* data, size_t bytes) = 0;
+  // Copies input `index`, a tensor whose size the run decides
+  // (TensorKind::kDynamic; a symbolic extent), at `dims` (checked against
+  // the model and its symbol's range).
+  virtual Status SetInputShaped(size_t index, const std::vector<int64_t>& dims, const void* data,
+                                size_t bytes);
   // Device memory for an input or output; null unbinds. Backends without
   // device memory refuse.
   virtual Status BindInputDevice(size_t index, void* device_ptr, size_t bytes);

@@ -261,6 +261,7 @@ Status Model::VerifyBatch(const format::Batch& b) {
   info.symbol = b.symbol()->str();
   info.min = b.min();
   info.max = b.max();
+  info.per_sample = b.per_sample();
   if (info.symbol.empty() || info.min < 1 || info.max < info.min || info.max > (int64_t{1} << 20))
     return DataLoss(
         StrCat("batch '", info.symbol, "': bad range [", info.min, ", ", info.max, "]"));
@@ -275,9 +276,25 @@ Status Model::VerifyBatch(const format::Batch& b) {
       dims->push_back(t.dims);
       out->push_back(a);
       if (a == -1) continue;
-      if (a < 0 || static_cast<size_t>(a) >= t.dims.size() || t.dims[a] != 1 ||
-          t.kind == TensorKind::kDynamic ||
-          t.byte_size > static_cast<uint64_t>(INT64_MAX / info.max)) {
+      // Per sample: a tensor of one sample, 1 on the axis. A symbolic
+      // extent: an input sized by its run there, static elsewhere (its
+      // bytes bounded as a dynamic tensor's at the range's maximum).
+      bool ok = a >= 0 && static_cast<size_t>(a) < t.dims.size();
+      if (ok && info.per_sample) {
+        ok = t.dims[a] == 1 && t.kind != TensorKind::kDynamic &&
+             t.byte_size <= static_cast<uint64_t>(INT64_MAX / info.max);
+      } else if (ok) {
+        std::vector<int64_t> at_max = t.dims;
+        at_max[a] = info.max;
+        int64_t n;
+        uint64_t bytes;
+        ok =
+            out == &info.input_axes && t.kind == TensorKind::kDynamic && t.dims[a] == -1 &&
+            std::count(t.dims.begin(), t.dims.end(), -1) == 1 && CheckedNumElements(at_max, &n) &&
+            !__builtin_mul_overflow(static_cast<uint64_t>(n), sinter_dtype_size(t.dtype), &bytes) &&
+            bytes <= kMaxBytes;
+      }
+      if (!ok) {
         return DataLoss(StrCat("batch '", info.symbol, "': bad axis ", a, " of model ", what, " '",
                                t.name, "'"));
       }
@@ -459,7 +476,11 @@ Status Model::Verify(const LoadOptions& options) {
   if (m->inputs() != nullptr) {
     for (int idx : *m->inputs()) {
       RT_RETURN_IF_ERROR(check_index(idx, "model input"));
-      if (tensors_[idx].kind != TensorKind::kInput) {
+      // A Dynamic input: sized by each run along a symbolic extent
+      // (format::Batch.per_sample false; VerifyBatch checks it).
+      const bool symbolic = tensors_[idx].kind == TensorKind::kDynamic && m->batch() != nullptr &&
+                            !m->batch()->per_sample();
+      if (tensors_[idx].kind != TensorKind::kInput && !symbolic) {
         return DataLoss(StrCat("model input '", tensors_[idx].name, "' is a ",
                                KindName(tensors_[idx].kind), " tensor"));
       }
@@ -511,6 +532,7 @@ Status Model::Verify(const LoadOptions& options) {
   for (size_t i = 0; i < tensors_.size(); ++i)
     defined[i] =
         tensors_[i].kind != TensorKind::kIntermediate && tensors_[i].kind != TensorKind::kDynamic;
+  for (int idx : inputs_) defined[idx] = 1;
   const auto* kernels = m->kernels();
   const size_t num_kernels = kernels ? kernels->size() : 0;
   steps_.resize(num_kernels);

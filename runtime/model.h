@@ -118,6 +118,8 @@ struct BatchInfo {
   std::string symbol;
   int64_t min = 1, max = 1;
   std::vector<int> input_axes, output_axes;  // -1: the tensor has no batch axis
+  // false: a symbolic extent every kernel takes at run (format::Batch).
+  bool per_sample = true;
   // What sinter_tensor_info shows: the dims with -1 on the batch axis.
   std::vector<std::vector<int64_t>> input_dims, output_dims;
 };

@@ -9,6 +9,10 @@
 
 namespace sinter::rt {
 
+Status BackendSession::SetInputShaped(size_t, const std::vector<int64_t>&, const void*, size_t) {
+  return Status(SINTER_UNIMPLEMENTED,
+                "this backend runs no input whose extent each run chooses (a symbolic extent)");
+}
 Status BackendSession::BindInputDevice(size_t, void*, size_t) {
   return InvalidArgument("device pointers need a CUDA model");
 }
@@ -89,11 +93,21 @@ Status Session::SetInput(size_t index, sinter_dtype dtype, const int64_t* dims, 
     return InvalidArgument(StrCat(where, ": ", batch->symbol, " = ", n, " is outside its range [",
                                   batch->min, ", ", batch->max, "] (axis ", axis, ")"));
   }
-  const uint64_t want = d.byte_size * static_cast<uint64_t>(n);  // bounded at load
+  // Per sample: n samples of the recorded one. A symbolic extent: the
+  // given dims (static ones checked above, n in range: bounded at load).
+  std::vector<int64_t> shape(d.dims);
+  if (axis >= 0) shape[axis] = n;
+  int64_t elements = 0;
+  CheckedNumElements(shape, &elements);
+  const uint64_t want = batch != nullptr && !batch->per_sample
+                            ? static_cast<uint64_t>(elements) * sinter_dtype_size(d.dtype)
+                            : d.byte_size * static_cast<uint64_t>(n);  // bounded at load
   if (byte_size != want || (byte_size > 0 && data == nullptr)) {
     return InvalidArgument(StrCat(where, ": ", byte_size, " bytes given, expected ", want));
   }
-  if (n == 1) {
+  if (batch != nullptr && !batch->per_sample && axis >= 0) {
+    RT_RETURN_IF_ERROR(backend_->SetInputShaped(index, shape, data, byte_size));
+  } else if (n == 1) {
     RT_RETURN_IF_ERROR(backend_->SetInput(index, data, byte_size));
     std::vector<uint8_t>().swap(batch_inputs_[index]);
     if (batch != nullptr && axis < 0) {
@@ -134,8 +148,9 @@ Status Session::Run() {
                                       input_batch_[i]));
       }
     }
-    run_batch_ = n;
-    if (n > 1) {
+    // A symbolic extent runs the plan once at the run's extents.
+    run_batch_ = batch->per_sample ? n : 1;
+    if (run_batch_ > 1) {
       RT_RETURN_IF_ERROR(RunPerSample(n));
       has_run_ = true;
       return Status::Ok();

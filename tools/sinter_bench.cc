@@ -2,7 +2,8 @@
 // of a sinter artifact, in the spirit of trtexec. Inputs are random.
 //
 //   sinter-bench MODEL.sinter [--iters N] [--warmup N] [--threads N] [--json]
-//                [--batch N]  (a dynamic batch's size; default: its minimum)
+//                [--batch N]  (a dynamic batch's or symbolic extent's size, e.g. a
+//                              sequence length; default: its minimum)
 //                [--input FILE.npy ...]  (inputs to time on; default: random)
 //                [--profile FILE.json [--peak-gflops PER_CORE]]
 //

@@ -144,7 +144,14 @@ class CpuSession final : public BackendSession {
     return Status::Ok();
   }
   Status Run(std::vector<KernelTime>* profile) override;
-  Status RunAtExtents(const Step& step, const CpuStep& cs);
+  Status SetInputShaped(size_t index, const std::vector<int64_t>& dims, const void* data,
+                        size_t bytes) override {
+    const int t = model_.inputs()[index];
+    RT_ASSIGN_OR_RETURN(void* p, dynamic_.Resize(t, model_.tensors()[t], dims.data(), dims.size()));
+    if (bytes) std::memcpy(p, data, bytes);
+    return Status::Ok();
+  }
+  Status RunAtExtents(size_t k, const Step& step, const CpuStep& cs);
   StatusOr<const void*> Output(size_t index) const override {
     return static_cast<const void*>(TensorData(model_.outputs()[index]));
   }
@@ -170,6 +177,14 @@ class CpuSession final : public BackendSession {
   // Scratch of the steps prepared as they run, sized by the largest so far.
   void* run_scratch_ = nullptr;
   uint64_t run_scratch_bytes_ = 0;
+  // Per step prepared as it runs: its preparation for the last extents it
+  // ran at (a run at the same shapes as the last reuses it: a sequence
+  // model served at one length packs its weights once).
+  struct Prepared {
+    std::vector<std::vector<int64_t>> key;  // the dynamic operands' dims
+    std::unique_ptr<AtExtents> at;
+  };
+  std::vector<Prepared> prepared_;
 };
 
 class CpuModel final : public BackendModel {
@@ -345,7 +360,7 @@ Status CpuSession::Run(std::vector<KernelTime>* profile) {
     const CpuStep& cs = cm_.steps()[k];
     if (cs.at_run_extents) {
       const Clock::time_point t0 = profile ? Clock::now() : Clock::time_point();
-      if (Status st = RunAtExtents(step, cs); !st.ok()) {
+      if (Status st = RunAtExtents(k, step, cs); !st.ok()) {
         return st.WithContext(StrCat("kernel ", k, " (", step.schema->name,
                                      step.loc.empty() ? "" : " at " + step.loc, ")"));
       }
@@ -376,18 +391,31 @@ Status CpuSession::Run(std::vector<KernelTime>* profile) {
 // results the run sizes (DynamicTensors::Resize checks them against the
 // recorded static dims and bounds them), scratch, and the kernel. A shape
 // the run makes impossible (a reshape its count does not divide) stops it.
-Status CpuSession::RunAtExtents(const Step& step, const CpuStep& cs) {
+Status CpuSession::RunAtExtents(size_t k, const Step& step, const CpuStep& cs) {
   const auto& tensors = model_.tensors();
-  AtExtents a;
-  RT_RETURN_IF_ERROR(PrepareAtExtents(
-      step, *cs.def, tensors,
-      [](int t, const void* ctx) -> StatusOr<std::vector<int64_t>> {
-        const std::vector<int64_t>* dims = static_cast<const DynamicTensors*>(ctx)->Dims(t);
-        if (dims == nullptr)
-          return Status(SINTER_INTERNAL, StrCat("tensor ", t, " read before its run sized it"));
-        return *dims;
-      },
-      &dynamic_, &a));
+  if (prepared_.size() != model_.steps().size()) prepared_.resize(model_.steps().size());
+  Prepared& prep = prepared_[k];
+  std::vector<std::vector<int64_t>> key;
+  for (int t : step.inputs) {
+    if (tensors[t].kind != TensorKind::kDynamic) continue;
+    const std::vector<int64_t>* dims = dynamic_.Dims(t);
+    if (dims == nullptr)
+      return Status(SINTER_INTERNAL, StrCat("tensor ", t, " read before its run sized it"));
+    key.push_back(*dims);
+  }
+  if (prep.at == nullptr || prep.key != key) {
+    prep.at = nullptr;
+    auto fresh = std::make_unique<AtExtents>();
+    RT_RETURN_IF_ERROR(PrepareAtExtents(
+        step, *cs.def, tensors,
+        [](int t, const void* ctx) -> StatusOr<std::vector<int64_t>> {
+          return *static_cast<const DynamicTensors*>(ctx)->Dims(t);  // checked above
+        },
+        &dynamic_, fresh.get()));
+    prep.at = std::move(fresh);
+    prep.key = std::move(key);
+  }
+  const AtExtents& a = *prep.at;
   std::vector<void*> in(step.inputs.size()), out(step.outputs.size());
   for (size_t i = 0; i < in.size(); ++i) in[i] = TensorData(step.inputs[i]);
   for (size_t o = 0; o < out.size(); ++o) {

@@ -1342,9 +1342,14 @@ StatusOr<SliceBounds> SliceOf(const Attrs& attrs, const Dims& x, bool clamp) {
   RT_ASSIGN_OR_RETURN(b.start, attrs.Int("start"));
   RT_ASSIGN_OR_RETURN(b.end, attrs.Int("end"));
   RT_ASSIGN_OR_RETURN(b.step, attrs.Int("step"));
-  if (clamp && !x.empty() && b.start >= 0 && b.end >= b.start) {
-    b.start = std::min(b.start, x[b.axis]);
-    b.end = std::min(b.end, x[b.axis]);
+  // A negative bound counts from the end (a slice over a symbolic extent,
+  // ir/extent_analysis.h); then both clamp to [0, extent], and an end
+  // before the start is an empty slice, as Python's.
+  if (clamp && !x.empty() && b.step > 0 && b.start > INT64_MIN / 2 && b.end > INT64_MIN / 2) {
+    const int64_t n = x[b.axis];
+    auto norm = [n](int64_t v) { return std::min(v < 0 ? std::max<int64_t>(v + n, 0) : v, n); };
+    b.start = norm(b.start);
+    b.end = std::max(norm(b.end), b.start);
   }
   if (x.empty() || b.step <= 0 || b.start < 0 || b.end < b.start || b.end > x[b.axis]) {
     return InvalidArgument("slice bounds out of range");
@@ -1469,6 +1474,51 @@ StatusOr<std::vector<Dims>> BroadcastRunDims(const Attrs&,
   return std::vector<Dims>{y};
 }
 
+// Linear, matmul, transpose and the LSTM at the run's extents (a symbolic
+// sequence, ir/extent_analysis.h): the results' dims as their prepare
+// expects them, which then checks every operand against them.
+StatusOr<std::vector<Dims>> LinearRunDims(const Attrs&, const std::vector<const TensorDesc*>& in) {
+  Dims y = in[0]->dims;
+  if (y.empty() || in[1]->dims.size() != 2) return InvalidArgument("bad linear operands");
+  y.back() = in[1]->dims[0];
+  return std::vector<Dims>{y};
+}
+
+StatusOr<std::vector<Dims>> MatmulRunDims(const Attrs&, const std::vector<const TensorDesc*>& in) {
+  Dims a = in[0]->dims, b = in[1]->dims;
+  if (a.empty() || b.empty()) return InvalidArgument("matmul operands must have rank >= 1");
+  const bool a_vec = a.size() == 1, b_vec = b.size() == 1;
+  if (a_vec) a.insert(a.begin(), 1);
+  if (b_vec) b.push_back(1);
+  RT_ASSIGN_OR_RETURN(Dims y,
+                      Broadcast(Dims(a.begin(), a.end() - 2), Dims(b.begin(), b.end() - 2)));
+  if (!a_vec) y.push_back(a[a.size() - 2]);
+  if (!b_vec) y.push_back(b.back());
+  return std::vector<Dims>{y};
+}
+
+StatusOr<std::vector<Dims>> TransposeRunDims(const Attrs& attrs,
+                                             const std::vector<const TensorDesc*>& in) {
+  RT_ASSIGN_OR_RETURN(Dims perm, attrs.Ints("perm"));
+  const Dims& x = in[0]->dims;
+  Dims y;
+  for (int64_t a : perm) {
+    if (a < 0 || a >= static_cast<int64_t>(x.size())) return InvalidArgument("bad perm");
+    y.push_back(x[a]);
+  }
+  return std::vector<Dims>{y};
+}
+
+StatusOr<std::vector<Dims>> LstmRunDims(const Attrs& attrs,
+                                        const std::vector<const TensorDesc*>& in) {
+  RT_ASSIGN_OR_RETURN(int64_t hidden, attrs.Int("hidden_size"));
+  RT_ASSIGN_OR_RETURN(bool bidir, attrs.Bool("bidirectional"));
+  Dims y = in[0]->dims;
+  if (y.size() != 3) return InvalidArgument("bad lstm input");
+  y[2] = hidden * (bidir ? 2 : 1);
+  return std::vector<Dims>{y, in[1]->dims, in[2]->dims};
+}
+
 #define UNARY(NAME, FN) \
   { NAME, &PrepareUnary<kc::Unary::FN>, &NoScratch, &RunUnary, nullptr, &SameRunDims }
 #define BINARY(NAME, FN) \
@@ -1516,19 +1566,19 @@ const OpDef kOps[] = {
      &ReduceRunDims},
     {"reduce_max", &PrepareReduce<kc::Reduce::kMax>, &NoScratch, &RunReduce, nullptr,
      &ReduceRunDims},
-    {"softmax", &PrepareSoftmax<false>, &NoScratch, &RunSoftmax},
-    {"log_softmax", &PrepareSoftmax<true>, &NoScratch, &RunSoftmax},
-    {"layer_norm", &PrepareLayerNorm, &NoScratch, &RunLayerNorm},
+    {"softmax", &PrepareSoftmax<false>, &NoScratch, &RunSoftmax, nullptr, &SameRunDims},
+    {"log_softmax", &PrepareSoftmax<true>, &NoScratch, &RunSoftmax, nullptr, &SameRunDims},
+    {"layer_norm", &PrepareLayerNorm, &NoScratch, &RunLayerNorm, nullptr, &SameRunDims},
     {"batch_norm", &PrepareBatchNorm, &NoScratch, &RunBatchNorm},
     {"conv2d", &PrepareConv2d, &ConvScratch, &RunConv2d},
     {"max_pool2d", &PreparePool<true>, &NoScratch, &RunMaxPool},
     {"avg_pool2d", &PreparePool<false>, &NoScratch, &RunAvgPool},
     {"adaptive_avg_pool2d", &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<false>},
     {"adaptive_max_pool2d", &PrepareAdaptivePool, &NoScratch, &RunAdaptivePool<true>},
-    {"linear", &PrepareLinear, &NoScratch, &RunLinear},
-    {"matmul", &PrepareMatmul, &NoScratch, &RunMatmul},
+    {"linear", &PrepareLinear, &NoScratch, &RunLinear, nullptr, &LinearRunDims},
+    {"matmul", &PrepareMatmul, &NoScratch, &RunMatmul, nullptr, &MatmulRunDims},
     {"embedding", &PrepareEmbedding, &NoScratch, &RunEmbedding, nullptr, &EmbeddingRunDims},
-    {"lstm", &PrepareLstm, &LstmScratch, &RunLstm},
+    {"lstm", &PrepareLstm, &LstmScratch, &RunLstm, nullptr, &LstmRunDims},
     {"cumsum", &PrepareCumsum, &NoScratch, &RunCumsum},
     {"gather", &PrepareGather, &NoScratch, &RunGather},
     {"grid_sample", &PrepareGridSample, &NoScratch, &RunGridSample},
@@ -1539,7 +1589,7 @@ const OpDef kOps[] = {
     {"masked_select", &PrepareMaskedSelect, &NoScratch, nullptr, &RunMaskedSelect,
      &MaskedSelectRunDims},
     {"reshape", &PrepareReshape, &NoScratch, &RunReshape, nullptr, &ReshapeRunDims},
-    {"transpose", &PrepareTranspose, &NoScratch, &RunStrided},
+    {"transpose", &PrepareTranspose, &NoScratch, &RunStrided, nullptr, &TransposeRunDims},
     {"slice", &PrepareSlice, &NoScratch, &RunStrided, nullptr, &SliceRunDims},
     {"expand", &PrepareExpand, &NoScratch, &RunStrided},
     {"concat", &PrepareConcat, &NoScratch, &RunConcat, nullptr, &ConcatRunDims},

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "gmock/gmock.h"
+#include "ir/extent_analysis.h"
 #include "gtest/gtest.h"
 #include "ir/graph.h"
 #include "ir/shape_rules.h"
@@ -283,6 +284,48 @@ TEST(ShapeRulesTest, RunExtentsCarryTheSymbol) {
   EXPECT_THAT(InferError(OpKind::kSort, {rows},
                          {{"axis", int64_t{0}}, {"k", int64_t{1}}, {"descending", false}}),
               HasSubstr("dynamic dimensions"));
+}
+
+// A symbolic extent (a sequence; ir/extent_analysis.h): linear's rows,
+// matmul's dims compared as dims, the LSTM's steps, and slices counting
+// from the end of the symbolic dim (x[-k:] is k long; x[0:] the symbol).
+TEST(ShapeRulesTest, SymbolicExtentThroughGemmsAndRecurrence) {
+  const Dim seq = Dim::Symbol("seq");
+  auto S = [&](std::vector<Dim> d) { return TensorType{DType::kF32, Shape(std::move(d))}; };
+  const Dim one = Dim::Static(1), four = Dim::Static(4), eight = Dim::Static(8);
+  EXPECT_EQ(InferOne(OpKind::kLinear, {S({one, seq, eight}), F({4, 8}), F({4})}),
+            S({one, seq, four}));
+  EXPECT_THAT(InferError(OpKind::kLinear, {S({one, eight, seq}), F({4, 8})}),
+              HasSubstr("does not match weight"));
+  EXPECT_EQ(InferOne(OpKind::kMatmul, {S({one, seq, eight}), S({one, eight, seq})}),
+            S({one, seq, seq}));
+  EXPECT_EQ(InferOne(OpKind::kMatmul, {S({seq, eight}), F({8, 4})}), S({seq, four}));
+  EXPECT_THAT(InferError(OpKind::kMatmul, {S({one, seq, eight}), S({one, seq, eight})}),
+              HasSubstr("matmul inner dims differ"));
+  const AttributeMap lstm{{"num_layers", int64_t{1}},
+                          {"hidden_size", int64_t{2}},
+                          {"batch_first", true},
+                          {"bidirectional", false},
+                          {"has_biases", false}};
+  const std::vector<TensorType> in{S({one, seq, four}), F({1, 1, 2}), F({1, 1, 2}), F({8, 4}),
+                                   F({8, 2})};
+  absl::StatusOr<std::vector<TensorType>> r = Infer(OpKind::kLstm, in, lstm);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0], S({one, seq, Dim::Static(2)}));
+  EXPECT_EQ((*r)[1], F({1, 1, 2}));
+  AttributeMap last{
+      {"axis", int64_t{1}}, {"start", int64_t{-1}}, {"end", kSliceToEnd}, {"step", int64_t{1}}};
+  EXPECT_EQ(InferOne(OpKind::kSlice, {S({one, seq, eight})}, last), F({1, 1, 8}));
+  last["start"] = int64_t{-3};
+  last["step"] = int64_t{2};
+  EXPECT_EQ(InferOne(OpKind::kSlice, {S({one, seq, eight})}, last), F({1, 2, 8}));
+  AttributeMap whole{
+      {"axis", int64_t{1}}, {"start", int64_t{0}}, {"end", kSliceToEnd}, {"step", int64_t{1}}};
+  EXPECT_EQ(InferOne(OpKind::kSlice, {S({one, seq, eight})}, whole), S({one, seq, eight}));
+  // Negative bounds stay out of range on a static dim.
+  last["axis"] = int64_t{2};
+  EXPECT_THAT(InferError(OpKind::kSlice, {S({one, seq, eight})}, last), HasSubstr("out of range"));
 }
 
 TEST(ShapeRulesTest, RoiAlign) {

@@ -342,6 +342,84 @@ class DynamicBatchTest : public testing::Test {
   Case c_;
 };
 
+// One artifact for every sequence length (issue 12): the case compiled
+// once with its sequence axis a symbolic extent (`seq=1..128`), which the
+// per-sample batch cannot run (attention and the recurrence mix along it),
+// then run at 7, 64 and 128 in one session, each against LibTorch at that
+// length; a length outside the range and a wrong static dim are refused
+// through the C API naming them.
+class DynamicSeqTest : public testing::Test {
+ public:
+  DynamicSeqTest(Case c, int axis) : c_(std::move(c)), axis_(axis) {}
+
+  void TestBody() override {
+    sinter::frontend::ImportOptions opts;
+    sinter::frontend::InputSpec spec{c_.shapes[0], sinter::ir::DType::kF32};
+    spec.batch_axis = axis_;
+    opts.inputs.push_back(spec);
+    opts.batch_symbol = "seq";
+    opts.batch_min = 1;
+    opts.batch_max = 128;
+    sinter::ir::BatchSymbol seq;
+    auto graph = sinter::frontend::ImportTorchScript(c_.file, opts, nullptr, &seq);
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    EXPECT_FALSE(seq.per_sample);
+    sinter::codegen::CompileOptions copts;
+    copts.batch = seq;
+    sinter::codegen::CompileReport report;
+    auto artifact = sinter::codegen::Compile(**graph, copts, &report);
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    EXPECT_NE(report.batch.find("symbolic extent: seq in [1, 128]"), std::string::npos)
+        << report.batch;
+    sinter_model* model = LoadOrNull(*artifact);
+    ASSERT_NE(model, nullptr);
+    std::unique_ptr<sinter_model, void (*)(sinter_model*)> hold(model, sinter_model_release);
+    sinter_tensor_info info;
+    ASSERT_EQ(sinter_model_input_info(model, 0, &info), nullptr);
+    EXPECT_EQ(info.dims[axis_], -1);
+    const char* symbol = nullptr;
+    int64_t lo = 0, hi = 0;
+    ASSERT_EQ(sinter_model_dim_range(model, 0, 0, axis_, &symbol, &lo, &hi), nullptr);
+    EXPECT_STREQ(symbol, "seq");
+    EXPECT_EQ(lo, 1);
+    EXPECT_EQ(hi, 128);
+    for (int64_t n : {7, 64, 128, 7}) {
+      SCOPED_TRACE("seq " + std::to_string(n));
+      Case at = c_;
+      at.shapes[0][axis_] = n;
+      const std::vector<at::Tensor> tensors = CaseInputs(at);
+      const std::vector<at::Tensor> ref = sinter::testing::TorchForward(c_.file, tensors);
+      RunAndCompare(model, 2, at, tensors, ref);
+    }
+    sinter_session* session = nullptr;
+    ASSERT_EQ(sinter_session_create(model, nullptr, &session), nullptr);
+    std::unique_ptr<sinter_session, void (*)(sinter_session*)> hold_session(session,
+                                                                            sinter_session_release);
+    auto refused = [&](std::vector<int64_t> dims, const std::string& want) {
+      int64_t n = 1;
+      for (int64_t d : dims) n *= d;
+      std::vector<float> data(static_cast<size_t>(n));
+      sinter_status* st = sinter_session_set_input(session, 0, SINTER_F32, dims.data(), dims.size(),
+                                                   data.data(), data.size() * sizeof(float));
+      ASSERT_NE(st, nullptr);
+      EXPECT_EQ(sinter_status_get_code(st), SINTER_INVALID_ARGUMENT);
+      EXPECT_NE(std::string(sinter_status_get_message(st)).find(want), std::string::npos)
+          << sinter_status_get_message(st);
+      sinter_status_free(st);
+    };
+    std::vector<int64_t> dims = c_.shapes[0];
+    dims[axis_] = 129;
+    refused(dims, "seq = 129 is outside its range [1, 128]");
+    dims[axis_] = 5;
+    dims.back() += 1;
+    refused(dims, "expected [");
+  }
+
+ private:
+  Case c_;
+  int axis_;
+};
+
 // Several real models with native code loaded at once, run interleaved and
 // released in an order that frees a middle one first, then loaded again:
 // each must run its own native kernels and match LibTorch (issue: the
@@ -431,6 +509,12 @@ int main(int argc, char** argv) {
   for (const Case& c : cases) {
     testing::RegisterTest(c.group.c_str(), c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                           [c]() -> testing::Test* { return new ParityTest(c); });
+  }
+  for (const Case& c : cases) {
+    // Their sequence axis: batch-first [1, seq, features].
+    if (c.name != "transformer" && c.name != "lstm") continue;
+    testing::RegisterTest("dynamic_seq", c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                          [c]() -> testing::Test* { return new DynamicSeqTest(c, 1); });
   }
   for (const Case& c : cases) {
     if (c.group != "model") continue;

@@ -332,6 +332,7 @@ struct ModelSpec {
     std::string symbol = "batch";
     int64_t min = 1, max = 8;
     std::vector<int> input_axes{0}, output_axes{0};
+    bool per_sample = true;  // false: a symbolic extent
   };
   std::optional<Batch> batch;
 };
@@ -369,9 +370,9 @@ std::string Serialize(const ModelSpec& m) {
         fmt::CreateCodeObject(b, b.CreateString(o.format), o.module, o.segment, o.crc32));
   fb::Offset<fmt::Batch> batch = 0;
   if (m.batch) {
-    batch =
-        fmt::CreateBatch(b, b.CreateString(m.batch->symbol), m.batch->min, m.batch->max,
-                         b.CreateVector(m.batch->input_axes), b.CreateVector(m.batch->output_axes));
+    batch = fmt::CreateBatch(b, b.CreateString(m.batch->symbol), m.batch->min, m.batch->max,
+                             b.CreateVector(m.batch->input_axes),
+                             b.CreateVector(m.batch->output_axes), m.batch->per_sample);
   }
   auto model = fmt::CreateModel(
       b, b.CreateString("damaged_artifact_test"), b.CreateString(m.target),
@@ -607,6 +608,56 @@ TEST(HandMadeArtifactTest, BatchedBaseSpecRunsEachSample) {
   sinter_model_release(r.model);
 }
 
+// A symbolic extent (format::Batch.per_sample false; ir/extent_analysis.h):
+// x is sized by each run along axis 0, within the symbol's range, and relu,
+// taking the run's extents, writes y at x's shape, run after run.
+ModelSpec SymbolicExtentSpec() {
+  ModelSpec m;
+  m.tensors = {T("x", {-1, 4}, fmt::TensorKind::Dynamic, -1, 0),
+               T("y", {-1, 4}, fmt::TensorKind::Dynamic, -1, 0)};
+  m.tensors[0].byte_size = m.tensors[1].byte_size = 0;
+  m.inputs = {0};
+  m.outputs = {1};
+  m.kernels = {{"relu", {0}, {1}, {}}};
+  m.batch = ModelSpec::Batch{"n", 1, 8, {0}, {-1}, false};
+  return m;
+}
+
+TEST(HandMadeArtifactTest, SymbolicExtentRunsAtEachRunsShape) {
+  Result r = Load(Serialize(SymbolicExtentSpec()), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  sinter_tensor_info info;
+  ASSERT_EQ(sinter_model_input_info(r.model, 0, &info), nullptr);
+  EXPECT_EQ(info.dims[0], -1);
+  sinter_session* s = nullptr;
+  ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+  for (int64_t rows : {3, 5, 3, 8}) {
+    std::vector<float> x(static_cast<size_t>(rows * 4)), y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 3) - 1.0f;
+    const int64_t dims[] = {rows, 4};
+    ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 2, x.data(), x.size() * 4), nullptr);
+    ASSERT_EQ(sinter_session_run(s), nullptr);
+    int64_t got[2];
+    size_t rank = 0;
+    ASSERT_EQ(sinter_session_output_shape(s, 0, got, 2, &rank), nullptr);
+    ASSERT_EQ(rank, 2u);
+    EXPECT_EQ(got[0], rows);
+    EXPECT_EQ(got[1], 4);
+    ASSERT_EQ(sinter_session_copy_output(s, 0, y.data(), y.size() * 4), nullptr);
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(y[i], std::max(x[i], 0.0f)) << i;
+  }
+  const int64_t dims[] = {9, 4};
+  std::vector<float> big(36);
+  sinter_status* st = sinter_session_set_input(s, 0, SINTER_F32, dims, 2, big.data(), 144);
+  EXPECT_EQ(sinter_status_get_code(st), SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sinter_status_get_message(st)).find("n = 9 is outside its range [1, 8]"),
+            std::string::npos)
+      << sinter_status_get_message(st);
+  sinter_status_free(st);
+  sinter_session_release(s);
+  sinter_model_release(r.model);
+}
+
 // The CUDA cases: the convolution alone (a kernel the CUDA target runs).
 void CudaConvOnly(ModelSpec* m) {
   m->kernels.resize(1);
@@ -677,6 +728,30 @@ const BadCase kBadCases[] = {
        m->batch = {"batch", 0, 3};
      },
      SINTER_DATA_LOSS, "bad range [0, 3]"},
+    // A symbolic extent's input must be sized by its run on its axis alone,
+    // and no output has an axis of it (those it sizes are Dynamic).
+    {"SymbolicExtentOnAnArenaInput",
+     [](ModelSpec* m) { m->batch = ModelSpec::Batch{"n", 1, 8, {0}, {-1}, false}; },
+     SINTER_DATA_LOSS, "batch 'n': bad axis 0 of model input 'x'"},
+    {"SymbolicExtentOnAStaticAxis",
+     [](ModelSpec* m) {
+       *m = SymbolicExtentSpec();
+       m->tensors[0].shape = {2, -1};
+       m->tensors[1].shape = {2, -1};
+     },
+     SINTER_DATA_LOSS, "batch 'n': bad axis 0 of model input 'x'"},
+    {"SymbolicExtentOnAnOutput",
+     [](ModelSpec* m) {
+       *m = SymbolicExtentSpec();
+       m->batch->output_axes = {0};
+     },
+     SINTER_DATA_LOSS, "batch 'n': bad axis 0 of model output 'y'"},
+    {"SymbolicExtentInputOfAPerSampleBatch",
+     [](ModelSpec* m) {
+       *m = SymbolicExtentSpec();
+       m->batch->per_sample = true;
+     },
+     SINTER_DATA_LOSS, "model input 'x' is a dynamic tensor"},
     {"BatchRangeHuge",
      [](ModelSpec* m) {
        m->batch = {"batch", 1, kBig};
@@ -736,10 +811,10 @@ const BadCase kBadCases[] = {
                         {2},
                         {StrAttr("plugin", "torch"), IntAttr("abi", 1), StrAttr("ops", "x"),
                          StrAttr("result_dtypes", "f32"), IntsAttr("result_dims", {1, -1})}};
-       // softmax takes no run's extents (ops.def: no kRunExtents).
-       m->kernels[1] = {"softmax", {2}, {3}, {IntAttr("axis", 0)}};
+       // cumsum takes no run's extents (ops.def: no kRunExtents).
+       m->kernels[1] = {"cumsum", {2}, {3}, {IntAttr("axis", 0)}};
      },
-     SINTER_DATA_LOSS, "whose size only its run decides, and softmax cannot take"},
+     SINTER_DATA_LOSS, "whose size only its run decides, and cumsum cannot take"},
     // A kernel at the run's extents whose recorded static result no run
     // could give: refused at load, where its checks run at empty extents.
     {"RunExtentKernelWithAStaticResult",

@@ -1,0 +1,150 @@
+// The symbolic-extent analysis (ir/extent_analysis.h) on pairs of text-IR
+// graphs: a model at seq = 11 and the same model at seq = 13, as the
+// frontend would import them. The symbolic graph it makes, and each refusal
+// naming the op and why.
+#include "ir/extent_analysis.h"
+
+#include <tuple>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ir/parser.h"
+#include "ir/printer.h"
+
+namespace sinter::ir {
+namespace {
+
+using ::testing::HasSubstr;
+
+// In the template, `S` becomes 11 and 13, `R` (S - 1) 10 and 12, `K`
+// (2 * S) 22 and 26; the graph at 11 is rewritten and printed.
+absl::StatusOr<std::string> Symbolize(const std::string& text) {
+  std::string u = text, p = text;
+  for (auto [c, a, b] : {std::tuple{'S', "11", "13"}, std::tuple{'R', "10", "12"},
+                         std::tuple{'K', "22", "26"}}) {
+    for (size_t at; (at = u.find(c)) != std::string::npos;) u.replace(at, 1, a);
+    for (size_t at; (at = p.find(c)) != std::string::npos;) p.replace(at, 1, b);
+  }
+  auto g1 = Parse(u);
+  auto g2 = Parse(p);
+  EXPECT_TRUE(g1.ok()) << g1.status();
+  EXPECT_TRUE(g2.ok()) << g2.status();
+  if (!g1.ok() || !g2.ok()) return absl::InternalError("parse");
+  if (absl::Status st = SymbolizeExtent(g1->get(), **g2, "seq", 11, 13); !st.ok()) return st;
+  return Print(**g1);
+}
+
+void ExpectRefused(const std::string& text, const std::string& want) {
+  auto r = Symbolize(text);
+  ASSERT_FALSE(r.ok()) << *r;
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("symbol 'seq': "));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(want));
+}
+
+// Attention over the sequence: the dims that follow it become the symbol,
+// the reshapes' targets take it at their -1, and every type is re-derived
+// from the shape rules over the symbol.
+TEST(ExtentAnalysisTest, AttentionOverTheSequence) {
+  auto r = Symbolize(
+      "graph @m(%x: f32[1,S,8], %w: f32[8,8]) {\n"
+      "  %q = linear(%x, %w) : f32[1,S,8]\n"
+      "  %h = reshape(%q) {shape = [1, S, 2, 4]} : f32[1,S,2,4]\n"
+      "  %t = transpose(%h) {perm = [0, 2, 1, 3]} : f32[1,2,S,4]\n"
+      "  %k = transpose(%t) {perm = [0, 1, 3, 2]} : f32[1,2,4,S]\n"
+      "  %a = matmul(%t, %k) : f32[1,2,S,S]\n"
+      "  %p = softmax(%a) {axis = -1} : f32[1,2,S,S]\n"
+      "  %o = matmul(%p, %t) : f32[1,2,S,4]\n"
+      "  %b = transpose(%o) {perm = [0, 2, 1, 3]} : f32[1,S,2,4]\n"
+      "  %y = reshape(%b) {shape = [1, S, 8]} : f32[1,S,8]\n"
+      "  return %y\n"
+      "}\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(*r, HasSubstr("%x: f32[1,?seq,8]"));
+  EXPECT_THAT(*r, HasSubstr("{shape = [1, -1, 2, 4]} : f32[1,?seq,2,4]"));
+  EXPECT_THAT(*r, HasSubstr("matmul(%2, %3) : f32[1,2,?seq,?seq]"));
+  EXPECT_THAT(*r, HasSubstr("{shape = [1, -1, 8]} : f32[1,?seq,8]"));
+  // The rewritten graph is ordinary text IR: it parses back to itself.
+  auto again = Parse(*r);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Print(**again), *r);
+}
+
+// x[:, -1] as the frontend imports it at each length (a slice [S-1:S]):
+// bounds counting from the end, the result one long at every length.
+TEST(ExtentAnalysisTest, SliceOfTheLastStepCountsFromTheEnd) {
+  auto r = Symbolize(
+      "graph @m(%x: f32[1,S,8]) {\n"
+      "  %l = slice(%x) {axis = 1, end = S, start = R, step = 1} : f32[1,1,8]\n"
+      "  %y = reshape(%l) {shape = [1, 8]} : f32[1,8]\n"
+      "  return %y\n"
+      "}\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(*r, HasSubstr("end = 9223372036854775807, start = -1, step = 1} : f32[1,1,8]"));
+}
+
+TEST(ExtentAnalysisTest, ConstantBuiltFromTheSymbolIsRefused) {
+  ExpectRefused(
+      "graph @m(%x: f32[1,S,8]) {\n"
+      "  %c = const() {value = S.0} : f32[]\n"
+      "  %y = mul(%x, %c) : f32[1,S,8]\n"
+      "  return %y\n"
+      "}\n",
+      "'const' is a constant built from seq");
+}
+
+TEST(ExtentAnalysisTest, ArithmeticOnTheSymbolIsRefused) {
+  ExpectRefused(
+      "graph @m(%x: f32[1,S,8]) {\n"
+      "  %y = concat(%x, %x) {axis = 1} : f32[1,K,8]\n"
+      "  return %y\n"
+      "}\n",
+      "result 0 of 'concat' is f32[1,22,8] at seq = 11 but f32[1,26,8] at 13: its dim 1 is "
+      "computed from seq");
+}
+
+TEST(ExtentAnalysisTest, SliceNotCountingFromTheEndIsRefused) {
+  ExpectRefused(
+      "graph @m(%x: f32[1,S,8]) {\n"
+      "  %y = slice(%x) {axis = 1, end = R, start = 0, step = 1} : f32[1,R,8]\n"
+      "  return %y\n"
+      "}\n",
+      "is f32[1,10,8] at seq = 11");
+  ExpectRefused(
+      "graph @m(%x: f32[1,S,16]) {\n"
+      "  %y = slice(%x) {axis = 2, end = S, start = 0, step = 1} : f32[1,S,S]\n"
+      "  return %y\n"
+      "}\n",
+      "'slice' has a bound computed from seq on another axis");
+}
+
+// An op whose kernel cannot take the run's extent: the shape rules over the
+// symbol refuse it, named.
+TEST(ExtentAnalysisTest, OpWithoutARuleOverTheSymbolIsRefused) {
+  ExpectRefused(
+      "graph @m(%x: f32[1,S,8]) {\n"
+      "  %y = cumsum(%x) {axis = 1} : f32[1,S,8]\n"
+      "  return %y\n"
+      "}\n",
+      "cumsum");
+}
+
+// A program that depends on the length (an op only at one of them).
+TEST(ExtentAnalysisTest, ProgramThatDependsOnTheLengthIsRefused) {
+  auto g1 = Parse(
+      "graph @m(%x: f32[1,11,8]) {\n"
+      "  %y = relu(%x) : f32[1,11,8]\n"
+      "  return %y\n"
+      "}\n");
+  auto g2 = Parse(
+      "graph @m(%x: f32[1,13,8]) {\n"
+      "  %y = neg(%x) : f32[1,13,8]\n"
+      "  return %y\n"
+      "}\n");
+  ASSERT_TRUE(g1.ok() && g2.ok());
+  absl::Status st = SymbolizeExtent(g1->get(), **g2, "seq", 11, 13);
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("'neg' is not the op the model gives at seq = 11"));
+}
+
+}  // namespace
+}  // namespace sinter::ir
