@@ -22,9 +22,15 @@
 namespace sinter::rt {
 namespace {
 
+struct AtExtents;
+
 struct CpuStep {
   const OpDef* def = nullptr;
   std::unique_ptr<KernelParams> params;  // null for a step prepared as it runs
+  // A step prepared as it runs: its preparation at load at a representative
+  // extent, which each run's may share from (PrepareContext::reuse); null
+  // when the kernel refused that extent.
+  std::unique_ptr<AtExtents> shared;
   // It reads a tensor its run sizes (ops.def kRunExtents): prepared at each
   // run for the run's extents (CpuSession::RunAtExtents).
   bool at_run_extents = false;
@@ -86,7 +92,8 @@ Status SetDims(TensorDesc* d, std::vector<int64_t> dims) {
 using DimsOf = StatusOr<std::vector<int64_t>> (*)(int t, const void* ctx);
 
 Status PrepareAtExtents(const Step& step, const OpDef& def, const std::vector<TensorDesc>& tensors,
-                        DimsOf dims_of, const void* ctx, AtExtents* a) {
+                        DimsOf dims_of, const void* ctx, AtExtents* a,
+                        const KernelParams* reuse = nullptr) {
   const size_t n_in = step.inputs.size(), n_out = step.outputs.size();
   a->descs.assign(n_in + n_out, TensorDesc{});
   a->in.resize(n_in);
@@ -125,6 +132,7 @@ Status PrepareAtExtents(const Step& step, const OpDef& def, const std::vector<Te
   NativeFunctions native{&step, &kNoModules};
   PrepareContext pc{attrs, a->in, a->out, &native, &step, nullptr, nullptr};
   pc.run_extents = true;
+  pc.reuse = reuse;
   RT_ASSIGN_OR_RETURN(a->params, def.prepare(pc));
   return Status::Ok();
 }
@@ -276,10 +284,13 @@ StatusOr<std::unique_ptr<BackendModel>> CpuModel::Load(const Model& model, const
         int64_t extent;
       };
       Status st;
-      for (int64_t extent : {0, 1}) {
-        AtExtents probe;
+      // 64: a representative extent, large enough for what kernels prepare
+      // only for many rows (packed weights), kept to be shared.
+      for (int64_t extent : {0, 1, 64}) {
+        if (extent == 64 && ctx.options->verify_only) continue;
+        auto probe = std::make_unique<AtExtents>();
         const Probe at{&tensors, extent};
-        st = PrepareAtExtents(
+        Status at_extent = PrepareAtExtents(
             step, *cs.def, tensors,
             [](int t, const void* ctx) -> StatusOr<std::vector<int64_t>> {
               const auto& p = *static_cast<const Probe*>(ctx);
@@ -287,8 +298,12 @@ StatusOr<std::unique_ptr<BackendModel>> CpuModel::Load(const Model& model, const
               for (int64_t& d : dims) d = d < 0 ? p.extent : d;
               return dims;
             },
-            &at, &probe);
-        if (st.ok()) break;
+            &at, probe.get());
+        if (extent == 64) {
+          if (at_extent.ok()) cs.shared = std::move(probe);
+        } else if (!st.ok() || extent == 0) {
+          st = at_extent;
+        }
       }
       if (!st.ok()) return st.WithContext(where());
       continue;
@@ -411,7 +426,7 @@ Status CpuSession::RunAtExtents(size_t k, const Step& step, const CpuStep& cs) {
         [](int t, const void* ctx) -> StatusOr<std::vector<int64_t>> {
           return *static_cast<const DynamicTensors*>(ctx)->Dims(t);  // checked above
         },
-        &dynamic_, fresh.get()));
+        &dynamic_, fresh.get(), cs.shared ? cs.shared->params.get() : nullptr));
     prep.at = std::move(fresh);
     prep.key = std::move(key);
   }

@@ -553,8 +553,8 @@ PreparedWeights PrepareBias(const PrepareContext& c, int input, bool weights_pre
 }
 
 // The bias a kernel runs with: its copy, else the operand, else none.
-const float* BiasOf(const PreparedWeights& copy, const RunContext& c, int input) {
-  if (copy != nullptr) return copy.get();
+const float* BiasOf(const float* copy, const RunContext& c, int input) {
+  if (copy != nullptr) return copy;
   return static_cast<int>(c.step->inputs.size()) > input ? c.in_ptr(input) : nullptr;
 }
 
@@ -624,8 +624,8 @@ int64_t ConvScratch(const KernelParams& kp, int threads) {
 void RunConv2d(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const ConvParams&>(kp);
   EpilogueRun ep;
-  kc::Conv2dF32(p.s, c.in_ptr(0), c.in_ptr(1), BiasOf(p.bias, c, 2), c.out_ptr(0), c.scratch, c.par,
-                BindEpilogue(p.epilogue, c, &ep), p.prepared.get());
+  kc::Conv2dF32(p.s, c.in_ptr(0), c.in_ptr(1), BiasOf(p.bias.get(), c, 2), c.out_ptr(0), c.scratch,
+                c.par, BindEpilogue(p.epilogue, c, &ep), p.prepared.get());
 }
 
 struct PoolParams : KernelParams {
@@ -802,7 +802,9 @@ void RunRoiAlign(const KernelParams& kp, const RunContext& c) {
 struct LinearParams : KernelParams {
   int64_t m, n, k;
   Epilogue epilogue;
-  PreparedWeights packed{nullptr, &std::free}, bias{nullptr, &std::free};
+  // Shared: a step prepared at each run's extents takes them from its
+  // load-time preparation (PrepareContext::reuse).
+  std::shared_ptr<float> packed, bias;
 };
 
 ParamsOr PrepareLinear(const PrepareContext& c) {
@@ -821,17 +823,26 @@ ParamsOr PrepareLinear(const PrepareContext& c) {
   p->n = w[0];
   p->k = w[1];
   RT_RETURN_IF_ERROR(PrepareEpilogue(c, &p->epilogue));
-  p->packed = PrepareWeights(
-      c, 1, kc::GemmPackedWeightFloats(p->m, p->n, p->k),
-      [&](const float* w, float* dst) { kc::GemmPackWeightF32(p->n, p->k, w, p->k, true, dst); });
-  p->bias = PrepareBias(c, 2, p->packed != nullptr);
+  // The packing does not depend on the rows, only whether there are enough
+  // of them to use it.
+  const auto* reuse = static_cast<const LinearParams*>(c.reuse);
+  if (reuse != nullptr && reuse->packed != nullptr && reuse->n == p->n && reuse->k == p->k &&
+      kc::GemmPackedWeightFloats(p->m, p->n, p->k) > 0) {
+    p->packed = reuse->packed;
+    p->bias = reuse->bias;
+  } else {
+    p->packed = PrepareWeights(
+        c, 1, kc::GemmPackedWeightFloats(p->m, p->n, p->k),
+        [&](const float* w, float* dst) { kc::GemmPackWeightF32(p->n, p->k, w, p->k, true, dst); });
+    p->bias = PrepareBias(c, 2, p->packed != nullptr);
+  }
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
 void RunLinear(const KernelParams& kp, const RunContext& c) {
   const auto& p = static_cast<const LinearParams&>(kp);
   EpilogueRun ep;
-  const float* bias = BiasOf(p.bias, c, 2);
+  const float* bias = BiasOf(p.bias.get(), c, 2);
   if (p.packed != nullptr) {
     return kc::GemmPackedF32(p.m, p.n, p.k, c.in_ptr(0), p.k, p.packed.get(), bias, c.out_ptr(0),
                              p.n, c.par, BindEpilogue(p.epilogue, c, &ep));

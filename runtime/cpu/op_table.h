@@ -82,6 +82,8 @@ struct NativeFunctions {
   mutable int found = 0;             // functions found (the kernel runs native code)
 };
 
+struct KernelParams;
+
 // Load-time view of a step for the kernel's check.
 struct PrepareContext {
   const Attrs& attrs;
@@ -97,6 +99,11 @@ struct PrepareContext {
   // Prepared as it runs, for the run's extents (ops.def kRunExtents): the
   // shapes are the run's, none -1; a slice clamps its bounds to them.
   bool run_extents = false;
+  // Then, the same step's parameters prepared once at load at a
+  // representative extent (null when that failed): a kernel may share what
+  // does not depend on the extents from it (linear's packed weights), so a
+  // new sequence length does not pack them again.
+  const KernelParams* reuse = nullptr;
 };
 
 // Parameters a kernel derived from its attributes and shapes at load.
