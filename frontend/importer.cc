@@ -1277,9 +1277,45 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
     }
     absl::StatusOr<std::unique_ptr<ir::Graph>> g1 = ImportOnce(path, at1, summary);
     absl::StatusOr<std::unique_ptr<ir::Graph>> g2 = ImportOnce(path, at2, nullptr);
-    symbolic = !g1.ok() ? g1.status() : !g2.ok() ? g2.status() : absl::OkStatus();
-    if (symbolic.ok())
-      symbolic = ir::SymbolizeExtent(g1->get(), **g2, options.batch_symbol, probes[0], probes[1]);
+    // LibTorch's message up to its first line (its stack trace follows).
+    auto failed_at = [&](int64_t extent, const absl::Status& st) {
+      const std::string m(st.message());
+      return absl::Status(
+          st.code(),
+          absl::StrCat("symbol '", options.batch_symbol, "': the model does not import at ",
+                       options.batch_symbol, " = ", extent, ": ", m.substr(0, m.find('\n'))));
+    };
+    symbolic = !g1.ok()   ? failed_at(probes[0], g1.status())
+               : !g2.ok() ? failed_at(probes[1], g2.status())
+                          : absl::OkStatus();
+    // At the maximum too, for constants that grow with the extent (a
+    // positional table's rows, a causal mask); where that import fails
+    // (LibTorch refuses the length), such constants are refused.
+    std::unique_ptr<ir::Graph> at_max;
+    absl::Status max_failed;
+    if (symbolic.ok()) {
+      if (options.batch_max == probes[0]) {
+        at_max = (*g1)->Clone();
+      } else if (options.batch_max == probes[1]) {
+        at_max = (*g2)->Clone();
+      } else {
+        ImportOptions at3 = options;
+        for (size_t i = 0; i < axes.size(); ++i)
+          if (axes[i] >= 0) at3.inputs[i].shape[axes[i]] = options.batch_max;
+        absl::StatusOr<std::unique_ptr<ir::Graph>> g3 = ImportOnce(path, at3, nullptr);
+        if (g3.ok()) at_max = *std::move(g3);
+        if (!g3.ok()) max_failed = g3.status();
+      }
+      symbolic = ir::SymbolizeExtent(g1->get(), **g2, options.batch_symbol, probes[0], probes[1],
+                                     at_max.get(), options.batch_max);
+      // A growing constant is refused without the model at the maximum:
+      // say why that import failed (a positional table shorter than it).
+      if (!symbolic.ok() && !max_failed.ok()) {
+        symbolic = absl::Status(
+            symbolic.code(), absl::StrCat(symbolic.message(), " (",
+                                          failed_at(options.batch_max, max_failed).message(), ")"));
+      }
+    }
     if (symbolic.ok()) {
       ir::BatchSymbol b{options.batch_symbol, options.batch_min, options.batch_max, axes,
                         std::vector<int>((*g1)->outputs().size(), -1)};
@@ -1289,10 +1325,12 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
     }
   }
   // Neither: both reasons, the per-sample one first (the common case).
-  return absl::Status(
-      outputs.status().code(),
-      absl::StrCat("symbol '", options.batch_symbol, "': ", outputs.status().message(),
-                   "; nor as an extent the kernels take: ", symbolic.message()));
+  std::string why(symbolic.message());
+  const std::string prefix = absl::StrCat("symbol '", options.batch_symbol, "': ");
+  if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+  return absl::Status(outputs.status().code(),
+                      absl::StrCat(prefix, outputs.status().message(),
+                                   "; nor as an extent the kernels take: ", why));
 }
 
 }  // namespace sinter::frontend

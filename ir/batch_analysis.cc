@@ -281,6 +281,13 @@ absl::Status CheckOp(const Operation& op, const Operation& unit, const std::vect
         return Refuse(op, "slices the batch axis");
       }
       return absl::OkStatus();
+    case OpKind::kSliceLike:
+      // Its extent is another value's: the batch's size, when that axis.
+      if (in[1] >= 0 && Axis(op.GetInt("like_axis"), rank_of(1)) == in[1])
+        return Refuse(op, "takes as many rows as the batch has");
+      if (in[0] >= 0 && Axis(op.GetInt("axis"), rank) == in[0])
+        return Refuse(op, "slices the batch axis");
+      return absl::OkStatus();
     case OpKind::kExpand:
       return out[0] >= 0 ? aligned() : absl::OkStatus();
     case OpKind::kRoiAlign:

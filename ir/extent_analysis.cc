@@ -1,5 +1,6 @@
 #include "ir/extent_analysis.h"
 
+#include <cstring>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -24,10 +25,49 @@ bool SameAttribute(const Attribute& a, const Attribute& b) {
   return a == b;
 }
 
+// Is `part` the leading block of `whole` (same dtype and rank, each extent
+// at most whole's)?
+bool LeadingBlockOf(const TensorData& part, const TensorData& whole) {
+  const TensorType& a = part.type();
+  const TensorType& b = whole.type();
+  if (a.dtype != b.dtype || a.shape.rank() != b.shape.rank() || !a.shape.is_static() ||
+      !b.shape.is_static())
+    return false;
+  const std::vector<int64_t> x = a.shape.extents(), y = b.shape.extents();
+  const int rank = static_cast<int>(x.size());
+  const size_t elem = static_cast<size_t>(DTypeSize(a.dtype));
+  for (int d = 0; d < rank; ++d)
+    if (x[d] > y[d]) return false;
+  if (rank == 0) return part.bytes() == whole.bytes();
+  // Row by row of the innermost dim: its first x.back() elements.
+  std::vector<int64_t> idx(rank, 0);
+  const size_t row = static_cast<size_t>(x.back()) * elem;
+  int64_t rows = 1;
+  for (int d = 0; d + 1 < rank; ++d) rows *= x[d];
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t from = 0, to = 0;
+    for (int d = 0; d < rank; ++d) {
+      from = from * x[d] + idx[d];
+      to = to * y[d] + idx[d];
+    }
+    if (std::memcmp(part.bytes().data() + from * elem, whole.bytes().data() + to * elem, row) != 0)
+      return false;
+    for (int d = rank - 2; d >= 0 && ++idx[d] == x[d]; --d) idx[d] = 0;
+  }
+  return true;
+}
+
+// A constant that grows with the extent: rewritten after the walk.
+struct Growing {
+  Operation* op;
+  TensorDataPtr at_max;
+  std::vector<int> axes;  // its dims that follow the symbol
+};
+
 class Symbolizer {
  public:
-  Symbolizer(const std::string& symbol, int64_t p1, int64_t p2)
-      : symbol_(symbol), p1_(p1), p2_(p2) {}
+  Symbolizer(const std::string& symbol, int64_t p1, int64_t p2, int64_t max)
+      : symbol_(symbol), p1_(p1), p2_(p2), max_(max) {}
 
   absl::Status Refuse(const Operation& op, const std::string& why) const {
     return absl::InvalidArgumentError(
@@ -64,12 +104,39 @@ class Symbolizer {
 
   // `name` of `u` (the op at p1) differs from `q`'s (at p2): rewritten into
   // what holds at every extent, or refused.
-  absl::Status Attribute(Operation& u, const Operation& q, const std::string& name) const {
+  absl::Status Attribute(Operation& u, const Operation& q, const Operation* m,
+                         const std::string& name, std::vector<Growing>* growing) const {
     const ir::Attribute& a = u.attrs().at(name);
     const ir::Attribute& b = q.attrs().at(name);
     if (u.kind() == OpKind::kConst) {
-      return Refuse(u, absl::StrCat("is a constant built from ", symbol_,
-                                    " (an arange or a mask of its size), which differs with it"));
+      const TensorDataPtr& x = std::get<TensorDataPtr>(a);
+      const TensorDataPtr& y = std::get<TensorDataPtr>(b);
+      const TensorDataPtr at_max = m != nullptr && m->kind() == OpKind::kConst && m->HasAttr(name)
+                                       ? m->GetTensor(name)
+                                       : nullptr;
+      std::vector<int> axes;
+      bool grows = x && y && at_max && x->type().shape.rank() == at_max->type().shape.rank() &&
+                   y->type().shape.rank() == x->type().shape.rank() &&
+                   x->type().shape.is_static() && y->type().shape.is_static() &&
+                   at_max->type().shape.is_static();
+      for (int d = 0; grows && d < x->type().shape.rank(); ++d) {
+        const int64_t e1 = x->type().shape[d].extent(), e2 = y->type().shape[d].extent(),
+                      em = at_max->type().shape[d].extent();
+        if (e1 == p1_ && e2 == p2_ && em == max_) {
+          axes.push_back(d);
+        } else if (e1 != e2 || e1 != em) {
+          grows = false;
+        }
+      }
+      grows = grows && !axes.empty() && LeadingBlockOf(*x, *at_max) && LeadingBlockOf(*y, *at_max);
+      if (!grows) {
+        return Refuse(u, absl::StrCat("is a constant built from ", symbol_,
+                                      " (an arange or a mask of its size) that differs with it, "
+                                      "not as the leading block of its value at ",
+                                      symbol_, " = ", max_));
+      }
+      growing->push_back({&u, at_max, std::move(axes)});
+      return absl::OkStatus();
     }
     if (u.kind() == OpKind::kReshape && name == "shape") {
       std::vector<int64_t> x = std::get<std::vector<int64_t>>(a);
@@ -109,14 +176,17 @@ class Symbolizer {
 
  private:
   const std::string& symbol_;
-  int64_t p1_, p2_;
+  int64_t p1_, p2_, max_;
 };
 
 }  // namespace
 
 absl::Status SymbolizeExtent(Graph* unit, const Graph& probe, const std::string& symbol, int64_t p1,
-                             int64_t p2) {
-  const Symbolizer s(symbol, p1, p2);
+                             int64_t p2, const Graph* at_max, int64_t max) {
+  const Symbolizer s(symbol, p1, p2, max);
+  // The model at the maximum serves only if it is the same program.
+  if (at_max != nullptr && at_max->num_ops() != probe.num_ops()) at_max = nullptr;
+  std::vector<Growing> growing;
   if (unit->inputs().size() != probe.inputs().size() ||
       unit->outputs().size() != probe.outputs().size()) {
     return absl::InvalidArgumentError(
@@ -132,8 +202,11 @@ absl::Status SymbolizeExtent(Graph* unit, const Graph& probe, const std::string&
     to_unit[q] = u;
   }
   auto u_it = unit->ops().begin();
+  auto m_it = at_max != nullptr ? at_max->ops().begin() : probe.ops().end();
   for (const auto& q_op : probe.ops()) {
     const Operation& q = *q_op;
+    const Operation* m = at_max != nullptr ? (m_it++)->get() : nullptr;
+    if (m != nullptr && m->kind() != q.kind()) m = nullptr;
     if (u_it == unit->ops().end()) {
       return s.Refuse(q, absl::StrCat("is in the program only at ", symbol, " = ", p2,
                                       ": the model's program depends on ", symbol));
@@ -153,7 +226,8 @@ absl::Status SymbolizeExtent(Graph* unit, const Graph& probe, const std::string&
                                       ": the model's program depends on ", symbol));
     }
     for (const auto& [name, value] : q.attrs()) {
-      if (!SameAttribute(u.attrs().at(name), value)) RETURN_IF_ERROR(s.Attribute(u, q, name));
+      if (!SameAttribute(u.attrs().at(name), value))
+        RETURN_IF_ERROR(s.Attribute(u, q, m, name, &growing));
     }
     for (int r = 0; r < q.num_results(); ++r) {
       ASSIGN_OR_RETURN(TensorType t, s.Type(u.result(r)->type(), q.result(r)->type(),
@@ -173,6 +247,36 @@ absl::Status SymbolizeExtent(Graph* unit, const Graph& probe, const std::string&
                                                      " is a different value at ", symbol, " = ", p1,
                                                      " than at ", p2));
     }
+  }
+  // Growing constants: their value at the maximum, cut to the run's extent
+  // along each of their symbolic axes by the extent of an input's.
+  Value* like = nullptr;
+  int like_axis = -1;
+  for (const auto& in : unit->inputs()) {
+    for (int d = 0; d < in->type().shape.rank() && like == nullptr; ++d) {
+      if (!in->type().shape[d].is_static() && in->type().shape[d].symbol() == symbol)
+        like = in.get(), like_axis = d;
+    }
+  }
+  for (const Growing& g : growing) {
+    if (like == nullptr) return s.Refuse(*g.op, "grows with a symbol no input carries");
+    Value* c = g.op->result();
+    const std::vector<Operation*> users = c->users();
+    g.op->mutable_attrs()["value"] = g.at_max;
+    c->set_type(g.at_max->type());
+    Builder b(unit, std::next(unit->Position(g.op)));
+    b.SetLoc(g.op->loc());
+    Value* cut = c;
+    for (int axis : g.axes) {
+      ASSIGN_OR_RETURN(cut, b.Make(OpKind::kSliceLike, {cut, like},
+                                   {{"axis", int64_t{axis}}, {"like_axis", int64_t{like_axis}}}));
+    }
+    for (Operation* user : users) {
+      for (int i = 0; i < user->num_operands(); ++i)
+        if (user->operand(i) == c) user->SetOperand(i, cut);
+    }
+    for (size_t i = 0; i < unit->outputs().size(); ++i)
+      if (unit->outputs()[i] == c) unit->SetOutput(static_cast<int>(i), cut);
   }
   // Every type again from the shape rules over the symbol: an op whose rule
   // cannot take it, or a type the probes' coincidence made, stops here.

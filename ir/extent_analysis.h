@@ -35,8 +35,15 @@ inline constexpr int64_t kSliceToEnd = INT64_MAX;
 // `unit` is the model imported with the symbol at `p1`, `probe` at `p2`
 // (p1 != p2, both > 1); on success `unit` is rewritten in place into the
 // graph over the symbol `symbol`. Otherwise InvalidArgument naming the op.
+//
+// `at_max` (optional) is the model at the range's maximum `max`: a constant
+// that grows with the extent, each probe's value the leading block of its
+// value there along the symbol's axes (the positions arange(seq) picks from
+// a table, a causal mask tril(ones(seq, seq))), becomes that value cut by
+// slice_like to the run's extent, read from an input carrying the symbol.
+// Without it, or for any other constant that differs, refused.
 absl::Status SymbolizeExtent(Graph* unit, const Graph& probe, const std::string& symbol, int64_t p1,
-                             int64_t p2);
+                             int64_t p2, const Graph* at_max = nullptr, int64_t max = 0);
 
 }  // namespace sinter::ir
 

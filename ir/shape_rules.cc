@@ -822,6 +822,26 @@ absl::Status InferSlice(const Operation& op, std::vector<TensorType>* results) {
   return absl::OkStatus();
 }
 
+absl::Status InferSliceLike(const Operation& op, std::vector<TensorType>* results) {
+  const Shape& x = op.operand(0)->type().shape;
+  const Shape& like = op.operand(1)->type().shape;
+  if (x.rank() == 0 || like.rank() == 0) return Invalid("slice_like of a scalar");
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), x.rank()));
+  ASSIGN_OR_RETURN(int64_t like_axis, NormalizeAxis(op.GetInt("like_axis"), like.rank()));
+  const Dim& from = x[static_cast<int>(axis)];
+  const Dim& to = like[static_cast<int>(like_axis)];
+  if (!from.is_static())
+    return Invalid("slice_like of a dim sized by the run: ", ToString(op.operand(0)->type()));
+  if (to.is_static() && to.extent() > from.extent()) {
+    return Invalid("slice_like of ", to.extent(), " rows from ", ToString(op.operand(0)->type()),
+                   " along axis ", axis);
+  }
+  std::vector<Dim> dims = x.dims();
+  dims[static_cast<size_t>(axis)] = to;
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
+  return absl::OkStatus();
+}
+
 absl::Status InferExpand(const Operation& op, std::vector<TensorType>* results) {
   ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
   const auto& shape = op.GetInts("shape");

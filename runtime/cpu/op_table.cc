@@ -1392,6 +1392,44 @@ StatusOr<std::vector<Dims>> SliceRunDims(const Attrs& attrs,
   return std::vector<Dims>{y};
 }
 
+// slice_like: x[0 : like's extent along like_axis] along axis, a strided
+// copy as slice's.
+StatusOr<SliceBounds> SliceLikeOf(const Attrs& attrs, const Dims& x, const Dims& like) {
+  SliceBounds b;
+  RT_ASSIGN_OR_RETURN(int64_t a, attrs.Int("axis"));
+  RT_ASSIGN_OR_RETURN(b.axis, Axis(a, x.size()));
+  RT_ASSIGN_OR_RETURN(int64_t la, attrs.Int("like_axis"));
+  RT_ASSIGN_OR_RETURN(int64_t like_axis, Axis(la, like.size()));
+  b.end = like[like_axis];
+  if (b.end > x[b.axis]) {
+    return InvalidArgument(StrCat("slice_like of ", b.end, " rows from ", DimsStr(x),
+                                  " along axis ", b.axis, ": the run is longer than the table"));
+  }
+  return b;
+}
+
+ParamsOr PrepareSliceLike(const PrepareContext& c) {
+  if (c.inputs[0]->dtype != c.outputs[0]->dtype)
+    return InvalidArgument("slice_like result of another dtype");
+  const Dims& x = c.inputs[0]->dims;
+  RT_ASSIGN_OR_RETURN(SliceBounds b, SliceLikeOf(c.attrs, x, c.inputs[1]->dims));
+  auto p = std::make_unique<CopyParams>();
+  p->dims = x;
+  p->dims[b.axis] = b.end;
+  p->strides = Strides(x);
+  p->elem = static_cast<int64_t>(sinter_dtype_size(c.outputs[0]->dtype));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], p->dims, "output"));
+  return std::unique_ptr<KernelParams>(std::move(p));
+}
+
+StatusOr<std::vector<Dims>> SliceLikeRunDims(const Attrs& attrs,
+                                             const std::vector<const TensorDesc*>& in) {
+  RT_ASSIGN_OR_RETURN(SliceBounds b, SliceLikeOf(attrs, in[0]->dims, in[1]->dims));
+  Dims y = in[0]->dims;
+  y[b.axis] = b.end;
+  return std::vector<Dims>{y};
+}
+
 ParamsOr PrepareExpand(const PrepareContext& c) {
   RT_RETURN_IF_ERROR(SameDType(c));
   RT_ASSIGN_OR_RETURN(Dims shape, c.attrs.Ints("shape"));
@@ -1602,6 +1640,7 @@ const OpDef kOps[] = {
     {"reshape", &PrepareReshape, &NoScratch, &RunReshape, nullptr, &ReshapeRunDims},
     {"transpose", &PrepareTranspose, &NoScratch, &RunStrided, nullptr, &TransposeRunDims},
     {"slice", &PrepareSlice, &NoScratch, &RunStrided, nullptr, &SliceRunDims},
+    {"slice_like", &PrepareSliceLike, &NoScratch, &RunStrided, nullptr, &SliceLikeRunDims},
     {"expand", &PrepareExpand, &NoScratch, &RunStrided},
     {"concat", &PrepareConcat, &NoScratch, &RunConcat, nullptr, &ConcatRunDims},
 };

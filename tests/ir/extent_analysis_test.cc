@@ -4,12 +4,15 @@
 // naming the op and why.
 #include "ir/extent_analysis.h"
 
+#include <cmath>
+#include <cstring>
 #include <tuple>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
+#include "ir/status_macros.h"
 
 namespace sinter::ir {
 namespace {
@@ -20,8 +23,8 @@ using ::testing::HasSubstr;
 // (2 * S) 22 and 26; the graph at 11 is rewritten and printed.
 absl::StatusOr<std::string> Symbolize(const std::string& text) {
   std::string u = text, p = text;
-  for (auto [c, a, b] : {std::tuple{'S', "11", "13"}, std::tuple{'R', "10", "12"},
-                         std::tuple{'K', "22", "26"}}) {
+  for (auto [c, a, b] :
+       {std::tuple{'S', "11", "13"}, std::tuple{'R', "10", "12"}, std::tuple{'K', "22", "26"}}) {
     for (size_t at; (at = u.find(c)) != std::string::npos;) u.replace(at, 1, a);
     for (size_t at; (at = p.find(c)) != std::string::npos;) p.replace(at, 1, b);
   }
@@ -126,6 +129,60 @@ TEST(ExtentAnalysisTest, OpWithoutARuleOverTheSymbolIsRefused) {
       "  return %y\n"
       "}\n",
       "cumsum");
+}
+
+// A constant of [n, n] f32 values f(i, j) for a graph at length n: the
+// model `graph @m(%x: f32[1,n,n]) { %c = const : f32[n,n]; %y = add(%x, %c) }`.
+std::string WithConstant(int64_t n, float (*f)(int64_t, int64_t, int64_t)) {
+  std::string hex;
+  static const char* digits = "0123456789ABCDEF";
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = f(i, j, n);
+      unsigned char bytes[4];
+      std::memcpy(bytes, &v, 4);
+      for (unsigned char c : bytes) hex += {digits[c >> 4], digits[c & 15]};
+    }
+  }
+  const std::string e = std::to_string(n);
+  return "graph @m(%x: f32[1," + e + "," + e + "]) {\n  %c = const() {value = #0} : f32[" + e +
+         "," + e + "]\n  %y = add(%x, %c) : f32[1," + e + "," + e +
+         "]\n  return %y\n}\nblobs {\n  #0 = 0x" + hex + "\n}\n";
+}
+
+absl::Status SymbolizeConstant(float (*f)(int64_t, int64_t, int64_t), std::string* printed) {
+  auto g1 = Parse(WithConstant(11, f));
+  auto g2 = Parse(WithConstant(13, f));
+  auto g3 = Parse(WithConstant(16, f));
+  if (!g1.ok() || !g2.ok() || !g3.ok()) return absl::InternalError("parse");
+  RETURN_IF_ERROR(SymbolizeExtent(g1->get(), **g2, "seq", 11, 13, g3->get(), 16));
+  *printed = Print(**g1);
+  return absl::OkStatus();
+}
+
+// A causal mask (0 on and below the diagonal, -inf above), as
+// torch.tril(ones(T, T)) filled becomes at each length: the leading block
+// of its value at the maximum, which the rewrite cuts to the run's length
+// along both axes by the extent of the input's.
+TEST(ExtentAnalysisTest, ConstantThatGrowsWithTheLengthIsCutFromItsLongest) {
+  std::string printed;
+  absl::Status st = SymbolizeConstant(
+      [](int64_t i, int64_t j, int64_t) { return j <= i ? 0.0f : -INFINITY; }, &printed);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_THAT(printed, HasSubstr("const() {value = #0} : f32[16,16]"));
+  EXPECT_THAT(printed, HasSubstr("slice_like(%0, %x) {axis = 0, like_axis = 1} : f32[?seq,16]"));
+  EXPECT_THAT(printed, HasSubstr("slice_like(%1, %x) {axis = 1, like_axis = 1} : f32[?seq,?seq]"));
+  EXPECT_THAT(printed, HasSubstr("add(%x, %2) : f32[1,?seq,?seq]"));
+}
+
+// Values that depend on the length itself (i / n): no block of the longest.
+TEST(ExtentAnalysisTest, ConstantScaledByTheLengthIsRefused) {
+  std::string printed;
+  absl::Status st = SymbolizeConstant(
+      [](int64_t i, int64_t j, int64_t n) { return static_cast<float>(i + j) / n; }, &printed);
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("is a constant built from seq (an arange or a mask of its size) that "
+                        "differs with it, not as the leading block of its value at seq = 16"));
 }
 
 // A program that depends on the length (an op only at one of them).

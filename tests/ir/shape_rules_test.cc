@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "gmock/gmock.h"
-#include "ir/extent_analysis.h"
 #include "gtest/gtest.h"
+#include "ir/extent_analysis.h"
 #include "ir/graph.h"
 #include "ir/shape_rules.h"
 
@@ -323,6 +323,15 @@ TEST(ShapeRulesTest, SymbolicExtentThroughGemmsAndRecurrence) {
   AttributeMap whole{
       {"axis", int64_t{1}}, {"start", int64_t{0}}, {"end", kSliceToEnd}, {"step", int64_t{1}}};
   EXPECT_EQ(InferOne(OpKind::kSlice, {S({one, seq, eight})}, whole), S({one, seq, eight}));
+  // slice_like: a static table's first rows, as many as the symbol has.
+  const AttributeMap like{{"axis", int64_t{0}}, {"like_axis", int64_t{1}}};
+  EXPECT_EQ(InferOne(OpKind::kSliceLike, {F({16, 8}), S({one, seq, eight})}, like),
+            S({seq, eight}));
+  EXPECT_EQ(InferOne(OpKind::kSliceLike, {F({16, 8}), F({1, 5, 8})}, like), F({5, 8}));
+  EXPECT_THAT(InferError(OpKind::kSliceLike, {F({4, 8}), F({1, 5, 8})}, like),
+              HasSubstr("slice_like of 5 rows"));
+  EXPECT_THAT(InferError(OpKind::kSliceLike, {S({seq, eight}), S({one, seq, eight})}, like),
+              HasSubstr("slice_like of a dim sized by the run"));
   // Negative bounds stay out of range on a static dim.
   last["axis"] = int64_t{2};
   EXPECT_THAT(InferError(OpKind::kSlice, {S({one, seq, eight})}, last), HasSubstr("out of range"));

@@ -7,6 +7,7 @@
 #define SINTER_TESTS_MODELS_CASE_OPTIONS_H_
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 #include <string>
 
@@ -22,6 +23,23 @@ inline std::string NoteField(const ModelCase& c, const std::string& key) {
   if (at == std::string::npos) return "";
   std::string v = c.note.substr(at + key.size() + 2);
   return v.substr(0, std::min(v.find(';'), v.find(" (")));
+}
+
+// A case compiled also with a symbolic sequence extent (issue 12; note
+// "seq: MIN..MAX axis A"): sets it on input 0 and gives the axis, or false.
+inline bool SeqOptions(const ModelCase& c, frontend::ImportOptions* opts, int* axis) {
+  const std::string f = NoteField(c, "seq");
+  int64_t lo = 0, hi = 0;
+  int a = -1;
+  if (f.empty() || std::sscanf(f.c_str(), "%ld..%ld axis %d", &lo, &hi, &a) != 3 ||
+      opts->inputs.empty() || a < 0 || a >= static_cast<int>(opts->inputs[0].shape.size()))
+    return false;
+  opts->inputs[0].batch_axis = a;
+  opts->batch_symbol = "seq";
+  opts->batch_min = lo;
+  opts->batch_max = hi;
+  *axis = a;
+  return true;
 }
 
 inline void AddCaseOptions(const ModelCase& c, const std::string& lib_dir,

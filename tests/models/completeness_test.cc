@@ -57,6 +57,13 @@ std::map<sinter::ir::OpKind, std::string> Reached(const std::string& models) {
     sinter::codegen::CompileOptions copts;
     copts.cpu = "none";  // no native code needed to see the ops
     if (sinter::codegen::Compile(**graph, copts, nullptr).ok()) note(**graph, "default pipeline");
+    // With a symbolic sequence extent (slice_like appears only there).
+    int axis = 0;
+    sinter::ir::BatchSymbol seq;
+    if (sinter::testing::SeqOptions(c, &opts, &axis)) {
+      auto symbolic = sinter::frontend::ImportTorchScript(c.file, opts, nullptr, &seq);
+      if (symbolic.ok()) note(**symbolic, "symbolic seq");
+    }
   }
   return seen;
 }

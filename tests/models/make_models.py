@@ -375,14 +375,14 @@ def _make_outputs_nontrivial(m, hw, frames=0, pair=False):
         h.remove()
 
 
-@case("transformer", "model", "1,128,256")
+@case("transformer", "model", "1,128,256", note="seq: 1..128 axis 1")
 def _transformer():
     layer = nn.TransformerEncoderLayer(d_model=256, nhead=4,
                                        dim_feedforward=1024, batch_first=True)
     return nn.TransformerEncoder(layer, num_layers=2)
 
 
-@case("lstm", "model", "1,32,64")
+@case("lstm", "model", "1,32,64", note="seq: 1..128 axis 1")
 def _lstm_model():
     class LstmClassifier(nn.Module):
         def __init__(self):
@@ -402,7 +402,7 @@ def _lstm_model():
 # standard path; "tail": each row's padding is at its end (length from the
 # first id), so it takes the nested-tensor path and outputs zeros there.
 @case("bert_padding_random", "model", "2,16", dtypes="i64", int_high=50,
-      mask="random")
+      mask="random", note="seq: 1..16 axis 1")
 @case("bert_padding_tail", "model", "3,16", dtypes="i64", int_high=17,
       mask="tail")
 def _bert_padding(mask):
@@ -476,7 +476,8 @@ def _gru():
     return Gru()
 
 
-@case("gpt2_block", "model", "2,16,64")
+@case("gpt2_block", "model", "2,16,64",
+      note="seq: 1..16 axis 1 (its positional table has 16 rows)")
 def _gpt2_block():
     # A GPT-2 decoder block: learned positions indexed by torch.arange, a
     # causal mask from torch.tril filled with -inf, pre-norm attention and

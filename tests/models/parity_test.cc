@@ -343,23 +343,22 @@ class DynamicBatchTest : public testing::Test {
 };
 
 // One artifact for every sequence length (issue 12): the case compiled
-// once with its sequence axis a symbolic extent (`seq=1..128`), which the
+// once with its sequence axis a symbolic extent (`seq=1..max`), which the
 // per-sample batch cannot run (attention and the recurrence mix along it),
-// then run at 7, 64 and 128 in one session, each against LibTorch at that
-// length; a length outside the range and a wrong static dim are refused
-// through the C API naming them.
+// then run at 7, max / 2, max and 1 in one session, each against LibTorch
+// at that length; a length outside the range and a wrong static dim are
+// refused through the C API naming them.
 class DynamicSeqTest : public testing::Test {
  public:
-  DynamicSeqTest(Case c, int axis) : c_(std::move(c)), axis_(axis) {}
+  explicit DynamicSeqTest(Case c) : c_(std::move(c)) {}
 
   void TestBody() override {
     sinter::frontend::ImportOptions opts;
-    sinter::frontend::InputSpec spec{c_.shapes[0], sinter::ir::DType::kF32};
-    spec.batch_axis = axis_;
-    opts.inputs.push_back(spec);
-    opts.batch_symbol = "seq";
-    opts.batch_min = 1;
-    opts.batch_max = 128;
+    const sinter::ir::DType dtype =
+        c_.dtypes[0] == "i64" ? sinter::ir::DType::kI64 : sinter::ir::DType::kF32;
+    opts.inputs.push_back({c_.shapes[0], dtype});
+    ASSERT_TRUE(sinter::testing::SeqOptions(c_, &opts, &axis_)) << c_.note;
+    max_ = opts.batch_max;
     sinter::ir::BatchSymbol seq;
     auto graph = sinter::frontend::ImportTorchScript(c_.file, opts, nullptr, &seq);
     ASSERT_TRUE(graph.ok()) << graph.status();
@@ -369,7 +368,8 @@ class DynamicSeqTest : public testing::Test {
     sinter::codegen::CompileReport report;
     auto artifact = sinter::codegen::Compile(**graph, copts, &report);
     ASSERT_TRUE(artifact.ok()) << artifact.status();
-    EXPECT_NE(report.batch.find("symbolic extent: seq in [1, 128]"), std::string::npos)
+    EXPECT_NE(report.batch.find("symbolic extent: seq in [1, " + std::to_string(max_) + "]"),
+              std::string::npos)
         << report.batch;
     sinter_model* model = LoadOrNull(*artifact);
     ASSERT_NE(model, nullptr);
@@ -382,8 +382,8 @@ class DynamicSeqTest : public testing::Test {
     ASSERT_EQ(sinter_model_dim_range(model, 0, 0, axis_, &symbol, &lo, &hi), nullptr);
     EXPECT_STREQ(symbol, "seq");
     EXPECT_EQ(lo, 1);
-    EXPECT_EQ(hi, 128);
-    for (int64_t n : {7, 64, 128, 7}) {
+    EXPECT_EQ(hi, max_);
+    for (int64_t n : {int64_t{7}, max_ / 2, max_, int64_t{1}}) {
       SCOPED_TRACE("seq " + std::to_string(n));
       Case at = c_;
       at.shapes[0][axis_] = n;
@@ -395,12 +395,13 @@ class DynamicSeqTest : public testing::Test {
     ASSERT_EQ(sinter_session_create(model, nullptr, &session), nullptr);
     std::unique_ptr<sinter_session, void (*)(sinter_session*)> hold_session(session,
                                                                             sinter_session_release);
+    const sinter_dtype dt = dtype == sinter::ir::DType::kI64 ? SINTER_I64 : SINTER_F32;
     auto refused = [&](std::vector<int64_t> dims, const std::string& want) {
       int64_t n = 1;
       for (int64_t d : dims) n *= d;
-      std::vector<float> data(static_cast<size_t>(n));
-      sinter_status* st = sinter_session_set_input(session, 0, SINTER_F32, dims.data(), dims.size(),
-                                                   data.data(), data.size() * sizeof(float));
+      std::vector<uint8_t> data(static_cast<size_t>(n) * sinter_dtype_size(dt));
+      sinter_status* st = sinter_session_set_input(session, 0, dt, dims.data(), dims.size(),
+                                                   data.data(), data.size());
       ASSERT_NE(st, nullptr);
       EXPECT_EQ(sinter_status_get_code(st), SINTER_INVALID_ARGUMENT);
       EXPECT_NE(std::string(sinter_status_get_message(st)).find(want), std::string::npos)
@@ -408,16 +409,18 @@ class DynamicSeqTest : public testing::Test {
       sinter_status_free(st);
     };
     std::vector<int64_t> dims = c_.shapes[0];
-    dims[axis_] = 129;
-    refused(dims, "seq = 129 is outside its range [1, 128]");
+    dims[axis_] = max_ + 1;
+    refused(dims, "seq = " + std::to_string(max_ + 1) + " is outside its range [1, " +
+                      std::to_string(max_) + "]");
     dims[axis_] = 5;
-    dims.back() += 1;
+    dims[axis_ == 0 ? 1 : 0] += 1;  // a static dim
     refused(dims, "expected [");
   }
 
  private:
   Case c_;
-  int axis_;
+  int axis_ = 0;
+  int64_t max_ = 0;
 };
 
 // Several real models with native code loaded at once, run interleaved and
@@ -511,10 +514,9 @@ int main(int argc, char** argv) {
                           [c]() -> testing::Test* { return new ParityTest(c); });
   }
   for (const Case& c : cases) {
-    // Their sequence axis: batch-first [1, seq, features].
-    if (c.name != "transformer" && c.name != "lstm") continue;
+    if (sinter::testing::NoteField(c, "seq").empty()) continue;
     testing::RegisterTest("dynamic_seq", c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
-                          [c]() -> testing::Test* { return new DynamicSeqTest(c, 1); });
+                          [c]() -> testing::Test* { return new DynamicSeqTest(c); });
   }
   for (const Case& c : cases) {
     if (c.group != "model") continue;

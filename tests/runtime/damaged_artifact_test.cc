@@ -658,6 +658,44 @@ TEST(HandMadeArtifactTest, SymbolicExtentRunsAtEachRunsShape) {
   sinter_model_release(r.model);
 }
 
+// slice_like (a constant that grows with a symbolic extent, cut to the
+// run's): the first rows of w, as many as x has; a run longer than the
+// table, though in the symbol's range, stops with the kernel named.
+TEST(HandMadeArtifactTest, SliceLikeCutsTheTableToTheRunsExtent) {
+  ModelSpec m = BaseSpec();
+  m.tensors[0] = T("x", {-1}, fmt::TensorKind::Dynamic, -1, 0);
+  m.tensors[2] = T("y", {-1, 2, 3, 3}, fmt::TensorKind::Dynamic, -1, 0);
+  m.tensors[0].byte_size = m.tensors[2].byte_size = 0;
+  m.tensors.resize(3);
+  m.outputs = {2};
+  m.kernels = {{"slice_like", {1, 0}, {2}, {IntAttr("axis", 0), IntAttr("like_axis", 0)}}};
+  m.arena_bytes = 0;
+  m.batch = ModelSpec::Batch{"n", 1, 4, {0}, {-1}, false};
+  Result r = Load(Serialize(m), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  sinter_session* s = nullptr;
+  ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+  const std::vector<float> w = Pattern(36, 5), x(4);
+  for (int64_t rows : {1, 2}) {
+    ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, &rows, 1, x.data(), rows * 4), nullptr);
+    ASSERT_EQ(sinter_session_run(s), nullptr);
+    std::vector<float> y(static_cast<size_t>(rows) * 18);
+    ASSERT_EQ(sinter_session_copy_output(s, 0, y.data(), y.size() * 4), nullptr);
+    EXPECT_EQ(y, std::vector<float>(w.begin(), w.begin() + rows * 18));
+  }
+  const int64_t three = 3;
+  ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, &three, 1, x.data(), 12), nullptr);
+  sinter_status* st = sinter_session_run(s);
+  EXPECT_EQ(sinter_status_get_code(st), SINTER_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sinter_status_get_message(st)).find("the run is longer than the table"),
+            std::string::npos)
+      << sinter_status_get_message(st);
+  EXPECT_NE(std::string(sinter_status_get_message(st)).find("slice_like"), std::string::npos);
+  sinter_status_free(st);
+  sinter_session_release(s);
+  sinter_model_release(r.model);
+}
+
 // The CUDA cases: the convolution alone (a kernel the CUDA target runs).
 void CudaConvOnly(ModelSpec* m) {
   m->kernels.resize(1);
