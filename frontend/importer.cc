@@ -1220,13 +1220,18 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
                                                              PartitionSummary* summary,
                                                              ir::BatchSymbol* batch) {
   std::vector<int> axes;
-  bool dynamic = false;
+  bool dynamic = false, several_axes = false;
   for (size_t i = 0; i < options.inputs.size(); ++i) {
     const InputSpec& s = options.inputs[i];
     if (s.batch_axis >= static_cast<int>(s.shape.size()))
       return absl::InvalidArgumentError(absl::StrCat("input ", i, ": batch axis out of range"));
+    for (int a : s.more_axes) {
+      if (s.batch_axis < 0 || a < 0 || a >= static_cast<int>(s.shape.size()) || a == s.batch_axis)
+        return absl::InvalidArgumentError(absl::StrCat("input ", i, ": bad symbolic axis ", a));
+    }
     axes.push_back(s.batch_axis < 0 ? -1 : s.batch_axis);
     dynamic |= s.batch_axis >= 0;
+    several_axes |= !s.more_axes.empty();
   }
   if (!dynamic) return ImportOnce(path, options, summary);
   if (batch == nullptr)
@@ -1238,19 +1243,26 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
   // which axes follow the batch (ir/batch_analysis.h). 3, not 2: fewer
   // coincidences with the small extents models have anyway.
   constexpr int64_t kProbe = 3;
-  ImportOptions unit = options, probe = options;
-  for (size_t i = 0; i < axes.size(); ++i) {
-    if (axes[i] < 0) continue;
-    unit.inputs[i].shape[axes[i]] = 1;
-    probe.inputs[i].shape[axes[i]] = kProbe;
-  }
-  ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> graph, ImportOnce(path, unit, summary));
-  ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> probed, ImportOnce(path, probe, nullptr));
-  absl::StatusOr<std::vector<int>> outputs = ir::CheckSeparableBatch(*graph, *probed, axes, kProbe);
-  if (outputs.ok()) {
-    *batch = ir::BatchSymbol{options.batch_symbol, options.batch_min, options.batch_max, axes,
-                             *std::move(outputs)};
-    return graph;
+  // Every axis of the symbol at `extent`.
+  auto at = [&](int64_t extent) {
+    ImportOptions o = options;
+    for (InputSpec& s : o.inputs) {
+      if (s.batch_axis >= 0) s.shape[s.batch_axis] = extent;
+      for (int a : s.more_axes) s.shape[a] = extent;
+    }
+    return o;
+  };
+  absl::StatusOr<std::vector<int>> outputs = absl::InvalidArgumentError(
+      "the batch cannot run one sample at a time: an input has it on more than one axis");
+  if (!several_axes) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> graph, ImportOnce(path, at(1), summary));
+    ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> probed, ImportOnce(path, at(kProbe), nullptr));
+    outputs = ir::CheckSeparableBatch(*graph, *probed, axes, kProbe);
+    if (outputs.ok()) {
+      *batch = ir::BatchSymbol{options.batch_symbol, options.batch_min, options.batch_max, axes,
+                               *std::move(outputs)};
+      return graph;
+    }
   }
   // The model mixes values along the symbol (attention over a sequence, a
   // recurrence): then a symbolic extent every kernel takes at run, found
@@ -1269,14 +1281,8 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
   absl::Status symbolic = absl::InvalidArgumentError(absl::StrCat(
       "symbol '", options.batch_symbol, "': its range has fewer than two extents above 1"));
   if (probes.size() == 2) {
-    ImportOptions at1 = options, at2 = options;
-    for (size_t i = 0; i < axes.size(); ++i) {
-      if (axes[i] < 0) continue;
-      at1.inputs[i].shape[axes[i]] = probes[0];
-      at2.inputs[i].shape[axes[i]] = probes[1];
-    }
-    absl::StatusOr<std::unique_ptr<ir::Graph>> g1 = ImportOnce(path, at1, summary);
-    absl::StatusOr<std::unique_ptr<ir::Graph>> g2 = ImportOnce(path, at2, nullptr);
+    absl::StatusOr<std::unique_ptr<ir::Graph>> g1 = ImportOnce(path, at(probes[0]), summary);
+    absl::StatusOr<std::unique_ptr<ir::Graph>> g2 = ImportOnce(path, at(probes[1]), nullptr);
     // LibTorch's message up to its first line (its stack trace follows).
     auto failed_at = [&](int64_t extent, const absl::Status& st) {
       const std::string m(st.message());
@@ -1299,10 +1305,8 @@ absl::StatusOr<std::unique_ptr<ir::Graph>> ImportTorchScript(const std::string& 
       } else if (options.batch_max == probes[1]) {
         at_max = (*g2)->Clone();
       } else {
-        ImportOptions at3 = options;
-        for (size_t i = 0; i < axes.size(); ++i)
-          if (axes[i] >= 0) at3.inputs[i].shape[axes[i]] = options.batch_max;
-        absl::StatusOr<std::unique_ptr<ir::Graph>> g3 = ImportOnce(path, at3, nullptr);
+        absl::StatusOr<std::unique_ptr<ir::Graph>> g3 =
+            ImportOnce(path, at(options.batch_max), nullptr);
         if (g3.ok()) at_max = *std::move(g3);
         if (!g3.ok()) max_failed = g3.status();
       }

@@ -21,6 +21,10 @@ struct InputSpec {
   // The axis that is the dynamic batch (ImportOptions::batch_symbol), or -1;
   // its extent in `shape` is ignored.
   int batch_axis = -1;
+  // Further axes of the same symbol (an attention mask [seq, seq]): only a
+  // symbolic extent (ir/extent_analysis.h) can have them, never a batch run
+  // per sample.
+  std::vector<int> more_axes;
 };
 
 // Partial compilation (`sinterc --fallback torch`): what sinter cannot

@@ -139,21 +139,32 @@ class Symbolizer {
       return absl::OkStatus();
     }
     if (u.kind() == OpKind::kReshape && name == "shape") {
+      // Each entry that follows the extent becomes -1: one is inferred;
+      // several take, in order, x's symbolic axes (`from`), which the
+      // shape rule checks keep elements in order.
       std::vector<int64_t> x = std::get<std::vector<int64_t>>(a);
       const std::vector<int64_t>& y = std::get<std::vector<int64_t>>(b);
-      int at = -1;
-      for (size_t i = 0; i < x.size() && x.size() == y.size(); ++i) {
-        if (x[i] == y[i]) continue;
-        if (x[i] != p1_ || y[i] != p2_ || at >= 0)
-          return Refuse(u, absl::StrCat("folds ", symbol_, " into another dimension"));
-        at = static_cast<int>(i);
-      }
-      if (at < 0) return Refuse(u, absl::StrCat("reshapes to a rank that depends on ", symbol_));
+      if (x.size() != y.size())
+        return Refuse(u, absl::StrCat("reshapes to a rank that depends on ", symbol_));
       for (int64_t e : x) {
         if (e == -1) return Refuse(u, absl::StrCat("infers a dim besides ", symbol_));
       }
-      x[static_cast<size_t>(at)] = -1;  // the symbol (InferRunSizedReshape)
+      int differ = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (x[i] == y[i]) continue;
+        if (x[i] != p1_ || y[i] != p2_)
+          return Refuse(u, absl::StrCat("folds ", symbol_, " into another dimension"));
+        x[i] = -1;
+        ++differ;
+      }
+      std::vector<int64_t> from;
+      const Shape& in = u.operand(0)->type().shape;
+      for (int d = 0; d < in.rank(); ++d)
+        if (!in[d].is_static()) from.push_back(d);
+      if (differ == 0 || (differ > 1 && static_cast<size_t>(differ) != from.size()))
+        return Refuse(u, absl::StrCat("folds ", symbol_, " into another dimension"));
       u.mutable_attrs()[name] = x;
+      if (differ > 1) u.mutable_attrs()["from"] = from;
       return absl::OkStatus();
     }
     if (u.kind() == OpKind::kSlice && (name == "start" || name == "end")) {

@@ -638,7 +638,51 @@ absl::StatusOr<Dim> RunSizedDim(const Operation& op);
 // A reshape of x sized by the run (kRunExtents): x's one symbolic dim stays
 // whole at the target's -1, the other elements regrouped, so the result's
 // size follows the symbol with no arithmetic on it.
+// With `from`: several symbolic dims kept whole, each -1 of the target
+// taking the extent of x's axis `from` names, in order; the static dims
+// between them regroup with equal products, so elements keep their order.
+absl::Status InferReshapeFrom(const Operation& op, std::vector<TensorType>* results) {
+  const Shape& in = op.operand(0)->type().shape;
+  const std::vector<int64_t>& out = op.GetInts("shape");
+  const std::vector<int64_t>& from = op.GetInts("from");
+  std::vector<Dim> dims;
+  size_t k = 0;
+  int64_t at = 0;  // next axis of x
+  int64_t in_prod = 1, out_prod = 1;
+  auto segment_done = [&](int64_t end) -> absl::Status {
+    for (; at < end; ++at) {
+      if (!in[static_cast<int>(at)].is_static())
+        return Invalid("reshape: x's dim ", at, " is sized by the run but no -1 takes it");
+      if (__builtin_mul_overflow(in_prod, in[static_cast<int>(at)].extent(), &in_prod))
+        return Invalid("reshape input overflows");
+    }
+    if (in_prod != out_prod)
+      return Invalid("reshape of ", ToString(op.operand(0)->type()), " to ", Dims(out),
+                     " moves elements across a dim sized by the run");
+    in_prod = out_prod = 1;
+    return absl::OkStatus();
+  };
+  for (int64_t e : out) {
+    if (e == -1) {
+      if (k >= from.size() || from[k] < at || from[k] >= in.rank())
+        return Invalid("reshape: `from` ", Dims(from), " does not fit ", Dims(out));
+      RETURN_IF_ERROR(segment_done(from[k]));
+      dims.push_back(in[static_cast<int>(from[k])]);
+      at = from[k++] + 1;
+    } else if (e < 0 || __builtin_mul_overflow(out_prod, e, &out_prod)) {
+      return Invalid("bad reshape target ", Dims(out));
+    } else {
+      dims.push_back(Dim::Static(e));
+    }
+  }
+  if (k != from.size()) return Invalid("reshape: `from` ", Dims(from), " does not fit ", Dims(out));
+  RETURN_IF_ERROR(segment_done(in.rank()));
+  results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
+  return absl::OkStatus();
+}
+
 absl::Status InferRunSizedReshape(const Operation& op, std::vector<TensorType>* results) {
+  if (op.HasAttr("from")) return InferReshapeFrom(op, results);
   const Shape& in = op.operand(0)->type().shape;
   const std::vector<int64_t>& out = op.GetInts("shape");
   std::optional<Dim> symbol;
@@ -671,7 +715,8 @@ absl::Status InferRunSizedReshape(const Operation& op, std::vector<TensorType>* 
 }
 
 absl::Status InferReshape(const Operation& op, std::vector<TensorType>* results) {
-  if (!op.operand(0)->type().shape.is_static()) return InferRunSizedReshape(op, results);
+  if (!op.operand(0)->type().shape.is_static() || op.HasAttr("from"))
+    return InferRunSizedReshape(op, results);
   ASSIGN_OR_RETURN(auto in, StaticExtents(op.operand(0)));
   std::vector<int64_t> out = op.GetInts("shape");
   int64_t known = 1, infer_at = -1, total = 1;

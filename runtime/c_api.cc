@@ -326,8 +326,14 @@ sinter_status* sinter_model_dim_range(const sinter_model* model, int is_output, 
     }
     const auto& t = model->model->tensors()[list[index]];
     const sinter::rt::BatchInfo* b = model->model->batch();
+    // A symbolic extent's input has it at every -1 (an attention mask on
+    // both axes); a batch, at its one axis.
+    const bool symbolic_input = b != nullptr && !b->per_sample && !is_output &&
+                                axis < t.dims.size() && t.dims[axis] == -1 &&
+                                b->input_axes[index] >= 0;
     if (axis >= t.dims.size() || b == nullptr ||
-        (is_output ? b->output_axes : b->input_axes)[index] != static_cast<int>(axis)) {
+        ((is_output ? b->output_axes : b->input_axes)[index] != static_cast<int>(axis) &&
+         !symbolic_input)) {
       return MakeStatus(
           SINTER_INVALID_ARGUMENT,
           sinter::rt::StrCat(what, " '", t.name, "' axis ", axis, " of ", t.dims.size(),

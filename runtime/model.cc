@@ -284,13 +284,16 @@ Status Model::VerifyBatch(const format::Batch& b) {
         ok = t.dims[a] == 1 && t.kind != TensorKind::kDynamic &&
              t.byte_size <= static_cast<uint64_t>(INT64_MAX / info.max);
       } else if (ok) {
+        // Every -1 of it is the symbol (an attention mask [seq, seq] has
+        // two), `a` the first.
         std::vector<int64_t> at_max = t.dims;
-        at_max[a] = info.max;
+        for (int64_t& e : at_max) e = e == -1 ? info.max : e;
         int64_t n;
         uint64_t bytes;
         ok =
             out == &info.input_axes && t.kind == TensorKind::kDynamic && t.dims[a] == -1 &&
-            std::count(t.dims.begin(), t.dims.end(), -1) == 1 && CheckedNumElements(at_max, &n) &&
+            std::find(t.dims.begin(), t.dims.begin() + a, -1) == t.dims.begin() + a &&
+            CheckedNumElements(at_max, &n) &&
             !__builtin_mul_overflow(static_cast<uint64_t>(n), sinter_dtype_size(t.dtype), &bytes) &&
             bytes <= kMaxBytes;
       }

@@ -73,17 +73,30 @@ Status Session::SetInput(size_t index, sinter_dtype dtype, const int64_t* dims, 
   // symbol's range; everything else is the model's.
   const BatchInfo* batch = model_->batch();
   const int axis = batch != nullptr ? batch->input_axes[index] : -1;
+  // The symbol's axes: the batch axis, or every -1 of a symbolic extent's
+  // input (an attention mask [seq, seq] has two, which must agree).
+  auto symbolic_at = [&](size_t i) {
+    return static_cast<int>(i) == axis ||
+           (axis >= 0 && !batch->per_sample && i < d.dims.size() && d.dims[i] == -1);
+  };
   auto dims_text = [&](const int64_t* v, size_t n, bool symbolic) {
     std::string t = "[";
     for (size_t i = 0; v != nullptr && i < n; ++i) {
       t += i ? "," : "";
-      t += symbolic && static_cast<int>(i) == axis ? batch->symbol : std::to_string(v[i]);
+      t += symbolic && symbolic_at(i) ? batch->symbol : std::to_string(v[i]);
     }
     return t + "]";
   };
   bool same = rank == d.dims.size() && (rank == 0 || dims != nullptr);
-  for (size_t i = 0; same && i < rank; ++i)
-    same = static_cast<int>(i) == axis || dims[i] == d.dims[i];
+  for (size_t i = 0; same && i < rank; ++i) same = symbolic_at(i) || dims[i] == d.dims[i];
+  for (size_t i = 0; same && i < rank; ++i) {
+    if (symbolic_at(i) && dims[i] != dims[axis]) {
+      return InvalidArgument(StrCat(where, ": shape ", dims_text(dims, rank, false), ", expected ",
+                                    dims_text(d.dims.data(), d.dims.size(), true), ": ",
+                                    batch->symbol, " is ", dims[axis], " on axis ", axis, " but ",
+                                    dims[i], " on axis ", i));
+    }
+  }
   if (!same) {
     return InvalidArgument(StrCat(where, ": shape ", dims_text(dims, rank, false), ", expected ",
                                   dims_text(d.dims.data(), d.dims.size(), true)));
@@ -96,7 +109,8 @@ Status Session::SetInput(size_t index, sinter_dtype dtype, const int64_t* dims, 
   // Per sample: n samples of the recorded one. A symbolic extent: the
   // given dims (static ones checked above, n in range: bounded at load).
   std::vector<int64_t> shape(d.dims);
-  if (axis >= 0) shape[axis] = n;
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (symbolic_at(i)) shape[i] = n;
   int64_t elements = 0;
   CheckedNumElements(shape, &elements);
   const uint64_t want = batch != nullptr && !batch->per_sample

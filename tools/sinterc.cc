@@ -94,8 +94,16 @@ int main(int argc, char** argv) {
               return Usage("bad --input-shape '" + text + "': dimension '" + std::string(d) +
                            "' is not NAME=MIN..MAX (a name and a range of positive numbers)");
             }
-            if (spec.batch_axis >= 0)
+            if (spec.batch_axis >= 0 &&
+                (name != batch_name || lo != import.batch_min || hi != import.batch_max))
               return Usage("--input-shape '" + text + "': more than one dynamic dimension");
+            // The same symbol again (an attention mask seq=1..16,seq=1..16):
+            // a symbolic extent on both axes.
+            if (spec.batch_axis >= 0) {
+              spec.more_axes.push_back(static_cast<int>(spec.shape.size()));
+              spec.shape.push_back(1);
+              continue;
+            }
             if (!batch_name.empty() &&
                 (name != batch_name || lo != import.batch_min || hi != import.batch_max)) {
               return Usage("--input-shape '" + text + "': '" + std::string(d) +

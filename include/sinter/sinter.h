@@ -147,7 +147,11 @@ SINTER_API sinter_status* sinter_model_output_info(const sinter_model* model, si
  * input (`is_output` 0) or output `index` and its dimension `axis`;
  * SINTER_INVALID_ARGUMENT when that dimension is fixed or data-dependent.
  * Inputs that share the symbol must be given the same extent; after a run,
- * sinter_session_output_shape gives each output's dims. */
+ * sinter_session_output_shape gives each output's dims. A symbolic extent
+ * (`--input-shape 1,seq=1..128,256`, a sequence length) is the same on the
+ * input side, on every input dimension that has it (an attention mask may
+ * have it twice); the outputs it sizes show -1 with no range, their dims
+ * known after a run. */
 SINTER_API sinter_status* sinter_model_dim_range(const sinter_model* model, int is_output,
                                                  size_t index, size_t axis, const char** out_symbol,
                                                  int64_t* out_min, int64_t* out_max);

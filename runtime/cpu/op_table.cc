@@ -1271,6 +1271,31 @@ Status SameDType(const PrepareContext& c) {
 
 // `shape` with its one -1 resolved for `elements`, as the IR's shape rule
 // made it.
+StatusOr<Dims> ReshapeTarget(const Attrs& attrs, int64_t elements);
+
+// The target of a reshape of x (dims `x`): with `from`, each -1 takes the
+// extent of the axis of x it names (several dims sized by the run kept
+// whole); otherwise one -1 inferred. The element count is checked by the
+// callers.
+StatusOr<Dims> ReshapeOf(const Attrs& attrs, const Dims& x, int64_t elements) {
+  if (!attrs.Has("from")) return ReshapeTarget(attrs, elements);
+  RT_ASSIGN_OR_RETURN(Dims shape, attrs.Ints("shape"));
+  RT_ASSIGN_OR_RETURN(Dims from, attrs.Ints("from"));
+  size_t k = 0;
+  for (int64_t& e : shape) {
+    if (e != -1) continue;
+    if (k >= from.size() || from[k] < 0 || from[k] >= static_cast<int64_t>(x.size()))
+      return InvalidArgument(StrCat("reshape: from ", DimsStr(from), " does not fit the target"));
+    e = x[from[k++]];
+  }
+  if (k != from.size())
+    return InvalidArgument(StrCat("reshape: from ", DimsStr(from), " does not fit the target"));
+  int64_t n;
+  if (!CheckedNumElements(shape, &n) || n != elements)
+    return InvalidArgument(StrCat("cannot reshape ", DimsStr(x), " to ", DimsStr(shape)));
+  return shape;
+}
+
 StatusOr<Dims> ReshapeTarget(const Attrs& attrs, int64_t elements) {
   RT_ASSIGN_OR_RETURN(Dims shape, attrs.Ints("shape"));
   int64_t known = 1;
@@ -1295,14 +1320,14 @@ ParamsOr PrepareReshape(const PrepareContext& c) {
   if (c.outputs[0]->num_elements != c.inputs[0]->num_elements) {
     return InvalidArgument("reshape changes the element count");
   }
-  RT_ASSIGN_OR_RETURN(Dims shape, ReshapeTarget(c.attrs, c.inputs[0]->num_elements));
+  RT_ASSIGN_OR_RETURN(Dims shape, ReshapeOf(c.attrs, c.inputs[0]->dims, c.inputs[0]->num_elements));
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], shape, "output"));
   return std::unique_ptr<KernelParams>(std::make_unique<CopyParams>());
 }
 
 StatusOr<std::vector<Dims>> ReshapeRunDims(const Attrs& attrs,
                                            const std::vector<const TensorDesc*>& in) {
-  RT_ASSIGN_OR_RETURN(Dims shape, ReshapeTarget(attrs, in[0]->num_elements));
+  RT_ASSIGN_OR_RETURN(Dims shape, ReshapeOf(attrs, in[0]->dims, in[0]->num_elements));
   return std::vector<Dims>{shape};
 }
 

@@ -72,6 +72,18 @@ TEST(ExtentAnalysisTest, AttentionOverTheSequence) {
   EXPECT_EQ(Print(**again), *r);
 }
 
+// A mask input with the symbol on both axes, unsqueezed: the reshape's two
+// entries that follow it take x's two symbolic axes (`from`).
+TEST(ExtentAnalysisTest, ReshapeKeepingTwoSymbolicDimsWhole) {
+  auto r = Symbolize(
+      "graph @m(%m: f32[S,S]) {\n"
+      "  %u = reshape(%m) {shape = [1, S, S]} : f32[1,S,S]\n"
+      "  return %u\n"
+      "}\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(*r, HasSubstr("{from = [0, 1], shape = [1, -1, -1]} : f32[1,?seq,?seq]"));
+}
+
 // x[:, -1] as the frontend imports it at each length (a slice [S-1:S]):
 // bounds counting from the end, the result one long at every length.
 TEST(ExtentAnalysisTest, SliceOfTheLastStepCountsFromTheEnd) {

@@ -323,6 +323,18 @@ TEST(ShapeRulesTest, SymbolicExtentThroughGemmsAndRecurrence) {
   AttributeMap whole{
       {"axis", int64_t{1}}, {"start", int64_t{0}}, {"end", kSliceToEnd}, {"step", int64_t{1}}};
   EXPECT_EQ(InferOne(OpKind::kSlice, {S({one, seq, eight})}, whole), S({one, seq, eight}));
+  // A reshape keeping several symbolic dims whole: each -1 takes the axis
+  // `from` names; static dims regroup only between them.
+  AttributeMap unsqueeze{{"shape", Ints{1, -1, -1}}, {"from", Ints{0, 1}}};
+  EXPECT_EQ(InferOne(OpKind::kReshape, {S({seq, seq})}, unsqueeze), S({one, seq, seq}));
+  AttributeMap regroup{{"shape", Ints{-1, 2, 4, -1}}, {"from", Ints{0, 2}}};
+  EXPECT_EQ(InferOne(OpKind::kReshape, {S({seq, eight, seq})}, regroup),
+            S({seq, Dim::Static(2), four, seq}));
+  regroup["shape"] = Ints{-1, 4, -1, 2};
+  EXPECT_THAT(InferError(OpKind::kReshape, {S({seq, eight, seq})}, regroup),
+              HasSubstr("moves elements across a dim sized by the run"));
+  AttributeMap short_from{{"shape", Ints{1, -1, -1}}, {"from", Ints{0}}};
+  EXPECT_THAT(InferError(OpKind::kReshape, {S({seq, seq})}, short_from), HasSubstr("does not fit"));
   // slice_like: a static table's first rows, as many as the symbol has.
   const AttributeMap like{{"axis", int64_t{0}}, {"like_axis", int64_t{1}}};
   EXPECT_EQ(InferOne(OpKind::kSliceLike, {F({16, 8}), S({one, seq, eight})}, like),

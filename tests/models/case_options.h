@@ -26,19 +26,36 @@ inline std::string NoteField(const ModelCase& c, const std::string& key) {
 }
 
 // A case compiled also with a symbolic sequence extent (issue 12; note
-// "seq: MIN..MAX axis A"): sets it on input 0 and gives the axis, or false.
-inline bool SeqOptions(const ModelCase& c, frontend::ImportOptions* opts, int* axis) {
+// "seq: MIN..MAX axes A,B|C|-": per input, '|' apart, its axes of the
+// symbol, '-' for none): sets them on the inputs and gives each input's
+// axes, or false.
+inline bool SeqOptions(const ModelCase& c, frontend::ImportOptions* opts,
+                       std::vector<std::vector<int>>* axes) {
   const std::string f = NoteField(c, "seq");
   int64_t lo = 0, hi = 0;
-  int a = -1;
-  if (f.empty() || std::sscanf(f.c_str(), "%ld..%ld axis %d", &lo, &hi, &a) != 3 ||
-      opts->inputs.empty() || a < 0 || a >= static_cast<int>(opts->inputs[0].shape.size()))
+  int used = 0;
+  if (f.empty() || std::sscanf(f.c_str(), "%ld..%ld axes %n", &lo, &hi, &used) != 2 || used == 0)
     return false;
-  opts->inputs[0].batch_axis = a;
+  std::stringstream per(f.substr(used));
+  axes->clear();
+  for (std::string in; std::getline(per, in, '|');) {
+    axes->emplace_back();
+    std::stringstream list(in);
+    for (std::string a; std::getline(list, a, ',');)
+      if (a != "-") axes->back().push_back(std::stoi(a));
+  }
+  if (axes->size() != opts->inputs.size()) return false;
+  for (size_t i = 0; i < axes->size(); ++i) {
+    const std::vector<int>& a = (*axes)[i];
+    for (int x : a)
+      if (x < 0 || x >= static_cast<int>(opts->inputs[i].shape.size())) return false;
+    if (a.empty()) continue;
+    opts->inputs[i].batch_axis = a[0];
+    opts->inputs[i].more_axes.assign(a.begin() + 1, a.end());
+  }
   opts->batch_symbol = "seq";
   opts->batch_min = lo;
   opts->batch_max = hi;
-  *axis = a;
   return true;
 }
 

@@ -58,9 +58,9 @@ std::map<sinter::ir::OpKind, std::string> Reached(const std::string& models) {
     copts.cpu = "none";  // no native code needed to see the ops
     if (sinter::codegen::Compile(**graph, copts, nullptr).ok()) note(**graph, "default pipeline");
     // With a symbolic sequence extent (slice_like appears only there).
-    int axis = 0;
+    std::vector<std::vector<int>> axes;
     sinter::ir::BatchSymbol seq;
-    if (sinter::testing::SeqOptions(c, &opts, &axis)) {
+    if (sinter::testing::SeqOptions(c, &opts, &axes)) {
       auto symbolic = sinter::frontend::ImportTorchScript(c.file, opts, nullptr, &seq);
       if (symbolic.ok()) note(**symbolic, "symbolic seq");
     }

@@ -375,14 +375,14 @@ def _make_outputs_nontrivial(m, hw, frames=0, pair=False):
         h.remove()
 
 
-@case("transformer", "model", "1,128,256", note="seq: 1..128 axis 1")
+@case("transformer", "model", "1,128,256", note="seq: 1..128 axes 1")
 def _transformer():
     layer = nn.TransformerEncoderLayer(d_model=256, nhead=4,
                                        dim_feedforward=1024, batch_first=True)
     return nn.TransformerEncoder(layer, num_layers=2)
 
 
-@case("lstm", "model", "1,32,64", note="seq: 1..128 axis 1")
+@case("lstm", "model", "1,32,64", note="seq: 1..128 axes 1")
 def _lstm_model():
     class LstmClassifier(nn.Module):
         def __init__(self):
@@ -402,7 +402,7 @@ def _lstm_model():
 # standard path; "tail": each row's padding is at its end (length from the
 # first id), so it takes the nested-tensor path and outputs zeros there.
 @case("bert_padding_random", "model", "2,16", dtypes="i64", int_high=50,
-      mask="random", note="seq: 1..16 axis 1")
+      mask="random", note="seq: 1..16 axes 1")
 @case("bert_padding_tail", "model", "3,16", dtypes="i64", int_high=17,
       mask="tail")
 def _bert_padding(mask):
@@ -477,7 +477,7 @@ def _gru():
 
 
 @case("gpt2_block", "model", "2,16,64",
-      note="seq: 1..16 axis 1 (its positional table has 16 rows)")
+      note="seq: 1..16 axes 1 (its positional table has 16 rows)")
 def _gpt2_block():
     # A GPT-2 decoder block: learned positions indexed by torch.arange, a
     # causal mask from torch.tril filled with -inf, pre-norm attention and
@@ -1565,6 +1565,23 @@ def _if_on_tensor():
 @case("op_linear_3d_nobias", "op", "2,5,16", bias=False)
 def _linear(bias):
     return nn.Linear(16, 8, bias=bias)
+
+
+# Attention with an additive mask input [T, T]: under a symbolic sequence
+# extent (note seq) the mask has the symbol on both axes, and its
+# unsqueeze is a reshape keeping both whole (`from`).
+@case("op_masked_attention", "op", "1,12,32;12,12", note="seq: 1..32 axes 1|0,1")
+def _masked_attention():
+    class MaskedAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(32, 96)
+
+        def forward(self, x, mask):
+            q, k, v = self.qkv(x).split(32, dim=2)
+            a = q @ k.transpose(1, 2) * 0.17677669529663687 + mask.unsqueeze(0)
+            return torch.softmax(a, dim=-1) @ v
+    return MaskedAttention()
 
 
 @case("op_matmul_2d_2d", "op", "4,5;5,6")

@@ -354,11 +354,16 @@ class DynamicSeqTest : public testing::Test {
 
   void TestBody() override {
     sinter::frontend::ImportOptions opts;
-    const sinter::ir::DType dtype =
-        c_.dtypes[0] == "i64" ? sinter::ir::DType::kI64 : sinter::ir::DType::kF32;
-    opts.inputs.push_back({c_.shapes[0], dtype});
-    ASSERT_TRUE(sinter::testing::SeqOptions(c_, &opts, &axis_)) << c_.note;
-    max_ = opts.batch_max;
+    auto dtype_of = [&](size_t i) {
+      return c_.dtypes[i] == "i64" ? sinter::ir::DType::kI64 : sinter::ir::DType::kF32;
+    };
+    for (size_t i = 0; i < c_.shapes.size(); ++i)
+      opts.inputs.push_back({c_.shapes[i], dtype_of(i)});
+    std::vector<std::vector<int>> axes;
+    ASSERT_TRUE(sinter::testing::SeqOptions(c_, &opts, &axes)) << c_.note;
+    ASSERT_FALSE(axes[0].empty()) << "input 0 carries no symbol: " << c_.note;
+    const int axis = axes[0][0];
+    const int64_t max = opts.batch_max;
     sinter::ir::BatchSymbol seq;
     auto graph = sinter::frontend::ImportTorchScript(c_.file, opts, nullptr, &seq);
     ASSERT_TRUE(graph.ok()) << graph.status();
@@ -368,25 +373,28 @@ class DynamicSeqTest : public testing::Test {
     sinter::codegen::CompileReport report;
     auto artifact = sinter::codegen::Compile(**graph, copts, &report);
     ASSERT_TRUE(artifact.ok()) << artifact.status();
-    EXPECT_NE(report.batch.find("symbolic extent: seq in [1, " + std::to_string(max_) + "]"),
+    EXPECT_NE(report.batch.find("symbolic extent: seq in [1, " + std::to_string(max) + "]"),
               std::string::npos)
         << report.batch;
     sinter_model* model = LoadOrNull(*artifact);
     ASSERT_NE(model, nullptr);
     std::unique_ptr<sinter_model, void (*)(sinter_model*)> hold(model, sinter_model_release);
-    sinter_tensor_info info;
-    ASSERT_EQ(sinter_model_input_info(model, 0, &info), nullptr);
-    EXPECT_EQ(info.dims[axis_], -1);
+    for (size_t i = 0; i < axes.size(); ++i) {
+      sinter_tensor_info info;
+      ASSERT_EQ(sinter_model_input_info(model, i, &info), nullptr);
+      for (int a : axes[i]) EXPECT_EQ(info.dims[a], -1) << "input " << i << " axis " << a;
+    }
     const char* symbol = nullptr;
     int64_t lo = 0, hi = 0;
-    ASSERT_EQ(sinter_model_dim_range(model, 0, 0, axis_, &symbol, &lo, &hi), nullptr);
+    ASSERT_EQ(sinter_model_dim_range(model, 0, 0, axis, &symbol, &lo, &hi), nullptr);
     EXPECT_STREQ(symbol, "seq");
     EXPECT_EQ(lo, 1);
-    EXPECT_EQ(hi, max_);
-    for (int64_t n : {int64_t{7}, max_ / 2, max_, int64_t{1}}) {
+    EXPECT_EQ(hi, max);
+    for (int64_t n : {int64_t{7}, max / 2, max, int64_t{1}}) {
       SCOPED_TRACE("seq " + std::to_string(n));
       Case at = c_;
-      at.shapes[0][axis_] = n;
+      for (size_t i = 0; i < axes.size(); ++i)
+        for (int a : axes[i]) at.shapes[i][a] = n;
       const std::vector<at::Tensor> tensors = CaseInputs(at);
       const std::vector<at::Tensor> ref = sinter::testing::TorchForward(c_.file, tensors);
       RunAndCompare(model, 2, at, tensors, ref);
@@ -395,12 +403,12 @@ class DynamicSeqTest : public testing::Test {
     ASSERT_EQ(sinter_session_create(model, nullptr, &session), nullptr);
     std::unique_ptr<sinter_session, void (*)(sinter_session*)> hold_session(session,
                                                                             sinter_session_release);
-    const sinter_dtype dt = dtype == sinter::ir::DType::kI64 ? SINTER_I64 : SINTER_F32;
-    auto refused = [&](std::vector<int64_t> dims, const std::string& want) {
+    auto refused = [&](std::vector<int64_t> dims, const std::string& want, size_t input = 0) {
+      const sinter_dtype dt = dtype_of(input) == sinter::ir::DType::kI64 ? SINTER_I64 : SINTER_F32;
       int64_t n = 1;
       for (int64_t d : dims) n *= d;
       std::vector<uint8_t> data(static_cast<size_t>(n) * sinter_dtype_size(dt));
-      sinter_status* st = sinter_session_set_input(session, 0, dt, dims.data(), dims.size(),
+      sinter_status* st = sinter_session_set_input(session, input, dt, dims.data(), dims.size(),
                                                    data.data(), data.size());
       ASSERT_NE(st, nullptr);
       EXPECT_EQ(sinter_status_get_code(st), SINTER_INVALID_ARGUMENT);
@@ -409,18 +417,28 @@ class DynamicSeqTest : public testing::Test {
       sinter_status_free(st);
     };
     std::vector<int64_t> dims = c_.shapes[0];
-    dims[axis_] = max_ + 1;
-    refused(dims, "seq = " + std::to_string(max_ + 1) + " is outside its range [1, " +
-                      std::to_string(max_) + "]");
-    dims[axis_] = 5;
-    dims[axis_ == 0 ? 1 : 0] += 1;  // a static dim
+    for (int a : axes[0]) dims[a] = max + 1;
+    refused(dims, "seq = " + std::to_string(max + 1) + " is outside its range [1, " +
+                      std::to_string(max) + "]");
+    for (int a : axes[0]) dims[a] = 5;
+    dims[axis == 0 ? 1 : 0] += 1;  // a static dim
     refused(dims, "expected [");
+    // An input with the symbol on two axes (an attention mask) given two
+    // lengths.
+    for (size_t i = 0; i < axes.size(); ++i) {
+      if (axes[i].size() < 2) continue;
+      std::vector<int64_t> mask = c_.shapes[i];
+      mask[axes[i][0]] = 5;
+      mask[axes[i][1]] = 6;
+      refused(mask,
+              "seq is 5 on axis " + std::to_string(axes[i][0]) + " but 6 on axis " +
+                  std::to_string(axes[i][1]),
+              i);
+    }
   }
 
  private:
   Case c_;
-  int axis_ = 0;
-  int64_t max_ = 0;
 };
 
 // Several real models with native code loaded at once, run interleaved and
