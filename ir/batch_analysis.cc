@@ -7,17 +7,26 @@
 #include "ir/status_macros.h"
 
 namespace sinter::ir {
-namespace {
-
-std::string Where(const Operation& op) {
+std::string OpWhere(const Operation& op) {
   std::string s = absl::StrCat("'", std::string(op.name()), "'");
   if (!op.loc().empty()) absl::StrAppend(&s, " at ", op.loc());
   return s;
 }
 
+bool SameAttribute(const Attribute& a, const Attribute& b) {
+  if (a.index() != b.index()) return false;
+  if (const auto* t = std::get_if<TensorDataPtr>(&a)) {
+    const TensorDataPtr& u = std::get<TensorDataPtr>(b);
+    return *t == u || (*t && u && (*t)->type() == u->type() && (*t)->bytes() == u->bytes());
+  }
+  return a == b;
+}
+
+namespace {
+
 absl::Status Refuse(const Operation& op, const std::string& why) {
   return absl::InvalidArgumentError(
-      absl::StrCat("the batch cannot run one sample at a time: ", Where(op), " ", why));
+      absl::StrCat("the batch cannot run one sample at a time: ", OpWhere(op), " ", why));
 }
 
 int64_t Prod(const std::vector<int64_t>& d, size_t b, size_t e) {
@@ -58,17 +67,6 @@ absl::StatusOr<int> BatchAxis(const TensorType& unit, const TensorType& probe, i
     axis = static_cast<int>(d);
   }
   return axis;
-}
-
-bool SameTensor(const TensorDataPtr& a, const TensorDataPtr& b) {
-  return a == b || (a && b && a->type() == b->type() && a->bytes() == b->bytes());
-}
-
-bool SameAttribute(const Attribute& a, const Attribute& b) {
-  if (a.index() != b.index()) return false;
-  if (const auto* t = std::get_if<TensorDataPtr>(&a))
-    return SameTensor(*t, std::get<TensorDataPtr>(b));
-  return a == b;
 }
 
 // A constant that has a batch axis is one sample's constant repeated along
@@ -380,7 +378,7 @@ absl::StatusOr<std::vector<int>> CheckSeparableBatch(const Graph& unit, const Gr
     std::vector<int> out;
     for (int r = 0; r < p.num_results(); ++r) {
       auto axis = BatchAxis(o.result(r)->type(), p.result(r)->type(), k,
-                            absl::StrCat("result ", r, " of ", Where(p)));
+                            absl::StrCat("result ", r, " of ", OpWhere(p)));
       if (!axis.ok() && p.kind() == OpKind::kSlice && in[0] >= 0 &&
           Axis(p.GetInt("axis"), p.operand(0)->type().shape.rank()) == in[0]) {
         return Refuse(p, "slices the batch axis: its samples are not treated alike");

@@ -55,6 +55,12 @@ absl::StatusOr<std::vector<int>> CheckSeparableBatch(const Graph& unit, const Gr
                                                      const std::vector<int>& input_axes,
                                                      int64_t probe_extent);
 
+// Shared with the symbolic-extent analysis (ir/extent_analysis.h), which
+// compares two imports the same way: "'op' at file:line", and attributes
+// equal by value (tensors by type and bytes).
+std::string OpWhere(const Operation& op);
+bool SameAttribute(const Attribute& a, const Attribute& b);
+
 }  // namespace sinter::ir
 
 #endif  // SINTER_IR_BATCH_ANALYSIS_H_

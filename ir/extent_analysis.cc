@@ -4,26 +4,12 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "ir/batch_analysis.h"
 #include "ir/status_macros.h"
 #include "ir/verifier.h"
 
 namespace sinter::ir {
 namespace {
-
-std::string Where(const Operation& op) {
-  std::string s = absl::StrCat("'", std::string(op.name()), "'");
-  if (!op.loc().empty()) absl::StrAppend(&s, " at ", op.loc());
-  return s;
-}
-
-bool SameAttribute(const Attribute& a, const Attribute& b) {
-  if (a.index() != b.index()) return false;
-  if (const auto* t = std::get_if<TensorDataPtr>(&a)) {
-    const TensorDataPtr& u = std::get<TensorDataPtr>(b);
-    return *t == u || (*t && u && (*t)->type() == u->type() && (*t)->bytes() == u->bytes());
-  }
-  return a == b;
-}
 
 // Is `part` the leading block of `whole` (same dtype and rank, each extent
 // at most whole's)?
@@ -71,7 +57,7 @@ class Symbolizer {
 
   absl::Status Refuse(const Operation& op, const std::string& why) const {
     return absl::InvalidArgumentError(
-        absl::StrCat("symbol '", symbol_, "': ", Where(op), " ", why));
+        absl::StrCat("symbol '", symbol_, "': ", OpWhere(op), " ", why));
   }
 
   // The type over the symbol of a value that is `u` at p1 and `q` at p2.
@@ -242,7 +228,7 @@ absl::Status SymbolizeExtent(Graph* unit, const Graph& probe, const std::string&
     }
     for (int r = 0; r < q.num_results(); ++r) {
       ASSIGN_OR_RETURN(TensorType t, s.Type(u.result(r)->type(), q.result(r)->type(),
-                                            absl::StrCat("result ", r, " of ", Where(u))));
+                                            absl::StrCat("result ", r, " of ", OpWhere(u))));
       u.result(r)->set_type(std::move(t));
       to_unit[q.result(r)] = u.result(r);
     }

@@ -51,6 +51,11 @@ if [ ! -f "$seeds/.done" ]; then
     build/bin/sinter-opt "$seeds/text_ir/$name.sir" --pipeline=default \
       > "$seeds/text_ir/$name.fused.sir"
   done < build/models/manifest.tsv
+  # A symbolic extent (inputs sized by each run, a mask with it twice).
+  build/bin/sinterc build/models/op_masked_attention.pt -o "$seeds/artifact/masked_attention_seq.sinter" \
+    --cpu none --input-shape 1,seq=1..32,32 --input-shape seq=1..32,seq=1..32 \
+    --emit-ir "$seeds/text_ir/masked_attention_seq.sir" >/dev/null 2>&1 ||
+    echo "fuzz.sh: no symbolic-extent seed (sinterc refused it)"
   /usr/bin/python3 tests/fuzz/make_seeds.py "$seeds"
   build-fuzz/bin/kernel_body_seeds "$seeds/kernel_body" "$seeds"/text_ir/*.sir
   touch "$seeds/.done"

@@ -12,6 +12,7 @@
 // before loading, as PNG fuzzers repair chunk CRCs: mutations then reach the
 // FlatBuffers verifier and every check behind it. The CRC check itself is
 // tested by the damaged-artifact tests (tests/runtime).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -56,15 +57,32 @@ void RunOnce(sinter_model* model) {
       ok = false;
       break;
     }
-    if (info.byte_size > kMaxBytes) {
+    // A dimension the run chooses (a batch, a symbolic extent): the least
+    // its range takes, at least 2 so that symbolic kernels see a real run.
+    std::vector<int64_t> dims(info.dims, info.dims + info.rank);
+    uint64_t bytes = sinter_dtype_size(info.dtype);
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (dims[d] == -1) {
+        const char* symbol = nullptr;
+        int64_t lo = 0, hi = 0;
+        if (sinter_status* st = sinter_model_dim_range(model, 0, i, d, &symbol, &lo, &hi)) {
+          sinter_status_free(st);
+        } else {
+          dims[d] = std::min<int64_t>(std::max<int64_t>(lo, 2), hi);
+        }
+      }
+      if (dims[d] < 0 || __builtin_mul_overflow(bytes, static_cast<uint64_t>(dims[d]), &bytes))
+        bytes = kMaxBytes + 1;
+    }
+    if (bytes > kMaxBytes) {
       ok = false;
       break;
     }
     // Small values: in range for an embedding's indices, finite for floats.
-    std::vector<uint8_t> data(info.byte_size);
+    std::vector<uint8_t> data(bytes);
     for (size_t b = 0; b < data.size(); ++b) data[b] = (b % 3 == 0) ? 1 : 0;
-    if (sinter_status* st = sinter_session_set_input(session, i, info.dtype, info.dims, info.rank,
-                                                     data.data(), data.size())) {
+    if (sinter_status* st = sinter_session_set_input(session, i, info.dtype, dims.data(),
+                                                     dims.size(), data.data(), data.size())) {
       sinter_status_free(st);
       ok = false;
     }
