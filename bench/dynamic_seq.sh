@@ -1,35 +1,43 @@
 #!/usr/bin/env bash
 # Symbolic sequence length against static (issue 12): each model compiled
-# once with `--input-shape 1,seq=1..128,...` (a symbolic extent every kernel
-# takes at run: ir/extent_analysis.h) and run at 7, 64 and 128, against the
-# static artifacts compiled for each length, in alternating blocks, three
+# once with its manifest note's range (`seq: 1..128 axes 1` gives
+# `--input-shape 1,seq=1..128,...`: a symbolic extent every kernel takes at
+# run, ir/extent_analysis.h) and run at 7, half the maximum and the maximum,
+# against the static artifacts compiled for each length, in alternating blocks, three
 # rounds, 2 threads and 1. Reports the medians' ratio dynamic / static and
 # the first run at a new length (which prepares every kernel at it), and
 # writes JSON lines to bench/results/.
 #
-#   bash bench/dynamic_seq.sh [MODEL ...]   (default: transformer lstm; batch-first [1, seq, F])
+#   bash bench/dynamic_seq.sh [MODEL ...]   (default: transformer lstm gpt2_block)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh sinterc sinter-bench >/dev/null
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(transformer lstm)
+[ ${#models[@]} -gt 0 ] || models=(transformer lstm gpt2_block)
 /usr/bin/python3 tests/models/make_models.py build/models --only "${models[@]}" >/dev/null
 mkdir -p build/bench-dyn bench/results
 stamp=$(date -u +%Y%m%d-%H%M%S)
 out=bench/results/dynamic-seq-$stamp.jsonl
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo "{\"machine\": \"$cpu\", \"cores\": $(nproc), \"commit\": \"$(git rev-parse --short HEAD)\", \"date\": \"$stamp\"}" > "$out"
-lengths=(7 64 128)
 for m in "${models[@]}"; do
+  # The manifest's shape and its note's range and axis (seq: LO..HI axes A),
+  # single-input models; lengths 7, HI / 2 and HI.
   shape=$(awk -F'\t' -v m="$m" '$1==m {print $4}' build/models/manifest.tsv)
-  features=${shape##*,}
+  note=$(awk -F'\t' -v m="$m" '$1==m {print $9}' build/models/manifest.tsv)
+  [[ "$note" =~ seq:\ ([0-9]+)\.\.([0-9]+)\ axes\ ([0-9]+) ]] ||
+    { echo "dynamic_seq.sh: $m has no 'seq: LO..HI axes A' note" >&2; exit 1; }
+  lo=${BASH_REMATCH[1]} hi=${BASH_REMATCH[2]} axis=${BASH_REMATCH[3]}
+  lengths=(7 $((hi / 2)) "$hi")
+  IFS=',' read -ra dims <<< "$shape"
+  at() { local d=("${dims[@]}"); d[$axis]=$1; (IFS=','; echo "${d[*]}"); }
   for s in "${lengths[@]}"; do
     build/bin/sinterc "build/models/$m.pt" -o "build/bench-dyn/$m.s$s.sinter" \
-      --input-shape "1,$s,$features" --cpu native
+      --input-shape "$(at "$s")" --cpu native
   done
   build/bin/sinterc "build/models/$m.pt" -o "build/bench-dyn/$m.seq.sinter" \
-    --input-shape "1,seq=1..128,$features" --cpu native
+    --input-shape "$(at "seq=$lo..$hi")" --cpu native
   for thr in 2 1; do
     for round in 1 2 3; do
       for s in "${lengths[@]}"; do

@@ -193,6 +193,7 @@ class CpuSession final : public BackendSession {
     std::unique_ptr<AtExtents> at;
   };
   std::vector<Prepared> prepared_;
+  std::vector<void*> run_in_, run_out_;  // a run-extent step's data pointers
 };
 
 class CpuModel final : public BackendModel {
@@ -410,15 +411,22 @@ Status CpuSession::RunAtExtents(size_t k, const Step& step, const CpuStep& cs) {
   const auto& tensors = model_.tensors();
   if (prepared_.size() != model_.steps().size()) prepared_.resize(model_.steps().size());
   Prepared& prep = prepared_[k];
-  std::vector<std::vector<int64_t>> key;
+  // The last preparation serves while the dynamic operands' dims are the
+  // same (compared in place: no allocation on a run at the same shapes).
+  bool same = prep.at != nullptr;
+  size_t j = 0;
   for (int t : step.inputs) {
     if (tensors[t].kind != TensorKind::kDynamic) continue;
     const std::vector<int64_t>* dims = dynamic_.Dims(t);
     if (dims == nullptr)
       return Status(SINTER_INTERNAL, StrCat("tensor ", t, " read before its run sized it"));
-    key.push_back(*dims);
+    same = same && j < prep.key.size() && prep.key[j] == *dims;
+    ++j;
   }
-  if (prep.at == nullptr || prep.key != key) {
+  if (!same) {
+    std::vector<std::vector<int64_t>> key;
+    for (int t : step.inputs)
+      if (tensors[t].kind == TensorKind::kDynamic) key.push_back(*dynamic_.Dims(t));
     prep.at = nullptr;
     auto fresh = std::make_unique<AtExtents>();
     RT_RETURN_IF_ERROR(PrepareAtExtents(
@@ -431,7 +439,10 @@ Status CpuSession::RunAtExtents(size_t k, const Step& step, const CpuStep& cs) {
     prep.key = std::move(key);
   }
   const AtExtents& a = *prep.at;
-  std::vector<void*> in(step.inputs.size()), out(step.outputs.size());
+  std::vector<void*>& in = run_in_;
+  std::vector<void*>& out = run_out_;
+  in.resize(step.inputs.size());
+  out.resize(step.outputs.size());
   for (size_t i = 0; i < in.size(); ++i) in[i] = TensorData(step.inputs[i]);
   for (size_t o = 0; o < out.size(); ++o) {
     const int t = step.outputs[o];
@@ -486,6 +497,12 @@ const std::vector<int64_t>* DynamicTensors::Dims(int t) const {
 
 StatusOr<void*> DynamicTensors::Resize(int t, const TensorDesc& desc, const int64_t* dims,
                                        size_t rank) {
+  // The same shape as its last run: its memory as it is (checked then).
+  for (auto& [id, buf] : buffers_) {
+    if (id == t && buf.data != nullptr && buf.dims.size() == rank &&
+        (rank == 0 || std::equal(dims, dims + rank, buf.dims.begin())))
+      return buf.data;
+  }
   std::vector<int64_t> shape(dims, dims + rank);
   auto text = [&] {
     std::string s = "[";
