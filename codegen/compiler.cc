@@ -327,11 +327,28 @@ absl::StatusOr<std::string> Compile(ir::Graph& graph, const CompileOptions& opti
                              " bytes at every batch); axes of inputs ", absl::StrJoin(ins, ", "),
                              ", of outputs ", absl::StrJoin(outs, ", "));
     } else {
+      // The CPU runtime plans the run-sized tensors at the range's maximum
+      // as it loads (runtime/cpu/backend.cc PlanRunSized): ask it.
+      std::string at_max = "the rest in session memory sized by the run";
+      sinter_model_options mo;
+      sinter_model_options_init(&mo);
+      mo.disable_native_code = 1;
+      sinter_model* loaded = nullptr;
+      if (options.target == "cpu") {
+        if (sinter_status* st =
+                sinter_model_load_memory(artifact.data(), artifact.size(), &mo, &loaded)) {
+          sinter_status_free(st);
+        } else {
+          at_max = absl::StrCat(sinter_model_arena_bytes(loaded) - plan.arena_bytes,
+                                " bytes more for the rest, planned by each session at ", b.name,
+                                " = ", b.max);
+          sinter_model_release(loaded);
+        }
+      }
       r.batch = absl::StrCat("symbolic extent: ", b.name, " in [", b.min, ", ", b.max,
                              "], taken by each kernel reading it at the run's extent (arena: ",
-                             plan.arena_bytes, " bytes for what does not depend on ", b.name,
-                             "; the rest in session memory sized by the run); axes of inputs ",
-                             absl::StrJoin(ins, ", "));
+                             plan.arena_bytes, " bytes for what does not depend on ", b.name, "; ",
+                             at_max, "); axes of inputs ", absl::StrJoin(ins, ", "));
     }
   }
   std::set<std::string> symbols;

@@ -77,6 +77,9 @@ class BackendModel {
       const SessionConfig& config) const = 0;
   // Kernels that run native CPU code (0 for other backends).
   virtual int native_kernels() const { return 0; }
+  // Bytes each session allocates besides the artifact's arena: the CPU's
+  // plan of a symbolic extent's run-sized tensors at its maximum.
+  virtual uint64_t run_sized_bytes() const { return 0; }
 };
 
 // Everything a backend's load sees besides the verified Model.

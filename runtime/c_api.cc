@@ -347,7 +347,7 @@ sinter_status* sinter_model_dim_range(const sinter_model* model, int is_output, 
 }
 
 size_t sinter_model_arena_bytes(const sinter_model* model) {
-  return model == nullptr ? 0 : model->model->arena_bytes();
+  return model == nullptr ? 0 : model->model->arena_bytes() + model->model->run_sized_bytes();
 }
 
 size_t sinter_model_native_kernel_count(const sinter_model* model) {

@@ -158,6 +158,7 @@ class Model {
   // The backend half; null for a verify-only model.
   const BackendModel* backend() const { return backend_.get(); }
   int native_kernels() const { return backend_ ? backend_->native_kernels() : 0; }
+  uint64_t run_sized_bytes() const { return backend_ ? backend_->run_sized_bytes() : 0; }
 
  private:
   Model() = default;

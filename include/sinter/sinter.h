@@ -156,7 +156,8 @@ SINTER_API sinter_status* sinter_model_dim_range(const sinter_model* model, int 
                                                  size_t index, size_t axis, const char** out_symbol,
                                                  int64_t* out_min, int64_t* out_max);
 /* Bytes of activation memory each session allocates (with a dynamic batch:
- * one sample's, whatever the batch). */
+ * one sample's, whatever the batch; with a symbolic extent, its plan for the
+ * range's maximum included, so a run at a new length allocates nothing). */
 SINTER_API size_t sinter_model_arena_bytes(const sinter_model* model);
 /* Kernels of this model that run native code (see disable_native_code). */
 SINTER_API size_t sinter_model_native_kernel_count(const sinter_model* model);

@@ -137,6 +137,105 @@ Status PrepareAtExtents(const Step& step, const OpDef& def, const std::vector<Te
   return Status::Ok();
 }
 
+// A run-sized tensor's memory in the session's plan for the symbolic
+// extent's maximum.
+struct RunSizedSlot {
+  int tensor;
+  uint64_t offset, bytes;
+};
+
+// The memory plan of a symbolic extent's run-sized tensors (issue 12): each
+// one's shape at the range's maximum, from the model's inputs through every
+// step's run_dims, and offsets that share memory between tensors whose lives
+// (first write to last read; the model's inputs and outputs the whole run)
+// do not meet, placed largest first at the lowest offset that fits, as the
+// compiler plans the static arena. A session allocates it once, so a run at
+// a new length allocates nothing (a run-sized buffer each, allocated and
+// first touched as a length first grew, cost 4-5 ms on the TransformerEncoder
+// at 128). A tensor whose shape the data decides (nonzero), or that a step
+// reads after one, keeps memory of its own (DynamicTensors::Resize); so does
+// one a run makes larger than its maximum's.
+std::vector<RunSizedSlot> PlanRunSized(const Model& model, const std::vector<bool>& at_run_extents,
+                                       const std::vector<const OpDef*>& defs, uint64_t* total) {
+  *total = 0;
+  const BatchInfo* batch = model.batch();
+  if (batch == nullptr || batch->per_sample) return {};
+  const auto& tensors = model.tensors();
+  const int n_steps = static_cast<int>(model.steps().size());
+  std::vector<std::vector<int64_t>> at_max(tensors.size());
+  std::vector<bool> known(tensors.size(), false);
+  std::vector<int> first(tensors.size(), -1), last(tensors.size(), -1);
+  for (int t : model.inputs()) {
+    if (tensors[t].kind != TensorKind::kDynamic) continue;
+    at_max[t] = tensors[t].dims;
+    for (int64_t& d : at_max[t]) d = d < 0 ? batch->max : d;
+    known[t] = true;
+    last[t] = n_steps;
+  }
+  for (int k = 0; k < n_steps; ++k) {
+    const Step& step = model.steps()[k];
+    for (int t : step.inputs) last[t] = std::max(last[t], k);
+    if (!at_run_extents[k]) continue;
+    std::vector<TensorDesc> descs(step.inputs.size());
+    std::vector<const TensorDesc*> in(step.inputs.size());
+    bool all = true;
+    for (size_t i = 0; i < in.size(); ++i) {
+      const int t = step.inputs[i];
+      descs[i] = tensors[t];
+      if (tensors[t].kind == TensorKind::kDynamic)
+        all = all && known[t] && SetDims(&descs[i], at_max[t]).ok();
+      in[i] = &descs[i];
+    }
+    if (!all) continue;
+    // A shape the kernel refuses at the maximum: its runs say so.
+    StatusOr<std::vector<Dims>> dims = defs[k]->run_dims(step.attrs(), in);
+    if (!dims.ok() || dims.value().size() != step.outputs.size()) continue;
+    for (size_t o = 0; o < step.outputs.size(); ++o) {
+      const int t = step.outputs[o];
+      const Dims& d = dims.value()[o];
+      TensorDesc probe = tensors[t];
+      if (probe.kind != TensorKind::kDynamic || d.size() != probe.dims.size() ||
+          std::find(d.begin(), d.end(), -1) != d.end() || !SetDims(&probe, d).ok())
+        continue;
+      at_max[t] = d;
+      known[t] = true;
+      first[t] = k;
+      last[t] = std::max(last[t], k);
+    }
+  }
+  for (int t : model.outputs()) last[t] = n_steps;
+  std::vector<RunSizedSlot> slots;
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (!known[t]) continue;
+    TensorDesc d = tensors[t];
+    (void)SetDims(&d, at_max[t]);  // checked above
+    const uint64_t bytes = std::max<uint64_t>(
+        kArenaAlignment, (d.byte_size + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment);
+    slots.push_back({static_cast<int>(t), 0, bytes});
+  }
+  std::stable_sort(slots.begin(), slots.end(),
+                   [](const RunSizedSlot& a, const RunSizedSlot& b) { return a.bytes > b.bytes; });
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const int a = slots[i].tensor;
+    // The placed tensors alive with it, by offset; the first gap it fits.
+    std::vector<std::pair<uint64_t, uint64_t>> taken;
+    for (size_t j = 0; j < i; ++j) {
+      const int b = slots[j].tensor;
+      if (first[a] <= last[b] && first[b] <= last[a])
+        taken.emplace_back(slots[j].offset, slots[j].offset + slots[j].bytes);
+    }
+    std::sort(taken.begin(), taken.end());
+    uint64_t at = 0;
+    for (const auto& [begin, end] : taken) {
+      if (at + slots[i].bytes <= begin) break;
+      at = std::max(at, end);
+    }
+    slots[i].offset = at;
+    *total = std::max(*total, at + slots[i].bytes);
+  }
+  return slots;
+}
+
 class CpuModel;
 
 class CpuSession final : public BackendSession {
@@ -144,6 +243,7 @@ class CpuSession final : public BackendSession {
   CpuSession(const Model& model, const CpuModel& cm) : model_(model), cm_(cm) {}
   ~CpuSession() override {
     std::free(arena_);
+    std::free(run_sized_);
     std::free(run_scratch_);
   }
   Status Init(int num_threads);
@@ -178,6 +278,7 @@ class CpuSession final : public BackendSession {
   const Model& model_;
   const CpuModel& cm_;
   uint8_t* arena_ = nullptr;
+  uint8_t* run_sized_ = nullptr;  // CpuModel::run_sized(), once per session
   uint64_t scratch_offset_ = 0;
   std::unique_ptr<ThreadPool> pool_;
   int num_threads_ = 1;
@@ -207,7 +308,9 @@ class CpuModel final : public BackendModel {
     return std::unique_ptr<BackendSession>(std::move(s));
   }
   int native_kernels() const override { return native_kernels_; }
+  uint64_t run_sized_bytes() const override { return run_sized_bytes_; }
   const std::vector<CpuStep>& steps() const { return steps_; }
+  const std::vector<RunSizedSlot>& run_sized() const { return run_sized_; }
 
  private:
   const Model* model_ = nullptr;
@@ -217,6 +320,8 @@ class CpuModel final : public BackendModel {
   std::vector<const NativeCode*> modules_;  // per module id, null: not loaded
   std::vector<CpuStep> steps_;
   int native_kernels_ = 0;
+  std::vector<RunSizedSlot> run_sized_;  // PlanRunSized
+  uint64_t run_sized_bytes_ = 0;
 };
 
 StatusOr<std::unique_ptr<BackendModel>> CpuModel::Load(const Model& model, const LoadContext& ctx) {
@@ -331,6 +436,13 @@ StatusOr<std::unique_ptr<BackendModel>> CpuModel::Load(const Model& model, const
     }
     cm->native_kernels_ += native.found > 0;
   }
+  std::vector<bool> at_run_extents;
+  std::vector<const OpDef*> defs;
+  for (const CpuStep& cs : cm->steps_) {
+    at_run_extents.push_back(cs.at_run_extents);
+    defs.push_back(cs.def);
+  }
+  cm->run_sized_ = PlanRunSized(model, at_run_extents, defs, &cm->run_sized_bytes_);
   return std::unique_ptr<BackendModel>(std::move(cm));
 }
 
@@ -355,6 +467,16 @@ Status CpuSession::Init(int num_threads) {
     if (arena_ == nullptr) {
       return Status(SINTER_RESOURCE_EXHAUSTED, StrCat("cannot allocate a ", total, "-byte arena"));
     }
+  }
+  if (cm_.run_sized_bytes() > 0) {
+    run_sized_ = static_cast<uint8_t*>(std::aligned_alloc(kArenaAlignment, cm_.run_sized_bytes()));
+    if (run_sized_ == nullptr) {
+      return Status(SINTER_RESOURCE_EXHAUSTED,
+                    StrCat("cannot allocate a ", cm_.run_sized_bytes(),
+                           "-byte plan for the symbolic extent's maximum"));
+    }
+    for (const RunSizedSlot& s : cm_.run_sized())
+      dynamic_.Plan(s.tensor, run_sized_ + s.offset, s.bytes);
   }
   auto pool = ThreadPool::Create(num_threads);
   if (!pool.ok()) return pool.status();
@@ -480,7 +602,12 @@ Status CpuSession::RunAtExtents(size_t k, const Step& step, const CpuStep& cs) {
 }  // namespace
 
 DynamicTensors::~DynamicTensors() {
-  for (auto& [t, b] : buffers_) std::free(b.data);
+  for (auto& [t, b] : buffers_)
+    if (b.owned) std::free(b.data);
+}
+
+void DynamicTensors::Plan(int t, void* data, uint64_t capacity) {
+  buffers_.emplace_back(t, Buffer{data, capacity, {}, false, false});
 }
 
 void* DynamicTensors::Data(int t) const {
@@ -491,7 +618,7 @@ void* DynamicTensors::Data(int t) const {
 
 const std::vector<int64_t>* DynamicTensors::Dims(int t) const {
   for (const auto& [id, b] : buffers_)
-    if (id == t) return &b.dims;
+    if (id == t) return b.sized ? &b.dims : nullptr;
   return nullptr;
 }
 
@@ -499,7 +626,7 @@ StatusOr<void*> DynamicTensors::Resize(int t, const TensorDesc& desc, const int6
                                        size_t rank) {
   // The same shape as its last run: its memory as it is (checked then).
   for (auto& [id, buf] : buffers_) {
-    if (id == t && buf.data != nullptr && buf.dims.size() == rank &&
+    if (id == t && buf.sized && buf.dims.size() == rank &&
         (rank == 0 || std::equal(dims, dims + rank, buf.dims.begin())))
       return buf.data;
   }
@@ -539,11 +666,13 @@ StatusOr<void*> DynamicTensors::Resize(int t, const TensorDesc& desc, const int6
       return Status(SINTER_RESOURCE_EXHAUSTED,
                     StrCat("output '", desc.name, "': cannot allocate ", bytes, " bytes"));
     }
-    std::free(b->data);
+    if (b->owned) std::free(b->data);
     b->data = fresh;
     b->capacity = cap;
+    b->owned = true;
   }
   b->dims = std::move(shape);
+  b->sized = true;
   return b->data;
 }
 

@@ -29,6 +29,10 @@ class DynamicTensors {
   // Memory for tensor `t` (of `desc`) with shape `dims`: its recorded rank
   // and static dims, -1 nowhere; 64-byte aligned, reused when large enough.
   StatusOr<void*> Resize(int t, const TensorDesc& desc, const int64_t* dims, size_t rank);
+  // Gives tensor `t` `capacity` bytes of memory the session owns (its plan
+  // at the symbolic extent's maximum): its Resize uses them, allocating
+  // its own only for a shape larger than that.
+  void Plan(int t, void* data, uint64_t capacity);
   void* Data(int t) const;
   // The dims of its last Resize; null before one.
   const std::vector<int64_t>* Dims(int t) const;
@@ -38,6 +42,8 @@ class DynamicTensors {
     void* data = nullptr;
     uint64_t capacity = 0;
     std::vector<int64_t> dims;
+    bool sized = false;  // dims are its last Resize's
+    bool owned = true;   // data is this buffer's to free
   };
   std::vector<std::pair<int, Buffer>> buffers_;  // few: a model's outputs
 };

@@ -658,6 +658,43 @@ TEST(HandMadeArtifactTest, SymbolicExtentRunsAtEachRunsShape) {
   sinter_model_release(r.model);
 }
 
+// A session plans a symbolic extent's run-sized tensors once, at the
+// range's maximum (8 rows of 4 floats, 128 bytes each), sharing memory
+// between tensors whose lives do not meet: of x -> a -> b -> c -> y (four
+// relus), x and y live the whole run, a and c share, b and y share, so 384
+// bytes rather than 640; and runs at any length in the range, longest
+// first, compute in it.
+TEST(HandMadeArtifactTest, SymbolicExtentPlansItsMaximumOnce) {
+  ModelSpec m;
+  for (const char* name : {"x", "a", "b", "c", "y"}) {
+    m.tensors.push_back(T(name, {-1, 4}, fmt::TensorKind::Dynamic, -1, 0));
+    m.tensors.back().byte_size = 0;
+  }
+  m.inputs = {0};
+  m.outputs = {4};
+  m.kernels = {{"relu", {0}, {1}, {}},
+               {"relu", {1}, {2}, {}},
+               {"relu", {2}, {3}, {}},
+               {"relu", {3}, {4}, {}}};
+  m.batch = ModelSpec::Batch{"n", 1, 8, {0}, {-1}, false};
+  Result r = Load(Serialize(m), /*verify_weights=*/true);
+  ASSERT_EQ(r.code, SINTER_OK) << r.message;
+  EXPECT_EQ(sinter_model_arena_bytes(r.model), 384u);
+  sinter_session* s = nullptr;
+  ASSERT_EQ(sinter_session_create(r.model, nullptr, &s), nullptr);
+  for (int64_t rows : {8, 1, 5, 8}) {
+    std::vector<float> x(static_cast<size_t>(rows * 4)), y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 5) - 2.0f;
+    const int64_t dims[] = {rows, 4};
+    ASSERT_EQ(sinter_session_set_input(s, 0, SINTER_F32, dims, 2, x.data(), x.size() * 4), nullptr);
+    ASSERT_EQ(sinter_session_run(s), nullptr);
+    ASSERT_EQ(sinter_session_copy_output(s, 0, y.data(), y.size() * 4), nullptr);
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(y[i], std::max(x[i], 0.0f)) << rows << " " << i;
+  }
+  sinter_session_release(s);
+  sinter_model_release(r.model);
+}
+
 // slice_like (a constant that grows with a symbolic extent, cut to the
 // run's): the first rows of w, as many as x has; a run longer than the
 // table, though in the symbol's range, stops with the kernel named.
