@@ -5,7 +5,8 @@
 # run, ir/extent_analysis.h) and run at 7, half the maximum and the maximum,
 # against the static artifacts compiled for each length, in alternating blocks, three
 # rounds, 2 threads and 1. Reports the medians' ratio dynamic / static and
-# the first run at a new length (which prepares every kernel at it), and
+# the first run of a fresh session and a warm session's first run at a
+# length after another (which prepares every kernel at it again), and
 # writes JSON lines to bench/results/.
 #
 #   bash bench/dynamic_seq.sh [MODEL ...]   (default: transformer lstm gpt2_block)
@@ -57,7 +58,8 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])][1:]
 key = lambda r: (r["name"], r["run"]["threads"], r["seq"])
 print("%-12s %4s %4s %11s %12s %7s %16s %16s" % ("model", "thr", "seq", "static ms", "dynamic ms",
-                                                 "ratio", "static 1st ms", "dynamic 1st ms"))
+                                                 "ratio", "static 1st ms", "dynamic 1st ms")
+      + "  new-length run ms")
 for k in sorted({key(r) for r in rows}, key=lambda k: (k[0], -k[1], k[2])):
     med = {kind: statistics.median(r["run"]["latency_ms_median"] for r in rows
                                    if key(r) == k and r["kind"] == kind)
@@ -65,8 +67,11 @@ for k in sorted({key(r) for r in rows}, key=lambda k: (k[0], -k[1], k[2])):
     first = {kind: statistics.median(r["run"]["first_run_ms"] for r in rows
                                      if key(r) == k and r["kind"] == kind)
              for kind in ("static", "dynamic")}
-    print("%-12s %4d %4d %11.3f %12.3f %6.2fx %16.3f %16.3f" % (
+    # A warm session's first run back at this length after another.
+    again = statistics.median(r["run"]["new_shape_run_ms"] for r in rows
+                              if key(r) == k and r["kind"] == "dynamic")
+    print("%-12s %4d %4d %11.3f %12.3f %6.2fx %16.3f %16.3f %18.3f" % (
         k[0], k[1], k[2], med["static"], med["dynamic"], med["dynamic"] / med["static"],
-        first["static"], first["dynamic"]))
+        first["static"], first["dynamic"], again))
 EOF
 echo "results: $out"

@@ -267,47 +267,59 @@ int main(int argc, char** argv) {
   auto t1 = Clock::now();
   std::mt19937 rng(0);
   std::normal_distribution<float> dist;
-  for (size_t i = 0; i < sinter_model_input_count(model); ++i) {
-    // Given inputs (--input FILE.npy, in order): a model whose work depends
-    // on its data (a detector's detections) is timed on real data.
-    if (i < input_files.size()) {
-      sinter::tools::NpyArray arr;
-      if (std::string err = sinter::tools::ReadNpy(input_files[i], &arr); !err.empty()) {
-        std::fprintf(stderr, "sinter-bench: input %zu: %s\n", i, err.c_str());
-        return 2;
+  int64_t range_lo = 0, range_hi = 0;  // of the last dynamic dim set
+  // The inputs, every dynamic dim (-1) at `at` (0: the least its range
+  // takes); a dim whose range is not found is an error (1 returned).
+  bool dynamic = false;
+  auto set_inputs = [&](int64_t at) -> int {
+    for (size_t i = 0; i < sinter_model_input_count(model); ++i) {
+      // Given inputs (--input FILE.npy, in order): a model whose work depends
+      // on its data (a detector's detections) is timed on real data.
+      if (i < input_files.size()) {
+        sinter::tools::NpyArray arr;
+        if (std::string err = sinter::tools::ReadNpy(input_files[i], &arr); !err.empty()) {
+          std::fprintf(stderr, "sinter-bench: input %zu: %s\n", i, err.c_str());
+          return 2;
+        }
+        if (sinter_status* st =
+                sinter_session_set_input(session, i, arr.dtype, arr.shape.data(), arr.shape.size(),
+                                         arr.data.data(), arr.data.size())) {
+          return Fail(st, "set input");
+        }
+        continue;
       }
-      if (sinter_status* st =
-              sinter_session_set_input(session, i, arr.dtype, arr.shape.data(), arr.shape.size(),
-                                       arr.data.data(), arr.data.size())) {
+      sinter_tensor_info info;
+      if (sinter_status* st = sinter_model_input_info(model, i, &info))
+        return Fail(st, "input info");
+      // A dynamic batch (-1) runs at --batch, or at the least its range takes.
+      std::vector<int64_t> dims(info.dims, info.dims + info.rank);
+      size_t bytes = sinter_dtype_size(info.dtype);
+      for (size_t d = 0; d < dims.size(); ++d) {
+        if (dims[d] == -1) {
+          const char* symbol = nullptr;
+          int64_t lo = 1, hi = 1;
+          if (sinter_status* st = sinter_model_dim_range(model, 0, i, d, &symbol, &lo, &hi))
+            return Fail(st, "input info");
+          dims[d] = at > 0 ? at : lo;
+          dynamic = true;
+          range_lo = lo;
+          range_hi = hi;
+        }
+        bytes *= static_cast<size_t>(dims[d]);
+      }
+      std::vector<uint8_t> buf(bytes, 0);
+      if (info.dtype == SINTER_F32) {
+        float* f = reinterpret_cast<float*>(buf.data());
+        for (size_t k = 0; k < bytes / 4; ++k) f[k] = dist(rng);
+      }
+      if (sinter_status* st = sinter_session_set_input(session, i, info.dtype, dims.data(),
+                                                       dims.size(), buf.data(), buf.size())) {
         return Fail(st, "set input");
       }
-      continue;
     }
-    sinter_tensor_info info;
-    if (sinter_status* st = sinter_model_input_info(model, i, &info)) return Fail(st, "input info");
-    // A dynamic batch (-1) runs at --batch, or at the least its range takes.
-    std::vector<int64_t> dims(info.dims, info.dims + info.rank);
-    size_t bytes = sinter_dtype_size(info.dtype);
-    for (size_t d = 0; d < dims.size(); ++d) {
-      if (dims[d] == -1) {
-        const char* symbol = nullptr;
-        int64_t lo = 1, hi = 1;
-        if (sinter_status* st = sinter_model_dim_range(model, 0, i, d, &symbol, &lo, &hi))
-          return Fail(st, "input info");
-        dims[d] = batch > 0 ? batch : lo;
-      }
-      bytes *= static_cast<size_t>(dims[d]);
-    }
-    std::vector<uint8_t> buf(bytes, 0);
-    if (info.dtype == SINTER_F32) {
-      float* f = reinterpret_cast<float*>(buf.data());
-      for (size_t k = 0; k < bytes / 4; ++k) f[k] = dist(rng);
-    }
-    if (sinter_status* st = sinter_session_set_input(session, i, info.dtype, dims.data(),
-                                                     dims.size(), buf.data(), buf.size())) {
-      return Fail(st, "set input");
-    }
-  }
+    return 0;
+  };
+  if (int rc = set_inputs(batch)) return rc;
   auto t2 = Clock::now();
   if (sinter_status* st = sinter_session_run(session)) return Fail(st, "run");
   double first = Ms(t2, Clock::now());
@@ -322,6 +334,19 @@ int main(int argc, char** argv) {
     lat.push_back(Ms(s, Clock::now()));
   }
   double total = Ms(b0, Clock::now());
+  // A dynamic dim: a run at another size of its range, then the first run
+  // back at this one, which is what a new shape costs a warm session (its
+  // kernels prepared again at the run's extents).
+  double new_shape = -1;
+  if (dynamic && range_lo < range_hi && input_files.empty()) {
+    const int64_t here = batch > 0 ? batch : range_lo;
+    if (int rc = set_inputs(here == range_hi ? range_lo : range_hi)) return rc;
+    if (sinter_status* st = sinter_session_run(session)) return Fail(st, "run");
+    if (int rc = set_inputs(here)) return rc;
+    auto s = Clock::now();
+    if (sinter_status* st = sinter_session_run(session)) return Fail(st, "run");
+    new_shape = Ms(s, Clock::now());
+  }
   std::sort(lat.begin(), lat.end());
   auto pct = [&](double p) {
     return lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))];
@@ -334,9 +359,10 @@ int main(int argc, char** argv) {
         "%.3f, "
         "\"latency_ms_p90\": %.3f, \"latency_ms_p99\": %.3f, \"latency_ms_min\": %.3f, "
         "\"throughput_per_s\": %.2f, \"iters\": %d, \"threads\": %d, \"arena_bytes\": %zu, "
-        "\"native_kernels\": %zu, \"peak_rss_mb\": %.1f}\n",
+        "\"native_kernels\": %zu, \"peak_rss_mb\": %.1f, \"new_shape_run_ms\": %.3f}\n",
         path.c_str(), load, first, median, p90, p99, lat.front(), tput, iters, threads,
-        sinter_model_arena_bytes(model), sinter_model_native_kernel_count(model), PeakRssMb());
+        sinter_model_arena_bytes(model), sinter_model_native_kernel_count(model), PeakRssMb(),
+        new_shape);
   } else {
     std::printf(
         "model:        %s\nload:         %.2f ms\nfirst run:    %.2f ms\n"
@@ -345,6 +371,9 @@ int main(int argc, char** argv) {
         "native code:  %zu kernels\npeak RSS:     %.1f MB (the whole process)\n",
         path.c_str(), load, first, median, p90, p99, lat.front(), iters, tput,
         sinter_model_arena_bytes(model), sinter_model_native_kernel_count(model), PeakRssMb());
+    if (new_shape >= 0)
+      std::printf("new shape:    %.2f ms (the first run back at this size after another)\n",
+                  new_shape);
   }
   if (!profile.empty()) {
     // The peak is measured before the profiled runs, on an idle pool.
