@@ -78,14 +78,24 @@ class Symbolizer {
       const int64_t a = u.shape[d].extent(), b = q.shape[d].extent();
       if (a == b) {
         dims.push_back(Dim::Static(a));
-      } else if (a == p1_ && b == p2_) {
-        dims.push_back(Dim::Symbol(symbol_));
+      } else if (int64_t k = Multiple(a, b); k > 0) {
+        dims.push_back(Dim::Symbol(symbol_, k));
       } else {
         return differ(absl::StrCat(": its dim ", d, " is computed from ", symbol_,
-                                   " (arithmetic on the symbol is not supported yet)"));
+                                   " other than as a multiple of it (not supported yet)"));
       }
     }
     return TensorType{u.dtype, Shape(std::move(dims))};
+  }
+
+  // k where a = k * p1 and b = k * p2 (a dim that is the symbol, or the
+  // symbol merged with static dims: T * B); 0 for anything else. p1 and p2
+  // are distinct primes, so only a multiple of the extent fits both.
+  int64_t Multiple(int64_t a, int64_t b) const {
+    if (a <= 0 || a % p1_ != 0) return 0;
+    const int64_t k = a / p1_;
+    int64_t at_p2;
+    return !__builtin_mul_overflow(k, p2_, &at_p2) && at_p2 == b ? k : 0;
   }
 
   // `name` of `u` (the op at p1) differs from `q`'s (at p2): rewritten into
@@ -135,14 +145,22 @@ class Symbolizer {
       for (int64_t e : x) {
         if (e == -1) return Refuse(u, absl::StrCat("infers a dim besides ", symbol_));
       }
-      int differ = 0;
+      // One entry may be a multiple of the extent (view(T * B, E)): the
+      // shape rule infers it as `?seq*B`.
+      int differ = 0, multiple = 0;
       for (size_t i = 0; i < x.size(); ++i) {
         if (x[i] == y[i]) continue;
-        if (x[i] != p1_ || y[i] != p2_)
-          return Refuse(u, absl::StrCat("folds ", symbol_, " into another dimension"));
+        const int64_t k = Multiple(x[i], y[i]);
+        if (k == 0)
+          return Refuse(u, absl::StrCat("reshapes to a size computed from ", symbol_,
+                                        " other than as a multiple of it"));
+        multiple += k > 1;
         x[i] = -1;
         ++differ;
       }
+      if (multiple > 0 && differ > 1)
+        return Refuse(u, absl::StrCat("reshapes to several sizes computed from ", symbol_,
+                                      ", one a multiple of it"));
       std::vector<int64_t> from;
       const Shape& in = u.operand(0)->type().shape;
       for (int d = 0; d < in.rank(); ++d)

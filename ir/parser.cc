@@ -40,7 +40,7 @@ enum class Tok {
   kFloat,   // 1.5, -1e-05, -inf, nan
   kString,  // "..." (text is the decoded string)
   kHex,     // 0x00FF (hex is the digits)
-  kPunct,   // ( ) { } [ ] , : = ?
+  kPunct,   // ( ) { } [ ] , : = ? *
   kError,   // a lexing error (text is the positioned message); always last
 };
 
@@ -62,6 +62,7 @@ bool IsPunct(char c) {
   switch (c) {
     case '(':
     case ')':
+    case '*':
     case '{':
     case '}':
     case '[':
@@ -592,7 +593,15 @@ class Parser {
           if (Cur().kind != Tok::kIdent || !IsIdentifier(Cur().text)) {
             return Expected("a symbol name after '?'");
           }
-          dims.push_back(Dim::Symbol(Take()->text));
+          std::string name = Take()->text;
+          int64_t scale = 1;
+          if (AtPunct('*')) {  // `?seq*2`
+            Take();
+            if (Cur().kind != Tok::kInt || Cur().int_value < 1)
+              return Expected("a positive multiple after '*'");
+            scale = Take()->int_value;
+          }
+          dims.push_back(Dim::Symbol(std::move(name), scale));
         } else {
           return Expected("a dimension");
         }

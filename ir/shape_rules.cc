@@ -702,14 +702,25 @@ absl::Status InferRunSizedReshape(const Operation& op, std::vector<TensorType>* 
       return Invalid("bad reshape target ", Dims(out));
     }
   }
-  if (infer_at < 0 || rest_in != rest_out) {
-    return absl::UnimplementedError(
-        absl::StrCat("a reshape of ", ToString(op.operand(0)->type()), " to ", Dims(out),
-                     ": of a size the run decides, only its -1 may stand for the symbolic dim"));
+  // x holds scale * rest_in elements per unit of the symbol; its -1 takes
+  // what the other entries leave: the symbol times (scale * rest_in /
+  // rest_out), a whole multiple (view(T * B, E) of [T, B, E] gives ?T*B, and
+  // view(-1, B, E) of that gives ?T back).
+  int64_t per_unit = 0;
+  if (infer_at >= 0 && symbol && rest_out > 0 &&
+      !__builtin_mul_overflow(symbol->scale(), rest_in, &per_unit) && per_unit % rest_out == 0 &&
+      per_unit / rest_out >= 1) {
+    per_unit /= rest_out;
+  } else {
+    return absl::UnimplementedError(absl::StrCat(
+        "a reshape of ", ToString(op.operand(0)->type()), " to ", Dims(out),
+        ": of a size the run decides, only its -1 may stand for a multiple of the symbolic dim"));
   }
   std::vector<Dim> dims;
-  for (size_t i = 0; i < out.size(); ++i)
-    dims.push_back(static_cast<int64_t>(i) == infer_at ? *symbol : Dim::Static(out[i]));
+  for (size_t i = 0; i < out.size(); ++i) {
+    dims.push_back(static_cast<int64_t>(i) == infer_at ? Dim::Symbol(symbol->symbol(), per_unit)
+                                                       : Dim::Static(out[i]));
+  }
   results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
   return absl::OkStatus();
 }
@@ -764,8 +775,8 @@ absl::Status InferRunSizedConcat(const Operation& op, std::vector<TensorType>* r
   std::vector<Dim> out = op.operand(0)->type().shape.dims();
   if (out.empty()) return Invalid("cannot concat scalars");
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), out.size()));
-  int64_t sum = 0;
-  bool symbolic = false;
+  int64_t sum = 0, scales = 0;
+  bool symbolic = false, one_symbol = true;
   for (int i = 0; i < op.num_operands(); ++i) {
     const std::vector<Dim>& s = op.operand(i)->type().shape.dims();
     if (s.size() != out.size()) return Invalid("concat operands differ in rank");
@@ -776,11 +787,19 @@ absl::Status InferRunSizedConcat(const Operation& op, std::vector<TensorType>* r
       }
     }
     const Dim& e = s[static_cast<size_t>(axis)];
+    const Dim& first = op.operand(0)->type().shape.dims()[static_cast<size_t>(axis)];
     symbolic |= !e.is_static();
+    one_symbol = one_symbol && !e.is_static() && !first.is_static() && e.symbol() == first.symbol();
     if (e.is_static() && __builtin_add_overflow(sum, e.extent(), &sum))
       return Invalid("concat overflows");
+    if (!e.is_static() && __builtin_add_overflow(scales, e.scale(), &scales))
+      return Invalid("concat overflows");
   }
-  if (symbolic) {
+  if (symbolic && one_symbol && !op.HasAttr("size")) {
+    // Every operand a multiple of one symbol (a symbolic extent's
+    // [x, x]): their sum.
+    out[static_cast<size_t>(axis)] = Dim::Symbol(out[static_cast<size_t>(axis)].symbol(), scales);
+  } else if (symbolic) {
     if (!op.HasAttr("size"))
       return Invalid("a concat along a dim sized by the run needs the symbol `size`");
     ASSIGN_OR_RETURN(out[static_cast<size_t>(axis)], RunSizedDim(op));

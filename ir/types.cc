@@ -81,7 +81,12 @@ std::string ToString(const Shape& shape) {
   for (int i = 0; i < shape.rank(); ++i) {
     if (i) s += ",";
     const Dim& d = shape[i];
-    s += d.is_static() ? std::to_string(d.extent()) : "?" + d.symbol();
+    if (d.is_static()) {
+      s += std::to_string(d.extent());
+    } else {
+      s += "?" + d.symbol();
+      if (d.scale() != 1) s += "*" + std::to_string(d.scale());
+    }
   }
   return s + "]";
 }

@@ -24,20 +24,28 @@ bool IsFloat(DType dtype);
 
 class Dim {
  public:
-  static Dim Static(int64_t extent) { return Dim(extent, {}); }
-  static Dim Symbol(std::string name) { return Dim(-1, std::move(name)); }
+  static Dim Static(int64_t extent) { return Dim(extent, {}, 1); }
+  // `scale` times the symbol's value: `?seq*2`, a symbolic dim merged with a
+  // static one (nn.MultiheadAttention's view(T * B, E)).
+  static Dim Symbol(std::string name, int64_t scale = 1) { return Dim(-1, std::move(name), scale); }
 
   bool is_static() const { return symbol_.empty(); }
   // Only meaningful when is_static().
   int64_t extent() const { return extent_; }
   const std::string& symbol() const { return symbol_; }
+  // Only meaningful when !is_static(): the symbol's multiple, at least 1.
+  int64_t scale() const { return scale_; }
 
-  bool operator==(const Dim& o) const { return extent_ == o.extent_ && symbol_ == o.symbol_; }
+  bool operator==(const Dim& o) const {
+    return extent_ == o.extent_ && symbol_ == o.symbol_ && scale_ == o.scale_;
+  }
 
  private:
-  Dim(int64_t extent, std::string symbol) : extent_(extent), symbol_(std::move(symbol)) {}
+  Dim(int64_t extent, std::string symbol, int64_t scale)
+      : extent_(extent), symbol_(std::move(symbol)), scale_(scale) {}
   int64_t extent_;
   std::string symbol_;
+  int64_t scale_;
 };
 
 class Shape {

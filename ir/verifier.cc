@@ -21,6 +21,7 @@ std::string TypeProblem(const TensorType& t) {
   for (const Dim& d : t.shape.dims()) {
     if (d.is_static() && d.extent() < 0) return "has a negative dimension";
     if (!d.is_static() && !IsIdentifier(d.symbol())) return "has an invalid symbol name";
+    if (!d.is_static() && d.scale() < 1) return "has a symbol's multiple below 1";
   }
   if (t.shape.is_static() && !t.ByteSize()) return "is too large";
   return "";

@@ -20,11 +20,12 @@ namespace {
 using ::testing::HasSubstr;
 
 // In the template, `S` becomes 11 and 13, `R` (S - 1) 10 and 12, `K`
-// (2 * S) 22 and 26; the graph at 11 is rewritten and printed.
+// (2 * S) 22 and 26, `T` (S + 1) 12 and 14; the graph at 11 is rewritten
+// and printed.
 absl::StatusOr<std::string> Symbolize(const std::string& text) {
   std::string u = text, p = text;
-  for (auto [c, a, b] :
-       {std::tuple{'S', "11", "13"}, std::tuple{'R', "10", "12"}, std::tuple{'K', "22", "26"}}) {
+  for (auto [c, a, b] : {std::tuple{'S', "11", "13"}, std::tuple{'R', "10", "12"},
+                         std::tuple{'K', "22", "26"}, std::tuple{'T', "12", "14"}}) {
     for (size_t at; (at = u.find(c)) != std::string::npos;) u.replace(at, 1, a);
     for (size_t at; (at = p.find(c)) != std::string::npos;) p.replace(at, 1, b);
   }
@@ -107,14 +108,39 @@ TEST(ExtentAnalysisTest, ConstantBuiltFromTheSymbolIsRefused) {
       "'const' is a constant built from seq");
 }
 
+// A multiple of the extent: a concat of two sequences along it, and
+// nn.MultiheadAttention's view(T * B, E) and back (view(T, B, E)), whose
+// reshapes' -1 take ?seq*2 and ?seq.
+TEST(ExtentAnalysisTest, MultiplesOfTheSymbol) {
+  auto r = Symbolize(
+      "graph @m(%x: f32[1,S,8], %w: f32[8,8]) {\n"
+      "  %y = concat(%x, %x) {axis = 1} : f32[1,K,8]\n"
+      "  %t = reshape(%y) {shape = [S, 2, 8]} : f32[S,2,8]\n"
+      "  %f = reshape(%t) {shape = [K, 8]} : f32[K,8]\n"
+      "  %l = linear(%f, %w) : f32[K,8]\n"
+      "  %b = reshape(%l) {shape = [S, 2, 8]} : f32[S,2,8]\n"
+      "  return %b\n"
+      "}\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(*r, HasSubstr("concat(%x, %x) {axis = 1} : f32[1,?seq*2,8]"));
+  EXPECT_THAT(*r, HasSubstr("{shape = [-1, 8]} : f32[?seq*2,8]"));
+  EXPECT_THAT(*r, HasSubstr("linear(%2, %w) : f32[?seq*2,8]"));
+  EXPECT_THAT(*r, HasSubstr("{shape = [-1, 2, 8]} : f32[?seq,2,8]"));
+  auto again = Parse(*r);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Print(**again), *r);
+}
+
+// What is not a multiple of the extent (S + 1: a class token before the
+// sequence) is refused, naming the op.
 TEST(ExtentAnalysisTest, ArithmeticOnTheSymbolIsRefused) {
   ExpectRefused(
-      "graph @m(%x: f32[1,S,8]) {\n"
-      "  %y = concat(%x, %x) {axis = 1} : f32[1,K,8]\n"
+      "graph @m(%x: f32[1,S,8], %c: f32[1,1,8]) {\n"
+      "  %y = concat(%c, %x) {axis = 1} : f32[1,T,8]\n"
       "  return %y\n"
       "}\n",
-      "result 0 of 'concat' is f32[1,22,8] at seq = 11 but f32[1,26,8] at 13: its dim 1 is "
-      "computed from seq");
+      "result 0 of 'concat' is f32[1,12,8] at seq = 11 but f32[1,14,8] at 13: its dim 1 is "
+      "computed from seq other than as a multiple of it");
 }
 
 TEST(ExtentAnalysisTest, SliceNotCountingFromTheEndIsRefused) {

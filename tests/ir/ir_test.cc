@@ -303,6 +303,23 @@ TEST(ParserTest, DynamicDimsAndHexCase) {
   EXPECT_THAT(Print(*g), HasSubstr("  #0 = 0xABCDEF0102030405\n"));
   EXPECT_THAT(Print(*g), HasSubstr("%0 = relu(%x) : f32[?N,4]"));
   ExpectRoundTrip(*g);
+  // A multiple of a symbol (?N*4: a symbolic dim merged with a static one),
+  // and what is not one.
+  std::unique_ptr<Graph> m = MustParse(
+      "graph @main(%x: f32[?N,4]) {\n"
+      "  %0 = reshape(%x) {shape = [-1]} : f32[?N*4]\n"
+      "  return %0\n"
+      "}\n");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->ops().back()->result(0)->type().shape[0], Dim::Symbol("N", 4));
+  ExpectRoundTrip(*m);
+  EXPECT_THAT(ParseError("graph @main(%x: f32[?N*0]) {\n  return %x\n}\n"),
+              HasSubstr("expected a positive multiple after '*'"));
+  EXPECT_THAT(ParseError("graph @main(%x: f32[?N,4]) {\n"
+                         "  %0 = reshape(%x) {shape = [-1]} : f32[?N*2]\n"
+                         "  return %0\n"
+                         "}\n"),
+              HasSubstr("f32[?N*4]"));
 }
 
 // A fallback segment's results of data-dependent size: result_dims -(k+1)

@@ -237,11 +237,18 @@ TEST(ShapeRulesTest, RunExtentsCarryTheSymbol) {
   EXPECT_EQ(InferOne(OpKind::kReshape, {TensorType{DType::kF32, Shape({n0, Dim::Static(1)})}},
                      {{"shape", Ints{-1}}}),
             (TensorType{DType::kF32, Shape({n0})}));
-  // [n0,6] -> [-1] would be 6 * n0: no arithmetic on symbols yet.
-  EXPECT_THAT(InferError(OpKind::kReshape, {rows}, {{"shape", Ints{-1}}}),
-              HasSubstr("only its -1 may stand for the symbolic dim"));
+  // [n0,6] -> [-1] is 6 * n0 (?n0*6), and back by thirds to [?n0*2, 3]; a
+  // -1 that is no whole multiple of n0 (6 / 4), or none, is refused.
+  const Dim n0x6 = Dim::Symbol("n0", 6);
+  EXPECT_EQ(InferOne(OpKind::kReshape, {rows}, {{"shape", Ints{-1}}}),
+            (TensorType{DType::kF32, Shape({n0x6})}));
+  EXPECT_EQ(InferOne(OpKind::kReshape, {TensorType{DType::kF32, Shape({n0x6})}},
+                     {{"shape", Ints{-1, 3}}}),
+            (TensorType{DType::kF32, Shape({Dim::Symbol("n0", 2), Dim::Static(3)})}));
+  EXPECT_THAT(InferError(OpKind::kReshape, {rows}, {{"shape", Ints{-1, 4}}}),
+              HasSubstr("only its -1 may stand for a multiple of the symbolic dim"));
   EXPECT_THAT(InferError(OpKind::kReshape, {rows}, {{"shape", Ints{3, 2}}}),
-              HasSubstr("only its -1 may stand for the symbolic dim"));
+              HasSubstr("only its -1 may stand for a multiple of the symbolic dim"));
   AttributeMap head{{"axis", int64_t{0}},
                     {"start", int64_t{0}},
                     {"end", int64_t{100}},

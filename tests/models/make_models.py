@@ -432,7 +432,7 @@ def _bert_padding(mask):
 # nn.MultiheadAttention with an additive float attention mask (the standard
 # path) and with a bool key padding mask (the fast path,
 # _native_multi_head_attention with mask_type 1).
-@case("mha_masks", "model", "2,16,64;16,16")
+@case("mha_masks", "model", "2,16,64;16,16", note="seq: 1..16 axes 1|0,1")
 def _mha_masks():
     class Mha(nn.Module):
         def __init__(self):
@@ -2247,7 +2247,7 @@ def _lstm(layers, bidir, bias=True):
 
 
 @case("op_multihead_attention", "op", "2,10,32",
-      note="self-attention, need_weights=False, returns attn output only")
+      note="self-attention, need_weights=False, returns attn output only; seq: 1..32 axes 1")
 def _mha():
     class SelfAttention(nn.Module):
         def __init__(self):
