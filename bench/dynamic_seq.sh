@@ -9,13 +9,13 @@
 # length after another (which prepares every kernel at it again), and
 # writes JSON lines to bench/results/.
 #
-#   bash bench/dynamic_seq.sh [MODEL ...]   (default: transformer lstm gpt2_block)
+#   bash bench/dynamic_seq.sh [MODEL ...]   (default: transformer lstm gru_tagger gpt2_block)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh sinterc sinter-bench >/dev/null
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(transformer lstm gpt2_block)
+[ ${#models[@]} -gt 0 ] || models=(transformer lstm gru_tagger gpt2_block)
 /usr/bin/python3 tests/models/make_models.py build/models --only "${models[@]}" >/dev/null
 mkdir -p build/bench-dyn bench/results
 stamp=$(date -u +%Y%m%d-%H%M%S)

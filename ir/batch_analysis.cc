@@ -100,7 +100,8 @@ absl::Status CheckOp(const Operation& op, const Operation& unit, const std::vect
   bool any_in = false;
   for (int a : in) any_in |= a >= 0;
   // Said first: its states would also lose the axis, the lesser news.
-  if (op.kind() == OpKind::kLstm && in[0] >= 0 && in[0] != (op.GetBool("batch_first") ? 0 : 1))
+  if ((op.kind() == OpKind::kLstm || op.kind() == OpKind::kGru) && in[0] >= 0 &&
+      in[0] != (op.GetBool("batch_first") ? 0 : 1))
     return Refuse(op, "runs its recurrence over the batch axis");
   for (int a : out) {
     if (any_in && a < 0) return Refuse(op, "drops the batch axis (a result no longer has it)");
@@ -236,9 +237,12 @@ absl::Status CheckOp(const Operation& op, const Operation& unit, const std::vect
     case OpKind::kEmbedding:
       if (in[0] >= 0) return Refuse(op, "has a batched table");
       return absl::OkStatus();
-    case OpKind::kLstm: {
+    case OpKind::kLstm:
+    case OpKind::kGru: {
+      // The states (h0, and c0 for the LSTM) batched on axis 1; no weight.
+      const size_t states = op.kind() == OpKind::kLstm ? 2 : 1;
       for (size_t i = 1; i < in.size(); ++i) {
-        if (in[i] >= 0 && (i > 2 || in[i] != 1))
+        if (in[i] >= 0 && (i > states || in[i] != 1))
           return Refuse(op, absl::StrCat("has a batched operand ", i));
       }
       return absl::OkStatus();

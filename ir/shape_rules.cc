@@ -586,8 +586,13 @@ absl::Status InferEmbedding(const Operation& op, std::vector<TensorType>* result
   return absl::OkStatus();
 }
 
-absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
-  RETURN_IF_ERROR(RequireRank(op.operand(0), 3, "lstm input"));
+// lstm (4 gates, states h and c) and gru (3 gates, state h).
+absl::Status InferRecurrent(const Operation& op, std::vector<TensorType>* results) {
+  const bool lstm = op.kind() == OpKind::kLstm;
+  const std::string name(op.name());
+  const int states = lstm ? 2 : 1;
+  const int64_t gates = lstm ? 4 : 3;
+  RETURN_IF_ERROR(RequireRank(op.operand(0), 3, lstm ? "lstm input" : "gru input"));
   // Its steps may be sized by the run (kRunExtents): the sequence dim may
   // be a symbol, which the output keeps; the batch and features are static.
   const bool bf = op.GetBool("batch_first");
@@ -600,27 +605,28 @@ absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
   int64_t per = op.GetBool("has_biases") ? 4 : 2;
   // Bounded before any product so nothing below overflows.
   if (layers <= 0 || hidden <= 0 || layers > op.num_operands() || hidden > (INT64_MAX >> 3)) {
-    return Invalid("bad lstm sizes");
+    return Invalid("bad ", name, " sizes");
   }
-  if (op.num_operands() != 3 + layers * dirs * per) {
-    return Invalid("lstm expects ", 3 + layers * dirs * per, " operands, got ", op.num_operands());
+  if (op.num_operands() != 1 + states + layers * dirs * per) {
+    return Invalid(name, " expects ", 1 + states + layers * dirs * per, " operands, got ",
+                   op.num_operands());
   }
   int64_t batch = bf ? x[0] : x[1];
   std::vector<int64_t> state{layers * dirs, batch, hidden};
-  for (int i = 1; i < 3; ++i) {
+  for (int i = 1; i <= states; ++i) {
     ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(i)));
-    if (s != state) return Invalid("lstm state ", Dims(s), " expected ", Dims(state));
+    if (s != state) return Invalid(name, " state ", Dims(s), " expected ", Dims(state));
   }
   for (int64_t l = 0; l < layers; ++l) {
     int64_t in = l == 0 ? x[2] : hidden * dirs;
     for (int64_t d = 0; d < dirs; ++d) {
-      int base = 3 + static_cast<int>((l * dirs + d) * per);
-      std::vector<std::vector<int64_t>> want{{4 * hidden, in}, {4 * hidden, hidden}};
-      if (per == 4) want.insert(want.end(), {{4 * hidden}, {4 * hidden}});
+      int base = 1 + states + static_cast<int>((l * dirs + d) * per);
+      std::vector<std::vector<int64_t>> want{{gates * hidden, in}, {gates * hidden, hidden}};
+      if (per == 4) want.insert(want.end(), {{gates * hidden}, {gates * hidden}});
       for (int64_t j = 0; j < per; ++j) {
         ASSIGN_OR_RETURN(auto s, StaticExtents(op.operand(base + static_cast<int>(j))));
         if (s != want[j])
-          return Invalid("lstm weight ", base + j, " is ", Dims(s), ", expected ", Dims(want[j]));
+          return Invalid(name, " weight ", base + j, " is ", Dims(s), ", expected ", Dims(want[j]));
       }
     }
   }
@@ -628,8 +634,7 @@ absl::Status InferLstm(const Operation& op, std::vector<TensorType>* results) {
   const Dim b = Dim::Static(batch), h = Dim::Static(hidden * dirs);
   results->push_back(TensorType{
       dt, Shape(bf ? std::vector<Dim>{b, seq_dim, h} : std::vector<Dim>{seq_dim, b, h})});
-  results->push_back(Make(dt, state));
-  results->push_back(Make(dt, state));
+  for (int i = 0; i < states; ++i) results->push_back(Make(dt, state));
   return absl::OkStatus();
 }
 

@@ -52,16 +52,16 @@ absl::StatusOr<std::vector<std::string>> Pipeline(const std::string& name) {
                                     "cse",           "matmul-to-linear", "fuse-elementwise",
                                     "fuse-epilogue", "fuse-reduction",   "dce"};
   }
-  // The CUDA target's: the LSTM unrolled first (the backend has no LSTM
-  // kernel, and fusion then sees its gate math), softmaxes moved to the last
+  // The CUDA target's: LSTMs and GRUs unrolled first (the backend has no
+  // recurrent kernels, and fusion then sees their gate math), softmaxes moved to the last
   // axis (its row kernels), and every elementwise op
   // left alone wrapped at the end (the backend runs generated elementwise
-  // kernels only): ops.def's LOWERED("lower-lstm") and
+  // kernels only): ops.def's LOWERED("lower-recurrent") and
   // LOWERED("wrap-elementwise"). The compiler appends the storage precision
   // pass (convert-f16 / convert-bf16).
   if (name == "cuda" || name == "cuda-O0") {
     ASSIGN_OR_RETURN(std::vector<std::string> inner, Pipeline(name == "cuda" ? "default" : "O0"));
-    std::vector<std::string> p{"lower-lstm", "softmax-last-axis"};
+    std::vector<std::string> p{"lower-recurrent", "softmax-last-axis"};
     p.insert(p.end(), inner.begin(), inner.end());
     p.push_back("wrap-elementwise");
     return p;

@@ -257,10 +257,12 @@ int64_t MaskedSelectRows(const void* x, const uint8_t* mask, int64_t rows, int64
 
 // ---- Recurrent -------------------------------------------------------------------
 
-struct LstmShape {
+// An nn.LSTM's or nn.GRU's sizes and options.
+struct RecurrentShape {
   int64_t seq, batch, input, hidden, layers;
   bool bidirectional, batch_first, has_biases;
 };
+using LstmShape = RecurrentShape;
 // Bytes of scratch the LSTM needs.
 int64_t LstmScratchBytes(const LstmShape& s);
 // PyTorch nn.LSTM semantics (gates i, f, g, o). weights: per layer and
@@ -269,6 +271,15 @@ int64_t LstmScratchBytes(const LstmShape& s);
 void LstmF32(const LstmShape& s, const float* x, const float* h0, const float* c0,
              const float* const* weights, float* y, float* hn, float* cn, void* scratch,
              Parallel* par);
+
+using GruShape = RecurrentShape;
+// Bytes of scratch the GRU needs.
+int64_t GruScratchBytes(const GruShape& s);
+// PyTorch nn.GRU semantics (gates r, z, n). weights: per layer and
+// direction, w_ih [3H, in], w_hh [3H, H], then b_ih [3H], b_hh [3H] when
+// has_biases. h0 (null: zeros), hn: [layers * dirs, batch, hidden].
+void GruF32(const GruShape& s, const float* x, const float* h0, const float* const* weights,
+            float* y, float* hn, void* scratch, Parallel* par);
 
 }  // namespace sinter::kernels::cpu
 

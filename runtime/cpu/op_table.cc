@@ -31,7 +31,7 @@ std::string DimsStr(const Dims& d) {
   return s + "]";
 }
 
-Status ExpectDims(const TensorDesc& t, const Dims& want, const char* what) {
+Status ExpectDims(const TensorDesc& t, const Dims& want, std::string_view what) {
   if (t.dims != want) {
     return InvalidArgument(
         StrCat(what, " '", t.name, "' has shape ", DimsStr(t.dims), ", expected ", DimsStr(want)));
@@ -1069,59 +1069,81 @@ void RunSort(const KernelParams& kp, const RunContext& c) {
   }
 }
 
-struct LstmParams : KernelParams {
-  kc::LstmShape s;
+struct RecurrentParams : KernelParams {
+  kc::RecurrentShape s;
 };
 
-ParamsOr PrepareLstm(const PrepareContext& c) {
+// lstm (4 gates; states h and c) and gru (3 gates; state h): x, the states,
+// then per layer and direction w_ih [G*H, in], w_hh [G*H, H] and, with
+// biases, b_ih and b_hh [G*H]; results y and the last states.
+template <int kGates, int kStates>
+ParamsOr PrepareRecurrent(const PrepareContext& c) {
+  const char* name = kGates == 4 ? "lstm" : "gru";
   RT_RETURN_IF_ERROR(ExpectF32(c));
-  auto p = std::make_unique<LstmParams>();
+  auto p = std::make_unique<RecurrentParams>();
   RT_ASSIGN_OR_RETURN(int64_t layers, c.attrs.Int("num_layers"));
   RT_ASSIGN_OR_RETURN(int64_t hidden, c.attrs.Int("hidden_size"));
   RT_ASSIGN_OR_RETURN(bool bf, c.attrs.Bool("batch_first"));
   RT_ASSIGN_OR_RETURN(bool bidir, c.attrs.Bool("bidirectional"));
   RT_ASSIGN_OR_RETURN(bool bias, c.attrs.Bool("has_biases"));
   const Dims& x = c.inputs[0]->dims;
-  if (x.size() != 3 || layers <= 0 || layers > 64 || hidden <= 0)
-    return InvalidArgument("bad lstm shape");
-  const int64_t dirs = bidir ? 2 : 1, per = bias ? 4 : 2;
-  if (static_cast<int64_t>(c.inputs.size()) != 3 + layers * dirs * per) {
-    return InvalidArgument("lstm weight count disagrees with its attributes");
+  if (x.size() != 3 || layers <= 0 || layers > 64 || hidden <= 0 || hidden > (int64_t{1} << 32))
+    return InvalidArgument(StrCat("bad ", name, " shape"));
+  const int64_t dirs = bidir ? 2 : 1, per = bias ? 4 : 2, gated = kGates * hidden;
+  if (static_cast<int64_t>(c.inputs.size()) != 1 + kStates + layers * dirs * per) {
+    return InvalidArgument(StrCat(name, " weight count disagrees with its attributes"));
   }
-  p->s = kc::LstmShape{bf ? x[1] : x[0], bf ? x[0] : x[1], x[2], hidden, layers, bidir, bf, bias};
+  p->s =
+      kc::RecurrentShape{bf ? x[1] : x[0], bf ? x[0] : x[1], x[2], hidden, layers, bidir, bf, bias};
   Dims state{layers * dirs, p->s.batch, hidden};
-  RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[1], state, "lstm h0"));
-  RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[2], state, "lstm c0"));
+  for (int i = 1; i <= kStates; ++i)
+    RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[i], state, StrCat(name, i == 1 ? " h0" : " c0")));
   for (int64_t l = 0; l < layers; ++l) {
     for (int64_t d = 0; d < dirs; ++d) {
-      size_t base = 3 + (l * dirs + d) * per;
+      size_t base = 1 + kStates + (l * dirs + d) * per;
       int64_t in = l == 0 ? x[2] : hidden * dirs;
-      RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base], {4 * hidden, in}, "lstm w_ih"));
-      RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 1], {4 * hidden, hidden}, "lstm w_hh"));
+      RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base], {gated, in}, StrCat(name, " w_ih")));
+      RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 1], {gated, hidden}, StrCat(name, " w_hh")));
       if (bias) {
-        RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 2], {4 * hidden}, "lstm b_ih"));
-        RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 3], {4 * hidden}, "lstm b_hh"));
+        RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 2], {gated}, StrCat(name, " b_ih")));
+        RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 3], {gated}, StrCat(name, " b_hh")));
       }
     }
   }
   Dims y =
       bf ? Dims{p->s.batch, p->s.seq, hidden * dirs} : Dims{p->s.seq, p->s.batch, hidden * dirs};
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, "lstm output"));
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[1], state, "lstm h_n"));
-  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[2], state, "lstm c_n"));
+  RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, StrCat(name, " output")));
+  for (int i = 1; i <= kStates; ++i)
+    RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[i], state, StrCat(name, i == 1 ? " h_n" : " c_n")));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
 
 int64_t LstmScratch(const KernelParams& kp, int) {
-  return kc::LstmScratchBytes(static_cast<const LstmParams&>(kp).s);
+  return kc::LstmScratchBytes(static_cast<const RecurrentParams&>(kp).s);
+}
+
+int64_t GruScratch(const KernelParams& kp, int) {
+  return kc::GruScratchBytes(static_cast<const RecurrentParams&>(kp).s);
+}
+
+// The weights' pointers, after x and `states` states.
+std::vector<const float*> RecurrentWeights(const RunContext& c, size_t states) {
+  std::vector<const float*> w;
+  for (size_t i = 1 + states; i < c.step->inputs.size(); ++i)
+    w.push_back(c.in_ptr(static_cast<int>(i)));
+  return w;
 }
 
 void RunLstm(const KernelParams& kp, const RunContext& c) {
-  const auto& p = static_cast<const LstmParams&>(kp);
-  std::vector<const float*> w;
-  for (size_t i = 3; i < c.step->inputs.size(); ++i) w.push_back(c.in_ptr(static_cast<int>(i)));
-  kc::LstmF32(p.s, c.in_ptr(0), c.in_ptr(1), c.in_ptr(2), w.data(), c.out_ptr(0), c.out_ptr(1),
-              c.out_ptr(2), c.scratch, c.par);
+  const auto& p = static_cast<const RecurrentParams&>(kp);
+  kc::LstmF32(p.s, c.in_ptr(0), c.in_ptr(1), c.in_ptr(2), RecurrentWeights(c, 2).data(),
+              c.out_ptr(0), c.out_ptr(1), c.out_ptr(2), c.scratch, c.par);
+}
+
+void RunGru(const KernelParams& kp, const RunContext& c) {
+  const auto& p = static_cast<const RecurrentParams&>(kp);
+  kc::GruF32(p.s, c.in_ptr(0), c.in_ptr(1), RecurrentWeights(c, 1).data(), c.out_ptr(0),
+             c.out_ptr(1), c.scratch, c.par);
 }
 
 // ---- Sizes the data decides: nonzero, masked_select ----------------------------------
@@ -1583,14 +1605,18 @@ StatusOr<std::vector<Dims>> TransposeRunDims(const Attrs& attrs,
   return std::vector<Dims>{y};
 }
 
-StatusOr<std::vector<Dims>> LstmRunDims(const Attrs& attrs,
-                                        const std::vector<const TensorDesc*>& in) {
+// lstm and gru: y of the run's steps, the states as given.
+template <int kStates>
+StatusOr<std::vector<Dims>> RecurrentRunDims(const Attrs& attrs,
+                                             const std::vector<const TensorDesc*>& in) {
   RT_ASSIGN_OR_RETURN(int64_t hidden, attrs.Int("hidden_size"));
   RT_ASSIGN_OR_RETURN(bool bidir, attrs.Bool("bidirectional"));
   Dims y = in[0]->dims;
-  if (y.size() != 3) return InvalidArgument("bad lstm input");
+  if (y.size() != 3 || in.size() < 1 + kStates) return InvalidArgument("bad recurrent input");
   y[2] = hidden * (bidir ? 2 : 1);
-  return std::vector<Dims>{y, in[1]->dims, in[2]->dims};
+  std::vector<Dims> out{y};
+  for (int i = 1; i <= kStates; ++i) out.push_back(in[i]->dims);
+  return out;
 }
 
 #define UNARY(NAME, FN) \
@@ -1652,7 +1678,8 @@ const OpDef kOps[] = {
     {"linear", &PrepareLinear, &NoScratch, &RunLinear, nullptr, &LinearRunDims},
     {"matmul", &PrepareMatmul, &NoScratch, &RunMatmul, nullptr, &MatmulRunDims},
     {"embedding", &PrepareEmbedding, &NoScratch, &RunEmbedding, nullptr, &EmbeddingRunDims},
-    {"lstm", &PrepareLstm, &LstmScratch, &RunLstm, nullptr, &LstmRunDims},
+    {"lstm", &PrepareRecurrent<4, 2>, &LstmScratch, &RunLstm, nullptr, &RecurrentRunDims<2>},
+    {"gru", &PrepareRecurrent<3, 1>, &GruScratch, &RunGru, nullptr, &RecurrentRunDims<1>},
     {"cumsum", &PrepareCumsum, &NoScratch, &RunCumsum},
     {"gather", &PrepareGather, &NoScratch, &RunGather},
     {"grid_sample", &PrepareGridSample, &NoScratch, &RunGridSample},

@@ -89,7 +89,7 @@ class CudaTargetTest : public testing::Test {
 
   absl::StatusOr<std::string> CompileFor(const std::string& target, const std::string& precision,
                                          sinter::codegen::CompileReport* report,
-                                         bool unroll_lstm = false) {
+                                         bool unroll_recurrent = false) {
     sinter::frontend::ImportOptions opts;
     for (size_t i = 0; i < c_.shapes.size(); ++i) {
       opts.inputs.push_back({c_.shapes[i], c_.dtypes[i] == "i64" ? sinter::ir::DType::kI64
@@ -97,9 +97,9 @@ class CudaTargetTest : public testing::Test {
     }
     auto graph = sinter::frontend::ImportTorchScript(c_.file, opts);
     if (!graph.ok()) return graph.status();
-    if (unroll_lstm) {
+    if (unroll_recurrent) {
       sinter::passes::PassManager pm;
-      RETURN_IF_ERROR(pm.Add("lower-lstm"));
+      RETURN_IF_ERROR(pm.Add("lower-recurrent"));
       RETURN_IF_ERROR(pm.Run(**graph));
     }
     sinter::codegen::CompileOptions copts;
@@ -110,7 +110,8 @@ class CudaTargetTest : public testing::Test {
   }
 
   void TestBody() override {
-    if (c_.name == "lstm") CheckUnrolledLstmOnCpu();
+    if (c_.name == "lstm" || c_.name == "gru_tagger" || c_.name == "op_gru")
+      CheckUnrolledRecurrentOnCpu();
     if (!sinter::codegen::cuda::NvrtcVersion().ok())
       GTEST_SKIP() << "NVRTC not loadable: " << sinter::codegen::cuda::NvrtcVersion().status();
     sinter::codegen::CompileReport report;
@@ -193,23 +194,26 @@ class CudaTargetTest : public testing::Test {
     }
   }
 
-  // The unrolled LSTM (what CUDA runs) against the CPU's LSTM kernel, both
+  // The unrolled LSTM or GRU (what CUDA runs) against the CPU's kernel, both
   // on the CPU runtime in f32: the same arithmetic in another order.
-  void CheckUnrolledLstmOnCpu() {
+  void CheckUnrolledRecurrentOnCpu() {
     std::vector<std::vector<float>> in;
     std::vector<std::vector<int64_t>> in_i64;
     MakeInputs(&in, &in_i64);
     sinter::codegen::CompileReport report;
-    auto unrolled = CompileFor("cpu", "fp32", &report, /*unroll_lstm=*/true);
+    auto unrolled = CompileFor("cpu", "fp32", &report, /*unroll_recurrent=*/true);
     ASSERT_TRUE(unrolled.ok()) << unrolled.status();
     EXPECT_EQ(report.kernels_by_op.count("lstm"), 0u);
-    auto kernel = CompileFor("cpu", "fp32", nullptr);
+    EXPECT_EQ(report.kernels_by_op.count("gru"), 0u);
+    sinter::codegen::CompileReport kernel_report;
+    auto kernel = CompileFor("cpu", "fp32", &kernel_report);
+    EXPECT_EQ(kernel_report.kernels_by_op.count(c_.name == "lstm" ? "lstm" : "gru"), 1u);
     ASSERT_TRUE(kernel.ok()) << kernel.status();
     Outputs a, b;
     std::string message;
     ASSERT_EQ(RunArtifact(*unrolled, in, in_i64, c_, &a, &message), SINTER_OK) << message;
     ASSERT_EQ(RunArtifact(*kernel, in, in_i64, c_, &b, &message), SINTER_OK) << message;
-    Check("unrolled lstm on cpu", a, b, 1e-5);
+    Check("unrolled recurrence on cpu", a, b, 1e-5);
   }
 
   void Check(const char* what, const Outputs& got, const Outputs& ref, double tol) {

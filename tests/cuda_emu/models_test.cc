@@ -13,7 +13,7 @@
 // the models folder):
 //  1. Import once, then for each configuration run the pass pipeline exactly
 //     as codegen::Compile does for `--target cuda` (the "cuda" pipeline:
-//     lower-lstm, the default passes, wrap-elementwise; plan-layout told the
+//     lower-recurrent, the default passes, wrap-elementwise; plan-layout told the
 //     target and whether tensor cores run; then convert-f16/convert-bf16),
 //     on a clone of the imported graph. Configurations: storage f32, f16 and
 //     bf16, each with layout=nchw and, where the model has convolutions,

@@ -414,5 +414,32 @@ TEST(ShapeRulesTest, Lstm) {
   EXPECT_THAT(InferError(OpKind::kLstm, seven, attrs), HasSubstr("bad lstm sizes"));
 }
 
+// gru: three gates, one state; the sequence may be the run's.
+TEST(ShapeRulesTest, Gru) {
+  AttributeMap attrs{{"num_layers", int64_t{2}},
+                     {"hidden_size", int64_t{4}},
+                     {"batch_first", false},
+                     {"bidirectional", true},
+                     {"has_biases", true}};
+  // x [T=5, B=2, I=3]; per layer and direction: w_ih, w_hh, b_ih, b_hh.
+  std::vector<TensorType> in{F({5, 2, 3}), F({4, 2, 4})};
+  for (int d = 0; d < 2; ++d) in.insert(in.end(), {F({12, 3}), F({12, 4}), F({12}), F({12})});
+  for (int d = 0; d < 2; ++d) in.insert(in.end(), {F({12, 8}), F({12, 4}), F({12}), F({12})});
+  absl::StatusOr<std::vector<TensorType>> r = Infer(OpKind::kGru, in, attrs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, (std::vector<TensorType>{F({5, 2, 8}), F({4, 2, 4})}));
+  const Dim seq = Dim::Symbol("seq");
+  in[0] = TensorType{DType::kF32, Shape({seq, Dim::Static(2), Dim::Static(3)})};
+  r = Infer(OpKind::kGru, in, attrs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0], (TensorType{DType::kF32, Shape({seq, Dim::Static(2), Dim::Static(8)})}));
+  // An LSTM's gate count (16 rows) is not a GRU's.
+  in[2] = F({16, 3});
+  EXPECT_THAT(InferError(OpKind::kGru, in, attrs),
+              HasSubstr("gru weight 2 is [16,3], expected [12,3]"));
+  in.pop_back();
+  EXPECT_THAT(InferError(OpKind::kGru, in, attrs), HasSubstr("gru expects 18 operands, got 17"));
+}
+
 }  // namespace
 }  // namespace sinter::ir

@@ -1141,27 +1141,36 @@ TEST(RoiAlign, AveragesSamplesAndRefusesBadBatchIndices) {
   for (float v : y2) EXPECT_EQ(v, 0.0f);
 }
 
-// ---- LSTM --------------------------------------------------------------------------------
+// ---- LSTM and GRU -------------------------------------------------------------------
 
-struct LstmRun {
-  std::vector<float> y, hn, cn;
+struct RecurrentRun {
+  std::vector<float> y, hn, cn;  // cn: the LSTM's only
 };
 
-LstmRun RunLstm(const LstmShape& s, const std::vector<float>& x, const float* h0, const float* c0,
-                const std::vector<std::vector<float>>& weights, Parallel* par) {
+RecurrentRun RunRecurrent(bool gru, const RecurrentShape& s, const std::vector<float>& x,
+                          const float* h0, const float* c0,
+                          const std::vector<std::vector<float>>& weights, Parallel* par) {
   const int64_t dirs = s.bidirectional ? 2 : 1;
   std::vector<const float*> w;
   for (const auto& v : weights) w.push_back(v.data());
-  LstmRun r{std::vector<float>(s.seq * s.batch * dirs * s.hidden),
-            std::vector<float>(s.layers * dirs * s.batch * s.hidden),
-            std::vector<float>(s.layers * dirs * s.batch * s.hidden)};
-  Scratch scratch(LstmScratchBytes(s));
-  LstmF32(s, x.data(), h0, c0, w.data(), r.y.data(), r.hn.data(), r.cn.data(), scratch.p, par);
+  RecurrentRun r{std::vector<float>(s.seq * s.batch * dirs * s.hidden),
+                 std::vector<float>(s.layers * dirs * s.batch * s.hidden),
+                 std::vector<float>(gru ? 0 : s.layers * dirs * s.batch * s.hidden)};
+  Scratch scratch(gru ? GruScratchBytes(s) : LstmScratchBytes(s));
+  if (gru) {
+    GruF32(s, x.data(), h0, w.data(), r.y.data(), r.hn.data(), scratch.p, par);
+  } else {
+    LstmF32(s, x.data(), h0, c0, w.data(), r.y.data(), r.hn.data(), r.cn.data(), scratch.p, par);
+  }
   return r;
 }
 
-void CheckLstm(const LstmShape& s, bool with_state) {
+// Against a double-precision reference of PyTorch's formulas, single- and
+// multi-threaded (the threaded runs must be bit-identical).
+void CheckRecurrent(bool gru, const RecurrentShape& s, bool with_state) {
   const int64_t dirs = s.bidirectional ? 2 : 1, H = s.hidden, per = s.has_biases ? 4 : 2;
+  const int64_t G = gru ? 3 : 4;
+  const std::string what = gru ? "gru" : "lstm";
   std::vector<float> x = Random(s.seq * s.batch * s.input, 1);
   std::vector<float> h0 = Random(s.layers * dirs * s.batch * H, 2);
   std::vector<float> c0 = Random(s.layers * dirs * s.batch * H, 3);
@@ -1170,11 +1179,11 @@ void CheckLstm(const LstmShape& s, bool with_state) {
   for (int64_t l = 0; l < s.layers; ++l) {
     for (int64_t d = 0; d < dirs; ++d) {
       int64_t in = l == 0 ? s.input : dirs * H;
-      weights.push_back(Random(4 * H * in, seed++, -0.5f, 0.5f));
-      weights.push_back(Random(4 * H * H, seed++, -0.5f, 0.5f));
+      weights.push_back(Random(G * H * in, seed++, -0.5f, 0.5f));
+      weights.push_back(Random(G * H * H, seed++, -0.5f, 0.5f));
       if (s.has_biases) {
-        weights.push_back(Random(4 * H, seed++, -0.5f, 0.5f));
-        weights.push_back(Random(4 * H, seed++, -0.5f, 0.5f));
+        weights.push_back(Random(G * H, seed++, -0.5f, 0.5f));
+        weights.push_back(Random(G * H, seed++, -0.5f, 0.5f));
       }
     }
   }
@@ -1205,20 +1214,28 @@ void CheckLstm(const LstmShape& s, bool with_state) {
         const int64_t t = d == 0 ? step : s.seq - 1 - step;
         std::vector<double> hnew(s.batch * H);
         for (int64_t b = 0; b < s.batch; ++b) {
-          std::vector<double> g(4 * H);
-          for (int64_t j = 0; j < 4 * H; ++j) {
-            double acc = s.has_biases ? static_cast<double>(w[2][j]) + w[3][j] : 0;
+          // The input's and the state's parts of each gate, apart.
+          std::vector<double> gi(G * H), gh(G * H);
+          for (int64_t j = 0; j < G * H; ++j) {
+            gi[j] = s.has_biases ? w[2][j] : 0;
+            gh[j] = s.has_biases ? w[3][j] : 0;
             for (int64_t i = 0; i < in_w; ++i) {
-              acc += w[0][j * in_w + i] * in_seq[(t * s.batch + b) * in_w + i];
+              gi[j] += w[0][j * in_w + i] * in_seq[(t * s.batch + b) * in_w + i];
             }
-            for (int64_t i = 0; i < H; ++i) acc += w[1][j * H + i] * h[b * H + i];
-            g[j] = acc;
+            for (int64_t i = 0; i < H; ++i) gh[j] += w[1][j * H + i] * h[b * H + i];
           }
           for (int64_t j = 0; j < H; ++j) {
-            double ig = sig(g[j]), fg = sig(g[H + j]), gg = std::tanh(g[2 * H + j]),
-                   og = sig(g[3 * H + j]);
-            c[b * H + j] = fg * c[b * H + j] + ig * gg;
-            hnew[b * H + j] = og * std::tanh(c[b * H + j]);
+            if (gru) {
+              const double r = sig(gi[j] + gh[j]), z = sig(gi[H + j] + gh[H + j]);
+              const double n = std::tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+              hnew[b * H + j] = (1 - z) * n + z * h[b * H + j];
+            } else {
+              auto g = [&](int64_t k) { return gi[k] + gh[k]; };
+              double ig = sig(g(j)), fg = sig(g(H + j)), gg = std::tanh(g(2 * H + j)),
+                     og = sig(g(3 * H + j));
+              c[b * H + j] = fg * c[b * H + j] + ig * gg;
+              hnew[b * H + j] = og * std::tanh(c[b * H + j]);
+            }
             out[(t * s.batch + b) * dirs * H + d * H + j] = hnew[b * H + j];
           }
         }
@@ -1242,26 +1259,35 @@ void CheckLstm(const LstmShape& s, bool with_state) {
   }
   const float* h0p = with_state ? h0.data() : nullptr;
   const float* c0p = with_state ? c0.data() : nullptr;
-  LstmRun r = RunLstm(s, x, h0p, c0p, weights, nullptr);
-  ExpectClose(r.y, want_y, 1e-4, 2e-5, "lstm y");
-  ExpectClose(r.hn, hn, 1e-4, 2e-5, "lstm h_n");
-  ExpectClose(r.cn, cn, 1e-4, 2e-5, "lstm c_n");
+  RecurrentRun r = RunRecurrent(gru, s, x, h0p, c0p, weights, nullptr);
+  ExpectClose(r.y, want_y, 1e-4, 2e-5, what + " y");
+  ExpectClose(r.hn, hn, 1e-4, 2e-5, what + " h_n");
+  if (!gru) ExpectClose(r.cn, cn, 1e-4, 2e-5, "lstm c_n");
   for (int threads : {2, 4}) {
     ThreadParallel par(threads);
-    LstmRun t = RunLstm(s, x, h0p, c0p, weights, &par);
-    ExpectSame(r.y, t.y, "threaded lstm y");
-    ExpectSame(r.hn, t.hn, "threaded lstm h_n");
+    RecurrentRun t = RunRecurrent(gru, s, x, h0p, c0p, weights, &par);
+    ExpectSame(r.y, t.y, "threaded " + what + " y");
+    ExpectSame(r.hn, t.hn, "threaded " + what + " h_n");
     ExpectSame(r.cn, t.cn, "threaded lstm c_n");
   }
 }
 
 TEST(Lstm, MatchesReference) {
   // seq, batch, input, hidden, layers, bidirectional, batch_first, has_biases
-  CheckLstm(LstmShape{5, 3, 7, 6, 2, true, true, true}, true);
-  CheckLstm(LstmShape{4, 1, 3, 9, 1, false, false, false}, true);
-  CheckLstm(LstmShape{6, 5, 4, 17, 3, true, false, true}, true);    // batch > 4: packed GEMM steps
-  CheckLstm(LstmShape{3, 2, 5, 8, 2, false, true, true}, false);    // zero initial state
-  CheckLstm(LstmShape{9, 2, 100, 192, 1, true, true, true}, true);  // threaded GEMMs
+  CheckRecurrent(false, {5, 3, 7, 6, 2, true, true, true}, true);
+  CheckRecurrent(false, {4, 1, 3, 9, 1, false, false, false}, true);
+  CheckRecurrent(false, {6, 5, 4, 17, 3, true, false, true}, true);    // batch > 4: packed GEMMs
+  CheckRecurrent(false, {3, 2, 5, 8, 2, false, true, true}, false);    // zero initial state
+  CheckRecurrent(false, {9, 2, 100, 192, 1, true, true, true}, true);  // threaded GEMMs
+}
+
+TEST(Gru, MatchesReference) {
+  CheckRecurrent(true, {5, 3, 7, 6, 2, true, true, true}, true);
+  CheckRecurrent(true, {4, 1, 3, 9, 1, false, false, false}, true);
+  CheckRecurrent(true, {6, 5, 4, 17, 3, true, false, true}, true);
+  CheckRecurrent(true, {3, 2, 5, 8, 2, false, true, true}, false);
+  CheckRecurrent(true, {9, 2, 100, 192, 1, true, true, true}, true);
+  CheckRecurrent(true, {1, 1, 4, 3, 1, true, true, true}, true);  // one step
 }
 
 }  // namespace

@@ -449,7 +449,7 @@ def _mha_masks():
 
 # A 2-layer bidirectional GRU tagger over token ids, and a one-layer GRU
 # (time-major) returning its last state too.
-@case("gru_tagger", "model", "2,12", dtypes="i64", int_high=100)
+@case("gru_tagger", "model", "2,12", dtypes="i64", int_high=100, note="seq: 1..32 axes 1")
 def _gru_tagger():
     class GruTagger(nn.Module):
         def __init__(self):
@@ -464,7 +464,7 @@ def _gru_tagger():
     return GruTagger()
 
 
-@case("op_gru", "op", "7,2,5;1,2,6")
+@case("op_gru", "op", "7,2,5;1,2,6", note="seq: 1..16 axes 0|-")
 def _gru():
     class Gru(nn.Module):
         def __init__(self):
