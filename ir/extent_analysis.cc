@@ -1,6 +1,7 @@
 #include "ir/extent_analysis.h"
 
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -78,24 +79,34 @@ class Symbolizer {
       const int64_t a = u.shape[d].extent(), b = q.shape[d].extent();
       if (a == b) {
         dims.push_back(Dim::Static(a));
-      } else if (int64_t k = Multiple(a, b); k > 0) {
-        dims.push_back(Dim::Symbol(symbol_, k));
+      } else if (std::optional<Dim> e = Affine(a, b)) {
+        dims.push_back(*e);
       } else {
         return differ(absl::StrCat(": its dim ", d, " is computed from ", symbol_,
-                                   " other than as a multiple of it (not supported yet)"));
+                                   " other than as k * ", symbol_, " + c (not supported yet)"));
       }
     }
     return TensorType{u.dtype, Shape(std::move(dims))};
   }
 
-  // k where a = k * p1 and b = k * p2 (a dim that is the symbol, or the
-  // symbol merged with static dims: T * B); 0 for anything else. p1 and p2
-  // are distinct primes, so only a multiple of the extent fits both.
-  int64_t Multiple(int64_t a, int64_t b) const {
-    if (a <= 0 || a % p1_ != 0) return 0;
-    const int64_t k = a / p1_;
-    int64_t at_p2;
-    return !__builtin_mul_overflow(k, p2_, &at_p2) && at_p2 == b ? k : 0;
+  // The dim k * symbol + c that is a at p1 and b at p2 (the symbol; the
+  // symbol merged with static dims, T * B; a class token before it, T + 1),
+  // k >= 1; nothing for a dim that does not grow with the extent. Two
+  // points fit any line: what is not affine in the extent (T * T) is caught
+  // when the verifier re-derives each type from the shape rules, which make
+  // only such dims of such dims.
+  std::optional<Dim> Affine(int64_t a, int64_t b) const {
+    const int64_t da = a - b, dp = p1_ - p2_;
+    if (dp == 0 || da % dp != 0 || da / dp < 1) return std::nullopt;
+    const int64_t k = da / dp;
+    int64_t kp;
+    if (__builtin_mul_overflow(k, p1_, &kp)) return std::nullopt;
+    return Dim::Symbol(symbol_, k, a - kp);
+  }
+  // The value of dim `d` (static, or over the symbol) at p1 and at p2.
+  std::pair<int64_t, int64_t> At(const Dim& d) const {
+    if (d.is_static()) return {d.extent(), d.extent()};
+    return {d.scale() * p1_ + d.offset(), d.scale() * p2_ + d.offset()};
   }
 
   // `name` of `u` (the op at p1) differs from `q`'s (at p2): rewritten into
@@ -150,11 +161,11 @@ class Symbolizer {
       int differ = 0, multiple = 0;
       for (size_t i = 0; i < x.size(); ++i) {
         if (x[i] == y[i]) continue;
-        const int64_t k = Multiple(x[i], y[i]);
-        if (k == 0)
+        const std::optional<Dim> e = Affine(x[i], y[i]);
+        if (!e)
           return Refuse(u, absl::StrCat("reshapes to a size computed from ", symbol_,
-                                        " other than as a multiple of it"));
-        multiple += k > 1;
+                                        " other than as k * ", symbol_, " + c"));
+        multiple += e->scale() > 1;
         x[i] = -1;
         ++differ;
       }
@@ -178,8 +189,9 @@ class Symbolizer {
         return Refuse(u, absl::StrCat("has a bound computed from ", symbol_, " on another axis"));
       // A bound `extent + c` at both extents counts from the end.
       const int64_t x = std::get<int64_t>(a), y = std::get<int64_t>(b);
-      const int64_t c = x - p1_;
-      if (y - p2_ != c || c > 0 || (name == "start" && c == 0))
+      const auto [e1, e2] = At(in[static_cast<int>(axis)]);
+      const int64_t c = x - e1;
+      if (y - e2 != c || c > 0 || (name == "start" && c == 0))
         return Refuse(u, absl::StrCat("has a bound computed from ", symbol_,
                                       " other than counting from its end"));
       u.mutable_attrs()[name] = c == 0 ? kSliceToEnd : c;

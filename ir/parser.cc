@@ -40,7 +40,7 @@ enum class Tok {
   kFloat,   // 1.5, -1e-05, -inf, nan
   kString,  // "..." (text is the decoded string)
   kHex,     // 0x00FF (hex is the digits)
-  kPunct,   // ( ) { } [ ] , : = ? *
+  kPunct,   // ( ) { } [ ] , : = ? * +
   kError,   // a lexing error (text is the positioned message); always last
 };
 
@@ -63,6 +63,7 @@ bool IsPunct(char c) {
     case '(':
     case ')':
     case '*':
+    case '+':
     case '{':
     case '}':
     case '[':
@@ -601,7 +602,16 @@ class Parser {
               return Expected("a positive multiple after '*'");
             scale = Take()->int_value;
           }
-          dims.push_back(Dim::Symbol(std::move(name), scale));
+          int64_t offset = 0;
+          if (AtPunct('+')) {  // `?seq+1`
+            Take();
+            if (Cur().kind != Tok::kInt || Cur().int_value < 0)
+              return Expected("a number after '+'");
+            offset = Take()->int_value;
+          } else if (Cur().kind == Tok::kInt && Cur().int_value < 0) {  // `?seq-1`
+            offset = Take()->int_value;
+          }
+          dims.push_back(Dim::Symbol(std::move(name), scale, offset));
         } else {
           return Expected("a dimension");
         }

@@ -707,15 +707,17 @@ absl::Status InferRunSizedReshape(const Operation& op, std::vector<TensorType>* 
       return Invalid("bad reshape target ", Dims(out));
     }
   }
-  // x holds scale * rest_in elements per unit of the symbol; its -1 takes
-  // what the other entries leave: the symbol times (scale * rest_in /
-  // rest_out), a whole multiple (view(T * B, E) of [T, B, E] gives ?T*B, and
-  // view(-1, B, E) of that gives ?T back).
-  int64_t per_unit = 0;
+  // x holds (scale * S + offset) * rest_in elements; its -1 takes what the
+  // other entries leave, (scale * S + offset) * rest_in / rest_out, when
+  // both parts divide: view(T * B, E) of [T, B, E] gives ?T*B, view(-1, B,
+  // E) of that ?T back; [T + 1, B, E] gives ?T*B+B and back.
+  int64_t per_unit = 0, offset = 0;
   if (infer_at >= 0 && symbol && rest_out > 0 &&
-      !__builtin_mul_overflow(symbol->scale(), rest_in, &per_unit) && per_unit % rest_out == 0 &&
-      per_unit / rest_out >= 1) {
+      !__builtin_mul_overflow(symbol->scale(), rest_in, &per_unit) &&
+      !__builtin_mul_overflow(symbol->offset(), rest_in, &offset) && per_unit % rest_out == 0 &&
+      offset % rest_out == 0 && per_unit / rest_out >= 1) {
     per_unit /= rest_out;
+    offset /= rest_out;
   } else {
     return absl::UnimplementedError(absl::StrCat(
         "a reshape of ", ToString(op.operand(0)->type()), " to ", Dims(out),
@@ -723,8 +725,9 @@ absl::Status InferRunSizedReshape(const Operation& op, std::vector<TensorType>* 
   }
   std::vector<Dim> dims;
   for (size_t i = 0; i < out.size(); ++i) {
-    dims.push_back(static_cast<int64_t>(i) == infer_at ? Dim::Symbol(symbol->symbol(), per_unit)
-                                                       : Dim::Static(out[i]));
+    dims.push_back(static_cast<int64_t>(i) == infer_at
+                       ? Dim::Symbol(symbol->symbol(), per_unit, offset)
+                       : Dim::Static(out[i]));
   }
   results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
   return absl::OkStatus();
@@ -780,8 +783,9 @@ absl::Status InferRunSizedConcat(const Operation& op, std::vector<TensorType>* r
   std::vector<Dim> out = op.operand(0)->type().shape.dims();
   if (out.empty()) return Invalid("cannot concat scalars");
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.GetInt("axis"), out.size()));
-  int64_t sum = 0, scales = 0;
+  int64_t sum = 0, scales = 0, offsets = 0;
   bool symbolic = false, one_symbol = true;
+  const Dim* named = nullptr;  // an operand's symbolic dim on the axis
   for (int i = 0; i < op.num_operands(); ++i) {
     const std::vector<Dim>& s = op.operand(i)->type().shape.dims();
     if (s.size() != out.size()) return Invalid("concat operands differ in rank");
@@ -792,18 +796,22 @@ absl::Status InferRunSizedConcat(const Operation& op, std::vector<TensorType>* r
       }
     }
     const Dim& e = s[static_cast<size_t>(axis)];
-    const Dim& first = op.operand(0)->type().shape.dims()[static_cast<size_t>(axis)];
     symbolic |= !e.is_static();
-    one_symbol = one_symbol && !e.is_static() && !first.is_static() && e.symbol() == first.symbol();
+    if (!e.is_static()) {
+      one_symbol = one_symbol && (named == nullptr || named->symbol() == e.symbol());
+      named = &e;
+    }
     if (e.is_static() && __builtin_add_overflow(sum, e.extent(), &sum))
       return Invalid("concat overflows");
-    if (!e.is_static() && __builtin_add_overflow(scales, e.scale(), &scales))
+    if (!e.is_static() && (__builtin_add_overflow(scales, e.scale(), &scales) ||
+                           __builtin_add_overflow(offsets, e.offset(), &offsets)))
       return Invalid("concat overflows");
   }
   if (symbolic && one_symbol && !op.HasAttr("size")) {
-    // Every operand a multiple of one symbol (a symbolic extent's
-    // [x, x]): their sum.
-    out[static_cast<size_t>(axis)] = Dim::Symbol(out[static_cast<size_t>(axis)].symbol(), scales);
+    // Operands sized by one symbol and static ones (a symbolic extent's
+    // [x, x], a class token before a sequence): their sum.
+    if (__builtin_add_overflow(offsets, sum, &offsets)) return Invalid("concat overflows");
+    out[static_cast<size_t>(axis)] = Dim::Symbol(named->symbol(), scales, offsets);
   } else if (symbolic) {
     if (!op.HasAttr("size"))
       return Invalid("a concat along a dim sized by the run needs the symbol `size`");
@@ -856,8 +864,25 @@ absl::Status InferSlice(const Operation& op, std::vector<TensorType>* results) {
       results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
       return absl::OkStatus();
     }
-    if (!d.is_static() && step == 1 && start == 0 && end == kSliceToEnd && !op.HasAttr("size")) {
-      results->push_back(op.operand(0)->type());
+    // x[a:b] within the dim's least extent (the symbol at 1: a symbolic
+    // extent's range starts there), x[:, 0] of a class token before the
+    // sequence: static. Past it, the run would decide (a `size`).
+    if (!d.is_static() && step > 0 && start >= 0 && start <= end && end < kSliceToEnd &&
+        end <= d.scale() + d.offset() && !op.HasAttr("size")) {
+      dims[static_cast<size_t>(axis)] =
+          Dim::Static(end == start ? 0 : (end - start - 1) / step + 1);
+      results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
+      return absl::OkStatus();
+    }
+    // x[k:] and x[k:-j] of a symbolic extent's dim: k + j shorter (the
+    // sequence after a class token; all but the last step).
+    if (!d.is_static() && step == 1 && start >= 0 && start < kSliceToEnd &&
+        (end == kSliceToEnd || (end < 0 && end > -kSliceToEnd)) && !op.HasAttr("size")) {
+      const int64_t cut = start - (end == kSliceToEnd ? 0 : end);
+      int64_t offset;
+      if (__builtin_sub_overflow(d.offset(), cut, &offset)) return Invalid("slice overflows");
+      dims[static_cast<size_t>(axis)] = Dim::Symbol(d.symbol(), d.scale(), offset);
+      results->push_back(TensorType{op.operand(0)->type().dtype, Shape(std::move(dims))});
       return absl::OkStatus();
     }
     const bool from_end = !d.is_static() && (start < 0 || end < 0) && start > -kSliceToEnd &&

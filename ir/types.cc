@@ -86,6 +86,8 @@ std::string ToString(const Shape& shape) {
     } else {
       s += "?" + d.symbol();
       if (d.scale() != 1) s += "*" + std::to_string(d.scale());
+      if (d.offset() > 0) s += "+";
+      if (d.offset() != 0) s += std::to_string(d.offset());
     }
   }
   return s + "]";

@@ -24,28 +24,35 @@ bool IsFloat(DType dtype);
 
 class Dim {
  public:
-  static Dim Static(int64_t extent) { return Dim(extent, {}, 1); }
-  // `scale` times the symbol's value: `?seq*2`, a symbolic dim merged with a
-  // static one (nn.MultiheadAttention's view(T * B, E)).
-  static Dim Symbol(std::string name, int64_t scale = 1) { return Dim(-1, std::move(name), scale); }
+  static Dim Static(int64_t extent) { return Dim(extent, {}, 1, 0); }
+  // `scale` times the symbol's value plus `offset`: `?seq*2`, a symbolic dim
+  // merged with a static one (nn.MultiheadAttention's view(T * B, E));
+  // `?seq+1`, a class token before a sequence.
+  static Dim Symbol(std::string name, int64_t scale = 1, int64_t offset = 0) {
+    return Dim(-1, std::move(name), scale, offset);
+  }
 
   bool is_static() const { return symbol_.empty(); }
   // Only meaningful when is_static().
   int64_t extent() const { return extent_; }
   const std::string& symbol() const { return symbol_; }
-  // Only meaningful when !is_static(): the symbol's multiple, at least 1.
+  // Only meaningful when !is_static(): the symbol's multiple, at least 1,
+  // and what is added to it.
   int64_t scale() const { return scale_; }
+  int64_t offset() const { return offset_; }
 
   bool operator==(const Dim& o) const {
-    return extent_ == o.extent_ && symbol_ == o.symbol_ && scale_ == o.scale_;
+    return extent_ == o.extent_ && symbol_ == o.symbol_ && scale_ == o.scale_ &&
+           offset_ == o.offset_;
   }
 
  private:
-  Dim(int64_t extent, std::string symbol, int64_t scale)
-      : extent_(extent), symbol_(std::move(symbol)), scale_(scale) {}
+  Dim(int64_t extent, std::string symbol, int64_t scale, int64_t offset)
+      : extent_(extent), symbol_(std::move(symbol)), scale_(scale), offset_(offset) {}
   int64_t extent_;
   std::string symbol_;
   int64_t scale_;
+  int64_t offset_;
 };
 
 class Shape {

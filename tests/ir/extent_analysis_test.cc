@@ -20,12 +20,13 @@ namespace {
 using ::testing::HasSubstr;
 
 // In the template, `S` becomes 11 and 13, `R` (S - 1) 10 and 12, `K`
-// (2 * S) 22 and 26, `T` (S + 1) 12 and 14; the graph at 11 is rewritten
-// and printed.
+// (2 * S) 22 and 26, `T` (S + 1) 12 and 14, `H` (S // 2 + 1) 6 and 7; the
+// graph at 11 is rewritten and printed.
 absl::StatusOr<std::string> Symbolize(const std::string& text) {
   std::string u = text, p = text;
-  for (auto [c, a, b] : {std::tuple{'S', "11", "13"}, std::tuple{'R', "10", "12"},
-                         std::tuple{'K', "22", "26"}, std::tuple{'T', "12", "14"}}) {
+  for (auto [c, a, b] :
+       {std::tuple{'S', "11", "13"}, std::tuple{'R', "10", "12"}, std::tuple{'K', "22", "26"},
+        std::tuple{'T', "12", "14"}, std::tuple{'H', "6", "7"}}) {
     for (size_t at; (at = u.find(c)) != std::string::npos;) u.replace(at, 1, a);
     for (size_t at; (at = p.find(c)) != std::string::npos;) p.replace(at, 1, b);
   }
@@ -131,25 +132,41 @@ TEST(ExtentAnalysisTest, MultiplesOfTheSymbol) {
   EXPECT_EQ(Print(**again), *r);
 }
 
-// What is not a multiple of the extent (S + 1: a class token before the
-// sequence) is refused, naming the op.
-TEST(ExtentAnalysisTest, ArithmeticOnTheSymbolIsRefused) {
-  ExpectRefused(
+// A class token before the sequence (S + 1), the sequence after it again
+// (x[:, 1:]), all but its last step (x[:, :-1]): sums with the symbol.
+TEST(ExtentAnalysisTest, ClassTokenAndShiftedSequence) {
+  auto r = Symbolize(
       "graph @m(%x: f32[1,S,8], %c: f32[1,1,8]) {\n"
       "  %y = concat(%c, %x) {axis = 1} : f32[1,T,8]\n"
+      "  %h = reshape(%y) {shape = [1, T, 2, 4]} : f32[1,T,2,4]\n"
+      "  %f = reshape(%h) {shape = [1, T, 8]} : f32[1,T,8]\n"
+      "  %s = slice(%f) {axis = 1, end = T, start = 1, step = 1} : f32[1,S,8]\n"
+      "  %p = slice(%s) {axis = 1, end = R, start = 0, step = 1} : f32[1,R,8]\n"
+      "  return %p\n"
+      "}\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(*r, HasSubstr("concat(%c, %x) {axis = 1} : f32[1,?seq+1,8]"));
+  EXPECT_THAT(*r, HasSubstr("{shape = [1, -1, 2, 4]} : f32[1,?seq+1,2,4]"));
+  EXPECT_THAT(*r, HasSubstr("start = 1, step = 1} : f32[1,?seq,8]"));
+  EXPECT_THAT(*r, HasSubstr("end = -1, start = 0, step = 1} : f32[1,?seq-1,8]"));
+  auto again = Parse(*r);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Print(**again), *r);
+}
+
+// What is not k * S + c (every other step: 6 at 11, 7 at 13) is refused,
+// naming the op.
+TEST(ExtentAnalysisTest, ArithmeticOnTheSymbolIsRefused) {
+  ExpectRefused(
+      "graph @m(%x: f32[1,S,8]) {\n"
+      "  %y = slice(%x) {axis = 1, end = S, start = 0, step = 2} : f32[1,H,8]\n"
       "  return %y\n"
       "}\n",
-      "result 0 of 'concat' is f32[1,12,8] at seq = 11 but f32[1,14,8] at 13: its dim 1 is "
-      "computed from seq other than as a multiple of it");
+      "result 0 of 'slice' is f32[1,6,8] at seq = 11 but f32[1,7,8] at 13: its dim 1 is "
+      "computed from seq other than as k * seq + c");
 }
 
 TEST(ExtentAnalysisTest, SliceNotCountingFromTheEndIsRefused) {
-  ExpectRefused(
-      "graph @m(%x: f32[1,S,8]) {\n"
-      "  %y = slice(%x) {axis = 1, end = R, start = 0, step = 1} : f32[1,R,8]\n"
-      "  return %y\n"
-      "}\n",
-      "is f32[1,10,8] at seq = 11");
   ExpectRefused(
       "graph @m(%x: f32[1,S,16]) {\n"
       "  %y = slice(%x) {axis = 2, end = S, start = 0, step = 1} : f32[1,S,S]\n"

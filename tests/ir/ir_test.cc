@@ -315,6 +315,20 @@ TEST(ParserTest, DynamicDimsAndHexCase) {
   ExpectRoundTrip(*m);
   EXPECT_THAT(ParseError("graph @main(%x: f32[?N*0]) {\n  return %x\n}\n"),
               HasSubstr("expected a positive multiple after '*'"));
+  // Sums with it: ?N+1 (a class token before N), ?N*2+2, ?N-1.
+  std::unique_ptr<Graph> sums = MustParse(
+      "graph @main(%x: f32[?N,4], %c: f32[1,4]) {\n"
+      "  %0 = concat(%c, %x) {axis = 0} : f32[?N+1,4]\n"
+      "  %1 = concat(%0, %0) {axis = 0} : f32[?N*2+2,4]\n"
+      "  %2 = slice(%x) {axis = 0, end = 9223372036854775807, start = 1, step = 1} : f32[?N-1,4]\n"
+      "  return %1, %2\n"
+      "}\n");
+  ASSERT_NE(sums, nullptr);
+  EXPECT_EQ(sums->outputs()[0]->type().shape[0], Dim::Symbol("N", 2, 2));
+  EXPECT_EQ(sums->outputs()[1]->type().shape[0], Dim::Symbol("N", 1, -1));
+  ExpectRoundTrip(*sums);
+  EXPECT_THAT(ParseError("graph @main(%x: f32[?N+]) {\n  return %x\n}\n"),
+              HasSubstr("expected a number after '+'"));
   EXPECT_THAT(ParseError("graph @main(%x: f32[?N,4]) {\n"
                          "  %0 = reshape(%x) {shape = [-1]} : f32[?N*2]\n"
                          "  return %0\n"

@@ -270,8 +270,31 @@ TEST(ShapeRulesTest, RunExtentsCarryTheSymbol) {
   EXPECT_EQ(InferOne(OpKind::kConcat, {rows, F({2, 6})},
                      {{"axis", int64_t{0}}, {"size", std::string("n2")}}),
             (TensorType{DType::kF32, Shape({Dim::Symbol("n2"), Dim::Static(6)})}));
-  EXPECT_THAT(InferError(OpKind::kConcat, {rows, F({2, 6})}, {{"axis", int64_t{0}}}),
+  // Without one, the sum: n0 + 2 rows; n0 + n0 + 2, 2 * n0 + 2.
+  EXPECT_EQ(InferOne(OpKind::kConcat, {rows, F({2, 6})}, {{"axis", int64_t{0}}}),
+            (TensorType{DType::kF32, Shape({Dim::Symbol("n0", 1, 2), Dim::Static(6)})}));
+  EXPECT_EQ(InferOne(OpKind::kConcat, {rows, F({2, 6}), rows}, {{"axis", int64_t{0}}}),
+            (TensorType{DType::kF32, Shape({Dim::Symbol("n0", 2, 2), Dim::Static(6)})}));
+  const TensorType other{DType::kF32, Shape({Dim::Symbol("n9"), Dim::Static(6)})};
+  EXPECT_THAT(InferError(OpKind::kConcat, {rows, other}, {{"axis", int64_t{0}}}),
               HasSubstr("needs the symbol `size`"));
+  // x[0:1] of ?n0+1 (a class token's row): static, within its least extent
+  // (n0 = 1); x[0:3] of it is not.
+  const TensorType tokens{DType::kF32, Shape({Dim::Symbol("n0", 1, 1), Dim::Static(6)})};
+  AttributeMap first{
+      {"axis", int64_t{0}}, {"start", int64_t{0}}, {"end", int64_t{1}}, {"step", int64_t{1}}};
+  EXPECT_EQ(InferOne(OpKind::kSlice, {tokens}, first), F({1, 6}));
+  first["end"] = int64_t{3};
+  EXPECT_THAT(InferError(OpKind::kSlice, {tokens}, first), HasSubstr("needs the symbol `size`"));
+  // x[1:] and x[2:-1] of a symbolic dim: n0 - 1 and n0 - 3 long.
+  AttributeMap tail{
+      {"axis", int64_t{0}}, {"start", int64_t{1}}, {"end", kSliceToEnd}, {"step", int64_t{1}}};
+  EXPECT_EQ(InferOne(OpKind::kSlice, {rows}, tail),
+            (TensorType{DType::kF32, Shape({Dim::Symbol("n0", 1, -1), Dim::Static(6)})}));
+  tail["start"] = int64_t{2};
+  tail["end"] = int64_t{-1};
+  EXPECT_EQ(InferOne(OpKind::kSlice, {rows}, tail),
+            (TensorType{DType::kF32, Shape({Dim::Symbol("n0", 1, -3), Dim::Static(6)})}));
   EXPECT_THAT(InferError(OpKind::kConcat, {rows, F({2, 6})}, {{"axis", int64_t{1}}}),
               HasSubstr("expected f32[?n0,6] off axis 1"));
   // Reductions: a reduced symbolic dim goes, a kept one stays.

@@ -476,6 +476,29 @@ def _gru():
     return Gru()
 
 
+# A sequence classifier with a learned class token before the sequence (its
+# length + 1 through the encoder), read out from the token and from the mean
+# of the sequence after it, and a next-step head over all but the last step.
+@case("cls_encoder", "model", "2,24,16", note="seq: 1..32 axes 1")
+def _cls_encoder():
+    class ClsEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Linear(16, 32)
+            self.cls = nn.Parameter(torch.randn(1, 1, 32) * 0.5)
+            layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+            self.enc = nn.TransformerEncoder(layer, 2)
+            self.head = nn.Linear(32, 5)
+            self.step = nn.Linear(32, 16)
+
+        def forward(self, x):
+            h = self.emb(x)
+            h = torch.cat([self.cls.expand(h.size(0), -1, -1), h], 1)
+            h = self.enc(h)
+            return self.head(h[:, 0] + h[:, 1:].mean(1)), self.step(h[:, 1:-1])
+    return ClsEncoder()
+
+
 @case("gpt2_block", "model", "2,16,64",
       note="seq: 1..16 axes 1 (its positional table has 16 rows)")
 def _gpt2_block():
