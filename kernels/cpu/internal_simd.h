@@ -205,6 +205,10 @@ inline int64_t NumTasks(Parallel* par, int64_t n, int64_t grain, int64_t serial_
   return t < 1 ? 1 : t;
 }
 
+// `floats` rounded up to a multiple of 16 (64 bytes): scratch regions laid
+// out one after another stay cache-line aligned.
+inline int64_t Align16(int64_t floats) { return (floats + 15) / 16 * 16; }
+
 }  // namespace sinter::kernels::cpu::internal
 
 #endif  // SINTER_KERNELS_CPU_INTERNAL_SIMD_H_

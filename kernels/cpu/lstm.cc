@@ -16,8 +16,6 @@ namespace {
 
 using namespace internal;
 
-int64_t Align16(int64_t floats) { return (floats + 15) / 16 * 16; }
-
 // Scratch layout, in floats.
 struct Plan {
   int64_t gates, cell, bias, buf;  // sizes
