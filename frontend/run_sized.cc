@@ -3,7 +3,8 @@
 // and masked_select ops, whose kernels size their result as they run. Such a
 // result may leave the model, and be read by ops whose kernels take the
 // run's extents (ops.def kRunExtents: indexing, slicing, concatenation,
-// reductions, elementwise ops; the runtime prepares them at each run's
+// reductions, elementwise ops, linear and matmul, softmax and layer norm,
+// transposes and reshapes; the runtime prepares them at each run's
 // shapes), whose results are sized by the run in turn. Generated code does
 // not take run extents yet, so nothing else may read them: without fallback
 // the compile stops naming the reader; with `--fallback torch` an op whose
@@ -42,6 +43,11 @@ bool TakesRunExtents(const tj::Node* n) {
       "aten::to", "aten::float", "aten::type_as", "aten::contiguous", "aten::clone", "aten::detach",
       // Concatenations and reductions.
       "aten::cat", "aten::stack", "aten::unbind", "aten::sum", "aten::mean", "aten::amax",
+      // Rows through layers: products with weights or each other, and what
+      // normalises along a row, transposes and reshapes with one -1.
+      "aten::linear", "aten::matmul", "aten::mm", "aten::softmax", "aten::log_softmax",
+      "aten::layer_norm", "aten::transpose", "aten::t", "aten::permute", "aten::view",
+      "aten::reshape", "aten::gelu", "aten::dropout",
       // What sizes its result as it runs, of what the run sized.
       "aten::nonzero", "aten::argwhere", "aten::masked_select", "torchvision::nms"};
   return kinds->count(n->kind().toQualString()) != 0;
@@ -97,8 +103,8 @@ absl::Status CheckRunSizedReaders(Importer& im, tj::Node* n) {
         im.Error(n, absl::StrCat("its result has a size the data decides, and ",
                                  r->kind().toQualString(), at.empty() ? "" : " at " + at,
                                  " reads it: sinter compiles such a result only where it leaves "
-                                 "the model, or is indexed, sliced or computed on elementwise "
-                                 "(--fallback torch runs both "
+                                 "the model, or is indexed, sliced, computed on elementwise or "
+                                 "by layers taking rows (--fallback torch runs both "
                                  "in LibTorch)"))
             .message());
   }

@@ -1466,6 +1466,27 @@ def _op_nms_of_kept():
     return NmsOfKept()
 
 
+# The rows a score threshold keeps, through what a detector's or a token
+# selector's head does next: linear layers, layer norm, softmax, a matmul
+# and a transpose, each over as many rows as the data gave (none included).
+@case("op_kept_rows_mlp", "op", "12,8",
+      note="x[mask] rows through linear, layer_norm, softmax, matmul, transpose")
+def _op_kept_rows_mlp():
+    class KeptRowsMlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(8, 16)
+            self.norm = nn.LayerNorm(16)
+            self.fc2 = nn.Linear(16, 4)
+
+        def forward(self, x):
+            rows = x[x[:, 0] > 0.2]
+            h = self.norm(torch.relu(self.fc1(rows)))
+            p = torch.softmax(self.fc2(h), -1)
+            return p, torch.matmul(p.transpose(0, 1), rows), x[x[:, 0] > 100.0].t()
+    return KeptRowsMlp()
+
+
 @case("op_index_run_sized", "op", "5,6;5,3,2",
       note="indexing by where/nonzero results, slicing them, selecting their columns")
 def _op_index_run_sized():
