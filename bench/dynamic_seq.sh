@@ -27,6 +27,7 @@ for m in "${models[@]}"; do
   # single-input models; lengths 7, HI / 2 and HI.
   shape=$(awk -F'\t' -v m="$m" '$1==m {print $4}' build/models/manifest.tsv)
   note=$(awk -F'\t' -v m="$m" '$1==m {print $9}' build/models/manifest.tsv)
+  dtype=$(awk -F'\t' -v m="$m" '$1==m {print $5}' build/models/manifest.tsv)
   [[ "$note" =~ seq:\ ([0-9]+)\.\.([0-9]+)\ axes\ ([0-9]+) ]] ||
     { echo "dynamic_seq.sh: $m has no 'seq: LO..HI axes A' note" >&2; exit 1; }
   lo=${BASH_REMATCH[1]} hi=${BASH_REMATCH[2]} axis=${BASH_REMATCH[3]}
@@ -35,10 +36,10 @@ for m in "${models[@]}"; do
   at() { local d=("${dims[@]}"); d[$axis]=$1; (IFS=','; echo "${d[*]}"); }
   for s in "${lengths[@]}"; do
     build/bin/sinterc "build/models/$m.pt" -o "build/bench-dyn/$m.s$s.sinter" \
-      --input-shape "$(at "$s")" --cpu native
+      --input-shape "$(at "$s")" --input-dtype "$dtype" --cpu native
   done
   build/bin/sinterc "build/models/$m.pt" -o "build/bench-dyn/$m.seq.sinter" \
-    --input-shape "$(at "seq=$lo..$hi")" --cpu native
+    --input-shape "$(at "seq=$lo..$hi")" --input-dtype "$dtype" --cpu native
   for thr in 2 1; do
     for round in 1 2 3; do
       for s in "${lengths[@]}"; do

@@ -60,14 +60,17 @@ void ThreadPool::For(int64_t n, Fn fn, void* ctx) {
   // A few chunks per thread balances load without much dispatch overhead.
   chunk_ = std::max<int64_t>(1, n / (4 * num_threads()));
   next_.store(0, std::memory_order_relaxed);
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1);  // seq_cst: publishes the job, pairs with sleepers_
+  const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  open_.store(gen);
+  generation_.store(gen);  // seq_cst: publishes the job, pairs with sleepers_
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     wake_.notify_all();
   }
   RunChunks();
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+  // Every chunk is taken: close the job and wait for the workers in it.
+  open_.store(0);
+  for (int spins = 0; active_.load(std::memory_order_acquire) != 0; ++spins) {
     if (spins < kSpinIterations)
       CpuRelax();
     else
@@ -95,8 +98,9 @@ void ThreadPool::WorkerLoop() {
     }
     if (stop_.load()) return;
     seen = gen;
-    RunChunks();
-    pending_.fetch_sub(1, std::memory_order_release);
+    active_.fetch_add(1);  // seq_cst: pairs with the caller's closing store
+    if (open_.load() == gen) RunChunks();
+    active_.fetch_sub(1, std::memory_order_release);
   }
 }
 
