@@ -213,8 +213,9 @@ std::vector<RunSizedSlot> PlanRunSized(const Model& model, const std::vector<boo
         kArenaAlignment, (d.byte_size + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment);
     slots.push_back({static_cast<int>(t), 0, bytes});
   }
-  std::stable_sort(slots.begin(), slots.end(),
-                   [](const RunSizedSlot& a, const RunSizedSlot& b) { return a.bytes > b.bytes; });
+  std::sort(slots.begin(), slots.end(), [](const RunSizedSlot& a, const RunSizedSlot& b) {
+    return a.bytes != b.bytes ? a.bytes > b.bytes : a.tensor < b.tensor;
+  });
   for (size_t i = 0; i < slots.size(); ++i) {
     const int a = slots[i].tensor;
     // The placed tensors alive with it, by offset; the first gap it fits.

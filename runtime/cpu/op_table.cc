@@ -1076,9 +1076,9 @@ struct RecurrentParams : KernelParams {
 // lstm (4 gates; states h and c) and gru (3 gates; state h): x, the states,
 // then per layer and direction w_ih [G*H, in], w_hh [G*H, H] and, with
 // biases, b_ih and b_hh [G*H]; results y and the last states.
-template <int kGates, int kStates>
-ParamsOr PrepareRecurrent(const PrepareContext& c) {
-  const char* name = kGates == 4 ? "lstm" : "gru";
+// One function for both (not a template per op: the runtime stays small).
+ParamsOr PrepareRecurrent(const PrepareContext& c, int64_t gates, int states) {
+  const char* name = gates == 4 ? "lstm" : "gru";
   RT_RETURN_IF_ERROR(ExpectF32(c));
   auto p = std::make_unique<RecurrentParams>();
   RT_ASSIGN_OR_RETURN(int64_t layers, c.attrs.Int("num_layers"));
@@ -1089,18 +1089,18 @@ ParamsOr PrepareRecurrent(const PrepareContext& c) {
   const Dims& x = c.inputs[0]->dims;
   if (x.size() != 3 || layers <= 0 || layers > 64 || hidden <= 0 || hidden > (int64_t{1} << 32))
     return InvalidArgument(StrCat("bad ", name, " shape"));
-  const int64_t dirs = bidir ? 2 : 1, per = bias ? 4 : 2, gated = kGates * hidden;
-  if (static_cast<int64_t>(c.inputs.size()) != 1 + kStates + layers * dirs * per) {
+  const int64_t dirs = bidir ? 2 : 1, per = bias ? 4 : 2, gated = gates * hidden;
+  if (static_cast<int64_t>(c.inputs.size()) != 1 + states + layers * dirs * per) {
     return InvalidArgument(StrCat(name, " weight count disagrees with its attributes"));
   }
   p->s =
       kc::RecurrentShape{bf ? x[1] : x[0], bf ? x[0] : x[1], x[2], hidden, layers, bidir, bf, bias};
   Dims state{layers * dirs, p->s.batch, hidden};
-  for (int i = 1; i <= kStates; ++i)
+  for (int i = 1; i <= states; ++i)
     RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[i], state, StrCat(name, i == 1 ? " h0" : " c0")));
   for (int64_t l = 0; l < layers; ++l) {
     for (int64_t d = 0; d < dirs; ++d) {
-      size_t base = 1 + kStates + (l * dirs + d) * per;
+      size_t base = 1 + states + (l * dirs + d) * per;
       int64_t in = l == 0 ? x[2] : hidden * dirs;
       RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base], {gated, in}, StrCat(name, " w_ih")));
       RT_RETURN_IF_ERROR(ExpectDims(*c.inputs[base + 1], {gated, hidden}, StrCat(name, " w_hh")));
@@ -1113,10 +1113,13 @@ ParamsOr PrepareRecurrent(const PrepareContext& c) {
   Dims y =
       bf ? Dims{p->s.batch, p->s.seq, hidden * dirs} : Dims{p->s.seq, p->s.batch, hidden * dirs};
   RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[0], y, StrCat(name, " output")));
-  for (int i = 1; i <= kStates; ++i)
+  for (int i = 1; i <= states; ++i)
     RT_RETURN_IF_ERROR(ExpectDims(*c.outputs[i], state, StrCat(name, i == 1 ? " h_n" : " c_n")));
   return std::unique_ptr<KernelParams>(std::move(p));
 }
+
+ParamsOr PrepareLstm(const PrepareContext& c) { return PrepareRecurrent(c, 4, 2); }
+ParamsOr PrepareGru(const PrepareContext& c) { return PrepareRecurrent(c, 3, 1); }
 
 int64_t LstmScratch(const KernelParams& kp, int) {
   return kc::LstmScratchBytes(static_cast<const RecurrentParams&>(kp).s);
@@ -1678,8 +1681,8 @@ const OpDef kOps[] = {
     {"linear", &PrepareLinear, &NoScratch, &RunLinear, nullptr, &LinearRunDims},
     {"matmul", &PrepareMatmul, &NoScratch, &RunMatmul, nullptr, &MatmulRunDims},
     {"embedding", &PrepareEmbedding, &NoScratch, &RunEmbedding, nullptr, &EmbeddingRunDims},
-    {"lstm", &PrepareRecurrent<4, 2>, &LstmScratch, &RunLstm, nullptr, &RecurrentRunDims<2>},
-    {"gru", &PrepareRecurrent<3, 1>, &GruScratch, &RunGru, nullptr, &RecurrentRunDims<1>},
+    {"lstm", &PrepareLstm, &LstmScratch, &RunLstm, nullptr, &RecurrentRunDims<2>},
+    {"gru", &PrepareGru, &GruScratch, &RunGru, nullptr, &RecurrentRunDims<1>},
     {"cumsum", &PrepareCumsum, &NoScratch, &RunCumsum},
     {"gather", &PrepareGather, &NoScratch, &RunGather},
     {"grid_sample", &PrepareGridSample, &NoScratch, &RunGridSample},
