@@ -86,6 +86,7 @@ void ExpectClose(const std::vector<float>& got, const std::vector<double>& want,
 
 void ExpectSame(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
   ASSERT_EQ(a.size(), b.size()) << what;
+  if (a.empty()) return;  // memcmp must not see the null data() of an empty vector
   EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << what;
 }
 
@@ -1268,7 +1269,7 @@ void CheckRecurrent(bool gru, const RecurrentShape& s, bool with_state) {
     RecurrentRun t = RunRecurrent(gru, s, x, h0p, c0p, weights, &par);
     ExpectSame(r.y, t.y, "threaded " + what + " y");
     ExpectSame(r.hn, t.hn, "threaded " + what + " h_n");
-    ExpectSame(r.cn, t.cn, "threaded lstm c_n");
+    if (!gru) ExpectSame(r.cn, t.cn, "threaded lstm c_n");
   }
 }
 
